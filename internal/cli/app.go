@@ -1,0 +1,166 @@
+// Package cli is wwctl's command line: one file per noun, commands built
+// by constructors over an app value that carries the streams, the
+// environment and the loaded configuration. Nothing here is global, so
+// tests run whole commands in-process and in parallel.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// Env is what a command may touch outside its arguments.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Version is printed by "wwctl version".
+	Version string
+}
+
+// app is the state one wwctl invocation shares between its commands.
+type app struct {
+	env Env
+	log *slog.Logger
+
+	confPath  string
+	emptyConf bool
+	verbose   bool
+	debug     bool
+
+	cfg   *config.Config
+	stdin *bufio.Reader
+}
+
+// Run executes wwctl with args (without the program name).
+func Run(ctx context.Context, args []string, env Env) error {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	a := &app{env: env, stdin: bufio.NewReader(env.Stdin)}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	return root.ExecuteContext(ctx)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "wwctl",
+		Short: "Manage a stateless cluster: nodes, profiles, images, overlays and the provisioning server",
+		Long: `wwctl manages a cluster whose nodes boot from the network into an image held
+in RAM. It reads warewulf.conf and nodes.conf in Warewulf v4's formats, so an
+existing Warewulf site works unchanged.
+
+The configuration file is --warewulfconf, else $WAREWULFCONF, else
+/etc/warewulf/warewulf.conf if it exists, else the built-in defaults.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "Show more detail on stderr")
+	pf.BoolVarP(&a.debug, "debug", "d", false, "Show debugging detail on stderr")
+	pf.StringVar(&a.confPath, "warewulfconf", "", "Path of warewulf.conf (default $WAREWULFCONF or /etc/warewulf/warewulf.conf)")
+	pf.BoolVar(&a.emptyConf, "emptyconf", false, "Ignore any warewulf.conf and use the built-in defaults")
+	_ = pf.MarkHidden("emptyconf")
+	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.genconfigCommand(), a.versionCommand())
+	root.CompletionOptions.HiddenDefaultCmd = true
+	return root
+}
+
+// setup configures logging and loads warewulf.conf.
+func (a *app) setup() error {
+	level := slog.LevelWarn
+	if a.verbose {
+		level = slog.LevelInfo
+	}
+	if a.debug {
+		level = slog.LevelDebug
+	}
+	a.log = slog.New(slog.NewTextHandler(a.env.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	return nil
+}
+
+func (a *app) loadConfig() (*config.Config, error) {
+	if a.emptyConf {
+		return config.Default(), nil
+	}
+	path, explicit := a.confPath, true
+	if path == "" {
+		path = a.env.Getenv("WAREWULFCONF")
+	}
+	if path == "" {
+		path, explicit = config.DefaultPath, false
+	}
+	cfg, warnings, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		a.log.Debug("no warewulf.conf, using built-in defaults", "path", path)
+		return config.Default(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		a.log.Warn(w)
+	}
+	a.log.Debug("loaded configuration", "path", path)
+	return cfg, nil
+}
+
+func (a *app) store() *inventory.Store { return inventory.NewStore(a.cfg.NodesConf()) }
+
+func (a *app) out() io.Writer { return a.env.Stdout }
+
+// warn prints problems the inventory already had; they do not block an
+// unrelated change but the administrator should know.
+func (a *app) warn(ps []inventory.Problem) {
+	for _, p := range ps {
+		a.log.Warn("existing problem in nodes.conf: " + p.String())
+	}
+}
+
+// confirm asks a yes/no question on stderr and reads the answer from
+// stdin. With yes set it returns true without asking. End of input counts
+// as "no", so a script without --yes changes nothing.
+func (a *app) confirm(yes bool, format string, args ...any) error {
+	if yes {
+		return nil
+	}
+	fmt.Fprintf(a.env.Stderr, format+" [y/N] ", args...)
+	line, err := a.stdin.ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	if answer == "y" || answer == "yes" {
+		return nil
+	}
+	if err != nil {
+		fmt.Fprintln(a.env.Stderr)
+	}
+	return errAborted
+}
+
+var errAborted = errors.New("aborted, nothing changed (use --yes to skip the question)")

@@ -1,0 +1,232 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wwboot/wwboot/internal/hostlist"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+func (a *app) nodeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node COMMAND [OPTIONS]",
+		Short: "Add, change, list and remove nodes",
+		Long: `Nodes are the machines of the cluster, kept in nodes.conf. NODE arguments take
+hostlist patterns: n[001-100,200],gpu[1-4].`,
+	}
+	cmd.AddCommand(a.nodeAdd(), a.nodeSet(), a.nodeUnset(), a.nodeList(), a.nodeDelete(),
+		a.editCommand(nodeNoun), a.nodeImport(), a.nodeExport())
+	return cmd
+}
+
+func (a *app) nodeAdd() *cobra.Command {
+	var ff *fieldFlags
+	cmd := &cobra.Command{
+		Use:     "add NODE... [OPTIONS]",
+		Aliases: []string{"new", "create"},
+		Short:   "Add nodes",
+		Long: `Add nodes. A node without --profile gets the "default" profile when it exists.
+Adding a range (n[01-10]) with --ipaddr or --ipmiaddr gives each node the next
+address.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := hostlist.Expand(args...)
+			if err != nil {
+				return err
+			}
+			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
+				var exist []string
+				for _, name := range names {
+					if _, ok := inv.Nodes[name]; ok {
+						exist = append(exist, name)
+					}
+				}
+				if len(exist) > 0 {
+					return fmt.Errorf("node already exists: %s", hostlist.Compress(exist))
+				}
+				for i, name := range names {
+					n := &inventory.Node{}
+					if _, ok := inv.Profiles["default"]; ok && !cmd.Flags().Changed("profile") {
+						n.Profiles = []string{"default"}
+					}
+					if err := ff.applyNode(n, i); err != nil {
+						return err
+					}
+					inv.Nodes[name] = n
+				}
+				return nil
+			})
+			a.warn(warnings)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Added %d node(s): %s\n", len(names), hostlist.Compress(names))
+			return nil
+		},
+	}
+	ff = addFieldFlags(cmd.Flags(), true)
+	return cmd
+}
+
+func (a *app) nodeSet() *cobra.Command {
+	var (
+		ff  *fieldFlags
+		all bool
+		yes bool
+	)
+	cmd := &cobra.Command{
+		Use:     "set [NODE...] [OPTIONS]",
+		Aliases: []string{"modify"},
+		Short:   "Change fields of existing nodes",
+		Long: `Change fields of existing nodes. Only the flags given are changed. A value of
+UNSET clears a field so that it is inherited again; an empty value ("") sets
+it empty, overriding the profiles. The changes are shown and confirmed before
+they are written, unless --yes.`,
+		ValidArgsFunction: a.completeNames(nodeNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !ff.changed() {
+				return fmt.Errorf("nothing to change: give at least one field flag (see --help)")
+			}
+			return a.modify(cmd.Context(), nodeNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
+				return ff.applyNode(inv.Nodes[name], 0)
+			})
+		},
+	}
+	ff = addFieldFlags(cmd.Flags(), true)
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every node")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	cmd.Flags().BoolVarP(&yes, "force", "f", false, "Same as --yes")
+	_ = cmd.Flags().MarkHidden("force")
+	return cmd
+}
+
+func (a *app) nodeUnset() *cobra.Command {
+	var (
+		uf  *unsetFlags
+		all bool
+		yes bool
+	)
+	cmd := &cobra.Command{
+		Use:   "unset [NODE...] [OPTIONS]",
+		Short: "Clear fields of existing nodes, so they are inherited again",
+		Long: `Clear fields of existing nodes, so that they are inherited from the profiles
+again. Each field flag takes no value: "wwctl node unset n1 --comment --ipaddr".
+--netname alone removes the whole network device (likewise --diskname,
+--partname, --fsname).`,
+		ValidArgsFunction: a.completeNames(nodeNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !uf.changed() {
+				return fmt.Errorf("nothing to clear: give at least one field flag (see --help)")
+			}
+			return a.modify(cmd.Context(), nodeNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
+				return uf.applyNode(inv.Nodes[name])
+			})
+		},
+	}
+	uf = addUnsetFlags(cmd.Flags(), true)
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every node")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	cmd.Flags().BoolVarP(&yes, "force", "f", false, "Same as --yes")
+	_ = cmd.Flags().MarkHidden("force")
+	return cmd
+}
+
+func (a *app) nodeDelete() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:               "delete NODE... [OPTIONS]",
+		Aliases:           []string{"rm", "del", "remove"},
+		Short:             "Remove nodes",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeNames(nodeNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			names, err := selectNames(nodeNoun, inv, args, false)
+			if err != nil {
+				return err
+			}
+			if err := a.confirm(yes, "Delete %d node(s): %s?", len(names), hostlist.Compress(names)); err != nil {
+				return err
+			}
+			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
+				names, err := selectNames(nodeNoun, inv, args, false)
+				if err != nil {
+					return err
+				}
+				for _, name := range names {
+					delete(inv.Nodes, name)
+				}
+				return nil
+			})
+			a.warn(warnings)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Deleted %d node(s): %s\n", len(names), hostlist.Compress(names))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	return cmd
+}
+
+// modify is set and unset for both nouns: preview the change on a
+// snapshot, show it, confirm, then apply it again under the store's lock
+// on the current file, so that a concurrent edit of other fields is kept.
+func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes bool, verb string, change func(inv *inventory.Inventory, name string) error) error {
+	if len(args) == 0 && !all {
+		return fmt.Errorf("name the %ss to change, or use --all", noun)
+	}
+	apply := func(inv *inventory.Inventory) ([]string, error) {
+		names, err := selectNames(noun, inv, args, all)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			if err := change(inv, name); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", noun, name, err)
+			}
+		}
+		return names, nil
+	}
+	inv, err := a.store().Load()
+	if err != nil {
+		return err
+	}
+	names, err := selectNames(noun, inv, args, all)
+	if err != nil {
+		return err
+	}
+	before := flatten(noun, inv, names)
+	if _, err := apply(inv); err != nil {
+		return err
+	}
+	after := flatten(noun, inv, names)
+	lines := describeChanges(names, before, after)
+	if len(lines) == 0 {
+		fmt.Fprintln(a.out(), "No changes.")
+		return nil
+	}
+	for _, l := range lines {
+		fmt.Fprintln(a.out(), l)
+	}
+	if err := a.confirm(yes, "%s %d %s(s)?", verb, len(names), noun); err != nil {
+		return err
+	}
+	warnings, err := a.store().Update(ctx, func(inv *inventory.Inventory) error {
+		_, err := apply(inv)
+		return err
+	})
+	a.warn(warnings)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out(), "Modified %d %s(s)\n", len(names), noun)
+	return nil
+}

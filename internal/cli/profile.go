@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wwboot/wwboot/internal/hostlist"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+func (a *app) profileCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "profile COMMAND [OPTIONS]",
+		Short: "Add, change, list and remove node profiles",
+		Long: `Profiles hold settings that nodes inherit. A node applies its profiles in
+order (profiles a profile includes come first); later values win, lists are
+appended, maps merged, and the node's own values win over all.`,
+	}
+	cmd.AddCommand(a.profileAdd(), a.profileSet(), a.profileUnset(), a.profileList(),
+		a.profileDelete(), a.editCommand(profileNoun))
+	return cmd
+}
+
+func (a *app) profileAdd() *cobra.Command {
+	var ff *fieldFlags
+	cmd := &cobra.Command{
+		Use:     "add PROFILE... [OPTIONS]",
+		Aliases: []string{"new", "create"},
+		Short:   "Add profiles",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := hostlist.Expand(args...)
+			if err != nil {
+				return err
+			}
+			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
+				for _, name := range names {
+					if _, ok := inv.Profiles[name]; ok {
+						return fmt.Errorf("profile %q already exists", name)
+					}
+					p := &inventory.Profile{}
+					if err := ff.applyProfile(p, 0); err != nil {
+						return err
+					}
+					inv.Profiles[name] = p
+				}
+				return nil
+			})
+			a.warn(warnings)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Added %d profile(s): %s\n", len(names), strings.Join(names, ","))
+			return nil
+		},
+	}
+	ff = addFieldFlags(cmd.Flags(), false)
+	return cmd
+}
+
+func (a *app) profileSet() *cobra.Command {
+	var (
+		ff  *fieldFlags
+		all bool
+		yes bool
+	)
+	cmd := &cobra.Command{
+		Use:     "set [PROFILE...] [OPTIONS]",
+		Aliases: []string{"modify"},
+		Short:   "Change fields of existing profiles",
+		Long: `Change fields of existing profiles. Only the flags given are changed; UNSET
+clears a field. With no PROFILE, the "default" profile is changed.`,
+		ValidArgsFunction: a.completeNames(profileNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !ff.changed() {
+				return fmt.Errorf("nothing to change: give at least one field flag (see --help)")
+			}
+			if len(args) == 0 && !all {
+				args = []string{"default"}
+			}
+			return a.modify(cmd.Context(), profileNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
+				return ff.applyProfile(inv.Profiles[name], 0)
+			})
+		},
+	}
+	ff = addFieldFlags(cmd.Flags(), false)
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every profile")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	return cmd
+}
+
+func (a *app) profileUnset() *cobra.Command {
+	var (
+		uf  *unsetFlags
+		all bool
+		yes bool
+	)
+	cmd := &cobra.Command{
+		Use:               "unset [PROFILE...] [OPTIONS]",
+		Short:             "Clear fields of existing profiles",
+		ValidArgsFunction: a.completeNames(profileNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !uf.changed() {
+				return fmt.Errorf("nothing to clear: give at least one field flag (see --help)")
+			}
+			if len(args) == 0 && !all {
+				args = []string{"default"}
+			}
+			return a.modify(cmd.Context(), profileNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
+				return uf.applyProfile(inv.Profiles[name])
+			})
+		},
+	}
+	uf = addUnsetFlags(cmd.Flags(), false)
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every profile")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	return cmd
+}
+
+func (a *app) profileList() *cobra.Command {
+	var o listOptions
+	cmd := &cobra.Command{
+		Use:               "list [PROFILE...]",
+		Aliases:           []string{"ls"},
+		Short:             "List profiles",
+		ValidArgsFunction: a.completeNames(profileNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.list(profileNoun, args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.all, "all", "a", false, "Show every field, with its source")
+	f.BoolVarP(&o.json, "json", "j", false, "Print JSON")
+	f.BoolVarP(&o.yaml, "yaml", "y", false, "Print YAML")
+	return cmd
+}
+
+func (a *app) profileDelete() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:               "delete PROFILE...",
+		Aliases:           []string{"rm", "del", "remove"},
+		Short:             "Remove profiles that no node or profile uses",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeNames(profileNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			check := func(inv *inventory.Inventory) ([]string, error) {
+				names, err := selectNames(profileNoun, inv, args, false)
+				if err != nil {
+					return nil, err
+				}
+				for _, name := range names {
+					if name == "default" {
+						return nil, fmt.Errorf("the default profile cannot be deleted")
+					}
+					if users := profileUsers(inv, name, names); len(users) > 0 {
+						return nil, fmt.Errorf("profile %q is used by %s; remove it from them first", name, strings.Join(users, ", "))
+					}
+				}
+				return names, nil
+			}
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			names, err := check(inv)
+			if err != nil {
+				return err
+			}
+			if err := a.confirm(yes, "Delete %d profile(s): %s?", len(names), strings.Join(names, ",")); err != nil {
+				return err
+			}
+			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
+				names, err := check(inv)
+				for _, name := range names {
+					delete(inv.Profiles, name)
+				}
+				return err
+			})
+			a.warn(warnings)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Deleted %d profile(s): %s\n", len(names), strings.Join(names, ","))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	return cmd
+}
+
+// profileUsers names the nodes and other profiles that list a profile,
+// leaving out the profiles being deleted together with it.
+func profileUsers(inv *inventory.Inventory, profile string, deleting []string) []string {
+	uses := func(list []string) bool {
+		for _, p := range list {
+			if strings.TrimPrefix(p, "~") == profile {
+				return true
+			}
+		}
+		return false
+	}
+	var nodes, profiles []string
+	for _, name := range inv.NodeNames() {
+		if uses(inv.Nodes[name].Profiles) {
+			nodes = append(nodes, name)
+		}
+	}
+	for _, name := range inv.ProfileNames() {
+		gone := false
+		for _, d := range deleting {
+			gone = gone || d == name
+		}
+		if !gone && uses(inv.Profiles[name].Profiles) {
+			profiles = append(profiles, name)
+		}
+	}
+	var out []string
+	if len(nodes) > 0 {
+		out = append(out, "node(s) "+hostlist.Compress(nodes))
+	}
+	if len(profiles) > 0 {
+		out = append(out, "profile(s) "+strings.Join(profiles, ","))
+	}
+	return out
+}

@@ -1,0 +1,394 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxDecodeErrors bounds how many problems one malformed file reports, so
+// that a file of 10,000 broken nodes still gives a readable message.
+const maxDecodeErrors = 20
+
+// decoder turns a nodes.conf tree into the model. It is written per field
+// table rather than with reflection so that every error can name the file,
+// line, entity and key, and so that 10,000 nodes decode in milliseconds.
+type decoder struct {
+	file string
+	t    *tables
+	errs []error
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	if len(d.errs) >= maxDecodeErrors {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	d.errs = append(d.errs, fmt.Errorf("%s:%d: %s", d.file, n.Line, msg))
+}
+
+func (d *decoder) err() error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	if len(d.errs) == maxDecodeErrors {
+		d.errs = append(d.errs, errors.New("(further errors not shown)"))
+	}
+	return errors.Join(d.errs...)
+}
+
+// decodeDocument reads a parsed nodes.conf.
+func decodeDocument(doc *yaml.Node, file string) (*Inventory, error) {
+	inv := newInventory()
+	inv.doc = doc
+	d := &decoder{file: file, t: newTables()}
+	root := doc
+	if doc.Kind == 0 { // empty input
+		return inv, nil
+	}
+	if doc.Kind == yaml.DocumentNode {
+		if len(doc.Content) == 0 {
+			return inv, nil
+		}
+		root = doc.Content[0]
+	}
+	if isNull(root) {
+		return inv, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		d.errorf(root, "expected a mapping with \"nodeprofiles\" and \"nodes\"")
+		return nil, d.err()
+	}
+	d.duplicates(root, "key")
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		switch k.Value {
+		case "nodeprofiles":
+			d.entities(v, "profile", func(name string, m *yaml.Node) {
+				p := &Profile{}
+				d.profile(m, p, "profile "+quote(name))
+				inv.Profiles[name] = p
+			})
+		case "nodes":
+			d.entities(v, "node", func(name string, m *yaml.Node) {
+				n := &Node{}
+				d.node(m, n, "node "+quote(name))
+				inv.Nodes[name] = n
+			})
+		case "WW_INTERNAL":
+			// Written by older Warewulf versions; kept as it is.
+			inv.extra = append(inv.extra, k, v)
+		default:
+			d.errorf(k, "unknown top-level key %q (expected \"nodeprofiles\" or \"nodes\")", k.Value)
+		}
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+func (d *decoder) entities(m *yaml.Node, what string, each func(name string, v *yaml.Node)) {
+	if isNull(m) {
+		return
+	}
+	if m.Kind != yaml.MappingNode {
+		d.errorf(m, "expected a mapping of %s names", what)
+		return
+	}
+	d.duplicates(m, what)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			d.errorf(k, "%s name must be a non-empty string", what)
+			continue
+		}
+		each(k.Value, v)
+	}
+}
+
+func (d *decoder) node(m *yaml.Node, n *Node, ctx string) {
+	d.fields(m, ctx, func(k, v *yaml.Node) bool {
+		if f, ok := findField(d.t.node, k.Value); ok {
+			d.scalar(k, v, ctx, f.Str(n))
+			return true
+		}
+		return d.profileKey(k, v, &n.Profile, ctx)
+	})
+}
+
+func (d *decoder) profile(m *yaml.Node, p *Profile, ctx string) {
+	d.fields(m, ctx, func(k, v *yaml.Node) bool {
+		switch k.Value {
+		case "discoverable", "asset key":
+			d.errorf(k, "%s: %q can only be set on a node", ctx, k.Value)
+			return true
+		}
+		return d.profileKey(k, v, p, ctx)
+	})
+}
+
+// profileKey decodes one key of the inheritable part; it reports false
+// for a key it does not know.
+func (d *decoder) profileKey(k, v *yaml.Node, p *Profile, ctx string) bool {
+	key := k.Value
+	switch key {
+	case "container name": // before Warewulf 4.6
+		key = "image name"
+	case "keys": // before Warewulf 4.4
+		key = "tags"
+	}
+	if f, ok := findField(d.t.profile, key); ok {
+		decodeField(d, k, v, ctx, p, f)
+		return true
+	}
+	switch key {
+	case "kernel":
+		if isNull(v) {
+			return true
+		}
+		p.Kernel = &Kernel{}
+		d.fields(v, ctx+": kernel", func(k, v *yaml.Node) bool {
+			if k.Value == "override" { // before Warewulf 4.6
+				d.scalar(k, v, ctx+": kernel", &p.Kernel.Version)
+				return true
+			}
+			return decodeKnown(d, k, v, ctx+": kernel", p.Kernel, d.t.kernel)
+		})
+	case "ipmi":
+		if isNull(v) {
+			return true
+		}
+		p.Ipmi = &IPMI{}
+		d.fields(v, ctx+": ipmi", func(k, v *yaml.Node) bool {
+			return decodeKnown(d, k, v, ctx+": ipmi", p.Ipmi, d.t.ipmi)
+		})
+	case "network devices":
+		p.NetDevs = decodeMap(d, v, ctx, "network device", func(m *yaml.Node, c string) *NetDev {
+			nd := &NetDev{}
+			d.fields(m, c, func(k, v *yaml.Node) bool {
+				if k.Value == "primary" { // before Warewulf 4.5; "primary network" replaced it
+					return true
+				}
+				return decodeKnown(d, k, v, c, nd, d.t.netdev)
+			})
+			return nd
+		})
+	case "disks":
+		p.Disks = decodeMap(d, v, ctx, "disk", func(m *yaml.Node, c string) *Disk {
+			disk := &Disk{}
+			d.fields(m, c, func(k, v *yaml.Node) bool {
+				if k.Value == "partitions" {
+					disk.Partitions = decodeMap(d, v, c, "partition", func(m *yaml.Node, c string) *Partition {
+						part := &Partition{}
+						d.fields(m, c, func(k, v *yaml.Node) bool {
+							return decodeKnown(d, k, v, c, part, d.t.part)
+						})
+						return part
+					})
+					return true
+				}
+				return decodeKnown(d, k, v, c, disk, d.t.disk)
+			})
+			return disk
+		})
+	case "filesystems":
+		p.FileSystems = decodeMap(d, v, ctx, "filesystem", func(m *yaml.Node, c string) *FileSystem {
+			fs := &FileSystem{}
+			d.fields(m, c, func(k, v *yaml.Node) bool {
+				return decodeKnown(d, k, v, c, fs, d.t.fs)
+			})
+			return fs
+		})
+	case "resources":
+		if isNull(v) {
+			return true
+		}
+		if v.Kind != yaml.MappingNode {
+			d.errorf(v, "%s: resources: expected a mapping", ctx)
+			return true
+		}
+		p.Resources = make(map[string]*yaml.Node, len(v.Content)/2)
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			p.Resources[v.Content[i].Value] = v.Content[i+1]
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// fields walks a mapping and hands each key to known; keys it does not
+// know are reported with their line.
+func (d *decoder) fields(m *yaml.Node, ctx string, known func(k, v *yaml.Node) bool) {
+	if isNull(m) {
+		return
+	}
+	if m.Kind != yaml.MappingNode {
+		d.errorf(m, "%s: expected a mapping", ctx)
+		return
+	}
+	d.duplicates(m, ctx+": key")
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, "%s: keys must be strings", ctx)
+			continue
+		}
+		if !known(k, v) {
+			d.errorf(k, "%s: unknown key %q", ctx, k.Value)
+		}
+	}
+}
+
+func decodeKnown[T any](d *decoder, k, v *yaml.Node, ctx string, t *T, fields []Field[T]) bool {
+	f, ok := findField(fields, k.Value)
+	if ok {
+		decodeField(d, k, v, ctx, t, f)
+	}
+	return ok
+}
+
+func decodeField[T any](d *decoder, k, v *yaml.Node, ctx string, t *T, f Field[T]) {
+	switch {
+	case f.Str != nil:
+		d.scalar(k, v, ctx, f.Str(t))
+	case f.List != nil:
+		d.list(k, v, ctx, f.List(t), f.Name == "Args" || f.Name == "Options")
+	case f.Map != nil:
+		d.stringMap(k, v, ctx, f.Map(t))
+	}
+}
+
+func decodeMap[T any](d *decoder, m *yaml.Node, ctx, what string, each func(*yaml.Node, string) *T) map[string]*T {
+	if isNull(m) {
+		return nil
+	}
+	if m.Kind != yaml.MappingNode {
+		d.errorf(m, "%s: expected a mapping of %ss", ctx, what)
+		return nil
+	}
+	d.duplicates(m, ctx+": "+what)
+	out := make(map[string]*T, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			d.errorf(k, "%s: %s name must be a non-empty string", ctx, what)
+			continue
+		}
+		out[k.Value] = each(v, fmt.Sprintf("%s: %s %q", ctx, what, k.Value))
+	}
+	return out
+}
+
+func (d *decoder) scalar(k, v *yaml.Node, ctx string, dst **string) {
+	if isNull(v) {
+		return
+	}
+	if v.Kind != yaml.ScalarNode {
+		d.errorf(v, "%s: %q must be a single value", ctx, k.Value)
+		return
+	}
+	s := v.Value
+	*dst = &s
+}
+
+// list accepts a sequence, or a single string as older Warewulf versions
+// wrote lists: kernel arguments separated by spaces, others by commas.
+func (d *decoder) list(k, v *yaml.Node, ctx string, dst *[]string, spaces bool) {
+	if isNull(v) {
+		return
+	}
+	switch v.Kind {
+	case yaml.ScalarNode:
+		*dst = SplitList(v.Value, spaces)
+	case yaml.SequenceNode:
+		out := make([]string, 0, len(v.Content))
+		for _, e := range v.Content {
+			if e.Kind != yaml.ScalarNode || isNull(e) {
+				d.errorf(e, "%s: %q: list items must be single values", ctx, k.Value)
+				continue
+			}
+			out = append(out, e.Value)
+		}
+		*dst = out
+	default:
+		d.errorf(v, "%s: %q must be a list", ctx, k.Value)
+	}
+}
+
+func (d *decoder) stringMap(k, v *yaml.Node, ctx string, dst *map[string]string) {
+	if isNull(v) {
+		return
+	}
+	if v.Kind != yaml.MappingNode {
+		d.errorf(v, "%s: %q must be a mapping", ctx, k.Value)
+		return
+	}
+	d.duplicates(v, ctx+": "+k.Value)
+	m := make(map[string]string, len(v.Content)/2)
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		kk, vv := v.Content[i], v.Content[i+1]
+		if kk.Kind != yaml.ScalarNode || (vv.Kind != yaml.ScalarNode) {
+			d.errorf(kk, "%s: %q: entries must be key: value", ctx, k.Value)
+			continue
+		}
+		if isNull(vv) {
+			m[kk.Value] = ""
+			continue
+		}
+		m[kk.Value] = vv.Value
+	}
+	*dst = m
+}
+
+// SplitList splits a list given as one string: on white space for kernel
+// and mkfs arguments (commas occur inside them, console=ttyS0,115200), on
+// commas for names. Empty items are dropped.
+func SplitList(s string, spaces bool) []string {
+	var parts []string
+	if spaces {
+		parts = strings.Fields(s)
+	} else {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+	}
+	return parts
+}
+
+// duplicates reports keys that appear twice in one mapping: YAML forbids
+// them, and silently keeping one would lose the other node's settings.
+func (d *decoder) duplicates(m *yaml.Node, what string) {
+	if len(m.Content) < 4 {
+		return
+	}
+	first := make(map[string]int, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if line, ok := first[k.Value]; ok {
+			d.errorf(k, "%s %q is defined twice (first at line %d)", what, k.Value, line)
+			continue
+		}
+		first[k.Value] = k.Line
+	}
+}
+
+func findField[T any](fields []Field[T], key string) (Field[T], bool) {
+	for _, f := range fields {
+		if f.Key == key {
+			return f, true
+		}
+	}
+	return Field[T]{}, false
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,135 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+)
+
+// DefaultNodesConf is the nodes.conf a new installation starts from: the
+// "default" profile every new node gets.
+//
+//go:embed nodes.conf
+var defaultNodesConf []byte
+
+// DefaultNodesConf returns the shipped nodes.conf.
+func DefaultNodesConf() []byte { return bytes.Clone(defaultNodesConf) }
+
+// Store is a nodes.conf file. Reads need no lock because writes replace
+// the file atomically; writes are serialized by a lock file beside it.
+// A new file is created readable by its owner only: it holds BMC
+// passwords.
+type Store struct {
+	path string
+}
+
+// NewStore returns the store for the nodes.conf at path. The file need
+// not exist: until the first write the shipped default is used.
+func NewStore(path string) *Store { return &Store{path: path} }
+
+// Path is the nodes.conf path.
+func (s *Store) Path() string { return s.path }
+
+// Load reads the current inventory.
+func (s *Store) Load() (*Inventory, error) {
+	data, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, s.path)
+}
+
+func (s *Store) read() ([]byte, error) {
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return DefaultNodesConf(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read nodes.conf: %w", err)
+	}
+	return data, nil
+}
+
+// ValidationError is returned when a change would make the inventory
+// invalid. Nothing was written.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		lines = append(lines, "  "+p.String())
+	}
+	return "refused, nothing changed:\n" + strings.Join(lines, "\n")
+}
+
+// Update runs change on the current inventory under the store's exclusive
+// lock, validates the result and writes it atomically. The change is
+// refused, and the file left byte for byte as it was, when change fails
+// or introduces a problem (see Validate); problems the file already had
+// are returned as warnings and do not block unrelated edits. Two
+// processes updating at once both see their change land.
+func (s *Store) Update(ctx context.Context, change func(*Inventory) error) (warnings []Problem, err error) {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return nil, fmt.Errorf("update nodes.conf: %w", err)
+	}
+	unlock, err := atomicfile.Lock(ctx, s.path+".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	data, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	inv, err := Parse(data, s.path)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(inv); err != nil {
+		return nil, err
+	}
+	after := inv.Validate()
+	if len(after) > 0 {
+		before, err := Parse(data, s.path)
+		if err != nil {
+			return nil, err
+		}
+		old := map[string]bool{}
+		for _, p := range before.Validate() {
+			old[p.String()] = true
+		}
+		var added []Problem
+		for _, p := range after {
+			if old[p.String()] {
+				warnings = append(warnings, p)
+			} else {
+				added = append(added, p)
+			}
+		}
+		if len(added) > 0 {
+			return warnings, &ValidationError{Problems: added}
+		}
+	}
+	out, err := inv.Marshal()
+	if err != nil {
+		return warnings, err
+	}
+	if _, statErr := os.Stat(s.path); statErr == nil && bytes.Equal(out, data) {
+		return warnings, nil
+	}
+	if err := atomicfile.WriteFile(s.path, out, 0o600); err != nil {
+		return warnings, fmt.Errorf("update nodes.conf: %w", err)
+	}
+	return warnings, nil
+}

@@ -1,0 +1,358 @@
+package inventory
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Problem is one thing wrong with an inventory. Its text names the entity,
+// the field and the value.
+type Problem struct {
+	Entity string // "node" or "profile"
+	Name   string
+	Field  string // field path such as NetDevs[default].Ipaddr; "" for the entity itself
+	Value  string
+	Msg    string
+}
+
+func (p Problem) String() string {
+	s := fmt.Sprintf("%s %q", p.Entity, p.Name)
+	if p.Field != "" {
+		s += ": " + p.Field
+	}
+	if p.Value != "" {
+		return s + fmt.Sprintf(": %q %s", p.Value, p.Msg)
+	}
+	return s + ": " + p.Msg
+}
+
+// NamePattern is what node and profile names may look like: host-name
+// characters, starting with a letter or digit.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// netNamePattern is what network, partition and tag names may look like.
+var netNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+
+// ValidName reports whether name may be used for a node or profile.
+func ValidName(name string) bool { return len(name) <= 253 && namePattern.MatchString(name) }
+
+// Validate checks every value's syntax, names, profile references and
+// cycles, and the uniqueness of hardware and IP addresses across the
+// merged nodes. Problems come sorted, so two runs compare equal.
+func (inv *Inventory) Validate() []Problem {
+	t := newTables()
+	var ps []Problem
+	for _, name := range inv.ProfileNames() {
+		p := inv.Profiles[name]
+		add := func(field, value, msg string) {
+			ps = append(ps, Problem{Entity: "profile", Name: name, Field: field, Value: value, Msg: msg})
+		}
+		if !ValidName(name) {
+			add("", "", "name may only contain letters, digits, '.', '_' and '-', starting with a letter or digit")
+		}
+		checkProfile(p, t, add)
+		inv.checkRefs(p.Profiles, add)
+	}
+	for _, cycle := range inv.profileCycles() {
+		ps = append(ps, Problem{Entity: "profile", Name: cycle[0], Field: "Profiles",
+			Msg: "includes itself: " + strings.Join(cycle, " -> ")})
+	}
+	for _, name := range inv.NodeNames() {
+		n := inv.Nodes[name]
+		add := func(field, value, msg string) {
+			ps = append(ps, Problem{Entity: "node", Name: name, Field: field, Value: value, Msg: msg})
+		}
+		if !ValidName(name) {
+			add("", "", "name may only contain letters, digits, '.', '_' and '-', starting with a letter or digit")
+		}
+		checkFields(n, t.node, "", add)
+		checkProfile(&n.Profile, t, add)
+		inv.checkRefs(n.Profiles, add)
+	}
+	ps = append(ps, inv.checkUnique()...)
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Entity != ps[j].Entity {
+			return ps[i].Entity > ps[j].Entity // profiles first
+		}
+		if ps[i].Name != ps[j].Name {
+			return NaturalLess(ps[i].Name, ps[j].Name)
+		}
+		return ps[i].Field < ps[j].Field
+	})
+	return ps
+}
+
+func checkProfile(p *Profile, t *tables, add func(field, value, msg string)) {
+	checkFields(p, t.profile, "", add)
+	if p.Kernel != nil {
+		checkFields(p.Kernel, t.kernel, "Kernel.", add)
+	}
+	if p.Ipmi != nil {
+		checkFields(p.Ipmi, t.ipmi, "Ipmi.", add)
+	}
+	for _, name := range sortedKeys(p.NetDevs) {
+		prefix := "NetDevs[" + name + "]."
+		if !netNamePattern.MatchString(name) {
+			add("NetDevs["+name+"]", "", "network name may only contain letters, digits, '.', '_', ':' and '-'")
+		}
+		if d := p.NetDevs[name]; d != nil {
+			checkFields(d, t.netdev, prefix, add)
+		}
+	}
+	for _, name := range sortedKeys(p.Disks) {
+		d := p.Disks[name]
+		if d == nil {
+			continue
+		}
+		checkFields(d, t.disk, "Disks["+name+"].", add)
+		for _, pn := range sortedKeys(d.Partitions) {
+			if part := d.Partitions[pn]; part != nil {
+				checkFields(part, t.part, "Disks["+name+"].Partitions["+pn+"].", add)
+			}
+		}
+	}
+	for _, name := range sortedKeys(p.FileSystems) {
+		if fs := p.FileSystems[name]; fs != nil {
+			checkFields(fs, t.fs, "FileSystems["+name+"].", add)
+		}
+	}
+}
+
+func checkFields[T any](v *T, fields []Field[T], prefix string, add func(field, value, msg string)) {
+	for _, f := range fields {
+		switch {
+		case f.Str != nil:
+			if s := *f.Str(v); s != nil && *s != "" {
+				if msg := CheckValue(f.Kind, *s); msg != "" {
+					add(prefix+f.Name, *s, msg)
+				}
+			}
+		case f.Map != nil:
+			for k := range *f.Map(v) {
+				if strings.TrimSpace(k) == "" {
+					add(prefix+f.Name, k, "is not a valid tag name")
+				}
+			}
+		case f.List != nil:
+			for _, s := range *f.List(v) {
+				if strings.TrimSpace(s) == "" || strings.TrimPrefix(s, "~") == "" {
+					add(prefix+f.Name, s, "is not a valid list entry")
+				}
+			}
+		}
+	}
+}
+
+// CheckValue returns what is wrong with s as a value of kind k, or "".
+func CheckValue(k Kind, s string) string {
+	switch k {
+	case KindIPv4:
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
+			return "is not an IPv4 address"
+		}
+	case KindIPv6:
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is6() || a.Is4In6() {
+			return "is not an IPv6 address"
+		}
+	case KindNetmask:
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return "is not an IPv4 netmask"
+		}
+		b := a.As4()
+		if ones, bits := net.IPMask(b[:]).Size(); ones == 0 && bits == 0 {
+			return "is not a valid netmask (the one bits must be contiguous)"
+		}
+	case KindMAC:
+		if _, err := net.ParseMAC(s); err != nil {
+			return "is not a hardware address (expected aa:bb:cc:dd:ee:ff)"
+		}
+	case KindBool:
+		if _, ok := ParseBool(s); !ok {
+			return "is not a boolean (true, false, yes, no)"
+		}
+	case KindYAMLBool:
+		if s != "true" && s != "false" {
+			return "is not a boolean (true or false)"
+		}
+	case KindUint:
+		if _, err := strconv.ParseUint(s, 10, 64); err != nil {
+			return "is not a non-negative whole number"
+		}
+	case KindPrefix6:
+		if n, err := strconv.Atoi(s); err != nil || n < 0 || n > 128 {
+			return "is not an IPv6 prefix length (0-128)"
+		}
+	case KindPort:
+		if n, err := strconv.Atoi(s); err != nil || n < 1 || n > 65535 {
+			return "is not a port number (1-65535)"
+		}
+	case KindMTU:
+		if n, err := strconv.Atoi(s); err != nil || n < 68 || n > 65536 {
+			return "is not an MTU (68-65536)"
+		}
+	}
+	return ""
+}
+
+// ParseBool reads Warewulf's boolean strings.
+func ParseBool(s string) (value, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "1", "on":
+		return true, true
+	case "false", "no", "0", "off":
+		return false, true
+	}
+	return false, false
+}
+
+func (inv *Inventory) checkRefs(ids []string, add func(field, value, msg string)) {
+	for _, id := range ids {
+		name := strings.TrimPrefix(id, "~")
+		if _, ok := inv.Profiles[name]; !ok {
+			add("Profiles", name, "is not an existing profile")
+		}
+	}
+}
+
+// profileCycles returns each cycle of profile includes once, starting at
+// its smallest name.
+func (inv *Inventory) profileCycles() [][]string {
+	var cycles [][]string
+	seen := map[string]bool{}
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		state[name] = visiting
+		stack = append(stack, name)
+		for _, id := range inv.Profiles[name].Profiles {
+			if strings.HasPrefix(id, "~") {
+				continue
+			}
+			if _, ok := inv.Profiles[id]; !ok {
+				continue
+			}
+			switch state[id] {
+			case visiting:
+				i := len(stack) - 1
+				for stack[i] != id {
+					i--
+				}
+				cycle := append(append([]string(nil), stack[i:]...), id)
+				key := canonicalCycle(cycle)
+				if !seen[key] {
+					seen[key] = true
+					cycles = append(cycles, cycle)
+				}
+			case 0:
+				visit(id)
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+	}
+	for _, name := range inv.ProfileNames() {
+		if state[name] == 0 {
+			visit(name)
+		}
+	}
+	return cycles
+}
+
+func canonicalCycle(c []string) string {
+	members := append([]string(nil), c[:len(c)-1]...)
+	sort.Strings(members)
+	return strings.Join(members, "\x00")
+}
+
+// checkUnique reports hardware and IP addresses that merged nodes share,
+// once for every node involved, so that the node an administrator just
+// changed is named whichever way the names sort.
+func (inv *Inventory) checkUnique() []Problem {
+	type owner struct{ node, field, value string }
+	owners := map[string][]owner{}
+	var keys []string
+	claim := func(kind, value, node, field string) {
+		if value == "" {
+			return
+		}
+		key := kind + "\x00" + value
+		if _, ok := owners[key]; !ok {
+			keys = append(keys, key)
+		}
+		owners[key] = append(owners[key], owner{node, field, value})
+	}
+	for _, m := range inv.MergeAll() {
+		for _, netname := range sortedKeys(m.NetDevs) {
+			d := m.NetDevs[netname]
+			prefix := "NetDevs[" + netname + "]."
+			if d.Hwaddr != nil {
+				claim("mac", NormalizeMAC(*d.Hwaddr), m.Name, prefix+"Hwaddr")
+			}
+			if d.Ipaddr != nil {
+				claim("ip", canonicalIP(*d.Ipaddr), m.Name, prefix+"Ipaddr")
+			}
+			if d.Ipaddr6 != nil {
+				claim("ip", canonicalIP(*d.Ipaddr6), m.Name, prefix+"Ipaddr6")
+			}
+		}
+		if m.Ipmi != nil && m.Ipmi.Ipaddr != nil {
+			claim("ip", canonicalIP(*m.Ipmi.Ipaddr), m.Name, "Ipmi.Ipaddr")
+		}
+	}
+	var ps []Problem
+	for _, key := range keys {
+		os := owners[key]
+		if len(os) < 2 {
+			continue
+		}
+		for i, o := range os {
+			var others []string
+			for j, other := range os {
+				if j == i {
+					continue
+				}
+				if len(others) == 3 {
+					others = append(others, fmt.Sprintf("and %d more", len(os)-4))
+					break
+				}
+				if other.node == o.node {
+					others = append(others, other.field)
+				} else {
+					others = append(others, fmt.Sprintf("node %q (%s)", other.node, other.field))
+				}
+			}
+			ps = append(ps, Problem{Entity: "node", Name: o.node, Field: o.field, Value: o.value,
+				Msg: "is also used by " + strings.Join(others, ", ")})
+		}
+	}
+	return ps
+}
+
+// NormalizeMAC writes a hardware address the way it is compared and
+// stored: lower case, colon separated. Text that is not an address comes
+// back unchanged.
+func NormalizeMAC(s string) string {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return s
+	}
+	return hw.String()
+}
+
+func canonicalIP(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	return s
+}
