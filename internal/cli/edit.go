@@ -224,7 +224,14 @@ func (a *app) runEditor(ctx context.Context, file string) error {
 		editor = []string{"vi"}
 	}
 	cmd := exec.CommandContext(ctx, editor[0], append(editor[1:], file)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.env.Stdin, a.env.Stdout, a.env.Stderr
+	cmd.Stdout, cmd.Stderr = a.env.Stdout, a.env.Stderr
+	// An editor needs the terminal; piped input is for our questions and
+	// must not be swallowed by it.
+	if f, ok := a.env.Stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			cmd.Stdin = f
+		}
+	}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("editor %q: %w", strings.Join(editor, " "), err)
 	}

@@ -24,8 +24,9 @@ func isUnsetWord(s string) bool {
 // from the inventory's field tables: one flag per field, network device
 // fields scoped by --netname, disk fields by --diskname, and so on.
 type fieldFlags struct {
-	fs   *pflag.FlagSet
-	node bool
+	fs    *pflag.FlagSet
+	node  bool
+	names []string // every flag this value registered
 
 	netname, diskname, partname, fsname string
 	netDel, diskDel, partDel, fsDel     string
@@ -66,7 +67,27 @@ func addFieldFlags(fs *pflag.FlagSet, node bool) *fieldFlags {
 	alias(fs, "container", "C", "image")
 	alias(fs, "runtime", "", "runtime-overlays")
 	alias(fs, "wwinit", "", "system-overlays")
+	ff.names = flagNames(fs)
 	return ff
+}
+
+// flagNames lists the flags registered so far; commands add their own
+// (--yes, --all) afterwards, and those are not field flags.
+func flagNames(fs *pflag.FlagSet) []string {
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
+// anyGiven reports whether one of names was given on the command line;
+// --netname alone, which has a default, does not count.
+func anyGiven(fs *pflag.FlagSet, names []string) bool {
+	for _, n := range names {
+		if fs.Changed(n) {
+			return true
+		}
+	}
+	return false
 }
 
 func registerScalars[T any](fs *pflag.FlagSet, fields []inventory.Field[T]) {
@@ -108,11 +129,7 @@ func (a *aliasValue) Set(s string) error {
 func (a *aliasValue) Type() string { return a.target.Value.Type() }
 
 // changed reports whether any field flag was given.
-func (ff *fieldFlags) changed() bool {
-	n := 0
-	ff.fs.Visit(func(*pflag.Flag) { n++ })
-	return n > 0
-}
+func (ff *fieldFlags) changed() bool { return anyGiven(ff.fs, ff.names) }
 
 // applyNode sets the given flags on a node. offset is the node's position
 // in a range being added: --ipaddr and --ipmiaddr grow by it.

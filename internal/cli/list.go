@@ -93,7 +93,11 @@ func (a *app) list(n noun, args []string, o listOptions) error {
 	label := strings.ToUpper(string(n)) + " NAME"
 	switch {
 	case o.all:
-		t = newTable(strings.ToUpper(string(n)), "FIELD", "PROFILE", "VALUE")
+		source := "PROFILE"
+		if n == profileNoun {
+			source = "SOURCE"
+		}
+		t = newTable(strings.ToUpper(string(n)), "FIELD", source, "VALUE")
 		for _, m := range merged {
 			for _, v := range m.Values(true) {
 				value := "--"
@@ -111,7 +115,11 @@ func (a *app) list(n noun, args []string, o listOptions) error {
 			}
 			for _, net := range inventory.SortedNames(m.NetDevs) {
 				d := m.NetDevs[net]
-				t.add(m.Name, net, val(d.Hwaddr), val(d.Ipaddr), val(d.Gateway), val(d.Device))
+				hw := val(d.Hwaddr)
+				if d.Hwaddr != nil {
+					hw = shown(inventory.NormalizeMAC(*d.Hwaddr), true)
+				}
+				t.add(m.Name, net, hw, val(d.Ipaddr), val(d.Gateway), val(d.Device))
 			}
 		}
 	case o.ipmi:

@@ -11,7 +11,8 @@ import (
 // unsetFlags are the flags of "node unset" and "profile unset": the same
 // names as the set flags, taking no value.
 type unsetFlags struct {
-	fs *pflag.FlagSet
+	fs    *pflag.FlagSet
+	names []string
 
 	netname, diskname, partname, fsname string
 	tags, netTags, ipmiTags             []string
@@ -36,6 +37,7 @@ func addUnsetFlags(fs *pflag.FlagSet, node bool) *unsetFlags {
 	fs.StringSliceVar(&uf.tags, "tag", nil, "Remove tags by key")
 	fs.StringSliceVar(&uf.netTags, "nettag", nil, "Remove network device tags by key (of --netname)")
 	fs.StringSliceVar(&uf.ipmiTags, "ipmitag", nil, "Remove IPMI tags by key")
+	uf.names = flagNames(fs)
 	return uf
 }
 
@@ -47,11 +49,7 @@ func registerUnset[T any](fs *pflag.FlagSet, fields []inventory.Field[T]) {
 	}
 }
 
-func (uf *unsetFlags) changed() bool {
-	n := 0
-	uf.fs.Visit(func(*pflag.Flag) { n++ })
-	return n > 0
-}
+func (uf *unsetFlags) changed() bool { return anyGiven(uf.fs, uf.names) }
 
 func (uf *unsetFlags) applyNode(n *inventory.Node) error {
 	clearFields(uf.fs, n, inventory.NodeFields())

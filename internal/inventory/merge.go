@@ -22,6 +22,8 @@ type Merged struct {
 	// to where its value came from: a profile name, several for lists
 	// ("default,gpu"), "" for the node itself, or Superseded.
 	Sources map[string]string
+
+	isProfile bool // node-only fields do not apply
 }
 
 // Merge applies a node's profiles the way Warewulf does: profiles in list
@@ -56,7 +58,7 @@ func (inv *Inventory) MergeProfile(name string) (*Merged, error) {
 		return nil, fmt.Errorf("profile %q does not exist", name)
 	}
 	t := newTables()
-	m := &Merged{Name: name, Sources: map[string]string{}}
+	m := &Merged{Name: name, Sources: map[string]string{}, isProfile: true}
 	m.Chain = inv.chain(p.Profiles)
 	for _, pn := range m.Chain {
 		if pn == name {

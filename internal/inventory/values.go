@@ -28,7 +28,9 @@ func (m *Merged) Values(all bool) []Value {
 		out = append(out, Value{Field: field, Value: value, Set: set, Source: m.Sources[field]})
 	}
 	out = append(out, Value{Field: "Id", Value: m.Name, Set: true})
-	valuesOf(&m.Node, t.node, "", emit)
+	if !m.isProfile {
+		valuesOf(&m.Node, t.node, "", emit)
+	}
 	for _, f := range t.profile {
 		valuesOf(&m.Profile, []Field[Profile]{f}, "", emit)
 		switch f.Key {

@@ -1,0 +1,279 @@
+// Package config reads, checks and writes warewulf.conf, the server
+// configuration file, in the format of Warewulf v4 so that an existing site's
+// file loads unchanged.
+//
+// A Config always holds effective values: Parse and Default fill in defaults,
+// derived paths and inherited settings, so consumers read fields directly and
+// never need to know which values came from the file.
+package config
+
+import (
+	_ "embed" // for the shipped warewulf.conf
+	"path/filepath"
+)
+
+// DefaultPath is where the server configuration lives on a packaged install.
+const DefaultPath = "/etc/warewulf/warewulf.conf"
+
+// shippedConf is the commented default file an administrator copies to
+// DefaultPath. It is a string, not a []byte, so that nobody can modify it.
+//
+//go:embed warewulf.conf
+var shippedConf string
+
+// DefaultFile returns the commented default warewulf.conf shipped with the
+// program. Parsing it yields exactly Default().
+func DefaultFile() []byte { return []byte(shippedConf) }
+
+// Values accepted by the enumerated keys.
+const (
+	ModeEmbedded = "embedded" // served by the provisioning daemon itself
+	ModeProxy    = "proxy"    // dhcp only: proxy DHCP next to another server
+	ModeExternal = "external" // an external service configured by wwctl configure
+
+	TemplateDefault = "default" // dynamic range
+	TemplateStatic  = "static"  // one fixed entry per node
+)
+
+// Config is the content of warewulf.conf. The yaml tags are Warewulf's key
+// names; Marshal writes them and Parse reads them.
+type Config struct {
+	Comment string `yaml:"comment,omitempty"`
+	// Ipaddr is the server's IPv4 address on the cluster network. Empty
+	// means not configured; nothing in this package detects it.
+	Ipaddr  string `yaml:"ipaddr,omitempty"`
+	Netmask string `yaml:"netmask,omitempty"`
+	Network string `yaml:"network,omitempty"`
+	// Ipaddr6 is the server's IPv6 address; setting it enables IPv6.
+	Ipaddr6 string `yaml:"ipaddr6,omitempty"`
+	// Prefixlen6 is the IPv6 prefix length; 0 means not configured.
+	Prefixlen6 int    `yaml:"prefixlen6,omitempty"`
+	Fqdn       string `yaml:"fqdn,omitempty"`
+
+	Warewulf WarewulfConf `yaml:"warewulf"`
+	API      APIConf      `yaml:"api"`
+	Dhcp     DhcpConf     `yaml:"dhcp"`
+	Tftp     TftpConf     `yaml:"tftp"`
+	Nfs      NfsConf      `yaml:"nfs"`
+	SSH      SSHConf      `yaml:"ssh"`
+	// ImageMounts are bind mounts into an image during image exec/shell.
+	// Warewulf before 4.6 called the key "container mounts".
+	ImageMounts []MountEntry `yaml:"image mounts"`
+	Wwclient    WwclientConf `yaml:"wwclient"`
+	Paths       PathsConf    `yaml:"paths"`
+}
+
+// WarewulfConf is the "warewulf" section: the provisioning daemon.
+type WarewulfConf struct {
+	Port    int  `yaml:"port"`
+	TLSPort int  `yaml:"tls port"`
+	TLS     bool `yaml:"tls"`
+	// Secure requires a privileged client source port for /runtime/.
+	Secure bool `yaml:"secure"`
+	// SecureFiles does the same for /files/; it follows Secure when the
+	// file does not set it.
+	SecureFiles       bool `yaml:"secure files"`
+	UpdateInterval    int  `yaml:"update interval"`
+	AutobuildOverlays bool `yaml:"autobuild overlays"`
+	// HostOverlay allows wwctl configure to render the host overlay onto /.
+	HostOverlay bool   `yaml:"host overlay"`
+	GrubBoot    bool   `yaml:"grubboot"`
+	SystemdName string `yaml:"systemd name,omitempty"`
+}
+
+// APIConf is the "api" section: the REST API under /api/.
+type APIConf struct {
+	Enabled bool `yaml:"enabled"`
+	TLS     bool `yaml:"tls"`
+	// AllowedSubnets are CIDR prefixes of the clients allowed to use the API.
+	AllowedSubnets []string `yaml:"allowed subnets"`
+}
+
+// DhcpConf is the "dhcp" section.
+type DhcpConf struct {
+	Enabled bool `yaml:"enabled"`
+	// Mode is ModeEmbedded, ModeProxy or ModeExternal.
+	Mode string `yaml:"mode"`
+	// Interface is the interface the embedded server listens on; empty
+	// means the one that holds Ipaddr.
+	Interface   string `yaml:"interface,omitempty"`
+	Template    string `yaml:"template"`
+	RangeStart  string `yaml:"range start,omitempty"`
+	RangeEnd    string `yaml:"range end,omitempty"`
+	Range6Start string `yaml:"range6 start,omitempty"`
+	Range6End   string `yaml:"range6 end,omitempty"`
+	SystemdName string `yaml:"systemd name"`
+}
+
+// TftpConf is the "tftp" section.
+type TftpConf struct {
+	Enabled bool `yaml:"enabled"`
+	// Mode is ModeEmbedded or ModeExternal.
+	Mode        string `yaml:"mode"`
+	TftpRoot    string `yaml:"tftproot"`
+	SystemdName string `yaml:"systemd name"`
+	// IpxeBinaries maps a DHCP option 93 architecture code such as "00:0B"
+	// to an iPXE binary; a relative path is under Paths.Ipxesource. A map
+	// in the file replaces the defaults entirely.
+	IpxeBinaries map[string]string `yaml:"ipxe"`
+}
+
+// NfsConf is the "nfs" section.
+type NfsConf struct {
+	Enabled     bool         `yaml:"enabled"`
+	ExportPaths []ExportPath `yaml:"export paths"`
+	SystemdName string       `yaml:"systemd name"`
+}
+
+// ExportPath is one line of the server's /etc/exports.
+type ExportPath struct {
+	Path          string `yaml:"path"`
+	ExportOptions string `yaml:"export options"`
+}
+
+// SSHConf is the "ssh" section.
+type SSHConf struct {
+	// KeyTypes are the host key types to generate; the first one is also
+	// the type of the cluster user key.
+	KeyTypes []string `yaml:"key types"`
+}
+
+// MountEntry is a bind mount from the server into an image.
+type MountEntry struct {
+	Source   string `yaml:"source"`
+	Dest     string `yaml:"dest,omitempty"`
+	ReadOnly bool   `yaml:"readonly,omitempty"`
+	Copy     bool   `yaml:"copy,omitempty"`
+	Options  string `yaml:"options,omitempty"`
+}
+
+// WwclientConf is the "wwclient" section: the node agent.
+type WwclientConf struct {
+	// Port is a fixed source port for wwclient; 0 means its built-in one.
+	Port int `yaml:"port"`
+}
+
+// PathsConf is the "paths" section. The Ww* directories, except the
+// node-side Wwclientdir, and Tftp.TftpRoot follow Localstatedir unless set.
+type PathsConf struct {
+	Bindir         string `yaml:"bindir"`
+	Sysconfdir     string `yaml:"sysconfdir"`
+	Localstatedir  string `yaml:"localstatedir"`
+	Cachedir       string `yaml:"cachedir"`
+	Ipxesource     string `yaml:"ipxesource"`
+	Srvdir         string `yaml:"srvdir"`
+	Firewallddir   string `yaml:"firewallddir"`
+	Systemddir     string `yaml:"systemddir"`
+	Datadir        string `yaml:"datadir"`
+	Wwoverlaydir   string `yaml:"wwoverlaydir"`
+	Wwchrootdir    string `yaml:"wwchrootdir"`
+	Wwprovisiondir string `yaml:"wwprovisiondir"`
+	Wwclientdir    string `yaml:"wwclientdir"`
+	Wwfilesdir     string `yaml:"wwfilesdir"`
+}
+
+// DefaultExportOptions apply to an nfs export path that sets none.
+const DefaultExportOptions = "rw,sync,no_subtree_check"
+
+// Default returns the configuration used when warewulf.conf sets nothing.
+// Every call returns a new value that the caller may modify.
+func Default() *Config {
+	c := &Config{
+		Warewulf: WarewulfConf{
+			Port:              9873,
+			TLSPort:           9874,
+			Secure:            true,
+			SecureFiles:       true,
+			UpdateInterval:    60,
+			AutobuildOverlays: true,
+			HostOverlay:       true,
+		},
+		API: APIConf{
+			AllowedSubnets: []string{"127.0.0.0/8", "::1/128"},
+		},
+		Dhcp: DhcpConf{
+			Enabled:     true,
+			Mode:        ModeEmbedded,
+			Template:    TemplateDefault,
+			SystemdName: "dhcpd",
+		},
+		Tftp: TftpConf{
+			Enabled:      true,
+			Mode:         ModeEmbedded,
+			SystemdName:  "tftp",
+			IpxeBinaries: defaultIpxe(),
+		},
+		Nfs: NfsConf{
+			Enabled:     true,
+			ExportPaths: []ExportPath{},
+			SystemdName: "nfs-server",
+		},
+		SSH: SSHConf{
+			KeyTypes: []string{"ed25519", "ecdsa", "rsa"},
+		},
+		ImageMounts: []MountEntry{{Source: "/etc/resolv.conf", Dest: "/etc/resolv.conf"}},
+		Paths: PathsConf{
+			Bindir:        "/usr/bin",
+			Sysconfdir:    "/etc",
+			Localstatedir: "/var/lib",
+			Cachedir:      "/var/cache",
+			// Debian's ipxe package; Enterprise Linux uses /usr/share/ipxe.
+			Ipxesource:   "/usr/lib/ipxe",
+			Srvdir:       "/srv",
+			Firewallddir: "/usr/lib/firewalld/services",
+			Systemddir:   "/usr/lib/systemd/system",
+			Datadir:      "/usr/share",
+			Wwclientdir:  "/warewulf",
+		},
+	}
+	c.fillDerived(func(string) bool { return false })
+	return c
+}
+
+func defaultIpxe() map[string]string {
+	return map[string]string{
+		"00:00": "undionly.kpxe",
+		"00:07": "ipxe-snponly-x86_64.efi",
+		"00:09": "ipxe-snponly-x86_64.efi",
+		"00:0B": "arm64-efi/snponly.efi",
+	}
+}
+
+// fillDerived computes the values that follow others unless isSet reports
+// that the file gave them, so that moving only the base directories moves
+// everything under them.
+func (c *Config) fillDerived(isSet func(key string) bool) {
+	state := filepath.Join(c.Paths.Localstatedir, "warewulf")
+	derived := []struct {
+		key   string
+		field *string
+		value string
+	}{
+		{"paths.wwoverlaydir", &c.Paths.Wwoverlaydir, filepath.Join(state, "overlays")},
+		{"paths.wwchrootdir", &c.Paths.Wwchrootdir, filepath.Join(state, "chroots")},
+		{"paths.wwprovisiondir", &c.Paths.Wwprovisiondir, filepath.Join(state, "provision")},
+		{"paths.wwfilesdir", &c.Paths.Wwfilesdir, filepath.Join(state, "files")},
+		{"tftp.tftproot", &c.Tftp.TftpRoot, filepath.Join(c.Paths.Localstatedir, "tftpboot")},
+	}
+	for _, d := range derived {
+		if !isSet(d.key) {
+			*d.field = d.value
+		}
+	}
+	if !isSet("warewulf.secure files") {
+		c.Warewulf.SecureFiles = c.Warewulf.Secure
+	}
+	if len(c.Tftp.IpxeBinaries) == 0 {
+		c.Tftp.IpxeBinaries = defaultIpxe()
+	}
+}
+
+// ConfDir is the directory of warewulf.conf, nodes.conf and the server keys.
+func (c *Config) ConfDir() string {
+	return filepath.Join(c.Paths.Sysconfdir, "warewulf")
+}
+
+// NodesConf is the path of the node and profile inventory.
+func (c *Config) NodesConf() string {
+	return filepath.Join(c.ConfDir(), "nodes.conf")
+}

@@ -1,0 +1,205 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file []byte
+		want []string // one line per problem, without the "test.conf:" prefix
+	}{
+		// Syntax.
+		{"syntax: bad indentation", text("warewulf:", "  port: 1", " secure: true"),
+			[]string{"3: did not find expected key"}},
+		{"syntax: unclosed flow list", text("ssh:", "  key types: [rsa", "nfs:"),
+			[]string{"2: did not find expected ',' or ']'"}},
+		{"syntax: list item in mapping", text("a: 1", "b: 2", "- x"),
+			[]string{"3: did not find expected key"}},
+		{"syntax: error on first line", text("[a, b}"),
+			[]string{"1: did not find expected ',' or ']'"}},
+		{"syntax: mapping in plain value", text("comment: a", "fqdn: b: c"),
+			[]string{"2: mapping values are not allowed in this context"}},
+		{"syntax: tab indentation", text("warewulf:", "\tport: 1"),
+			[]string{"2: found character that cannot start any token"}},
+		{"syntax: second document", text("ipaddr: 10.0.0.1", "---", "ipaddr: 10.0.0.2"),
+			[]string{"2: only one YAML document is allowed"}},
+		{"syntax: unknown anchor", text("comment: x", "fqdn: *nothing"),
+			[]string{"2: unknown anchor 'nothing' referenced"}},
+
+		// Shape of the document.
+		{"unknown key", text(
+			"ipaddr: 10.0.0.1",
+			"netmask: 255.255.255.0",
+			"network: 10.0.0.0",
+			"dhcp:",
+			"  enabled: true",
+			"  range start: 10.0.0.10",
+			"  range end: 10.0.0.99",
+			"warewulf:",
+			"  secure: false",
+			"  update interval: 60",
+			"  port: 9873",
+			"  prot: 9873",
+		), []string{`12: unknown key "warewulf.prot"`}},
+		{"duplicate section", text("warewulf:", "  port: 1", "dhcp:", "  enabled: true", "warewulf:", "  tls: true"),
+			[]string{`5: duplicate key "warewulf" (first on line 1)`}},
+		{"unknown key in section", text("warewulf:", "  prot: 9873"),
+			[]string{`2: unknown key "warewulf.prot"`}},
+		{"unknown top-level key", text("ipadr: 10.0.0.1"),
+			[]string{`1: unknown key "ipadr"`}},
+		{"unknown key in list item", text("nfs:", "  export paths:", "    - path: /home", "    - pth: /opt"),
+			[]string{`4: unknown key "nfs.export paths[1].pth"`, `4: nfs.export paths[1].path: "" is not an absolute path`}},
+		{"unknown key in image mount", text("image mounts:", "  - source: /a", "    readonly: true", "    rw: false"),
+			[]string{`4: unknown key "image mounts[0].rw"`}},
+		{"duplicate key", text("warewulf:", "  port: 1", "  port: 2"),
+			[]string{`3: duplicate key "warewulf.port" (first on line 2)`}},
+		{"duplicate ipxe code", text("tftp:", "  ipxe:", "    \"00:07\": a", "    00:07: b"),
+			[]string{`4: duplicate key "tftp.ipxe.00:07" (first on line 3)`}},
+		{"old and new name together", text("image mounts: []", "container mounts: []"),
+			[]string{`2: "container mounts" and "image mounts" (line 1) are the same key`}},
+		{"top level not a mapping", text("- a", "- b"),
+			[]string{`1: the top level: expected a mapping, got a list`}},
+		{"section not a mapping", text("warewulf: 9873"),
+			[]string{`1: warewulf: expected a mapping, got "9873"`}},
+		{"list expected", text("ssh:", "  key types: rsa"),
+			[]string{`2: ssh.key types: expected a list, got "rsa"`}},
+		{"single value expected", text("comment:", "  - a"),
+			[]string{`2: comment: expected a single value, got a list`}},
+		{"ipxe not a mapping", text("tftp:", "  ipxe: [a]"),
+			[]string{`2: tftp.ipxe: expected a mapping, got a list`}},
+		{"ipxe value not a value", text("tftp:", "  ipxe:", "    \"00:07\": [a]"),
+			[]string{`3: tftp.ipxe.00:07: expected a single value, got a list`}},
+		{"ipxe empty value", text("tftp:", "  ipxe:", "    \"00:07\":"),
+			[]string{`3: tftp.ipxe.00:07: empty value`}},
+		{"empty list item", text("ssh:", "  key types:", "    - rsa", "    -"),
+			[]string{`4: ssh.key types[1]: "" is not one of rsa, ecdsa, ed25519, dsa`}},
+		{"key not plain text", text("warewulf:", "  [a]: 1"),
+			[]string{`2: warewulf: a key must be plain text, got a list`}},
+
+		// Types.
+		{"not a number", text("ipaddr: 10.0.0.1", "netmask: 255.255.255.0", "dhcp:", "  enabled: true",
+			"warewulf:", "  port: abc"), []string{`6: warewulf.port: "abc" is not a number`}},
+		{"fraction is not a number", text("warewulf:", "  update interval: 1.5"),
+			[]string{`2: warewulf.update interval: "1.5" is not a number`}},
+		{"not a boolean", text("warewulf:", "  secure: maybe"),
+			[]string{`2: warewulf.secure: "maybe" is not a boolean (true or false)`}},
+		{"boolean in list item", text("image mounts:", "  - source: /a", "    copy: 1"),
+			[]string{`3: image mounts[0].copy: "1" is not a boolean (true or false)`}},
+
+		// Addresses.
+		{"bad ipaddr", text("ipaddr: 10.0.0.300"), []string{`1: ipaddr: "10.0.0.300" is not an IPv4 address`}},
+		{"ipv6 ipaddr", text("ipaddr: fd00::1"), []string{`1: ipaddr: "fd00::1" is not an IPv4 address`}},
+		{"bad ipaddr cidr", text("ipaddr: 10.0.0.1/33"), []string{`1: ipaddr: "10.0.0.1/33" is not an IPv4 address`}},
+		{"bad netmask", text("netmask: 255.255.256.0"), []string{`1: netmask: "255.255.256.0" is not a valid netmask`}},
+		{"non-contiguous netmask", text("netmask: 255.0.255.0"), []string{`1: netmask: "255.0.255.0" is not a valid netmask`}},
+		{"cidr netmask", text("netmask: /24"), []string{`1: netmask: "/24" is not a valid netmask`}},
+		{"bad network", text("network: 10.0.0"), []string{`1: network: "10.0.0" is not an IPv4 address`}},
+		{"bad ipaddr6", text("ipaddr6: fd00::g"), []string{`1: ipaddr6: "fd00::g" is not an IPv6 address`}},
+		{"ipv4 ipaddr6", text("ipaddr6: 10.0.0.1"), []string{`1: ipaddr6: "10.0.0.1" is not an IPv6 address`}},
+		{"zoned ipaddr6", text("ipaddr6: fe80::1%eth0"), []string{`1: ipaddr6: "fe80::1%eth0" is not an IPv6 address`}},
+		{"bad range start", text("dhcp:", "  range start: 10.0.1", "  range end: 10.0.1.9"),
+			[]string{`2: dhcp.range start: "10.0.1" is not an IPv4 address`}},
+		{"bad range6 end", text("dhcp:", "  range6 start: fd00::10", "  range6 end: 10.0.0.1"),
+			[]string{`3: dhcp.range6 end: "10.0.0.1" is not an IPv6 address`}},
+		{"bad allowed subnet", text("api:", "  allowed subnets:", "    - 10.0.0.0/8", "    - 192.168.1.1"),
+			[]string{`4: api.allowed subnets[1]: "192.168.1.1" is not a CIDR subnet like 10.0.0.0/8`}},
+
+		// Ranges.
+		{"range start after end", text("dhcp:", "  range start: 10.0.1.9", "  range end: 10.0.1.1"),
+			[]string{`2: dhcp.range start: 10.0.1.9 is after dhcp.range end 10.0.1.1`}},
+		{"range outside network", text("ipaddr: 10.0.0.1/24", "dhcp:", "  range start: 10.0.0.100", "  range end: 10.0.1.1"),
+			[]string{`4: dhcp.range end: 10.0.1.1 is outside the network 10.0.0.0/24`}},
+		{"range outside explicit network", text("netmask: 255.255.255.0", "network: 10.0.0.0",
+			"dhcp:", "  range start: 10.9.0.1", "  range end: 10.9.0.9"), []string{
+			`4: dhcp.range start: 10.9.0.1 is outside the network 10.0.0.0/24`,
+			`5: dhcp.range end: 10.9.0.9 is outside the network 10.0.0.0/24`,
+		}},
+		{"range without start", text("dhcp:", "  enabled: true", "  range end: 10.0.1.1"),
+			[]string{`3: dhcp.range start: must be set when dhcp.range end is`}},
+		{"range without end", text("dhcp:", "  range start: 10.0.1.1"),
+			[]string{`2: dhcp.range end: must be set when dhcp.range start is`}},
+		{"range6 outside prefix", text("ipaddr6: fd00:1::1/64", "dhcp:", "  range6 start: fd00:1::10", "  range6 end: fd00:2::1"),
+			[]string{`4: dhcp.range6 end: fd00:2::1 is outside the network fd00:1::/64`}},
+		{"range6 start after end", text("dhcp:", "  range6 start: fd00::ff", "  range6 end: fd00::1"),
+			[]string{`2: dhcp.range6 start: fd00::ff is after dhcp.range6 end fd00::1`}},
+
+		// Numbers out of range.
+		{"port zero", text("warewulf:", "  port: 0"), []string{`2: warewulf.port: 0 is out of range 1-65535`}},
+		{"tls port too big", text("warewulf:", "  tls port: 65536"), []string{`2: warewulf.tls port: 65536 is out of range 1-65535`}},
+		{"wwclient port negative", text("wwclient:", "  port: -1"), []string{`2: wwclient.port: -1 is out of range 0-65535`}},
+		{"prefixlen6", text("prefixlen6: 129"), []string{`1: prefixlen6: 129 is out of range 0-128`}},
+		{"update interval", text("warewulf:", "  update interval: 0"),
+			[]string{`2: warewulf.update interval: 0 is not a positive number of seconds`}},
+
+		// Enumerations.
+		{"dhcp mode", text("dhcp:", "  mode: relay"), []string{`2: dhcp.mode: "relay" is not one of embedded, proxy, external`}},
+		{"tftp mode", text("tftp:", "  mode: proxy"), []string{`2: tftp.mode: "proxy" is not one of embedded, external`}},
+		{"dhcp template", text("dhcp:", "  template: dynamic"), []string{`2: dhcp.template: "dynamic" is not one of default, static`}},
+		{"ssh key type", text("ssh:", "  key types: [ed25519, dsb]"),
+			[]string{`2: ssh.key types[1]: "dsb" is not one of rsa, ecdsa, ed25519, dsa`}},
+		{"ipxe arch code", text("tftp:", "  ipxe:", "    \"00:07\": a.efi", "    \"7\": b.efi"),
+			[]string{`4: tftp.ipxe: "7" is not an architecture code like "00:0B"`}},
+
+		// Paths.
+		{"relative path", text("paths:", "  sysconfdir: etc"), []string{`2: paths.sysconfdir: "etc" is not an absolute path`}},
+		{"relative localstatedir is reported once", text("paths:", "  localstatedir: var/lib"),
+			[]string{`2: paths.localstatedir: "var/lib" is not an absolute path`}},
+		{"relative derived path", text("paths:", "  wwchrootdir: chroots"),
+			[]string{`2: paths.wwchrootdir: "chroots" is not an absolute path`}},
+		{"relative tftproot", text("tftp:", "  tftproot: tftpboot"),
+			[]string{`2: tftp.tftproot: "tftpboot" is not an absolute path`}},
+		{"relative export path", text("nfs:", "  export paths:", "    - path: home"),
+			[]string{`3: nfs.export paths[0].path: "home" is not an absolute path`}},
+		{"relative mount", text("image mounts:", "  - source: etc/hosts", "    dest: /etc/hosts"),
+			[]string{`2: image mounts[0].source: "etc/hosts" is not an absolute path`}},
+
+		// Everything is reported, in line order.
+		{"several problems", text(
+			"ipaddr: 10.0.0.1/24",
+			"warewulf:",
+			"  prot: 9873",
+			"  port: abc",
+			"  secure: maybe",
+			"dhcp:",
+			"  mode: relay",
+			"  range start: 10.0.0.50",
+			"  range end: 10.0.5.1",
+			"paths:",
+			"  sysconfdir: etc",
+		), []string{
+			`3: unknown key "warewulf.prot"`,
+			`4: warewulf.port: "abc" is not a number`,
+			`5: warewulf.secure: "maybe" is not a boolean (true or false)`,
+			`7: dhcp.mode: "relay" is not one of embedded, proxy, external`,
+			`9: dhcp.range end: 10.0.5.1 is outside the network 10.0.0.0/24`,
+			`11: paths.sysconfdir: "etc" is not an absolute path`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := Parse(tc.file, "test.conf")
+			if err == nil {
+				t.Fatalf("Parse succeeded, want errors %q", tc.want)
+			}
+			if c != nil {
+				t.Errorf("Parse returned a Config with an error")
+			}
+			var want []string
+			for _, w := range tc.want {
+				if w[0] >= '0' && w[0] <= '9' {
+					want = append(want, "test.conf:"+w)
+				} else {
+					want = append(want, "test.conf: "+w)
+				}
+			}
+			if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,224 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSiteFile46(t *testing.T) {
+	c, warnings, err := Load(filepath.Join("testdata", "site-4.6.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		t.Errorf("warnings: %q", warnings)
+	}
+	want := Default()
+	want.Comment = "hpc1 provisioning"
+	want.Ipaddr = "10.0.0.1"
+	want.Netmask = "255.255.252.0"
+	want.Network = "10.0.0.0"
+	want.Fqdn = "head.hpc1.example.org"
+	want.Warewulf.Secure = false
+	want.Warewulf.SecureFiles = false
+	want.Warewulf.SystemdName = "warewulfd"
+	want.Dhcp.RangeStart = "10.0.1.1"
+	want.Dhcp.RangeEnd = "10.0.1.255"
+	want.Nfs.ExportPaths = []ExportPath{
+		{Path: "/home", ExportOptions: "rw,sync"},
+		{Path: "/opt", ExportOptions: "ro,sync,no_root_squash"},
+	}
+	want.ImageMounts = []MountEntry{{Source: "/etc/resolv.conf", Dest: "/etc/resolv.conf", ReadOnly: true}}
+	want.SSH.KeyTypes = []string{"ed25519", "ecdsa", "rsa", "dsa"}
+	want.Paths.Ipxesource = "/usr/share/ipxe"
+	want.Paths.Srvdir = "/var/lib"
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestLegacyKeys(t *testing.T) {
+	path := filepath.Join("testdata", "site-4.5.conf")
+	c, warnings, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWarnings := []string{
+		path + `:1: WW_INTERNAL is no longer used; ignored`,
+		path + `:11: warewulf.syslog is no longer used; ignored`,
+		path + `:12: warewulf.datastore is no longer used; ignored`,
+		path + `:31: nfs.export paths[0].mount options is no longer used; ignored`,
+		path + `:32: nfs.export paths[0].mount is no longer used; ignored`,
+		path + `:35: nfs.export paths[1].mount options is no longer used; ignored`,
+		path + `:36: nfs.export paths[1].mount is no longer used; ignored`,
+		path + `:38: "container mounts" is the old name of "image mounts"; read as "image mounts"`,
+	}
+	if diff := cmp.Diff(wantWarnings, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	want := Default()
+	want.Ipaddr = "192.168.200.1"
+	want.Netmask = "255.255.255.0"
+	want.Network = "192.168.200.0"
+	want.Warewulf.Secure = false
+	want.Warewulf.SecureFiles = false
+	want.Dhcp.RangeStart = "192.168.200.50"
+	want.Dhcp.RangeEnd = "192.168.200.99"
+	want.Nfs.ExportPaths = []ExportPath{
+		{Path: "/home", ExportOptions: "rw,sync"},
+		{Path: "/opt", ExportOptions: "ro,sync,no_root_squash"},
+	}
+	want.ImageMounts = []MountEntry{{Source: "/etc/resolv.conf", Dest: "/etc/resolv.conf", ReadOnly: true}}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestLegacyOnlyAtTheirPlace(t *testing.T) {
+	_, _, err := Parse(text("dhcp:", "  datastore: /x", "mount: true"), "test.conf")
+	want := "test.conf:2: unknown key \"dhcp.datastore\"\ntest.conf:3: unknown key \"mount\""
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
+func TestCIDR(t *testing.T) {
+	type net struct {
+		Ipaddr, Netmask, Network, Ipaddr6 string
+		Prefixlen6                        int
+	}
+	tests := []struct {
+		name string
+		file []byte
+		want net
+	}{
+		{"plain address", text("ipaddr: 10.0.0.1"), net{Ipaddr: "10.0.0.1"}},
+		{"ipv4 cidr", text("ipaddr: 10.0.0.1/24"), net{"10.0.0.1", "255.255.255.0", "10.0.0.0", "", 0}},
+		{"ipv4 cidr /22", text("ipaddr: 10.0.2.1/22"), net{"10.0.2.1", "255.255.252.0", "10.0.0.0", "", 0}},
+		{"ipv4 cidr /32", text("ipaddr: 10.0.0.1/32"), net{"10.0.0.1", "255.255.255.255", "10.0.0.1", "", 0}},
+		{"ipv4 cidr /0", text("ipaddr: 10.0.0.1/0"), net{"10.0.0.1", "0.0.0.0", "0.0.0.0", "", 0}},
+		{
+			"explicit netmask and network win",
+			text("ipaddr: 10.0.0.1/24", "netmask: 255.255.0.0", "network: 10.0.0.0"),
+			net{"10.0.0.1", "255.255.0.0", "10.0.0.0", "", 0},
+		},
+		{"ipv6 cidr", text("ipaddr6: fd00::1/64"), net{Ipaddr6: "fd00::1", Prefixlen6: 64}},
+		{"ipv6 plain", text("ipaddr6: fd00::1"), net{Ipaddr6: "fd00::1"}},
+		{"explicit prefixlen6 wins", text("ipaddr6: fd00::1/64", "prefixlen6: 56"), net{Ipaddr6: "fd00::1", Prefixlen6: 56}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustParse(t, tc.file)
+			got := net{c.Ipaddr, c.Netmask, c.Network, c.Ipaddr6, c.Prefixlen6}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestScalarForms(t *testing.T) {
+	tests := []struct {
+		name string
+		file []byte
+		want func(*Config)
+	}{
+		{"yes", text("api:", "  enabled: yes"), func(c *Config) { c.API.Enabled = true }},
+		{"quoted true", text("api:", "  enabled: \"true\""), func(c *Config) { c.API.Enabled = true }},
+		{"True", text("api:", "  enabled: True"), func(c *Config) { c.API.Enabled = true }},
+		{"no", text("dhcp:", "  enabled: no"), func(c *Config) { c.Dhcp.Enabled = false }},
+		{"quoted false", text("nfs:", "  enabled: 'false'"), func(c *Config) { c.Nfs.Enabled = false }},
+		{"quoted number", text("warewulf:", "  port: \"8080\""), func(c *Config) { c.Warewulf.Port = 8080 }},
+		{"number as text", text("comment: 42"), func(c *Config) { c.Comment = "42" }},
+		{"unquoted arch codes", text("tftp:", "  ipxe:", "    00:09: a.efi", "    00:0b: b.efi"), func(c *Config) {
+			c.Tftp.IpxeBinaries = map[string]string{"00:09": "a.efi", "00:0b": "b.efi"}
+		}},
+		{"empty ipxe map keeps defaults", text("tftp:", "  ipxe: {}"), func(*Config) {}},
+		{"export options default", text("nfs:", "  export paths:", "    - path: /scratch"), func(c *Config) {
+			c.Nfs.ExportPaths = []ExportPath{{Path: "/scratch", ExportOptions: DefaultExportOptions}}
+		}},
+		{"empty list", text("api:", "  allowed subnets: []"), func(c *Config) { c.API.AllowedSubnets = []string{} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := Default()
+			tc.want(want)
+			if diff := cmp.Diff(want, mustParse(t, tc.file)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAliasIsFollowed(t *testing.T) {
+	c := mustParse(t, text(
+		"dhcp:",
+		"  systemd name: &svc dnsmasq",
+		"tftp:",
+		"  systemd name: *svc",
+	))
+	if c.Tftp.SystemdName != "dnsmasq" {
+		t.Errorf("tftp.systemd name = %q, want dnsmasq", c.Tftp.SystemdName)
+	}
+}
+
+func TestValidateZeroConfig(t *testing.T) {
+	if err := (&Config{}).Validate(); err == nil {
+		t.Error("Validate() of a zero Config = nil, want an error")
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, _, err := Load(filepath.Join(t.TempDir(), "warewulf.conf"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) error = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestLoadNamesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "warewulf.conf")
+	if err := os.WriteFile(path, text("warewulf:", "  port: abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Load(path)
+	want := path + `:2: warewulf.port: "abc" is not a number`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"default is valid", func(*Config) {}, ""},
+		{"port", func(c *Config) { c.Warewulf.Port = 0 }, "warewulf.port: 0 is out of range 1-65535"},
+		{"derived path", func(c *Config) { c.Paths.Wwoverlaydir = "" }, `paths.wwoverlaydir: "" is not an absolute path`},
+		{"mode", func(c *Config) { c.Dhcp.Mode = "" }, `dhcp.mode: "" is not one of embedded, proxy, external`},
+		{"ipaddr in cidr form", func(c *Config) { c.Ipaddr = "10.0.0.1/24" }, `ipaddr: "10.0.0.1/24" is not an IPv4 address`},
+		{"several", func(c *Config) {
+			c.Tftp.Mode = "proxy"
+			c.Wwclient.Port = 65536
+		}, "tftp.mode: \"proxy\" is not one of embedded, external\nwwclient.port: 65536 is out of range 0-65535"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.change(c)
+			got := ""
+			if err := c.Validate(); err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Validate() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

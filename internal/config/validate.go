@@ -1,0 +1,248 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Validate checks a Config, typically one built or changed in code, with the
+// same rules Parse applies to a file. The error lists every problem, one per
+// line, as "<key>: <problem>".
+func (c *Config) Validate() error {
+	var errs []error
+	for _, p := range c.check(func(string) bool { return true }) {
+		errs = append(errs, errors.New(p.text))
+	}
+	return errors.Join(errs...)
+}
+
+// checker collects problems, each tied to the key whose value is wrong.
+type checker struct {
+	problems []problem
+}
+
+func (k *checker) add(key, format string, args ...any) {
+	k.addAt(key, key, format, args...)
+}
+
+// addAt reports a problem with key at the line of another key, for a key
+// that is missing because of what the other one says.
+func (k *checker) addAt(lineKey, key, format string, args ...any) {
+	k.problems = append(k.problems, problem{key: lineKey, text: key + ": " + fmt.Sprintf(format, args...)})
+}
+
+// check returns every problem in c. isSet reports which keys the file gave;
+// a derived path that was not given is not blamed for its base's mistake.
+func (c *Config) check(isSet func(key string) bool) []problem {
+	var k checker
+	c.checkNetwork(&k)
+
+	k.port("warewulf.port", c.Warewulf.Port, 1)
+	k.port("warewulf.tls port", c.Warewulf.TLSPort, 1)
+	if c.Warewulf.UpdateInterval < 1 {
+		k.add("warewulf.update interval", "%d is not a positive number of seconds", c.Warewulf.UpdateInterval)
+	}
+	for i, s := range c.API.AllowedSubnets {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			k.add(fmt.Sprintf("api.allowed subnets[%d]", i), "%q is not a CIDR subnet like 10.0.0.0/8", s)
+		}
+	}
+
+	k.oneOf("dhcp.mode", c.Dhcp.Mode, ModeEmbedded, ModeProxy, ModeExternal)
+	k.oneOf("dhcp.template", c.Dhcp.Template, TemplateDefault, TemplateStatic)
+	k.oneOf("tftp.mode", c.Tftp.Mode, ModeEmbedded, ModeExternal)
+	c.checkIpxe(&k)
+
+	for i, e := range c.Nfs.ExportPaths {
+		k.absolute(fmt.Sprintf("nfs.export paths[%d].path", i), e.Path)
+	}
+	for i, t := range c.SSH.KeyTypes {
+		k.oneOf(fmt.Sprintf("ssh.key types[%d]", i), t, "rsa", "ecdsa", "ed25519", "dsa")
+	}
+	for i, m := range c.ImageMounts {
+		k.absolute(fmt.Sprintf("image mounts[%d].source", i), m.Source)
+		if m.Dest != "" {
+			k.absolute(fmt.Sprintf("image mounts[%d].dest", i), m.Dest)
+		}
+	}
+	k.port("wwclient.port", c.Wwclient.Port, 0)
+	c.checkPaths(&k, isSet)
+	return k.problems
+}
+
+func (k *checker) port(key string, port, low int) {
+	if port < low || port > 65535 {
+		k.add(key, "%d is out of range %d-65535", port, low)
+	}
+}
+
+func (k *checker) oneOf(key, value string, allowed ...string) {
+	if !slices.Contains(allowed, value) {
+		k.add(key, "%q is not one of %s", value, strings.Join(allowed, ", "))
+	}
+}
+
+func (k *checker) absolute(key, path string) {
+	if !filepath.IsAbs(path) {
+		k.add(key, "%q is not an absolute path", path)
+	}
+}
+
+// addr parses an address of the wanted family (4 or 6); empty is not set.
+func (k *checker) addr(key, value string, family int) (netip.Addr, bool) {
+	if value == "" {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(value)
+	if err == nil && a.Zone() == "" && (family == 4 && a.Is4() || family == 6 && a.Is6()) {
+		return a, true
+	}
+	k.add(key, "%q is not an IPv%d address", value, family)
+	return netip.Addr{}, false
+}
+
+func (c *Config) checkNetwork(k *checker) {
+	k.addr("ipaddr", c.Ipaddr, 4)
+	var maskBits int
+	maskOK := false
+	if c.Netmask != "" {
+		maskBits, maskOK = netmaskBits(c.Netmask)
+		if !maskOK {
+			k.add("netmask", "%q is not a valid netmask", c.Netmask)
+		}
+	}
+	network, networkOK := k.addr("network", c.Network, 4)
+	var net4 netip.Prefix
+	if maskOK && networkOK {
+		net4 = netip.PrefixFrom(network, maskBits).Masked()
+	}
+	k.dhcpRange("dhcp.range start", "dhcp.range end", c.Dhcp.RangeStart, c.Dhcp.RangeEnd, 4, net4)
+
+	addr6, addr6OK := k.addr("ipaddr6", c.Ipaddr6, 6)
+	var net6 netip.Prefix
+	if c.Prefixlen6 < 0 || c.Prefixlen6 > 128 {
+		k.add("prefixlen6", "%d is out of range 0-128", c.Prefixlen6)
+	} else if addr6OK && c.Prefixlen6 > 0 {
+		net6 = netip.PrefixFrom(addr6, c.Prefixlen6).Masked()
+	}
+	k.dhcpRange("dhcp.range6 start", "dhcp.range6 end", c.Dhcp.Range6Start, c.Dhcp.Range6End, 6, net6)
+}
+
+// dhcpRange checks a dynamic range: both ends or neither, in order, and
+// inside the network when that is known (valid).
+func (k *checker) dhcpRange(startKey, endKey, start, end string, family int, network netip.Prefix) {
+	from, fromOK := k.addr(startKey, start, family)
+	to, toOK := k.addr(endKey, end, family)
+	switch {
+	case start != "" && end == "":
+		k.addAt(startKey, endKey, "must be set when %s is", startKey)
+	case start == "" && end != "":
+		k.addAt(endKey, startKey, "must be set when %s is", endKey)
+	}
+	if fromOK && toOK && from.Compare(to) > 0 {
+		k.add(startKey, "%s is after %s %s", from, endKey, to)
+	}
+	if !network.IsValid() {
+		return
+	}
+	if fromOK && !network.Contains(from) {
+		k.add(startKey, "%s is outside the network %s", from, network)
+	}
+	if toOK && !network.Contains(to) {
+		k.add(endKey, "%s is outside the network %s", to, network)
+	}
+}
+
+// netmaskBits returns the prefix length of a dotted IPv4 netmask whose one
+// bits are contiguous.
+func netmaskBits(s string) (int, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return 0, false
+	}
+	b := a.As4()
+	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	host := ^m
+	if host&(host+1) != 0 {
+		return 0, false
+	}
+	bits := 0
+	for ; bits < 32 && m&(1<<(31-bits)) != 0; bits++ {
+	}
+	return bits, true
+}
+
+// validArch reports whether code looks like a DHCP option 93 architecture
+// code as Warewulf writes them: two hex bytes separated by a colon.
+func validArch(code string) bool {
+	if len(code) != 5 || code[2] != ':' {
+		return false
+	}
+	for i, r := range code {
+		if i == 2 {
+			continue
+		}
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) checkIpxe(k *checker) {
+	codes := make([]string, 0, len(c.Tftp.IpxeBinaries))
+	for code := range c.Tftp.IpxeBinaries {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	for _, code := range codes {
+		key := "tftp.ipxe." + code
+		if !validArch(code) {
+			k.addAt(key, "tftp.ipxe", "%q is not an architecture code like \"00:0B\"", code)
+		}
+		if c.Tftp.IpxeBinaries[code] == "" {
+			k.add(key, "the binary path is empty")
+		}
+	}
+}
+
+func (c *Config) checkPaths(k *checker, isSet func(key string) bool) {
+	p := &c.Paths
+	base := []struct {
+		key, value string
+	}{
+		{"paths.bindir", p.Bindir},
+		{"paths.sysconfdir", p.Sysconfdir},
+		{"paths.localstatedir", p.Localstatedir},
+		{"paths.cachedir", p.Cachedir},
+		{"paths.ipxesource", p.Ipxesource},
+		{"paths.srvdir", p.Srvdir},
+		{"paths.firewallddir", p.Firewallddir},
+		{"paths.systemddir", p.Systemddir},
+		{"paths.datadir", p.Datadir},
+		{"paths.wwclientdir", p.Wwclientdir},
+	}
+	for _, b := range base {
+		k.absolute(b.key, b.value)
+	}
+	derived := []struct {
+		key, value string
+	}{
+		{"paths.wwoverlaydir", p.Wwoverlaydir},
+		{"paths.wwchrootdir", p.Wwchrootdir},
+		{"paths.wwprovisiondir", p.Wwprovisiondir},
+		{"paths.wwfilesdir", p.Wwfilesdir},
+		{"tftp.tftproot", c.Tftp.TftpRoot},
+	}
+	for _, d := range derived {
+		// A relative localstatedir already has its own complaint.
+		if isSet(d.key) || filepath.IsAbs(p.Localstatedir) {
+			k.absolute(d.key, d.value)
+		}
+	}
+}
