@@ -72,6 +72,22 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// RemoveStale deletes temporary files that WriteFile left for path when
+// its process died mid-write. Call it only while holding the lock that
+// serializes writers of path: then no live writer owns such a file.
+func RemoveStale(path string) error {
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	if err != nil {
+		return fmt.Errorf("clean up %s: %w", path, err)
+	}
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("clean up %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
 // Lock takes an exclusive advisory lock on lockPath, creating the file if
 // needed, and returns the function that releases it. It waits for other
 // holders until ctx is done. The lock is released by the kernel if the

@@ -23,8 +23,8 @@ type problem struct {
 type decoder struct {
 	problems []problem
 	warnings []problem
-	// lines maps each key given a non-null value in the file, including
-	// list items such as "nfs.export paths[1].path", to its line.
+	// lines maps each key the file gives a value, such as
+	// "nfs.export paths[1].path", and every list item, to its line.
 	lines map[string]int
 }
 

@@ -128,6 +128,9 @@ func (s *Store) Update(ctx context.Context, change func(*Inventory) error) (warn
 	if _, statErr := os.Stat(s.path); statErr == nil && bytes.Equal(out, data) {
 		return warnings, nil
 	}
+	if err := atomicfile.RemoveStale(s.path); err != nil {
+		return warnings, err
+	}
 	if err := atomicfile.WriteFile(s.path, out, 0o600); err != nil {
 		return warnings, fmt.Errorf("update nodes.conf: %w", err)
 	}

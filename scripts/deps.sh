@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a Debian machine: Go (the
+# go.mod toolchain is fetched through the Go module proxy when the
+# installed one is older) and the modules. Safe to run again: it only
+# installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v git >/dev/null || need_apt+=(git)
+command -v gcc >/dev/null || need_apt+=(gcc)
+if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
+  need_apt+=(golang-go)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: need ${need_apt[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "deps: installing ${need_apt[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v go >/dev/null; then
+  export PATH="/usr/local/go/bin:$PATH"
+fi
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+go mod download
