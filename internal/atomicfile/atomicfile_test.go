@@ -1,0 +1,95 @@
+package atomicfile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWriteFile(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		existing *os.FileMode // mode of a file already there
+		perm     os.FileMode
+		want     os.FileMode
+	}{
+		{name: "new file gets perm", perm: 0o600, want: 0o600},
+		{name: "replaced file keeps its mode", existing: ptr(os.FileMode(0o640)), perm: 0o600, want: 0o640},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f")
+			if tc.existing != nil {
+				if err := os.WriteFile(path, []byte("old"), *tc.existing); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path, *tc.existing); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := WriteFile(path, []byte("new"), tc.perm); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(path)
+			st, _ := os.Stat(path)
+			if string(data) != "new" || st.Mode().Perm() != tc.want {
+				t.Errorf("content %q mode %v, want %q %v", data, st.Mode().Perm(), "new", tc.want)
+			}
+			entries, _ := os.ReadDir(filepath.Dir(path))
+			if len(entries) != 1 {
+				t.Errorf("directory holds %d entries, want only the file", len(entries))
+			}
+		})
+	}
+}
+
+func TestWriteFileMissingDir(t *testing.T) {
+	err := WriteFile(filepath.Join(t.TempDir(), "no", "such", "f"), nil, 0o600)
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestLockExcludes(t *testing.T) {
+	lock := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := Lock(context.Background(), lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Lock(ctx, lock); err == nil {
+		t.Fatal("second lock taken while the first is held")
+	}
+	unlock()
+	unlock2, err := Lock(context.Background(), lock)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	unlock2()
+}
+
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nodes.conf")
+	for _, name := range []string{".nodes.conf.tmp-123", ".nodes.conf.tmp-abc", "nodes.conf", ".other.tmp-1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveStale(path); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, " ") != ".other.tmp-1 nodes.conf" {
+		t.Errorf("left %v", left)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
