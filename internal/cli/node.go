@@ -195,37 +195,66 @@ func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes boo
 		}
 		return names, nil
 	}
-	inv, err := a.store().Load()
-	if err != nil {
-		return err
+	// preview applies the change to inv and describes it.
+	preview := func(inv *inventory.Inventory) (names, lines []string, err error) {
+		names, err = selectNames(noun, inv, args, all)
+		if err != nil {
+			return nil, nil, err
+		}
+		before := flatten(noun, inv, names)
+		if _, err := apply(inv); err != nil {
+			return nil, nil, err
+		}
+		return names, describeChanges(names, before, flatten(noun, inv, names)), nil
 	}
-	names, err := selectNames(noun, inv, args, all)
-	if err != nil {
-		return err
-	}
-	before := flatten(noun, inv, names)
-	if _, err := apply(inv); err != nil {
-		return err
-	}
-	after := flatten(noun, inv, names)
-	lines := describeChanges(names, before, after)
-	if len(lines) == 0 {
-		fmt.Fprintln(a.out(), "No changes.")
-		return nil
-	}
-	for _, l := range lines {
-		fmt.Fprintln(a.out(), l)
-	}
-	if err := a.confirm(yes, "%s %d %s(s)?", verb, len(names), noun); err != nil {
-		return err
-	}
-	warnings, err := a.store().Update(ctx, func(inv *inventory.Inventory) error {
-		_, err := apply(inv)
-		return err
-	})
-	a.warn(warnings)
-	if err != nil {
-		return err
+	var names, lines []string
+	if yes {
+		// Nothing to ask: describe and apply in one locked pass.
+		warnings, err := a.store().Update(ctx, func(inv *inventory.Inventory) error {
+			var err error
+			names, lines, err = preview(inv)
+			return err
+		})
+		a.warn(warnings)
+		if err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			fmt.Fprintln(a.out(), "No changes.")
+			return nil
+		}
+		for _, l := range lines {
+			fmt.Fprintln(a.out(), l)
+		}
+	} else {
+		inv, err := a.store().Load()
+		if err != nil {
+			return err
+		}
+		names, lines, err = preview(inv)
+		if err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			fmt.Fprintln(a.out(), "No changes.")
+			return nil
+		}
+		for _, l := range lines {
+			fmt.Fprintln(a.out(), l)
+		}
+		if err := a.confirm(yes, "%s %d %s(s)?", verb, len(names), noun); err != nil {
+			return err
+		}
+		// Apply again on the current file under the lock, so that what
+		// others changed meanwhile is kept.
+		warnings, err := a.store().Update(ctx, func(inv *inventory.Inventory) error {
+			_, err := apply(inv)
+			return err
+		})
+		a.warn(warnings)
+		if err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(a.out(), "Modified %d %s(s)\n", len(names), noun)
 	return nil
