@@ -47,13 +47,6 @@ func (n noun) raw(inv *inventory.Inventory, name string) *inventory.Node {
 	return nil
 }
 
-func (n noun) merge(inv *inventory.Inventory, name string) (*inventory.Merged, error) {
-	if n == nodeNoun {
-		return inv.Merge(name)
-	}
-	return inv.MergeProfile(name)
-}
-
 // selectNames expands hostlist patterns into existing names, in natural
 // order; every name must exist. With all, every entity is selected.
 func selectNames(n noun, inv *inventory.Inventory, patterns []string, all bool) ([]string, error) {

@@ -47,13 +47,20 @@ func (a *app) list(n noun, args []string, o listOptions) error {
 	if err != nil {
 		return err
 	}
-	merged := make([]*inventory.Merged, 0, len(names))
-	for _, name := range names {
-		m, err := n.merge(inv, name)
-		if err != nil {
+	var merged []*inventory.Merged
+	if n == nodeNoun {
+		// Provenance costs a map per node; only --all shows it.
+		if merged, err = inv.MergeNodes(names, o.all); err != nil {
 			return err
 		}
-		merged = append(merged, m)
+	} else {
+		for _, name := range names {
+			m, err := inv.MergeProfile(name)
+			if err != nil {
+				return err
+			}
+			merged = append(merged, m)
+		}
 	}
 	switch {
 	case (o.json || o.yaml) && o.all:

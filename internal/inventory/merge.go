@@ -20,11 +20,15 @@ type Merged struct {
 	Chain []string
 	// Sources maps a field path ("NetDevs[default].Ipaddr", "Tags[rack]")
 	// to where its value came from: a profile name, several for lists
-	// ("default,gpu"), "" for the node itself, or Superseded.
+	// ("default,gpu"), "" for the node itself, or Superseded. It is nil
+	// when the merge was made without provenance.
 	Sources map[string]string
 
 	isProfile bool // node-only fields do not apply
 }
+
+// A Merged node shares its strings with the inventory it came from:
+// treat it as read-only.
 
 // Merge applies a node's profiles the way Warewulf does: profiles in list
 // order with nested profiles before the profile that includes them, each
@@ -37,17 +41,28 @@ func (inv *Inventory) Merge(name string) (*Merged, error) {
 	if !ok {
 		return nil, fmt.Errorf("node %q does not exist", name)
 	}
-	return inv.merge(name, n, newTables()), nil
+	return inv.merge(name, n, newTables(), true), nil
 }
 
-// MergeAll merges every node; it shares one set of field tables.
+// MergeAll merges every node, in name order, without provenance (Sources
+// is nil): the fast path for checks over the whole inventory.
 func (inv *Inventory) MergeAll() []*Merged {
-	t := newTables()
-	out := make([]*Merged, 0, len(inv.Nodes))
-	for _, name := range inv.NodeNames() {
-		out = append(out, inv.merge(name, inv.Nodes[name], t))
-	}
+	out, _ := inv.MergeNodes(inv.NodeNames(), false)
 	return out
+}
+
+// MergeNodes merges the named nodes, with provenance or without (faster).
+func (inv *Inventory) MergeNodes(names []string, provenance bool) ([]*Merged, error) {
+	t := newTables()
+	out := make([]*Merged, 0, len(names))
+	for _, name := range names {
+		n, ok := inv.Nodes[name]
+		if !ok {
+			return nil, fmt.Errorf("node %q does not exist", name)
+		}
+		out = append(out, inv.merge(name, n, t, provenance))
+	}
+	return out, nil
 }
 
 // MergeProfile merges a profile with the profiles it includes, for
@@ -75,8 +90,11 @@ func (inv *Inventory) MergeProfile(name string) (*Merged, error) {
 	return m, nil
 }
 
-func (inv *Inventory) merge(name string, n *Node, t *tables) *Merged {
-	m := &Merged{Name: name, Sources: map[string]string{}}
+func (inv *Inventory) merge(name string, n *Node, t *tables, provenance bool) *Merged {
+	m := &Merged{Name: name}
+	if provenance {
+		m.Sources = map[string]string{}
+	}
 	m.Chain = inv.chain(n.Profiles)
 	for _, pn := range m.Chain {
 		mergeProfile(&m.Profile, inv.Profiles[pn], pn, m.Sources, t)
@@ -155,7 +173,9 @@ func mergeProfile(dst, src *Profile, from string, sources map[string]string, t *
 			dst.Resources = map[string]*yaml.Node{}
 		}
 		dst.Resources[k] = mergeResource(dst.Resources[k], v)
-		setSource(sources, "Resources["+k+"]", from)
+		if sources != nil {
+			setSource(sources, "Resources["+k+"]", from)
+		}
 	}
 }
 
@@ -172,7 +192,11 @@ func mergeEntities[T any](dst *map[string]*T, src map[string]*T, name, from stri
 			d = new(T)
 			(*dst)[key] = d
 		}
-		each(d, s, name+"["+key+"].")
+		prefix := ""
+		if sources != nil {
+			prefix = name + "[" + key + "]."
+		}
+		each(d, s, prefix)
 	}
 }
 
@@ -181,19 +205,28 @@ func mergeFields[T any](dst, src *T, fields []Field[T], prefix, from string, sou
 		switch {
 		case f.Str != nil:
 			if v := *f.Str(src); v != nil {
-				s := *v
-				*f.Str(dst) = &s
-				setSource(sources, prefix+f.Name, from)
+				*f.Str(dst) = v
+				if sources != nil {
+					setSource(sources, prefix+f.Name, from)
+				}
 			}
 		case f.List != nil:
 			if l := *f.List(src); len(l) > 0 {
 				d := f.List(dst)
-				*d = append(*d, l...)
-				name := prefix + f.Name
-				if prev, ok := sources[name]; ok && prev != from {
-					sources[name] = joinSource(prev, from)
+				if *d == nil {
+					// Share the first contributor's list; the next append
+					// copies, because its capacity is exactly full.
+					*d = l[:len(l):len(l)]
 				} else {
-					sources[name] = from
+					*d = append(*d, l...)
+				}
+				if sources != nil {
+					name := prefix + f.Name
+					if prev, ok := sources[name]; ok && prev != from {
+						sources[name] = joinSource(prev, from)
+					} else {
+						sources[name] = from
+					}
 				}
 			}
 		case f.Map != nil:
@@ -204,7 +237,9 @@ func mergeFields[T any](dst, src *T, fields []Field[T], prefix, from string, sou
 				}
 				for k, v := range mm {
 					(*d)[k] = v
-					setSource(sources, prefix+f.Name+"["+k+"]", from)
+					if sources != nil {
+						setSource(sources, prefix+f.Name+"["+k+"]", from)
+					}
 				}
 			}
 		}
@@ -277,6 +312,9 @@ func Negate(list []string) []string {
 
 // ownSource marks a field that is never inherited as the entity's own.
 func ownSource(sources map[string]string, name string, set bool) {
+	if sources == nil {
+		return
+	}
 	if set {
 		sources[name] = ""
 	} else {

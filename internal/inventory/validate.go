@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,15 +30,30 @@ func (p Problem) String() string {
 	return s + ": " + p.Msg
 }
 
-// NamePattern is what node and profile names may look like: host-name
-// characters, starting with a letter or digit.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+// ValidName reports whether name may be used for a node or profile:
+// host-name characters (letters, digits, '.', '_', '-'), starting with a
+// letter or digit, at most 253 bytes.
+func ValidName(name string) bool { return len(name) <= 253 && validChars(name, "._-") }
 
-// netNamePattern is what network, partition and tag names may look like.
-var netNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+// validNetName is ValidName for network device names, which may also
+// hold ':'.
+func validNetName(name string) bool { return validChars(name, "._:-") }
 
-// ValidName reports whether name may be used for a node or profile.
-func ValidName(name string) bool { return len(name) <= 253 && namePattern.MatchString(name) }
+func validChars(s, extra string) bool {
+	if s == "" || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isAlnum(s[i]) && !strings.ContainsRune(extra, rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // Validate checks every value's syntax, names, profile references and
 // cycles, and the uniqueness of hardware and IP addresses across the
@@ -62,7 +76,8 @@ func (inv *Inventory) Validate() []Problem {
 		ps = append(ps, Problem{Entity: "profile", Name: cycle[0], Field: "Profiles",
 			Msg: "includes itself: " + strings.Join(cycle, " -> ")})
 	}
-	for _, name := range inv.NodeNames() {
+	nodeNames := inv.NodeNames()
+	for _, name := range nodeNames {
 		n := inv.Nodes[name]
 		add := func(field, value, msg string) {
 			ps = append(ps, Problem{Entity: "node", Name: name, Field: field, Value: value, Msg: msg})
@@ -74,7 +89,7 @@ func (inv *Inventory) Validate() []Problem {
 		checkProfile(&n.Profile, t, add)
 		inv.checkRefs(n.Profiles, add)
 	}
-	ps = append(ps, inv.checkUnique()...)
+	ps = append(ps, inv.checkUnique(nodeNames)...)
 	sort.SliceStable(ps, func(i, j int) bool {
 		if ps[i].Entity != ps[j].Entity {
 			return ps[i].Entity > ps[j].Entity // profiles first
@@ -97,7 +112,7 @@ func checkProfile(p *Profile, t *tables, add func(field, value, msg string)) {
 	}
 	for _, name := range sortedKeys(p.NetDevs) {
 		prefix := "NetDevs[" + name + "]."
-		if !netNamePattern.MatchString(name) {
+		if !validNetName(name) {
 			add("NetDevs["+name+"]", "", "network name may only contain letters, digits, '.', '_', ':' and '-'")
 		}
 		if d := p.NetDevs[name]; d != nil {
@@ -278,44 +293,65 @@ func canonicalCycle(c []string) string {
 // checkUnique reports hardware and IP addresses that merged nodes share,
 // once for every node involved, so that the node an administrator just
 // changed is named whichever way the names sort.
-func (inv *Inventory) checkUnique() []Problem {
+func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
 	type owner struct{ node, field, value string }
-	owners := map[string][]owner{}
-	var keys []string
-	claim := func(kind, value, node, field string) {
-		if value == "" {
+	// An address is a parsed IP or a canonical MAC; comparable keys keep
+	// 30,000 claims free of string building.
+	type key struct {
+		ip  netip.Addr
+		mac string
+	}
+	first := make(map[key]owner, 3*len(nodeNames))
+	dups := map[key][]owner{}
+	var order []key
+	claim := func(k key, o owner) {
+		prev, ok := first[k]
+		if !ok {
+			first[k] = o
 			return
 		}
-		key := kind + "\x00" + value
-		if _, ok := owners[key]; !ok {
-			keys = append(keys, key)
+		if _, seen := dups[k]; !seen {
+			dups[k] = []owner{prev}
+			order = append(order, k)
 		}
-		owners[key] = append(owners[key], owner{node, field, value})
+		dups[k] = append(dups[k], o)
 	}
-	for _, m := range inv.MergeAll() {
-		for _, netname := range sortedKeys(m.NetDevs) {
+	claimIP := func(s *string, node, field string) {
+		if s == nil || *s == "" {
+			return
+		}
+		a, err := netip.ParseAddr(*s)
+		if err != nil {
+			return // reported by the syntax check
+		}
+		claim(key{ip: a.Unmap()}, owner{node, field, *s})
+	}
+	merged, _ := inv.MergeNodes(nodeNames, false)
+	for _, m := range merged {
+		names := make([]string, 0, len(m.NetDevs))
+		for name := range m.NetDevs {
+			names = append(names, name)
+		}
+		if len(names) > 1 {
+			sort.Strings(names)
+		}
+		for _, netname := range names {
 			d := m.NetDevs[netname]
 			prefix := "NetDevs[" + netname + "]."
-			if d.Hwaddr != nil {
-				claim("mac", NormalizeMAC(*d.Hwaddr), m.Name, prefix+"Hwaddr")
+			if d.Hwaddr != nil && *d.Hwaddr != "" {
+				mac := NormalizeMAC(*d.Hwaddr)
+				claim(key{mac: mac}, owner{m.Name, prefix + "Hwaddr", mac})
 			}
-			if d.Ipaddr != nil {
-				claim("ip", canonicalIP(*d.Ipaddr), m.Name, prefix+"Ipaddr")
-			}
-			if d.Ipaddr6 != nil {
-				claim("ip", canonicalIP(*d.Ipaddr6), m.Name, prefix+"Ipaddr6")
-			}
+			claimIP(d.Ipaddr, m.Name, prefix+"Ipaddr")
+			claimIP(d.Ipaddr6, m.Name, prefix+"Ipaddr6")
 		}
-		if m.Ipmi != nil && m.Ipmi.Ipaddr != nil {
-			claim("ip", canonicalIP(*m.Ipmi.Ipaddr), m.Name, "Ipmi.Ipaddr")
+		if m.Ipmi != nil {
+			claimIP(m.Ipmi.Ipaddr, m.Name, "Ipmi.Ipaddr")
 		}
 	}
 	var ps []Problem
-	for _, key := range keys {
-		os := owners[key]
-		if len(os) < 2 {
-			continue
-		}
+	for _, k := range order {
+		os := dups[k]
 		for i, o := range os {
 			var others []string
 			for j, other := range os {
@@ -343,6 +379,9 @@ func (inv *Inventory) checkUnique() []Problem {
 // stored: lower case, colon separated. Text that is not an address comes
 // back unchanged.
 func NormalizeMAC(s string) string {
+	if isCanonicalMAC(s) {
+		return s
+	}
 	hw, err := net.ParseMAC(s)
 	if err != nil {
 		return s
@@ -350,9 +389,23 @@ func NormalizeMAC(s string) string {
 	return hw.String()
 }
 
-func canonicalIP(s string) string {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.String()
+// isCanonicalMAC reports whether s is already aa:bb:cc:dd:ee:ff form
+// (6, 8 or 20 bytes), the common case, which needs no allocation.
+func isCanonicalMAC(s string) bool {
+	if n := len(s) + 1; n%3 != 0 || (n/3 != 6 && n/3 != 8 && n/3 != 20) {
+		return false
 	}
-	return s
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
