@@ -39,6 +39,7 @@ type app struct {
 	emptyConf bool
 	verbose   bool
 	debug     bool
+	logLevel  int
 
 	cfg   *config.Config
 	stdin *bufio.Reader
@@ -83,6 +84,8 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	pf.StringVar(&a.confPath, "warewulfconf", "", "Path of warewulf.conf (default $WAREWULFCONF or /etc/warewulf/warewulf.conf)")
 	pf.BoolVar(&a.emptyConf, "emptyconf", false, "Ignore any warewulf.conf and use the built-in defaults")
 	_ = pf.MarkHidden("emptyconf")
+	pf.IntVar(&a.logLevel, "loglevel", 0, "Warewulf's numeric log level (10 debug, 20 info, 30 warning, 40 error)")
+	_ = pf.MarkHidden("loglevel")
 	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.genconfigCommand(), a.versionCommand())
 	root.CompletionOptions.HiddenDefaultCmd = true
 	return root
@@ -96,6 +99,19 @@ func (a *app) setup() error {
 	}
 	if a.debug {
 		level = slog.LevelDebug
+	}
+	if a.logLevel > 0 {
+		// Warewulf's scale: 10 debug, 20 info, 30 warning, 40 error.
+		switch {
+		case a.logLevel < 20:
+			level = slog.LevelDebug
+		case a.logLevel < 30:
+			level = slog.LevelInfo
+		case a.logLevel < 40:
+			level = slog.LevelWarn
+		default:
+			level = slog.LevelError
+		}
 	}
 	a.log = slog.New(slog.NewTextHandler(a.env.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg, err := a.loadConfig()
