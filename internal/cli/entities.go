@@ -47,6 +47,8 @@ func (n noun) raw(inv *inventory.Inventory, name string) *inventory.Node {
 	return nil
 }
 
+func upper(n noun) string { return strings.ToUpper(string(n)) }
+
 // selectNames expands hostlist patterns into existing names, in natural
 // order; every name must exist. With all, every entity is selected.
 func selectNames(n noun, inv *inventory.Inventory, patterns []string, all bool) ([]string, error) {

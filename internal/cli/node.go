@@ -17,7 +17,7 @@ func (a *app) nodeCommand() *cobra.Command {
 		Long: `Nodes are the machines of the cluster, kept in nodes.conf. NODE arguments take
 hostlist patterns: n[001-100,200],gpu[1-4].`,
 	}
-	cmd.AddCommand(a.nodeAdd(), a.nodeSet(), a.nodeUnset(), a.nodeList(), a.nodeDelete(),
+	cmd.AddCommand(a.nodeAdd(), a.setCommand(nodeNoun), a.unsetCommand(nodeNoun), a.nodeList(), a.nodeDelete(),
 		a.editCommand(nodeNoun), a.nodeImport(), a.nodeExport())
 	return cmd
 }
@@ -71,69 +71,6 @@ address.`,
 	return cmd
 }
 
-func (a *app) nodeSet() *cobra.Command {
-	var (
-		ff  *fieldFlags
-		all bool
-		yes bool
-	)
-	cmd := &cobra.Command{
-		Use:     "set [NODE...] [OPTIONS]",
-		Aliases: []string{"modify"},
-		Short:   "Change fields of existing nodes",
-		Long: `Change fields of existing nodes. Only the flags given are changed. A value of
-UNSET clears a field so that it is inherited again; an empty value ("") sets
-it empty, overriding the profiles. The changes are shown and confirmed before
-they are written, unless --yes.`,
-		ValidArgsFunction: a.completeNames(nodeNoun),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !ff.changed() {
-				return fmt.Errorf("nothing to change: give at least one field flag (see --help)")
-			}
-			return a.modify(cmd.Context(), nodeNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
-				return ff.applyNode(inv.Nodes[name], 0)
-			})
-		},
-	}
-	ff = addFieldFlags(cmd.Flags(), true)
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every node")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
-	cmd.Flags().BoolVarP(&yes, "force", "f", false, "Same as --yes")
-	_ = cmd.Flags().MarkHidden("force")
-	return cmd
-}
-
-func (a *app) nodeUnset() *cobra.Command {
-	var (
-		uf  *unsetFlags
-		all bool
-		yes bool
-	)
-	cmd := &cobra.Command{
-		Use:   "unset [NODE...] [OPTIONS]",
-		Short: "Clear fields of existing nodes, so they are inherited again",
-		Long: `Clear fields of existing nodes, so that they are inherited from the profiles
-again. Each field flag takes no value: "wwctl node unset n1 --comment --ipaddr".
---netname alone removes the whole network device (likewise --diskname,
---partname, --fsname).`,
-		ValidArgsFunction: a.completeNames(nodeNoun),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !uf.changed() {
-				return fmt.Errorf("nothing to clear: give at least one field flag (see --help)")
-			}
-			return a.modify(cmd.Context(), nodeNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
-				return uf.applyNode(inv.Nodes[name])
-			})
-		},
-	}
-	uf = addUnsetFlags(cmd.Flags(), true)
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every node")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
-	cmd.Flags().BoolVarP(&yes, "force", "f", false, "Same as --yes")
-	_ = cmd.Flags().MarkHidden("force")
-	return cmd
-}
-
 func (a *app) nodeDelete() *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
@@ -179,7 +116,7 @@ func (a *app) nodeDelete() *cobra.Command {
 // modify is set and unset for both nouns: preview the change on a
 // snapshot, show it, confirm, then apply it again under the store's lock
 // on the current file, so that a concurrent edit of other fields is kept.
-func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes bool, verb string, change func(inv *inventory.Inventory, name string) error) error {
+func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes bool, change func(inv *inventory.Inventory, name string) error) error {
 	if len(args) == 0 && !all {
 		return fmt.Errorf("name the %ss to change, or use --all", noun)
 	}
@@ -242,7 +179,7 @@ func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes boo
 		for _, l := range lines {
 			fmt.Fprintln(a.out(), l)
 		}
-		if err := a.confirm(yes, "%s %d %s(s)?", verb, len(names), noun); err != nil {
+		if err := a.confirm(yes, "Modify %d %s(s)?", len(names), noun); err != nil {
 			return err
 		}
 		// Apply again on the current file under the lock, so that what

@@ -18,7 +18,7 @@ func (a *app) profileCommand() *cobra.Command {
 order (profiles a profile includes come first); later values win, lists are
 appended, maps merged, and the node's own values win over all.`,
 	}
-	cmd.AddCommand(a.profileAdd(), a.profileSet(), a.profileUnset(), a.profileList(),
+	cmd.AddCommand(a.profileAdd(), a.setCommand(profileNoun), a.unsetCommand(profileNoun), a.profileList(),
 		a.profileDelete(), a.editCommand(profileNoun))
 	return cmd
 }
@@ -57,65 +57,6 @@ func (a *app) profileAdd() *cobra.Command {
 		},
 	}
 	ff = addFieldFlags(cmd.Flags(), false)
-	return cmd
-}
-
-func (a *app) profileSet() *cobra.Command {
-	var (
-		ff  *fieldFlags
-		all bool
-		yes bool
-	)
-	cmd := &cobra.Command{
-		Use:     "set [PROFILE...] [OPTIONS]",
-		Aliases: []string{"modify"},
-		Short:   "Change fields of existing profiles",
-		Long: `Change fields of existing profiles. Only the flags given are changed; UNSET
-clears a field. With no PROFILE, the "default" profile is changed.`,
-		ValidArgsFunction: a.completeNames(profileNoun),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !ff.changed() {
-				return fmt.Errorf("nothing to change: give at least one field flag (see --help)")
-			}
-			if len(args) == 0 && !all {
-				args = []string{"default"}
-			}
-			return a.modify(cmd.Context(), profileNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
-				return ff.applyProfile(inv.Profiles[name], 0)
-			})
-		},
-	}
-	ff = addFieldFlags(cmd.Flags(), false)
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every profile")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
-	return cmd
-}
-
-func (a *app) profileUnset() *cobra.Command {
-	var (
-		uf  *unsetFlags
-		all bool
-		yes bool
-	)
-	cmd := &cobra.Command{
-		Use:               "unset [PROFILE...] [OPTIONS]",
-		Short:             "Clear fields of existing profiles",
-		ValidArgsFunction: a.completeNames(profileNoun),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !uf.changed() {
-				return fmt.Errorf("nothing to clear: give at least one field flag (see --help)")
-			}
-			if len(args) == 0 && !all {
-				args = []string{"default"}
-			}
-			return a.modify(cmd.Context(), profileNoun, args, all, yes, "Modify", func(inv *inventory.Inventory, name string) error {
-				return uf.applyProfile(inv.Profiles[name])
-			})
-		},
-	}
-	uf = addUnsetFlags(cmd.Flags(), false)
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Change every profile")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
 	return cmd
 }
 

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// changer is what "set" and "unset" share: flags saying what to change,
+// applied to a node or a profile.
+type changer interface {
+	changed() bool
+	setNode(n *inventory.Node) error
+	setProfile(p *inventory.Profile) error
+}
+
+func (ff *fieldFlags) setNode(n *inventory.Node) error       { return ff.applyNode(n, 0) }
+func (ff *fieldFlags) setProfile(p *inventory.Profile) error { return ff.applyProfile(p, 0) }
+func (uf *unsetFlags) setNode(n *inventory.Node) error       { return uf.applyNode(n) }
+func (uf *unsetFlags) setProfile(p *inventory.Profile) error { return uf.applyProfile(p) }
+
+func (a *app) setCommand(n noun) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     fmt.Sprintf("set [%s...] [OPTIONS]", upper(n)),
+		Aliases: []string{"modify"},
+		Short:   fmt.Sprintf("Change fields of existing %ss", n),
+		Long: fmt.Sprintf(`Change fields of existing %ss. Only the flags given are changed. A value of
+UNSET clears a field so that it is inherited again; an empty value ("") sets
+it empty, overriding what profiles give. The changes are shown and confirmed
+before they are written, unless --yes.`, n),
+	}
+	return a.changeCommand(n, cmd, "nothing to change", func(fs *pflag.FlagSet) changer {
+		return addFieldFlags(fs, n == nodeNoun)
+	})
+}
+
+func (a *app) unsetCommand(n noun) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   fmt.Sprintf("unset [%s...] [OPTIONS]", upper(n)),
+		Short: fmt.Sprintf("Clear fields of existing %ss, so they are inherited again", n),
+		Long: fmt.Sprintf(`Clear fields of existing %ss, so that they are inherited again. Each field
+flag takes no value: "wwctl %s unset NAME --comment --ipaddr". --netname alone
+removes the whole network device (likewise --diskname, --partname, --fsname).`, n, n),
+	}
+	return a.changeCommand(n, cmd, "nothing to clear", func(fs *pflag.FlagSet) changer {
+		return addUnsetFlags(fs, n == nodeNoun)
+	})
+}
+
+// changeCommand completes a set or unset command: a profile command
+// without names changes the "default" profile, as in Warewulf.
+func (a *app) changeCommand(n noun, cmd *cobra.Command, nothing string, flags func(*pflag.FlagSet) changer) *cobra.Command {
+	var all, yes bool
+	c := flags(cmd.Flags())
+	cmd.ValidArgsFunction = a.completeNames(n)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !c.changed() {
+			return fmt.Errorf("%s: give at least one field flag (see --help)", nothing)
+		}
+		if n == profileNoun && len(args) == 0 && !all {
+			args = []string{"default"}
+		}
+		return a.modify(cmd.Context(), n, args, all, yes, func(inv *inventory.Inventory, name string) error {
+			if n == nodeNoun {
+				return c.setNode(inv.Nodes[name])
+			}
+			return c.setProfile(inv.Profiles[name])
+		})
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, fmt.Sprintf("Change every %s", n))
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	cmd.Flags().BoolVarP(&yes, "force", "f", false, "Same as --yes")
+	_ = cmd.Flags().MarkHidden("force")
+	return cmd
+}
