@@ -1,0 +1,77 @@
+// Package fastyaml reads and writes the block-style YAML of Warewulf's
+// nodes.conf an order of magnitude faster than gopkg.in/yaml.v3, while
+// producing and consuming yaml.v3's own *yaml.Node trees.
+//
+// Parse recognises a subset of YAML with a hand-written single-pass parser:
+// block mappings and sequences, plain and single-line quoted scalars,
+// single-line flow collections, and comments in the places people put them.
+// Any input outside that subset, and any input with a syntax error, is handed
+// to yaml.v3 unchanged, so the result (or the error) is always the one
+// yaml.v3 would give. Encode writes the canonical block style with two-space
+// indentation and falls back to yaml.v3's encoder for trees it cannot write
+// exactly (anchors, explicit tags, block scalars, comments in unusual places).
+package fastyaml
+
+import (
+	"bytes"
+	"fmt"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Parse decodes data into a document node equal to what yaml.Unmarshal(data,
+// &node) produces: the same kinds, tags, values, styles, lines, columns and,
+// for the comment placements the fast path accepts, the same comments. On a
+// syntax error it returns yaml.v3's error.
+func Parse(data []byte) (*yaml.Node, error) {
+	if doc := parseFast(data); doc != nil {
+		return doc, nil
+	}
+	return parseSlow(data)
+}
+
+// parseSlow is the reference behaviour: yaml.v3 itself.
+func parseSlow(data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	return &doc, nil
+}
+
+// Encode writes n (a document node, or any node to be written as a
+// document) as block-style YAML with two-space indentation. Strings are
+// quoted only when a plain scalar would not read back as the same string;
+// nodes with a quoted or flow style keep it; comments are written back where
+// Parse found them. Trees the fast emitter cannot write faithfully are
+// encoded by yaml.v3 with an indent of two.
+func Encode(n *yaml.Node) ([]byte, error) {
+	if n == nil {
+		return nil, fmt.Errorf("encode yaml: nil node")
+	}
+	if out, ok := encodeFast(n); ok {
+		return out, nil
+	}
+	return encodeSlow(n)
+}
+
+// encodeSlow is the fallback emitter: yaml.v3 with the same indentation.
+func encodeSlow(n *yaml.Node) (out []byte, err error) {
+	// yaml.v3 panics on some malformed trees it is handed directly; a caller
+	// of Encode gets an error instead.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("encode yaml: %v", r)
+		}
+	}()
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	return buf.Bytes(), nil
+}
