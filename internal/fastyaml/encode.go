@@ -198,11 +198,18 @@ func (e *encoder) value(k, v *yaml.Node, indent, after int) bool {
 		}
 		return e.sequence(v, indent+2, false, after)
 	}
+	// A comment on the key ("key: # c" when the value was empty) goes
+	// after an inline value: yaml.v3's encoder would put the value on the
+	// next line, where it no longer belongs to the key.
+	comment := v.LineComment
 	if k.LineComment != "" {
-		return false
+		if comment != "" {
+			return false
+		}
+		comment = k.LineComment
 	}
 	e.buf = append(e.buf, ' ')
-	if !e.inline(v, ctxValue) || !e.lineComment(v.LineComment) {
+	if !e.inline(v, ctxValue) || !e.lineComment(comment) {
 		return false
 	}
 	e.buf = append(e.buf, '\n')
