@@ -88,7 +88,17 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	_ = pf.MarkHidden("loglevel")
 	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.genconfigCommand(), a.versionCommand())
 	root.CompletionOptions.HiddenDefaultCmd = true
+	disableFlagsInUse(root)
 	return root
+}
+
+// disableFlagsInUse stops cobra appending "[flags]" to usage lines that
+// already say [OPTIONS].
+func disableFlagsInUse(c *cobra.Command) {
+	c.DisableFlagsInUseLine = true
+	for _, sub := range c.Commands() {
+		disableFlagsInUse(sub)
+	}
 }
 
 // setup configures logging and loads warewulf.conf.
