@@ -96,6 +96,9 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 // already say [OPTIONS].
 func disableFlagsInUse(c *cobra.Command) {
 	c.DisableFlagsInUseLine = true
+	if c.HasAvailableLocalFlags() && !strings.Contains(c.Use, "[OPTIONS]") {
+		c.Use += " [OPTIONS]"
+	}
 	for _, sub := range c.Commands() {
 		disableFlagsInUse(sub)
 	}
