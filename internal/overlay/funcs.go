@@ -1,0 +1,283 @@
+package overlay
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/Masterminds/sprig/v3"
+)
+
+// Markers that file, softlink and ImportLink write into the output. The
+// output is split on them after execution, line by line, as Warewulf
+// does; site templates depend on those rules (see render.go).
+const (
+	fileMarkerStart = `{{ /* file "`
+	linkMarkerStart = `{{ /* softlink "`
+	markerEnd       = `" */ }}`
+)
+
+// execState is what the functions of one template execution change or
+// record.
+type execState struct {
+	node     *Node
+	abort    bool
+	noBackup bool
+	// reads maps every server or image file the template read to the
+	// sha256 of its content ("" when it could not be read), so a build
+	// knows when its inputs change.
+	reads map[string]string
+}
+
+// env is what the functions need from outside the template.
+type env struct {
+	sysconfdir string // Include resolves relative paths under <sysconfdir>/warewulf
+	chrootdir  string // IncludeFrom reads <chrootdir>/<image>/rootfs/<path>
+}
+
+// funcMap returns the functions templates call; state is read through st
+// so that one parsed template serves many executions in turn.
+func funcMap(e env, st **execState) template.FuncMap {
+	m := template.FuncMap{
+		"Include": func(p string) string {
+			data, _ := (*st).read(e.includePath(p))
+			return strings.TrimSuffix(string(data), "\n")
+		},
+		"IncludeFrom": func(image, p string) string {
+			if image == "" || !validName(image) {
+				return ""
+			}
+			full := filepath.Join(e.chrootdir, image, "rootfs", filepath.Clean("/"+p))
+			if fi, err := os.Lstat(full); err != nil || fi.IsDir() {
+				(*st).note(full, nil)
+				return ""
+			}
+			data, _ := (*st).read(full)
+			return strings.TrimSuffix(string(data), "\n")
+		},
+		"IncludeBlock": func(p, marker string) string {
+			data, err := (*st).read(e.includePath(p))
+			if err != nil {
+				return marker
+			}
+			var b strings.Builder
+			sc := bufio.NewScanner(bytes.NewReader(data))
+			sc.Buffer(make([]byte, 64<<10), 16<<20)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), marker) {
+					break
+				}
+				b.WriteString(sc.Text())
+				b.WriteByte('\n')
+			}
+			return b.String() + marker
+		},
+		"ImportLink": func(p string) string {
+			target, err := filepath.EvalSymlinks(p)
+			(*st).note("link:"+p, []byte(target))
+			if err != nil {
+				return "abort"
+			}
+			return linkMarkerStart + target + markerEnd
+		},
+		"softlink": func(target string) string { return linkMarkerStart + target + markerEnd },
+		"readlink": func(p string) (string, error) {
+			target, err := filepath.EvalSymlinks(p)
+			(*st).note("link:"+p, []byte(target))
+			return target, err
+		},
+		"file":     func(name string) string { return fileMarkerStart + name + markerEnd },
+		"abort":    func() string { (*st).abort = true; return "" },
+		"nobackup": func() string { (*st).noBackup = true; return "" },
+		"IgnitionJson": func() string { return ignitionJSON((*st).node) },
+		"UniqueField": func(sep string, index int, text string) string {
+			return uniqueField(sep, index, text)
+		},
+		"SystemdEscape":     func(s string) string { return systemdEscape(s, false) },
+		"SystemdEscapePath": func(s string) string { return systemdEscape(s, true) },
+		"basename":          path.Base,
+		"inc":               func(i int) int { return i + 1 },
+		"dec":               func(i int) int { return i - 1 },
+	}
+	// Sprig is added after Warewulf's own functions, as Warewulf does.
+	for k, v := range sprig.TxtFuncMap() {
+		m[k] = v
+	}
+	return m
+}
+
+func (e env) includePath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(e.sysconfdir, "warewulf", p)
+}
+
+// read reads a file and records it as an input of the execution.
+func (s *execState) read(p string) ([]byte, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		s.note(p, nil)
+		return nil, err
+	}
+	s.note(p, data)
+	return data, nil
+}
+
+// note records an input: its content hash, or "" for a missing file.
+func (s *execState) note(key string, data []byte) {
+	if s.reads == nil {
+		s.reads = map[string]string{}
+	}
+	if data == nil {
+		s.reads[key] = ""
+		return
+	}
+	sum := sha256.Sum256(data)
+	s.reads[key] = hex.EncodeToString(sum[:])
+}
+
+// uniqueField keeps the first line for each value of field index (lines
+// split on sep); lines without that field pass through.
+func uniqueField(sep string, index int, text string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		fields := strings.Split(line, sep)
+		if index >= 0 && index < len(fields) && fields[index] != "" {
+			if seen[fields[index]] {
+				continue
+			}
+			seen[fields[index]] = true
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// systemdEscape escapes a string the way systemd-escape does (with path
+// set, like systemd-escape --path).
+func systemdEscape(s string, isPath bool) string {
+	if isPath {
+		s = path.Clean("/" + s)
+		if s == "/" {
+			return "-"
+		}
+		s = strings.TrimPrefix(s, "/")
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case i == 0 && c == '.':
+			fmt.Fprintf(&b, `\x%02x`, c)
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == ':', c == '_', c == '.':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return b.String()
+}
+
+// ignitionJSON builds Ignition's storage section from the node's disks
+// and filesystems, "" when it has neither. Warewulf's two bugs here
+// (start_mib read from size_mib, mount options split per character) are
+// not reproduced.
+func ignitionJSON(n *Node) string {
+	if len(n.Disks) == 0 && len(n.FileSystems) == 0 {
+		return ""
+	}
+	type partition struct {
+		Label              string `json:"label,omitempty"`
+		Number             int    `json:"number,omitempty"`
+		ShouldExist        *bool  `json:"shouldExist,omitempty"`
+		WipePartitionEntry *bool  `json:"wipePartitionEntry,omitempty"`
+		SizeMiB            *int   `json:"sizeMiB,omitempty"`
+		StartMiB           *int   `json:"startMiB,omitempty"`
+		TypeGUID           string `json:"typeGuid,omitempty"`
+		GUID               string `json:"guid,omitempty"`
+		Resize             *bool  `json:"resize,omitempty"`
+	}
+	type disk struct {
+		Device     string      `json:"device"`
+		Partitions []partition `json:"partitions,omitempty"`
+		WipeTable  *bool       `json:"wipeTable,omitempty"`
+	}
+	type filesystem struct {
+		Device         string   `json:"device"`
+		Path           string   `json:"path,omitempty"`
+		Format         string   `json:"format,omitempty"`
+		WipeFilesystem *bool    `json:"wipeFilesystem,omitempty"`
+		Label          string   `json:"label,omitempty"`
+		UUID           string   `json:"uuid,omitempty"`
+		Options        []string `json:"options,omitempty"`
+		MountOptions   []string `json:"mountOptions,omitempty"`
+	}
+	atoi := func(s string) *int {
+		if v, err := strconv.Atoi(s); err == nil {
+			return &v
+		}
+		return nil
+	}
+	var storage struct {
+		Disks       []disk       `json:"disks,omitempty"`
+		Filesystems []filesystem `json:"filesystems,omitempty"`
+	}
+	for _, name := range sortedKeys(n.Disks) {
+		d := n.Disks[name]
+		out := disk{Device: name, WipeTable: d.WipeTableP}
+		for _, p := range d.PartitionList() {
+			num := 0
+			if v := atoi(p.Number); v != nil {
+				num = *v
+			}
+			out.Partitions = append(out.Partitions, partition{Label: p.id, Number: num, ShouldExist: p.ShouldExistP,
+				WipePartitionEntry: p.WipePartitionEntryP, SizeMiB: atoi(p.SizeMiB), StartMiB: atoi(p.StartMiB),
+				TypeGUID: p.TypeGuid, GUID: p.Guid, Resize: p.ResizeP})
+		}
+		storage.Disks = append(storage.Disks, out)
+	}
+	for _, name := range sortedKeys(n.FileSystems) {
+		f := n.FileSystems[name]
+		var mountOpts []string
+		for _, o := range strings.Split(f.MountOptions, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				mountOpts = append(mountOpts, o)
+			}
+		}
+		storage.Filesystems = append(storage.Filesystems, filesystem{Device: name, Path: f.Path, Format: f.Format,
+			WipeFilesystem: f.WipeFileSystemP, Label: f.Label, UUID: f.Uuid, Options: f.Options, MountOptions: mountOpts})
+	}
+	doc := map[string]any{"ignition": map[string]string{"version": "3.1.0"}, "storage": storage}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return err.Error()
+	}
+	return string(out)
+}
+
+// validName is the rule for overlay and image names.
+func validName(name string) bool {
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._:", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

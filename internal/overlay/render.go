@@ -1,0 +1,278 @@
+package overlay
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Entry is one file, directory or link of a rendered overlay tree.
+type Entry struct {
+	Path     string // slash separated, relative to the node's root
+	Kind     Kind
+	Mode     fs.FileMode
+	UID, GID int
+	Data     []byte
+	Target   string
+}
+
+// Tree is what a list of overlays renders to for one node, by path.
+type Tree map[string]*Entry
+
+// Sorted returns the entries in path order, so every directory comes
+// before what it holds.
+func (t Tree) Sorted() []*Entry {
+	out := make([]*Entry, 0, len(t))
+	for _, e := range t {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// mkdirAll adds the missing parent directories of p (root:root 0755).
+func (t Tree) mkdirAll(p string) {
+	for dir := path.Dir(p); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		if _, ok := t[dir]; ok {
+			return
+		}
+		t[dir] = &Entry{Path: dir, Kind: KindDir, Mode: 0o755}
+	}
+}
+
+// RenderOptions are what a rendering needs besides the overlays and nodes.
+type RenderOptions struct {
+	// Sysconfdir and Chrootdir locate files that Include and IncludeFrom read.
+	Sysconfdir, Chrootdir string
+	// Distdir is shown as the source directory of built-in overlays in
+	// .BuildSource.
+	Distdir string
+	// BuildHost is the server's host name.
+	BuildHost string
+	// Epoch, when set (SOURCE_DATE_EPOCH), is .BuildTime for every
+	// template. Otherwise .BuildTime is the template's modification time
+	// (Builtin for built-in templates): it changes when the template
+	// does, not at every build, so unchanged nodes stay unchanged.
+	Epoch   *time.Time
+	Builtin time.Time
+	// Location is the time zone .BuildTime is written in.
+	Location *time.Location
+}
+
+// Renderer renders overlays for nodes. It parses each template once and
+// reuses it; it is not safe for concurrent use (give each worker one).
+type Renderer struct {
+	overlays map[string]*Overlay
+	base     Data
+	nodes    *nodeSet
+	opts     RenderOptions
+	state    *execState
+	funcs    template.FuncMap
+	parsed   map[*SourceFile]*template.Template
+}
+
+func newRenderer(overlays map[string]*Overlay, base Data, nodes *nodeSet, opts RenderOptions) *Renderer {
+	r := &Renderer{overlays: overlays, base: base, nodes: nodes, opts: opts, state: &execState{},
+		parsed: map[*SourceFile]*template.Template{}}
+	if r.opts.Location == nil {
+		r.opts.Location = time.Local
+	}
+	r.funcs = funcMap(env{sysconfdir: opts.Sysconfdir, chrootdir: opts.Chrootdir}, &r.state)
+	return r
+}
+
+// Rendered is a node's rendered overlays and what the rendering read.
+type Rendered struct {
+	Tree Tree
+	// Reads maps each server or image file the templates read to its
+	// content hash ("" when missing).
+	Reads map[string]string
+}
+
+// Render renders the named overlays, in order, for node (nil: the server
+// itself, called host). Later overlays replace earlier files.
+func (r *Renderer) Render(node *Node, host string, names []string) (*Rendered, error) {
+	out := &Rendered{Tree: Tree{}, Reads: map[string]string{}}
+	data := r.nodes.data(r.base, node, host)
+	for _, name := range names {
+		o, ok := r.overlays[name]
+		if !ok {
+			return nil, fmt.Errorf("overlay %q does not exist", name)
+		}
+		for _, f := range o.Files {
+			if err := r.apply(out, o, f, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *Renderer) apply(out *Rendered, o *Overlay, f *SourceFile, data Data) error {
+	t := out.Tree
+	switch {
+	case f.Kind == KindDir:
+		// Like Warewulf: the first overlay to make a directory sets its
+		// mode, the last sets its owner.
+		if e, ok := t[f.Path]; ok && e.Kind == KindDir {
+			e.UID, e.GID = f.UID, f.GID
+			return nil
+		}
+		t.mkdirAll(f.Path)
+		t[f.Path] = &Entry{Path: f.Path, Kind: KindDir, Mode: f.Mode, UID: f.UID, GID: f.GID}
+	case f.Template():
+		return r.renderTemplate(out, o, f, data)
+	case f.Kind == KindSymlink:
+		t.mkdirAll(f.Path)
+		t[f.Path] = &Entry{Path: f.Path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: f.Target}
+	default:
+		t.mkdirAll(f.Path)
+		t[f.Path] = &Entry{Path: f.Path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: f.Data}
+	}
+	return nil
+}
+
+func (r *Renderer) template(o *Overlay, f *SourceFile) (*template.Template, error) {
+	if t, ok := r.parsed[f]; ok {
+		return t, nil
+	}
+	t, err := template.New(o.Name + "/" + f.Path).Option("missingkey=default").Funcs(r.funcs).Parse(string(f.Data))
+	if err != nil {
+		return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
+	}
+	r.parsed[f] = t
+	return t, nil
+}
+
+func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data Data) error {
+	t, err := r.template(o, f)
+	if err != nil {
+		return err
+	}
+	data.Overlay = o.Name
+	data.BuildSource = r.sourcePath(o, f)
+	when := f.ModTime
+	if r.opts.Epoch != nil {
+		when = *r.opts.Epoch
+	} else if when.IsZero() {
+		when = r.opts.Builtin
+	}
+	data.BuildTime = when.In(r.opts.Location).Format("01-02-2006 15:04:05 MST")
+	data.BuildTimeUnix = strconv.FormatInt(when.Unix(), 10)
+
+	r.state = &execState{node: data.ThisNode}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return fmt.Errorf("overlay %q: %w", o.Name, err)
+	}
+	for k, v := range r.state.reads {
+		out.Reads[k] = v
+	}
+	if r.state.abort {
+		return nil
+	}
+	pieces, err := splitOutput(buf.Bytes(), strings.TrimSuffix(f.Path, ".ww"))
+	if err != nil {
+		return fmt.Errorf("overlay %q: template %s: %w", o.Name, f.Path, err)
+	}
+	for _, p := range pieces {
+		out.Tree.mkdirAll(p.path)
+		if p.link {
+			out.Tree[p.path] = &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target}
+			continue
+		}
+		out.Tree[p.path] = &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data}
+	}
+	return nil
+}
+
+func (r *Renderer) sourcePath(o *Overlay, f *SourceFile) string {
+	if o.Dir != "" {
+		return path.Join(RootDir(o.Dir), f.Path)
+	}
+	return path.Join(r.opts.Distdir, o.Name, "rootfs", f.Path)
+}
+
+// piece is one output of a template: a file or a symlink.
+type piece struct {
+	path   string
+	data   []byte
+	link   bool
+	target string
+}
+
+// splitOutput applies Warewulf's rules for the markers that file,
+// softlink and ImportLink leave in the output, line by line:
+//   - a line holding a marker is consumed whole, and only its last
+//     marker counts;
+//   - softlink makes the current output a symlink;
+//   - file switches to another output, relative to the template's
+//     directory; what came before the first file marker goes at the top
+//     of that first file, and the template's own name is then not
+//     written.
+//
+// Unlike Warewulf, an absolute name stays inside the overlay root, and a
+// name that would leave it is an error.
+func splitOutput(out []byte, defaultPath string) ([]piece, error) {
+	var pieces []piece
+	current := defaultPath
+	named, isLink := false, false
+	var buf []byte
+	flush := func() {
+		pieces = append(pieces, piece{path: current, data: append([]byte(nil), buf...)})
+	}
+	for len(out) > 0 {
+		line := out
+		if i := bytes.IndexByte(out, '\n'); i >= 0 {
+			line = out[:i+1]
+		}
+		out = out[len(line):]
+		if target, ok := marker(line, linkMarkerStart); ok {
+			pieces = append(pieces, piece{path: current, link: true, target: target})
+			isLink = true
+			continue
+		}
+		if name, ok := marker(line, fileMarkerStart); ok {
+			if named && !isLink {
+				flush()
+				buf = buf[:0]
+			}
+			p := name
+			if !strings.HasPrefix(name, "/") {
+				p = path.Join(path.Dir(defaultPath), name)
+			}
+			clean, err := cleanRel(p)
+			if err != nil {
+				return nil, fmt.Errorf("file %q: %w", name, err)
+			}
+			current, named, isLink = clean, true, false
+			continue
+		}
+		buf = append(buf, line...)
+	}
+	if !isLink {
+		flush()
+	}
+	return pieces, nil
+}
+
+// marker finds the last marker of a kind on a line and returns its
+// argument.
+func marker(line []byte, start string) (string, bool) {
+	i := bytes.LastIndex(line, []byte(start))
+	if i < 0 {
+		return "", false
+	}
+	rest := line[i+len(start):]
+	j := bytes.LastIndex(rest, []byte(markerEnd))
+	if j < 0 {
+		return "", false
+	}
+	return string(rest[:j]), true
+}

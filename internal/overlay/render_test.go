@@ -1,0 +1,247 @@
+package overlay
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+const testNodes = `nodeprofiles:
+  default:
+    kernel: {args: [quiet]}
+nodes:
+  n1:
+    profiles: [default]
+    image name: rocky
+    tags: {localtime: Europe/Paris}
+    network devices:
+      eth: {device: eth0, hwaddr: "aa:bb:cc:dd:ee:01", ipaddr: 10.0.0.1, netmask: 255.255.255.0, onboot: "false"}
+      ib: {device: ib0, ipaddr: 10.1.0.1}
+    primary network: ib
+    disks:
+      /dev/vda:
+        wipe_table: true
+        partitions:
+          swap: {number: "2", size_mib: "1024"}
+          root: {number: "1", should_exist: true}
+    filesystems:
+      /dev/disk/by-partlabel/root: {format: ext4, path: /, mount_options: "noatime,ro"}
+  n2:
+    profiles: [default]
+    network devices:
+      default: {device: eth0, ipaddr: 10.0.0.2, netmask: 255.255.255.0}
+`
+
+// fixture is a temporary installation with one site overlay holding the
+// given files (path -> content; a path ending in @0600 sets the mode).
+type fixture struct {
+	root string
+	cfg  *config.Config
+	snap *Snapshot
+}
+
+func newFixture(t *testing.T, files map[string]string) *fixture {
+	t.Helper()
+	root := t.TempDir()
+	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\npaths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
+	cfg, _, err := config.Parse([]byte(conf), "warewulf.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, content := range files {
+		mode := os.FileMode(0o644)
+		if i := strings.Index(p, "@"); i > 0 {
+			var m uint32
+			for _, c := range p[i+1:] {
+				m = m*8 + uint32(c-'0')
+			}
+			mode, p = os.FileMode(m), p[:i]
+		}
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(full, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv, err := inventory.Parse([]byte(testNodes), "nodes.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &Store{Site: cfg.Paths.Wwoverlaydir, Dist: filepath.Join(root, "share/warewulf/overlays")}
+	epoch := time.Unix(0, 0)
+	snap, err := NewSnapshot(cfg, inv, store, RenderOptions{BuildHost: "server", Epoch: &epoch, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{root: root, cfg: cfg, snap: snap}
+}
+
+// render renders overlay "t" for node and returns path -> content (or
+// "-> target" for links).
+func (f *fixture) render(t *testing.T, node string) (map[string]string, error) {
+	t.Helper()
+	r, err := f.snap.Renderer("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Render(f.snap.Node(node), "", []string{"t"})
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]string{}
+	for _, e := range out.Tree.Sorted() {
+		switch e.Kind {
+		case KindFile:
+			got[e.Path] = string(e.Data)
+		case KindSymlink:
+			got[e.Path] = "-> " + e.Target
+		}
+	}
+	return got, nil
+}
+
+func TestTemplates(t *testing.T) {
+	const ov = "var/warewulf/overlays/t/rootfs/"
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		node  string
+		want  map[string]string
+		err   string
+	}{
+		{
+			name:  "fields, net.IP and WWbool print like Warewulf",
+			files: map[string]string{ov + "out.ww": "{{.Id}} {{.Hostname}} {{.ImageName}} {{.Container}} {{.Ipaddr}} {{.NetworkCIDR}} {{.BuildHost}} {{.BuildTimeUnix}}\n{{range $k, $d := .NetDevs}}{{$k}} {{$d.Ipaddr}} {{$d.Netmask}} {{$d.Gateway}} {{$d.OnBoot}} {{$d.OnBoot.BoolDefaultTrue}} {{$d.IpCIDR}}\n{{end}}{{.Ipmi.Ipaddr}} {{.Tags.nosuch}}\n"},
+			node:  "n1",
+			want: map[string]string{"out": "n1 n1 rocky rocky 10.0.0.254 10.0.0.0/24 server 0\n" +
+				"eth 10.0.0.1 255.255.255.0 <nil> false false 10.0.0.1/24\nib 10.1.0.1 <nil> <nil>  true \n<nil> <no value>\n"},
+		},
+		{
+			name:  "primary is false at the top level and true through ThisNode, as in Warewulf",
+			files: map[string]string{ov + "out.ww": "{{.PrimaryNetDev}} {{.NetDevs.ib.Primary}} {{.ThisNode.NetDevs.ib.Primary}} {{.ThisNode.Id}}{{range .AllNodes}} {{.Id}}{{end}}\n"},
+			node:  "n1",
+			want:  map[string]string{"out": "ib false true n1 n1 n2\n"},
+		},
+		{
+			name:  "primary defaults to the first device by name",
+			files: map[string]string{ov + "out.ww": "{{.PrimaryNetDev}} {{.ThisNode.NetDevs.default.Primary}}\n"},
+			node:  "n2",
+			want:  map[string]string{"out": "default true\n"},
+		},
+		{
+			name:  "pointer methods are for ThisNode only",
+			files: map[string]string{ov + "out.ww": "{{.DiskList}}"},
+			node:  "n1",
+			err:   `t/out.ww:1:2: executing "t/out.ww" at <.DiskList>`,
+		},
+		{
+			name:  "disks and partitions",
+			files: map[string]string{ov + "out.ww": "{{range .ThisNode.DiskList}}{{.Id}} {{.WipeTable}}{{range .PartitionList}} {{.Id}}:{{.Number}}:{{.ShouldExist}}{{end}}{{end}}\n{{range .ThisNode.FileSystemList}}{{.Id}} {{.Format}} {{.MountOptions}}{{end}}\n"},
+			node:  "n1",
+			want:  map[string]string{"out": "/dev/vda true root:1:true swap:2:false\n/dev/disk/by-partlabel/root ext4 noatime,ro\n"},
+		},
+		{
+			name: "file splits output; text before the first marker leads the first file",
+			files: map[string]string{ov + "etc/net.ww": "# header\n{{range $k, $d := .NetDevs}}{{file (print \"ifcfg-\" $k)}}\nDEVICE={{$d.Device}}\n{{end}}"},
+			node: "n1",
+			want: map[string]string{"etc/ifcfg-eth": "# header\nDEVICE=eth0\n", "etc/ifcfg-ib": "DEVICE=ib0\n"},
+		},
+		{
+			name:  "a marker consumes its whole line and the last one wins",
+			files: map[string]string{ov + "a.ww": "x {{file \"b\"}} {{file \"c\"}} lost\nkept\n"},
+			node:  "n1",
+			want:  map[string]string{"c": "kept\n"},
+		},
+		{
+			name:  "file cannot leave the overlay",
+			files: map[string]string{ov + "a.ww": "{{file \"../../etc/passwd\"}}\nx\n"},
+			node:  "n1",
+			err:   `leaves the overlay`,
+		},
+		{
+			name:  "absolute file names stay inside the image",
+			files: map[string]string{ov + "etc/a.ww": "{{file \"/opt/x\"}}\nx\n"},
+			node:  "n1",
+			want:  map[string]string{"opt/x": "x\n"},
+		},
+		{
+			name:  "softlink and ImportLink",
+			files: map[string]string{ov + "etc/localtime.ww": "{{softlink (print \"/usr/share/zoneinfo/\" .Tags.localtime)}}\n", ov + "etc/missing.ww": "{{ImportLink \"/nonexistent/x\"}}"},
+			node:  "n1",
+			want:  map[string]string{"etc/localtime": "-> /usr/share/zoneinfo/Europe/Paris", "etc/missing": "abort"},
+		},
+		{
+			name:  "abort writes nothing; an empty render writes an empty file",
+			files: map[string]string{ov + "a.ww": "x{{abort}}y", ov + "b.ww": "{{if false}}x{{end}}", ov + "c": "static\n"},
+			node:  "n1",
+			want:  map[string]string{"b": "", "c": "static\n"},
+		},
+		{
+			name: "Include, IncludeBlock and IncludeFrom",
+			files: map[string]string{
+				"etc/warewulf/keys/k": "KEY\n",
+				"etc/passwd":          "root:x:0:0\nalice:x:1000:1000\n",
+				"etc/warewulf/block":  "a\nb\n# END\nc\n",
+				"var/warewulf/chroots/rocky/rootfs/etc/passwd": "root:x:0:0\nbob:x:1001:1001\n",
+				ov + "out.ww": "{{Include \"keys/k\"}}|{{Include \"nosuch\"}}|{{IncludeBlock \"block\" \"# END\"}}|\n" +
+					"{{UniqueField \":\" 0 (print (IncludeFrom .ImageName \"/etc/passwd\") \"\\n\" (Include (print .Paths.Sysconfdir \"/passwd\")))}}\n",
+			},
+			node: "n1",
+			want: map[string]string{"out": "KEY||a\nb\n# END|\nroot:x:0:0\nbob:x:1001:1001\nalice:x:1000:1000\n"},
+		},
+		{
+			name:  "sprig and helpers",
+			files: map[string]string{ov + "out.ww": "{{upper .Id}} {{.Kernel.Args | join \" \"}} {{inc 1}} {{dec 1}} {{basename \"/a/b\"}} {{SystemdEscapePath \"/mnt/my data\"}} {{SystemdEscape \"a-b/c\"}} {{default \"x\" .Tags.nosuch}}\n"},
+			node:  "n1",
+			want:  map[string]string{"out": `N1 quiet 2 0 b mnt-my\x20data a\x2db-c x` + "\n"},
+		},
+		{
+			name:  "IgnitionJson",
+			files: map[string]string{ov + "i.ww": "{{IgnitionJson}}"},
+			node:  "n1",
+			want: map[string]string{"i": `{"ignition":{"version":"3.1.0"},"storage":{"disks":[{"device":"/dev/vda","partitions":[{"label":"root","number":1,"shouldExist":true},{"label":"swap","number":2,"sizeMiB":1024}],"wipeTable":true}],` +
+				`"filesystems":[{"device":"/dev/disk/by-partlabel/root","path":"/","format":"ext4","mountOptions":["noatime","ro"]}]}}`},
+		},
+		{
+			name:  "a template error names overlay, file and line",
+			files: map[string]string{ov + "etc/x.ww": "ok\n{{.Nosuch}}\n"},
+			node:  "n1",
+			err:   `overlay "t": template: t/etc/x.ww:2:2: executing "t/etc/x.ww" at <.Nosuch>: can't evaluate field Nosuch`,
+		},
+		{
+			name:  "a parse error names overlay, file and line",
+			files: map[string]string{ov + "etc/x.ww": "ok\n{{if}}\n"},
+			node:  "n1",
+			err:   `overlay "t": template: t/etc/x.ww:2: missing value for if`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.files)
+			got, err := f.render(t, tc.node)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("rendered (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,153 @@
+package overlay
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// Snapshot is what one build reads, read once: the configuration, every
+// merged node and the overlays they use. Renderers made from it share it.
+type Snapshot struct {
+	store *Store
+	opts  RenderOptions
+	base  Data
+	nodes *nodeSet
+
+	cfgDigest string
+
+	mu       sync.Mutex
+	overlays map[string]*Overlay
+	digests  map[string]string // node name -> digest of its template data
+	allNodes string            // digest of every node's data
+}
+
+// NewSnapshot reads the inventory's merged nodes and prepares the data
+// every template sees.
+func NewSnapshot(cfg *config.Config, inv *inventory.Inventory, store *Store, opts RenderOptions) (*Snapshot, error) {
+	if opts.Sysconfdir == "" {
+		opts.Sysconfdir = cfg.Paths.Sysconfdir
+	}
+	if opts.Chrootdir == "" {
+		opts.Chrootdir = cfg.Paths.Wwchrootdir
+	}
+	if opts.Distdir == "" {
+		opts.Distdir = store.Dist
+	}
+	conf, err := cfg.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(conf)
+	base := configView(cfg)
+	base.BuildHost = opts.BuildHost
+	s := &Snapshot{store: store, opts: opts, base: base, nodes: newNodeSet(inv.MergeAll()),
+		cfgDigest: hex.EncodeToString(sum[:]), overlays: map[string]*Overlay{}}
+	return s, nil
+}
+
+// Node returns the named node, or nil.
+func (s *Snapshot) Node(name string) *Node { return s.nodes.lookup(name) }
+
+// NodeNames returns every node's name in natural order.
+func (s *Snapshot) NodeNames() []string {
+	names := make([]string, 0, len(s.nodes.all))
+	for i := range s.nodes.all {
+		names = append(names, s.nodes.all[i].id)
+	}
+	sort.Slice(names, func(i, j int) bool { return inventory.NaturalLess(names[i], names[j]) })
+	return names
+}
+
+// Overlay reads an overlay once per snapshot.
+func (s *Snapshot) Overlay(name string) (*Overlay, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.overlays[name]; ok {
+		return o, nil
+	}
+	o, err := s.store.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	s.overlays[name] = o
+	return o, nil
+}
+
+// Renderer returns a renderer for one worker that has the named overlays
+// loaded.
+func (s *Snapshot) Renderer(names ...string) (*Renderer, error) {
+	m := map[string]*Overlay{}
+	for _, n := range names {
+		o, err := s.Overlay(n)
+		if err != nil {
+			return nil, err
+		}
+		m[n] = o
+	}
+	return newRenderer(m, s.base, s.nodes, s.opts), nil
+}
+
+// nodeDigest identifies a node's template data.
+func (s *Snapshot) nodeDigest(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.digests == nil {
+		s.digests = make(map[string]string, len(s.nodes.all))
+		all := sha256.New()
+		for i := range s.nodes.all {
+			n := &s.nodes.all[i]
+			b, _ := json.Marshal(struct {
+				Id string
+				*Node
+				Primary string
+			}{n.id, n, n.PrimaryNetDev})
+			sum := sha256.Sum256(b)
+			d := hex.EncodeToString(sum[:])
+			s.digests[n.id] = d
+			all.Write([]byte(d))
+		}
+		s.allNodes = hex.EncodeToString(all.Sum(nil))
+	}
+	return s.digests[name]
+}
+
+// inputsDigest identifies everything a node's rendering of the listed
+// overlays depends on, except the files its templates read (the build
+// adds those from its last record). Nodes' data matter to every node
+// only when one of the templates names AllNodes.
+func (s *Snapshot) inputsDigest(kind, node string, names []string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "v1\x00%s\x00%s\x00%s\x00%s\x00", kind, node, s.cfgDigest, s.nodeDigest(node))
+	if s.opts.Epoch != nil {
+		fmt.Fprintf(h, "epoch %d\x00", s.opts.Epoch.Unix())
+	}
+	fmt.Fprintf(h, "builtin %d\x00", s.opts.Builtin.Unix())
+	usesAll := false
+	for _, n := range names {
+		o, err := s.Overlay(n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00", n, o.Digest)
+		for _, f := range o.Files {
+			if f.Template() && strings.Contains(string(f.Data), "AllNodes") {
+				usesAll = true
+			}
+		}
+	}
+	if usesAll {
+		s.nodeDigest(node)
+		s.mu.Lock()
+		fmt.Fprintf(h, "all %s\x00", s.allNodes)
+		s.mu.Unlock()
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
