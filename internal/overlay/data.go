@@ -122,9 +122,9 @@ type NetDev struct {
 
 // Disk is a block device to partition.
 type Disk struct {
-	id          string
-	WipeTableP  *bool
-	Partitions  map[string]*Partition
+	id         string
+	WipeTableP *bool
+	Partitions map[string]*Partition
 }
 
 // Partition is a partition of a Disk.

@@ -95,9 +95,9 @@ func funcMap(e env, st **execState) template.FuncMap {
 			(*st).note("link:"+p, []byte(target))
 			return target, err
 		},
-		"file":     func(name string) string { return fileMarkerStart + name + markerEnd },
-		"abort":    func() string { (*st).abort = true; return "" },
-		"nobackup": func() string { (*st).noBackup = true; return "" },
+		"file":         func(name string) string { return fileMarkerStart + name + markerEnd },
+		"abort":        func() string { (*st).abort = true; return "" },
+		"nobackup":     func() string { (*st).noBackup = true; return "" },
 		"IgnitionJson": func() string { return ignitionJSON((*st).node) },
 		"UniqueField": func(sep string, index int, text string) string {
 			return uniqueField(sep, index, text)

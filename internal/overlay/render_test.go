@@ -153,10 +153,10 @@ func TestTemplates(t *testing.T) {
 			want:  map[string]string{"out": "/dev/vda true root:1:true swap:2:false\n/dev/disk/by-partlabel/root ext4 noatime,ro\n"},
 		},
 		{
-			name: "file splits output; text before the first marker leads the first file",
+			name:  "file splits output; text before the first marker leads the first file",
 			files: map[string]string{ov + "etc/net.ww": "# header\n{{range $k, $d := .NetDevs}}{{file (print \"ifcfg-\" $k)}}\nDEVICE={{$d.Device}}\n{{end}}"},
-			node: "n1",
-			want: map[string]string{"etc/ifcfg-eth": "# header\nDEVICE=eth0\n", "etc/ifcfg-ib": "DEVICE=ib0\n"},
+			node:  "n1",
+			want:  map[string]string{"etc/ifcfg-eth": "# header\nDEVICE=eth0\n", "etc/ifcfg-ib": "DEVICE=ib0\n"},
 		},
 		{
 			name:  "a marker consumes its whole line and the last one wins",
