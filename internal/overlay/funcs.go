@@ -42,6 +42,7 @@ type execState struct {
 type env struct {
 	sysconfdir string // Include resolves relative paths under <sysconfdir>/warewulf
 	chrootdir  string // IncludeFrom reads <chrootdir>/<image>/rootfs/<path>
+	hostRoot   string // absolute server paths are read below it ("" or "/": the real root)
 }
 
 // funcMap returns the functions templates call; state is read through st
@@ -82,7 +83,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 			return b.String() + marker
 		},
 		"ImportLink": func(p string) string {
-			target, err := filepath.EvalSymlinks(p)
+			target, err := e.evalSymlinks(p)
 			(*st).note("link:"+p, []byte(target))
 			if err != nil {
 				return "abort"
@@ -91,7 +92,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 		},
 		"softlink": func(target string) string { return linkMarkerStart + target + markerEnd },
 		"readlink": func(p string) (string, error) {
-			target, err := filepath.EvalSymlinks(p)
+			target, err := e.evalSymlinks(p)
 			(*st).note("link:"+p, []byte(target))
 			return target, err
 		},
@@ -117,9 +118,32 @@ func funcMap(e env, st **execState) template.FuncMap {
 
 func (e env) includePath(p string) string {
 	if filepath.IsAbs(p) {
-		return p
+		return e.host(p)
 	}
 	return filepath.Join(e.sysconfdir, "warewulf", p)
+}
+
+// host maps an absolute path on the server to where it is read, so tests
+// can give templates a server filesystem of their own. Paths already
+// inside the configured directories are left alone.
+func (e env) host(p string) string {
+	if e.hostRoot == "" || e.hostRoot == "/" || strings.HasPrefix(p, e.sysconfdir+"/") ||
+		strings.HasPrefix(p, e.chrootdir+"/") || strings.HasPrefix(p, e.hostRoot+"/") {
+		return p
+	}
+	return filepath.Join(e.hostRoot, p)
+}
+
+// evalSymlinks resolves a server path, answering in the server's terms.
+func (e env) evalSymlinks(p string) (string, error) {
+	target, err := filepath.EvalSymlinks(e.host(p))
+	if err != nil || e.hostRoot == "" || e.hostRoot == "/" {
+		return target, err
+	}
+	if rel, ok := strings.CutPrefix(target, e.hostRoot); ok && strings.HasPrefix(rel, "/") {
+		return rel, nil
+	}
+	return target, nil
 }
 
 // read reads a file and records it as an input of the execution.

@@ -50,6 +50,10 @@ func (t Tree) mkdirAll(p string) {
 type RenderOptions struct {
 	// Sysconfdir and Chrootdir locate files that Include and IncludeFrom read.
 	Sysconfdir, Chrootdir string
+	// HostRoot is where absolute server paths that templates read
+	// (/root/.ssh/authorized_keys, /etc/localtime) are looked up; "" is
+	// the real root. Tests point it at a directory of their own.
+	HostRoot string
 	// Distdir is shown as the source directory of built-in overlays in
 	// .BuildSource.
 	Distdir string
@@ -83,7 +87,7 @@ func newRenderer(overlays map[string]*Overlay, base Data, nodes *nodeSet, opts R
 	if r.opts.Location == nil {
 		r.opts.Location = time.Local
 	}
-	r.funcs = funcMap(env{sysconfdir: opts.Sysconfdir, chrootdir: opts.Chrootdir}, &r.state)
+	r.funcs = funcMap(env{sysconfdir: opts.Sysconfdir, chrootdir: opts.Chrootdir, hostRoot: opts.HostRoot}, &r.state)
 	return r
 }
 
