@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
@@ -78,12 +79,30 @@ type Renderer struct {
 	opts     RenderOptions
 	state    *execState
 	funcs    template.FuncMap
-	parsed   map[*SourceFile]*template.Template
+	parsed   map[*SourceFile]*parsedTemplate
+	memo     *sync.Map // *SourceFile -> *memoEntry, shared by a snapshot's renderers
 }
 
-func newRenderer(overlays map[string]*Overlay, base Data, nodes *nodeSet, opts RenderOptions) *Renderer {
+type parsedTemplate struct {
+	t *template.Template
+	// sameForAll: the output does not depend on the node, so it is
+	// rendered once and shared.
+	sameForAll bool
+}
+
+// memoEntry is the one rendering of a template that is the same for
+// every node.
+type memoEntry struct {
+	once   sync.Once
+	pieces []piece
+	reads  map[string]string
+	abort  bool
+	err    error
+}
+
+func newRenderer(overlays map[string]*Overlay, base Data, nodes *nodeSet, opts RenderOptions, memo *sync.Map) *Renderer {
 	r := &Renderer{overlays: overlays, base: base, nodes: nodes, opts: opts, state: &execState{},
-		parsed: map[*SourceFile]*template.Template{}}
+		parsed: map[*SourceFile]*parsedTemplate{}, memo: memo}
 	if r.opts.Location == nil {
 		r.opts.Location = time.Local
 	}
@@ -142,7 +161,7 @@ func (r *Renderer) apply(out *Rendered, o *Overlay, f *SourceFile, data Data) er
 	return nil
 }
 
-func (r *Renderer) template(o *Overlay, f *SourceFile) (*template.Template, error) {
+func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) {
 	if t, ok := r.parsed[f]; ok {
 		return t, nil
 	}
@@ -150,8 +169,9 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*template.Template, erro
 	if err != nil {
 		return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
-	r.parsed[f] = t
-	return t, nil
+	p := &parsedTemplate{t: t, sameForAll: r.memo != nil && sameForEveryNode(t)}
+	r.parsed[f] = p
+	return p, nil
 }
 
 func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data Data) error {
@@ -159,6 +179,44 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 	if err != nil {
 		return err
 	}
+	var pieces []piece
+	if t.sameForAll {
+		v, _ := r.memo.LoadOrStore(f, &memoEntry{})
+		m := v.(*memoEntry)
+		m.once.Do(func() {
+			m.pieces, m.reads, m.abort, m.err = r.execute(t.t, o, f, data)
+		})
+		pieces, err = m.pieces, m.err
+		for k, v := range m.reads {
+			out.Reads[k] = v
+		}
+		if err != nil || m.abort {
+			return err
+		}
+	} else {
+		var reads map[string]string
+		var abort bool
+		pieces, reads, abort, err = r.execute(t.t, o, f, data)
+		for k, v := range reads {
+			out.Reads[k] = v
+		}
+		if err != nil || abort {
+			return err
+		}
+	}
+	for _, p := range pieces {
+		out.Tree.mkdirAll(p.path)
+		if p.link {
+			out.Tree[p.path] = &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target}
+			continue
+		}
+		out.Tree[p.path] = &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data}
+	}
+	return nil
+}
+
+// execute runs one template for data and splits its output.
+func (r *Renderer) execute(t *template.Template, o *Overlay, f *SourceFile, data Data) (pieces []piece, reads map[string]string, abort bool, err error) {
 	data.Overlay = o.Name
 	data.BuildSource = r.sourcePath(o, f)
 	when := f.ModTime
@@ -173,27 +231,16 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 	r.state = &execState{node: data.ThisNode}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
-		return fmt.Errorf("overlay %q: %w", o.Name, err)
-	}
-	for k, v := range r.state.reads {
-		out.Reads[k] = v
+		return nil, r.state.reads, false, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
 	if r.state.abort {
-		return nil
+		return nil, r.state.reads, true, nil
 	}
-	pieces, err := splitOutput(buf.Bytes(), strings.TrimSuffix(f.Path, ".ww"))
+	pieces, err = splitOutput(buf.Bytes(), strings.TrimSuffix(f.Path, ".ww"))
 	if err != nil {
-		return fmt.Errorf("overlay %q: template %s: %w", o.Name, f.Path, err)
+		return nil, r.state.reads, false, fmt.Errorf("overlay %q: template %s: %w", o.Name, f.Path, err)
 	}
-	for _, p := range pieces {
-		out.Tree.mkdirAll(p.path)
-		if p.link {
-			out.Tree[p.path] = &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target}
-			continue
-		}
-		out.Tree[p.path] = &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data}
-	}
-	return nil
+	return pieces, r.state.reads, false, nil
 }
 
 func (r *Renderer) sourcePath(o *Overlay, f *SourceFile) string {

@@ -23,6 +23,10 @@ type Snapshot struct {
 
 	cfgDigest string
 
+	// memo holds the renderings of templates that are the same for
+	// every node.
+	memo sync.Map
+
 	mu       sync.Mutex
 	overlays map[string]*Overlay
 	digests  map[string]string // node name -> digest of its template data
@@ -92,7 +96,7 @@ func (s *Snapshot) Renderer(names ...string) (*Renderer, error) {
 		}
 		m[n] = o
 	}
-	return newRenderer(m, s.base, s.nodes, s.opts), nil
+	return newRenderer(m, s.base, s.nodes, s.opts, &s.memo), nil
 }
 
 // nodeDigest identifies a node's template data.
