@@ -1,0 +1,346 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/cpio"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+const buildNodes = `nodeprofiles:
+  default:
+    system overlay: [t]
+    runtime overlay: [r]
+nodes:
+  n1: {profiles: [default], network devices: {default: {ipaddr: 10.0.0.1}}}
+  n2: {profiles: [default], network devices: {default: {ipaddr: 10.0.0.2}}}
+  n3: {profiles: [default], network devices: {default: {ipaddr: 10.0.0.3}}}
+`
+
+type buildFixture struct {
+	root    string
+	cfg     *config.Config
+	builder *Builder
+	nodes   string
+}
+
+func newBuildFixture(t *testing.T) *buildFixture {
+	t.Helper()
+	root := t.TempDir()
+	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\npaths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
+	cfg, _, err := config.Parse([]byte(conf), "warewulf.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &buildFixture{root: root, cfg: cfg, nodes: buildNodes,
+		builder: &Builder{Dir: filepath.Join(cfg.Paths.Wwprovisiondir, "overlays"), Workers: 2, NoSync: true}}
+	f.write(t, "t/rootfs/etc/static", "same everywhere\n")
+	f.write(t, "t/rootfs/etc/hosts.ww", "{{range .AllNodes}}{{.NetDevs.default.Ipaddr}} {{.Id}}\n{{end}}")
+	f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}}\n")
+	f.write(t, "t/rootfs/etc/key.ww", "{{Include \"key\"}}\n")
+	f.write(t, "r/rootfs/etc/motd.ww", "welcome to {{.Id}}\n")
+	f.writeFile(t, filepath.Join(root, "etc/warewulf/key"), "K1")
+	return f
+}
+
+func (f *buildFixture) write(t *testing.T, rel, content string) {
+	t.Helper()
+	f.writeFile(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, rel), content)
+}
+
+func (f *buildFixture) writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *buildFixture) snapshot(t *testing.T) *Snapshot {
+	t.Helper()
+	inv, err := inventory.Parse([]byte(f.nodes), "nodes.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := time.Unix(0, 0)
+	s, err := NewSnapshot(f.cfg, inv, &Store{Site: f.cfg.Paths.Wwoverlaydir}, RenderOptions{Epoch: &epoch, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// build builds everything and returns "node/kind status" lines.
+func (f *buildFixture) build(t *testing.T) []string {
+	t.Helper()
+	res, err := f.builder.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range res {
+		line := fmt.Sprintf("%s/%s %s", r.Node, r.Kind, r.Status)
+		if r.Err != nil {
+			line += ": " + r.Err.Error()
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func statuses(built ...string) []string {
+	var out []string
+	for _, n := range []string{"n1", "n2", "n3"} {
+		for _, k := range []string{"system", "runtime"} {
+			st := "unchanged"
+			for _, b := range built {
+				if b == n+"/"+k {
+					st = "built"
+				}
+			}
+			out = append(out, n+"/"+k+" "+st)
+		}
+	}
+	return out
+}
+
+func TestIncrementalBuild(t *testing.T) {
+	f := newBuildFixture(t)
+	all := []string{"n1/system", "n1/runtime", "n2/system", "n2/runtime", "n3/system", "n3/runtime"}
+	steps := []struct {
+		name   string
+		change func()
+		built  []string
+	}{
+		{name: "first build builds everything", change: func() {}, built: all},
+		{name: "nothing changed", change: func() {}},
+		{name: "a template whose output changes for one node", change: func() {
+			f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}}{{if eq .Id \"n2\"}} (spare){{end}}\n")
+		}, built: []string{"n2/system"}},
+		{name: "a template edit that changes no output", change: func() {
+			f.write(t, "t/rootfs/etc/hostname.ww", "{{- .Id}}{{if eq .Id \"n2\"}} (spare){{end}}\n")
+		}},
+		{name: "an included file changes for every node", change: func() {
+			f.writeFile(t, filepath.Join(f.root, "etc/warewulf/key"), "K2")
+		}, built: []string{"n1/system", "n2/system", "n3/system"}},
+		{name: "a node's address changes everyone's hosts file", change: func() {
+			f.nodes = strings.Replace(f.nodes, "10.0.0.3", "10.0.0.33", 1)
+		}, built: []string{"n1/system", "n2/system", "n3/system"}},
+		{name: "the runtime overlay only", change: func() {
+			f.write(t, "r/rootfs/etc/motd.ww", "hello {{.Id}}\n")
+		}, built: []string{"n1/runtime", "n2/runtime", "n3/runtime"}},
+	}
+	for _, step := range steps {
+		step.change()
+		if diff := cmp.Diff(statuses(step.built...), f.build(t)); diff != "" {
+			t.Fatalf("%s (-want +got):\n%s", step.name, diff)
+		}
+	}
+}
+
+// unpack reads an artifact's parts in order, as the kernel would, and
+// returns path -> content for files.
+func unpack(t *testing.T, a *Artifact) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range a.Parts {
+		fh, err := os.Open(p.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := compress.NewReader(fh, a.Format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := cpio.NewReader(zr)
+		for {
+			h, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", p.Path, err)
+			}
+			if h.Mode.IsRegular() {
+				data, err := io.ReadAll(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[h.Name] = string(data)
+			}
+		}
+		zr.Close()
+		fh.Close()
+	}
+	return out
+}
+
+func TestArtifactsUnpackToTheRenderedTree(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	snap := f.snapshot(t)
+	want := map[string]string{
+		"etc/static":   "same everywhere\n",
+		"etc/hosts":    "10.0.0.1 n1\n10.0.0.2 n2\n10.0.0.3 n3\n",
+		"etc/hostname": "n2\n",
+		"etc/key":      "K1\n",
+	}
+	for _, format := range Formats {
+		a, err := f.builder.Artifact(context.Background(), snap, "n2", System, format, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Parts) != 2 {
+			t.Fatalf("%d parts, want a shared and an own archive", len(a.Parts))
+		}
+		if diff := cmp.Diff(want, unpack(t, a)); diff != "" {
+			t.Errorf("format %s (-want +got):\n%s", format, diff)
+		}
+	}
+	// The node's own archive holds only what differs between nodes.
+	a, _ := f.builder.Artifact(context.Background(), snap, "n2", System, compress.None, false)
+	own := unpack(t, &Artifact{Format: compress.None, Parts: a.Parts[1:]})
+	if diff := cmp.Diff(map[string]string{"etc/hostname": "n2\n"}, own); diff != "" {
+		t.Errorf("own archive (-want +got):\n%s", diff)
+	}
+}
+
+func TestBadTemplateKeepsPreviousArchive(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	link := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.img.gz")
+	before, err := os.Readlink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}\n")
+	res := f.build(t)
+	for _, line := range res {
+		if strings.Contains(line, "/system") && !strings.Contains(line, `failed: node n`) || strings.Contains(line, "/system") && !strings.Contains(line, `overlay "t": template: t/etc/hostname.ww:1: bad character`) {
+			t.Errorf("result %q, want a failure naming overlay, file and line", line)
+		}
+	}
+	after, _ := os.Readlink(link)
+	if before != after {
+		t.Errorf("archive replaced after a failed build: %s -> %s", before, after)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(link), before)); err != nil {
+		t.Errorf("previous archive gone: %v", err)
+	}
+}
+
+func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	link := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.img")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var readErr error
+	reads := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			fh, err := os.Open(link)
+			if err != nil {
+				readErr = err
+				return
+			}
+			r := cpio.NewReader(fh)
+			for {
+				_, err := r.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					readErr = fmt.Errorf("read %d: %w", reads, err)
+					fh.Close()
+					return
+				}
+			}
+			fh.Close()
+			reads++
+		}
+	}()
+	for i := range 15 {
+		f.write(t, "t/rootfs/etc/hostname.ww", fmt.Sprintf("{{.Id}} %d %s\n", i, strings.Repeat("x", i*100)))
+		f.build(t)
+	}
+	close(stop)
+	wg.Wait()
+	if readErr != nil {
+		t.Fatal(readErr)
+	}
+	if reads == 0 {
+		t.Fatal("the reader never read")
+	}
+}
+
+func TestArtifactBuildsOnceForConcurrentCallers(t *testing.T) {
+	f := newBuildFixture(t)
+	snap := f.snapshot(t)
+	// Hold the build lock so the first caller's build waits, until every
+	// other caller has joined it.
+	if err := os.MkdirAll(f.builder.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := atomicfile.Lock(context.Background(), filepath.Join(f.builder.Dir, ".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const callers = 20
+	var wg sync.WaitGroup
+	etags := make([]string, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := f.builder.Artifact(context.Background(), snap, "n3", Runtime, compress.Gzip, true)
+			errs[i] = err
+			if a != nil {
+				etags[i] = a.ETag
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.builder.waits.Load() < callers-1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	unlock()
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sort.Strings(etags)
+	if etags[0] == "" || etags[0] != etags[callers-1] {
+		t.Errorf("callers saw different artifacts: %v", etags)
+	}
+	if n := f.builder.builds.Load(); n != 1 {
+		t.Errorf("%d builds for %d concurrent callers, want 1", n, callers)
+	}
+}
