@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,8 @@ type app struct {
 
 	cfg   *config.Config
 	stdin *bufio.Reader
+
+	progressLine bool
 }
 
 // Run executes wwctl with args (without the program name).
@@ -86,7 +89,8 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	_ = pf.MarkHidden("emptyconf")
 	pf.IntVar(&a.logLevel, "loglevel", 0, "Warewulf's numeric log level (10 debug, 20 info, 30 warning, 40 error)")
 	_ = pf.MarkHidden("loglevel")
-	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.genconfigCommand(), a.versionCommand())
+	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.overlayCommand(), a.configureCommand(),
+		a.genconfigCommand(), a.versionCommand())
 	root.CompletionOptions.HiddenDefaultCmd = true
 	disableFlagsInUse(root)
 	return root
@@ -190,6 +194,32 @@ func (a *app) confirm(yes bool, format string, args ...any) error {
 		fmt.Fprintln(a.env.Stderr)
 	}
 	return errAborted
+}
+
+// progress returns a callback that shows "label: done/total" on a
+// terminal; it shows nothing when stderr is not one (logs and CI).
+func (a *app) progress(label string) func(done, total int) {
+	f, ok := a.env.Stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	a.progressLine = true
+	return func(done, total int) {
+		if done == total || done%20 == 0 {
+			fmt.Fprintf(f, "\r%s: %d/%d", label, done, total)
+		}
+	}
+}
+
+// progressDone ends a progress line.
+func (a *app) progressDone() {
+	if a.progressLine {
+		fmt.Fprintln(a.env.Stderr)
+		a.progressLine = false
+	}
 }
 
 var errAborted = errors.New("aborted, nothing changed (use --yes to skip the question)")

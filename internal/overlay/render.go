@@ -137,6 +137,37 @@ func (r *Renderer) Render(node *Node, host string, names []string) (*Rendered, e
 	return out, nil
 }
 
+// RenderFile renders one file of one overlay for node (nil: the server,
+// called host) and returns what it makes: a template can make several
+// files or a link, or nothing when it aborts.
+func (r *Renderer) RenderFile(node *Node, host, name, file string) ([]*Entry, error) {
+	o, ok := r.overlays[name]
+	if !ok {
+		return nil, fmt.Errorf("overlay %q does not exist", name)
+	}
+	rel, err := cleanRel(file)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range o.Files {
+		if f.Path != rel {
+			continue
+		}
+		out := &Rendered{Tree: Tree{}, Reads: map[string]string{}}
+		if err := r.apply(out, o, f, r.nodes.data(r.base, node, host)); err != nil {
+			return nil, err
+		}
+		var entries []*Entry
+		for _, e := range out.Tree.Sorted() {
+			if e.Kind != KindDir || f.Kind == KindDir {
+				entries = append(entries, e)
+			}
+		}
+		return entries, nil
+	}
+	return nil, fmt.Errorf("overlay %q has no file %s", name, file)
+}
+
 func (r *Renderer) apply(out *Rendered, o *Overlay, f *SourceFile, data Data) error {
 	t := out.Tree
 	switch {

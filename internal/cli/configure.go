@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/hostlist"
+)
+
+func (a *app) configureCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "configure COMMAND",
+		Short: "Set up services and keys on the server",
+	}
+	cmd.AddCommand(a.configureSSH())
+	return cmd
+}
+
+func (a *app) configureSSH() *cobra.Command {
+	var keyTypes []string
+	var perNode []string
+	cmd := &cobra.Command{
+		Use:     "ssh",
+		Aliases: []string{"keys"},
+		Short:   "Generate the SSH host keys the ssh.host_keys overlay gives nodes",
+		Long: `Generate SSH host keys in <sysconfdir>/warewulf/keys, one per type of
+"ssh: key types" in warewulf.conf (or --keytypes); existing keys are kept.
+Every node gets these keys from the ssh.host_keys overlay, so host key checks
+pass whichever node a user reaches. --per-node NODES gives those nodes keys
+of their own (keys/nodes/<node>/), which the overlay prefers.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			types := keyTypes
+			if len(types) == 0 {
+				types = a.cfg.SSH.KeyTypes
+			}
+			dirs := []string{filepath.Join(a.cfg.ConfDir(), "keys")}
+			if len(perNode) > 0 {
+				names, err := hostlist.Expand(perNode...)
+				if err != nil {
+					return err
+				}
+				inv, err := a.store().Load()
+				if err != nil {
+					return err
+				}
+				if _, err := selectNames(nodeNoun, inv, names, false); err != nil {
+					return err
+				}
+				dirs = dirs[:0]
+				for _, n := range names {
+					dirs = append(dirs, filepath.Join(a.cfg.ConfDir(), "keys", "nodes", n))
+				}
+			}
+			for _, dir := range dirs {
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					return err
+				}
+				for _, t := range types {
+					made, err := hostKey(dir, t)
+					if err != nil {
+						return err
+					}
+					if made {
+						fmt.Fprintf(a.out(), "Created %s\n", filepath.Join(dir, "ssh_host_"+t+"_key"))
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&keyTypes, "keytypes", "t", nil, "Key types (ed25519, ecdsa, rsa)")
+	cmd.Flags().StringSliceVar(&perNode, "per-node", nil, "Give these nodes keys of their own")
+	return cmd
+}
+
+// hostKey writes ssh_host_<type>_key and .pub in dir unless the private
+// key exists; it reports whether it made one.
+func hostKey(dir, keyType string) (bool, error) {
+	path := filepath.Join(dir, "ssh_host_"+keyType+"_key")
+	if _, err := os.Stat(path); err == nil {
+		return false, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	var key any
+	var err error
+	switch keyType {
+	case "ed25519":
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	case "ecdsa":
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "rsa":
+		key, err = rsa.GenerateKey(rand.Reader, 3072)
+	default:
+		return false, fmt.Errorf("key type %q is not one of ed25519, ecdsa, rsa", keyType)
+	}
+	if err != nil {
+		return false, fmt.Errorf("generate %s key: %w", keyType, err)
+	}
+	host, _ := os.Hostname()
+	block, err := ssh.MarshalPrivateKey(key, "root@"+host)
+	if err != nil {
+		return false, fmt.Errorf("encode %s key: %w", keyType, err)
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		return false, fmt.Errorf("encode %s key: %w", keyType, err)
+	}
+	if err := atomicfile.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
+		return false, err
+	}
+	if err := atomicfile.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,514 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/hostlist"
+	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/overlays"
+)
+
+func (a *app) overlayCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "overlay COMMAND [OPTIONS]",
+		Short: "List, edit, render and build overlays",
+		Long: `Overlays are trees of files and templates (*.ww) laid over a node's image: the
+system overlays at boot, the runtime overlays also while it runs. Shipped
+overlays live in the binary (or <datadir>/warewulf/overlays); a site overlay
+of the same name in <wwoverlaydir> replaces one. Changing a shipped overlay
+copies it to the site directory first.`,
+	}
+	cmd.AddCommand(a.overlayList(), a.overlayShow(), a.overlayEdit(), a.overlayImport(), a.overlayCreate(),
+		a.overlayDelete(), a.overlayMkdir(), a.overlayChmod(), a.overlayChown(), a.overlayInfo(), a.overlayBuild())
+	return cmd
+}
+
+func (a *app) overlayStore() *overlay.Store {
+	return &overlay.Store{
+		Site:    a.cfg.Paths.Wwoverlaydir,
+		Dist:    filepath.Join(a.cfg.Paths.Datadir, "warewulf", "overlays"),
+		Builtin: overlays.FS(),
+	}
+}
+
+// snapshot reads nodes.conf and prepares rendering.
+func (a *app) snapshot() (*overlay.Snapshot, error) {
+	inv, err := a.store().Load()
+	if err != nil {
+		return nil, err
+	}
+	opts := overlay.RenderOptions{}
+	opts.BuildHost, _ = os.Hostname()
+	if s := a.env.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a number of seconds", s)
+		}
+		t := time.Unix(sec, 0)
+		opts.Epoch = &t
+	}
+	// Built-in templates are as new as the program that carries them.
+	if exe, err := os.Executable(); err == nil {
+		if st, err := os.Stat(exe); err == nil {
+			opts.Builtin = st.ModTime()
+		}
+	}
+	return overlay.NewSnapshot(a.cfg, inv, a.overlayStore(), opts)
+}
+
+func (a *app) overlayList() *cobra.Command {
+	var all, long, paths bool
+	cmd := &cobra.Command{
+		Use:     "list [OVERLAY...]",
+		Aliases: []string{"ls"},
+		Short:   "List overlays, or their files",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store := a.overlayStore()
+			names := args
+			if len(names) == 0 {
+				var err error
+				if names, err = store.Names(); err != nil {
+					return err
+				}
+			}
+			var t *table
+			switch {
+			case long:
+				t = newTable("PERM MODE", "UID", "GID", "OVERLAY", "FILE PATH")
+			case all:
+				t = newTable("OVERLAY NAME", "FILES/DIRS")
+			case paths:
+				t = newTable("OVERLAY NAME", "ORIGIN", "PATH")
+			default:
+				t = newTable("OVERLAY NAME", "FILES/DIRS", "SITE")
+			}
+			for _, name := range names {
+				o, err := store.Get(name)
+				if err != nil {
+					return err
+				}
+				switch {
+				case long:
+					for _, f := range o.Files {
+						t.add(modeString(f), strconv.Itoa(f.UID), strconv.Itoa(f.GID), name, displayPath(f))
+					}
+				case all:
+					for _, f := range o.Files {
+						t.add(name, displayPath(f))
+					}
+				case paths:
+					where := o.Dir
+					if where == "" {
+						where = "(built into wwctl)"
+					}
+					t.add(name, string(o.Origin), where)
+				default:
+					t.add(name, strconv.Itoa(len(o.Files)), strconv.FormatBool(o.Origin == overlay.OriginSite))
+				}
+			}
+			return t.write(a.out())
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "List every file")
+	cmd.Flags().BoolVarP(&long, "long", "l", false, "List every file with its mode and owner")
+	cmd.Flags().BoolVarP(&paths, "path", "p", false, "Show where each overlay comes from")
+	return cmd
+}
+
+func displayPath(f *overlay.SourceFile) string {
+	switch f.Kind {
+	case overlay.KindDir:
+		return "/" + f.Path + "/"
+	case overlay.KindSymlink:
+		return "/" + f.Path + " -> " + f.Target
+	}
+	return "/" + f.Path
+}
+
+func modeString(f *overlay.SourceFile) string {
+	m := f.Mode
+	switch f.Kind {
+	case overlay.KindDir:
+		m |= fs.ModeDir
+	case overlay.KindSymlink:
+		m |= fs.ModeSymlink
+	}
+	return m.String()
+}
+
+func (a *app) overlayShow() *cobra.Command {
+	var node string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:     "show OVERLAY FILE",
+		Aliases: []string{"cat"},
+		Short:   "Print a file of an overlay, or what it renders to for a node",
+		Long: `Print a file of an overlay. With --render NODE a template is rendered for that
+node (a name that is not a node renders for the server itself, as the host
+overlay does); a template that makes several files prints each under a header.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if node == "" {
+				o, err := a.overlayStore().Get(args[0])
+				if err != nil {
+					return err
+				}
+				for _, f := range o.Files {
+					if "/"+f.Path == "/"+strings.TrimPrefix(args[1], "/") {
+						if f.Kind == overlay.KindSymlink {
+							_, err = fmt.Fprintf(a.out(), "-> %s\n", f.Target)
+							return err
+						}
+						_, err = a.out().Write(f.Data)
+						return err
+					}
+				}
+				return fmt.Errorf("overlay %q has no file %s", args[0], args[1])
+			}
+			snap, err := a.snapshot()
+			if err != nil {
+				return err
+			}
+			r, err := snap.Renderer(args[0])
+			if err != nil {
+				return err
+			}
+			entries, err := r.RenderFile(snap.Node(node), node, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if len(entries) == 0 && !quiet {
+				fmt.Fprintf(a.env.Stderr, "%s renders to nothing for %s (abort)\n", args[1], node)
+			}
+			for _, e := range entries {
+				if (len(entries) > 1 || e.Kind == overlay.KindSymlink) && !quiet {
+					fmt.Fprintf(a.out(), "==> /%s <==\n", e.Path)
+				}
+				if e.Kind == overlay.KindSymlink {
+					fmt.Fprintf(a.out(), "-> %s\n", e.Target)
+					continue
+				}
+				if _, err := a.out().Write(e.Data); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&node, "render", "r", "", "Render the template for this node")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print only the content")
+	return cmd
+}
+
+const newTemplateHeader = `{{/* This template is rendered for each node; see "wwctl overlay info". */}}
+`
+
+func (a *app) overlayEdit() *cobra.Command {
+	var parents bool
+	cmd := &cobra.Command{
+		Use:   "edit OVERLAY FILE",
+		Short: "Edit or create a file of an overlay in $EDITOR",
+		Long: `Edit (or create) a file of an overlay in $EDITOR. A shipped overlay is copied to
+the site directory first. A template (*.ww) is checked when saved and can be
+edited again until it parses; nothing is written before.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store := a.overlayStore()
+			p, err := store.SitePath(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			mode := os.FileMode(0o644)
+			original, err := os.ReadFile(p)
+			switch {
+			case err == nil:
+				if st, err := os.Stat(p); err == nil {
+					mode = st.Mode().Perm()
+				}
+			case os.IsNotExist(err):
+				if _, err := os.Stat(filepath.Dir(p)); err != nil && !parents {
+					return fmt.Errorf("overlay %q has no directory %s (use --parents)", args[0], filepath.Dir(args[1]))
+				}
+				if strings.HasSuffix(p, ".ww") {
+					original = []byte(newTemplateHeader)
+				}
+			default:
+				return err
+			}
+			text, changed, err := a.editText(cmd.Context(), filepath.Base(p), original, func(b []byte) error {
+				if !strings.HasSuffix(p, ".ww") {
+					return nil
+				}
+				_, err := template.New(args[1]).Funcs(overlay.FuncNames()).Parse(string(b))
+				return err
+			})
+			if err != nil || !changed {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			return atomicfile.WriteFile(p, text, mode)
+		},
+	}
+	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Create missing directories")
+	return cmd
+}
+
+// editText runs $EDITOR on a copy of text until check accepts it (or the
+// user gives up) and reports whether it changed.
+func (a *app) editText(ctx context.Context, name string, text []byte, check func([]byte) error) ([]byte, bool, error) {
+	dir, err := os.MkdirTemp("", "wwctl-edit-")
+	if err != nil {
+		return nil, false, err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, name)
+	if err := os.WriteFile(file, text, 0o600); err != nil {
+		return nil, false, err
+	}
+	for {
+		if err := a.runEditor(ctx, file); err != nil {
+			return nil, false, err
+		}
+		edited, err := os.ReadFile(file)
+		if err != nil {
+			return nil, false, err
+		}
+		if bytes.Equal(edited, text) {
+			fmt.Fprintln(a.out(), "No changes.")
+			return nil, false, nil
+		}
+		if err := check(edited); err != nil {
+			fmt.Fprintf(a.env.Stderr, "%v\n", err)
+			if a.confirm(false, "Edit again?") != nil {
+				return nil, false, fmt.Errorf("edit abandoned, nothing changed")
+			}
+			continue
+		}
+		return edited, true, nil
+	}
+}
+
+func (a *app) overlayImport() *cobra.Command {
+	var overwrite, parents bool
+	cmd := &cobra.Command{
+		Use:     "import OVERLAY FILE [NEWNAME]",
+		Aliases: []string{"cp"},
+		Short:   "Copy a file of the server into an overlay",
+		Args:    cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dest := args[1]
+			if len(args) == 3 {
+				dest = args[2]
+			}
+			return a.overlayStore().Import(args[0], args[1], dest, overwrite, parents)
+		},
+	}
+	cmd.Flags().BoolVarP(&overwrite, "overwrite", "o", false, "Replace a file that exists")
+	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Create missing directories")
+	return cmd
+}
+
+func (a *app) overlayCreate() *cobra.Command {
+	return &cobra.Command{
+		Use:     "create OVERLAY",
+		Aliases: []string{"new", "add"},
+		Short:   "Create an empty site overlay",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.overlayStore().Create(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Created overlay %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func (a *app) overlayDelete() *cobra.Command {
+	var force, parents bool
+	cmd := &cobra.Command{
+		Use:     "delete OVERLAY [FILE]",
+		Aliases: []string{"rm", "remove", "del"},
+		Short:   "Delete a site overlay, or a file of an overlay",
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return a.overlayStore().Delete(args[0], force)
+			}
+			return a.overlayStore().DeleteFile(args[0], args[1], force, parents)
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Delete an overlay or directory that is not empty")
+	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Also delete directories left empty")
+	return cmd
+}
+
+func (a *app) overlayMkdir() *cobra.Command {
+	var mode string
+	cmd := &cobra.Command{
+		Use:   "mkdir OVERLAY DIRECTORY",
+		Short: "Make a directory in an overlay",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
+			return a.overlayStore().Mkdir(args[0], args[1], m)
+		},
+	}
+	cmd.Flags().StringVarP(&mode, "mode", "m", "0755", "Permission mode (octal)")
+	return cmd
+}
+
+func (a *app) overlayChmod() *cobra.Command {
+	return &cobra.Command{
+		Use:   "chmod OVERLAY FILE MODE",
+		Short: "Change the mode of a file in an overlay",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := parseMode(args[2])
+			if err != nil {
+				return err
+			}
+			return a.overlayStore().Chmod(args[0], args[1], m)
+		},
+	}
+}
+
+func (a *app) overlayChown() *cobra.Command {
+	return &cobra.Command{
+		Use:   "chown OVERLAY FILE UID[:GID]",
+		Short: "Change the owner of a file in an overlay (numeric ids)",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, g, _ := strings.Cut(args[2], ":")
+			uid, err := strconv.Atoi(u)
+			if err != nil || uid < 0 {
+				return fmt.Errorf("owner %q: the user id must be a number", args[2])
+			}
+			gid := uid
+			if g != "" {
+				if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
+					return fmt.Errorf("owner %q: the group id must be a number", args[2])
+				}
+			}
+			return a.overlayStore().Chown(args[0], args[1], uid, gid)
+		},
+	}
+}
+
+func parseMode(s string) (fs.FileMode, error) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o7777 {
+		return 0, fmt.Errorf("mode %q is not an octal permission mode such as 0644", s)
+	}
+	return fs.FileMode(m), nil
+}
+
+func (a *app) overlayInfo() *cobra.Command {
+	return &cobra.Command{
+		Use:     "info OVERLAY FILE",
+		Aliases: []string{"variables", "vars"},
+		Short:   "List the template data a template uses",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := a.overlayStore().Get(args[0])
+			if err != nil {
+				return err
+			}
+			for _, f := range o.Files {
+				if "/"+f.Path != "/"+strings.TrimPrefix(args[1], "/") {
+					continue
+				}
+				if !f.Template() {
+					return fmt.Errorf("%s is not a template", args[1])
+				}
+				vars, docs, err := overlay.Variables(f.Data)
+				if err != nil {
+					return err
+				}
+				for _, d := range docs {
+					fmt.Fprintln(a.out(), d)
+				}
+				t := newTable("VARIABLE", "TYPE")
+				for _, v := range vars {
+					t.add(v.Name, v.Type)
+				}
+				return t.write(a.out())
+			}
+			return fmt.Errorf("overlay %q has no file %s", args[0], args[1])
+		},
+	}
+}
+
+func (a *app) overlayBuild() *cobra.Command {
+	var workers int
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "build [NODE...]",
+		Short: "Build nodes' system and runtime overlay images",
+		Long: `Build the system and runtime overlay images of the nodes (all when none are
+named). Only images whose inputs changed are rebuilt; --force rebuilds all.`,
+		ValidArgsFunction: a.completeNames(nodeNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			snap, err := a.snapshot()
+			if err != nil {
+				return err
+			}
+			names, err := hostlist.Expand(args...)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if snap.Node(n) == nil {
+					return fmt.Errorf("no such node: %s", n)
+				}
+			}
+			b := &overlay.Builder{Dir: filepath.Join(a.cfg.Paths.Wwprovisiondir, "overlays"), Workers: workers, Log: a.log}
+			progress := a.progress("building overlays")
+			start := time.Now()
+			results, err := b.Build(cmd.Context(), snap, names, []overlay.ImageKind{overlay.System, overlay.Runtime}, force, progress)
+			a.progressDone()
+			if err != nil {
+				return err
+			}
+			count := map[overlay.Status]int{}
+			var failed []string
+			for _, r := range results {
+				count[r.Status]++
+				if r.Err != nil {
+					failed = append(failed, fmt.Sprintf("%s %s: %v", r.Node, r.Kind, r.Err))
+				}
+				a.log.Info("overlay image", "node", r.Node, "kind", r.Kind, "status", r.Status, "bytes", r.Bytes)
+			}
+			for _, f := range failed {
+				fmt.Fprintln(a.env.Stderr, f)
+			}
+			fmt.Fprintf(a.out(), "Overlay images: %d built, %d unchanged, %d failed (%s)\n",
+				count[overlay.Built], count[overlay.Unchanged], count[overlay.Failed], time.Since(start).Round(time.Millisecond))
+			if len(failed) > 0 {
+				return fmt.Errorf("%d overlay image(s) failed to build", len(failed))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "Images built at once")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Rebuild images whose inputs did not change")
+	return cmd
+}

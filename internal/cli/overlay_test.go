@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestOverlayWorkflow(t *testing.T) {
+	tr := newTree(t, "")
+	tr.mustRun("node", "add", "n[1-2]", "-I", "10.0.0.1", "-M", "255.255.255.0", "-N", "eth0")
+	tr.mustRun("overlay", "create", "site")
+	// A new template written through $EDITOR, as an administrator would.
+	tr.env["EDITOR"] = writeEditor(t, tr.root, `printf '# motd for {{.Id}}\nWelcome to {{.Id}} ({{.NetDevs.default.Ipaddr}})\n' > "$1"`)
+	tr.mustRun("overlay", "edit", "--parents", "site", "etc/motd.ww")
+	if got, want := tr.mustRun("overlay", "show", "--render", "n2", "site", "etc/motd.ww"), "# motd for n2\nWelcome to n2 (10.0.0.2)\n"; got != want {
+		t.Errorf("rendered %q, want %q", got, want)
+	}
+	if !strings.Contains(tr.mustRun("overlay", "list"), "site                 2           true") {
+		t.Errorf("list does not show the site overlay:\n%s", tr.mustRun("overlay", "list"))
+	}
+	tr.mustRun("node", "set", "n[1-2]", "--runtime-overlays", "hosts,site", "-y")
+	if out := tr.mustRun("overlay", "build"); !strings.Contains(out, "4 built, 0 unchanged, 0 failed") {
+		t.Errorf("first build: %s", out)
+	}
+	if out := tr.mustRun("overlay", "build"); !strings.Contains(out, "0 built, 4 unchanged, 0 failed") {
+		t.Errorf("second build: %s", out)
+	}
+	tr.env["EDITOR"] = writeEditor(t, tr.root, `sed -i 's/Welcome/Hello/' "$1"`)
+	tr.mustRun("overlay", "edit", "site", "etc/motd.ww")
+	if out := tr.mustRun("overlay", "build", "n1"); !strings.Contains(out, "1 built, 1 unchanged, 0 failed") {
+		t.Errorf("build after an edit: %s", out)
+	}
+	for _, p := range []string{"__SYSTEM__.img", "__SYSTEM__.img.gz", "__SYSTEM__.img.zst", "__RUNTIME__.img.gz"} {
+		if _, err := os.Stat(filepath.Join(tr.root, "var/warewulf/provision/overlays/n1", p)); err != nil {
+			t.Error(err)
+		}
+	}
+	info := tr.mustRun("overlay", "info", "site", "etc/motd.ww")
+	for _, want := range []string{".Id", ".NetDevs.default.Ipaddr  net.IP"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("info lacks %q:\n%s", want, info)
+		}
+	}
+}
+
+func TestOverlayEditShippedCopiesToSite(t *testing.T) {
+	tr := newTree(t, "")
+	tr.env["EDITOR"] = writeEditor(t, tr.root, `echo '# site addition' >> "$1"`)
+	tr.mustRun("overlay", "edit", "hostname", "etc/hostname.ww")
+	site := filepath.Join(tr.root, "var/warewulf/overlays/hostname/rootfs/etc/hostname.ww")
+	data, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatalf("shipped overlay not copied to the site directory: %v", err)
+	}
+	if !strings.HasSuffix(string(data), "# site addition\n") {
+		t.Errorf("site copy: %q", data)
+	}
+	if !strings.Contains(tr.mustRun("overlay", "list", "hostname"), "true") {
+		t.Error("hostname is not listed as a site overlay")
+	}
+}
+
+func TestOverlayRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		setup func(tr *tree)
+		args  []string
+		want  string
+	}{
+		{name: "delete a shipped overlay", args: []string{"overlay", "delete", "hosts"}, want: `overlay "hosts" is a built-in overlay and cannot be deleted`},
+		{name: "bad name", args: []string{"overlay", "create", "a/b"}, want: `overlay name "a/b" is not valid`},
+		{name: "existing", args: []string{"overlay", "create", "hosts"}, want: `overlay "hosts" already exists`},
+		{name: "path leaves the overlay", setup: func(tr *tree) { tr.mustRun("overlay", "create", "x") }, args: []string{"overlay", "mkdir", "x", "../../etc"}, want: "leaves the overlay"},
+		{name: "bad mode", setup: func(tr *tree) { tr.mustRun("overlay", "create", "x") }, args: []string{"overlay", "mkdir", "x", "d", "-m", "999"}, want: `mode "999" is not an octal permission mode`},
+		{name: "unknown node", args: []string{"overlay", "build", "nosuch"}, want: "no such node: nosuch"},
+		{name: "invalid template is not saved", stdin: "n\n", setup: func(tr *tree) {
+			tr.mustRun("overlay", "create", "x")
+			tr.env["EDITOR"] = writeEditor(t, tr.root, `echo '{{.Id' > "$1"`)
+		}, args: []string{"overlay", "edit", "x", "bad.ww"}, want: "edit abandoned, nothing changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTree(t, "")
+			if tc.setup != nil {
+				tc.setup(tr)
+			}
+			_, _, err := tr.run(tc.stdin, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	tr := newTree(t, "")
+	tr.mustRun("overlay", "create", "x")
+	tr.env["EDITOR"] = writeEditor(t, tr.root, `echo '{{.Id' > "$1"`)
+	tr.run("n\n", "overlay", "edit", "x", "bad.ww")
+	if _, err := os.Stat(filepath.Join(tr.root, "var/warewulf/overlays/x/rootfs/bad.ww")); !os.IsNotExist(err) {
+		t.Errorf("invalid template was written: %v", err)
+	}
+}
+
+func TestConfigureSSH(t *testing.T) {
+	tr := newTree(t, "")
+	out := tr.mustRun("configure", "ssh", "--keytypes", "ed25519")
+	want := "Created " + filepath.Join(tr.root, "etc/warewulf/keys/ssh_host_ed25519_key") + "\n"
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Error(diff)
+	}
+	key, err := os.ReadFile(filepath.Join(tr.root, "etc/warewulf/keys/ssh_host_ed25519_key"))
+	if err != nil || !strings.HasPrefix(string(key), "-----BEGIN OPENSSH PRIVATE KEY-----") {
+		t.Fatalf("private key: %v %q", err, key)
+	}
+	if out := tr.mustRun("configure", "ssh", "--keytypes", "ed25519"); out != "" {
+		t.Errorf("existing keys were replaced: %s", out)
+	}
+}

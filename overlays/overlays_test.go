@@ -1,0 +1,356 @@
+package overlays
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/overlay"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// epoch is .BuildTime in every golden file.
+var epoch = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// newSnapshot reads a warewulf.conf and a nodes.conf and makes a snapshot
+// over the built-in overlays whose server is the directory root: Include
+// and IncludeFrom read below root/etc and root/var/lib/warewulf/chroots,
+// and absolute server paths below root. The configuration keeps its
+// default paths, so outputs do not depend on where root is.
+func newSnapshot(t *testing.T, root, conf, nodes string) *overlay.Snapshot {
+	t.Helper()
+	cfg, _, err := config.Parse([]byte(conf), "warewulf.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Parse([]byte(nodes), "nodes.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := epoch
+	snap, err := overlay.NewSnapshot(cfg, inv, &overlay.Store{Builtin: FS()}, overlay.RenderOptions{
+		Sysconfdir: filepath.Join(root, "etc"),
+		Chrootdir:  filepath.Join(root, "var/lib/warewulf/chroots"),
+		HostRoot:   root,
+		Distdir:    "/usr/share/warewulf/overlays",
+		BuildHost:  "server",
+		Epoch:      &e,
+		Location:   time.UTC,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// serverRoot makes the server files the overlays read: its time zone
+// link, root's authorized keys, users and groups, the image's users and
+// groups, and host keys (fake ones: the overlays only copy them).
+func serverRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(typ, who string) (string, string) {
+		return "-----BEGIN OPENSSH PRIVATE KEY-----\nfake " + typ + " host key of " + who + "\n-----END OPENSSH PRIVATE KEY-----\n",
+			"ssh-" + typ + " AAAAfake" + typ + who + " root@" + who + "\n"
+	}
+	files := map[string]string{
+		"usr/share/zoneinfo/Europe/Oslo": "TZif2 fake zone\n",
+		"root/.ssh/authorized_keys":      "ssh-ed25519 AAAAadmin admin@server\nssh-rsa AAAAbackup backup@server\n",
+		"etc/passwd":                     "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\nchrony:x:990:990::/var/lib/chrony:/sbin/nologin\n",
+		"etc/group":                      "root:x:0:\nwheel:x:10:alice\nalice:x:1000:\n",
+		"var/lib/warewulf/chroots/rocky-9/rootfs/etc/passwd": "root:x:0:0:root:/root:/bin/bash\nchrony:x:992:992::/var/lib/chrony:/sbin/nologin\nsshd:x:74:74::/usr/share/empty.sshd:/sbin/nologin\n",
+		"var/lib/warewulf/chroots/rocky-9/rootfs/etc/group":  "root:x:0:\nwheel:x:10:\nsshd:x:74:\n",
+	}
+	// Cluster keys of the configured types and of one that is not
+	// configured; a node key for "tagged" of one type only.
+	for _, typ := range []string{"ed25519", "rsa", "ecdsa"} {
+		files["etc/warewulf/keys/ssh_host_"+typ+"_key"], files["etc/warewulf/keys/ssh_host_"+typ+"_key.pub"] = key(typ, "cluster")
+	}
+	files["etc/warewulf/keys/nodes/tagged/ssh_host_ed25519_key"], files["etc/warewulf/keys/nodes/tagged/ssh_host_ed25519_key.pub"] = key("ed25519", "tagged")
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("../usr/share/zoneinfo/Europe/Oslo", filepath.Join(root, "etc/localtime")); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func readTestdata(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// diskOverlays lists the overlay directories of this package.
+func diskOverlays(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "testdata" {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// TestGolden renders every overlay for every fixture node and compares
+// each output (content, mode, owner, kind, link target) with
+// testdata/golden/<overlay>/<node>/<path> and <node>.manifest.
+func TestGolden(t *testing.T) {
+	root := serverRoot(t)
+	snap := newSnapshot(t, root, readTestdata(t, "warewulf.conf"), readTestdata(t, "nodes.conf"))
+	names := diskOverlays(t)
+	r, err := snap.Renderer(names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ov := range names {
+		for _, node := range snap.NodeNames() {
+			t.Run(ov+"/"+node, func(t *testing.T) {
+				out, err := r.Render(snap.Node(node), "", []string{ov})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkGolden(t, filepath.Join("testdata", "golden", ov, node), out.Tree)
+			})
+		}
+	}
+}
+
+// manifest lists a tree's entries, one per line: mode, kind, owner,
+// path and, for a link, its target.
+func manifest(tree overlay.Tree) string {
+	var b strings.Builder
+	for _, e := range tree.Sorted() {
+		kind := map[overlay.Kind]string{overlay.KindDir: "dir", overlay.KindFile: "file", overlay.KindSymlink: "link"}[e.Kind]
+		fmt.Fprintf(&b, "%04o %-4s %d:%d %s", e.Mode.Perm(), kind, e.UID, e.GID, e.Path)
+		if e.Kind == overlay.KindSymlink {
+			fmt.Fprintf(&b, " -> %s", e.Target)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func checkGolden(t *testing.T, dir string, tree overlay.Tree) {
+	t.Helper()
+	if *update {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range tree.Sorted() {
+			if e.Kind != overlay.KindFile {
+				continue
+			}
+			p := filepath.Join(dir, filepath.FromSlash(e.Path))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, e.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+".manifest", []byte(manifest(tree)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(dir + ".manifest")
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), manifest(tree)); diff != "" {
+		t.Errorf("%s.manifest (-want +got):\n%s", dir, diff)
+	}
+	files := map[string]bool{}
+	for _, e := range tree.Sorted() {
+		if e.Kind != overlay.KindFile {
+			continue
+		}
+		files[e.Path] = true
+		want, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Path)))
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if diff := cmp.Diff(string(want), string(e.Data)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", e.Path, diff)
+		}
+	}
+	// A golden file the rendering no longer makes is stale.
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if !files[filepath.ToSlash(rel)] {
+			t.Errorf("golden file %s is not rendered any more", p)
+		}
+		return nil
+	})
+}
+
+// TestBareNode renders every overlay for a node with nothing set, on a
+// server with no keys, users, time zone or authorized keys: nothing may
+// fail, and overlays whose inputs are all missing write nothing.
+func TestBareNode(t *testing.T) {
+	root := t.TempDir()
+	snap := newSnapshot(t, root, "", "nodes:\n  bare: {}\n")
+	names := diskOverlays(t)
+	r, err := snap.Renderer(names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"NetworkManager":      {"etc/NetworkManager/conf.d/warewulf-unmanaged.conf", "etc/NetworkManager/conf.d/ww4-discard-configuration.conf", "warewulf/init.d/20-NetworkManager"},
+		"chrony":              {"etc/chrony.conf", "etc/chrony/chrony.conf"},
+		"debug":               {"tstruct.md"},
+		"fstab":               {"etc/fstab"},
+		"hostname":            {"etc/hostname"},
+		"hosts":               {"etc/hosts"},
+		"ifcfg":               {"etc/sysconfig/network"},
+		"ifupdown":            nil,
+		"issue":               {"etc/issue"},
+		"localtime":           nil,
+		"netplan":             {"etc/netplan/warewulf.yaml"},
+		"resolv":              {"etc/resolv.conf"},
+		"ssh.authorized_keys": nil,
+		"ssh.host_keys":       nil,
+		"syncuser":            nil,
+		"systemd.netname":     nil,
+		"systemd.networkd":    nil,
+		"udev.netname":        {"etc/udev/rules.d/70-persistent-net.rules"},
+	}
+	for _, ov := range names {
+		t.Run(ov, func(t *testing.T) {
+			out, err := r.Render(snap.Node("bare"), "", []string{ov})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range out.Tree.Sorted() {
+				if e.Kind != overlay.KindDir {
+					got = append(got, e.Path)
+				}
+			}
+			w, ok := want[ov]
+			if !ok {
+				t.Fatalf("no expectation for overlay %s; got %q", ov, got)
+			}
+			if diff := cmp.Diff(w, got); diff != "" {
+				t.Errorf("files (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestEmbedded checks that every overlay directory here is in FS() with
+// all its files, that its attrs name only files it has, that the store
+// reads it and that its templates parse (and run, for a bare node).
+func TestEmbedded(t *testing.T) {
+	store := &overlay.Store{Builtin: FS()}
+	snap := newSnapshot(t, t.TempDir(), "", "nodes:\n  bare: {}\n")
+	listed, err := store.Names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := diskOverlays(t)
+	if diff := cmp.Diff(names, listed); diff != "" {
+		t.Errorf("built-in overlays (-on disk +embedded):\n%s", diff)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			onDisk := walk(t, os.DirFS(name), "rootfs")
+			embedded := walk(t, FS(), name+"/rootfs")
+			if len(onDisk) == 0 {
+				t.Fatal("no files under rootfs")
+			}
+			if diff := cmp.Diff(onDisk, embedded); diff != "" {
+				t.Errorf("files (-on disk +embedded):\n%s", diff)
+			}
+			if attrs, err := os.ReadFile(filepath.Join(name, "attrs")); err == nil {
+				if _, err := fs.Stat(FS(), name+"/attrs"); err != nil {
+					t.Errorf("attrs is not embedded: %v", err)
+				}
+				sc := bufio.NewScanner(bytes.NewReader(attrs))
+				for sc.Scan() {
+					f := strings.Fields(sc.Text())
+					if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+						continue
+					}
+					if !slices.Contains(onDisk, f[0]) {
+						t.Errorf("attrs names %s, which is not in rootfs", f[0])
+					}
+				}
+			}
+			o, err := store.Get(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Origin != overlay.OriginBuiltin || len(o.Files) == 0 {
+				t.Errorf("Get(%q) = origin %s, %d files", name, o.Origin, len(o.Files))
+			}
+			r, err := snap.Renderer(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Render(snap.Node("bare"), "", []string{name}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// walk lists the paths below dir in fsys, relative to it.
+func walk(t *testing.T, fsys fs.FS, dir string) []string {
+	t.Helper()
+	var out []string
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			rel := strings.TrimPrefix(p, dir+"/")
+			out = append(out, path.Clean(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
