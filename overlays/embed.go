@@ -14,9 +14,10 @@
 //     without that suffix; any other file is copied as is.
 //   - attrs (optional): what embedding cannot carry. One entry per line,
 //     "path mode [uid gid]" with path relative to rootfs and an octal
-//     mode, or "path -> target" for a symbolic link; "#" starts a
-//     comment. Files not listed are 0644, directories 0755, owned by
-//     root.
+//     mode, or "path -> target" for a symbolic link (no file is needed
+//     at path); a line starting with "#" is a comment. Files not listed
+//     are 0644 and directories 0755, owned by root. Modes matter here:
+//     they are the modes of the rendered files (private keys 0600).
 //
 // A site overlay or a distribution overlay on disk of the same name
 // shadows the built-in one (see overlay.Store).

@@ -354,3 +354,64 @@ func walk(t *testing.T, fsys fs.FS, dir string) []string {
 	}
 	return out
 }
+
+// TestServerFiles covers server states the golden fixture does not: a
+// plain /etc/localtime and a configured key type without key files.
+func TestServerFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		overlay string
+		want    map[string]string // path -> content, or "-> target"
+	}{
+		{
+			name:    "a plain /etc/localtime is copied",
+			files:   map[string]string{"etc/localtime": "TZif2 zone data\nUTC0\n"},
+			overlay: "localtime",
+			want:    map[string]string{"etc/localtime": "TZif2 zone data\nUTC0\n"},
+		},
+		{
+			name: "a key type without key files is skipped",
+			files: map[string]string{
+				"etc/warewulf/keys/ssh_host_rsa_key":     "RSA\n",
+				"etc/warewulf/keys/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n",
+			},
+			overlay: "ssh.host_keys",
+			want:    map[string]string{"etc/ssh/ssh_host_rsa_key": "RSA\n", "etc/ssh/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for p, content := range tc.files {
+				full := filepath.Join(root, p)
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			snap := newSnapshot(t, root, "ssh:\n  key types: [ed25519, rsa]\n", "nodes:\n  n1: {}\n")
+			r, err := snap.Renderer(tc.overlay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := r.Render(snap.Node("n1"), "", []string{tc.overlay})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, e := range out.Tree.Sorted() {
+				switch e.Kind {
+				case overlay.KindFile:
+					got[e.Path] = string(e.Data)
+				case overlay.KindSymlink:
+					got[e.Path] = "-> " + e.Target
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("rendered (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

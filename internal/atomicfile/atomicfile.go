@@ -35,6 +35,13 @@ func Replace(path string, data []byte, perm fs.FileMode) error {
 	return write(path, data, perm, false)
 }
 
+// Create writes a new file at path atomically, without fsync and without
+// looking for a previous file's mode: for content-addressed artifacts,
+// whose name changes with their content.
+func Create(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, false)
+}
+
 // SyncFS flushes the filesystem holding dir to disk.
 func SyncFS(dir string) error {
 	d, err := os.Open(dir)
@@ -52,6 +59,10 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) error {
 	if st, err := os.Stat(path); err == nil {
 		perm = st.Mode().Perm()
 	}
+	return writeFile(path, data, perm, durable)
+}
+
+func writeFile(path string, data []byte, perm fs.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -123,10 +123,12 @@ func cleanName(name string, mode fs.FileMode) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", fmt.Errorf("name %q contains a NUL byte", name)
 	}
-	for _, part := range strings.Split(name, "/") {
+	for rest := name; rest != ""; {
+		part, after, _ := strings.Cut(rest, "/")
 		if part == ".." {
 			return "", fmt.Errorf("name %q contains a \"..\" component", name)
 		}
+		rest = after
 	}
 	clean := path.Clean(strings.TrimLeft(name, "/"))
 	if len(clean) > MaxNameLen {

@@ -83,7 +83,7 @@ func (w *Writer) WriteHeader(h *Header) error {
 	b = appendHeader(b, ino, e.mode, h.UID, h.GID, nlink, uint32(h.ModTime), e.size, h.Rdevmajor, h.Rdevminor, e.name)
 	if e.linkname != "" {
 		b = append(b, e.linkname...)
-		b = append(b, make([]byte, padLen(int64(len(e.linkname))))...)
+		b = appendZeros(b, padLen(int64(len(e.linkname))))
 	}
 	w.buf = b
 	if err := w.write(b); err != nil {
@@ -145,7 +145,7 @@ func (w *Writer) Close() error {
 	b := w.appendPad(w.buf[:0])
 	b = appendHeader(b, 0, 0, 0, 0, 1, 0, 0, 0, 0, trailer)
 	total := w.written + int64(len(b))
-	b = append(b, make([]byte, -total&(blockSize-1))...)
+	b = appendZeros(b, -total&(blockSize-1))
 	w.buf = b
 	if err := w.write(b); err != nil {
 		return err
@@ -189,7 +189,7 @@ func (w *Writer) checkBodyDone() error {
 
 // appendPad appends the zeros that align the end of the previous entry.
 func (w *Writer) appendPad(b []byte) []byte {
-	return append(b, make([]byte, padLen(w.written))...)
+	return appendZeros(b, padLen(w.written))
 }
 
 func (w *Writer) write(b []byte) error {
@@ -284,7 +284,14 @@ func appendHeader(b []byte, ino, mode, uid, gid, nlink, mtime, size, rmajor, rmi
 	}
 	b = append(b, name...)
 	b = append(b, 0)
-	return append(b, make([]byte, padLen(int64(len(b)-start)))...)
+	return appendZeros(b, padLen(int64(len(b)-start)))
+}
+
+func appendZeros(b []byte, n int64) []byte {
+	for ; n > 0; n-- {
+		b = append(b, 0)
+	}
+	return b
 }
 
 // appendHex appends v as eight upper-case hex digits, as GNU cpio and the

@@ -69,7 +69,9 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 	if m.Shared != "" {
 		paths = append(paths, b.sharedPath(m.Shared, f))
 	}
-	paths = append(paths, filepath.Join(dir, k.Base()+"."+m.Own[:16]+".img"+f.Ext()))
+	if m.Own != "" {
+		paths = append(paths, filepath.Join(dir, k.Base()+"."+m.Own[:16]+".img"+f.Ext()))
+	}
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {

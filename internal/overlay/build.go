@@ -286,7 +286,10 @@ func (s *buildState) check(j *job, force bool) error {
 	if force || j.old == nil || j.old.Inputs != inputs || !s.readsCurrent(j.old.Reads) || !s.present(j.node, j.kind, j.old) {
 		return nil
 	}
-	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged, Bytes: j.old.Sizes[j.kind.Base()+".img"]}
+	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged}
+	if j.old.Own != "" {
+		j.res.Bytes = j.old.Sizes[j.kind.Base()+"."+j.old.Own[:16]+".img"]
+	}
 	return nil
 }
 
@@ -433,7 +436,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		sum := sha256.Sum256(data)
 		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
 		if _, err := os.Stat(s.b.sharedPath(set.Archive, compress.Zstd)); err != nil {
-			if err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, 0); err != nil {
+			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, 0); err != nil {
 				return nil, err
 			}
 			s.newShared = true
@@ -472,47 +475,66 @@ func (s *buildState) write(j *job, shared *sharedSet) Result {
 			own[p] = h
 		}
 	}
-	data, err := s.archive(own)
-	if err != nil {
-		return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+	fail := func(err error) Result { return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err} }
+	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sizes: map[string]int64{}}
+	var data []byte
+	if len(own) > 0 || sharedSum == "" {
+		var err error
+		if data, err = s.archive(own); err != nil {
+			return fail(err)
+		}
+		sum := sha256.Sum256(data)
+		m.Own = hex.EncodeToString(sum[:])
 	}
-	sum := sha256.Sum256(data)
-	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum,
-		Own: hex.EncodeToString(sum[:]), Sizes: map[string]int64{}}
 	dir := s.nodeDir(j.node)
 	base := j.kind.Base()
-	name := func(f compress.Format) string { return filepath.Join(dir, base+"."+m.Own[:16]+".img"+f.Ext()) }
-	if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared && s.present(j.node, j.kind, j.old) {
-		res.Status = Unchanged
-		m.Sizes = j.old.Sizes
-	} else {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
-		}
-		if err := s.b.writeForms(name, data, 1); err != nil {
-			return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
-		}
-		res.Status = Built
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
 	}
-	for _, f := range Formats {
-		st, err := os.Stat(name(f))
-		if err != nil {
-			return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+	// Warewulf's names (__SYSTEM__.img, .img.gz) are links to the current
+	// archive: the node's own, or the shared one when the node has nothing
+	// of its own.
+	link := func(f compress.Format) string {
+		if m.Own == "" {
+			return filepath.Join("..", sharedDir, m.Shared+".img"+f.Ext())
 		}
-		m.Sizes[filepath.Base(name(f))] = st.Size()
-		// The Warewulf names point at the current archives.
-		if err := replaceSymlink(filepath.Base(name(f)), filepath.Join(dir, base+".img"+f.Ext())); err != nil {
-			return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+		return base + "." + m.Own[:16] + ".img" + f.Ext()
+	}
+	switch {
+	case m.Own == "":
+		// Nothing of its own to write.
+	case j.old != nil && j.old.Own == m.Own && s.present(j.node, j.kind, j.old):
+		m.Sizes = j.old.Sizes
+	default:
+		sizes, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, link(f)) }, data, 1)
+		if err != nil {
+			return fail(err)
+		}
+		for f, n := range sizes {
+			m.Sizes[link(f)] = n
+		}
+	}
+	res.Status = Built
+	if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared {
+		res.Status = Unchanged
+	}
+	for _, f := range []compress.Format{compress.None, compress.Gzip} {
+		if err := replaceSymlink(link(f), filepath.Join(dir, base+".img"+f.Ext())); err != nil {
+			return fail(err)
 		}
 	}
 	js, err := json.Marshal(m)
 	if err != nil {
-		return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+		return fail(err)
 	}
 	if err := atomicfile.Replace(filepath.Join(dir, base+".json"), js, 0o644); err != nil {
-		return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+		return fail(err)
 	}
-	removeOld(dir, base, m.Own[:16])
+	keep := ""
+	if m.Own != "" {
+		keep = m.Own[:16]
+	}
+	removeOld(dir, base, keep)
 	res.Bytes = int64(len(data))
 	return res
 }
@@ -564,29 +586,32 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writeForms writes data uncompressed, gzipped and zstd-compressed.
-func (b *Builder) writeForms(name func(compress.Format) string, data []byte, concurrency int) error {
+// writeForms writes data uncompressed, gzipped and zstd-compressed under
+// content-addressed names, and returns each file's size.
+func (b *Builder) writeForms(name func(compress.Format) string, data []byte, concurrency int) (map[compress.Format]int64, error) {
+	sizes := map[compress.Format]int64{}
 	for _, f := range Formats {
 		out := data
 		if f != compress.None {
 			var buf bytes.Buffer
 			w, err := compress.NewWriter(&buf, f, compress.Options{Concurrency: concurrency})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if _, err := w.Write(data); err != nil {
-				return err
+				return nil, err
 			}
 			if err := w.Close(); err != nil {
-				return err
+				return nil, err
 			}
 			out = buf.Bytes()
 		}
-		if err := atomicfile.Replace(name(f), out, 0o644); err != nil {
-			return err
+		if err := atomicfile.Create(name(f), out, 0o644); err != nil {
+			return nil, err
 		}
+		sizes[f] = int64(len(out))
 	}
-	return nil
+	return sizes, nil
 }
 
 func outputDigest(tree map[string]string) string {
@@ -608,7 +633,7 @@ func readManifest(path string) *manifest {
 		return nil
 	}
 	m := &manifest{}
-	if json.Unmarshal(data, m) != nil || m.Own == "" {
+	if json.Unmarshal(data, m) != nil || (m.Own == "" && m.Shared == "") {
 		return nil
 	}
 	return m
@@ -635,7 +660,7 @@ func removeOld(dir, base, keep string) {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasPrefix(n, base+".") && !strings.HasPrefix(n, base+"."+keep) && !strings.HasPrefix(n, base+".img") && !strings.HasSuffix(n, ".json") {
+		if strings.HasPrefix(n, base+".") && (keep == "" || !strings.HasPrefix(n, base+"."+keep)) && !strings.HasPrefix(n, base+".img") && !strings.HasSuffix(n, ".json") {
 			_ = os.Remove(filepath.Join(dir, n))
 		}
 	}

@@ -344,3 +344,23 @@ func TestArtifactBuildsOnceForConcurrentCallers(t *testing.T) {
 		t.Errorf("%d builds for %d concurrent callers, want 1", n, callers)
 	}
 }
+
+func TestImageWithNothingOfItsOwn(t *testing.T) {
+	f := newBuildFixture(t)
+	f.write(t, "r/rootfs/etc/motd.ww", "welcome\n")
+	f.build(t)
+	a, err := f.builder.Artifact(context.Background(), f.snapshot(t), "n1", Runtime, compress.Gzip, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Parts) != 1 || !strings.Contains(a.Parts[0].Path, sharedDir) {
+		t.Fatalf("parts %v, want only the shared archive", a.Parts)
+	}
+	if diff := cmp.Diff(map[string]string{"etc/motd": "welcome\n"}, unpack(t, a)); diff != "" {
+		t.Error(diff)
+	}
+	target, err := os.Readlink(filepath.Join(f.builder.Dir, "n1", "__RUNTIME__.img.gz"))
+	if err != nil || !strings.HasPrefix(target, "../.shared/") {
+		t.Errorf("__RUNTIME__.img.gz -> %q (%v), want the shared archive", target, err)
+	}
+}

@@ -1,10 +1,12 @@
 package overlay
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -243,5 +245,40 @@ func TestTemplates(t *testing.T) {
 				t.Errorf("rendered (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestBuiltinAttrs(t *testing.T) {
+	store := &Store{Builtin: fstest.MapFS{
+		"o/rootfs/etc/key.ww":      {Data: []byte("k\n")},
+		"o/rootfs/etc/placeholder": {Data: []byte("")},
+		"o/attrs": {Data: []byte("# modes\netc/key.ww 0600 0 42\n" +
+			"etc/placeholder -> /target\n" +
+			"etc/wants/unit.service -> ../unit.service\n")},
+	}}
+	o, err := store.Get("o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entry struct {
+		Path   string
+		Kind   Kind
+		Mode   fs.FileMode
+		GID    int
+		Target string
+	}
+	var got []entry
+	for _, f := range o.Files {
+		got = append(got, entry{f.Path, f.Kind, f.Mode, f.GID, f.Target})
+	}
+	want := []entry{
+		{"etc", KindDir, 0o755, 0, ""},
+		{"etc/key.ww", KindFile, 0o600, 42, ""},
+		{"etc/placeholder", KindSymlink, 0o777, 0, "/target"},
+		// A link needs no placeholder file: embedding cannot hold links.
+		{"etc/wants/unit.service", KindSymlink, 0o777, 0, "../unit.service"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
 	}
 }

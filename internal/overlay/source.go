@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -247,7 +248,21 @@ func readBuiltin(fsys fs.FS, name string) ([]*SourceFile, error) {
 		files = append(files, f)
 		return nil
 	})
-	return files, err
+	if err != nil {
+		return nil, err
+	}
+	// A link listed in attrs needs no placeholder file in rootfs.
+	added := false
+	for p, a := range attrs {
+		if a.target != "" && !slices.ContainsFunc(files, func(f *SourceFile) bool { return f.Path == p }) {
+			files = append(files, &SourceFile{Path: p, Kind: KindSymlink, Mode: 0o777, UID: a.uid, GID: a.gid, Target: a.target})
+			added = true
+		}
+	}
+	if added {
+		sort.SliceStable(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	}
+	return files, nil
 }
 
 type attr struct {
