@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
 command -v gcc >/dev/null || need_apt+=(gcc)
+# Tests check archives with the real tools when they are there.
+command -v cpio >/dev/null || need_apt+=(cpio)
+command -v zstd >/dev/null || need_apt+=(zstd)
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
   need_apt+=(golang-go)
 fi

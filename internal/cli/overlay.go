@@ -489,21 +489,27 @@ named). Only images whose inputs changed are rebuilt; --force rebuilds all.`,
 				return err
 			}
 			count := map[overlay.Status]int{}
-			var failed []string
+			// One line per distinct failure, naming the nodes it hit.
+			var order []string
+			failed := map[string][]string{}
 			for _, r := range results {
 				count[r.Status]++
 				if r.Err != nil {
-					failed = append(failed, fmt.Sprintf("%s %s: %v", r.Node, r.Kind, r.Err))
+					msg := fmt.Sprintf("%s overlay: %v", r.Kind, strings.TrimPrefix(r.Err.Error(), "node "+r.Node+": "))
+					if _, ok := failed[msg]; !ok {
+						order = append(order, msg)
+					}
+					failed[msg] = append(failed[msg], r.Node)
 				}
 				a.log.Info("overlay image", "node", r.Node, "kind", r.Kind, "status", r.Status, "bytes", r.Bytes)
 			}
-			for _, f := range failed {
-				fmt.Fprintln(a.env.Stderr, f)
+			for _, msg := range order {
+				fmt.Fprintf(a.env.Stderr, "%s: %s\n", hostlist.Compress(failed[msg]), msg)
 			}
 			fmt.Fprintf(a.out(), "Overlay images: %d built, %d unchanged, %d failed (%s)\n",
 				count[overlay.Built], count[overlay.Unchanged], count[overlay.Failed], time.Since(start).Round(time.Millisecond))
-			if len(failed) > 0 {
-				return fmt.Errorf("%d overlay image(s) failed to build", len(failed))
+			if n := count[overlay.Failed]; n > 0 {
+				return fmt.Errorf("%d overlay image(s) failed to build", n)
 			}
 			return nil
 		},

@@ -118,3 +118,15 @@ func TestConfigureSSH(t *testing.T) {
 		t.Errorf("existing keys were replaced: %s", out)
 	}
 }
+
+func TestOverlayBuildGroupsFailures(t *testing.T) {
+	tr := newTree(t, "")
+	tr.mustRun("node", "add", "n[1-3]", "--system-overlays", "nosuch")
+	_, stderr, err := tr.run("", "overlay", "build")
+	if err == nil || !strings.Contains(err.Error(), "3 overlay image(s) failed to build") {
+		t.Fatalf("error = %v", err)
+	}
+	if want := "n[1-3]: system overlay: overlay \"nosuch\" does not exist\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}

@@ -95,3 +95,28 @@ func dumpTree(n *yaml.Node) string {
 	}
 	return b.String()
 }
+
+// lineSlots returns a copy of the tree in which a key's line comment is
+// moved to its value when the value is written on the key's line: Encode
+// writes "key: value # c" for either, and the comment stays on its key's
+// line.
+func lineSlots(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	c := *n
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, child := range n.Content {
+		c.Content[i] = lineSlots(child)
+	}
+	if c.Kind != yaml.MappingNode {
+		return &c
+	}
+	for i := 0; i+1 < len(c.Content); i += 2 {
+		k, v := c.Content[i], c.Content[i+1]
+		if k.LineComment != "" && v.LineComment == "" && !isEmptyNull(v) && !isBlock(v) {
+			v.LineComment, k.LineComment = k.LineComment, ""
+		}
+	}
+	return &c
+}

@@ -17,10 +17,11 @@ type encoder struct {
 	buf   []byte
 	depth int
 	last  lineEnd
+	blank bool // a foot comment was written; separate it from what follows
 }
 
 func encodeFast(n *yaml.Node) ([]byte, bool) {
-	e := &encoder{buf: make([]byte, 0, 4096)}
+	e := &encoder{buf: make([]byte, 0, 16<<10)}
 	if !e.document(n) {
 		return nil, false
 	}
@@ -67,6 +68,7 @@ func (e *encoder) document(n *yaml.Node) bool {
 		e.buf = append(e.buf, '\n')
 	}
 	if n.Kind == yaml.DocumentNode && n.FootComment != "" {
+		e.blank = false
 		e.buf = append(e.buf, '\n')
 		if !e.comment(n.FootComment, 0, true) {
 			return false
@@ -147,7 +149,7 @@ func (e *encoder) mapping(m *yaml.Node, indent int, inline bool, next int) bool 
 			return false
 		}
 		if i > 0 || !inline {
-			e.indent(indent)
+			e.newLine(indent)
 		}
 		if isEmptyNull(k) {
 			// An empty key needs the explicit "?" form to exist at all.
@@ -234,7 +236,7 @@ func (e *encoder) sequence(s *yaml.Node, indent int, inline bool, next int) bool
 			}
 		}
 		if i > 0 || !inline {
-			e.indent(indent)
+			e.newLine(indent)
 		}
 		after := next
 		if i+1 < len(s.Content) {
@@ -401,7 +403,7 @@ func (e *encoder) comment(c string, indent int, blanks bool) bool {
 		if !validComment(line) {
 			return false
 		}
-		e.indent(indent)
+		e.newLine(indent)
 		e.buf = append(e.buf, line...)
 		e.buf = append(e.buf, '\n')
 	}
@@ -409,11 +411,9 @@ func (e *encoder) comment(c string, indent int, blanks bool) bool {
 }
 
 // foot writes a foot comment below an entry at indent; after is the
-// indent of the next content line (-1 at the end). A blank line must
-// follow when a sibling comes next, or the comment would read back as that
-// sibling's head comment. yaml.v3 only reads a comment as a foot below an
-// empty value never, and below a quoted or flow value or a line comment
-// only when it is indented deeper than what follows.
+// indent of the next content line (-1 at the end). yaml.v3 reads a comment
+// below an empty value never as a foot, and below a quoted or flow value or
+// a line comment only when it is indented deeper than what follows.
 func (e *encoder) foot(c string, indent, after int) bool {
 	switch e.last {
 	case endEmpty:
@@ -423,13 +423,32 @@ func (e *encoder) foot(c string, indent, after int) bool {
 			return false
 		}
 	}
+	e.blank = false // feet of nested entries run on without a gap
 	if !e.comment(c, indent, false) {
 		return false
 	}
-	if after == indent {
-		e.buf = append(e.buf, '\n')
-	}
+	// A blank line before whatever comes next keeps the comment a foot
+	// chosen by its column; touching the next line, yaml.v3 would give it
+	// to the innermost collection or make it the next entry's head.
+	e.blank = true
 	return true
+}
+
+// newLine starts a content or head comment line at indent, first writing
+// the blank line a preceding foot comment asked for.
+func (e *encoder) newLine(indent int) {
+	// Doubling here, ahead of the appends for the line, copies the output
+	// far less often than append's own growth does for large slices.
+	if cap(e.buf)-len(e.buf) < 512 {
+		b := make([]byte, len(e.buf), 2*cap(e.buf)+512)
+		copy(b, e.buf)
+		e.buf = b
+	}
+	if e.blank {
+		e.buf = append(e.buf, '\n')
+		e.blank = false
+	}
+	e.indent(indent)
 }
 
 // validComment reports whether c is one comment line that reads back

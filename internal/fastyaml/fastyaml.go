@@ -52,7 +52,48 @@ func Encode(n *yaml.Node) ([]byte, error) {
 	if out, ok := encodeFast(n); ok {
 		return out, nil
 	}
+	// yaml.v3 would recurse until the stack overflows, which no recover
+	// can catch. Only a tree deeper than any sensible document can hold a
+	// cycle, so the map of the full check is rarely paid for.
+	if deeperThan(n, maxDepth) && hasCycle(n, make(map[*yaml.Node]bool)) {
+		return nil, fmt.Errorf("encode yaml: node tree contains a cycle")
+	}
 	return encodeSlow(n)
+}
+
+// deeperThan reports whether the tree nests more than limit levels.
+func deeperThan(n *yaml.Node, limit int) bool {
+	if n == nil {
+		return false
+	}
+	if limit < 0 {
+		return true
+	}
+	for _, c := range n.Content {
+		if deeperThan(c, limit-1) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasCycle reports whether a node is its own descendant through Content
+// (aliases are references, not content, and are not followed).
+func hasCycle(n *yaml.Node, onPath map[*yaml.Node]bool) bool {
+	if n == nil {
+		return false
+	}
+	if onPath[n] {
+		return true
+	}
+	onPath[n] = true
+	for _, c := range n.Content {
+		if hasCycle(c, onPath) {
+			return true
+		}
+	}
+	delete(onPath, n)
+	return false
 }
 
 // encodeSlow is the fallback emitter: yaml.v3 with the same indentation.

@@ -27,6 +27,7 @@ type yamlGen struct {
 	b      strings.Builder
 	indent []int // indents of the open block collections
 	nodes  int
+	crlf   bool
 }
 
 func (g *yamlGen) next(n int) int {
@@ -48,7 +49,7 @@ var (
 func (g *yamlGen) line(indent int, s string) {
 	g.b.WriteString(strings.Repeat(" ", indent))
 	g.b.WriteString(s)
-	if g.next(8) == 7 {
+	if g.crlf {
 		g.b.WriteString("\r")
 	}
 	g.b.WriteString("\n")
@@ -58,9 +59,11 @@ func (g *yamlGen) line(indent int, s string) {
 // indent or at the indent of some open collection.
 func (g *yamlGen) comments(indent int) {
 	for g.next(3) == 1 {
-		switch g.next(4) {
+		switch g.next(5) {
 		case 0:
 			g.b.WriteString("\n")
+		case 4:
+			g.line(g.next(7), genComments[g.next(len(genComments))])
 		case 1:
 			col := indent
 			if len(g.indent) > 0 {
@@ -74,6 +77,7 @@ func (g *yamlGen) comments(indent int) {
 }
 
 func (g *yamlGen) document() {
+	g.crlf = g.next(8) == 7
 	g.comments(0)
 	if g.next(6) == 5 {
 		g.line(0, "---")

@@ -23,7 +23,6 @@ const (
 // level is one open block collection, used to place foot comments.
 type level struct {
 	col        int        // byte column of its keys or dashes
-	seq        bool       // a sequence rather than a mapping
 	indentless bool       // a sequence at its parent key's own column
 	last       *yaml.Node // most recent key, or most recent scalar item
 }
@@ -80,58 +79,6 @@ func parseFast(data []byte) *yaml.Node {
 		return nil
 	}
 	return doc
-}
-
-// validate accepts only characters that yaml.v3 reads the same way
-// everywhere: printable ASCII, LF and CRLF line ends, and non-ASCII
-// characters that are neither line breaks nor byte-order marks. Tabs are
-// left to yaml.v3 because their meaning depends on context.
-func validate(s string) (ok, ascii bool) {
-	ascii = true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if plainText[c] {
-			continue
-		}
-		switch {
-		case c == '\r':
-			if i+1 >= len(s) || s[i+1] != '\n' {
-				return false, false
-			}
-		case c >= 0x80:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if size == 1 || !allowedRune(r) {
-				return false, false
-			}
-			ascii = false
-			i += size - 1
-		default:
-			return false, false
-		}
-	}
-	return true, ascii
-}
-
-// plainText marks printable ASCII and LF, the bytes validate lets through
-// without a closer look.
-var plainText = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = true
-	}
-	t['\n'] = true
-	return t
-}()
-
-func allowedRune(r rune) bool {
-	switch {
-	case r < 0xA0, r == 0x2028, r == 0x2029, r == 0xFEFF:
-		return false
-	case r <= 0xD7FF:
-		return true
-	case r >= 0xE000 && r <= 0xFFFD:
-		return true
-	}
-	return r >= 0x10000 && r <= utf8.MaxRune
 }
 
 func (p *parser) document() (*yaml.Node, bool) {
@@ -285,7 +232,7 @@ func (p *parser) blockSeq(col int, indentless bool) (*yaml.Node, bool) {
 	s.Kind, s.Tag, s.Line, s.Column = yaml.SequenceNode, seqTag, p.line, p.column(p.pos)
 	base := len(p.stack)
 	li := len(p.levels)
-	p.levels = append(p.levels, level{col: col, seq: true, indentless: indentless})
+	p.levels = append(p.levels, level{col: col, indentless: indentless})
 	for {
 		head := p.head
 		p.head = ""

@@ -86,6 +86,9 @@ func canPlain(v string, flow bool) bool {
 		}
 	}
 	for i := 0; i < len(v); i++ {
+		if !plainAttention[v[i]] {
+			continue
+		}
 		switch c := v[i]; {
 		case c >= 0x80:
 			r, size := utf8.DecodeRuneInString(v[i:])
@@ -109,6 +112,17 @@ func canPlain(v string, flow bool) bool {
 	}
 	return true
 }
+
+// plainAttention marks the bytes canPlain must look at closely.
+var plainAttention = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c < 0x20 || c >= 0x7f
+	}
+	for _, c := range ":#,[]{}?" {
+		t[c] = true
+	}
+	return t
+}()
 
 // singleQuotable reports whether v fits in single quotes on one line.
 func singleQuotable(v string) bool {

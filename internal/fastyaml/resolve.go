@@ -19,15 +19,6 @@ const (
 	mergeTag     = "!!merge"
 )
 
-// timestampLayouts are the layouts yaml.v3 tries, in its order, for plain
-// scalars that start with a four-digit year.
-var timestampLayouts = [...]string{
-	"2006-1-2T15:4:5.999999999Z07:00",
-	"2006-1-2t15:4:5.999999999Z07:00",
-	"2006-1-2 15:4:5.999999999",
-	"2006-1-2",
-}
-
 // resolvePlain returns the tag yaml.v3 gives a plain (unquoted, untagged)
 // scalar with value s. It follows yaml.v3's decision order exactly, because
 // the order is what makes oddities such as "09" (a float) or "0b-1" (an int)
@@ -60,7 +51,13 @@ func resolvePlain(s string) string {
 // resolveNumeric handles the scalars yaml.v3 hints as digit or sign.
 func resolveNumeric(s string) string {
 	if looksLikeDate(s) {
-		for _, layout := range timestampLayouts {
+		// yaml.v3's layouts, in its order.
+		for _, layout := range [...]string{
+			"2006-1-2T15:4:5.999999999Z07:00",
+			"2006-1-2t15:4:5.999999999Z07:00",
+			"2006-1-2 15:4:5.999999999",
+			"2006-1-2",
+		} {
 			if _, err := time.Parse(layout, s); err == nil {
 				return timestampTag
 			}

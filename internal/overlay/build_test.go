@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -362,5 +363,55 @@ func TestImageWithNothingOfItsOwn(t *testing.T) {
 	target, err := os.Readlink(filepath.Join(f.builder.Dir, "n1", "__RUNTIME__.img.gz"))
 	if err != nil || !strings.HasPrefix(target, "../.shared/") {
 		t.Errorf("__RUNTIME__.img.gz -> %q (%v), want the shared archive", target, err)
+	}
+}
+
+// TestGNUCpioExtractsTheRenderedTree unpacks a node's built archives with
+// GNU cpio, as an administrator would check them, in the order the
+// kernel unpacks them.
+func TestGNUCpioExtractsTheRenderedTree(t *testing.T) {
+	gnu, err := exec.LookPath("cpio")
+	if err != nil {
+		t.Skip("GNU cpio is not installed")
+	}
+	f := newBuildFixture(t)
+	f.build(t)
+	a, err := f.builder.Artifact(context.Background(), f.snapshot(t), "n3", System, compress.None, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, p := range a.Parts {
+		list, err := exec.Command(gnu, "-t", "-F", p.Path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("cpio -t %s: %v\n%s", p.Path, err, list)
+		}
+		cmd := exec.Command(gnu, "-i", "-d", "-u", "-F", p.Path)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cpio -i %s: %v\n%s", p.Path, err, out)
+		}
+	}
+	got := map[string]string{}
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		got[rel] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"etc/static":   "same everywhere\n",
+		"etc/hosts":    "10.0.0.1 n1\n10.0.0.2 n2\n10.0.0.3 n3\n",
+		"etc/hostname": "n3\n",
+		"etc/key":      "K1\n",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("extracted tree (-want +got):\n%s", diff)
 	}
 }

@@ -83,7 +83,12 @@ func newFixture(t *testing.T, files map[string]string) *fixture {
 	}
 	store := &Store{Site: cfg.Paths.Wwoverlaydir, Dist: filepath.Join(root, "share/warewulf/overlays")}
 	epoch := time.Unix(0, 0)
-	snap, err := NewSnapshot(cfg, inv, store, RenderOptions{BuildHost: "server", Epoch: &epoch, Location: time.UTC})
+	host := filepath.Join(root, "host")
+	if err := os.MkdirAll(filepath.Join(host, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Symlink("../usr/share/zoneinfo/UTC", filepath.Join(host, "etc/localtime"))
+	snap, err := NewSnapshot(cfg, inv, store, RenderOptions{BuildHost: "server", Epoch: &epoch, Location: time.UTC, HostRoot: host})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +188,23 @@ func TestTemplates(t *testing.T) {
 			files: map[string]string{ov + "etc/localtime.ww": "{{softlink (print \"/usr/share/zoneinfo/\" .Tags.localtime)}}\n", ov + "etc/missing.ww": "{{ImportLink \"/nonexistent/x\"}}"},
 			node:  "n1",
 			want:  map[string]string{"etc/localtime": "-> /usr/share/zoneinfo/Europe/Paris", "etc/missing": "abort"},
+		},
+		{
+			name: "ImportLink and readlink resolve server links, in the server's terms",
+			files: map[string]string{
+				"host/usr/share/zoneinfo/UTC": "TZif",
+				ov + "etc/localtime.ww":       "{{ImportLink \"/etc/localtime\"}}",
+				ov + "zone.ww":                "{{readlink \"/etc/localtime\"}}",
+				ov + "nb.ww":                  "{{nobackup}}kept",
+			},
+			node: "n1",
+			want: map[string]string{"etc/localtime": "-> /usr/share/zoneinfo/UTC", "zone": "/usr/share/zoneinfo/UTC", "nb": "kept"},
+		},
+		{
+			name:  "readlink of a missing path fails the template",
+			files: map[string]string{ov + "zone.ww": "{{readlink \"/nonexistent\"}}"},
+			node:  "n1",
+			err:   `error calling readlink`,
 		},
 		{
 			name:  "abort writes nothing; an empty render writes an empty file",
