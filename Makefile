@@ -23,7 +23,7 @@ build: deps
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./internal/inventory/ ./internal/atomicfile/
+	$(GO) test -count=1 -race ./internal/inventory/ ./internal/atomicfile/ ./internal/overlay/
 
 lint: deps
 	@out=$$(gofmt -l cmd internal test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -34,6 +34,7 @@ lint: deps
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	$(GO) run ./test/bench/scale
+	$(GO) run ./test/bench/overlays
 
 # Runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

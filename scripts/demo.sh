@@ -31,5 +31,22 @@ step "$wwctl" node list -a n003
 step "$wwctl" node export n003
 step "$wwctl" node delete n004 --yes
 step cat "$tmp/etc/warewulf/nodes.conf"
+
+# Overlays: keys, a site template, a render and an incremental build.
+step "$wwctl" configure ssh
+step "$wwctl" overlay create site
+EDITOR="$tmp/editor.sh"
+printf '#!/bin/sh\nprintf "Welcome to {{.Id}} ({{.NetDevs.default.Ipaddr}}), cluster of {{len .AllNodes}} nodes\\n" > "$1"\n' >"$EDITOR"
+chmod +x "$EDITOR"
+export EDITOR
+step "$wwctl" overlay edit --parents site etc/motd.ww
+step "$wwctl" overlay show --render n002 site etc/motd.ww
+step "$wwctl" node set 'n[001-003]' --runtime-overlays hosts,site --yes
+step "$wwctl" overlay show --render n001 hosts etc/hosts.ww
+step "$wwctl" overlay build
+step "$wwctl" node set n003 --ipaddr 10.0.1.33 --yes
+step "$wwctl" overlay build
+step ls -l "$tmp/var/warewulf/provision/overlays/n001"
 echo
-echo "Done: every change above was validated and written atomically under a lock."
+echo "Done: every change above was validated and written atomically under a lock;"
+echo "the second build rebuilt only what the address change affected."
