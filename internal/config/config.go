@@ -59,8 +59,13 @@ type Config struct {
 	// ImageMounts are bind mounts into an image during image exec/shell.
 	// Warewulf before 4.6 called the key "container mounts".
 	ImageMounts []MountEntry `yaml:"image mounts"`
-	Wwclient    WwclientConf `yaml:"wwclient"`
-	Paths       PathsConf    `yaml:"paths"`
+	// ImageExcludes are left out of every image build, as wwvnfs's
+	// excludes were: shell patterns, a leading "/" anchors at the image
+	// root, a trailing "/" matches directories only. An image adds its own
+	// in <rootfs>/etc/warewulf/excludes.
+	ImageExcludes []string     `yaml:"image excludes"`
+	Wwclient      WwclientConf `yaml:"wwclient"`
+	Paths         PathsConf    `yaml:"paths"`
 }
 
 // WarewulfConf is the "warewulf" section: the provisioning daemon.
@@ -212,6 +217,8 @@ func Default() *Config {
 			KeyTypes: []string{"ed25519", "ecdsa", "rsa"},
 		},
 		ImageMounts: []MountEntry{{Source: "/etc/resolv.conf", Dest: "/etc/resolv.conf"}},
+		ImageExcludes: []string{"/boot/", "/usr/src/", "/var/cache/apt/archives/*.deb", "/var/cache/dnf/",
+			"/var/cache/yum/", "/tmp/*", "/var/tmp/*"},
 		Paths: PathsConf{
 			Bindir:        "/usr/bin",
 			Sysconfdir:    "/etc",
