@@ -361,6 +361,9 @@ func (s *buildState) render(rs *renderers, j *job) error {
 }
 
 func entryHash(e *Entry) string {
+	if e.sum != "" {
+		return e.sum
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00%o\x00%d\x00%d\x00%s\x00", e.Path, e.Kind, e.Mode, e.UID, e.GID, e.Target)
 	h.Write(e.Data)
@@ -491,9 +494,9 @@ func (s *buildState) write(j *job, shared *sharedSet) Result {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	// Warewulf's names (__SYSTEM__.img, .img.gz) are links to the current
-	// archive: the node's own, or the shared one when the node has nothing
-	// of its own.
+	// Warewulf's name for the image it serves (__SYSTEM__.img.gz) is a
+	// link to the current archive: the node's own, or the shared one when
+	// the node has nothing of its own.
 	link := func(f compress.Format) string {
 		if m.Own == "" {
 			return filepath.Join("..", sharedDir, m.Shared+".img"+f.Ext())
@@ -518,16 +521,14 @@ func (s *buildState) write(j *job, shared *sharedSet) Result {
 	if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared {
 		res.Status = Unchanged
 	}
-	for _, f := range []compress.Format{compress.None, compress.Gzip} {
-		if err := replaceSymlink(link(f), filepath.Join(dir, base+".img"+f.Ext())); err != nil {
-			return fail(err)
-		}
+	if err := replaceSymlink(link(compress.Gzip), filepath.Join(dir, base+".img.gz")); err != nil {
+		return fail(err)
 	}
 	js, err := json.Marshal(m)
 	if err != nil {
 		return fail(err)
 	}
-	if err := atomicfile.Replace(filepath.Join(dir, base+".json"), js, 0o644); err != nil {
+	if err := atomicfile.Create(filepath.Join(dir, base+".json"), js, 0o644); err != nil {
 		return fail(err)
 	}
 	keep := ""

@@ -250,7 +250,7 @@ func TestBadTemplateKeepsPreviousArchive(t *testing.T) {
 func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 	f := newBuildFixture(t)
 	f.build(t)
-	link := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.img")
+	link := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.img.gz")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var readErr error
@@ -269,7 +269,13 @@ func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 				readErr = err
 				return
 			}
-			r := cpio.NewReader(fh)
+			zr, err := compress.NewReader(fh, compress.Gzip)
+			if err != nil {
+				readErr = fmt.Errorf("read %d: %w", reads, err)
+				fh.Close()
+				return
+			}
+			r := cpio.NewReader(zr)
 			for {
 				_, err := r.Next()
 				if errors.Is(err, io.EOF) {

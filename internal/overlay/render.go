@@ -21,6 +21,10 @@ type Entry struct {
 	UID, GID int
 	Data     []byte
 	Target   string
+
+	// sum caches the entry's hash when many nodes share the entry (the
+	// output of a template that is the same for every node).
+	sum string
 }
 
 // Tree is what a list of overlays renders to for one node, by path.
@@ -93,11 +97,11 @@ type parsedTemplate struct {
 // memoEntry is the one rendering of a template that is the same for
 // every node.
 type memoEntry struct {
-	once   sync.Once
-	pieces []piece
-	reads  map[string]string
-	abort  bool
-	err    error
+	once    sync.Once
+	entries []*Entry // the pieces as entries, hashed once, shared by every node
+	reads   map[string]string
+	abort   bool
+	err     error
 }
 
 func newRenderer(overlays map[string]*Overlay, base Data, nodes *nodeSet, opts RenderOptions, memo *sync.Map) *Renderer {
@@ -210,40 +214,50 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 	if err != nil {
 		return err
 	}
-	var pieces []piece
 	if t.sameForAll {
 		v, _ := r.memo.LoadOrStore(f, &memoEntry{})
 		m := v.(*memoEntry)
 		m.once.Do(func() {
-			m.pieces, m.reads, m.abort, m.err = r.execute(t.t, o, f, data)
+			var pieces []piece
+			pieces, m.reads, m.abort, m.err = r.execute(t.t, o, f, data)
+			for _, p := range pieces {
+				e := pieceEntry(p, f)
+				e.sum = entryHash(e)
+				m.entries = append(m.entries, e)
+			}
 		})
-		pieces, err = m.pieces, m.err
 		for k, v := range m.reads {
 			out.Reads[k] = v
 		}
-		if err != nil || m.abort {
-			return err
+		if m.err != nil || m.abort {
+			return m.err
 		}
-	} else {
-		var reads map[string]string
-		var abort bool
-		pieces, reads, abort, err = r.execute(t.t, o, f, data)
-		for k, v := range reads {
-			out.Reads[k] = v
+		for _, e := range m.entries {
+			out.Tree.mkdirAll(e.Path)
+			out.Tree[e.Path] = e
 		}
-		if err != nil || abort {
-			return err
-		}
+		return nil
+	}
+	pieces, reads, abort, err := r.execute(t.t, o, f, data)
+	for k, v := range reads {
+		out.Reads[k] = v
+	}
+	if err != nil || abort {
+		return err
 	}
 	for _, p := range pieces {
 		out.Tree.mkdirAll(p.path)
-		if p.link {
-			out.Tree[p.path] = &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target}
-			continue
-		}
-		out.Tree[p.path] = &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data}
+		out.Tree[p.path] = pieceEntry(p, f)
 	}
 	return nil
+}
+
+// pieceEntry is the tree entry for one output of template f.
+func pieceEntry(p piece, f *SourceFile) *Entry {
+	if p.link {
+		return &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target}
+	}
+	return &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data}
 }
 
 // execute runs one template for data and splits its output.
