@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wwboot/wwboot/test/bench/harness"
 )
 
 // Targets.
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *wwctl == "" {
 		*wwctl = filepath.Join(tmp, "wwctl")
-		if err := buildWwctl(ctx, *wwctl); err != nil {
+		if err := harness.BuildWwctl(ctx, *wwctl); err != nil {
 			return err
 		}
 	}
@@ -454,24 +456,6 @@ func tarZstd(ctx context.Context, dir string) (time.Duration, error) {
 		return 0, fmt.Errorf("tar | zstd in %s: %w\n%s%s", dir, err, tarErr.Bytes(), zstdErr.Bytes())
 	}
 	return time.Since(start), nil
-}
-
-// buildWwctl builds ./cmd/wwctl of this module into path.
-func buildWwctl(ctx context.Context, path string) error {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if root == "." || root == "" {
-		return errors.New("not inside a Go module: run from the repository or give -wwctl")
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, "./cmd/wwctl")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/wwctl: %w\n%s", err, out)
-	}
-	return nil
 }
 
 // command runs argv with environment env (nil: this process's) and stdout

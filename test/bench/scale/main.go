@@ -27,6 +27,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wwboot/wwboot/test/bench/harness"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -98,7 +100,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *wwctl == "" {
 		*wwctl = filepath.Join(tmp, "wwctl")
-		if err := buildWwctl(ctx, *wwctl); err != nil {
+		if err := harness.BuildWwctl(ctx, *wwctl); err != nil {
 			return err
 		}
 	}
@@ -189,24 +191,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"its process), measured in the same run so that they hold on a noisy machine; R1 is process\n"+
 		"start-up, R3 a plain read. PEAK RSS is the maximum over runs; Linux charges each child with\n"+
 		"this program's RSS at fork (its own peak: %.1f MB), which floors the small figures.\n", float64(maxrss(&own))/1e6)
-	return nil
-}
-
-// buildWwctl builds ./cmd/wwctl of this module into path.
-func buildWwctl(ctx context.Context, path string) error {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if root == "." || root == "" {
-		return errors.New("not inside a Go module: run from the repository or give -wwctl")
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, "./cmd/wwctl")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/wwctl: %w\n%s", err, out)
-	}
 	return nil
 }
 
