@@ -12,6 +12,11 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 # Tests check archives with the real tools when they are there.
 command -v cpio >/dev/null || need_apt+=(cpio)
 command -v zstd >/dev/null || need_apt+=(zstd)
+# A real OCI registry for the import tests, and a static busybox for the
+# image that needs no network.
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need_apt+=(busybox-static)
+command -v file >/dev/null || need_apt+=(file)
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
   need_apt+=(golang-go)
 fi

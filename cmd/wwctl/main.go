@@ -3,24 +3,35 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/wwboot/wwboot/internal/cli"
+	"github.com/wwboot/wwboot/internal/sandbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version string
 
 func main() {
+	// "wwctl image exec" re-runs this program inside the image's
+	// namespaces; that child never returns from here.
+	if sandbox.Child() {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], cli.Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Version: version,
 	})
 	stop()
-	if err != nil {
+	var exit *cli.ExitError
+	switch {
+	case errors.As(err, &exit):
+		os.Exit(exit.Code)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "wwctl: %v\n", err)
 		os.Exit(1)
 	}

@@ -265,7 +265,7 @@ func TestWriteHeaderRefuses(t *testing.T) {
 		{name: "NUL in symlink", header: Header{Name: "l", Mode: fs.ModeSymlink, Linkname: "a\x00"}, want: "NUL"},
 		{name: "symlink too long", header: Header{Name: "l", Mode: fs.ModeSymlink, Linkname: strings.Repeat("x", MaxLinknameLen+1)}, want: "longer than 4095"},
 		{name: "symlink size mismatch", header: Header{Name: "l", Mode: fs.ModeSymlink, Linkname: "abc", Size: 2}, want: "differs from its target"},
-		{name: "hard link", header: Header{Name: "x", Mode: 0o644, Linkname: "y"}, want: "hard links are not supported"},
+		{name: "hard link", header: Header{Name: "x", Mode: 0o644, Linkname: "y"}, want: "write hard links with WriteHardLinked"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

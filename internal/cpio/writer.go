@@ -19,12 +19,13 @@ var errClosed = errors.New("cpio: write to closed Writer")
 // through Write; finally Close.
 //
 // The output is a function of the headers and bodies alone. The Writer
-// numbers inodes 1, 2, 3... in the order entries are written, writes a link
-// count of 2 for directories and 1 for everything else, and zero for the
-// device the entry lives on. A link count of 1 means the kernel never takes
-// two entries for hard links of each other, and it forgets inode numbers at
-// each end-of-archive entry, so archives concatenated into one initrd do not
-// clash. The Writer does not check that parent directories come before their
+// numbers inodes 1, 2, 3... in the order entries are written (the names of
+// one file written by WriteHardLinked share one number), writes a link
+// count of 2 for directories, the number of names for hard-linked files
+// and 1 for everything else, and zero for the device the entry lives on.
+// A link count of 1 means the kernel never takes two entries for hard links
+// of each other, and it forgets inode numbers at each end-of-archive entry,
+// so archives concatenated into one initrd do not clash. The Writer does not check that parent directories come before their
 // contents (the kernel needs them to) or that names are unique (the kernel
 // keeps the last).
 //
@@ -61,26 +62,65 @@ func NewWriter(w io.Writer) *Writer {
 // if a type other than a regular file has a body; or if a symlink's target
 // is empty, contains NUL, or is longer than MaxLinknameLen.
 func (w *Writer) WriteHeader(h *Header) error {
+	return w.WriteHardLinked(h, nil)
+}
+
+// WriteHardLinked starts a regular file that also has the names in others
+// (hard links of it), the way GNU cpio writes them in newc: one header for
+// each name in others, then one for h, all with the same inode number and
+// a link count of 1+len(others), and only the last with a body; the caller
+// writes h.Size bytes of body next, as after WriteHeader. Each of others
+// gets h's mode, owner and ModTime. The kernel and GNU cpio create the file
+// at the first name, link the later names to it and fill it from the last.
+// All names must be in the archive's directories by then, so write the
+// group where its last name comes in the walk.
+//
+// With no others it is WriteHeader. Otherwise h must be a regular file, and
+// h and every name in others are checked as WriteHeader checks them; when
+// anything is refused nothing is written.
+func (w *Writer) WriteHardLinked(h *Header, others []string) error {
 	if w.err != nil {
 		return w.err
 	}
 	if err := w.checkBodyDone(); err != nil {
 		return err
 	}
-	if w.ino == 1<<32-1 {
-		return fmt.Errorf("%w: %q: more entries than newc inode numbers", ErrHeader, h.Name)
-	}
 	e, err := validate(h)
 	if err != nil {
 		return fmt.Errorf("%w: %q: %v", ErrHeader, h.Name, err)
 	}
+	names := make([]string, 0, len(others))
+	if len(others) > 0 {
+		if h.Mode.Type() != 0 {
+			return fmt.Errorf("%w: %q: hard links of a %s (only regular files)", ErrHeader, h.Name, typeName(h.Mode))
+		}
+		if len(others) >= 1<<32-1 {
+			return fmt.Errorf("%w: %q: more hard links than newc can count", ErrHeader, h.Name)
+		}
+		for _, o := range others {
+			name, err := cleanName(o, h.Mode)
+			if err != nil {
+				return fmt.Errorf("%w: hard link %q of %q: %v", ErrHeader, o, h.Name, err)
+			}
+			names = append(names, name)
+		}
+	}
+	if w.ino == 1<<32-1 {
+		return fmt.Errorf("%w: %q: more entries than newc inode numbers", ErrHeader, h.Name)
+	}
 	ino := w.ino + 1
-	nlink := uint32(1)
+	nlink := uint32(1 + len(names))
 	if h.Mode.IsDir() {
 		nlink = 2
 	}
-	b := w.appendPad(w.buf[:0])
-	b = appendHeader(b, ino, e.mode, h.UID, h.GID, nlink, uint32(h.ModTime), e.size, h.Rdevmajor, h.Rdevminor, e.name)
+	mtime := uint32(h.ModTime)
+	b := w.buf[:0]
+	for _, name := range names {
+		b = w.appendPad(b, int64(len(b)))
+		b = appendHeader(b, ino, e.mode, h.UID, h.GID, nlink, mtime, 0, 0, 0, name)
+	}
+	b = w.appendPad(b, int64(len(b)))
+	b = appendHeader(b, ino, e.mode, h.UID, h.GID, nlink, mtime, e.size, h.Rdevmajor, h.Rdevminor, e.name)
 	if e.linkname != "" {
 		b = append(b, e.linkname...)
 		b = appendZeros(b, padLen(int64(len(e.linkname))))
@@ -142,7 +182,7 @@ func (w *Writer) Close() error {
 	if err := w.checkBodyDone(); err != nil {
 		return err
 	}
-	b := w.appendPad(w.buf[:0])
+	b := w.appendPad(w.buf[:0], 0)
 	b = appendHeader(b, 0, 0, 0, 0, 1, 0, 0, 0, 0, trailer)
 	total := w.written + int64(len(b))
 	b = appendZeros(b, -total&(blockSize-1))
@@ -187,9 +227,10 @@ func (w *Writer) checkBodyDone() error {
 	return nil
 }
 
-// appendPad appends the zeros that align the end of the previous entry.
-func (w *Writer) appendPad(b []byte) []byte {
-	return appendZeros(b, padLen(w.written))
+// appendPad appends the zeros that align the end of the previous entry,
+// pending bytes after what was written so far.
+func (w *Writer) appendPad(b []byte, pending int64) []byte {
+	return appendZeros(b, padLen(w.written+pending))
 }
 
 func (w *Writer) write(b []byte) error {
@@ -247,7 +288,7 @@ func validate(h *Header) (entry, error) {
 		}
 	}
 	if h.Linkname != "" && h.Mode.Type() != fs.ModeSymlink {
-		return e, fmt.Errorf("linkname %q on a non-symlink (hard links are not supported)", h.Linkname)
+		return e, fmt.Errorf("linkname %q on a non-symlink (write hard links with WriteHardLinked)", h.Linkname)
 	}
 	return e, nil
 }

@@ -108,7 +108,7 @@ func (p *parser) nextContent() bool {
 		case i == len(p.groups)-1 && !p.trailingBlank && g.col == p.indent:
 			p.head = p.groupText(g)
 		case chain && (i == 0 || g.col < p.groups[i-1].col) && g.col >= p.indent:
-			if !p.footAt(g, i, i == len(p.groups)-1 && !p.trailingBlank) {
+			if !p.footAt(g, i, p.runsOn(i)) {
 				return false
 			}
 		default:
@@ -168,7 +168,7 @@ func (p *parser) distributeEnd() bool {
 			chain = false
 		}
 		if chain && (i == 0 || g.col < p.groups[i-1].col) {
-			if !p.footAt(g, i, false) {
+			if !p.footAt(g, i, p.runsOn(i)) {
 				return false
 			}
 			continue
@@ -181,18 +181,27 @@ func (p *parser) distributeEnd() bool {
 	return len(p.foot) == 0 || !p.trailingBlank
 }
 
+// runsOn reports whether group i is followed by another comment line or
+// by the next content line with no blank line in between.
+func (p *parser) runsOn(i int) bool {
+	if i+1 < len(p.groups) {
+		return !p.groups[i+1].blankBefore
+	}
+	return p.indent >= 0 && !p.trailingBlank
+}
+
 // footAt makes g the foot comment of the last entry of an open
-// collection. yaml.v3 picks the collection by column, except for a comment
-// that touches the next, less indented, content line: that one goes to the
-// innermost collection (then the next one out, for the depth-th group of a
-// run). Here the column must agree with that choice, or the group is left
-// to yaml.v3.
-func (p *parser) footAt(g *group, depth int, touchesNext bool) bool {
+// collection. yaml.v3 picks the collection by column, except for a group
+// that runs on into more comments or the next (less indented) content line
+// without a blank line: that one goes to the innermost collection, or the
+// next one out for the depth-th group of a run. Here the column must agree
+// with that choice, or the group is left to yaml.v3.
+func (p *parser) footAt(g *group, depth int, runsOn bool) bool {
 	if p.noFoot || p.strictFoot && (p.indent < 0 || g.col <= p.indent) {
 		return false
 	}
 	j := len(p.levels) - 1
-	if touchesNext {
+	if runsOn {
 		j -= depth
 	} else {
 		for j >= 0 && p.levels[j].col != g.col {

@@ -18,6 +18,14 @@ type encoder struct {
 	depth int
 	last  lineEnd
 	blank bool // a foot comment was written; separate it from what follows
+
+	// lineDepth is the nesting depth of the last entry written; run counts
+	// the foot comments written since, and runInnermost records whether
+	// the last of them sits where yaml.v3 puts a foot that is followed by
+	// another one.
+	lineDepth    int
+	run          int
+	runInnermost bool
 }
 
 func encodeFast(n *yaml.Node) ([]byte, bool) {
@@ -151,6 +159,7 @@ func (e *encoder) mapping(m *yaml.Node, indent int, inline bool, next int) bool 
 		if i > 0 || !inline {
 			e.newLine(indent)
 		}
+		e.contentLine()
 		if isEmptyNull(k) {
 			// An empty key needs the explicit "?" form to exist at all.
 			if k.HeadComment != "" || k.LineComment != "" || k.FootComment != "" {
@@ -238,6 +247,7 @@ func (e *encoder) sequence(s *yaml.Node, indent int, inline bool, next int) bool
 		if i > 0 || !inline {
 			e.newLine(indent)
 		}
+		e.contentLine()
 		after := next
 		if i+1 < len(s.Content) {
 			after = indent
@@ -423,7 +433,16 @@ func (e *encoder) foot(c string, indent, after int) bool {
 			return false
 		}
 	}
-	e.blank = false // feet of nested entries run on without a gap
+	// Feet of nested entries follow each other without a blank line.
+	// yaml.v3 then gives each foot but the last of such a run to the
+	// innermost collection, then the next one out, and so on, so every
+	// foot that another one follows must sit exactly there.
+	if e.run > 0 && !e.runInnermost {
+		return false
+	}
+	e.runInnermost = e.depth == e.lineDepth-e.run
+	e.run++
+	e.blank = false
 	if !e.comment(c, indent, false) {
 		return false
 	}
@@ -432,6 +451,13 @@ func (e *encoder) foot(c string, indent, after int) bool {
 	// to the innermost collection or make it the next entry's head.
 	e.blank = true
 	return true
+}
+
+// contentLine records that an entry of the collection at the current depth
+// starts a line, which ends any run of foot comments.
+func (e *encoder) contentLine() {
+	e.lineDepth = e.depth
+	e.run = 0
 }
 
 // newLine starts a content or head comment line at indent, first writing

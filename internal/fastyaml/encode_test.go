@@ -175,6 +175,14 @@ func TestEncodeTrees(t *testing.T) {
 		}(),
 		want: "eth0: {} # spare\n",
 	}, {
+		name: "foot comments of nested entries",
+		tree: func() *yaml.Node {
+			a, b, x := str("a"), str("b"), str("x")
+			a.FootComment, b.FootComment, x.FootComment = "# fa", "# fb", "# fx"
+			return docOf(mapOf(a, mapOf(b, seqOf(x)), str("c"), str("d")))
+		}(),
+		want: "a:\n  b:\n    - x\n    # fx\n  # fb\n# fa\n\nc: d\n",
+	}, {
 		name: "sequence of mappings",
 		tree: docOf(seqOf(mapOf(str("a"), str("1"), str("b"), seqOf(str("x"))), seqOf(str("y"), str("z")))),
 		want: "- a: \"1\"\n  b:\n    - x\n- - y\n  - z\n",
@@ -191,8 +199,17 @@ func TestEncodeTrees(t *testing.T) {
 			if _, ok := encodeFast(tt.tree); !ok {
 				t.Error("fast emitter not used")
 			}
-			if _, err := parseSlow(out); err != nil {
-				t.Errorf("yaml.v3 cannot read the output: %v", err)
+			for name, parse := range map[string]func([]byte) (*yaml.Node, error){"yaml.v3": parseSlow, "Parse": Parse} {
+				back, err := parse(out)
+				if err != nil {
+					t.Fatalf("%s cannot read the output: %v", name, err)
+				}
+				if tt.tree.Kind != yaml.DocumentNode || untagged(tt.tree) {
+					continue // reads back with a document or tags added
+				}
+				if d := diffTrees(lineSlots(back), lineSlots(tt.tree), treeOpts{comments: true}); d != "" {
+					t.Errorf("%s reads the output back differently: %s", name, d)
+				}
 			}
 		})
 	}
@@ -212,6 +229,11 @@ func TestEncodeFallback(t *testing.T) {
 		{"anchor", docOf(mapOf(str("k"), anchored, str("l"), &yaml.Node{Kind: yaml.AliasNode, Alias: anchored, Value: "x"}))},
 		{"explicit tag needed", docOf(mapOf(str("k"), tagged))},
 		{"collection key", docOf(complexKey)},
+		{"foot run skipping a level", func() *yaml.Node {
+			a, b := str("a"), str("b")
+			a.FootComment, b.FootComment = "# fa", "# fb"
+			return docOf(mapOf(a, mapOf(b, seqOf(str("x"))), str("c"), str("d")))
+		}()},
 		{"head comment on a seq item mapping's first key", docOf(seqOf(mapOf(&yaml.Node{Kind: yaml.ScalarNode, Tag: strTag, Value: "a", HeadComment: "# h"}, str("b"))))},
 	}
 	for _, tt := range tests {
@@ -280,4 +302,17 @@ func FuzzEncodeString(f *testing.F) {
 			}
 		}
 	})
+}
+
+// untagged reports whether some scalar in the tree has no tag.
+func untagged(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode && n.Tag == "" {
+		return true
+	}
+	for _, c := range n.Content {
+		if untagged(c) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,7 +9,8 @@
 // to yaml.v3 unchanged, so the result (or the error) is always the one
 // yaml.v3 would give. Encode writes the canonical block style with two-space
 // indentation and falls back to yaml.v3's encoder for trees it cannot write
-// exactly (anchors, explicit tags, block scalars, comments in unusual places).
+// exactly (anchors, aliases, explicit tags, collections as keys, comments in
+// places yaml.v3 would not read back).
 package fastyaml
 
 import (
@@ -21,8 +22,10 @@ import (
 
 // Parse decodes data into a document node equal to what yaml.Unmarshal(data,
 // &node) produces: the same kinds, tags, values, styles, lines, columns and,
-// for the comment placements the fast path accepts, the same comments. On a
-// syntax error it returns yaml.v3's error.
+// for the comment placements the fast path accepts, the same comments. Like
+// yaml.Unmarshal it reads only the first document, and returns a zero node
+// for input without one. On a syntax error it returns yaml.v3's error. The
+// tree does not share memory with data.
 func Parse(data []byte) (*yaml.Node, error) {
 	if doc := parseFast(data); doc != nil {
 		return doc, nil
@@ -40,11 +43,16 @@ func parseSlow(data []byte) (*yaml.Node, error) {
 }
 
 // Encode writes n (a document node, or any node to be written as a
-// document) as block-style YAML with two-space indentation. Strings are
-// quoted only when a plain scalar would not read back as the same string;
-// nodes with a quoted or flow style keep it; comments are written back where
-// Parse found them. Trees the fast emitter cannot write faithfully are
-// encoded by yaml.v3 with an indent of two.
+// document) as block-style YAML with two-space indentation, sequences
+// indented under their key. Strings are quoted only when a plain scalar
+// would not read back as the same string, and then double-quoted; nodes
+// with a quoted or flow style keep it, except that block scalars and
+// multi-line strings are written double-quoted with escapes, and a flow
+// collection that cannot be written on one line is written as a block.
+// Comments are written back where Parse found them; a key's line comment
+// follows its value when the value is written on the key's line. Trees the
+// fast emitter cannot write faithfully are encoded by yaml.v3 with an
+// indent of two. A nil or cyclic tree is an error.
 func Encode(n *yaml.Node) ([]byte, error) {
 	if n == nil {
 		return nil, fmt.Errorf("encode yaml: nil node")

@@ -1,6 +1,8 @@
 package fastyaml
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -111,5 +113,57 @@ func TestParseCopiesInput(t *testing.T) {
 	copy(data, "XXXXXXXXXX")
 	if got := doc.Content[0].Content[1].Value; got != "value" {
 		t.Errorf("value changed with the input buffer: %q", got)
+	}
+}
+
+// TestParseLarge compares whole generated documents with yaml.v3,
+// including ones that outgrow the first arena block.
+func TestParseLarge(t *testing.T) {
+	var flowHeavy, deep, longKey strings.Builder
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&flowHeavy, "k%d: [%s]\n", i, strings.Repeat("a, {b: c}, ", 40)+"z")
+	}
+	for i := 0; i < maxDepth+10; i++ {
+		fmt.Fprintf(&deep, "%sk:\n", strings.Repeat(" ", i))
+	}
+	fmt.Fprintf(&longKey, "%s: v\n", strings.Repeat("k", maxKeyLen+1))
+	tests := []struct {
+		name string
+		in   []byte
+		fast bool
+	}{
+		{"nodes.conf with 500 nodes", genNodesConf(500), true},
+		{"flow-heavy", []byte(flowHeavy.String()), true},
+		{"deeper than maxDepth", []byte(deep.String()), false},
+		{"key longer than maxKeyLen", []byte(longKey.String()), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := parseSlow(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Parse(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diffTrees(got, want, exact); d != "" {
+				t.Errorf("Parse differs from yaml.v3: %s", d)
+			}
+			if fast := parseFast(tt.in) != nil; fast != tt.fast {
+				t.Errorf("fast path taken = %v, want %v", fast, tt.fast)
+			}
+			out, err := Encode(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := parseSlow(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diffTrees(back, want, content); d != "" {
+				t.Errorf("Encode output reads back differently: %s", d)
+			}
+		})
 	}
 }

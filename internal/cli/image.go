@@ -1,0 +1,677 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/mkchroot"
+	"github.com/wwboot/wwboot/internal/oci"
+	"github.com/wwboot/wwboot/internal/sandbox"
+)
+
+// ExitError carries the exit status of a command run inside an image, so
+// that "wwctl image exec IMAGE -- false" fails as the command did.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("command exited with status %d", e.Code) }
+
+func (a *app) imageCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "image COMMAND [OPTIONS]",
+		Aliases: []string{"container"},
+		Short:   "Import, create, change and build node images",
+		Long: `An image is a node's operating system: a root filesystem under
+<wwchrootdir>/NAME/rootfs, built into a compressed cpio archive under
+<wwprovisiondir>/images that nodes unpack into RAM.`,
+	}
+	cmd.AddCommand(a.imageImport(), a.imageCreate(), a.imageBuild(), a.imageList(), a.imageShow(), a.imageKernels(),
+		a.imageCopy(), a.imageRename(), a.imageDelete(), a.imageExec(), a.imageShell())
+	return cmd
+}
+
+func (a *app) images() *image.Images {
+	return &image.Images{Chroots: a.cfg.Paths.Wwchrootdir, Provision: a.cfg.Paths.Wwprovisiondir}
+}
+
+// defaultImageName is Warewulf's: the last element of the source, without
+// an archive extension.
+func defaultImageName(source string) string {
+	s := strings.TrimSuffix(source, "/")
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i:], "/") && strings.HasPrefix(source, "oci") {
+		s = s[i+1:]
+	}
+	s = path.Base(s)
+	for _, ext := range []string{".tar.gz", ".tar.zst", ".tgz", ".tar"} {
+		s = strings.TrimSuffix(s, ext)
+	}
+	return s
+}
+
+func (a *app) imageImport() *cobra.Command {
+	var force, update, build bool
+	var opts oci.Options
+	cmd := &cobra.Command{
+		Use:     "import SOURCE [NAME]",
+		Aliases: []string{"pull"},
+		Short:   "Import an image from a registry, an archive or a directory",
+		Long: `Import a root filesystem as image NAME (default: the last part of SOURCE).
+SOURCE is docker://REGISTRY/REPO:TAG, an OCI layout directory (oci:DIR), an OCI
+archive (oci-archive:FILE), a docker-archive tarball (docker save, podman
+save), a root filesystem tarball (.tar, .tar.gz, .tar.zst) or a directory
+holding a root filesystem (a chroot, an Apptainer sandbox).
+
+The import is made beside the images and put in place only when it succeeds,
+so a failed import changes nothing. Hostile archives (paths or links that
+would write outside the image) are refused, naming the entry.
+Registry credentials: --username/--password or WAREWULF_OCI_USERNAME and
+WAREWULF_OCI_PASSWORD.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := defaultImageName(args[0])
+			if len(args) == 2 {
+				name = args[1]
+			}
+			if opts.Username == "" {
+				opts.Username = a.env.Getenv("WAREWULF_OCI_USERNAME")
+			}
+			if opts.Password == "" {
+				opts.Password = a.env.Getenv("WAREWULF_OCI_PASSWORD")
+			}
+			opts.CacheDir = a.cfg.Paths.Cachedir
+			opts.Log = a.log
+			if p := a.byteProgress(); p != nil {
+				opts.Progress = func(_ string, done, total int64) { p(done, total) }
+			}
+			im := a.images()
+			var base func(string) error
+			if update {
+				base = func(dst string) error {
+					_, err := oci.Import(cmd.Context(), im.RootFS(name), dst, oci.Options{Log: a.log})
+					return err
+				}
+			}
+			opts.Update = update
+			var info *oci.Info
+			err := im.Install(name, force || update, base, func(dst string) error {
+				var err error
+				info, err = oci.Import(cmd.Context(), args[0], dst, opts)
+				return err
+			})
+			a.progressDone()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Imported %s (%s) as image %s\n", args[0], info.Kind, name)
+			if build {
+				return a.buildImages(cmd.Context(), []string{name}, buildFlags{})
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&force, "force", "f", false, "Replace an image of that name")
+	f.BoolVarP(&update, "update", "u", false, "Add to an image of that name instead of replacing it")
+	f.BoolVarP(&build, "build", "b", false, "Build the image afterwards")
+	f.StringVar(&opts.Username, "username", "", "Registry user name")
+	f.StringVar(&opts.Password, "password", "", "Registry password")
+	f.StringVar(&opts.Password, "passwd", "", "Registry password")
+	_ = f.MarkHidden("passwd")
+	f.BoolVar(&opts.NoHTTPS, "nohttps", false, "The registry speaks plain HTTP")
+	f.StringVar(&opts.Platform, "platform", "", "Platform to pull (default: this machine's), e.g. linux/arm64")
+	f.StringVar(&opts.Platform, "arch", "", "Same as --platform")
+	_ = f.MarkHidden("arch")
+	return cmd
+}
+
+func (a *app) imageCreate() *cobra.Command {
+	var from, mirror string
+	var packages []string
+	var list, force, build bool
+	cmd := &cobra.Command{
+		Use:   "create NAME --from TEMPLATE",
+		Short: "Make a new image from a template (debootstrap, dnf, busybox)",
+		Long: `Make a new root filesystem from a template, as Warewulf v3's wwmkchroot did:
+Debian and Ubuntu suites through debootstrap, RPM distributions through dnf
+--installroot where dnf exists, and a minimal busybox image that needs no
+network. --list shows the templates and what each needs.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if list {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if list {
+				t := newTable("TEMPLATE", "AVAILABLE", "DESCRIPTION")
+				var needs []string
+				for _, tp := range mkchroot.Templates() {
+					avail := "yes"
+					if !tp.Available {
+						avail = "no"
+						needs = append(needs, tp.Name+" needs "+tp.Missing)
+					}
+					t.add(tp.Name, avail, tp.Description)
+				}
+				if err := t.write(a.out()); err != nil {
+					return err
+				}
+				for _, n := range needs {
+					fmt.Fprintln(a.out(), n)
+				}
+				return nil
+			}
+			if from == "" {
+				return fmt.Errorf("name a template with --from (see --list)")
+			}
+			opts := mkchroot.Options{Mirror: mirror, Packages: packages, Log: a.log, Stdout: a.env.Stderr, Stderr: a.env.Stderr}
+			err := a.images().Install(args[0], force, nil, func(dst string) error {
+				return mkchroot.Create(cmd.Context(), from, dst, opts)
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Created image %s from %s\n", args[0], from)
+			if build {
+				return a.buildImages(cmd.Context(), args, buildFlags{})
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "Template to create from")
+	f.StringVar(&mirror, "mirror", "", "Package mirror (default: this machine's)")
+	f.StringSliceVar(&packages, "package", nil, "More packages to install")
+	f.BoolVar(&list, "list", false, "List the templates")
+	f.BoolVarP(&force, "force", "f", false, "Replace an image of that name")
+	f.BoolVarP(&build, "build", "b", false, "Build the image afterwards")
+	return cmd
+}
+
+type buildFlags struct {
+	force        bool
+	uncompressed bool
+	excludes     []string
+	hybridPath   string
+}
+
+func (a *app) imageBuild() *cobra.Command {
+	var all bool
+	var bf buildFlags
+	cmd := &cobra.Command{
+		Use:   "build IMAGE...",
+		Short: "Build images into the archives nodes boot",
+		Long: `Build each image's root filesystem into a reproducible cpio archive,
+compressed with gzip and zstd (and uncompressed with --uncompressed), with its
+sha256 beside it. Paths matching "image excludes" in warewulf.conf, the
+image's own etc/warewulf/excludes or --exclude are left out; --hybridpath DIR
+turns each of them into a symbolic link to DIR/path instead, for a tree
+shared over a network filesystem. An unchanged tree is not rebuilt.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names := args
+			if all {
+				var err error
+				if names, err = a.images().Names(); err != nil {
+					return err
+				}
+			}
+			if len(names) == 0 {
+				return fmt.Errorf("name the images to build, or use --all")
+			}
+			return a.buildImages(cmd.Context(), names, bf)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "Build every image")
+	f.BoolVarP(&bf.force, "force", "f", false, "Rebuild an unchanged image")
+	f.BoolVar(&bf.uncompressed, "uncompressed", false, "Also write the uncompressed archive")
+	f.StringArrayVar(&bf.excludes, "exclude", nil, "Leave this path pattern out (repeatable)")
+	f.StringVar(&bf.hybridPath, "hybridpath", "", "Make excluded paths links into this directory")
+	return cmd
+}
+
+func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) error {
+	im := a.images()
+	for _, name := range names {
+		if !im.Exists(name) {
+			return fmt.Errorf("image %q does not exist", name)
+		}
+		own, err := image.ReadExcludes(filepath.Join(im.RootFS(name), "etc", "warewulf", "excludes"))
+		if err != nil {
+			return err
+		}
+		formats := []compress.Format{compress.Gzip, compress.Zstd}
+		if bf.uncompressed {
+			formats = append([]compress.Format{compress.None}, formats...)
+		}
+		excludes := append(append(append([]string(nil), a.cfg.ImageExcludes...), own...), bf.excludes...)
+		if err := os.MkdirAll(filepath.Dir(im.Archive(name)), 0o755); err != nil {
+			return err
+		}
+		start := time.Now()
+		res, err := image.Build(ctx, im.RootFS(name), im.Archive(name), image.BuildOptions{
+			Formats: formats, Excludes: excludes, HybridPath: bf.hybridPath, Force: bf.force,
+			Progress: a.byteProgress(), Log: a.log,
+		})
+		a.progressDone()
+		if err != nil {
+			return fmt.Errorf("build image %s: %w", name, err)
+		}
+		if res.Skipped {
+			fmt.Fprintf(a.out(), "Image %s unchanged (use --force to rebuild)\n", name)
+			continue
+		}
+		fmt.Fprintf(a.out(), "Built image %s: %d files, %s in %s\n", name, res.Files, humanBytes(res.Bytes), time.Since(start).Round(10*time.Millisecond))
+		for _, o := range res.Outputs {
+			fmt.Fprintf(a.out(), "  %s  %s  sha256:%s\n", o.Path, humanBytes(o.Size), o.SHA256)
+		}
+	}
+	return nil
+}
+
+// byteProgress shows bytes done on a terminal.
+func (a *app) byteProgress() func(done, total int64) {
+	p := a.progress("progress")
+	if p == nil {
+		return nil
+	}
+	last := time.Time{}
+	return func(done, total int64) {
+		if time.Since(last) < 200*time.Millisecond && done != total {
+			return
+		}
+		last = time.Now()
+		f := a.env.Stderr.(*os.File)
+		if total > 0 {
+			fmt.Fprintf(f, "\r%s / %s (%d%%)   ", humanBytes(done), humanBytes(total), done*100/total)
+		} else {
+			fmt.Fprintf(f, "\r%s   ", humanBytes(done))
+		}
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// imageUsers returns the nodes whose merged image is name, and the nodes
+// and profiles that name it themselves.
+func imageUsers(inv *inventory.Inventory, name string) (merged []string, direct []string) {
+	for _, m := range inv.MergeAll() {
+		if m.ImageName != nil && *m.ImageName == name {
+			merged = append(merged, m.Name)
+		}
+	}
+	for _, n := range inv.NodeNames() {
+		if p := inv.Nodes[n].ImageName; p != nil && *p == name {
+			direct = append(direct, "node "+n)
+		}
+	}
+	for _, n := range inv.ProfileNames() {
+		if p := inv.Profiles[n].ImageName; p != nil && *p == name {
+			direct = append(direct, "profile "+n)
+		}
+	}
+	return merged, direct
+}
+
+func (a *app) imageExec() *cobra.Command {
+	var binds []string
+	var build bool
+	cmd := &cobra.Command{
+		Use:   "exec IMAGE [OPTIONS] -- COMMAND...",
+		Short: "Run a command inside an image (to install packages, say)",
+		Long: `Run a command inside an image, in new mount, PID and UTS namespaces with /proc,
+/sys, /dev and /run mounted, the "image mounts" of warewulf.conf and --bind
+src[:dst[:ro]] bind-mounted. One session changes an image at a time; a
+read-only image is refused. The image is rebuilt afterwards unless
+--build=false. Example: wwctl image exec debian -- apt-get install -y htop`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runInImage(cmd.Context(), args[0], args[1:], binds, build)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&binds, "bind", "b", nil, "Bind mount src[:dst[:ro]] (repeatable)")
+	cmd.Flags().BoolVar(&build, "build", true, "Rebuild the image afterwards")
+	return cmd
+}
+
+func (a *app) imageShell() *cobra.Command {
+	var binds []string
+	var build bool
+	cmd := &cobra.Command{
+		Use:     "shell IMAGE [OPTIONS]",
+		Aliases: []string{"chroot"},
+		Short:   "Open a shell inside an image",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			shell := "/bin/sh"
+			for _, s := range []string{a.env.Getenv("SHELL"), "/bin/bash"} {
+				if s != "" {
+					if _, err := os.Stat(filepath.Join(a.images().RootFS(args[0]), s)); err == nil {
+						shell = s
+						break
+					}
+				}
+			}
+			return a.runInImage(cmd.Context(), args[0], []string{shell}, binds, build)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&binds, "bind", "b", nil, "Bind mount src[:dst[:ro]] (repeatable)")
+	cmd.Flags().BoolVar(&build, "build", true, "Rebuild the image afterwards")
+	return cmd
+}
+
+func (a *app) runInImage(ctx context.Context, name string, argv, bindFlags []string, build bool) error {
+	im := a.images()
+	if !im.Exists(name) {
+		return fmt.Errorf("image %q does not exist", name)
+	}
+	if im.ReadOnly(name) {
+		return fmt.Errorf("image %q is read-only (remove %s to change it)", name, filepath.Join(im.Dir(name), "readonly"))
+	}
+	var binds []sandbox.Bind
+	for _, m := range a.cfg.ImageMounts {
+		dest := m.Dest
+		if dest == "" {
+			dest = m.Source
+		}
+		binds = append(binds, sandbox.Bind{Source: m.Source, Dest: dest, ReadOnly: m.ReadOnly})
+	}
+	for _, b := range bindFlags {
+		bind, err := sandbox.ParseBind(b)
+		if err != nil {
+			return err
+		}
+		binds = append(binds, bind)
+	}
+	unlock, err := sandbox.Lock(ctx, im.Dir(name))
+	if err != nil {
+		return err
+	}
+	code, err := sandbox.Run(ctx, sandbox.Options{Root: im.RootFS(name), Hostname: name, Binds: binds,
+		Stdin: a.env.Stdin, Stdout: a.env.Stdout, Stderr: a.env.Stderr, Log: a.log}, argv)
+	unlock()
+	if err != nil {
+		return err
+	}
+	if build {
+		if err := a.buildImages(ctx, []string{name}, buildFlags{}); err != nil {
+			return err
+		}
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+func (a *app) imageList() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list [IMAGE...]",
+		Aliases: []string{"ls"},
+		Short:   "List images",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := a.images()
+			names := args
+			if len(names) == 0 {
+				var err error
+				if names, err = im.Names(); err != nil {
+					return err
+				}
+			}
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			t := newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "BUILT", "SIZE (ZSTD)")
+			for _, name := range names {
+				if !im.Exists(name) {
+					return fmt.Errorf("image %q does not exist", name)
+				}
+				users, _ := imageUsers(inv, name)
+				kv := "--"
+				if ks, err := image.Kernels(im.RootFS(name)); err == nil {
+					for _, k := range ks {
+						if k.Default {
+							kv = k.Version
+						}
+					}
+				}
+				built, size := "--", "--"
+				for _, b := range im.Archives(name) {
+					built = b.ModTime.Format("2006-01-02 15:04")
+					if strings.HasSuffix(b.Path, ".zst") {
+						size = humanBytes(b.Size)
+					}
+				}
+				t.add(name, fmt.Sprint(len(users)), kv, built, size)
+			}
+			return t.write(a.out())
+		},
+	}
+	return cmd
+}
+
+func (a *app) imageShow() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "show IMAGE",
+		Short: "Show an image's root filesystem path (--all: more)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := a.images()
+			name := args[0]
+			if !im.Exists(name) {
+				return fmt.Errorf("image %q does not exist", name)
+			}
+			if !all {
+				fmt.Fprintln(a.out(), im.RootFS(name))
+				return nil
+			}
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			users, _ := imageUsers(inv, name)
+			kernel := "--"
+			if ks, err := image.Kernels(im.RootFS(name)); err == nil {
+				if k, err := image.FindKernel(ks, ""); err == nil {
+					kernel = k.Path + " (" + k.Version + ")"
+				}
+			}
+			t := newTable("FIELD", "VALUE")
+			t.add("Name", name)
+			t.add("RootFS", im.RootFS(name))
+			t.add("ReadOnly", fmt.Sprint(im.ReadOnly(name)))
+			t.add("Kernel", kernel)
+			for _, b := range im.Archives(name) {
+				t.add("Archive", fmt.Sprintf("%s (%s, %s)", b.Path, humanBytes(b.Size), b.ModTime.Format(time.RFC3339)))
+			}
+			t.add("Nodes", valueOrDash(strings.Join(users, ",")))
+			return t.write(a.out())
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show kernel, archives and nodes too")
+	return cmd
+}
+
+func (a *app) imageKernels() *cobra.Command {
+	return &cobra.Command{
+		Use:     "kernels [IMAGE...]",
+		Aliases: []string{"kernel"},
+		Short:   "List the kernels in images",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := a.images()
+			names := args
+			if len(names) == 0 {
+				var err error
+				if names, err = im.Names(); err != nil {
+					return err
+				}
+			}
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			merged := inv.MergeAll()
+			t := newTable("IMAGE", "KERNEL", "VERSION", "DEFAULT", "NODES")
+			for _, name := range names {
+				if !im.Exists(name) {
+					return fmt.Errorf("image %q does not exist", name)
+				}
+				ks, err := image.Kernels(im.RootFS(name))
+				if err != nil {
+					return err
+				}
+				for _, k := range ks {
+					nodes := 0
+					for _, m := range merged {
+						if m.ImageName == nil || *m.ImageName != name {
+							continue
+						}
+						want := ""
+						if m.Kernel != nil && m.Kernel.Version != nil {
+							want = *m.Kernel.Version
+						}
+						if sel, err := image.FindKernel(ks, want); err == nil && sel.Path == k.Path {
+							nodes++
+						}
+					}
+					t.add(name, k.Path, k.Version, fmt.Sprint(k.Default), fmt.Sprint(nodes))
+				}
+			}
+			return t.write(a.out())
+		},
+	}
+}
+
+func (a *app) imageCopy() *cobra.Command {
+	var build bool
+	cmd := &cobra.Command{
+		Use:     "copy IMAGE NEWNAME",
+		Aliases: []string{"cp"},
+		Short:   "Copy an image",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := a.images()
+			if !im.Exists(args[0]) {
+				return fmt.Errorf("image %q does not exist", args[0])
+			}
+			err := im.Install(args[1], false, nil, func(dst string) error {
+				_, err := oci.Import(cmd.Context(), im.RootFS(args[0]), dst, oci.Options{Log: a.log})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "Copied image %s to %s\n", args[0], args[1])
+			if build {
+				return a.buildImages(cmd.Context(), args[1:], buildFlags{})
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&build, "build", "b", false, "Build the copy")
+	return cmd
+}
+
+func (a *app) imageRename() *cobra.Command {
+	var build bool
+	cmd := &cobra.Command{
+		Use:     "rename IMAGE NEWNAME",
+		Aliases: []string{"mv"},
+		Short:   "Rename an image, and the nodes and profiles that name it",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, to := args[0], args[1]
+			if err := a.images().Rename(from, to); err != nil {
+				return err
+			}
+			_, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
+				for _, n := range inv.Nodes {
+					if n.ImageName != nil && *n.ImageName == from {
+						n.ImageName = &to
+					}
+				}
+				for _, p := range inv.Profiles {
+					if p.ImageName != nil && *p.ImageName == from {
+						p.ImageName = &to
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("image renamed, but nodes.conf still names %s: %w", from, err)
+			}
+			fmt.Fprintf(a.out(), "Renamed image %s to %s\n", from, to)
+			if build {
+				return a.buildImages(cmd.Context(), []string{to}, buildFlags{})
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&build, "build", "b", false, "Build the renamed image")
+	return cmd
+}
+
+func (a *app) imageDelete() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:     "delete IMAGE...",
+		Aliases: []string{"rm", "remove", "del"},
+		Short:   "Delete images no node or profile names",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			im := a.images()
+			for _, name := range args {
+				if !im.Exists(name) {
+					return fmt.Errorf("image %q does not exist", name)
+				}
+				if _, direct := imageUsers(inv, name); len(direct) > 0 {
+					return fmt.Errorf("image %q is used by %s; change them first", name, strings.Join(direct, ", "))
+				}
+			}
+			if err := a.confirm(yes, "Delete %d image(s): %s?", len(args), strings.Join(args, ", ")); err != nil {
+				return err
+			}
+			var errs []error
+			for _, name := range args {
+				if err := im.Delete(name); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(a.out(), "Deleted image %s\n", name)
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
+	return cmd
+}

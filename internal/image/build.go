@@ -1,0 +1,823 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/cpio"
+)
+
+// BuildOptions tune Build.
+type BuildOptions struct {
+	// Formats lists the archives to write: compress.None (<out>.img),
+	// compress.Gzip (<out>.img.gz) and compress.Zstd (<out>.img.zst).
+	// At least one is required; repeats are ignored.
+	Formats []compress.Format
+	// Excludes are patterns of paths left out of the archive, as described
+	// on ReadExcludes and excluder: the configuration's defaults, the
+	// image's own file and command-line flags, merged by the caller.
+	Excludes []string
+	// HybridPath, when set, makes each excluded path a symlink to
+	// HybridPath/path in the archive instead of leaving it out (wwvnfs's
+	// hybridize), for trees served from a network filesystem.
+	HybridPath string
+	// Force rebuilds the archives even when the tree did not change.
+	Force bool
+	// Concurrency is the number of compressing goroutines of each format;
+	// 0 means GOMAXPROCS. It never changes the output.
+	Concurrency int
+	// Progress, when set, is called from Build's goroutine with the bytes
+	// of file contents archived so far and the total to archive.
+	Progress func(done, total int64)
+	// Log receives notes on skipped entries and timings; nil discards them.
+	Log *slog.Logger
+}
+
+// BuildResult reports what Build did.
+type BuildResult struct {
+	// Skipped is true when every requested archive was up to date.
+	Skipped bool
+	// Files is the number of archive entries (every type) the tree gives.
+	Files int
+	// Bytes is the size of the uncompressed archive written; 0 if Skipped.
+	Bytes int64
+	// Outputs describes every requested archive, built or up to date, in
+	// the order of BuildOptions.Formats.
+	Outputs []Output
+}
+
+// Output is one archive.
+type Output struct {
+	Format compress.Format
+	Path   string
+	Size   int64
+	SHA256 string // hex
+}
+
+// buildVersion is hashed into every digest: change it when the archive
+// layout changes, so old archives are rebuilt.
+const buildVersion = "wwboot image build 1"
+
+// bufSize is the unit of reads, writes and hand-offs between goroutines.
+const bufSize = 1 << 20
+
+// syncEvery is how many bytes of an archive are written before their
+// writeback is started, so the final fsync has little left to wait for.
+const syncEvery = 8 << 20
+
+// Build writes the tree at root as a reproducible newc cpio archive to
+// <out>.img<ext> for each requested format, where out is a path prefix
+// such as /var/lib/warewulf/provision/images/rocky, with the archive's
+// sha256 in <out>.img<ext>.sha256 in sha256sum's format.
+//
+// The tree is walked once, in sorted order, without following symlinks;
+// the stream is compressed in all formats at once, each into a temporary
+// file that is fsynced and renamed into place only when every archive
+// succeeded, so an error or a cancelled ctx leaves the previous archives
+// and their sha256 files as they were. The archive keeps owners, modes
+// (setuid, setgid, sticky), mtimes, symlinks, hard links, devices and
+// fifos; it leaves out sockets and anything on another mount than root
+// (mount points inside the tree, as find -xdev), logging them. The same
+// tree and options give the same bytes. A regular file of 4 GiB or more,
+// which newc cannot hold, fails the build before anything is written.
+//
+// A digest of the tree (every archived entry's path, type, mode, owner,
+// size, mtimes, ctime, inode and link target) and of the excludes and
+// HybridPath is kept in <out>.img.digest for each archive: an archive
+// whose digest did not change is not rebuilt unless opts.Force. Build
+// holds an exclusive lock on <out>.img.lock while it runs.
+func Build(ctx context.Context, root, out string, opts BuildOptions) (*BuildResult, error) {
+	res, err := build(ctx, root, out, opts)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", root, err)
+	}
+	return res, nil
+}
+
+func build(ctx context.Context, root, out string, opts BuildOptions) (*BuildResult, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var formats []compress.Format
+	for _, f := range opts.Formats {
+		switch f {
+		case compress.None, compress.Gzip, compress.Zstd:
+		default:
+			return nil, fmt.Errorf("unknown archive format %q", string(f))
+		}
+		if !slices.Contains(formats, f) {
+			formats = append(formats, f)
+		}
+	}
+	if len(formats) == 0 {
+		return nil, errors.New("no archive format requested")
+	}
+	ex, err := newExcluder(opts.Excludes)
+	if err != nil {
+		return nil, err
+	}
+	if opts.HybridPath != "" && !path.IsAbs(opts.HybridPath) {
+		return nil, fmt.Errorf("hybrid path %q is not absolute", opts.HybridPath)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := atomicfile.Lock(ctx, out+".img.lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	start := time.Now()
+	tree, err := scanTree(ctx, root, ex, opts.HybridPath, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("scanned image tree", "root", root, "entries", len(tree.entries), "bytes", tree.total, "took", time.Since(start))
+
+	digestPath := out + ".img.digest"
+	if err := atomicfile.RemoveStale(digestPath); err != nil {
+		return nil, err
+	}
+	digests, err := readDigests(digestPath)
+	if err != nil {
+		return nil, err
+	}
+	res := &BuildResult{Files: tree.files}
+	var todo []*sink
+	for _, f := range formats {
+		p := out + ".img" + f.Ext()
+		for _, stale := range []string{p, p + ".sha256"} {
+			if err := atomicfile.RemoveStale(stale); err != nil {
+				return nil, err
+			}
+		}
+		if !opts.Force && digests[filepath.Base(p)] == tree.digest {
+			if o, ok := upToDate(f, p); ok {
+				res.Outputs = append(res.Outputs, o)
+				continue
+			}
+		}
+		res.Outputs = append(res.Outputs, Output{Format: f, Path: p})
+		todo = append(todo, &sink{format: f, path: p})
+	}
+	if len(todo) == 0 {
+		res.Skipped = true
+		log.Info("image archives up to date", "root", root, "out", out)
+		return res, nil
+	}
+
+	written, err := writeArchives(ctx, root, tree, todo, opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Bytes = written
+
+	// A digest line is dropped before its archive is replaced and written
+	// after, so a crash in between leaves a stale digest, never a false one.
+	kept := make(map[string]string, len(digests))
+	for name, d := range digests {
+		kept[name] = d
+	}
+	for _, s := range todo {
+		delete(kept, filepath.Base(s.path))
+	}
+	if len(kept) != len(digests) {
+		if err := writeDigests(digestPath, kept); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range todo {
+		if err := os.Rename(s.tmp.Name(), s.path); err != nil {
+			return nil, err
+		}
+		s.tmp = nil
+		sum := hex.EncodeToString(s.sum.Sum(nil))
+		line := sum + "  " + filepath.Base(s.path) + "\n"
+		if err := atomicfile.WriteFile(s.path+".sha256", []byte(line), 0o644); err != nil {
+			return nil, err
+		}
+		kept[filepath.Base(s.path)] = tree.digest
+		for i := range res.Outputs {
+			if res.Outputs[i].Path == s.path {
+				res.Outputs[i].Size, res.Outputs[i].SHA256 = s.size, sum
+			}
+		}
+	}
+	if err := writeDigests(digestPath, kept); err != nil {
+		return nil, err
+	}
+	log.Info("built image archives", "root", root, "out", out, "entries", tree.files,
+		"bytes", written, "formats", len(todo), "took", time.Since(start))
+	return res, nil
+}
+
+// upToDate describes the archive at p if it and its sha256 file exist.
+func upToDate(f compress.Format, p string) (Output, bool) {
+	st, err := os.Stat(p)
+	if err != nil || !st.Mode().IsRegular() {
+		return Output{}, false
+	}
+	data, err := os.ReadFile(p + ".sha256")
+	if err != nil {
+		return Output{}, false
+	}
+	sum, name, ok := strings.Cut(strings.TrimSpace(string(data)), "  ")
+	if !ok || name != filepath.Base(p) || len(sum) != 2*sha256.Size {
+		return Output{}, false
+	}
+	return Output{Format: f, Path: p, Size: st.Size(), SHA256: sum}, true
+}
+
+// readDigests reads a digest file: lines of "<digest>  <archive name>".
+// A missing file is empty.
+func readDigests(p string) (map[string]string, error) {
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if d, name, ok := strings.Cut(line, "  "); ok {
+			m[name] = d
+		}
+	}
+	return m, nil
+}
+
+func writeDigests(p string, m map[string]string) error {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(m[n] + "  " + n + "\n")
+	}
+	return atomicfile.WriteFile(p, []byte(b.String()), 0o644)
+}
+
+// sink is one archive being written: a goroutine takes chunks of the cpio
+// stream from in and compresses them into tmp through bw.
+type sink struct {
+	format  compress.Format
+	path    string
+	in      chan *chunk
+	tmp     *os.File
+	bw      *bufio.Writer
+	sum     hash.Hash
+	size    int64 // bytes written to tmp
+	started int64 // bytes whose writeback was started
+	err     error
+}
+
+// chunk is a piece of the cpio stream shared by every sink; the last sink
+// done with it puts its buffer back in the pool.
+type chunk struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+// writeArchives streams tree into one temporary file per sink and returns
+// the uncompressed size. On success every sink's tmp is complete, synced
+// and closed; on failure the temporary files are removed.
+func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []*sink, opts BuildOptions) (_ int64, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		if err != nil {
+			for _, s := range sinks {
+				if s.tmp != nil {
+					_ = s.tmp.Close()
+					_ = os.Remove(s.tmp.Name())
+				}
+			}
+		}
+	}()
+	// Enough buffers for every sink's queue to be full while the producer
+	// fills one more.
+	const queue = 4
+	pool := make(chan []byte, queue*len(sinks)+2)
+	for range cap(pool) {
+		pool <- make([]byte, 0, bufSize)
+	}
+	zws := make([]io.WriteCloser, len(sinks))
+	for i, s := range sinks {
+		dir, base := filepath.Split(s.path)
+		if s.tmp, err = os.CreateTemp(dir, "."+base+".tmp-*"); err != nil {
+			return 0, err
+		}
+		if err := s.tmp.Chmod(0o644); err != nil {
+			return 0, err
+		}
+		s.sum = sha256.New()
+		s.bw = bufio.NewWriterSize(syncingWriter{s}, bufSize)
+		zw, err := compress.NewWriter(s.bw, s.format, compress.Options{Concurrency: opts.Concurrency})
+		if err != nil {
+			for _, zw := range zws[:i] {
+				_ = zw.Close()
+			}
+			return 0, err
+		}
+		zws[i] = zw
+		s.in = make(chan *chunk, queue)
+	}
+	var wg sync.WaitGroup
+	for i, s := range sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(ctx, zws[i], pool, cancel)
+		}()
+	}
+
+	fan := &fanout{ctx: ctx, sinks: sinks, pool: pool}
+	werr := streamTree(ctx, root, tree, fan, opts.Progress)
+	for _, s := range sinks {
+		close(s.in)
+	}
+	wg.Wait()
+	for _, s := range sinks {
+		if s.err != nil {
+			return 0, s.err // the first cause: the producer only saw ctx end
+		}
+	}
+	if werr != nil {
+		return 0, werr
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return fan.written, nil
+}
+
+// run compresses chunks until in is closed, then completes, syncs and
+// closes the file. After an error it records it and cancels the build;
+// once the build is cancelled it only drains in.
+func (s *sink) run(ctx context.Context, zw io.WriteCloser, pool chan<- []byte, cancel context.CancelCauseFunc) {
+	fail := func(err error) {
+		if s.err == nil {
+			s.err = fmt.Errorf("write %s: %w", s.path, err)
+			cancel(s.err)
+		}
+	}
+	for c := range s.in {
+		if ctx.Err() == nil {
+			if _, err := zw.Write(c.b); err != nil {
+				fail(err)
+			}
+		}
+		if c.refs.Add(-1) == 0 {
+			pool <- c.b[:0]
+		}
+	}
+	if err := zw.Close(); err != nil {
+		fail(err)
+	}
+	if ctx.Err() != nil {
+		return // the file is removed: no need to complete it
+	}
+	if err := s.bw.Flush(); err != nil {
+		fail(err)
+	} else if err := s.tmp.Sync(); err != nil {
+		fail(err)
+	} else if err := s.tmp.Close(); err != nil {
+		fail(err)
+	}
+}
+
+// syncingWriter writes to a sink's file and hash, and starts writeback
+// every syncEvery bytes so the final fsync has little left to wait for.
+type syncingWriter struct{ s *sink }
+
+func (w syncingWriter) Write(p []byte) (int, error) {
+	s := w.s
+	n, err := s.tmp.Write(p)
+	s.sum.Write(p[:n])
+	s.size += int64(n)
+	if s.size-s.started >= syncEvery {
+		// Only a hint; its error would show again at fsync.
+		_ = unix.SyncFileRange(int(s.tmp.Fd()), s.started, s.size-s.started, unix.SYNC_FILE_RANGE_WRITE)
+		s.started = s.size
+	}
+	return n, err
+}
+
+// fanout is the io.Writer under the cpio.Writer: it cuts the stream into
+// chunks and hands each to every sink.
+type fanout struct {
+	ctx     context.Context
+	sinks   []*sink
+	pool    chan []byte
+	cur     []byte
+	written int64
+}
+
+func (f *fanout) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if f.cur == nil {
+			select {
+			case f.cur = <-f.pool:
+			case <-f.ctx.Done():
+				return n, context.Cause(f.ctx)
+			}
+		}
+		m := copy(f.cur[len(f.cur):cap(f.cur)], p)
+		f.cur = f.cur[:len(f.cur)+m]
+		p = p[m:]
+		n += m
+		f.written += int64(m)
+		if len(f.cur) == cap(f.cur) {
+			if err := f.Flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Flush hands the current chunk, if any, to the sinks.
+func (f *fanout) Flush() error {
+	if len(f.cur) == 0 {
+		return nil
+	}
+	c := &chunk{b: f.cur}
+	f.cur = nil
+	c.refs.Store(int32(len(f.sinks)))
+	for _, s := range f.sinks {
+		select {
+		case s.in <- c:
+		case <-f.ctx.Done():
+			return context.Cause(f.ctx)
+		}
+	}
+	return nil
+}
+
+// treeEntry is one entry of the archive.
+type treeEntry struct {
+	hdr cpio.Header
+	// others are the earlier names of a hard-linked file, written with
+	// this, its last name.
+	others []string
+	// later marks a name written with a later name of the same file.
+	later bool
+	// dev and ino identify a regular file, checked when it is opened.
+	dev, ino uint64
+}
+
+// scannedTree is a tree as it will be archived.
+type scannedTree struct {
+	entries []treeEntry
+	files   int    // archive entries
+	total   int64  // bytes of file contents
+	digest  string // hex
+}
+
+// scanner walks a tree into a scannedTree.
+type scanner struct {
+	ctx     context.Context
+	root    string
+	ex      *excluder
+	hybrid  string
+	log     *slog.Logger
+	rootMnt uint64
+	byMnt   bool // rootMnt is a mount ID, not a device number
+	tree    *scannedTree
+	links   map[[2]uint64][]int // (dev, ino) -> indexes of the names of a file
+	digest  hash.Hash
+	scratch []byte
+}
+
+// statMask is what scanTree asks statx for.
+const statMask = unix.STATX_BASIC_STATS | unix.STATX_MNT_ID
+
+// scanTree lists the tree at root in archive order: each directory's
+// entries sorted by name, a directory before its contents. It stats every
+// entry once and computes the tree's digest, but reads no file.
+func scanTree(ctx context.Context, root string, ex *excluder, hybrid string, log *slog.Logger) (*scannedTree, error) {
+	root = filepath.Clean(root)
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, root, 0, statMask, &st); err != nil {
+		return nil, &fs.PathError{Op: "statx", Path: root, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("%s is not a directory", root)
+	}
+	s := &scanner{
+		ctx: ctx, root: root, ex: ex, hybrid: hybrid, log: log,
+		tree:   &scannedTree{},
+		links:  map[[2]uint64][]int{},
+		digest: sha256.New(),
+	}
+	s.rootMnt, s.byMnt = mountOf(&st)
+	s.scratch = appendString(s.scratch[:0], buildVersion)
+	s.scratch = appendString(s.scratch, ex.key())
+	s.scratch = appendString(s.scratch, hybrid)
+	s.digest.Write(s.scratch)
+	if err := s.add(".", root, &st); err != nil {
+		return nil, err
+	}
+	if err := s.walk(root, ""); err != nil {
+		return nil, err
+	}
+	entries := s.tree.entries
+	for _, idx := range s.links {
+		if len(idx) < 2 {
+			continue
+		}
+		last := &entries[idx[len(idx)-1]]
+		for _, i := range idx[:len(idx)-1] {
+			entries[i].later = true
+			last.others = append(last.others, entries[i].hdr.Name)
+			s.tree.total -= entries[i].hdr.Size
+		}
+	}
+	s.tree.files = len(entries)
+	s.tree.digest = hex.EncodeToString(s.digest.Sum(nil))
+	return s.tree, nil
+}
+
+// mountOf returns what tells st's mount apart: its mount ID when the
+// kernel reports one (bind mounts of the same filesystem too), else its
+// device.
+func mountOf(st *unix.Statx_t) (uint64, bool) {
+	if st.Mask&unix.STATX_MNT_ID != 0 {
+		return st.Mnt_id, true
+	}
+	return unix.Mkdev(st.Dev_major, st.Dev_minor), false
+}
+
+// walk adds the contents of the directory full, archived as rel.
+func (s *scanner) walk(full, rel string) error {
+	names, err := readDirNames(full)
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		cfull, crel := full+"/"+name, name
+		if rel != "" {
+			crel = rel + "/" + name
+		}
+		var st unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, cfull, unix.AT_SYMLINK_NOFOLLOW, statMask, &st); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				s.log.Warn("file vanished during the build", "path", "/"+crel)
+				continue
+			}
+			return &fs.PathError{Op: "statx", Path: cfull, Err: err}
+		}
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if m, byMnt := mountOf(&st); m != s.rootMnt || byMnt != s.byMnt {
+			s.log.Info("skipping mount point", "path", "/"+crel)
+			continue
+		}
+		if pat, ok := s.ex.match(crel, isDir); ok {
+			s.log.Debug("excluded", "path", "/"+crel, "pattern", pat)
+			if s.hybrid != "" {
+				s.addHybrid(crel, &st)
+			}
+			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			s.log.Debug("skipping socket", "path", "/"+crel)
+			continue
+		}
+		if err := s.add(crel, cfull, &st); err != nil {
+			return err
+		}
+		if isDir {
+			if err := s.walk(cfull, crel); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readDirNames returns the names in the directory at p, refusing to
+// follow a symlink put in its place.
+func readDirNames(p string) ([]string, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	d := os.NewFile(uintptr(fd), p)
+	defer d.Close()
+	return d.Readdirnames(-1)
+}
+
+// add appends the entry at full, archived as rel, and hashes it.
+func (s *scanner) add(rel, full string, st *unix.Statx_t) error {
+	mode, ok := unixFileMode(uint32(st.Mode))
+	if !ok {
+		s.log.Warn("skipping file of unknown type", "path", "/"+rel, "mode", fmt.Sprintf("%#o", st.Mode))
+		return nil
+	}
+	if len(rel) > cpio.MaxNameLen {
+		return fmt.Errorf("/%.60s...: path longer than cpio's limit of %d bytes", rel, cpio.MaxNameLen)
+	}
+	e := treeEntry{hdr: cpio.Header{
+		Name: rel, Mode: mode, UID: st.Uid, GID: st.Gid,
+		ModTime: min(max(st.Mtime.Sec, 0), cpio.MaxModTime),
+	}}
+	switch mode.Type() {
+	case 0:
+		if st.Size > cpio.MaxSize {
+			return fmt.Errorf("/%s is %d bytes: cpio's newc format holds files of at most 4 GiB - 1 (%d bytes)", rel, st.Size, int64(cpio.MaxSize))
+		}
+		e.hdr.Size = int64(st.Size)
+		e.dev, e.ino = unix.Mkdev(st.Dev_major, st.Dev_minor), st.Ino
+		s.tree.total += e.hdr.Size
+		if st.Nlink > 1 {
+			k := [2]uint64{e.dev, e.ino}
+			s.links[k] = append(s.links[k], len(s.tree.entries))
+		}
+	case fs.ModeSymlink:
+		target, err := os.Readlink(full)
+		if err != nil {
+			return err
+		}
+		e.hdr.Linkname = target
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+		e.hdr.Rdevmajor, e.hdr.Rdevminor = st.Rdev_major, st.Rdev_minor
+	}
+	s.tree.entries = append(s.tree.entries, e)
+
+	b := append(s.scratch[:0], 'E')
+	b = appendString(b, rel)
+	b = appendString(b, e.hdr.Linkname)
+	for _, v := range []uint64{
+		uint64(st.Mode), uint64(st.Uid), uint64(st.Gid), st.Size, st.Ino, uint64(st.Nlink),
+		uint64(st.Mtime.Sec), uint64(st.Mtime.Nsec), uint64(st.Ctime.Sec), uint64(st.Ctime.Nsec),
+		uint64(st.Rdev_major), uint64(st.Rdev_minor),
+	} {
+		b = binary.AppendUvarint(b, v)
+	}
+	s.scratch = b
+	s.digest.Write(b)
+	return nil
+}
+
+// addHybrid appends, for the excluded entry rel, a symlink to it under
+// the hybrid path, owned as it is and with its mtime.
+func (s *scanner) addHybrid(rel string, st *unix.Statx_t) {
+	e := treeEntry{hdr: cpio.Header{
+		Name: rel, Mode: fs.ModeSymlink | 0o777, UID: st.Uid, GID: st.Gid,
+		ModTime:  min(max(st.Mtime.Sec, 0), cpio.MaxModTime),
+		Linkname: path.Join(s.hybrid, rel),
+	}}
+	s.tree.entries = append(s.tree.entries, e)
+	b := append(s.scratch[:0], 'H')
+	b = appendString(b, rel)
+	b = appendString(b, e.hdr.Linkname)
+	b = binary.AppendUvarint(b, uint64(e.hdr.UID))
+	b = binary.AppendUvarint(b, uint64(e.hdr.GID))
+	b = binary.AppendUvarint(b, uint64(e.hdr.ModTime))
+	s.scratch = b
+	s.digest.Write(b)
+}
+
+func appendString(b []byte, v string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// unixFileMode converts a Unix mode to an fs.FileMode; false for an unknown
+// file type.
+func unixFileMode(m uint32) (fs.FileMode, bool) {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	default:
+		return 0, false
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode, true
+}
+
+// streamTree writes the archive of tree to fan: every entry, file bodies
+// read from root, then the trailer.
+func streamTree(ctx context.Context, root string, tree *scannedTree, fan *fanout, progress func(done, total int64)) error {
+	cw := cpio.NewWriter(fan)
+	buf := make([]byte, bufSize)
+	var done int64
+	for i := range tree.entries {
+		e := &tree.entries[i]
+		if e.later {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !e.hdr.Mode.IsRegular() {
+			if err := cw.WriteHeader(&e.hdr); err != nil {
+				return err
+			}
+			continue
+		}
+		n, err := streamFile(cw, filepath.Join(root, e.hdr.Name), e, buf, func(n int64) {
+			if progress != nil {
+				progress(done+n, tree.total)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		done += n
+	}
+	if err := cw.Close(); err != nil {
+		return err
+	}
+	return fan.Flush()
+}
+
+// streamFile writes the regular file e, read from full, with its hard
+// links, and returns the bytes of body written.
+func streamFile(cw *cpio.Writer, full string, e *treeEntry, buf []byte, progress func(int64)) (int64, error) {
+	fd, err := unix.Open(full, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &fs.PathError{Op: "open", Path: full, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), full)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, &fs.PathError{Op: "fstat", Path: full, Err: err}
+	}
+	if st.Ino != e.ino || st.Dev != e.dev {
+		return 0, fmt.Errorf("%s was replaced during the build", full)
+	}
+	if err := cw.WriteHardLinked(&e.hdr, e.others); err != nil {
+		return 0, err
+	}
+	var done int64
+	for done < e.hdr.Size {
+		n, err := f.Read(buf[:min(int64(len(buf)), e.hdr.Size-done)])
+		if n > 0 {
+			if _, err := cw.Write(buf[:n]); err != nil {
+				return done, err
+			}
+			done += int64(n)
+			progress(done)
+		}
+		if errors.Is(err, io.EOF) {
+			return done, fmt.Errorf("%s shrank during the build", full)
+		}
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
