@@ -174,11 +174,11 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	if err != nil {
 		return nil, err
 	}
-	b.parallel(ctx, jobs, snap, func(_ *renderers, j *job) {
+	b.parallel(ctx, jobs, snap, func(w *renderers, j *job) {
 		if j.tree == nil {
 			return
 		}
-		j.res = st.write(j, shared[j.group])
+		j.res = st.write(w, j, shared[j.group])
 		tick()
 	})
 	if err := ctx.Err(); err != nil {
@@ -208,10 +208,27 @@ func (b *Builder) logger() *slog.Logger {
 	return b.Log
 }
 
-// renderers gives each worker its own Renderer per overlay list.
+// renderers is one worker's state: a Renderer per overlay list and
+// compressors reused from one small archive to the next.
 type renderers struct {
 	snap  *Snapshot
 	byKey map[string]*Renderer
+	enc   map[compress.Format]*compress.Encoder
+}
+
+func (r *renderers) encoder(f compress.Format) (*compress.Encoder, error) {
+	if e, ok := r.enc[f]; ok {
+		return e, nil
+	}
+	e, err := compress.NewEncoder(f, 0)
+	if err != nil {
+		return nil, err
+	}
+	if r.enc == nil {
+		r.enc = map[compress.Format]*compress.Encoder{}
+	}
+	r.enc[f] = e
+	return e, nil
 }
 
 func (r *renderers) get(overlays []string) (*Renderer, error) {
@@ -439,7 +456,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		sum := sha256.Sum256(data)
 		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
 		if _, err := os.Stat(s.b.sharedPath(set.Archive, compress.Zstd)); err != nil {
-			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, 0); err != nil {
+			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil); err != nil {
 				return nil, err
 			}
 			s.newShared = true
@@ -458,7 +475,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 
 // write writes a node's own archive: every entry that is not in the
 // shared archive as it is.
-func (s *buildState) write(j *job, shared *sharedSet) Result {
+func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 	res := Result{Node: j.node, Kind: j.kind}
 	own := map[string]string{}
 	sharedSum := ""
@@ -509,7 +526,7 @@ func (s *buildState) write(j *job, shared *sharedSet) Result {
 	case j.old != nil && j.old.Own == m.Own && s.present(j.node, j.kind, j.old):
 		m.Sizes = j.old.Sizes
 	default:
-		sizes, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, link(f)) }, data, 1)
+		sizes, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, link(f)) }, data, w)
 		if err != nil {
 			return fail(err)
 		}
@@ -588,24 +605,15 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 }
 
 // writeForms writes data uncompressed, gzipped and zstd-compressed under
-// content-addressed names, and returns each file's size.
-func (b *Builder) writeForms(name func(compress.Format) string, data []byte, concurrency int) (map[compress.Format]int64, error) {
+// content-addressed names, and returns each file's size. A worker's
+// encoders compress small archives; without a worker the parallel stream
+// compressors do.
+func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *renderers) (map[compress.Format]int64, error) {
 	sizes := map[compress.Format]int64{}
 	for _, f := range Formats {
-		out := data
-		if f != compress.None {
-			var buf bytes.Buffer
-			w, err := compress.NewWriter(&buf, f, compress.Options{Concurrency: concurrency})
-			if err != nil {
-				return nil, err
-			}
-			if _, err := w.Write(data); err != nil {
-				return nil, err
-			}
-			if err := w.Close(); err != nil {
-				return nil, err
-			}
-			out = buf.Bytes()
+		out, err := compressed(data, f, w)
+		if err != nil {
+			return nil, err
 		}
 		if err := atomicfile.Create(name(f), out, 0o644); err != nil {
 			return nil, err
@@ -613,6 +621,31 @@ func (b *Builder) writeForms(name func(compress.Format) string, data []byte, con
 		sizes[f] = int64(len(out))
 	}
 	return sizes, nil
+}
+
+func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {
+	if f == compress.None {
+		return data, nil
+	}
+	if w != nil {
+		e, err := w.encoder(f)
+		if err != nil {
+			return nil, err
+		}
+		return e.Encode(data)
+	}
+	var buf bytes.Buffer
+	zw, err := compress.NewWriter(&buf, f, compress.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func outputDigest(tree map[string]string) string {
