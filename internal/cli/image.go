@@ -36,7 +36,7 @@ func (a *app) imageCommand() *cobra.Command {
 <wwprovisiondir>/images that nodes unpack into RAM.`,
 	}
 	cmd.AddCommand(a.imageImport(), a.imageCreate(), a.imageBuild(), a.imageList(), a.imageShow(), a.imageKernels(),
-		a.imageCopy(), a.imageRename(), a.imageDelete(), a.imageExec(), a.imageShell())
+		a.imageCopy(), a.imageRename(), a.imageDelete(), a.imageExec(), a.imageShell(), a.imageSyncuser())
 	return cmd
 }
 
@@ -62,7 +62,7 @@ func defaultImageName(source string) string {
 }
 
 func (a *app) imageImport() *cobra.Command {
-	var force, update, build bool
+	var force, update, build, syncuser bool
 	var opts oci.Options
 	cmd := &cobra.Command{
 		Use:     "import SOURCE [NAME]",
@@ -116,6 +116,11 @@ WAREWULF_OCI_PASSWORD.`,
 				return err
 			}
 			fmt.Fprintf(a.out(), "Imported %s (%s) as image %s\n", args[0], info.Kind, name)
+			if syncuser {
+				if err := a.syncUsers(cmd.Context(), name, true, false); err != nil {
+					return err
+				}
+			}
 			if build {
 				return a.buildImages(cmd.Context(), []string{name}, buildFlags{})
 			}
@@ -126,6 +131,7 @@ WAREWULF_OCI_PASSWORD.`,
 	f.BoolVarP(&force, "force", "f", false, "Replace an image of that name")
 	f.BoolVarP(&update, "update", "u", false, "Add to an image of that name instead of replacing it")
 	f.BoolVarP(&build, "build", "b", false, "Build the image afterwards")
+	f.BoolVar(&syncuser, "syncuser", false, "Give the image's users the server's ids (see image syncuser)")
 	f.StringVar(&opts.Username, "username", "", "Registry user name")
 	f.StringVar(&opts.Password, "password", "", "Registry password")
 	f.StringVar(&opts.Password, "passwd", "", "Registry password")
@@ -278,6 +284,58 @@ func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) er
 		for _, o := range res.Outputs {
 			fmt.Fprintf(a.out(), "  %s  %s  sha256:%s\n", o.Path, humanBytes(o.Size), o.SHA256)
 		}
+	}
+	return nil
+}
+
+func (a *app) imageSyncuser() *cobra.Command {
+	var write, build bool
+	cmd := &cobra.Command{
+		Use:   "syncuser IMAGE",
+		Short: "Give an image's users and groups the server's ids",
+		Long: `Give the users and groups that exist both in the image and on the server the
+server's ids, so files on shared filesystems have the same owners everywhere:
+the image's etc/passwd and etc/group are rewritten and every file owned by an
+old id changes owner. An image-only user or group in the way is reported and
+nothing changes. --write=false only reports.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.syncUsers(cmd.Context(), args[0], write, build)
+		},
+	}
+	cmd.Flags().BoolVar(&write, "write", true, "Change the image (false: only report)")
+	cmd.Flags().BoolVarP(&build, "build", "b", false, "Build the image afterwards")
+	return cmd
+}
+
+func (a *app) syncUsers(ctx context.Context, name string, write, build bool) error {
+	im := a.images()
+	if !im.Exists(name) {
+		return fmt.Errorf("image %q does not exist", name)
+	}
+	res, err := image.SyncUsers(ctx, im.RootFS(name), filepath.Join(a.cfg.Paths.Sysconfdir, "passwd"),
+		filepath.Join(a.cfg.Paths.Sysconfdir, "group"), write)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	if len(res.Changes) == 0 {
+		fmt.Fprintf(a.out(), "Image %s: users and groups already match the server\n", name)
+		return nil
+	}
+	t := newTable("KIND", "NAME", "IMAGE ID", "SERVER ID")
+	for _, c := range res.Changes {
+		t.add(c.Kind, c.Name, fmt.Sprint(c.From), fmt.Sprint(c.To))
+	}
+	if err := t.write(a.out()); err != nil {
+		return err
+	}
+	if !write {
+		fmt.Fprintln(a.out(), "Nothing changed (--write=false).")
+		return nil
+	}
+	fmt.Fprintf(a.out(), "Changed the owner of %d file(s)\n", res.Files)
+	if build {
+		return a.buildImages(ctx, []string{name}, buildFlags{})
 	}
 	return nil
 }

@@ -159,3 +159,36 @@ func TestImageExec(t *testing.T) {
 		t.Errorf("read-only image changed: %v", err)
 	}
 }
+
+func TestImageSyncuser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("changing owners needs root")
+	}
+	tr := busyboxTree(t)
+	root := filepath.Join(tr.root, "var/warewulf/chroots/bb/rootfs")
+	passwd, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), append(passwd, []byte("alice:x:1001:0::/home/alice:/bin/sh\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(tr.root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tr.root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nalice:x:2001:0::/home/alice:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tr.root, "etc/group"), []byte("root:x:0:\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(strings.Fields(tr.mustRun("image", "syncuser", "bb", "--write=false")), " ")
+	if !strings.Contains(out, "user alice 1001 2001") || !strings.Contains(out, "Nothing changed") {
+		t.Errorf("report: %s", out)
+	}
+	tr.mustRun("image", "syncuser", "bb")
+	after, _ := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	if !strings.Contains(string(after), "alice:x:2001:0:") {
+		t.Errorf("passwd not rewritten:\n%s", after)
+	}
+}
