@@ -23,7 +23,7 @@ func hostileSeeds(t testing.TB) [][]byte {
 		tarBytes(t, symlink("l", "../victim"), file("l/.wh.keep", "")),
 		tarBytes(t, symlink("l", "../victim"), file("l/.wh..wh..opq", "")),
 		tarBytes(t, symlink("f", "../victim/keep"), file("f", "new")),
-		tarBytes(t, file("/etc/x", "x"), hardlink("etc/y", "/etc/x")),
+		tarBytes(t, file("/wwboot-oci-fuzz/x", "x"), hardlink("wwboot-oci-fuzz/y", "/wwboot-oci-fuzz/x")),
 	}
 }
 

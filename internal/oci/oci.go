@@ -147,8 +147,8 @@ func importSource(ctx context.Context, source, dest string, opts Options) (*Info
 }
 
 // openDest opens dest, which must be an empty directory unless update,
-// and gives it mode 0755 (the root of a node's filesystem, whatever
-// MkdirTemp made).
+// and gives an empty one mode 0755 (the root of a node's filesystem,
+// whatever MkdirTemp made).
 func openDest(dest string, update bool) (int, error) {
 	f, err := os.Open(dest)
 	if err != nil {
@@ -162,11 +162,14 @@ func openDest(dest string, update bool) (int, error) {
 	if !fi.IsDir() {
 		return -1, fmt.Errorf("destination %s is not a directory", dest)
 	}
-	if names, _ := f.Readdirnames(1); len(names) > 0 && !update {
+	names, _ := f.Readdirnames(1)
+	switch {
+	case len(names) > 0 && !update:
 		return -1, fmt.Errorf("destination %s is not empty", dest)
-	}
-	if err := f.Chmod(0o755); err != nil {
-		return -1, fmt.Errorf("destination: %w", err)
+	case len(names) == 0:
+		if err := f.Chmod(0o755); err != nil {
+			return -1, fmt.Errorf("destination: %w", err)
+		}
 	}
 	fd, err := unix.Openat(int(f.Fd()), ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -513,3 +513,32 @@ func TestUncompressedAndTamperedLayers(t *testing.T) {
 		t.Fatalf("error %v, want a digest mismatch of layer 1", err)
 	}
 }
+
+// TestUpdate imports an image over what dest already holds: its whiteout
+// removes a file the earlier import wrote, and dest's mode is kept.
+func TestUpdate(t *testing.T) {
+	work := t.TempDir()
+	first := filepath.Join(work, "first.tar")
+	if err := os.WriteFile(first, tarBytes(t, dir("./").withMode(0o750), dir("bin/"), file("bin/sh", "sh"), file("old", "old"), file("kept", "kept")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lay := writeLayout(t, imageOf(t, hostArch(), true, layerOf(t, []tentry{file(".wh.old", ""), file("new", "new")})), "v1")
+	base, dest := newDest(t)
+	if _, err := Import(t.Context(), first, dest, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(t.Context(), lay, dest, Options{}); err == nil || !strings.Contains(err.Error(), "is not empty") {
+		t.Fatalf("import over a full dest without Update: %v, want not empty", err)
+	}
+	if _, err := Import(t.Context(), lay, dest, Options{Update: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"bin": "dir", "bin/sh": "file sh", "kept": "file kept", "new": "file new"}
+	if diff := cmp.Diff(want, shortTree(t, dest)); diff != "" {
+		t.Errorf("tree (-want +got):\n%s", diff)
+	}
+	if fi, err := os.Stat(dest); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("dest mode %v, %v; want the first import's 0750 kept", fi.Mode(), err)
+	}
+	checkContained(t, base)
+}
