@@ -35,6 +35,7 @@ bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	$(GO) run ./test/bench/scale
 	$(GO) run ./test/bench/overlays
+	$(GO) run ./test/bench/image
 
 # Runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

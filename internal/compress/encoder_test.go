@@ -3,6 +3,7 @@ package compress
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"testing"
 )
 
@@ -38,5 +39,30 @@ func TestEncoder(t *testing.T) {
 				first[string(in)] = append([]byte(nil), out...)
 			}
 		})
+	}
+}
+
+// TestZstdSameBytesOnAnyMachine compresses more than one concurrent
+// section with different concurrency settings and CPU counts: the bytes
+// must not change, or archives would differ between servers.
+func TestZstdSameBytesOnAnyMachine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compresses 48 MiB several times")
+	}
+	in := mixedData(48 << 20)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	var want []byte
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		for _, c := range []int{1, 2, 3, 8} {
+			got := compressBytes(t, in, Zstd, Options{Concurrency: c}, 1<<20)
+			if want == nil {
+				want = got
+				continue
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("GOMAXPROCS %d, concurrency %d: different bytes", procs, c)
+			}
+		}
 	}
 }

@@ -34,9 +34,14 @@ type BuildOptions struct {
 	// compress.Gzip (<out>.img.gz) and compress.Zstd (<out>.img.zst).
 	// At least one is required; repeats are ignored.
 	Formats []compress.Format
-	// Excludes are patterns of paths left out of the archive, as described
-	// on ReadExcludes and excluder: the configuration's defaults, the
-	// image's own file and command-line flags, merged by the caller.
+	// Excludes are patterns of paths left out of the archive: the
+	// configuration's defaults, the image's own file (ReadExcludes) and
+	// command-line flags, merged by the caller. Each is a shell glob
+	// (path.Match; "*" does not cross "/"). One that starts with "/" or
+	// has a "/" inside matches the whole path from the root ("/usr/share/man",
+	// "/tmp/*"); one without matches a name at any depth ("*.pyc"). A
+	// trailing "/" matches directories only ("/boot/"). An excluded
+	// directory is left out with everything in it.
 	Excludes []string
 	// HybridPath, when set, makes each excluded path a symlink to
 	// HybridPath/path in the archive instead of leaving it out (wwvnfs's
@@ -310,8 +315,15 @@ type chunk struct {
 func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []*sink, opts BuildOptions) (_ int64, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	zws := make([]io.WriteCloser, len(sinks))
+	started := false
 	defer func() {
 		if err != nil {
+			for _, zw := range zws {
+				if zw != nil && !started {
+					_ = zw.Close() // releases the encoder
+				}
+			}
 			for _, s := range sinks {
 				if s.tmp != nil {
 					_ = s.tmp.Close()
@@ -327,7 +339,6 @@ func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []
 	for range cap(pool) {
 		pool <- make([]byte, 0, bufSize)
 	}
-	zws := make([]io.WriteCloser, len(sinks))
 	for i, s := range sinks {
 		dir, base := filepath.Split(s.path)
 		if s.tmp, err = os.CreateTemp(dir, "."+base+".tmp-*"); err != nil {
@@ -338,17 +349,13 @@ func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []
 		}
 		s.sum = sha256.New()
 		s.bw = bufio.NewWriterSize(syncingWriter{s}, bufSize)
-		zw, err := compress.NewWriter(s.bw, s.format, compress.Options{Concurrency: opts.Concurrency})
-		if err != nil {
-			for _, zw := range zws[:i] {
-				_ = zw.Close()
-			}
+		if zws[i], err = compress.NewWriter(s.bw, s.format, compress.Options{Concurrency: opts.Concurrency}); err != nil {
 			return 0, err
 		}
-		zws[i] = zw
 		s.in = make(chan *chunk, queue)
 	}
 	var wg sync.WaitGroup
+	started = true
 	for i, s := range sinks {
 		wg.Add(1)
 		go func() {
@@ -359,6 +366,9 @@ func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []
 
 	fan := &fanout{ctx: ctx, sinks: sinks, pool: pool}
 	werr := streamTree(ctx, root, tree, fan, opts.Progress)
+	if werr != nil {
+		cancel(werr) // the sinks need not complete their files
+	}
 	for _, s := range sinks {
 		close(s.in)
 	}
@@ -397,13 +407,13 @@ func (s *sink) run(ctx context.Context, zw io.WriteCloser, pool chan<- []byte, c
 			pool <- c.b[:0]
 		}
 	}
+	if ctx.Err() != nil {
+		_ = zw.Close() // releases the encoder; the file is removed
+		return
+	}
 	if err := zw.Close(); err != nil {
 		fail(err)
-	}
-	if ctx.Err() != nil {
-		return // the file is removed: no need to complete it
-	}
-	if err := s.bw.Flush(); err != nil {
+	} else if err := s.bw.Flush(); err != nil {
 		fail(err)
 	} else if err := s.tmp.Sync(); err != nil {
 		fail(err)

@@ -95,6 +95,7 @@ func buildFixture(t *testing.T) string {
 		}
 	}
 	must(os.Link(filepath.Join(root, "bin/ls"), filepath.Join(root, "usr/bin/ls")))
+	must(os.Link(filepath.Join(root, "etc/empty"), filepath.Join(root, "run/empty-link")))
 	must(os.Symlink("sh", filepath.Join(root, "bin/bash")))
 	must(os.Symlink("/usr/share/zoneinfo/UTC", filepath.Join(root, "etc/localtime")))
 	must(unix.Mkfifo(filepath.Join(root, "run/initctl"), 0o600))
@@ -273,6 +274,15 @@ func TestBuildUnpacksWithGNUCPIO(t *testing.T) {
 	}
 	if !os.SameFile(a, b) {
 		t.Errorf("bin/ls and usr/bin/ls unpack as two files, want one with two names")
+	}
+	if a, err = os.Stat(filepath.Join(dir, "etc/empty")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = os.Stat(filepath.Join(dir, "run/empty-link")); err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(a, b) {
+		t.Errorf("etc/empty and run/empty-link unpack as two files, want one with two names")
 	}
 
 	// The compressed archives hold the same stream; the result and the

@@ -55,11 +55,19 @@ func kernelPatterns() []kernelPattern {
 //
 // The Default kernel is the one of the highest version (compared number
 // by number: 6.1.0-10 is above 6.1.0-9) that is not a debug ("+debug")
-// or rescue kernel. No kernel is no error.
+// or rescue kernel. No kernel is no error; a root that is not a directory
+// is.
 func Kernels(root string) ([]Kernel, error) {
 	type found struct {
 		Kernel
 		pattern int
+	}
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("find kernels: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("find kernels: %s is not a directory", root)
 	}
 	var all []found
 	seen := map[string]bool{}

@@ -160,6 +160,12 @@ func TestKernels(t *testing.T) {
 	}
 }
 
+func TestKernelsMissingRoot(t *testing.T) {
+	if _, err := Kernels(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("Kernels of a missing root: no error")
+	}
+}
+
 func TestFindKernel(t *testing.T) {
 	kernels := []Kernel{
 		{Path: "/boot/vmlinuz-0-rescue-abc", Version: "0-rescue-abc"},
