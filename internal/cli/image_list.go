@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+func (a *app) imageList() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list [IMAGE...]",
+		Aliases: []string{"ls"},
+		Short:   "List images",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := a.images()
+			names := args
+			if len(names) == 0 {
+				var err error
+				if names, err = im.Names(); err != nil {
+					return err
+				}
+			}
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			t := newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "BUILT", "SIZE (ZSTD)")
+			for _, name := range names {
+				if !im.Exists(name) {
+					return fmt.Errorf("image %q does not exist", name)
+				}
+				users, _ := imageUsers(inv, name)
+				kv := "--"
+				if ks, err := image.Kernels(im.RootFS(name)); err == nil {
+					for _, k := range ks {
+						if k.Default {
+							kv = k.Version
+						}
+					}
+				}
+				built, size := "--", "--"
+				for _, b := range im.Archives(name) {
+					built = b.ModTime.Format("2006-01-02 15:04")
+					if strings.HasSuffix(b.Path, ".zst") {
+						size = humanBytes(b.Size)
+					}
+				}
+				t.add(name, fmt.Sprint(len(users)), kv, built, size)
+			}
+			return t.write(a.out())
+		},
+	}
+	return cmd
+}
+
+func (a *app) imageShow() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "show IMAGE",
+		Short: "Show an image's root filesystem path (--all: more)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := a.images()
+			name := args[0]
+			if !im.Exists(name) {
+				return fmt.Errorf("image %q does not exist", name)
+			}
+			if !all {
+				fmt.Fprintln(a.out(), im.RootFS(name))
+				return nil
+			}
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			users, _ := imageUsers(inv, name)
+			kernel := "--"
+			if ks, err := image.Kernels(im.RootFS(name)); err == nil {
+				if k, err := image.FindKernel(ks, ""); err == nil {
+					kernel = k.Path + " (" + k.Version + ")"
+				}
+			}
+			t := newTable("FIELD", "VALUE")
+			t.add("Name", name)
+			t.add("RootFS", im.RootFS(name))
+			t.add("ReadOnly", fmt.Sprint(im.ReadOnly(name)))
+			t.add("Kernel", kernel)
+			for _, b := range im.Archives(name) {
+				t.add("Archive", fmt.Sprintf("%s (%s, %s)", b.Path, humanBytes(b.Size), b.ModTime.Format(time.RFC3339)))
+			}
+			t.add("Nodes", valueOrDash(strings.Join(users, ",")))
+			return t.write(a.out())
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show kernel, archives and nodes too")
+	return cmd
+}
+
+func (a *app) imageKernels() *cobra.Command {
+	return &cobra.Command{
+		Use:     "kernels [IMAGE...]",
+		Aliases: []string{"kernel"},
+		Short:   "List the kernels in images",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := a.images()
+			names := args
+			if len(names) == 0 {
+				var err error
+				if names, err = im.Names(); err != nil {
+					return err
+				}
+			}
+			inv, err := a.store().Load()
+			if err != nil {
+				return err
+			}
+			merged := inv.MergeAll()
+			t := newTable("IMAGE", "KERNEL", "VERSION", "DEFAULT", "NODES")
+			for _, name := range names {
+				if !im.Exists(name) {
+					return fmt.Errorf("image %q does not exist", name)
+				}
+				ks, err := image.Kernels(im.RootFS(name))
+				if err != nil {
+					return err
+				}
+				for _, k := range ks {
+					nodes := 0
+					for _, m := range merged {
+						if m.ImageName == nil || *m.ImageName != name {
+							continue
+						}
+						want := ""
+						if m.Kernel != nil && m.Kernel.Version != nil {
+							want = *m.Kernel.Version
+						}
+						if sel, err := image.FindKernel(ks, want); err == nil && sel.Path == k.Path {
+							nodes++
+						}
+					}
+					t.add(name, k.Path, k.Version, fmt.Sprint(k.Default), fmt.Sprint(nodes))
+				}
+			}
+			return t.write(a.out())
+		},
+	}
+}
+
+// imageUsers returns the nodes whose merged image is name, and the nodes
+// and profiles that name it themselves.
+func imageUsers(inv *inventory.Inventory, name string) (merged []string, direct []string) {
+	for _, m := range inv.MergeAll() {
+		if m.ImageName != nil && *m.ImageName == name {
+			merged = append(merged, m.Name)
+		}
+	}
+	for _, n := range inv.NodeNames() {
+		if p := inv.Nodes[n].ImageName; p != nil && *p == name {
+			direct = append(direct, "node "+n)
+		}
+	}
+	for _, n := range inv.ProfileNames() {
+		if p := inv.Profiles[n].ImageName; p != nil && *p == name {
+			direct = append(direct, "profile "+n)
+		}
+	}
+	return merged, direct
+}

@@ -1,0 +1,375 @@
+package overlay
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/cpio"
+)
+
+// sharedSet is what a group's shared archive holds.
+type sharedSet struct {
+	Archive string            `json:"archive"`
+	Entries map[string]string `json:"entries"` // path -> entry hash
+}
+
+func (b *Builder) sharedPath(sum string, f compress.Format) string {
+	return filepath.Join(b.Dir, sharedDir, sum+".img"+f.Ext())
+}
+
+// sharedSets works out each group's shared archive. When this build
+// rendered every node of a group (two or more), the shared part is what
+// all of them render identically, written if new; otherwise the group
+// keeps the shared archive it has, and whatever a node renders
+// differently goes into its own archive, which is unpacked after the
+// shared one and so wins.
+func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
+	members := map[string]int{} // group -> nodes in the whole inventory
+	for _, name := range s.snap.NodeNames() {
+		n := s.snap.Node(name)
+		members[groupKey(System, n.SystemOverlay)]++
+		members[groupKey(Runtime, n.RuntimeOverlay)]++
+	}
+	rendered := map[string][]*job{}
+	for _, j := range jobs {
+		if j.tree != nil {
+			rendered[j.group] = append(rendered[j.group], j)
+		}
+	}
+	out := map[string]*sharedSet{}
+	for _, j := range jobs {
+		if _, done := out[j.group]; done || j.tree == nil {
+			continue
+		}
+		manifestPath := filepath.Join(s.b.Dir, sharedDir, j.group+".json")
+		rs := rendered[j.group]
+		if len(rs) < 2 || len(rs) < members[j.group] {
+			set := &sharedSet{}
+			if data, err := os.ReadFile(manifestPath); err == nil && json.Unmarshal(data, set) == nil && set.Archive != "" {
+				out[j.group] = set
+			} else {
+				out[j.group] = nil
+			}
+			continue
+		}
+		common := map[string]string{}
+		for p, h := range rs[0].tree {
+			common[p] = h
+		}
+		for _, other := range rs[1:] {
+			for p, h := range common {
+				if other.tree[p] != h {
+					delete(common, p)
+				}
+			}
+		}
+		if len(common) == 0 {
+			out[j.group] = nil
+			continue
+		}
+		data, err := s.archive(common)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
+		if _, err := os.Stat(s.b.sharedPath(set.Archive, compress.Zstd)); err != nil {
+			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil); err != nil {
+				return nil, err
+			}
+			s.newShared = true
+		}
+		js, err := json.Marshal(set)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.Replace(manifestPath, js, 0o644); err != nil {
+			return nil, err
+		}
+		out[j.group] = set
+	}
+	return out, nil
+}
+
+// write writes a node's own archive: every entry that is not in the
+// shared archive as it is.
+func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
+	res := Result{Node: j.node, Kind: j.kind}
+	own := map[string]string{}
+	sharedSum := ""
+	if shared != nil {
+		sharedSum = shared.Archive
+		for p := range shared.Entries {
+			if _, ok := j.tree[p]; !ok {
+				// The node lacks a file the shared archive has: it cannot
+				// use it (cpio cannot delete), so it gets everything.
+				sharedSum = ""
+				break
+			}
+		}
+	}
+	for p, h := range j.tree {
+		if sharedSum == "" || shared.Entries[p] != h {
+			own[p] = h
+		}
+	}
+	fail := func(err error) Result { return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err} }
+	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sizes: map[string]int64{}}
+	var data []byte
+	if len(own) > 0 || sharedSum == "" {
+		var err error
+		if data, err = s.archive(own); err != nil {
+			return fail(err)
+		}
+		sum := sha256.Sum256(data)
+		m.Own = hex.EncodeToString(sum[:])
+	}
+	dir := s.nodeDir(j.node)
+	base := j.kind.Base()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	// Warewulf's name for the image it serves (__SYSTEM__.img.gz) is a
+	// link to the current archive: the node's own, or the shared one when
+	// the node has nothing of its own.
+	link := func(f compress.Format) string {
+		if m.Own == "" {
+			return filepath.Join("..", sharedDir, m.Shared+".img"+f.Ext())
+		}
+		return base + "." + m.Own[:16] + ".img" + f.Ext()
+	}
+	switch {
+	case m.Own == "":
+		// Nothing of its own to write.
+	case j.old != nil && j.old.Own == m.Own && s.present(j.node, j.kind, j.old):
+		m.Sizes = j.old.Sizes
+	default:
+		sizes, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, link(f)) }, data, w)
+		if err != nil {
+			return fail(err)
+		}
+		for f, n := range sizes {
+			m.Sizes[link(f)] = n
+		}
+	}
+	res.Status = Built
+	if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared {
+		res.Status = Unchanged
+	}
+	if err := replaceSymlink(link(compress.Gzip), filepath.Join(dir, base+".img.gz")); err != nil {
+		return fail(err)
+	}
+	js, err := json.Marshal(m)
+	if err != nil {
+		return fail(err)
+	}
+	if err := atomicfile.Create(filepath.Join(dir, base+".json"), js, 0o644); err != nil {
+		return fail(err)
+	}
+	keep := ""
+	if m.Own != "" {
+		keep = m.Own[:16]
+	}
+	removeOld(dir, base, keep)
+	res.Bytes = int64(len(data))
+	return res
+}
+
+// archive writes the entries (by hash) as a reproducible cpio archive,
+// adding the directories above them so it unpacks on its own.
+func (s *buildState) archive(tree map[string]string) ([]byte, error) {
+	paths := make([]string, 0, len(tree))
+	for p := range tree {
+		paths = append(paths, p)
+	}
+	s.mu.Lock()
+	entries := make(map[string]*Entry, len(paths))
+	for _, p := range paths {
+		entries[p] = s.entries[tree[p]]
+	}
+	s.mu.Unlock()
+	for _, p := range paths {
+		for dir := filepath.Dir(p); dir != "." && dir != "/"; dir = filepath.Dir(dir) {
+			if _, ok := entries[dir]; !ok {
+				entries[dir] = &Entry{Path: dir, Kind: KindDir, Mode: 0o755}
+			}
+		}
+	}
+	all := make([]*Entry, 0, len(entries))
+	for _, e := range entries {
+		all = append(all, e)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
+	var buf bytes.Buffer
+	w := cpio.NewWriter(&buf)
+	for _, e := range all {
+		var err error
+		switch e.Kind {
+		case KindDir:
+			err = w.AddDir(e.Path, e.Mode, uint32(e.UID), uint32(e.GID))
+		case KindSymlink:
+			err = w.AddSymlink(e.Path, e.Target, uint32(e.UID), uint32(e.GID))
+		default:
+			err = w.AddFile(e.Path, e.Mode, uint32(e.UID), uint32(e.GID), e.Data)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("archive %s: %w", e.Path, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeForms writes data uncompressed, gzipped and zstd-compressed under
+// content-addressed names, and returns each file's size. A worker's
+// encoders compress small archives; without a worker the parallel stream
+// compressors do.
+func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *renderers) (map[compress.Format]int64, error) {
+	sizes := map[compress.Format]int64{}
+	for _, f := range Formats {
+		out, err := compressed(data, f, w)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.Create(name(f), out, 0o644); err != nil {
+			return nil, err
+		}
+		sizes[f] = int64(len(out))
+	}
+	return sizes, nil
+}
+
+func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {
+	if f == compress.None {
+		return data, nil
+	}
+	if w != nil {
+		e, err := w.encoder(f)
+		if err != nil {
+			return nil, err
+		}
+		return e.Encode(data)
+	}
+	var buf bytes.Buffer
+	zw, err := compress.NewWriter(&buf, f, compress.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func outputDigest(tree map[string]string) string {
+	paths := make([]string, 0, len(tree))
+	for p := range tree {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	h := sha256.New()
+	for _, p := range paths {
+		fmt.Fprintf(h, "%s\x00%s\x00", p, tree[p])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func readManifest(path string) *manifest {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	m := &manifest{}
+	if json.Unmarshal(data, m) != nil || (m.Own == "" && m.Shared == "") {
+		return nil
+	}
+	return m
+}
+
+func replaceSymlink(target, link string) error {
+	if cur, err := os.Readlink(link); err == nil && cur == target {
+		return nil
+	}
+	tmp := link + ".tmp"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, link)
+}
+
+// removeOld deletes a node's previous archives of a kind. A reader that
+// has one open keeps reading it.
+func removeOld(dir, base, keep string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, base+".") && (keep == "" || !strings.HasPrefix(n, base+"."+keep)) && !strings.HasPrefix(n, base+".img") && !strings.HasSuffix(n, ".json") {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
+	}
+}
+
+// collectShared removes shared archives no group or node refers to.
+func (b *Builder) collectShared() error {
+	used := map[string]bool{}
+	sd := filepath.Join(b.Dir, sharedDir)
+	groups, _ := filepath.Glob(filepath.Join(sd, "*.json"))
+	for _, g := range groups {
+		set := &sharedSet{}
+		if data, err := os.ReadFile(g); err == nil && json.Unmarshal(data, set) == nil {
+			used[set.Archive] = true
+		}
+	}
+	nodes, err := os.ReadDir(b.Dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if !n.IsDir() || strings.HasPrefix(n.Name(), ".") {
+			continue
+		}
+		for _, k := range []ImageKind{System, Runtime} {
+			if m := readManifest(filepath.Join(b.Dir, n.Name(), k.Base()+".json")); m != nil && m.Shared != "" {
+				used[m.Shared] = true
+			}
+		}
+	}
+	files, err := os.ReadDir(sd)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range files {
+		name := f.Name()
+		if strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		sum, _, _ := strings.Cut(name, ".")
+		if !used[sum] {
+			if err := os.Remove(filepath.Join(sd, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
