@@ -47,6 +47,17 @@ step "$wwctl" overlay build
 step "$wwctl" node set n003 --ipaddr 10.0.1.33 --yes
 step "$wwctl" overlay build
 step ls -l "$tmp/var/warewulf/provision/overlays/n001"
+
+# Images: a busybox image needs no network; exec needs root.
+step "$wwctl" image create --list
+step "$wwctl" image create bb --from busybox --build
+step "$wwctl" image build bb
+if [ "$(id -u)" -eq 0 ]; then
+  step "$wwctl" image exec bb -- sh -c 'echo "inside $(hostname): $(uname -s), pid $$"; echo hello > /etc/motd'
+fi
+step "$wwctl" node set 'n[001-003]' --image bb --yes
+step "$wwctl" image list
 echo
 echo "Done: every change above was validated and written atomically under a lock;"
-echo "the second build rebuilt only what the address change affected."
+echo "the second overlay build rebuilt only what the address change affected, and"
+echo "the image, unchanged, was not built twice."
