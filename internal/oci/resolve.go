@@ -26,7 +26,7 @@ func cleanName(raw string) (string, error) {
 		return ".", nil
 	}
 	if n == ".." || strings.HasPrefix(n, "../") {
-		return "", fmt.Errorf("%w: %q climbs out of the destination with ..", ErrUnsafe, raw)
+		return "", fmt.Errorf("%w: %q climbs out of the destination (..)", ErrUnsafe, raw)
 	}
 	return n, nil
 }

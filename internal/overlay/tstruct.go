@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -251,12 +250,4 @@ func (s *nodeSet) lookup(name string) *Node {
 	}
 	n := s.all[i]
 	return &n
-}
-
-// hostName is the BuildHost: the server's host name, without domain.
-func hostName(h string) string {
-	if i := strings.IndexByte(h, '.'); i > 0 {
-		return h[:i]
-	}
-	return h
 }
