@@ -17,12 +17,9 @@ func (a *app) imageList() *cobra.Command {
 		Short:   "List images",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			im := a.images()
-			names := args
-			if len(names) == 0 {
-				var err error
-				if names, err = im.Names(); err != nil {
-					return err
-				}
+			names, err := a.imageNames(args)
+			if err != nil {
+				return err
 			}
 			inv, err := a.store().Load()
 			if err != nil {
@@ -107,12 +104,9 @@ func (a *app) imageKernels() *cobra.Command {
 		Short:   "List the kernels in images",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			im := a.images()
-			names := args
-			if len(names) == 0 {
-				var err error
-				if names, err = im.Names(); err != nil {
-					return err
-				}
+			names, err := a.imageNames(args)
+			if err != nil {
+				return err
 			}
 			inv, err := a.store().Load()
 			if err != nil {
@@ -169,4 +163,19 @@ func imageUsers(inv *inventory.Inventory, name string) (merged []string, direct 
 		}
 	}
 	return merged, direct
+}
+
+// imageNames returns the named images, or every image when none are
+// named; each must exist.
+func (a *app) imageNames(args []string) ([]string, error) {
+	im := a.images()
+	if len(args) == 0 {
+		return im.Names()
+	}
+	for _, name := range args {
+		if !im.Exists(name) {
+			return nil, fmt.Errorf("image %q does not exist", name)
+		}
+	}
+	return args, nil
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 )
 
 // BuildWwctl builds ./cmd/wwctl of the enclosing module into path.
@@ -26,4 +28,22 @@ func BuildWwctl(ctx context.Context, path string) error {
 		return fmt.Errorf("go build ./cmd/wwctl: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// Median returns the middle of ds (the mean of the two middles when even).
+func Median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// FmtDur prints d in seconds or milliseconds.
+func FmtDur(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }

@@ -32,11 +32,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wwboot/wwboot/test/bench/harness"
 
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
@@ -181,9 +182,9 @@ func report(w io.Writer, steps []*step) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tWALL\tCPU\tvs REFERENCE\tTARGET\tRESULT")
 	for _, s := range steps {
-		wall, ratio, target, result := median(s.walls), "", s.target, ""
+		wall, ratio, target, result := harness.Median(s.walls), "", s.target, ""
 		if s.ref != nil {
-			r := float64(wall) / float64(median(s.ref.walls))
+			r := float64(wall) / float64(harness.Median(s.ref.walls))
 			ratio = fmt.Sprintf("%.2f×", r)
 			result = verdict(r <= s.ratio)
 		}
@@ -196,7 +197,7 @@ func report(w io.Writer, steps []*step) error {
 		if result == "" {
 			result = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.name, fmtDur(wall), fmtDur(median(s.cpus)), ratio, target, result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.name, harness.FmtDur(wall), harness.FmtDur(harness.Median(s.cpus)), ratio, target, result)
 	}
 	return tw.Flush()
 }
@@ -378,21 +379,4 @@ func treeSize(root string) (int, int64, error) {
 		return nil
 	})
 	return n, size, err
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// fmtDur prints d in seconds or milliseconds.
-func fmtDur(d time.Duration) string {
-	if d >= time.Second {
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }

@@ -194,13 +194,13 @@ func (b *bench) sequence(ctx context.Context, dir string, n int, stdout io.Write
 func (b *bench) report(stdout io.Writer, n, runs, scale int) error {
 	fmt.Fprintf(stdout, "wwctl overlay build: %d nodes (%d images), %d run(s), %d CPUs\nsystem overlays: %s\nruntime overlays: %s\n\n",
 		n, 2*n, runs, runtime.NumCPU(), strings.Join(b.system, " "), strings.Join(b.rtime, " "))
-	ref := median(b.r1.walls)
+	ref := harness.Median(b.r1.walls)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STEP\tNODES\tWALL (median)\tCPU\tIMAGES built/unchanged\tvs R1\tTARGET\tRESULT")
 	line := func(r *row) {
-		wall, cpu, result := median(r.walls), "-", "-"
+		wall, cpu, result := harness.Median(r.walls), "-", "-"
 		if len(r.cpus) > 0 {
-			cpu = fmtDur(median(r.cpus))
+			cpu = harness.FmtDur(harness.Median(r.cpus))
 		}
 		switch {
 		case r.wrong:
@@ -210,7 +210,7 @@ func (b *bench) report(stdout io.Writer, n, runs, scale int) error {
 		case r.limit > 0 || r == b.edit:
 			result = "ok"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3gx\t%s\t%s\n", r.step, r.nodes, fmtDur(wall), cpu, r.images,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3gx\t%s\t%s\n", r.step, r.nodes, harness.FmtDur(wall), cpu, r.images,
 			float64(wall)/float64(ref), r.target, result)
 	}
 	over := func(bad bool) string {
@@ -227,8 +227,8 @@ func (b *bench) report(stdout io.Writer, n, runs, scale int) error {
 		fmtBytes(b.alloc/int64(n)), fmtBytes(b.apparent), fmtBytes(b.apparent/int64(n)))
 	if b.big != nil {
 		line(b.big)
-		ratio, limit := float64(median(b.big.walls))/float64(median(b.full.walls)), growthFactor*float64(scale)
-		cpu := float64(median(b.big.cpus)) / float64(median(b.full.cpus))
+		ratio, limit := float64(harness.Median(b.big.walls))/float64(harness.Median(b.full.walls)), growthFactor*float64(scale)
+		cpu := float64(harness.Median(b.big.cpus)) / float64(harness.Median(b.full.cpus))
 		fmt.Fprintf(tw, "growth ratio\t%s/%d\t%.2fx\t%.2fx\t-\t-\t≈ linear (≤ %.3gx)\t%s\n",
 			b.big.nodes, n, ratio, cpu, limit, over(ratio > limit))
 	}
@@ -470,24 +470,6 @@ func command(ctx context.Context, argv, env []string, w io.Writer) (wall, cpu ti
 		return 0, 0, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, stderr.Bytes())
 	}
 	return time.Since(start), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
-}
-
-// median returns the middle of ds (the mean of the two middles when even).
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// fmtDur prints d in seconds or milliseconds.
-func fmtDur(d time.Duration) string {
-	if d >= time.Second {
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
 // fmtBytes prints b in decimal MB or kB.

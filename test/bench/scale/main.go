@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -168,11 +167,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "nodes.conf: %.2f MB, %d nodes, %d runs per row\n\n", float64(st.Size())/1e6, *nodes, *runs)
-	ref := median(benches[4].walls)
+	ref := harness.Median(benches[4].walls)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMMAND\tMEDIAN WALL\tPEAK RSS\tvs yaml.v3 parse\tTARGET\tRESULT")
 	for _, b := range benches {
-		wall := median(b.walls)
+		wall := harness.Median(b.walls)
 		rss, tgt, result := fmt.Sprintf("%.1f MB", float64(b.rss)/1e6), "-", "-"
 		if b.target {
 			tgt, result = targetText, "ok"
@@ -180,7 +179,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				result = "OVER"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3gx\t%s\t%s\n", b.name, fmtDur(wall), rss, float64(wall)/float64(ref), tgt, result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3gx\t%s\t%s\n", b.name, harness.FmtDur(wall), rss, float64(wall)/float64(ref), tgt, result)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -311,22 +310,4 @@ func writeNodesConf(w *bufio.Writer, n int) {
 			"      ib:\n        device: ib0\n        hwaddr: %q\n        ipaddr: %s\n        netmask: 255.255.0.0\n",
 			i, ip(2, i), mac(0, i), ip(0, i), mac(1, i), ip(1, i))
 	}
-}
-
-// median returns the middle of ds (the mean of the two middles when even).
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// fmtDur prints d in seconds or milliseconds, three significant places.
-func fmtDur(d time.Duration) string {
-	if d >= time.Second {
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }

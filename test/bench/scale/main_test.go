@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/test/bench/harness"
+
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
@@ -43,8 +45,8 @@ func TestMedian(t *testing.T) {
 		{[]time.Duration{9, 1, 5}, 5},
 		{[]time.Duration{4, 1, 2, 8}, 3},
 	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		if got := harness.Median(tc.in); got != tc.want {
+			t.Errorf("harness.Median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
