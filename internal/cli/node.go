@@ -18,7 +18,7 @@ func (a *app) nodeCommand() *cobra.Command {
 hostlist patterns: n[001-100,200],gpu[1-4].`,
 	}
 	cmd.AddCommand(a.nodeAdd(), a.setCommand(nodeNoun), a.unsetCommand(nodeNoun), a.nodeList(), a.nodeDelete(),
-		a.editCommand(nodeNoun), a.nodeImport(), a.nodeExport())
+		a.editCommand(nodeNoun), a.nodeImport(), a.nodeExport(), a.nodeStatus())
 	return cmd
 }
 

@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wwboot/wwboot/internal/hostlist"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// nodeStatus is one node's entry in the daemon's /status, in Warewulf's
+// JSON shape.
+type nodeStatus struct {
+	Node     string `json:"node name"`
+	Stage    string `json:"stage"`
+	Sent     string `json:"sent"`
+	Addr     string `json:"ipaddr"`
+	LastSeen int64  `json:"last seen"`
+	Bytes    int64  `json:"bytes,omitempty"`
+}
+
+type statusOptions struct {
+	watch   bool
+	every   int
+	byTime  bool
+	reverse bool
+	unknown bool
+}
+
+func (a *app) nodeStatus() *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:   "status [NODE...]",
+		Short: "Show how far each node got booting, and when it was last seen",
+		Long: `Show each node's last boot stage (IPXE, KERNEL, IMAGE, SYSTEM_OVERLAY,
+RUNTIME_OVERLAY), what was sent, and the seconds since it was last seen, as
+the provisioning daemon records them (GET /status on warewulf.conf's address
+and port). On a terminal a node not seen for an update interval is yellow,
+for two, red.`,
+		ValidArgsFunction: a.completeNames(nodeNoun),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var names []string
+			if len(args) > 0 {
+				var err error
+				if names, err = hostlist.Expand(args...); err != nil {
+					return err
+				}
+			}
+			for {
+				if err := a.printStatus(cmd.Context(), names, o); err != nil {
+					return err
+				}
+				if !o.watch {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Duration(o.every) * time.Millisecond):
+				}
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.watch, "watch", "w", false, "Refresh until interrupted")
+	f.IntVarP(&o.every, "update", "U", 500, "Refresh interval of --watch, in milliseconds")
+	f.BoolVarP(&o.byTime, "time", "t", false, "Sort by time since last seen")
+	f.BoolVarP(&o.reverse, "reverse", "r", false, "Reverse the order")
+	f.BoolVarP(&o.unknown, "unknown", "u", false, "Show only nodes never seen or in error")
+	return cmd
+}
+
+// statusURL is where the daemon answers: the configured address (the
+// loopback when none) and port.
+func (a *app) statusURL() string {
+	host := a.cfg.Ipaddr
+	if i := strings.IndexByte(host, '/'); i >= 0 {
+		host = host[:i]
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.cfg.Warewulf.Port)) + "/status"
+}
+
+func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.statusURL(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("node status: is the daemon running (wwctl server)? %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("node status: %s answered %s", a.statusURL(), resp.Status)
+	}
+	var body struct {
+		Nodes map[string]nodeStatus `json:"nodes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return fmt.Errorf("node status: reading %s: %w", a.statusURL(), err)
+	}
+	// Nodes the daemon never saw are listed too, from the inventory.
+	if inv, err := a.store().Load(); err == nil {
+		for _, n := range inv.NodeNames() {
+			if _, ok := body.Nodes[n]; !ok {
+				body.Nodes[n] = nodeStatus{Node: n}
+			}
+		}
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	now := time.Now()
+	var rows []nodeStatus
+	for id, st := range body.Nodes {
+		if st.Node == "" {
+			st.Node = id
+		}
+		if len(want) > 0 && !want[st.Node] {
+			continue
+		}
+		if o.unknown && st.LastSeen != 0 && !strings.HasPrefix(st.Sent, "BAD_") && st.Sent != "NOT_FOUND" {
+			continue
+		}
+		rows = append(rows, st)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if o.byTime && rows[i].LastSeen != rows[j].LastSeen {
+			return rows[i].LastSeen > rows[j].LastSeen
+		}
+		return inventory.NaturalLess(rows[i].Node, rows[j].Node)
+	})
+	if o.reverse {
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+	}
+	colour := a.colourTerminal()
+	interval := int64(a.cfg.Warewulf.UpdateInterval)
+	if o.watch && colour {
+		fmt.Fprint(a.out(), "\033[H\033[2J")
+	}
+	t := newTable("NODENAME", "STAGE", "SENT", "LASTSEEN (s)")
+	var ages []int64
+	for _, st := range rows {
+		seen, age := "--", int64(-1)
+		if st.LastSeen > 0 {
+			age = int64(now.Sub(time.Unix(st.LastSeen, 0)).Seconds())
+			seen = strconv.FormatInt(age, 10)
+		}
+		ages = append(ages, age)
+		t.add(st.Node, valueOrDash(st.Stage), valueOrDash(st.Sent), seen)
+	}
+	if !colour {
+		return t.write(a.out())
+	}
+	var sb strings.Builder
+	if err := t.write(&sb); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(sb.String(), "\n"), "\n")
+	fmt.Fprintln(a.out(), lines[0])
+	for i, line := range lines[1:] {
+		switch age := ages[i]; {
+		case age >= 2*interval:
+			line = "\033[31m" + line + "\033[0m"
+		case age >= interval+5:
+			line = "\033[33m" + line + "\033[0m"
+		}
+		fmt.Fprintln(a.out(), line)
+	}
+	return nil
+}
+
+// colourTerminal reports whether stdout is a terminal.
+func (a *app) colourTerminal() bool {
+	f, ok := a.env.Stdout.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
