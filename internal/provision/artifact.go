@@ -1,0 +1,284 @@
+package provision
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/overlay"
+)
+
+// countingWriter counts the body bytes sent.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// serveContent sends content with Range, ETag and If-None-Match support
+// and records what was sent.
+func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, req *request, sent, etag string, mod time.Time, content io.ReadSeeker) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if etag != "" {
+		w.Header().Set("ETag", `"`+etag+`"`)
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, sent, mod, content)
+	s.record(req.node, req.stage, sent, req.addr, cw.n)
+}
+
+func (s *Server) serveKernel(w http.ResponseWriter, r *http.Request, req *request) {
+	m := req.st.nodes[req.node]
+	img := deref(m.ImageName)
+	if img == "" || !image.ValidName(img) {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
+		return
+	}
+	root := s.o.Images.RootFS(img)
+	kernels, err := image.Kernels(root)
+	if err != nil {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
+		return
+	}
+	version := ""
+	if m.Kernel != nil {
+		version = deref(m.Kernel.Version)
+	}
+	k, err := image.FindKernel(kernels, version)
+	if err != nil {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
+		return
+	}
+	rel, err := resolveIn(root, k.Path)
+	if err != nil {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q kernel %s: %v", img, k.Path, err)
+		return
+	}
+	rel += req.format.Ext()
+	f, err := openIn(root, rel)
+	if err != nil {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q kernel %s: %v", img, "/"+rel, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q kernel %s is not a regular file", img, "/"+rel)
+		return
+	}
+	etag := fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano())
+	s.serveContent(w, r, req, path.Base(rel), etag, st.ModTime(), f)
+}
+
+// openIn opens rel, a path with no symlinks below root, refusing anything
+// that would leave root.
+func openIn(root, rel string) (*os.File, error) {
+	rt, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	return rt.Open(rel)
+}
+
+// resolveIn returns p, a path inside the image at root, with every
+// symlink resolved as in a chroot (an absolute target restarts at root,
+// ".." stops at root), relative to root.
+func resolveIn(root, p string) (string, error) {
+	const maxLinks = 40
+	var resolved []string
+	rest := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
+	links := 0
+	for len(rest) > 0 {
+		part := rest[0]
+		rest = rest[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if len(resolved) > 0 {
+				resolved = resolved[:len(resolved)-1]
+			}
+			continue
+		}
+		host := filepath.Join(root, filepath.Join(resolved...), part)
+		st, err := os.Lstat(host)
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			resolved = append(resolved, part)
+			continue
+		}
+		if links++; links > maxLinks {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+		}
+		target, err := os.Readlink(host)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(target, "/") {
+			resolved = resolved[:0]
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	if len(resolved) == 0 {
+		return "", errors.New("is the image root")
+	}
+	return path.Join(resolved...), nil
+}
+
+func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request) {
+	m := req.st.nodes[req.node]
+	img := deref(m.ImageName)
+	if img == "" || !image.ValidName(img) {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
+		return
+	}
+	p := s.o.Images.Archive(img) + ".img" + req.format.Ext()
+	f, err := os.Open(p)
+	if err != nil {
+		if req.format == compress.None {
+			for _, alt := range []compress.Format{compress.Gzip, compress.Zstd} {
+				if _, err := os.Stat(s.o.Images.Archive(img) + ".img" + alt.Ext()); err == nil {
+					s.fail(w, req, http.StatusNotFound, sentNotFound,
+						"image %q is built only compressed: ask with compress=gz or compress=zstd, or rebuild it uncompressed", img)
+					return
+				}
+			}
+		}
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q is not built in format %s: %v", img, req.format, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q archive %s is not a regular file", img, p)
+		return
+	}
+	etag := ""
+	if data, err := os.ReadFile(p + ".sha256"); err == nil {
+		if sum, _, ok := strings.Cut(strings.TrimSpace(string(data)), " "); ok || sum != "" {
+			etag = sum
+		}
+	}
+	if etag == "" {
+		etag = fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano())
+	}
+	s.serveContent(w, r, req, filepath.Base(p), etag, st.ModTime(), f)
+}
+
+func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *request) {
+	kind := overlay.System
+	if req.stage == stageRuntime {
+		kind = overlay.Runtime
+	}
+	a, err := s.o.Builder.Artifact(r.Context(), req.st.snap, req.node, kind, req.format, s.o.Config.Warewulf.AutobuildOverlays)
+	if err != nil {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "%v", err)
+		return
+	}
+	pr, mod, err := openParts(a.Parts)
+	if err != nil {
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s %s overlay: %v", req.node, kind, err)
+		return
+	}
+	defer pr.Close()
+	s.serveContent(w, r, req, kind.Base()+".img"+req.format.Ext(), a.ETag, mod, pr)
+}
+
+// partsReader reads files one after the other as one seekable stream.
+type partsReader struct {
+	files []*os.File
+	sizes []int64
+	total int64
+	off   int64
+}
+
+// openParts opens the parts; their sizes are taken from the open files so
+// the stream is consistent with what is read.
+func openParts(parts []overlay.Part) (*partsReader, time.Time, error) {
+	pr := &partsReader{}
+	var mod time.Time
+	for _, p := range parts {
+		f, err := os.Open(p.Path)
+		if err != nil {
+			pr.Close()
+			return nil, time.Time{}, err
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			pr.Close()
+			return nil, time.Time{}, err
+		}
+		if st.ModTime().After(mod) {
+			mod = st.ModTime()
+		}
+		pr.files = append(pr.files, f)
+		pr.sizes = append(pr.sizes, st.Size())
+		pr.total += st.Size()
+	}
+	return pr, mod, nil
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	if p.off >= p.total {
+		return 0, io.EOF
+	}
+	start := int64(0)
+	for i, size := range p.sizes {
+		if p.off < start+size {
+			want := min(int64(len(b)), start+size-p.off)
+			n, err := p.files[i].ReadAt(b[:want], p.off-start)
+			p.off += int64(n)
+			if err == io.EOF && int64(n) == want {
+				err = nil
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the part shrank
+			}
+			return n, err
+		}
+		start += size
+	}
+	return 0, io.EOF
+}
+
+func (p *partsReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += p.off
+	case io.SeekEnd:
+		offset += p.total
+	default:
+		return 0, errors.New("seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	p.off = offset
+	return offset, nil
+}
+
+func (p *partsReader) Close() error {
+	for _, f := range p.files {
+		f.Close()
+	}
+	return nil
+}

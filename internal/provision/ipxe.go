@@ -1,0 +1,137 @@
+package provision
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+//go:embed templates/*.ipxe
+var embedded embed.FS
+
+// ipxeData is what an iPXE template sees.
+type ipxeData struct {
+	Id            string
+	Hostname      string
+	Fqdn          string
+	Cluster       string
+	ImageName     string
+	Ipxe          string
+	Hwaddr        string
+	Ipaddr        string
+	Port          string
+	Authority     string // ip:port of this server
+	KernelArgs    string
+	KernelVersion string
+	Root          string
+	Tags          map[string]string
+	NetDevs       map[string]*inventory.NetDev
+}
+
+func ipxeName(m *inventory.Merged) string {
+	if m.Ipxe != nil && *m.Ipxe != "" {
+		return *m.Ipxe
+	}
+	return "default"
+}
+
+// loadTemplate reads <name>.ipxe from the site templates, else from the
+// embedded ones.
+func (s *Server) loadTemplate(name string) (*template.Template, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return nil, errors.New("not a template name")
+	}
+	file := name + ".ipxe"
+	var data []byte
+	var err error = fs.ErrNotExist
+	if s.o.Templates != nil {
+		data, err = fs.ReadFile(s.o.Templates, file)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = embedded.ReadFile("templates/" + file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no %s in the site templates or the built-in ones", file)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New(file).Option("missingkey=zero").Parse(string(data))
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (s *Server) authority(r *http.Request) (ip, port string) {
+	port = strconv.Itoa(s.o.Config.Warewulf.Port)
+	ip = s.o.Config.Ipaddr
+	if ip == "" {
+		// Answer with the address the node reached us at.
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			ip = h
+		} else {
+			ip = r.Host
+		}
+	}
+	return ip, port
+}
+
+func (s *Server) renderIPXE(w http.ResponseWriter, r *http.Request, req *request, name string, d ipxeData) {
+	t := req.st.ipxe[name]
+	if t == nil {
+		s.fail(w, req, http.StatusInternalServerError, sentNotFound, "ipxe template %q is not loaded", name)
+		return
+	}
+	d.Ipaddr, d.Port = s.authority(r)
+	d.Authority = net.JoinHostPort(d.Ipaddr, d.Port)
+	d.Hwaddr = req.hwaddr
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		s.fail(w, req, http.StatusInternalServerError, sentBadRequest, "render ipxe template %q: %v", name, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Cache-Control", "no-store")
+	n, _ := w.Write(buf.Bytes())
+	if req.node != "" {
+		s.record(req.node, req.stage, name+".ipxe", req.addr, int64(n))
+	}
+}
+
+func (s *Server) serveUnconfigured(w http.ResponseWriter, r *http.Request, req *request) {
+	s.renderIPXE(w, r, req, "unconfigured", ipxeData{})
+}
+
+func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request) {
+	m := req.st.nodes[req.node]
+	d := ipxeData{
+		Id:        m.Name,
+		Hostname:  m.Name,
+		Fqdn:      m.Name,
+		Cluster:   deref(m.ClusterName),
+		ImageName: deref(m.ImageName),
+		Ipxe:      ipxeName(m),
+		Root:      deref(m.Root),
+		Tags:      m.Tags,
+		NetDevs:   m.NetDevs,
+	}
+	if d.Tags == nil {
+		d.Tags = map[string]string{}
+	}
+	if m.Kernel != nil {
+		d.KernelArgs = strings.Join(m.Kernel.Args, " ")
+		d.KernelVersion = deref(m.Kernel.Version)
+	}
+	s.renderIPXE(w, r, req, d.Ipxe, d)
+}

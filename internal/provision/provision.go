@@ -1,0 +1,261 @@
+// Package provision is the HTTP side of the provisioning daemon (wwctl
+// server): it identifies a booting node by its hardware address, answers
+// with an iPXE script, the kernel, the image and the node's overlays, and
+// records how far each node got.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/template"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/overlay"
+)
+
+// Options are what a Server works with.
+type Options struct {
+	Config   *config.Config
+	Nodes    *inventory.Store
+	Overlays *overlay.Store // with Builtin set by the caller
+	Images   *image.Images
+	Builder  *overlay.Builder
+	// StatusFile is where node status is kept across restarts; "" keeps
+	// it in memory only.
+	StatusFile string
+	// Templates is the site's iPXE template directory
+	// (<sysconfdir>/warewulf/ipxe); nil or a missing template falls back
+	// to the embedded ones.
+	Templates fs.FS
+	Log       *slog.Logger
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+	// ARP returns the hardware address the server's ARP table holds for
+	// an IPv4 address, or ""; nil reads /proc/net/arp.
+	ARP func(ip string) string
+}
+
+// Server answers booting nodes. It keeps in memory the inventory read at
+// the last load, a hardware address to node map and the nodes' status.
+type Server struct {
+	o     Options
+	log   *slog.Logger
+	now   func() time.Time
+	arp   func(string) string
+	state atomic.Pointer[state]
+	// reloadMu serializes loads so that a reload never replaces a newer
+	// state with an older one.
+	reloadMu sync.Mutex
+
+	statusMu sync.Mutex
+	status   map[string]NodeStatus
+	dirty    bool
+}
+
+// state is one load of nodes.conf and the overlays.
+type state struct {
+	inv    *inventory.Inventory
+	snap   *overlay.Snapshot
+	nodes  map[string]*inventory.Merged
+	byMAC  map[string]string // normalized hwaddr -> node name
+	ipxe   map[string]*template.Template
+	loaded time.Time
+}
+
+// New loads the inventory, the overlays and the iPXE templates every node
+// uses, and the saved status. A node naming an iPXE template that does
+// not exist is an error.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.Nodes == nil || o.Overlays == nil || o.Images == nil || o.Builder == nil {
+		return nil, errors.New("provision: Config, Nodes, Overlays, Images and Builder are required")
+	}
+	s := &Server{o: o, log: o.Log, now: o.Now, arp: o.ARP, status: map[string]NodeStatus{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.arp == nil {
+		s.arp = procARP
+	}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	if err := s.loadStatus(); err != nil {
+		s.log.Warn("node status not restored", "file", o.StatusFile, "err", err)
+	}
+	return s, nil
+}
+
+// Reload re-reads nodes.conf and the overlays. On error the previous
+// state stays in use.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	inv, err := s.o.Nodes.Load()
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	snap, err := overlay.NewSnapshot(s.o.Config, inv, s.o.Overlays, overlay.RenderOptions{})
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	st := &state{inv: inv, snap: snap, nodes: map[string]*inventory.Merged{}, byMAC: map[string]string{},
+		ipxe: map[string]*template.Template{}, loaded: s.now()}
+	for _, m := range inv.MergeAll() {
+		st.nodes[m.Name] = m
+		for _, name := range inventory.SortedNames(m.NetDevs) {
+			if hw := m.NetDevs[name].Hwaddr; hw != nil && *hw != "" {
+				mac := inventory.NormalizeMAC(strings.ToLower(*hw))
+				if prev, ok := st.byMAC[mac]; ok && prev != m.Name {
+					s.log.Warn("hardware address used by two nodes", "hwaddr", mac, "nodes", prev+","+m.Name)
+					continue
+				}
+				st.byMAC[mac] = m.Name
+			}
+		}
+		name := ipxeName(m)
+		if _, ok := st.ipxe[name]; ok {
+			continue
+		}
+		t, err := s.loadTemplate(name)
+		if err != nil {
+			return fmt.Errorf("provision: node %q: ipxe template %q: %w", m.Name, name, err)
+		}
+		st.ipxe[name] = t
+	}
+	for _, name := range []string{"unconfigured", "default"} {
+		if _, ok := st.ipxe[name]; !ok {
+			t, err := s.loadTemplate(name)
+			if err != nil {
+				return fmt.Errorf("provision: ipxe template %q: %w", name, err)
+			}
+			st.ipxe[name] = t
+		}
+	}
+	s.state.Store(st)
+	s.log.Info("loaded nodes", "nodes", len(st.nodes), "hwaddrs", len(st.byMAC))
+	return nil
+}
+
+// Handler returns the routes. Paths with "//" are collapsed first, as
+// some firmware asks for "//grub.efi".
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	stages := map[string]string{
+		"ipxe": stageIPXE, "kernel": stageKernel, "image": stageImage, "container": stageImage,
+		"system": stageSystem, "overlay-system": stageSystem, "runtime": stageRuntime, "overlay-runtime": stageRuntime,
+	}
+	for prefix, stage := range stages {
+		h := s.stageHandler(stage)
+		mux.HandleFunc("GET /"+prefix+"/{wwid}", h)
+		mux.HandleFunc("GET /"+prefix+"/{$}", h)
+	}
+	legacy := func(w http.ResponseWriter, r *http.Request) {
+		stage := r.URL.Query().Get("stage")
+		if stage == "" {
+			stage = "ipxe"
+		}
+		st, ok := stages[stage]
+		if !ok {
+			http.Error(w, fmt.Sprintf("unknown stage %q (want ipxe, kernel, image, system or runtime)", stage), http.StatusBadRequest)
+			return
+		}
+		s.stageHandler(st)(w, r)
+	}
+	mux.HandleFunc("GET /provision/{wwid}", legacy)
+	mux.HandleFunc("GET /provision/{$}", legacy)
+	mux.HandleFunc("GET /status", s.handleStatus)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			p := r.URL.Path
+			for strings.Contains(p, "//") {
+				p = strings.ReplaceAll(p, "//", "/")
+			}
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = p
+			r2.URL.RawPath = ""
+			r = r2
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Serve answers on addr until ctx ends, then shuts down gracefully and
+// saves the status, which it also saves every 2 s while it changes.
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("provision: %w", err)
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on an open listener, which it closes.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if err := s.flushStatus(false); err != nil {
+					s.log.Warn("save node status", "err", err)
+				}
+			}
+		}
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			s.log.Warn("shutdown", "err", err)
+			_ = srv.Close()
+		}
+	}()
+	s.log.Info("provisioning server listening", "addr", ln.Addr().String())
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		// Shutdown returns once the listeners are closed; wait for it to
+		// finish the requests in flight before saving.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+		err = nil
+	}
+	close(done)
+	<-flushed
+	if ferr := s.flushStatus(true); ferr != nil && err == nil {
+		err = fmt.Errorf("provision: save node status: %w", ferr)
+	}
+	return err
+}

@@ -1,0 +1,285 @@
+package provision
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// Stages as status reports them.
+const (
+	stageIPXE    = "IPXE"
+	stageKernel  = "KERNEL"
+	stageImage   = "IMAGE"
+	stageSystem  = "SYSTEM_OVERLAY"
+	stageRuntime = "RUNTIME_OVERLAY"
+)
+
+// What status records as sent when a request fails.
+const (
+	sentBadRequest = "BAD_REQUEST"
+	sentNotFound   = "NOT_FOUND"
+	sentBadAsset   = "BAD_ASSET"
+)
+
+// request is a parsed provisioning request.
+type request struct {
+	stage  string
+	hwaddr string // normalized; "" when the node could not be identified
+	node   string // "" when no node has hwaddr
+	format compress.Format
+	addr   string // client IP
+	st     *state
+}
+
+// parseMAC reads a hardware address in any common notation:
+// aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabbccddeeff.
+func parseMAC(s string) (string, error) {
+	if len(s) == 12 && !strings.ContainsAny(s, ":-.") {
+		var b strings.Builder
+		for i := 0; i < 12; i += 2 {
+			if i > 0 {
+				b.WriteByte(':')
+			}
+			b.WriteString(s[i : i+2])
+		}
+		s = b.String()
+	}
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a hardware address", s)
+	}
+	return inventory.NormalizeMAC(hw.String()), nil
+}
+
+func clientIP(r *http.Request) (ip string, port string) {
+	host, port, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr, ""
+	}
+	return host, port
+}
+
+// procARP looks ip up in the kernel's IPv4 ARP table.
+func procARP(ip string) string {
+	f, err := os.Open("/proc/net/arp")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// IP address, HW type, Flags, HW address, Mask, Device
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 4 && fields[0] == ip && fields[3] != "00:00:00:00:00:00" {
+			return fields[3]
+		}
+	}
+	return ""
+}
+
+// fail answers a failed request and records it for the node, if known.
+func (s *Server) fail(w http.ResponseWriter, req *request, code int, sent, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.log.Warn("provision request failed", "stage", req.stage, "node", req.node, "hwaddr", req.hwaddr,
+		"addr", req.addr, "code", code, "err", msg)
+	if req.node != "" {
+		s.record(req.node, req.stage, sent, req.addr, 0)
+	}
+	http.Error(w, msg, code)
+}
+
+// stageHandler identifies the node, checks the request and serves stage.
+func (s *Server) stageHandler(stage string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ip, port := clientIP(r)
+		req := &request{stage: stage, addr: ip, st: s.state.Load()}
+		q := r.URL.Query()
+		if stage == stageRuntime && s.o.Config.Warewulf.Secure {
+			if p, err := parsePort(port); err != nil || p >= 1024 {
+				s.fail(w, req, http.StatusUnauthorized, sentBadRequest,
+					"the runtime overlay is served only to a privileged source port (warewulf: secure) but the request came from port %s", port)
+				return
+			}
+		}
+		wwid := r.PathValue("wwid")
+		if wwid == "" {
+			wwid = q.Get("wwid")
+		}
+		if wwid == "" {
+			wwid = s.arp(ip)
+			if wwid == "" {
+				s.fail(w, req, http.StatusBadRequest, sentBadRequest, "no hardware address in the request and none in the ARP table for %s", ip)
+				return
+			}
+		}
+		hw, err := parseMAC(wwid)
+		if err != nil {
+			s.fail(w, req, http.StatusBadRequest, sentBadRequest, "%v", err)
+			return
+		}
+		req.hwaddr = hw
+		format, err := compress.ParseFormat(q.Get("compress"))
+		if err != nil {
+			s.fail(w, req, http.StatusBadRequest, sentBadRequest, "%v", err)
+			return
+		}
+		req.format = format
+		req.node = req.st.byMAC[hw]
+		if req.node == "" {
+			name, st, err := s.discover(r.Context(), hw)
+			if err != nil {
+				s.log.Error("discovery failed", "hwaddr", hw, "err", err)
+			} else if name != "" {
+				req.node, req.st = name, st
+			}
+		}
+		s.log.Info("provision request", "stage", stage, "hwaddr", hw, "node", req.node, "addr", r.RemoteAddr,
+			"uuid", q.Get("uuid"), "compress", string(format))
+		if req.node == "" {
+			if stage == stageIPXE {
+				s.serveUnconfigured(w, r, req)
+				return
+			}
+			s.fail(w, req, http.StatusNotFound, sentNotFound, "no node has hardware address %s", hw)
+			return
+		}
+		m := req.st.nodes[req.node]
+		if m.AssetKey != nil && *m.AssetKey != "" && q.Get("assetkey") != *m.AssetKey {
+			s.fail(w, req, http.StatusUnauthorized, sentBadAsset, "wrong asset key for node %s", req.node)
+			return
+		}
+		switch stage {
+		case stageIPXE:
+			s.serveIPXE(w, r, req)
+		case stageKernel:
+			s.serveKernel(w, r, req)
+		case stageImage:
+			s.serveImage(w, r, req)
+		case stageSystem, stageRuntime:
+			s.serveOverlay(w, r, req)
+		}
+	}
+}
+
+func parsePort(s string) (int, error) {
+	var p int
+	if _, err := fmt.Sscanf(s, "%d", &p); err != nil {
+		return 0, err
+	}
+	return p, nil
+}
+
+// discover gives hw to the first discoverable node, sorted by cluster
+// then node name, and reloads. It returns "" when no node is
+// discoverable. The choice is made under the store's lock, so two
+// unknown addresses never get the same node.
+func (s *Server) discover(ctx context.Context, hw string) (string, *state, error) {
+	st := s.state.Load()
+	found := false
+	for _, m := range st.nodes {
+		if isDiscoverable(m) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return "", nil, nil
+	}
+	var chosen string
+	_, err := s.o.Nodes.Update(ctx, func(inv *inventory.Inventory) error {
+		chosen = ""
+		merged := inv.MergeAll()
+		var cands []*inventory.Merged
+		for _, m := range merged {
+			for _, d := range m.NetDevs {
+				if d.Hwaddr != nil && inventory.NormalizeMAC(strings.ToLower(*d.Hwaddr)) == hw {
+					chosen = m.Name // given meanwhile, by another request
+					return nil
+				}
+			}
+			if isDiscoverable(m) {
+				cands = append(cands, m)
+			}
+		}
+		if len(cands) == 0 {
+			return nil
+		}
+		slices.SortFunc(cands, func(a, b *inventory.Merged) int {
+			ca, cb := deref(a.ClusterName), deref(b.ClusterName)
+			if ca != cb {
+				return strings.Compare(ca, cb)
+			}
+			if inventory.NaturalLess(a.Name, b.Name) {
+				return -1
+			}
+			if inventory.NaturalLess(b.Name, a.Name) {
+				return 1
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		m := cands[0]
+		n := inv.Nodes[m.Name]
+		dev := deref(m.PrimaryNetDev)
+		if dev == "" {
+			if names := inventory.SortedNames(m.NetDevs); len(names) > 0 {
+				dev = names[0]
+			} else {
+				dev = "default"
+			}
+		}
+		if n.NetDevs == nil {
+			n.NetDevs = map[string]*inventory.NetDev{}
+		}
+		if n.NetDevs[dev] == nil {
+			n.NetDevs[dev] = &inventory.NetDev{}
+		}
+		n.NetDevs[dev].Hwaddr = &hw
+		n.Discoverable = nil
+		if again, err := inv.Merge(m.Name); err == nil && isDiscoverable(again) {
+			no := "false"
+			n.Discoverable = &no
+		}
+		chosen = m.Name
+		return nil
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("discover %s: %w", hw, err)
+	}
+	if chosen == "" {
+		return "", nil, nil
+	}
+	s.log.Info("discovered node", "node", chosen, "hwaddr", hw)
+	if err := s.Reload(); err != nil {
+		return "", nil, err
+	}
+	st = s.state.Load()
+	if st.byMAC[hw] != chosen {
+		return "", nil, errors.New("discovered node not found after reload")
+	}
+	return chosen, st, nil
+}
+
+func isDiscoverable(m *inventory.Merged) bool {
+	if m.Discoverable == nil {
+		return false
+	}
+	v, ok := inventory.ParseBool(*m.Discoverable)
+	return ok && v
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

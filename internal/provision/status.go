@@ -1,0 +1,144 @@
+package provision
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+)
+
+// NodeStatus is how far a node got: the last thing served to it.
+type NodeStatus struct {
+	Node     string
+	Stage    string // IPXE, KERNEL, IMAGE, SYSTEM_OVERLAY, RUNTIME_OVERLAY
+	Sent     string // file name, or BAD_REQUEST, NOT_FOUND, BAD_ASSET
+	Addr     string
+	Bytes    int64
+	LastSeen time.Time
+}
+
+// statusJSON is Warewulf's shape of a node status.
+type statusJSON struct {
+	Node     string `json:"node name"`
+	Stage    string `json:"stage"`
+	Sent     string `json:"sent"`
+	Addr     string `json:"ipaddr"`
+	LastSeen int64  `json:"last seen"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// MarshalJSON writes the status as Warewulf does, last seen in unix
+// seconds.
+func (n NodeStatus) MarshalJSON() ([]byte, error) {
+	j := statusJSON{Node: n.Node, Stage: n.Stage, Sent: n.Sent, Addr: n.Addr, Bytes: n.Bytes}
+	if !n.LastSeen.IsZero() {
+		j.LastSeen = n.LastSeen.Unix()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (n *NodeStatus) UnmarshalJSON(data []byte) error {
+	var j statusJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*n = NodeStatus{Node: j.Node, Stage: j.Stage, Sent: j.Sent, Addr: j.Addr, Bytes: j.Bytes}
+	if j.LastSeen != 0 {
+		n.LastSeen = time.Unix(j.LastSeen, 0)
+	}
+	return nil
+}
+
+type statusDoc struct {
+	Nodes map[string]NodeStatus `json:"nodes"`
+}
+
+func (s *Server) record(node, stage, sent, addr string, bytes int64) {
+	s.statusMu.Lock()
+	s.status[node] = NodeStatus{Node: node, Stage: stage, Sent: sent, Addr: addr, Bytes: bytes, LastSeen: s.now()}
+	s.dirty = true
+	s.statusMu.Unlock()
+}
+
+// Status returns a copy of every node's status.
+func (s *Server) Status() map[string]NodeStatus {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	return maps.Clone(s.status)
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	data, err := json.MarshalIndent(statusDoc{Nodes: s.Status()}, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(data, '\n'))
+}
+
+func (s *Server) loadStatus() error {
+	if s.o.StatusFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(s.o.StatusFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var doc statusDoc
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: %w", s.o.StatusFile, err)
+	}
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	for name, st := range doc.Nodes {
+		if cur, ok := s.status[name]; !ok || cur.LastSeen.Before(st.LastSeen) {
+			s.status[name] = st
+		}
+	}
+	return nil
+}
+
+// flushStatus saves the status when it changed since the last save, or
+// always with force.
+func (s *Server) flushStatus(force bool) error {
+	if s.o.StatusFile == "" {
+		return nil
+	}
+	s.statusMu.Lock()
+	if !s.dirty && !force {
+		s.statusMu.Unlock()
+		return nil
+	}
+	data, err := json.MarshalIndent(statusDoc{Nodes: maps.Clone(s.status)}, "", "  ")
+	s.dirty = false
+	s.statusMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.o.StatusFile), 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(s.o.StatusFile, append(data, '\n'), 0o644); err != nil {
+		s.statusMu.Lock()
+		s.dirty = true
+		s.statusMu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// FlushStatus saves the status now.
+func (s *Server) FlushStatus() error { return s.flushStatus(true) }
