@@ -70,4 +70,3 @@ and the overlays; SIGTERM or SIGINT stops it gracefully.`,
 	cmd.Flags().StringVar(&addr, "listen", "", "Address to listen on (default :<warewulf.port>)")
 	return cmd
 }
-
