@@ -17,6 +17,7 @@ deps:
 
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/wwctl ./cmd/wwctl
+	ln -sf wwctl bin/warewulfd
 
 # The README's test command: vet and every test, with the race detector
 # on the packages that take locks.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/wwboot/wwboot/internal/cli"
@@ -22,8 +23,14 @@ func main() {
 	if sandbox.Child() {
 		return
 	}
+	args := os.Args[1:]
+	// Installed as warewulfd (a link), it is the daemon, as Warewulf's
+	// unit runs it.
+	if filepath.Base(os.Args[0]) == "warewulfd" {
+		args = append([]string{"server"}, args...)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], cli.Env{
+	err := cli.Run(ctx, args, cli.Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Version: version,
 	})
 	stop()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/wwboot/wwboot/internal/image"
+
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
@@ -132,6 +134,14 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request)
 	if m.Kernel != nil {
 		d.KernelArgs = strings.Join(m.Kernel.Args, " ")
 		d.KernelVersion = deref(m.Kernel.Version)
+	}
+	if d.KernelVersion == "" && d.ImageName != "" {
+		// The kernel the node will get: the image's default.
+		if ks, err := image.Kernels(s.o.Images.RootFS(d.ImageName)); err == nil {
+			if k, err := image.FindKernel(ks, ""); err == nil {
+				d.KernelVersion = k.Version
+			}
+		}
 	}
 	s.renderIPXE(w, r, req, d.Ipxe, d)
 }

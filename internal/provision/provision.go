@@ -8,10 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,6 +206,28 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	return s.ServeListener(ctx, ln)
 }
 
+// inputsStamp summarizes the modification times and sizes of nodes.conf
+// and every file of the site overlays, so a change is noticed without a
+// signal.
+func (s *Server) inputsStamp() string {
+	h := fnv.New64a()
+	stat := func(p string) {
+		if st, err := os.Stat(p); err == nil {
+			fmt.Fprintf(h, "%s %d %d\n", p, st.ModTime().UnixNano(), st.Size())
+		}
+	}
+	stat(s.o.Nodes.Path())
+	if s.o.Overlays != nil && s.o.Overlays.Site != "" {
+		_ = filepath.WalkDir(s.o.Overlays.Site, func(p string, d fs.DirEntry, err error) error {
+			if err == nil {
+				stat(p)
+			}
+			return nil
+		})
+	}
+	return fmt.Sprintf("%x", h.Sum64())
+}
+
 // ServeListener is Serve on an open listener, which it closes.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
@@ -218,6 +243,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		defer close(flushed)
 		tick := time.NewTicker(2 * time.Second)
 		defer tick.Stop()
+		stamp := s.inputsStamp()
 		for {
 			select {
 			case <-done:
@@ -225,6 +251,16 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 			case <-tick.C:
 				if err := s.flushStatus(false); err != nil {
 					s.log.Warn("save node status", "err", err)
+				}
+				// nodes.conf or a site overlay changed: load them, as
+				// SIGHUP would.
+				if now := s.inputsStamp(); now != stamp {
+					stamp = now
+					if err := s.Reload(); err != nil {
+						s.log.Error("reload after a change failed; still serving the previous state", "err", err)
+					} else {
+						s.log.Info("reloaded nodes.conf and overlays after a change")
+					}
 				}
 			}
 		}

@@ -454,3 +454,47 @@ func TestPartsReader(t *testing.T) {
 		t.Errorf("size %d, want %d", n, len(all))
 	}
 }
+
+// TestReloadWhenNodesConfChanges edits nodes.conf under a running server:
+// the new node's MAC is known without a signal.
+func TestReloadWhenNodesConfChanges(t *testing.T) {
+	f := newFixture(t, fixtureNodes, false)
+	s := f.server(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ServeListener(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + ln.Addr().String() + "/kernel/aa:bb:cc:dd:ee:09"
+	code := func() int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := code(); c != http.StatusNotFound {
+		t.Fatalf("unknown MAC answered %d", c)
+	}
+	write(t, f.cfg.NodesConf(), fixtureNodes+"  n9:\n    profiles: [default]\n    network devices:\n      default: {hwaddr: \"aa:bb:cc:dd:ee:09\"}\n")
+	// The server looks every 2 s; wait for it, not for a set time.
+	deadline := time.Now().Add(20 * time.Second)
+	for code() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the new node was never served")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestIpxeNamesTheDefaultKernel(t *testing.T) {
+	f := newFixture(t, fixtureNodes, false)
+	w := get(f.server(t).Handler(), "/ipxe/aa:bb:cc:dd:ee:01", "", nil)
+	if !strings.Contains(w.Body.String(), "6.1.0-1-amd64") {
+		t.Errorf("script does not name the image's default kernel:\n%s", w.Body.String())
+	}
+}
