@@ -271,6 +271,15 @@ func globIn(root, pattern string) ([]string, error) {
 // absolute target starts again at root, and ".." stops at root. The last
 // component is resolved too.
 func resolveIn(root, p string) (string, error) {
+	parts, err := resolveParts(root, p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, filepath.Join(parts...)), nil
+}
+
+// resolveParts is resolveIn's answer as the components below root.
+func resolveParts(root, p string) ([]string, error) {
 	const maxLinks = 40
 	var resolved []string // components below root, all resolved
 	rest := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
@@ -290,25 +299,48 @@ func resolveIn(root, p string) (string, error) {
 		host := filepath.Join(root, filepath.Join(resolved...), part)
 		st, err := os.Lstat(host)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if st.Mode()&fs.ModeSymlink == 0 {
 			resolved = append(resolved, part)
 			continue
 		}
 		if links++; links > maxLinks {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+			return nil, fmt.Errorf("%s: too many levels of symbolic links", p)
 		}
 		target, err := os.Readlink(host)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if strings.HasPrefix(target, "/") {
 			resolved = resolved[:0]
 		}
 		rest = append(strings.Split(target, "/"), rest...)
 	}
-	return filepath.Join(root, filepath.Join(resolved...)), nil
+	return resolved, nil
+}
+
+// OpenIn opens p, a path inside the image at root (a kernel, say), with
+// symlinks resolved as in a chroot and ext appended to the resolved name
+// (".gz" for a pre-compressed kernel). The open goes through os.OpenRoot,
+// so nothing outside root is ever opened, even if the tree changes under
+// it. It also returns the resolved name, relative to root.
+func OpenIn(root, p, ext string) (*os.File, string, error) {
+	parts, err := resolveParts(root, p)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(parts) == 0 {
+		return nil, "", fmt.Errorf("%s is the image root", p)
+	}
+	rel := path.Join(parts...) + ext
+	rt, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rt.Close()
+	f, err := rt.Open(rel)
+	return f, rel, err
 }
 
 // compareVersions orders kernel versions as rpm does: split into runs of

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -237,5 +238,44 @@ func TestCompareVersions(t *testing.T) {
 				t.Errorf("compareVersions(%q, %q) = %d, want %d", tc.b, tc.a, got, -tc.want)
 			}
 		})
+	}
+}
+
+func TestOpenInStaysInside(t *testing.T) {
+	root := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "boot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "boot/vmlinuz-6.1.0-1-amd64"), []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ name, target string }{
+		{"boot/vmlinuz", "/boot/vmlinuz-6.1.0-1-amd64"}, // absolute: restarts at the image root
+		{"boot/escape", "../../../../" + outside},       // ".." stops at the image root
+	} {
+		if err := os.Symlink(l.target, filepath.Join(root, l.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, rel, err := OpenIn(root, "/boot/vmlinuz", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(f)
+	f.Close()
+	if rel != "boot/vmlinuz-6.1.0-1-amd64" || string(data) != "kernel" {
+		t.Errorf("OpenIn = %q, %q", rel, data)
+	}
+	if f, _, err := OpenIn(root, "/boot/escape", ""); err == nil {
+		data, _ := io.ReadAll(f)
+		f.Close()
+		t.Errorf("opened %q through a link leaving the image", data)
+	}
+	if _, _, err := OpenIn(root, "/boot/vmlinuz", ".gz"); err == nil {
+		t.Error("opened a .gz that does not exist")
 	}
 }

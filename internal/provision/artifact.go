@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -63,14 +62,11 @@ func (s *Server) serveKernel(w http.ResponseWriter, r *http.Request, req *reques
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
 		return
 	}
-	rel, err := resolveIn(root, k.Path)
+	f, rel, err := image.OpenIn(root, k.Path, req.format.Ext())
 	if err != nil {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q kernel %s: %v", img, k.Path, err)
-		return
-	}
-	rel += req.format.Ext()
-	f, err := openIn(root, rel)
-	if err != nil {
+		if rel == "" {
+			rel = strings.TrimPrefix(k.Path, "/") + req.format.Ext()
+		}
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q kernel %s: %v", img, "/"+rel, err)
 		return
 	}
@@ -82,64 +78,6 @@ func (s *Server) serveKernel(w http.ResponseWriter, r *http.Request, req *reques
 	}
 	etag := fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano())
 	s.serveContent(w, r, req, path.Base(rel), etag, st.ModTime(), f)
-}
-
-// openIn opens rel, a path with no symlinks below root, refusing anything
-// that would leave root.
-func openIn(root, rel string) (*os.File, error) {
-	rt, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, err
-	}
-	defer rt.Close()
-	return rt.Open(rel)
-}
-
-// resolveIn returns p, a path inside the image at root, with every
-// symlink resolved as in a chroot (an absolute target restarts at root,
-// ".." stops at root), relative to root.
-func resolveIn(root, p string) (string, error) {
-	const maxLinks = 40
-	var resolved []string
-	rest := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
-	links := 0
-	for len(rest) > 0 {
-		part := rest[0]
-		rest = rest[1:]
-		switch part {
-		case "", ".":
-			continue
-		case "..":
-			if len(resolved) > 0 {
-				resolved = resolved[:len(resolved)-1]
-			}
-			continue
-		}
-		host := filepath.Join(root, filepath.Join(resolved...), part)
-		st, err := os.Lstat(host)
-		if err != nil {
-			return "", err
-		}
-		if st.Mode()&fs.ModeSymlink == 0 {
-			resolved = append(resolved, part)
-			continue
-		}
-		if links++; links > maxLinks {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
-		}
-		target, err := os.Readlink(host)
-		if err != nil {
-			return "", err
-		}
-		if strings.HasPrefix(target, "/") {
-			resolved = resolved[:0]
-		}
-		rest = append(strings.Split(target, "/"), rest...)
-	}
-	if len(resolved) == 0 {
-		return "", errors.New("is the image root")
-	}
-	return path.Join(resolved...), nil
 }
 
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request) {
