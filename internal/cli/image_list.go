@@ -27,9 +27,6 @@ func (a *app) imageList() *cobra.Command {
 			}
 			t := newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "BUILT", "SIZE (ZSTD)")
 			for _, name := range names {
-				if !im.Exists(name) {
-					return fmt.Errorf("image %q does not exist", name)
-				}
 				users, _ := imageUsers(inv, name)
 				kv := "--"
 				if ks, err := image.Kernels(im.RootFS(name)); err == nil {
@@ -115,9 +112,6 @@ func (a *app) imageKernels() *cobra.Command {
 			merged := inv.MergeAll()
 			t := newTable("IMAGE", "KERNEL", "VERSION", "DEFAULT", "NODES")
 			for _, name := range names {
-				if !im.Exists(name) {
-					return fmt.Errorf("image %q does not exist", name)
-				}
 				ks, err := image.Kernels(im.RootFS(name))
 				if err != nil {
 					return err

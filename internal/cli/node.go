@@ -113,6 +113,19 @@ func (a *app) nodeDelete() *cobra.Command {
 	return cmd
 }
 
+// showChanges prints a change summary; false means there is nothing to
+// change.
+func (a *app) showChanges(lines []string) bool {
+	if len(lines) == 0 {
+		fmt.Fprintln(a.out(), "No changes.")
+		return false
+	}
+	for _, l := range lines {
+		fmt.Fprintln(a.out(), l)
+	}
+	return true
+}
+
 // modify is set and unset for both nouns: preview the change on a
 // snapshot, show it, confirm, then apply it again under the store's lock
 // on the current file, so that a concurrent edit of other fields is kept.
@@ -156,12 +169,8 @@ func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes boo
 		if err != nil {
 			return err
 		}
-		if len(lines) == 0 {
-			fmt.Fprintln(a.out(), "No changes.")
+		if !a.showChanges(lines) {
 			return nil
-		}
-		for _, l := range lines {
-			fmt.Fprintln(a.out(), l)
 		}
 	} else {
 		inv, err := a.store().Load()
@@ -172,12 +181,8 @@ func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes boo
 		if err != nil {
 			return err
 		}
-		if len(lines) == 0 {
-			fmt.Fprintln(a.out(), "No changes.")
+		if !a.showChanges(lines) {
 			return nil
-		}
-		for _, l := range lines {
-			fmt.Fprintln(a.out(), l)
 		}
 		if err := a.confirm(yes, "Modify %d %s(s)?", len(names), noun); err != nil {
 			return err

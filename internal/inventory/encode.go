@@ -1,7 +1,8 @@
 package inventory
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -150,14 +151,7 @@ func addNonEmpty(m *yaml.Node, key string, v *yaml.Node) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // carryOver returns the new tree with the old tree's comments, key order
 // and scalar styles: keys present in both keep their old position, keys

@@ -1,7 +1,9 @@
 package overlay
 
 import (
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -384,14 +386,7 @@ func copyMap(m map[string]string) map[string]string {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // plain turns a YAML tree into the generic values Warewulf's resources
 // hold: maps, slices, strings, numbers and booleans.
