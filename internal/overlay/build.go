@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,6 +164,19 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		}
 	})
 
+	results := func() []Result {
+		out := make([]Result, 0, len(jobs))
+		for _, j := range jobs {
+			out = append(out, j.res)
+		}
+		return out
+	}
+	// Nothing stale (the daemon's common case, every wwclient poll):
+	// nothing to split, write or flush.
+	if !slices.ContainsFunc(jobs, func(j *job) bool { return j.tree != nil }) {
+		return results(), ctx.Err()
+	}
+
 	// Split each group into shared and own archives, and write them.
 	shared, err := st.sharedSets(jobs)
 	if err != nil {
@@ -188,11 +202,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 			b.logger().Warn("removing unused shared archives", "err", err)
 		}
 	}
-	results := make([]Result, 0, len(jobs))
-	for _, j := range jobs {
-		results = append(results, j.res)
-	}
-	return results, nil
+	return results(), nil
 }
 
 func (b *Builder) logger() *slog.Logger {

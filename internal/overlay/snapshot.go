@@ -27,6 +27,9 @@ type Snapshot struct {
 	// every node.
 	memo sync.Map
 
+	groupsOnce sync.Once
+	groups     map[string]int // overlay group -> nodes in it
+
 	mu       sync.Mutex
 	overlays map[string]*Overlay
 	digests  map[string]string // node name -> digest of its template data
@@ -154,4 +157,18 @@ func (s *Snapshot) inputsDigest(kind, node string, names []string) (string, erro
 		s.mu.Unlock()
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// groupSizes counts the nodes of each overlay group (kind and overlay
+// list) in the whole inventory, once per snapshot.
+func (s *Snapshot) groupSizes() map[string]int {
+	s.groupsOnce.Do(func() {
+		s.groups = map[string]int{}
+		for i := range s.nodes.all {
+			n := &s.nodes.all[i]
+			s.groups[groupKey(System, n.SystemOverlay)]++
+			s.groups[groupKey(Runtime, n.RuntimeOverlay)]++
+		}
+	})
+	return s.groups
 }

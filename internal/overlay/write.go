@@ -35,12 +35,7 @@ func (b *Builder) sharedPath(sum string, f compress.Format) string {
 // differently goes into its own archive, which is unpacked after the
 // shared one and so wins.
 func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
-	members := map[string]int{} // group -> nodes in the whole inventory
-	for _, name := range s.snap.NodeNames() {
-		n := s.snap.Node(name)
-		members[groupKey(System, n.SystemOverlay)]++
-		members[groupKey(Runtime, n.RuntimeOverlay)]++
-	}
+	members := s.snap.groupSizes()
 	rendered := map[string][]*job{}
 	for _, j := range jobs {
 		if j.tree != nil {
