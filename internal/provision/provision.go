@@ -42,6 +42,8 @@ type Options struct {
 	// to the embedded ones.
 	Templates fs.FS
 	Log       *slog.Logger
+	// API, when set, answers every request under /api/ (the REST API).
+	API http.Handler
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 	// ARP returns the hardware address the server's ARP table holds for
@@ -181,6 +183,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /provision/{wwid}", legacy)
 	mux.HandleFunc("GET /provision/{$}", legacy)
 	mux.HandleFunc("GET /status", s.handleStatus)
+	if s.o.API != nil {
+		mux.Handle("/api/", s.o.API)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "//") {
 			p := r.URL.Path
@@ -294,4 +299,27 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		err = fmt.Errorf("provision: save node status: %w", ferr)
 	}
 	return err
+}
+
+// NodeByMAC returns the merged node a hardware address belongs to in the
+// inventory as last loaded, for the embedded DHCP server.
+func (s *Server) NodeByMAC(hwaddr string) (*inventory.Merged, bool) {
+	st := s.state.Load()
+	name, ok := st.byMAC[inventory.NormalizeMAC(strings.ToLower(hwaddr))]
+	if !ok {
+		return nil, false
+	}
+	return st.nodes[name], true
+}
+
+// Nodes returns every merged node of the inventory as last loaded, by
+// name. The caller must not modify them.
+func (s *Server) Nodes() map[string]*inventory.Merged {
+	return s.state.Load().nodes
+}
+
+// RecordStage records that stage (such as DHCP) served sent to node from
+// addr, as the HTTP routes do for theirs.
+func (s *Server) RecordStage(node, stage, sent, addr string, bytes int64) {
+	s.record(node, stage, sent, addr, bytes)
 }
