@@ -38,9 +38,11 @@ type app struct {
 
 	confPath  string
 	emptyConf bool
-	verbose   bool
-	debug     bool
-	logLevel  int
+	// confLoaded is the warewulf.conf read, "" when the defaults are in use.
+	confLoaded string
+	verbose    bool
+	debug      bool
+	logLevel   int
 
 	cfg   *config.Config
 	stdin *bufio.Reader
@@ -163,6 +165,7 @@ func (a *app) loadConfig() (*config.Config, error) {
 		a.log.Warn(w)
 	}
 	a.log.Debug("loaded configuration", "path", path)
+	a.confLoaded = path
 	return cfg, nil
 }
 

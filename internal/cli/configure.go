@@ -26,6 +26,7 @@ func (a *app) configureCommand() *cobra.Command {
 		Short: "Set up services and keys on the server",
 	}
 	cmd.AddCommand(a.configureSSH())
+	cmd.AddCommand(a.configureTLS())
 	return cmd
 }
 

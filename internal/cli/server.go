@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -23,15 +24,36 @@ func (a *app) serverCommand() *cobra.Command {
 		Long: `Run the provisioning daemon: the HTTP server booting nodes talk to, on
 warewulf.port (--listen to choose another address). It serves each node's
 iPXE script, kernel, image and overlays, builds stale overlays on demand, and
-records how far each node got (wwctl node status). SIGHUP re-reads nodes.conf
-and the overlays; SIGTERM or SIGINT stops it gracefully.`,
+records how far each node got (wwctl node status). With warewulf.tls it also
+serves HTTPS on "tls port" (wwctl configure tls makes the certificate) and
+the runtime overlay only there. Files of an overlay that others may not read
+(private keys, passwords) go only to a request that proves it is the node:
+see "Secrets" in the README. SIGHUP re-reads nodes.conf and the overlays;
+SIGTERM or SIGINT stops it gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if addr == "" {
 				addr = net.JoinHostPort("", strconv.Itoa(a.cfg.Warewulf.Port))
 			}
+			// HTTPS listens on the host --listen names, on the TLS port.
+			tlsHost, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return fmt.Errorf("--listen %q: %w", addr, err)
+			}
 			var templates = os.DirFS(filepath.Join(a.cfg.ConfDir(), "ipxe"))
+			tokenKey, err := provision.LoadTokenKey(filepath.Join(a.cfg.Paths.Localstatedir, "warewulf", "token.key"))
+			if err != nil {
+				return err
+			}
+			var tlsConf *tls.Config
+			if a.cfg.Warewulf.TLS {
+				if tlsConf, err = serverTLS(a.cfg); err != nil {
+					return err
+				}
+			}
 			srv, err := provision.New(provision.Options{
+				TokenKey:   tokenKey,
+				ConfigPath: a.confLoaded,
 				Config:     a.cfg,
 				Nodes:      a.store(),
 				Overlays:   a.overlayStore(),
@@ -63,8 +85,22 @@ and the overlays; SIGTERM or SIGINT stops it gracefully.`,
 					}
 				}
 			}()
-			fmt.Fprintf(a.env.Stderr, "wwctl server: listening on %s\n", addr)
-			return srv.Serve(ctx, addr)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("HTTP listener: %w", err)
+			}
+			lns := []net.Listener{ln}
+			fmt.Fprintf(a.env.Stderr, "wwctl server: HTTP on %s\n", ln.Addr())
+			if tlsConf != nil {
+				tln, err := net.Listen("tcp", net.JoinHostPort(tlsHost, strconv.Itoa(a.cfg.Warewulf.TLSPort)))
+				if err != nil {
+					ln.Close()
+					return fmt.Errorf("HTTPS listener: %w", err)
+				}
+				fmt.Fprintf(a.env.Stderr, "wwctl server: HTTPS on %s\n", tln.Addr())
+				lns = append(lns, provision.TLSListener(tln, tlsConf))
+			}
+			return srv.ServeListeners(ctx, lns...)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "listen", "", "Address to listen on (default :<warewulf.port>)")

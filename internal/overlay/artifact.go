@@ -15,6 +15,8 @@ import (
 type Part struct {
 	Path string
 	Size int64
+	// Secret marks the archive of the node's secret files.
+	Secret bool
 }
 
 // Artifact is a node's image of one kind in one format.
@@ -25,6 +27,32 @@ type Artifact struct {
 	Parts  []Part
 	// ETag identifies the content: it changes exactly when a part does.
 	ETag string
+	// PublicETag is the ETag of Public's content.
+	PublicETag string
+}
+
+// Public returns the artifact without its secret part: what a request
+// that has not proved it comes from the node gets.
+func (a *Artifact) Public() *Artifact {
+	pub := *a
+	pub.Parts = nil
+	for _, p := range a.Parts {
+		if !p.Secret {
+			pub.Parts = append(pub.Parts, p)
+		}
+	}
+	pub.ETag = a.PublicETag
+	return &pub
+}
+
+// HasSecrets reports whether the artifact has a secret part.
+func (a *Artifact) HasSecrets() bool {
+	for _, p := range a.Parts {
+		if p.Secret {
+			return true
+		}
+	}
+	return false
 }
 
 // Size is the total length of the parts.
@@ -65,22 +93,29 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 		return nil, fmt.Errorf("node %q has no %s overlay image; run wwctl overlay build", node, k)
 	}
 	a := &Artifact{Node: node, Kind: k, Format: f}
-	var paths []string
+	var parts []Part
 	if m.Shared != "" {
-		paths = append(paths, b.sharedPath(m.Shared, f))
+		parts = append(parts, Part{Path: b.sharedPath(m.Shared, f)})
 	}
 	if m.Own != "" {
-		paths = append(paths, filepath.Join(dir, k.Base()+"."+m.Own[:16]+".img"+f.Ext()))
+		parts = append(parts, Part{Path: filepath.Join(dir, ownName(k.Base(), m.Own, f))})
 	}
-	for _, p := range paths {
-		st, err := os.Stat(p)
+	if m.Secret != "" {
+		parts = append(parts, Part{Path: filepath.Join(dir, archiveName(k.Base(), m.Secret, f, 0o600)), Secret: true})
+	}
+	for _, p := range parts {
+		st, err := os.Stat(p.Path)
 		if err != nil {
 			return nil, fmt.Errorf("node %q %s overlay: %w", node, k, err)
 		}
-		a.Parts = append(a.Parts, Part{Path: p, Size: st.Size()})
+		p.Size = st.Size()
+		a.Parts = append(a.Parts, p)
 	}
-	sum := sha256.Sum256([]byte(m.Shared + "\x00" + m.Own + "\x00" + string(f)))
-	a.ETag = hex.EncodeToString(sum[:16])
+	etag := func(secret string) string {
+		sum := sha256.Sum256([]byte(m.Shared + "\x00" + m.Own + "\x00" + secret + "\x00" + string(f)))
+		return hex.EncodeToString(sum[:16])
+	}
+	a.ETag, a.PublicETag = etag(m.Secret), etag("")
 	return a, nil
 }
 
@@ -112,3 +147,7 @@ func (b *Builder) once(ctx context.Context, key string, fn func() error) error {
 	close(f.done)
 	return f.err
 }
+
+// Stats returns how many on-demand builds Artifact ran and how many
+// callers waited for one another's build instead.
+func (b *Builder) Stats() (builds, waits int64) { return b.builds.Load(), b.waits.Load() }

@@ -86,8 +86,11 @@ type manifest struct {
 	// the node's archive holds everything).
 	Shared string `json:"shared,omitempty"`
 	// Own is the sha256 of the node's own archive.
-	Own   string           `json:"own"`
-	Sizes map[string]int64 `json:"sizes"` // file name -> bytes
+	Own string `json:"own"`
+	// Secret is the sha256 of the archive of the node's secret files
+	// (Entry.Secret), unpacked last; "" when it has none.
+	Secret string           `json:"secret,omitempty"`
+	Sizes  map[string]int64 `json:"sizes"` // file name -> bytes
 }
 
 // job is one node image to check and perhaps build.
@@ -309,7 +312,10 @@ func (s *buildState) check(j *job, force bool) error {
 	}
 	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged}
 	if j.old.Own != "" {
-		j.res.Bytes = j.old.Sizes[j.kind.Base()+"."+j.old.Own[:16]+".img"]
+		j.res.Bytes = j.old.Sizes[ownName(j.kind.Base(), j.old.Own, compress.None)]
+	}
+	if j.old.Secret != "" {
+		j.res.Bytes += j.old.Sizes[archiveName(j.kind.Base(), j.old.Secret, compress.None, 0o600)]
 	}
 	return nil
 }

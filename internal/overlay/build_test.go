@@ -421,3 +421,58 @@ func TestGNUCpioExtractsTheRenderedTree(t *testing.T) {
 		t.Errorf("extracted tree (-want +got):\n%s", diff)
 	}
 }
+
+func TestSecretFilesGoToTheirOwnPart(t *testing.T) {
+	f := newBuildFixture(t)
+	f.write(t, "t/rootfs/etc/ssh/host_key", "PRIVATE KEY shared by every node\n")
+	f.write(t, "t/rootfs/etc/ipmi.ww", "password-of-{{.Id}}\n")
+	// Site overlays take their modes from the files.
+	for file, mode := range map[string]os.FileMode{"etc/ssh/host_key": 0o600, "etc/ipmi.ww": 0o640} {
+		if err := os.Chmod(filepath.Join(f.cfg.Paths.Wwoverlaydir, "t/rootfs", file), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.build(t)
+	snap := f.snapshot(t)
+	a, err := f.builder.Artifact(context.Background(), snap, "n2", System, compress.None, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.HasSecrets() || a.ETag == a.PublicETag {
+		t.Fatalf("artifact %+v: want a secret part and distinct ETags", a)
+	}
+	secrets := map[string]string{
+		"etc/ssh/host_key": "PRIVATE KEY shared by every node\n",
+		"etc/ipmi":         "password-of-n2\n",
+	}
+	var secretParts []Part
+	for _, p := range a.Parts {
+		if p.Secret {
+			secretParts = append(secretParts, p)
+			st, err := os.Stat(p.Path)
+			if err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("secret archive %s: mode %v, %v; want 0600", p.Path, st.Mode(), err)
+			}
+		} else if got := unpack(t, &Artifact{Format: compress.None, Parts: []Part{p}}); got["etc/ssh/host_key"] != "" || got["etc/ipmi"] != "" {
+			t.Errorf("public part %s holds a secret file", p.Path)
+		}
+	}
+	if diff := cmp.Diff(secrets, unpack(t, &Artifact{Format: compress.None, Parts: secretParts})); diff != "" {
+		t.Errorf("secret part (-want +got):\n%s", diff)
+	}
+	pub := a.Public()
+	if pub.HasSecrets() || pub.ETag != a.PublicETag || len(pub.Parts) != len(a.Parts)-1 {
+		t.Errorf("Public() = %+v", pub)
+	}
+	all := unpack(t, a)
+	if all["etc/static"] != "same everywhere\n" || all["etc/ssh/host_key"] == "" {
+		t.Errorf("whole artifact lacks files: %v", all)
+	}
+	// A rebuild with nothing changed keeps the archives.
+	if diff := cmp.Diff(statuses(), f.build(t)); diff != "" {
+		t.Errorf("rebuild (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(secretParts[0].Path); err != nil {
+		t.Errorf("secret archive removed by a no-op rebuild: %v", err)
+	}
+}

@@ -27,6 +27,12 @@ type Entry struct {
 	sum string
 }
 
+// Secret reports whether the entry is a file others may not read (mode
+// without o+r, such as a private ssh host key): such files go into a
+// node's secret archive, served only to a request that proves it is
+// the node.
+func (e *Entry) Secret() bool { return e.Kind == KindFile && e.Mode&0o004 == 0 }
+
 // Tree is what a list of overlays renders to for one node, by path.
 type Tree map[string]*Entry
 

@@ -69,6 +69,12 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 				}
 			}
 		}
+		// Secret files never go into an archive other nodes share.
+		for p, h := range common {
+			if s.secret(h) {
+				delete(common, p)
+			}
+		}
 		if len(common) == 0 {
 			out[j.group] = nil
 			continue
@@ -80,7 +86,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		sum := sha256.Sum256(data)
 		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
 		if _, err := os.Stat(s.b.sharedPath(set.Archive, compress.Zstd)); err != nil {
-			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil); err != nil {
+			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil, 0o644); err != nil {
 				return nil, err
 			}
 			s.newShared = true
@@ -114,14 +120,18 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 			}
 		}
 	}
+	secret := map[string]string{}
 	for p, h := range j.tree {
-		if sharedSum == "" || shared.Entries[p] != h {
+		switch {
+		case s.secret(h):
+			secret[p] = h
+		case sharedSum == "" || shared.Entries[p] != h:
 			own[p] = h
 		}
 	}
 	fail := func(err error) Result { return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err} }
 	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sizes: map[string]int64{}}
-	var data []byte
+	var data, secretData []byte
 	if len(own) > 0 || sharedSum == "" {
 		var err error
 		if data, err = s.archive(own); err != nil {
@@ -130,6 +140,14 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 		sum := sha256.Sum256(data)
 		m.Own = hex.EncodeToString(sum[:])
 	}
+	if len(secret) > 0 {
+		var err error
+		if secretData, err = s.archive(secret); err != nil {
+			return fail(err)
+		}
+		sum := sha256.Sum256(secretData)
+		m.Secret = hex.EncodeToString(sum[:])
+	}
 	dir := s.nodeDir(j.node)
 	base := j.kind.Base()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -137,29 +155,47 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 	}
 	// Warewulf's name for the image it serves (__SYSTEM__.img.gz) is a
 	// link to the current archive: the node's own, or the shared one when
-	// the node has nothing of its own.
+	// the node has nothing of its own. It never leads to the secrets.
 	link := func(f compress.Format) string {
 		if m.Own == "" {
 			return filepath.Join("..", sharedDir, m.Shared+".img"+f.Ext())
 		}
-		return base + "." + m.Own[:16] + ".img" + f.Ext()
+		return ownName(base, m.Own, f)
 	}
-	switch {
-	case m.Own == "":
-		// Nothing of its own to write.
-	case j.old != nil && j.old.Own == m.Own && s.present(j.node, j.kind, j.old):
-		m.Sizes = j.old.Sizes
-	default:
-		sizes, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, link(f)) }, data, w)
+	// writeOnce writes an archive's forms unless the previous build
+	// wrote the same ones, and records their sizes.
+	writeOnce := func(sum, prev string, data []byte, perm os.FileMode) error {
+		if sum == "" {
+			return nil
+		}
+		if j.old != nil && prev == sum && s.present(j.node, j.kind, j.old) {
+			for _, f := range Formats {
+				name := archiveName(base, sum, f, perm)
+				m.Sizes[name] = j.old.Sizes[name]
+			}
+			return nil
+		}
+		sizes, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, archiveName(base, sum, f, perm)) }, data, w, perm)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		for f, n := range sizes {
-			m.Sizes[link(f)] = n
+			m.Sizes[archiveName(base, sum, f, perm)] = n
 		}
+		return nil
+	}
+	var prevOwn, prevSecret string
+	if j.old != nil {
+		prevOwn, prevSecret = j.old.Own, j.old.Secret
+	}
+	if err := writeOnce(m.Own, prevOwn, data, 0o644); err != nil {
+		return fail(err)
+	}
+	if err := writeOnce(m.Secret, prevSecret, secretData, 0o600); err != nil {
+		return fail(err)
 	}
 	res.Status = Built
-	if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared {
+	if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared && j.old.Secret == m.Secret {
 		res.Status = Unchanged
 	}
 	if err := replaceSymlink(link(compress.Gzip), filepath.Join(dir, base+".img.gz")); err != nil {
@@ -172,13 +208,31 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 	if err := atomicfile.Create(filepath.Join(dir, base+".json"), js, 0o644); err != nil {
 		return fail(err)
 	}
-	keep := ""
-	if m.Own != "" {
-		keep = m.Own[:16]
-	}
-	removeOld(dir, base, keep)
-	res.Bytes = int64(len(data))
+	removeOld(dir, base, m.Sizes)
+	res.Bytes = int64(len(data) + len(secretData))
 	return res
+}
+
+// secret reports whether the entry with hash h is a secret file.
+func (s *buildState) secret(h string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[h]
+	return e != nil && e.Secret()
+}
+
+// ownName is the file name of a node's own archive in format f.
+func ownName(base, sum string, f compress.Format) string {
+	return base + "." + sum[:16] + ".img" + f.Ext()
+}
+
+// archiveName is the file name of a node's own archive, or of its
+// secret archive (perm 0600), in format f.
+func archiveName(base, sum string, f compress.Format, perm os.FileMode) string {
+	if perm&0o004 == 0 {
+		return base + ".secret." + sum[:16] + ".img" + f.Ext()
+	}
+	return ownName(base, sum, f)
 }
 
 // archive writes the entries (by hash) as a reproducible cpio archive,
@@ -232,14 +286,14 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 // content-addressed names, and returns each file's size. A worker's
 // encoders compress small archives; without a worker the parallel stream
 // compressors do.
-func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *renderers) (map[compress.Format]int64, error) {
+func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *renderers, perm os.FileMode) (map[compress.Format]int64, error) {
 	sizes := map[compress.Format]int64{}
 	for _, f := range Formats {
 		out, err := compressed(data, f, w)
 		if err != nil {
 			return nil, err
 		}
-		if err := atomicfile.Create(name(f), out, 0o644); err != nil {
+		if err := atomicfile.Create(name(f), out, perm); err != nil {
 			return nil, err
 		}
 		sizes[f] = int64(len(out))
@@ -309,18 +363,20 @@ func replaceSymlink(target, link string) error {
 	return os.Rename(tmp, link)
 }
 
-// removeOld deletes a node's previous archives of a kind. A reader that
-// has one open keeps reading it.
-func removeOld(dir, base, keep string) {
+// removeOld deletes a node's previous archives of a kind: every
+// base.* file but the current ones (keep), the manifest and Warewulf's
+// link. A reader that has one open keeps reading it.
+func removeOld(dir, base string, keep map[string]int64) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasPrefix(n, base+".") && (keep == "" || !strings.HasPrefix(n, base+"."+keep)) && !strings.HasPrefix(n, base+".img") && !strings.HasSuffix(n, ".json") {
-			_ = os.Remove(filepath.Join(dir, n))
+		if _, ok := keep[n]; ok || !strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+".img") || strings.HasSuffix(n, ".json") {
+			continue
 		}
+		_ = os.Remove(filepath.Join(dir, n))
 	}
 }
 

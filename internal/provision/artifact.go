@@ -28,6 +28,17 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom keeps the response's own ReadFrom in use, which sends a file
+// with sendfile(2) instead of copying it through user space.
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		c.n += n
+		return n, err
+	}
+	return io.Copy(struct{ io.Writer }{c}, r)
+}
+
 // serveContent sends content with Range, ETag and If-None-Match support
 // and records what was sent.
 func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, req *request, sent, etag string, mod time.Time, content io.ReadSeeker) {
@@ -125,10 +136,18 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 	if req.stage == stageRuntime {
 		kind = overlay.Runtime
 	}
-	a, err := s.o.Builder.Artifact(r.Context(), req.st.snap, req.node, kind, req.format, s.o.Config.Warewulf.AutobuildOverlays)
+	a, err := s.o.Builder.Artifact(r.Context(), req.st.snap, req.node, kind, req.format, req.st.cfg.Warewulf.AutobuildOverlays)
 	if err != nil {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "%v", err)
 		return
+	}
+	if a.HasSecrets() && req.proof == proofNone {
+		// Whoever knows a MAC gets the overlay, but not its secret
+		// files: those go only to a request that proves it is the node.
+		s.log.Warn("secret files withheld: the request carried no token or asset key and did not come from a privileged port of the node's address",
+			"node", req.node, "stage", req.stage, "addr", req.addr)
+		w.Header().Set("X-Wwboot-Withheld", "secret files")
+		a = a.Public()
 	}
 	pr, mod, err := openParts(a.Parts)
 	if err != nil {

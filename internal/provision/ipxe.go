@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/image"
 
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -37,6 +38,13 @@ type ipxeData struct {
 	Root          string
 	Tags          map[string]string
 	NetDevs       map[string]*inventory.NetDev
+	// Token proves later requests come from the node; "" when the
+	// script's request did not come from the node (see issueToken).
+	Token string
+	// TLS is warewulf.tls: the runtime overlay comes only over HTTPS,
+	// which iPXE cannot be trusted to speak, so wwclient fetches it.
+	TLS     bool
+	TLSPort string
 }
 
 func ipxeName(m *inventory.Merged) string {
@@ -74,9 +82,9 @@ func (s *Server) loadTemplate(name string) (*template.Template, error) {
 	return t, nil
 }
 
-func (s *Server) authority(r *http.Request) (ip, port string) {
-	port = strconv.Itoa(s.o.Config.Warewulf.Port)
-	ip = s.o.Config.Ipaddr
+func (s *Server) authority(r *http.Request, cfg *config.Config) (ip, port string) {
+	port = strconv.Itoa(cfg.Warewulf.Port)
+	ip = cfg.Ipaddr
 	if ip == "" {
 		// Answer with the address the node reached us at.
 		if h, _, err := net.SplitHostPort(r.Host); err == nil {
@@ -94,7 +102,7 @@ func (s *Server) renderIPXE(w http.ResponseWriter, r *http.Request, req *request
 		s.fail(w, req, http.StatusInternalServerError, sentNotFound, "ipxe template %q is not loaded", name)
 		return
 	}
-	d.Ipaddr, d.Port = s.authority(r)
+	d.Ipaddr, d.Port = s.authority(r, req.st.cfg)
 	d.Authority = net.JoinHostPort(d.Ipaddr, d.Port)
 	d.Hwaddr = req.hwaddr
 	var buf bytes.Buffer
@@ -131,6 +139,9 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request)
 	if d.Tags == nil {
 		d.Tags = map[string]string{}
 	}
+	d.Token = s.issueToken(req, m)
+	d.TLS = req.st.cfg.Warewulf.TLS
+	d.TLSPort = strconv.Itoa(req.st.cfg.Warewulf.TLSPort)
 	if m.Kernel != nil {
 		d.KernelArgs = strings.Join(m.Kernel.Args, " ")
 		d.KernelVersion = deref(m.Kernel.Version)

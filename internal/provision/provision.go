@@ -6,6 +6,8 @@ package provision
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -29,7 +31,10 @@ import (
 
 // Options are what a Server works with.
 type Options struct {
-	Config   *config.Config
+	Config *config.Config
+	// ConfigPath, when set, is the warewulf.conf Config came from: Reload
+	// reads it again, and a change to it is noticed as one to nodes.conf.
+	ConfigPath string
 	Nodes    *inventory.Store
 	Overlays *overlay.Store // with Builtin set by the caller
 	Images   *image.Images
@@ -42,8 +47,15 @@ type Options struct {
 	// to the embedded ones.
 	Templates fs.FS
 	Log       *slog.Logger
+	// TokenKey is the key node tokens are derived from (LoadTokenKey);
+	// nil makes a random one, so tokens do not outlive the process.
+	TokenKey []byte
 	// API, when set, answers every request under /api/ (the REST API).
 	API http.Handler
+	// Render are the options overlays are rendered with: they must be
+	// those "wwctl overlay build" uses (build host, built-in overlays'
+	// time), or every image it built looks stale to the daemon.
+	Render overlay.RenderOptions
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 	// ARP returns the hardware address the server's ARP table holds for
@@ -63,13 +75,18 @@ type Server struct {
 	// state with an older one.
 	reloadMu sync.Mutex
 
+	tokenKey []byte
+
 	statusMu sync.Mutex
 	status   map[string]NodeStatus
+	unknown  map[string]NodeStatus // by hardware address
 	dirty    bool
+	metrics  metrics
 }
 
 // state is one load of nodes.conf and the overlays.
 type state struct {
+	cfg    *config.Config
 	inv    *inventory.Inventory
 	snap   *overlay.Snapshot
 	nodes  map[string]*inventory.Merged
@@ -85,7 +102,7 @@ func New(o Options) (*Server, error) {
 	if o.Config == nil || o.Nodes == nil || o.Overlays == nil || o.Images == nil || o.Builder == nil {
 		return nil, errors.New("provision: Config, Nodes, Overlays, Images and Builder are required")
 	}
-	s := &Server{o: o, log: o.Log, now: o.Now, arp: o.ARP, status: map[string]NodeStatus{}}
+	s := &Server{o: o, log: o.Log, now: o.Now, arp: o.ARP, status: map[string]NodeStatus{}, unknown: map[string]NodeStatus{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -94,6 +111,13 @@ func New(o Options) (*Server, error) {
 	}
 	if s.arp == nil {
 		s.arp = procARP
+	}
+	s.tokenKey = o.TokenKey
+	if len(s.tokenKey) == 0 {
+		s.tokenKey = make([]byte, 32)
+		if _, err := rand.Read(s.tokenKey); err != nil {
+			return nil, fmt.Errorf("provision: token key: %w", err)
+		}
 	}
 	if err := s.Reload(); err != nil {
 		return nil, err
@@ -109,15 +133,31 @@ func New(o Options) (*Server, error) {
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	cfg := s.o.Config
+	if s.o.ConfigPath != "" {
+		c, warnings, err := config.Load(s.o.ConfigPath)
+		if err != nil {
+			return fmt.Errorf("provision: %w", err)
+		}
+		for _, w := range warnings {
+			s.log.Warn(w)
+		}
+		if c.Warewulf.Port != cfg.Warewulf.Port || c.Warewulf.TLS != cfg.Warewulf.TLS || c.Warewulf.TLSPort != cfg.Warewulf.TLSPort ||
+			c.Dhcp != cfg.Dhcp || c.Tftp.Mode != cfg.Tftp.Mode || c.Paths != cfg.Paths {
+			s.log.Warn("warewulf.conf changed ports, listeners, DHCP/TFTP or paths: restart the daemon to apply those; the rest applies now",
+				"file", s.o.ConfigPath)
+		}
+		cfg = c
+	}
 	inv, err := s.o.Nodes.Load()
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
-	snap, err := overlay.NewSnapshot(s.o.Config, inv, s.o.Overlays, overlay.RenderOptions{})
+	snap, err := overlay.NewSnapshot(cfg, inv, s.o.Overlays, s.o.Render)
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
-	st := &state{inv: inv, snap: snap, nodes: map[string]*inventory.Merged{}, byMAC: map[string]string{},
+	st := &state{cfg: cfg, inv: inv, snap: snap, nodes: map[string]*inventory.Merged{}, byMAC: map[string]string{},
 		ipxe: map[string]*template.Template{}, loaded: s.now()}
 	for _, m := range inv.MergeAll() {
 		st.nodes[m.Name] = m
@@ -183,6 +223,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /provision/{wwid}", legacy)
 	mux.HandleFunc("GET /provision/{$}", legacy)
 	mux.HandleFunc("GET /status", s.handleStatus)
+	mux.HandleFunc("GET /metrics", s.handleMetrics)
 	if s.o.API != nil {
 		mux.Handle("/api/", s.o.API)
 	}
@@ -211,6 +252,15 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	return s.ServeListener(ctx, ln)
 }
 
+// tlsListener is a listener that serves HTTPS, told apart so the log
+// says which one does.
+type tlsListener struct{ net.Listener }
+
+// TLSListener wraps ln to serve HTTPS with cfg, for ServeListeners.
+func TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	return tlsListener{tls.NewListener(ln, cfg)}
+}
+
 // inputsStamp summarizes the modification times and sizes of nodes.conf
 // and every file of the site overlays, so a change is noticed without a
 // signal.
@@ -222,6 +272,9 @@ func (s *Server) inputsStamp() string {
 		}
 	}
 	stat(s.o.Nodes.Path())
+	if s.o.ConfigPath != "" {
+		stat(s.o.ConfigPath)
+	}
 	if s.o.Overlays != nil && s.o.Overlays.Site != "" {
 		_ = filepath.WalkDir(s.o.Overlays.Site, func(p string, d fs.DirEntry, err error) error {
 			if err == nil {
@@ -235,6 +288,13 @@ func (s *Server) inputsStamp() string {
 
 // ServeListener is Serve on an open listener, which it closes.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
+	return s.ServeListeners(ctx, ln)
+}
+
+// ServeListeners answers on every listener (a TLS one made with
+// tls.NewListener serves HTTPS) until ctx ends or one fails, then shuts
+// down gracefully and saves the status.
+func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -283,15 +343,30 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 			_ = srv.Close()
 		}
 	}()
-	s.log.Info("provisioning server listening", "addr", ln.Addr().String())
-	err := srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
+	errs := make(chan error, len(lns))
+	for _, ln := range lns {
+		scheme := "http"
+		if _, ok := ln.(tlsListener); ok {
+			scheme = "https"
+		}
+		s.log.Info("provisioning server listening", "addr", ln.Addr().String(), "scheme", scheme)
+		go func() { errs <- srv.Serve(ln) }()
+	}
+	var err error
+	for range lns {
+		e := <-errs
+		if !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+			// One listener failed: stop the others too.
+			_ = srv.Close()
+		}
+	}
+	if err == nil {
 		// Shutdown returns once the listeners are closed; wait for it to
 		// finish the requests in flight before saving.
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = srv.Shutdown(sctx)
 		cancel()
-		err = nil
 	}
 	close(done)
 	<-flushed

@@ -237,6 +237,7 @@ func TestStatusRecordedAndPersisted(t *testing.T) {
 		"n1": {Node: "n1", Stage: "IMAGE", Sent: "rocky.img.gz", Addr: "10.0.0.1", Bytes: int64(len(imageGzip)), LastSeen: at},
 		"n2": {Node: "n2", Stage: "KERNEL", Sent: "BAD_ASSET", Addr: "10.0.0.2", LastSeen: at},
 		"n3": {Node: "n3", Stage: "KERNEL", Sent: "NOT_FOUND", Addr: "10.0.0.3", LastSeen: at},
+		"n5": {Node: "n5"}, // never asked: listed, empty
 	}
 	got := s.Status()
 	rt := got["n4"]

@@ -39,6 +39,7 @@ type request struct {
 	format compress.Format
 	addr   string // client IP
 	st     *state
+	proof  string // how the request proved it is the node; "" if not
 }
 
 // parseMAC reads a hardware address in any common notation:
@@ -94,6 +95,8 @@ func (s *Server) fail(w http.ResponseWriter, req *request, code int, sent, forma
 		"addr", req.addr, "code", code, "err", msg)
 	if req.node != "" {
 		s.record(req.node, req.stage, sent, req.addr, 0)
+	} else {
+		s.recordUnknown(req.hwaddr, req.stage, sent, req.addr)
 	}
 	http.Error(w, msg, code)
 }
@@ -104,7 +107,12 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 		ip, port := clientIP(r)
 		req := &request{stage: stage, addr: ip, st: s.state.Load()}
 		q := r.URL.Query()
-		if stage == stageRuntime && s.o.Config.Warewulf.Secure {
+		if stage == stageRuntime && req.st.cfg.Warewulf.TLS && r.TLS == nil {
+			s.fail(w, req, http.StatusForbidden, sentBadRequest,
+				"the runtime overlay is served only over HTTPS on port %d (warewulf: tls)", req.st.cfg.Warewulf.TLSPort)
+			return
+		}
+		if stage == stageRuntime && req.st.cfg.Warewulf.Secure {
 			if p, err := parsePort(port); err != nil || p >= 1024 {
 				s.fail(w, req, http.StatusUnauthorized, sentBadRequest,
 					"the runtime overlay is served only to a privileged source port (warewulf: secure) but the request came from port %s", port)
@@ -158,6 +166,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 			s.fail(w, req, http.StatusUnauthorized, sentBadAsset, "wrong asset key for node %s", req.node)
 			return
 		}
+		req.proof = s.proof(r, req, m, port)
 		switch stage {
 		case stageIPXE:
 			s.serveIPXE(w, r, req)

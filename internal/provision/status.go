@@ -59,24 +59,69 @@ func (n *NodeStatus) UnmarshalJSON(data []byte) error {
 
 type statusDoc struct {
 	Nodes map[string]NodeStatus `json:"nodes"`
+	// Unknown is keyed by hardware address.
+	Unknown map[string]NodeStatus `json:"unknown,omitempty"`
 }
 
 func (s *Server) record(node, stage, sent, addr string, bytes int64) {
 	s.statusMu.Lock()
 	s.status[node] = NodeStatus{Node: node, Stage: stage, Sent: sent, Addr: addr, Bytes: bytes, LastSeen: s.now()}
 	s.dirty = true
+	s.count(stage, sent, bytes)
 	s.statusMu.Unlock()
 }
 
-// Status returns a copy of every node's status.
-func (s *Server) Status() map[string]NodeStatus {
+// maxUnknown bounds how many unknown hardware addresses are remembered,
+// so a flood of made-up ones cannot grow memory without end.
+const maxUnknown = 1024
+
+// recordUnknown remembers a request no node could be found for.
+func (s *Server) recordUnknown(hwaddr, stage, sent, addr string) {
 	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
-	return maps.Clone(s.status)
+	s.count(stage, sent, 0)
+	if hwaddr == "" {
+		return
+	}
+	if _, ok := s.unknown[hwaddr]; !ok && len(s.unknown) >= maxUnknown {
+		oldest := ""
+		for hw, st := range s.unknown {
+			if oldest == "" || st.LastSeen.Before(s.unknown[oldest].LastSeen) {
+				oldest = hw
+			}
+		}
+		delete(s.unknown, oldest)
+	}
+	s.unknown[hwaddr] = NodeStatus{Stage: stage, Sent: sent, Addr: addr, LastSeen: s.now()}
+}
+
+// Status returns a copy of every node's status; a node of the inventory
+// that never asked for anything has an empty one.
+func (s *Server) Status() map[string]NodeStatus {
+	nodes := s.state.Load().nodes
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	out := make(map[string]NodeStatus, len(nodes))
+	for name := range nodes {
+		st, ok := s.status[name]
+		if !ok {
+			st = NodeStatus{Node: name}
+		}
+		out[name] = st
+	}
+	return out
+}
+
+// Unknown returns the hardware addresses that asked to boot but belong to
+// no node (and none was discoverable), with what they asked for last.
+func (s *Server) Unknown() map[string]NodeStatus {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	return maps.Clone(s.unknown)
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	data, err := json.MarshalIndent(statusDoc{Nodes: s.Status()}, "", "  ")
+	data, err := json.MarshalIndent(statusDoc{Nodes: s.Status(), Unknown: s.Unknown()}, "", "  ")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

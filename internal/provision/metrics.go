@@ -1,0 +1,82 @@
+package provision
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// metrics are the counters /metrics exposes, guarded by statusMu.
+type metrics struct {
+	requests map[[2]string]uint64 // stage, result -> count
+	bytes    map[string]uint64    // stage -> body bytes sent
+}
+
+// count adds one request of stage to the metrics: result "ok" unless sent
+// is one of the failure marks. The caller holds statusMu.
+func (s *Server) count(stage, sent string, bytes int64) {
+	if s.metrics.requests == nil {
+		s.metrics.requests = map[[2]string]uint64{}
+		s.metrics.bytes = map[string]uint64{}
+	}
+	result := "ok"
+	switch sent {
+	case sentBadRequest, sentNotFound, sentBadAsset:
+		result = strings.ToLower(sent)
+	}
+	s.metrics.requests[[2]string{stage, result}]++
+	if bytes > 0 {
+		s.metrics.bytes[stage] += uint64(bytes)
+	}
+}
+
+// handleMetrics answers in the Prometheus text format: requests and bytes
+// by stage, nodes by last stage, unknown hardware addresses, overlay
+// builds.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	status := s.Status()
+	byStage := map[string]int{}
+	for _, st := range status {
+		stage := st.Stage
+		if stage == "" {
+			stage = "NONE"
+		}
+		byStage[stage]++
+	}
+	var b strings.Builder
+	s.statusMu.Lock()
+	b.WriteString("# HELP wwboot_requests_total Provisioning requests by stage and result.\n# TYPE wwboot_requests_total counter\n")
+	keys := make([][2]string, 0, len(s.metrics.requests))
+	for k := range s.metrics.requests {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
+	for _, k := range keys {
+		fmt.Fprintf(&b, "wwboot_requests_total{stage=%q,result=%q} %d\n", k[0], k[1], s.metrics.requests[k])
+	}
+	b.WriteString("# HELP wwboot_sent_bytes_total Body bytes sent by stage.\n# TYPE wwboot_sent_bytes_total counter\n")
+	for _, stage := range sortedKeys(s.metrics.bytes) {
+		fmt.Fprintf(&b, "wwboot_sent_bytes_total{stage=%q} %d\n", stage, s.metrics.bytes[stage])
+	}
+	unknown := len(s.unknown)
+	s.statusMu.Unlock()
+	b.WriteString("# HELP wwboot_nodes Nodes of the inventory by the last stage served to them.\n# TYPE wwboot_nodes gauge\n")
+	for _, stage := range sortedKeys(byStage) {
+		fmt.Fprintf(&b, "wwboot_nodes{stage=%q} %d\n", stage, byStage[stage])
+	}
+	fmt.Fprintf(&b, "# HELP wwboot_unknown_hwaddrs Hardware addresses that asked to boot and belong to no node.\n# TYPE wwboot_unknown_hwaddrs gauge\nwwboot_unknown_hwaddrs %d\n", unknown)
+	builds, waits := s.o.Builder.Stats()
+	fmt.Fprintf(&b, "# HELP wwboot_overlay_builds_total On-demand overlay builds run, and requests that waited for one.\n# TYPE wwboot_overlay_builds_total counter\nwwboot_overlay_builds_total %d\nwwboot_overlay_build_waits_total %d\n", builds, waits)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = w.Write([]byte(b.String()))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

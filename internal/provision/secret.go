@@ -1,0 +1,141 @@
+package provision
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// How a request proved that it comes from the node it names. Files that
+// carry a secret (overlay files others may not read) are sent only to a
+// proven request; everything else goes to whoever knows the MAC, as in
+// Warewulf, so that a boot never depends on the proof.
+const (
+	proofNone       = ""
+	proofAssetKey   = "asset key"
+	proofToken      = "token"
+	proofPrivileged = "privileged port"
+)
+
+// tokenWindow is how long a node token issued in an iPXE script stays
+// valid: at least this long, at most twice this long.
+const tokenWindow = time.Hour
+
+// LoadTokenKey reads the key node tokens are derived from, creating it
+// (32 random bytes, mode 0600) when the file does not exist, so that
+// tokens issued before a daemon restart stay valid after it.
+func LoadTokenKey(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		key, derr := hex.DecodeString(strings.TrimSpace(string(data)))
+		if derr != nil || len(key) < 16 {
+			return nil, fmt.Errorf("token key %s: not a hexadecimal key of at least 16 bytes; remove it to have a new one made", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("token key: %w", err)
+	}
+	return key, nil
+}
+
+// token is node's token for the window holding t.
+func (s *Server) token(node string, t time.Time) string {
+	mac := hmac.New(sha256.New, s.tokenKey)
+	fmt.Fprintf(mac, "wwboot node token\x00%s\x00%d", node, t.Unix()/int64(tokenWindow/time.Second))
+	return hex.EncodeToString(mac.Sum(nil)[:16])
+}
+
+// validToken reports whether tok is node's token for this window or the
+// previous one.
+func (s *Server) validToken(node, tok string) bool {
+	now := s.now()
+	for _, t := range []time.Time{now, now.Add(-tokenWindow)} {
+		if hmac.Equal([]byte(tok), []byte(s.token(node, t))) {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeAddrs lists the addresses nodes.conf gives m's interfaces.
+func nodeAddrs(m *inventory.Merged) []net.IP {
+	var out []net.IP
+	for _, d := range m.NetDevs {
+		for _, a := range []*string{d.Ipaddr, d.Ipaddr6} {
+			if ip := net.ParseIP(deref(a)); ip != nil {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
+}
+
+// fromNode reports whether addr is one of m's configured addresses, and
+// whether m has any.
+func fromNode(addr string, m *inventory.Merged) (match, configured bool) {
+	ip := net.ParseIP(addr)
+	addrs := nodeAddrs(m)
+	for _, a := range addrs {
+		if ip != nil && a.Equal(ip) {
+			return true, true
+		}
+	}
+	return false, len(addrs) > 0
+}
+
+// proof works out how r proved it comes from node m (whose asset key, if
+// any, the caller has already checked).
+func (s *Server) proof(r *http.Request, req *request, m *inventory.Merged, port string) string {
+	if deref(m.AssetKey) != "" {
+		return proofAssetKey
+	}
+	if tok := r.URL.Query().Get("token"); tok != "" && s.validToken(m.Name, tok) {
+		return proofToken
+	}
+	if p, err := parsePort(port); err == nil && p > 0 && p < 1024 {
+		// Only root can bind the port, but root on any machine: the
+		// address must be the node's too, when nodes.conf gives it one.
+		if match, configured := fromNode(req.addr, m); match || !configured {
+			return proofPrivileged
+		}
+	}
+	return proofNone
+}
+
+// issueToken returns the token to place in m's iPXE script, or "" when
+// the request for the script does not come from the node: the node's
+// asset key was given, or the request came from an address nodes.conf
+// gives the node.
+func (s *Server) issueToken(req *request, m *inventory.Merged) string {
+	if deref(m.AssetKey) != "" {
+		return s.token(m.Name, s.now())
+	}
+	if match, _ := fromNode(req.addr, m); match {
+		return s.token(m.Name, s.now())
+	}
+	return ""
+}
