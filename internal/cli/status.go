@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -21,12 +22,12 @@ import (
 // nodeStatus is one node's entry in the daemon's /status, in Warewulf's
 // JSON shape.
 type nodeStatus struct {
-	Node     string `json:"node name"`
-	Stage    string `json:"stage"`
-	Sent     string `json:"sent"`
-	Addr     string `json:"ipaddr"`
-	LastSeen int64  `json:"last seen"`
-	Bytes    int64  `json:"bytes,omitempty"`
+	Node     string `json:"node name" yaml:"node name"`
+	Stage    string `json:"stage" yaml:"stage"`
+	Sent     string `json:"sent" yaml:"sent"`
+	Addr     string `json:"ipaddr" yaml:"ipaddr"`
+	LastSeen int64  `json:"last seen" yaml:"last seen"`
+	Bytes    int64  `json:"bytes,omitempty" yaml:"bytes,omitempty"`
 }
 
 type statusOptions struct {
@@ -35,6 +36,8 @@ type statusOptions struct {
 	byTime  bool
 	reverse bool
 	unknown bool
+	json    bool
+	yaml    bool
 }
 
 func (a *app) nodeStatus() *cobra.Command {
@@ -77,6 +80,9 @@ for two, red.`,
 	f.BoolVarP(&o.byTime, "time", "t", false, "Sort by time since last seen")
 	f.BoolVarP(&o.reverse, "reverse", "r", false, "Reverse the order")
 	f.BoolVarP(&o.unknown, "unknown", "u", false, "Show only nodes never seen or in error")
+	f.BoolVarP(&o.json, "json", "j", false, "Print JSON (a list in the table's order)")
+	f.BoolVarP(&o.yaml, "yaml", "y", false, "Print YAML (a list in the table's order)")
+	cmd.MarkFlagsMutuallyExclusive("json", "yaml")
 	return cmd
 }
 
@@ -150,6 +156,17 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
 			rows[i], rows[j] = rows[j], rows[i]
 		}
+	}
+	if o.json || o.yaml {
+		if rows == nil {
+			rows = []nodeStatus{}
+		}
+		if o.json {
+			enc := json.NewEncoder(a.out())
+			enc.SetIndent("", "  ")
+			return enc.Encode(rows)
+		}
+		return yaml.NewEncoder(a.out()).Encode(rows)
 	}
 	colour := a.colourTerminal()
 	interval := int64(a.cfg.Warewulf.UpdateInterval)
