@@ -17,6 +17,7 @@ deps:
 
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/wwctl ./cmd/wwctl
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/wwclient ./cmd/wwclient
 	ln -sf wwctl bin/warewulfd
 
 # The README's test command: vet and every test, with the race detector

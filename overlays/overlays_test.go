@@ -254,6 +254,11 @@ func TestBareNode(t *testing.T) {
 		"systemd.netname":     nil,
 		"systemd.networkd":    nil,
 		"udev.netname":        {"etc/udev/rules.d/70-persistent-net.rules"},
+		"wwclient": {"etc/systemd/system/multi-user.target.wants/wwclient.service", "etc/systemd/system/wwclient.service",
+			"warewulf/init.d/80-wwclient", "warewulf/wwclient", "warewulf/wwclient.conf"},
+		"wwinit": {"init", "warewulf/config", "warewulf/init.d/10-modules", "warewulf/init.d/20-loopback",
+			"warewulf/init.d/30-network", "warewulf/init.d/50-ipmi", "warewulf/init.d/75-image-fixes",
+			"warewulf/init.d/90-selinux", "warewulf/netdevs", "warewulf/wwinit"},
 	}
 	for _, ov := range names {
 		t.Run(ov, func(t *testing.T) {

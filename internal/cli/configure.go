@@ -25,7 +25,7 @@ func (a *app) configureCommand() *cobra.Command {
 		Use:   "configure COMMAND",
 		Short: "Set up services and keys on the server",
 	}
-	cmd.AddCommand(a.configureSSH())
+	cmd.AddCommand(a.configureSSH(), a.configureAPIUser())
 	cmd.AddCommand(a.configureTLS())
 	return cmd
 }

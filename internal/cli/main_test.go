@@ -55,6 +55,12 @@ func newTree(t *testing.T, nodesConf string) *tree {
 	if err := os.WriteFile(tr.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The wwclient overlay carries this file as the node agent; these
+	// tests never run it.
+	tr.env["WWCLIENT"] = filepath.Join(root, "wwclient")
+	if err := os.WriteFile(tr.env["WWCLIENT"], []byte("#!/bin/sh\necho test stand-in for wwclient\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if nodesConf != "" {
 		data, err := os.ReadFile(nodesConf)
 		if err != nil {

@@ -37,10 +37,13 @@ copies it to the site directory first.`,
 }
 
 func (a *app) overlayStore() *overlay.Store {
+	exe, _ := os.Executable()
 	return &overlay.Store{
-		Site:    a.cfg.Paths.Wwoverlaydir,
-		Dist:    filepath.Join(a.cfg.Paths.Datadir, "warewulf", "overlays"),
-		Builtin: overlays.FS(),
+		Site: a.cfg.Paths.Wwoverlaydir,
+		Dist: filepath.Join(a.cfg.Paths.Datadir, "warewulf", "overlays"),
+		// The wwclient overlay's binary is the static cmd/wwclient found
+		// next to wwctl or installed (or $WWCLIENT).
+		Builtin: overlay.WithWwclient(overlays.FS(), overlay.WwclientPaths(exe, a.env.Getenv("WWCLIENT"))),
 	}
 }
 
@@ -50,12 +53,23 @@ func (a *app) snapshot() (*overlay.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts, err := a.renderOptions()
+	if err != nil {
+		return nil, err
+	}
+	return overlay.NewSnapshot(a.cfg, inv, a.overlayStore(), opts)
+}
+
+// renderOptions are the options overlays are rendered with, the same for
+// "wwctl overlay build" and the daemon so that each finds the other's
+// images up to date.
+func (a *app) renderOptions() (overlay.RenderOptions, error) {
 	opts := overlay.RenderOptions{}
 	opts.BuildHost, _ = os.Hostname()
 	if s := a.env.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a number of seconds", s)
+			return opts, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a number of seconds", s)
 		}
 		t := time.Unix(sec, 0)
 		opts.Epoch = &t
@@ -66,7 +80,7 @@ func (a *app) snapshot() (*overlay.Snapshot, error) {
 			opts.Builtin = st.ModTime()
 		}
 	}
-	return overlay.NewSnapshot(a.cfg, inv, a.overlayStore(), opts)
+	return opts, nil
 }
 
 func (a *app) overlayList() *cobra.Command {

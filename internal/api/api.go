@@ -1,0 +1,242 @@
+// Package api is the provisioning daemon's REST API under /api/: nodes,
+// profiles, images, overlays and node status, with Warewulf v4's routes
+// and JSON shapes. Nodes and profiles are written through the inventory
+// store (locked, validated, atomic), so the API, wwctl and other API
+// calls never lose each other's changes; after every write the daemon is
+// told to reload. Every request must come over TLS when api.tls is set,
+// from an address in api.allowed subnets, with HTTP Basic credentials
+// that match a bcrypt hash in auth.conf. The routes are described by an
+// OpenAPI 3 document served at /api/openapi.json, generated from the same
+// table the routes are registered from.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/provision"
+)
+
+// maxBody bounds a request body; a whole nodes.conf entry is a few KiB.
+const maxBody = 16 << 20
+
+// Options are the API's dependencies.
+type Options struct {
+	Config   *config.Config
+	Nodes    *inventory.Store
+	Images   *image.Images
+	Overlays *overlay.Store
+	Builder  *overlay.Builder
+	// Snapshot reads the inventory and prepares overlay rendering, as
+	// "wwctl overlay build" does; nil uses Nodes with default options.
+	Snapshot func() (*overlay.Snapshot, error)
+	// Status returns every node's provisioning status; nil reports none.
+	Status func() map[string]provision.NodeStatus
+	// Reload makes the daemon serve what was just written; nil does
+	// nothing.
+	Reload func() error
+	// AuthFile is auth.conf; "" is <sysconfdir>/warewulf/auth.conf.
+	AuthFile string
+	Log      *slog.Logger
+}
+
+// Server answers /api/ requests.
+type Server struct {
+	o       Options
+	log     *slog.Logger
+	auth    *authFile
+	subnets []netip.Prefix
+	routes  []route
+}
+
+// New checks the options, reads auth.conf and parses the allowed
+// subnets. A missing auth.conf is no error (no one can log in until an
+// administrator adds a user); a malformed one is.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.Nodes == nil || o.Images == nil || o.Overlays == nil || o.Builder == nil {
+		return nil, errors.New("api: Config, Nodes, Images, Overlays and Builder are required")
+	}
+	s := &Server{o: o, log: o.Log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.o.AuthFile == "" {
+		s.o.AuthFile = AuthPath(o.Config)
+	}
+	for _, p := range o.Config.API.AllowedSubnets {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("api: allowed subnets: %q is not an address prefix such as 10.0.0.0/8", p)
+		}
+		s.subnets = append(s.subnets, prefix.Masked())
+	}
+	s.auth = &authFile{path: s.o.AuthFile, log: s.log}
+	if err := s.auth.refresh(); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s.routes = s.routeTable()
+	return s, nil
+}
+
+// AuthPath is where the API's users are kept: auth.conf beside
+// warewulf.conf.
+func AuthPath(cfg *config.Config) string { return filepath.Join(cfg.ConfDir(), "auth.conf") }
+
+// Handler returns every route behind the TLS, subnet and credential
+// checks. Unknown paths under /api/ get a JSON 404.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		h := s.wrap(rt.handle)
+		mux.Handle(rt.method+" "+muxPattern(rt.path), h)
+		// Lists answer with and without the trailing slash, as
+		// Warewulf's clients use both.
+		if alias, ok := listAlias(rt.path); ok {
+			mux.Handle(rt.method+" "+alias, h)
+		}
+	}
+	mux.Handle("/api/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, "no such API route: %s %s (see /api/openapi.json)", r.Method, r.URL.Path)
+	}))
+	return s.authenticate(mux)
+}
+
+// listAlias gives "/api/nodes/{$}" for "/api/nodes/" and "/api/images/{$}"
+// for "/api/images", so both spellings of a list route work.
+func listAlias(path string) (string, bool) {
+	switch {
+	case path == "/api/nodes/" || path == "/api/profiles/" || path == "/api/overlays/":
+		return path[:len(path)-1], true
+	case path == "/api/images":
+		return path + "/{$}", true
+	}
+	return "", false
+}
+
+// muxPattern is the pattern a route is registered under: a path ending
+// in "/" would match every path below it.
+func muxPattern(path string) string {
+	if path[len(path)-1] == '/' {
+		return path + "{$}"
+	}
+	return path
+}
+
+// httpError is a failure with the status code it is answered with.
+type httpError struct {
+	code int
+	msg  string
+	// problems lists each validation problem on its own.
+	problems []string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) *httpError {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is every error response.
+type errorBody struct {
+	Message  string   `json:"message"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// wrap turns a handler's error into a JSON error response: an httpError
+// keeps its code, a refused inventory change is 400, anything else 500.
+func (s *Server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var he *httpError
+		var ve *inventory.ValidationError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &he):
+		case errors.As(err, &ve):
+			he = &httpError{code: http.StatusBadRequest, msg: "refused, nothing changed", problems: problemStrings(ve)}
+		case errors.As(err, &mbe):
+			he = errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxBody)
+		default:
+			s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			he = errorf(http.StatusInternalServerError, "%v", err)
+		}
+		reply(w, he.code, errorBody{Message: he.msg, Problems: he.problems})
+	})
+}
+
+// reply writes v as indented JSON.
+func reply(w http.ResponseWriter, code int, v any) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		code = http.StatusInternalServerError
+		data, _ = json.Marshal(errorBody{Message: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// decodeBody reads a JSON request body into v, refusing unknown fields
+// and trailing data.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return errorf(http.StatusBadRequest, "request body is empty, expected JSON")
+		}
+		return errorf(http.StatusBadRequest, "request body: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "request body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// reload tells the daemon to serve what was written. The write itself
+// has landed, so a failure is reported as a warning, not an error.
+func (s *Server) reload() []string {
+	if s.o.Reload == nil {
+		return nil
+	}
+	if err := s.o.Reload(); err != nil {
+		s.log.Error("reload after API write failed; the daemon serves the previous state", "err", err)
+		return []string{"written, but the daemon did not reload: " + err.Error()}
+	}
+	return nil
+}
+
+// boolQuery reads a boolean query parameter: absent is false, "" (as in
+// ?force) is true.
+func boolQuery(r *http.Request, name string) (bool, error) {
+	q := r.URL.Query()
+	if !q.Has(name) {
+		return false, nil
+	}
+	switch q.Get(name) {
+	case "", "1", "true", "yes":
+		return true, nil
+	case "0", "false", "no":
+		return false, nil
+	}
+	return false, errorf(http.StatusBadRequest, "query parameter %s=%q is not a boolean (true or false)", name, q.Get(name))
+}

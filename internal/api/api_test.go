@@ -1,0 +1,435 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+const enabled = "api:\n  enabled: true\n"
+
+// wantRoutes is every operation the API has, written out by hand: the
+// OpenAPI test compares the served description with it, and the route
+// test must exercise each.
+func wantRoutes() []string {
+	return []string{
+		"GET /api/openapi.json",
+		"GET /api/status",
+		"GET /api/nodes/", "GET /api/nodes/{id}", "GET /api/nodes/{id}/raw", "GET /api/nodes/{id}/fields",
+		"PUT /api/nodes/{id}", "PATCH /api/nodes/{id}", "DELETE /api/nodes/{id}",
+		"GET /api/nodes/{id}/overlays", "POST /api/nodes/overlays/build", "POST /api/nodes/{id}/overlays/build",
+		"GET /api/profiles/", "GET /api/profiles/{id}", "GET /api/profiles/{id}/raw", "GET /api/profiles/{id}/fields",
+		"PUT /api/profiles/{id}", "PATCH /api/profiles/{id}", "DELETE /api/profiles/{id}",
+		"GET /api/images", "GET /api/images/{name}", "POST /api/images/{name}/build", "DELETE /api/images/{name}",
+		"GET /api/overlays/", "GET /api/overlays/{name}", "PUT /api/overlays/{name}", "DELETE /api/overlays/{name}",
+		"GET /api/overlays/{name}/file", "PUT /api/overlays/{name}/file", "DELETE /api/overlays/{name}/file",
+	}
+}
+
+// pick walks decoded JSON: pick(v, "n1", "tags", "rack").
+func pick(t *testing.T, v any, keys ...string) any {
+	t.Helper()
+	for _, k := range keys {
+		switch c := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = c[k]; !ok {
+				t.Fatalf("no key %q in %v", k, c)
+			}
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(k, &i); err != nil || i >= len(c) {
+				t.Fatalf("no index %q in %v", k, c)
+			}
+			v = c[i]
+		default:
+			t.Fatalf("cannot take %q of %v", k, v)
+		}
+	}
+	return v
+}
+
+func TestRoutes(t *testing.T) {
+	cases := []struct {
+		name     string
+		route    string // the operation this case exercises
+		method   string
+		target   string
+		body     string
+		opts     []reqOpt
+		wantCode int
+		// check inspects the answer and the fixture afterwards.
+		check func(t *testing.T, f *fixture, v any)
+	}{
+		{name: "openapi", route: "GET /api/openapi.json", method: "GET", target: "/api/openapi.json", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "openapi"); got != "3.0.3" {
+					t.Errorf("openapi %v", got)
+				}
+			}},
+		{name: "status", route: "GET /api/status", method: "GET", target: "/api/status", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{"node name": "n1", "stage": "KERNEL", "sent": "vmlinuz", "ipaddr": "10.0.0.1",
+					"last seen": float64(0), "bytes": float64(0)}
+				if diff := cmp.Diff(want, pick(t, v, "nodes", "n1")); diff != "" {
+					t.Errorf("status (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "list nodes", route: "GET /api/nodes/", method: "GET", target: "/api/nodes/", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				// Merged: the profile's image, the profiles' tags and the node's.
+				if got := pick(t, v, "n2", "image name"); got != "rocky" {
+					t.Errorf("n2 image %v", got)
+				}
+				want := map[string]any{"gpu": "a100", "rack": "2"}
+				if diff := cmp.Diff(want, pick(t, v, "n2", "tags")); diff != "" {
+					t.Errorf("n2 tags (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "list nodes without slash", route: "GET /api/nodes/", method: "GET", target: "/api/nodes", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) { pick(t, v, "n1") }},
+		{name: "get node", route: "GET /api/nodes/{id}", method: "GET", target: "/api/nodes/n1", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{"args": []any{"quiet"}}
+				if diff := cmp.Diff(want, pick(t, v, "kernel")); diff != "" {
+					t.Errorf("kernel (-want +got):\n%s", diff)
+				}
+				if got := pick(t, v, "network devices", "default", "ipaddr"); got != "10.0.0.1" {
+					t.Errorf("ipaddr %v", got)
+				}
+			}},
+		{name: "get missing node", route: "GET /api/nodes/{id}", method: "GET", target: "/api/nodes/n9", wantCode: 404,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "message"); got != `node "n9" does not exist` {
+					t.Errorf("message %v", got)
+				}
+			}},
+		{name: "raw node", route: "GET /api/nodes/{id}/raw", method: "GET", target: "/api/nodes/n2/raw", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{
+					"profiles": []any{"default", "gpu"}, "comment": "second", "tags": map[string]any{"rack": "2"},
+					"network devices": map[string]any{"default": map[string]any{"hwaddr": "aa:bb:cc:dd:ee:02", "ipaddr": "10.0.0.2"}},
+				}
+				if diff := cmp.Diff(want, v); diff != "" {
+					t.Errorf("raw n2 (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "node fields", route: "GET /api/nodes/{id}/fields", method: "GET", target: "/api/nodes/n2/fields", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				got := map[string]string{}
+				for _, row := range v.([]any) {
+					r := row.(map[string]any)
+					if r["set"] == true {
+						got[r["field"].(string)] = r["source"].(string) + "=" + r["value"].(string)
+					}
+				}
+				for field, want := range map[string]string{"ImageName": "default=rocky", "Tags[gpu]": "gpu=a100",
+					"Tags[rack]": "=2", "Comment": "=second"} {
+					if got[field] != want {
+						t.Errorf("%s: %q, want %q", field, got[field], want)
+					}
+				}
+			}},
+		{name: "put new node", route: "PUT /api/nodes/{id}", method: "PUT", target: "/api/nodes/n3",
+			body:     `{"node": {"profiles": ["default"], "discoverable": true, "network devices": {"default": {"hwaddr": "AA-BB-CC-DD-EE-03", "mtu": 9000}}}}`,
+			wantCode: 201, check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "node", "network devices", "default", "mtu"); got != "9000" {
+					t.Errorf("mtu %v", got)
+				}
+				inv := load(t, f)
+				if n := inv.Nodes["n3"]; n == nil || *n.Discoverable != "true" || *n.NetDevs["default"].Hwaddr != "AA-BB-CC-DD-EE-03" {
+					t.Errorf("n3 not written: %+v", n)
+				}
+				if !bytes.Contains(f.nodesConf(), []byte("# site inventory")) {
+					t.Error("the file's comment was lost")
+				}
+				if f.reloads.Load() != 1 {
+					t.Errorf("%d reloads, want 1", f.reloads.Load())
+				}
+			}},
+		{name: "put replaces node", route: "PUT /api/nodes/{id}", method: "PUT", target: "/api/nodes/n2",
+			body: `{"node": {"comment": "replaced"}}`, wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{"node": map[string]any{"comment": "replaced"}, "warnings": []any{}}
+				if diff := cmp.Diff(want, v); diff != "" {
+					t.Errorf("answer (-want +got):\n%s", diff)
+				}
+				if n := load(t, f).Nodes["n2"]; n.Tags != nil || n.NetDevs != nil {
+					t.Errorf("n2 kept fields: %+v", n)
+				}
+			}},
+		{name: "put create-only on existing", route: "PUT /api/nodes/{id}", method: "PUT", target: "/api/nodes/n1",
+			body: `{"node": {}}`, opts: []reqOpt{header("If-None-Match", "*")}, wantCode: 412,
+			check: func(t *testing.T, f *fixture, v any) { unchanged(t, f) }},
+		{name: "patch node", route: "PATCH /api/nodes/{id}", method: "PATCH", target: "/api/nodes/n2",
+			body:     `{"node": {"comment": null, "tags": {"row": "7"}, "network devices": {"default": {"ipaddr": "10.0.0.22"}}}}`,
+			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{
+					"profiles": []any{"default", "gpu"}, "tags": map[string]any{"rack": "2", "row": "7"},
+					"network devices": map[string]any{"default": map[string]any{"hwaddr": "aa:bb:cc:dd:ee:02", "ipaddr": "10.0.0.22"}},
+				}
+				if diff := cmp.Diff(want, pick(t, v, "node")); diff != "" {
+					t.Errorf("patched n2 (-want +got):\n%s", diff)
+				}
+				if n := load(t, f).Nodes["n2"]; n.Comment != nil || *n.NetDevs["default"].Ipaddr != "10.0.0.22" {
+					t.Errorf("n2 on disk: %+v", n)
+				}
+			}},
+		{name: "patch missing node", route: "PATCH /api/nodes/{id}", method: "PATCH", target: "/api/nodes/n9",
+			body: `{"node": {"comment": "x"}}`, wantCode: 404, check: func(t *testing.T, f *fixture, v any) { unchanged(t, f) }},
+		{name: "delete node", route: "DELETE /api/nodes/{id}", method: "DELETE", target: "/api/nodes/n1", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "node", "profiles"); !cmp.Equal(got, []any{"default"}) {
+					t.Errorf("deleted node shown as %v", got)
+				}
+				if _, ok := load(t, f).Nodes["n1"]; ok {
+					t.Error("n1 still there")
+				}
+			}},
+		{name: "delete missing node", route: "DELETE /api/nodes/{id}", method: "DELETE", target: "/api/nodes/n9", wantCode: 404},
+		{name: "node overlays", route: "GET /api/nodes/{id}/overlays", method: "GET", target: "/api/nodes/n1/overlays", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{"system overlay": []any{"sys"}, "runtime overlay": []any{"rt"}}
+				if diff := cmp.Diff(want, v); diff != "" {
+					t.Errorf("overlays (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "build all overlays", route: "POST /api/nodes/overlays/build", method: "POST", target: "/api/nodes/overlays/build",
+			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "built"); got != float64(4) {
+					t.Errorf("built %v, want 4 (2 nodes x system, runtime): %v", got, v)
+				}
+			}},
+		{name: "build overlays of named nodes", route: "POST /api/nodes/overlays/build", method: "POST",
+			target: "/api/nodes/overlays/build?force=true", body: `{"nodes": ["n[2]"]}`,
+			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "results", "0", "node"); got != "n2" || len(pick(t, v, "results").([]any)) != 2 {
+					t.Errorf("results %v", pick(t, v, "results"))
+				}
+			}},
+		{name: "build overlays of unknown node", route: "POST /api/nodes/overlays/build", method: "POST",
+			target: "/api/nodes/overlays/build", body: `{"nodes": ["n7"]}`, wantCode: 404},
+		{name: "build one node's overlays", route: "POST /api/nodes/{id}/overlays/build", method: "POST",
+			target: "/api/nodes/n1/overlays/build", wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "message"); got != "overlay images: 2 built, 0 unchanged, 0 failed" {
+					t.Errorf("message %v", got)
+				}
+				if _, err := os.Stat(filepath.Join(f.cfg.Paths.Wwprovisiondir, "overlays")); err != nil {
+					t.Error(err)
+				}
+			}},
+		{name: "list profiles", route: "GET /api/profiles/", method: "GET", target: "/api/profiles/", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "default", "comment"); got != "the default" {
+					t.Errorf("comment %v", got)
+				}
+			}},
+		{name: "get profile", route: "GET /api/profiles/{id}", method: "GET", target: "/api/profiles/gpu", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				if diff := cmp.Diff(map[string]any{"tags": map[string]any{"gpu": "a100"}}, v); diff != "" {
+					t.Errorf("gpu (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "raw profile", route: "GET /api/profiles/{id}/raw", method: "GET", target: "/api/profiles/default/raw", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "image name"); got != "rocky" {
+					t.Errorf("image %v", got)
+				}
+			}},
+		{name: "profile fields", route: "GET /api/profiles/{id}/fields", method: "GET", target: "/api/profiles/gpu/fields", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "0", "field"); got != "Id" {
+					t.Errorf("first field %v", got)
+				}
+			}},
+		{name: "put profile", route: "PUT /api/profiles/{id}", method: "PUT", target: "/api/profiles/ib",
+			body: `{"profile": {"kernel": {"args": ["ib_ipoib"]}}}`, wantCode: 201, check: func(t *testing.T, f *fixture, v any) {
+				if p := load(t, f).Profiles["ib"]; p == nil || !cmp.Equal(p.Kernel.Args, []string{"ib_ipoib"}) {
+					t.Errorf("ib: %+v", p)
+				}
+			}},
+		{name: "put profile with node-only field", route: "PUT /api/profiles/{id}", method: "PUT", target: "/api/profiles/ib",
+			body: `{"profile": {"discoverable": true}}`, wantCode: 400, check: func(t *testing.T, f *fixture, v any) { unchanged(t, f) }},
+		{name: "patch profile", route: "PATCH /api/profiles/{id}", method: "PATCH", target: "/api/profiles/default",
+			body: `{"profile": {"image name": "alma"}}`, wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if got := *load(t, f).Profiles["default"].ImageName; got != "alma" {
+					t.Errorf("image %q", got)
+				}
+			}},
+		{name: "delete profile", route: "DELETE /api/profiles/{id}", method: "DELETE", target: "/api/profiles/gpu?x", wantCode: 409,
+			check: func(t *testing.T, f *fixture, v any) {
+				// n2 lists it.
+				if !strings.Contains(fmt.Sprint(pick(t, v, "problems")), `node "n2"`) {
+					t.Errorf("problems %v", v)
+				}
+				unchanged(t, f)
+			}},
+		{name: "delete default profile", route: "DELETE /api/profiles/{id}", method: "DELETE", target: "/api/profiles/default", wantCode: 400},
+		{name: "list images", route: "GET /api/images", method: "GET", target: "/api/images", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{"rocky": map[string]any{"kernels": []any{"/boot/vmlinuz-6.1.0-1-amd64"}, "size": float64(0),
+					"buildtime": float64(0), "writable": true, "nodes": []any{"n1", "n2"}}}
+				if diff := cmp.Diff(want, v); diff != "" {
+					t.Errorf("images (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "get image", route: "GET /api/images/{name}", method: "GET", target: "/api/images/rocky", wantCode: 200},
+		{name: "get missing image", route: "GET /api/images/{name}", method: "GET", target: "/api/images/alma", wantCode: 404},
+		{name: "build image", route: "POST /api/images/{name}/build", method: "POST", target: "/api/images/rocky/build", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				if len(pick(t, v, "outputs").([]any)) != 2 || pick(t, v, "skipped") != false {
+					t.Errorf("build %v", v)
+				}
+				img := f.get("/api/images/rocky")
+				if pick(t, img, "size").(float64) == 0 || pick(t, img, "buildtime").(float64) == 0 {
+					t.Errorf("built image shows %v", img)
+				}
+			}},
+		{name: "delete image in use", route: "DELETE /api/images/{name}", method: "DELETE", target: "/api/images/rocky", wantCode: 409,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "message"); got != `image "rocky" is used by profile default; change them first` {
+					t.Errorf("message %v", got)
+				}
+			}},
+		{name: "list overlays", route: "GET /api/overlays/", method: "GET", target: "/api/overlays/", wantCode: 200,
+			check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{
+					"sys": map[string]any{"files": []any{"/etc/", "/etc/issue", "/etc/motd.ww"}, "site": true, "origin": "site"},
+					"rt":  map[string]any{"files": []any{"/etc/", "/etc/rt.conf"}, "site": false, "origin": "built-in"},
+				}
+				if diff := cmp.Diff(want, v); diff != "" {
+					t.Errorf("overlays (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "get overlay", route: "GET /api/overlays/{name}", method: "GET", target: "/api/overlays/rt", wantCode: 200},
+		{name: "create overlay", route: "PUT /api/overlays/{name}", method: "PUT", target: "/api/overlays/site", wantCode: 201,
+			check: func(t *testing.T, f *fixture, v any) {
+				if _, err := os.Stat(filepath.Join(f.cfg.Paths.Wwoverlaydir, "site", "rootfs")); err != nil {
+					t.Error(err)
+				}
+			}},
+		{name: "create existing overlay", route: "PUT /api/overlays/{name}", method: "PUT", target: "/api/overlays/rt", wantCode: 409},
+		{name: "delete overlay with files", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/sys", wantCode: 409},
+		{name: "delete overlay, force", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/sys?force=true",
+			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if _, err := os.Stat(filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys")); !os.IsNotExist(err) {
+					t.Errorf("sys still there: %v", err)
+				}
+			}},
+		{name: "delete built-in overlay", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/rt", wantCode: 409},
+		{name: "overlay file", route: "GET /api/overlays/{name}/file", method: "GET", target: "/api/overlays/sys/file?path=/etc/motd.ww",
+			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				want := map[string]any{"overlay": "sys", "path": "/etc/motd.ww", "contents": "node {{.Id}} of {{.ClusterName}}\n",
+					"perms": "0644", "uid": float64(os.Getuid()), "gid": float64(os.Getgid())}
+				if diff := cmp.Diff(want, v); diff != "" {
+					t.Errorf("file (-want +got):\n%s", diff)
+				}
+			}},
+		{name: "overlay file rendered", route: "GET /api/overlays/{name}/file", method: "GET",
+			target: "/api/overlays/sys/file?path=etc/motd.ww&render=n2", wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "path"); got != "/etc/motd" {
+					t.Errorf("path %v", got)
+				}
+				if got := pick(t, v, "contents"); got != "node n2 of \n" {
+					t.Errorf("contents %q", got)
+				}
+			}},
+		{name: "overlay file without path", route: "GET /api/overlays/{name}/file", method: "GET", target: "/api/overlays/sys/file", wantCode: 400},
+		{name: "missing overlay file", route: "GET /api/overlays/{name}/file", method: "GET", target: "/api/overlays/sys/file?path=nope", wantCode: 404},
+		{name: "write overlay file", route: "PUT /api/overlays/{name}/file", method: "PUT", target: "/api/overlays/rt/file?path=/etc/new/x.ww",
+			body: `{"content": "{{ .Id }}\n", "perms": "0600"}`, wantCode: 201, check: func(t *testing.T, f *fixture, v any) {
+				p := filepath.Join(f.cfg.Paths.Wwoverlaydir, "rt", "rootfs", "etc", "new", "x.ww")
+				if got := string(f.read(p)); got != "{{ .Id }}\n" {
+					t.Errorf("content %q", got)
+				}
+				if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+					t.Errorf("mode %v", st.Mode())
+				}
+				// The built-in overlay was copied to the site first.
+				if got := string(f.read(filepath.Join(f.cfg.Paths.Wwoverlaydir, "rt", "rootfs", "etc", "rt.conf"))); got != "runtime\n" {
+					t.Errorf("copied rt.conf %q", got)
+				}
+			}},
+		{name: "write overlay file, bad template", route: "PUT /api/overlays/{name}/file", method: "PUT",
+			target: "/api/overlays/sys/file?path=/etc/motd.ww", body: `{"content": "{{ .Id "}`, wantCode: 400,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := string(f.read(filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys", "rootfs", "etc", "motd.ww"))); got != "node {{.Id}} of {{.ClusterName}}\n" {
+					t.Errorf("template changed to %q", got)
+				}
+			}},
+		{name: "write overlay file, create only", route: "PUT /api/overlays/{name}/file", method: "PUT",
+			target: "/api/overlays/sys/file?path=/etc/issue", body: `{"content": "x"}`, opts: []reqOpt{header("If-None-Match", "*")}, wantCode: 412},
+		{name: "write overlay file, escape", route: "PUT /api/overlays/{name}/file", method: "PUT",
+			target: "/api/overlays/sys/file?path=../../x", body: `{"content": "x"}`, wantCode: 400},
+		{name: "delete overlay file", route: "DELETE /api/overlays/{name}/file", method: "DELETE",
+			target: "/api/overlays/sys/file?path=/etc/issue", wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if _, err := os.Stat(filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys", "rootfs", "etc", "issue")); !os.IsNotExist(err) {
+					t.Errorf("issue still there: %v", err)
+				}
+			}},
+		{name: "delete missing overlay file", route: "DELETE /api/overlays/{name}/file", method: "DELETE",
+			target: "/api/overlays/sys/file?path=/etc/none", wantCode: 404},
+		{name: "unknown route", method: "GET", target: "/api/nothing", wantCode: 404,
+			check: func(t *testing.T, f *fixture, v any) {
+				if !strings.Contains(pick(t, v, "message").(string), "no such API route: GET /api/nothing") {
+					t.Errorf("message %v", v)
+				}
+			}},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[tc.route] = true
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, enabled)
+			f.before = f.nodesConf()
+			res := f.do(tc.method, tc.target, tc.body, tc.opts...)
+			if res.code != tc.wantCode {
+				t.Fatalf("%s %s: code %d, want %d: %s", tc.method, tc.target, res.code, tc.wantCode, res.body)
+			}
+			if ct := res.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			v := res.json(t)
+			if res.code >= 400 {
+				if msg, _ := pick(t, v, "message").(string); msg == "" {
+					t.Errorf("error without a message: %s", res.body)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, f, v)
+			}
+		})
+	}
+	for _, r := range wantRoutes() {
+		if !covered[r] {
+			t.Errorf("no case exercises %s", r)
+		}
+	}
+}
+
+func load(t *testing.T, f *fixture) *inventory.Inventory {
+	t.Helper()
+	inv, err := inventory.NewStore(f.cfg.NodesConf()).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+// unchanged fails unless nodes.conf is byte for byte what it was before
+// the request and the daemon was not reloaded.
+func unchanged(t *testing.T, f *fixture) {
+	t.Helper()
+	if diff := cmp.Diff(string(f.before), string(f.nodesConf())); diff != "" {
+		t.Errorf("nodes.conf changed (-before +after):\n%s", diff)
+	}
+	if n := f.reloads.Load(); n != 0 {
+		t.Errorf("%d reloads after a refused write", n)
+	}
+}

@@ -1,0 +1,252 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"gopkg.in/yaml.v3"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+)
+
+// User is one entry of auth.conf, in Warewulf's format.
+type User struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password hash"`
+}
+
+// Users is the content of auth.conf.
+type Users struct {
+	Users []User `yaml:"users"`
+}
+
+// ReadUsers reads auth.conf. A missing file holds no users; a malformed
+// one, an unknown key, a user without a name, a name given twice or a
+// hash that is not bcrypt ($2a$, $2b$, $2y$) is an error naming the file.
+func ReadUsers(path string) (*Users, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Users{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %w", err)
+	}
+	return parseUsers(data, path)
+}
+
+func parseUsers(data []byte, path string) (*Users, error) {
+	u := &Users{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(u); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	seen := map[string]bool{}
+	for i, user := range u.Users {
+		switch {
+		case user.Name == "":
+			return nil, fmt.Errorf("%s: user %d has no name", path, i+1)
+		case seen[user.Name]:
+			return nil, fmt.Errorf("%s: user %q appears twice", path, user.Name)
+		case !isBcrypt(user.PasswordHash):
+			return nil, fmt.Errorf("%s: user %q: password hash is not a bcrypt hash ($2a$, $2b$ or $2y$)", path, user.Name)
+		}
+		seen[user.Name] = true
+	}
+	return u, nil
+}
+
+func isBcrypt(h string) bool {
+	if _, err := bcrypt.Cost([]byte(h)); err != nil {
+		return false
+	}
+	return strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$")
+}
+
+// HashPassword returns the bcrypt hash auth.conf stores for password.
+func HashPassword(password []byte) (string, error) {
+	h, err := bcrypt.GenerateFromPassword(password, bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// UpdateUsers runs change on auth.conf under a lock and writes the result
+// atomically, readable by its owner only.
+func UpdateUsers(ctx context.Context, path string, change func(*Users) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("update %s: %w", path, err)
+	}
+	unlock, err := atomicfile.Lock(ctx, path+".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	u, err := ReadUsers(path)
+	if err != nil {
+		return err
+	}
+	if err := change(u); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(u); err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Set gives the user name the password hash, adding the user if new.
+func (u *Users) Set(name, hash string) {
+	for i := range u.Users {
+		if u.Users[i].Name == name {
+			u.Users[i].PasswordHash = hash
+			return
+		}
+	}
+	u.Users = append(u.Users, User{Name: name, PasswordHash: hash})
+}
+
+// Remove deletes the user name and reports whether it was there.
+func (u *Users) Remove(name string) bool {
+	for i := range u.Users {
+		if u.Users[i].Name == name {
+			u.Users = append(u.Users[:i], u.Users[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// authFile is auth.conf as last read. It is read again when it changes,
+// so "wwctl configure api-user" takes effect without a restart; when the
+// new content is bad, the previous users stay in force.
+type authFile struct {
+	path string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	modTime time.Time
+	size    int64
+	exists  bool
+	users   map[string]string // name -> hash
+}
+
+// refresh reads the file if it changed since the last read.
+func (a *authFile) refresh() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, err := os.Stat(a.path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("auth file: %w", err)
+	}
+	if a.users != nil && exists == a.exists && (!exists || st.ModTime().Equal(a.modTime) && st.Size() == a.size) {
+		return nil
+	}
+	u, err := ReadUsers(a.path)
+	if err != nil {
+		return err
+	}
+	users := make(map[string]string, len(u.Users))
+	for _, user := range u.Users {
+		users[user.Name] = user.PasswordHash
+	}
+	a.users, a.exists = users, exists
+	if exists {
+		a.modTime, a.size = st.ModTime(), st.Size()
+	}
+	return nil
+}
+
+// noSuchUser is compared against when the user does not exist, so that a
+// missing user takes as long as a wrong password.
+const noSuchUser = "$2a$10$wwQI6zRD7B41HCqpjsV9IuZns.S03EDwOFuZvoPaat.d1sZH4pLLi"
+
+// check reports whether name and password match a user.
+func (a *authFile) check(name, password string) bool {
+	if err := a.refresh(); err != nil {
+		a.log.Error("auth file not re-read; the previous users stay in force", "err", err)
+	}
+	a.mu.Lock()
+	hash, ok := a.users[name]
+	a.mu.Unlock()
+	if !ok {
+		hash = noSuchUser
+	}
+	match := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	return ok && match
+}
+
+// authenticate guards every route: TLS when api.tls is set (403), a
+// client address in the allowed subnets (403), then HTTP Basic
+// credentials (401).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.o.Config.API.TLS && r.TLS == nil {
+			reply(w, http.StatusForbidden, errorBody{Message: "the API requires TLS (api.tls is set); use https"})
+			return
+		}
+		addr, ok := clientAddr(r)
+		if !ok || !s.allowed(addr) {
+			s.log.Warn("API request from an address outside the allowed subnets", "remote", r.RemoteAddr)
+			reply(w, http.StatusForbidden, errorBody{Message: fmt.Sprintf("client address %s is not in api.allowed subnets", r.RemoteAddr)})
+			return
+		}
+		name, password, ok := r.BasicAuth()
+		if !ok {
+			unauthorized(w, "credentials required (HTTP Basic authentication)")
+			return
+		}
+		if !s.auth.check(name, password) {
+			s.log.Warn("API request with wrong credentials", "user", name, "remote", r.RemoteAddr)
+			unauthorized(w, "wrong user name or password")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="wwboot API", charset="UTF-8"`)
+	reply(w, http.StatusUnauthorized, errorBody{Message: msg})
+}
+
+func clientAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
+}
+
+func (s *Server) allowed(addr netip.Addr) bool {
+	for _, p := range s.subnets {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,429 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// kind is what the node and profile routes share: the same handlers
+// work on either through these functions.
+type kind struct {
+	noun   string // "node", also the key of request bodies
+	plural string // "nodes", the path segment
+	schema string // OpenAPI schema of one entity
+	names  func(*inventory.Inventory) []string
+	has    func(*inventory.Inventory, string) bool
+	// raw encodes the entities' own fields as a mapping of name to
+	// entity, in nodes.conf's shape.
+	raw func(inv *inventory.Inventory, names []string) *yaml.Node
+	// merged applies the entities' profiles.
+	merged func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, *yaml.Node, error)
+	// parse reads a mapping of name to entity and returns a function
+	// that puts the entities into an inventory.
+	parse  func(data []byte, file string) (func(*inventory.Inventory), error)
+	remove func(*inventory.Inventory, string)
+}
+
+// newKind builds a kind over one of the inventory's two maps.
+func newKind[T any](noun, schema string, of func(*inventory.Inventory) map[string]*T,
+	encode func([]string, map[string]*T) *yaml.Node, parse func([]byte, string) (map[string]*T, []string, error),
+	merge func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, error),
+	part func(*inventory.Merged) *T) *kind {
+	return &kind{
+		noun: noun, plural: noun + "s", schema: schema,
+		names: func(inv *inventory.Inventory) []string { return inventory.SortedNames(of(inv)) },
+		has:   func(inv *inventory.Inventory, name string) bool { _, ok := of(inv)[name]; return ok },
+		raw:   func(inv *inventory.Inventory, names []string) *yaml.Node { return encode(names, of(inv)) },
+		merged: func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, *yaml.Node, error) {
+			ms, err := merge(inv, names, provenance)
+			if err != nil {
+				return nil, nil, err
+			}
+			parts := make(map[string]*T, len(ms))
+			for _, m := range ms {
+				parts[m.Name] = part(m)
+			}
+			return ms, encode(names, parts), nil
+		},
+		parse: func(data []byte, file string) (func(*inventory.Inventory), error) {
+			parsed, names, err := parse(data, file)
+			return func(inv *inventory.Inventory) {
+				for _, name := range names {
+					of(inv)[name] = parsed[name]
+				}
+			}, err
+		},
+		remove: func(inv *inventory.Inventory, name string) { delete(of(inv), name) },
+	}
+}
+
+func nodeKind() *kind {
+	return newKind("node", "Node", func(inv *inventory.Inventory) map[string]*inventory.Node { return inv.Nodes },
+		inventory.EncodeNodes, inventory.ParseNodes,
+		func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, error) {
+			return inv.MergeNodes(names, provenance)
+		},
+		func(m *inventory.Merged) *inventory.Node { return &m.Node })
+}
+
+// profileKind merges a profile with the profiles it includes; merged
+// profiles always carry their sources.
+func profileKind() *kind {
+	return newKind("profile", "Profile", func(inv *inventory.Inventory) map[string]*inventory.Profile { return inv.Profiles },
+		inventory.EncodeProfiles, inventory.ParseProfiles,
+		func(inv *inventory.Inventory, names []string, _ bool) ([]*inventory.Merged, error) {
+			ms := make([]*inventory.Merged, 0, len(names))
+			for _, name := range names {
+				m, err := inv.MergeProfile(name)
+				if err != nil {
+					return nil, err
+				}
+				ms = append(ms, m)
+			}
+			return ms, nil
+		},
+		func(m *inventory.Merged) *inventory.Profile { return &m.Profile })
+}
+
+// toJSON turns a nodes.conf tree into values for encoding/json: values
+// stay the strings they are in the file, booleans stay booleans.
+func toJSON(n *yaml.Node) (any, error) {
+	if n == nil {
+		return map[string]any{}, nil
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, fmt.Errorf("convert to JSON: %w", err)
+	}
+	if v == nil {
+		v = map[string]any{}
+	}
+	return v, nil
+}
+
+// entry returns the value of key in a mapping, or nil.
+func entry(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func (s *Server) notFound(k *kind, name string) error {
+	return errorf(http.StatusNotFound, "%s %q does not exist", k.noun, name)
+}
+
+// loadEntity reads the inventory and checks that the entity of the path
+// exists.
+func (s *Server) loadEntity(k *kind, r *http.Request) (*inventory.Inventory, string, error) {
+	name := r.PathValue("id")
+	inv, err := s.o.Nodes.Load()
+	if err != nil {
+		return nil, "", err
+	}
+	if !k.has(inv, name) {
+		return nil, "", s.notFound(k, name)
+	}
+	return inv, name, nil
+}
+
+func (s *Server) list(k *kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		inv, err := s.o.Nodes.Load()
+		if err != nil {
+			return err
+		}
+		_, doc, err := k.merged(inv, k.names(inv), false)
+		if err != nil {
+			return err
+		}
+		v, err := toJSON(doc)
+		if err != nil {
+			return err
+		}
+		reply(w, http.StatusOK, v)
+		return nil
+	}
+}
+
+// get answers the merged entity, or with raw its own fields.
+func (s *Server) get(k *kind, raw bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		inv, name, err := s.loadEntity(k, r)
+		if err != nil {
+			return err
+		}
+		doc := k.raw(inv, []string{name})
+		if !raw {
+			if _, doc, err = k.merged(inv, []string{name}, false); err != nil {
+				return err
+			}
+		}
+		v, err := toJSON(entry(doc, name))
+		if err != nil {
+			return err
+		}
+		reply(w, http.StatusOK, v)
+		return nil
+	}
+}
+
+// fieldRow is one field of a merged entity and where its value came
+// from: "" the entity itself, a profile name, or SUPERSEDED.
+type fieldRow struct {
+	Field  string `json:"field"`
+	Source string `json:"source"`
+	Value  string `json:"value"`
+	Set    bool   `json:"set"`
+}
+
+func (s *Server) fields(k *kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		inv, name, err := s.loadEntity(k, r)
+		if err != nil {
+			return err
+		}
+		ms, _, err := k.merged(inv, []string{name}, true)
+		if err != nil {
+			return err
+		}
+		rows := []fieldRow{}
+		for _, v := range ms[0].Values(true) {
+			rows = append(rows, fieldRow{Field: v.Field, Source: v.Source, Value: v.Value, Set: v.Set})
+		}
+		reply(w, http.StatusOK, rows)
+		return nil
+	}
+}
+
+// writeResult answers a write: the entity's own fields as written (or,
+// for a delete, as they were) and what the administrator should know.
+type writeResult map[string]any
+
+// readEntity reads a request body {"<noun>": {...}}.
+func readEntity(k *kind, r *http.Request) (json.RawMessage, error) {
+	var body map[string]json.RawMessage
+	if err := decodeBody(r, &body); err != nil {
+		return nil, err
+	}
+	for key := range body {
+		if key != k.noun {
+			return nil, errorf(http.StatusBadRequest, "request body: unknown key %q (expected {%q: {...}})", key, k.noun)
+		}
+	}
+	raw, ok := body[k.noun]
+	if !ok || string(raw) == "null" {
+		return nil, errorf(http.StatusBadRequest, "request body: expected {%q: {...}}", k.noun)
+	}
+	return raw, nil
+}
+
+// parseEntity checks an entity given as JSON with the nodes.conf decoder,
+// which names any unknown key or malformed value.
+func parseEntity(k *kind, name string, raw []byte) (func(*inventory.Inventory), error) {
+	doc, err := json.Marshal(map[string]json.RawMessage{name: raw})
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "request body: %v", err)
+	}
+	put, err := k.parse(doc, "request body")
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	return put, nil
+}
+
+// update runs change under the store's lock. It returns the entity's own
+// fields after the change (before it, with before), and warnings.
+func (s *Server) update(r *http.Request, k *kind, name string, before bool, change func(inv *inventory.Inventory) error) (writeResult, error) {
+	var out *yaml.Node
+	warnings, err := s.o.Nodes.Update(r.Context(), func(inv *inventory.Inventory) error {
+		encode := func() {
+			if k.has(inv, name) {
+				out = entry(k.raw(inv, []string{name}), name)
+			}
+		}
+		if before {
+			encode()
+		}
+		if err := change(inv); err != nil {
+			return err
+		}
+		if !before {
+			encode()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v, err := toJSON(out)
+	if err != nil {
+		return nil, err
+	}
+	res := writeResult{k.noun: v}
+	msgs := []string{}
+	for _, p := range warnings {
+		msgs = append(msgs, "existing problem in nodes.conf: "+p.String())
+	}
+	res["warnings"] = append(msgs, s.reload()...)
+	return res, nil
+}
+
+// put adds or replaces an entity; "If-None-Match: *" only adds.
+func (s *Server) put(k *kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		name := r.PathValue("id")
+		if !inventory.ValidName(name) {
+			return errorf(http.StatusBadRequest, "%s name %q is not valid (letters, digits, '.', '_', '-')", k.noun, name)
+		}
+		raw, err := readEntity(k, r)
+		if err != nil {
+			return err
+		}
+		put, err := parseEntity(k, name, raw)
+		if err != nil {
+			return err
+		}
+		createOnly := r.Header.Get("If-None-Match") == "*"
+		created := false
+		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
+			exists := k.has(inv, name)
+			if exists && createOnly {
+				return errorf(http.StatusPreconditionFailed, "%s %q already exists (If-None-Match: *)", k.noun, name)
+			}
+			created = !exists
+			put(inv)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		code := http.StatusOK
+		if created {
+			code = http.StatusCreated
+		}
+		reply(w, code, res)
+		return nil
+	}
+}
+
+// patch merges the body into the entity's own fields (RFC 7386 JSON
+// merge patch over the nodes.conf shape): mappings merge key by key, any
+// other value replaces, null removes.
+func (s *Server) patch(k *kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		name := r.PathValue("id")
+		raw, err := readEntity(k, r)
+		if err != nil {
+			return err
+		}
+		// The patch alone must be well formed, so errors name the keys
+		// the client sent.
+		if _, err := parseEntity(k, name, raw); err != nil {
+			return err
+		}
+		var patchDoc yaml.Node
+		if err := yaml.Unmarshal(raw, &patchDoc); err != nil || len(patchDoc.Content) == 0 || patchDoc.Content[0].Kind != yaml.MappingNode {
+			return errorf(http.StatusBadRequest, "request body: %q must be an object", k.noun)
+		}
+		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
+			if !k.has(inv, name) {
+				return s.notFound(k, name)
+			}
+			merged := mergePatch(entry(k.raw(inv, []string{name}), name), patchDoc.Content[0])
+			doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+				{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}, merged}}
+			data, err := yaml.Marshal(doc)
+			if err != nil {
+				return fmt.Errorf("apply patch: %w", err)
+			}
+			put, err := k.parse(data, "patched "+k.noun)
+			if err != nil {
+				return errorf(http.StatusBadRequest, "%v", err)
+			}
+			put(inv)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		reply(w, http.StatusOK, res)
+		return nil
+	}
+}
+
+// mergePatch applies patch to dst as RFC 7386 does, without changing
+// either.
+func mergePatch(dst, patch *yaml.Node) *yaml.Node {
+	if patch.Kind != yaml.MappingNode {
+		return patch
+	}
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	if dst != nil && dst.Kind == yaml.MappingNode {
+		out.Content = append(out.Content, dst.Content...)
+	}
+	for i := 0; i+1 < len(patch.Content); i += 2 {
+		k, v := patch.Content[i], patch.Content[i+1]
+		at := -1
+		for j := 0; j+1 < len(out.Content); j += 2 {
+			if out.Content[j].Value == k.Value {
+				at = j
+				break
+			}
+		}
+		switch {
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+			if at >= 0 {
+				out.Content = append(out.Content[:at:at], out.Content[at+2:]...)
+			}
+		case at >= 0:
+			out.Content[at+1] = mergePatch(out.Content[at+1], v)
+		default:
+			out.Content = append(out.Content, k, mergePatch(nil, v))
+		}
+	}
+	return out
+}
+
+func (s *Server) remove(k *kind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		name := r.PathValue("id")
+		if k.noun == "profile" && name == "default" {
+			return errorf(http.StatusBadRequest, "the default profile cannot be deleted")
+		}
+		res, err := s.update(r, k, name, true, func(inv *inventory.Inventory) error {
+			if !k.has(inv, name) {
+				return s.notFound(k, name)
+			}
+			k.remove(inv, name)
+			return nil
+		})
+		var ve *inventory.ValidationError
+		if errors.As(err, &ve) {
+			// Deleting a profile that is still listed somewhere.
+			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k.noun, name),
+				problems: problemStrings(ve)}
+		}
+		if err != nil {
+			return err
+		}
+		reply(w, http.StatusOK, res)
+		return nil
+	}
+}
+
+func problemStrings(ve *inventory.ValidationError) []string {
+	out := make([]string, 0, len(ve.Problems))
+	for _, p := range ve.Problems {
+		out = append(out, p.String())
+	}
+	return out
+}

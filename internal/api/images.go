@@ -1,0 +1,182 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// imageInfo is Warewulf's shape of an image, with the nodes that boot it.
+type imageInfo struct {
+	Kernels []string `json:"kernels"`
+	// Size is the size of the compressed (zstd, else gzip, else plain)
+	// boot archive in bytes; 0 when the image was never built.
+	Size int64 `json:"size"`
+	// BuildTime is when the archive was last built, in unix seconds.
+	BuildTime int64    `json:"buildtime"`
+	Writable  bool     `json:"writable"`
+	Nodes     []string `json:"nodes"`
+}
+
+func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, error) {
+	info := imageInfo{Kernels: []string{}, Nodes: []string{}, Writable: !s.o.Images.ReadOnly(name)}
+	ks, err := image.Kernels(s.o.Images.RootFS(name))
+	if err != nil {
+		return info, err
+	}
+	for _, k := range ks {
+		info.Kernels = append(info.Kernels, k.Path)
+	}
+	for _, b := range s.o.Images.Archives(name) {
+		// Archives lists .img, .img.gz, .img.zst: the last is the one
+		// nodes fetch by default.
+		info.Size = b.Size
+		info.BuildTime = max(info.BuildTime, b.ModTime.Unix())
+	}
+	for _, m := range merged {
+		if m.ImageName != nil && *m.ImageName == name {
+			info.Nodes = append(info.Nodes, m.Name)
+		}
+	}
+	return info, nil
+}
+
+func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
+	names, err := s.o.Images.Names()
+	if err != nil {
+		return err
+	}
+	inv, err := s.o.Nodes.Load()
+	if err != nil {
+		return err
+	}
+	merged := inv.MergeAll()
+	out := make(map[string]imageInfo, len(names))
+	for _, name := range names {
+		if out[name], err = s.imageInfo(merged, name); err != nil {
+			return err
+		}
+	}
+	reply(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) existingImage(r *http.Request) (string, error) {
+	name := r.PathValue("name")
+	if !s.o.Images.Exists(name) {
+		return "", errorf(http.StatusNotFound, "image %q does not exist", name)
+	}
+	return name, nil
+}
+
+// imageAndInventory checks that the image of the path exists and reads
+// the inventory.
+func (s *Server) imageAndInventory(r *http.Request) (string, *inventory.Inventory, error) {
+	name, err := s.existingImage(r)
+	if err != nil {
+		return "", nil, err
+	}
+	inv, err := s.o.Nodes.Load()
+	return name, inv, err
+}
+
+func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
+	name, inv, err := s.imageAndInventory(r)
+	if err != nil {
+		return err
+	}
+	info, err := s.imageInfo(inv.MergeAll(), name)
+	if err != nil {
+		return err
+	}
+	reply(w, http.StatusOK, info)
+	return nil
+}
+
+// buildOutput is one archive an image build wrote or found up to date.
+type buildOutput struct {
+	Format string `json:"format"`
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+type imageBuild struct {
+	Image   string        `json:"image"`
+	Skipped bool          `json:"skipped"`
+	Files   int           `json:"files"`
+	Bytes   int64         `json:"bytes"`
+	Outputs []buildOutput `json:"outputs"`
+}
+
+// buildImage builds the image's gzip and zstd archives as "wwctl image
+// build" does, with the configured excludes and the image's own; ?force
+// rebuilds an unchanged tree. The request waits for the build.
+func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
+	name, err := s.existingImage(r)
+	if err != nil {
+		return err
+	}
+	force, err := boolQuery(r, "force")
+	if err != nil {
+		return err
+	}
+	im := s.o.Images
+	own, err := image.ReadExcludes(filepath.Join(im.RootFS(name), "etc", "warewulf", "excludes"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(im.Archive(name)), 0o755); err != nil {
+		return fmt.Errorf("build image %s: %w", name, err)
+	}
+	res, err := image.Build(r.Context(), im.RootFS(name), im.Archive(name), image.BuildOptions{
+		Formats:  []compress.Format{compress.Gzip, compress.Zstd},
+		Excludes: append(append([]string(nil), s.o.Config.ImageExcludes...), own...),
+		Force:    force,
+		Log:      s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("build image %s: %w", name, err)
+	}
+	out := imageBuild{Image: name, Skipped: res.Skipped, Files: res.Files, Bytes: res.Bytes, Outputs: []buildOutput{}}
+	for _, o := range res.Outputs {
+		out.Outputs = append(out.Outputs, buildOutput{Format: o.Format.String(), Path: o.Path, Size: o.Size, SHA256: o.SHA256})
+	}
+	reply(w, http.StatusOK, out)
+	return nil
+}
+
+// deleteImage removes an image that no node or profile names.
+func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
+	name, inv, err := s.imageAndInventory(r)
+	if err != nil {
+		return err
+	}
+	users := append(naming(inv.Nodes, "node ", name, func(n *inventory.Node) *string { return n.ImageName }),
+		naming(inv.Profiles, "profile ", name, func(p *inventory.Profile) *string { return p.ImageName })...)
+	if len(users) > 0 {
+		return errorf(http.StatusConflict, "image %q is used by %s; change them first", name, strings.Join(users, ", "))
+	}
+	if err := s.o.Images.Delete(name); err != nil {
+		return err
+	}
+	reply(w, http.StatusOK, map[string]string{"deleted": name})
+	return nil
+}
+
+// naming lists the entities whose own image is name, in natural order.
+func naming[T any](m map[string]*T, what, name string, image func(*T) *string) []string {
+	var out []string
+	for _, n := range inventory.SortedNames(m) {
+		if p := image(m[n]); p != nil && *p == name {
+			out = append(out, what+n)
+		}
+	}
+	return out
+}

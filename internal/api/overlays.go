@@ -1,0 +1,297 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/overlay"
+)
+
+// overlayInfo is Warewulf's shape of an overlay: its paths and whether
+// it is a site overlay, and where it comes from.
+type overlayInfo struct {
+	Files  []string `json:"files"`
+	Site   bool     `json:"site"`
+	Origin string   `json:"origin"`
+}
+
+func describeOverlay(o *overlay.Overlay) overlayInfo {
+	info := overlayInfo{Files: []string{}, Site: o.Origin == overlay.OriginSite, Origin: string(o.Origin)}
+	for _, f := range o.Files {
+		p := "/" + f.Path
+		if f.Kind == overlay.KindDir {
+			p += "/"
+		}
+		info.Files = append(info.Files, p)
+	}
+	return info
+}
+
+func (s *Server) listOverlays(w http.ResponseWriter, r *http.Request) error {
+	names, err := s.o.Overlays.Names()
+	if err != nil {
+		return err
+	}
+	out := make(map[string]overlayInfo, len(names))
+	for _, name := range names {
+		o, err := s.o.Overlays.Get(name)
+		if err != nil {
+			return err
+		}
+		out[name] = describeOverlay(o)
+	}
+	reply(w, http.StatusOK, out)
+	return nil
+}
+
+// existingOverlay answers 404 for an overlay that does not exist.
+func (s *Server) existingOverlay(r *http.Request) (string, error) {
+	name := r.PathValue("name")
+	if _, _, ok := s.o.Overlays.Locate(name); !ok {
+		return "", errorf(http.StatusNotFound, "overlay %q does not exist", name)
+	}
+	return name, nil
+}
+
+func (s *Server) getOverlay(w http.ResponseWriter, r *http.Request) error {
+	name, err := s.existingOverlay(r)
+	if err != nil {
+		return err
+	}
+	o, err := s.o.Overlays.Get(name)
+	if err != nil {
+		return err
+	}
+	reply(w, http.StatusOK, describeOverlay(o))
+	return nil
+}
+
+// overlayFile is Warewulf's shape of one overlay file; Target is set for
+// a symbolic link. Rendered, when the file was rendered for a node, holds
+// every file the template made (a template may make several, or none).
+type overlayFile struct {
+	Overlay  string        `json:"overlay"`
+	Path     string        `json:"path"`
+	Contents string        `json:"contents"`
+	Perms    string        `json:"perms"`
+	UID      int           `json:"uid"`
+	GID      int           `json:"gid"`
+	Target   string        `json:"target,omitempty"`
+	Rendered []overlayFile `json:"rendered,omitempty"`
+}
+
+// overlayFileArgs returns the overlay of the path and the file of ?path=.
+func (s *Server) overlayFileArgs(r *http.Request) (name, file string, err error) {
+	if name, err = s.existingOverlay(r); err != nil {
+		return "", "", err
+	}
+	file = r.URL.Query().Get("path")
+	if file == "" {
+		return "", "", errorf(http.StatusBadRequest, "query parameter path is required (a file of the overlay, such as /etc/hosts.ww)")
+	}
+	return name, file, nil
+}
+
+func newOverlayFile(overlay, path string, data []byte, mode fs.FileMode, uid, gid int, target string) overlayFile {
+	return overlayFile{Overlay: overlay, Path: "/" + strings.TrimPrefix(path, "/"), Contents: string(data),
+		Perms: fmt.Sprintf("%04o", mode.Perm()), UID: uid, GID: gid, Target: target}
+}
+
+// getOverlayFile answers a file's source, or with ?render=NODE what it
+// renders to for that node (a name that is not a node renders for the
+// server, as "wwctl overlay show --render" does).
+func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
+	name, p, err := s.overlayFileArgs(r)
+	if err != nil {
+		return err
+	}
+	rel := strings.TrimPrefix(p, "/")
+	node := r.URL.Query().Get("render")
+	if node == "" {
+		o, err := s.o.Overlays.Get(name)
+		if err != nil {
+			return err
+		}
+		for _, f := range o.Files {
+			if f.Path == rel {
+				reply(w, http.StatusOK, newOverlayFile(name, f.Path, f.Data, f.Mode, f.UID, f.GID, f.Target))
+				return nil
+			}
+		}
+		return errorf(http.StatusNotFound, "overlay %q has no file %s", name, p)
+	}
+	snap, err := s.snapshot()
+	if err != nil {
+		return err
+	}
+	rd, err := snap.Renderer(name)
+	if err != nil {
+		return err
+	}
+	entries, err := rd.RenderFile(snap.Node(node), node, name, p)
+	if err != nil {
+		return errorf(http.StatusUnprocessableEntity, "render %s of overlay %q for %s: %v", p, name, node, err)
+	}
+	out := overlayFile{Overlay: name, Path: "/" + rel, Rendered: []overlayFile{}}
+	for _, e := range entries {
+		out.Rendered = append(out.Rendered, newOverlayFile(name, e.Path, e.Data, e.Mode, e.UID, e.GID, e.Target))
+	}
+	if len(entries) == 1 {
+		one := out.Rendered[0]
+		out.Path, out.Contents, out.Perms, out.UID, out.GID, out.Target = one.Path, one.Contents, one.Perms, one.UID, one.GID, one.Target
+	}
+	reply(w, http.StatusOK, out)
+	return nil
+}
+
+// createOverlay makes an empty site overlay; 409 when one of that name
+// exists.
+func (s *Server) createOverlay(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if !overlay.ValidName(name) {
+		return errorf(http.StatusBadRequest, "overlay name %q is not valid (letters, digits, '-', '.', '_', ':')", name)
+	}
+	if _, _, ok := s.o.Overlays.Locate(name); ok {
+		return errorf(http.StatusConflict, "overlay %q already exists", name)
+	}
+	if err := s.o.Overlays.Create(name); err != nil {
+		return err
+	}
+	o, err := s.o.Overlays.Get(name)
+	if err != nil {
+		return err
+	}
+	s.reload()
+	reply(w, http.StatusCreated, describeOverlay(o))
+	return nil
+}
+
+// fileBody is the request body of an overlay file write.
+type fileBody struct {
+	Content string `json:"content"`
+	// Perms is an octal mode such as "0644"; "" keeps an existing
+	// file's mode, or gives a new one 0644.
+	Perms string `json:"perms,omitempty"`
+}
+
+// putOverlayFile writes a file into an overlay (a shipped overlay is
+// copied to the site directory first), making missing directories. A
+// template must parse. "If-None-Match: *" only creates.
+func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
+	name, p, err := s.overlayFileArgs(r)
+	if err != nil {
+		return err
+	}
+	var body fileBody
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	mode := fs.FileMode(0o644)
+	if body.Perms != "" {
+		m, err := strconv.ParseUint(body.Perms, 8, 32)
+		if err != nil || m > 0o7777 {
+			return errorf(http.StatusBadRequest, "perms %q is not an octal mode such as 0644", body.Perms)
+		}
+		mode = fs.FileMode(m)
+	}
+	if strings.HasSuffix(p, ".ww") {
+		if _, err := template.New(p).Funcs(overlay.FuncNames()).Parse(body.Content); err != nil {
+			return errorf(http.StatusBadRequest, "template %s does not parse: %v", p, err)
+		}
+	}
+	dst, err := s.o.Overlays.SitePath(name, p)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	st, statErr := os.Lstat(dst)
+	exists := statErr == nil
+	if exists && r.Header.Get("If-None-Match") == "*" {
+		return errorf(http.StatusPreconditionFailed, "overlay %q already has %s (If-None-Match: *)", name, p)
+	}
+	if exists && !st.Mode().IsRegular() {
+		return errorf(http.StatusConflict, "%s in overlay %q is not a regular file", p, name)
+	}
+	if exists && body.Perms == "" {
+		mode = st.Mode().Perm()
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("overlay %q: %w", name, err)
+	}
+	if err := atomicfile.WriteFile(dst, []byte(body.Content), mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(dst, mode); err != nil {
+		return fmt.Errorf("overlay %q: %w", name, err)
+	}
+	s.reload()
+	code := http.StatusOK
+	if !exists {
+		code = http.StatusCreated
+	}
+	reply(w, code, newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""))
+	return nil
+}
+
+// deleteOverlay removes a site overlay; one with files only with ?force.
+func (s *Server) deleteOverlay(w http.ResponseWriter, r *http.Request) error {
+	name, err := s.existingOverlay(r)
+	if err != nil {
+		return err
+	}
+	force, err := boolQuery(r, "force")
+	if err != nil {
+		return err
+	}
+	if err := s.o.Overlays.Delete(name, force); err != nil {
+		return errorf(http.StatusConflict, "%v", err)
+	}
+	s.reload()
+	reply(w, http.StatusOK, map[string]string{"deleted": name})
+	return nil
+}
+
+// deleteOverlayFile removes a file, or with ?force a directory and what
+// it holds; ?cleanup also removes directories left empty.
+func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error {
+	name, p, err := s.overlayFileArgs(r)
+	if err != nil {
+		return err
+	}
+	force, err := boolQuery(r, "force")
+	if err != nil {
+		return err
+	}
+	cleanup, err := boolQuery(r, "cleanup")
+	if err != nil {
+		return err
+	}
+	o, err := s.o.Overlays.Get(name)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, f := range o.Files {
+		found = found || f.Path == strings.Trim(p, "/")
+	}
+	if !found {
+		return errorf(http.StatusNotFound, "overlay %q has no file %s", name, p)
+	}
+	if err := s.o.Overlays.DeleteFile(name, p, force, cleanup); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return errorf(http.StatusConflict, "%v (a directory that is not empty needs force=true)", err)
+		}
+		return err
+	}
+	s.reload()
+	reply(w, http.StatusOK, map[string]string{"overlay": name, "deleted": "/" + strings.Trim(p, "/")})
+	return nil
+}

@@ -1,0 +1,35 @@
+package cli
+
+import (
+	"net/http"
+	"path/filepath"
+
+	"github.com/wwboot/wwboot/internal/api"
+	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/provision"
+)
+
+// apiHandler returns the REST API the daemon mounts at /api/, or nil when
+// api.enabled is off (the default). reload makes the daemon serve what
+// an API call wrote; status reports the nodes' provisioning status.
+func (a *app) apiHandler(reload func() error, status func() map[string]provision.NodeStatus) (http.Handler, error) {
+	if !a.cfg.API.Enabled {
+		return nil, nil
+	}
+	s, err := api.New(api.Options{
+		Config:   a.cfg,
+		Nodes:    a.store(),
+		Images:   a.images(),
+		Overlays: a.overlayStore(),
+		Builder:  &overlay.Builder{Dir: filepath.Join(a.cfg.Paths.Wwprovisiondir, "overlays"), Log: a.log},
+		Snapshot: a.snapshot,
+		Status:   status,
+		Reload:   reload,
+		Log:      a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("REST API enabled", "auth", api.AuthPath(a.cfg), "allowed subnets", a.cfg.API.AllowedSubnets, "tls", a.cfg.API.TLS)
+	return s.Handler(), nil
+}

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wwboot/wwboot/internal/api"
+	"github.com/wwboot/wwboot/internal/provision"
+)
+
+func TestConfigureAPIUser(t *testing.T) {
+	tr := newTree(t, "")
+	authConf := filepath.Join(tr.root, "etc", "warewulf", "auth.conf")
+	users := func() map[string]string {
+		t.Helper()
+		u, err := api.ReadUsers(authConf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, user := range u.Users {
+			out[user.Name] = user.PasswordHash
+		}
+		return out
+	}
+	steps := []struct {
+		name      string
+		stdin     string
+		args      []string
+		wantErr   string
+		wantUsers []string
+		// passwords each user must now have.
+		passwords map[string]string
+	}{
+		{name: "add", stdin: "first pw\n", args: []string{"admin"}, wantUsers: []string{"admin"},
+			passwords: map[string]string{"admin": "first pw"}},
+		{name: "add another, no newline", stdin: "other", args: []string{"ops"}, wantUsers: []string{"admin", "ops"},
+			passwords: map[string]string{"admin": "first pw", "ops": "other"}},
+		{name: "change", stdin: "second pw\r\n", args: []string{"admin"}, wantUsers: []string{"admin", "ops"},
+			passwords: map[string]string{"admin": "second pw", "ops": "other"}},
+		{name: "empty password", stdin: "\n", args: []string{"admin"}, wantErr: "password is empty",
+			wantUsers: []string{"admin", "ops"}, passwords: map[string]string{"admin": "second pw"}},
+		{name: "no input", stdin: "", args: []string{"admin"}, wantErr: "no password",
+			wantUsers: []string{"admin", "ops"}, passwords: map[string]string{"admin": "second pw"}},
+		{name: "bad name", stdin: "pw\n", args: []string{"a b"}, wantErr: "not valid", wantUsers: []string{"admin", "ops"}},
+		{name: "remove", args: []string{"ops", "--remove"}, wantUsers: []string{"admin"}},
+		{name: "remove unknown", args: []string{"ops", "--remove"}, wantErr: `no user "ops"`, wantUsers: []string{"admin"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			_, _, err := tr.run(st.stdin, append([]string{"configure", "api-user"}, st.args...)...)
+			if st.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), st.wantErr) {
+					t.Fatalf("error %v, want %q", err, st.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			got := users()
+			var names []string
+			for _, n := range []string{"admin", "ops"} {
+				if _, ok := got[n]; ok {
+					names = append(names, n)
+				}
+			}
+			if diff := cmp.Diff(st.wantUsers, names); diff != "" {
+				t.Errorf("users (-want +got):\n%s", diff)
+			}
+			for name, pw := range st.passwords {
+				if err := bcrypt.CompareHashAndPassword([]byte(got[name]), []byte(pw)); err != nil {
+					t.Errorf("%s: password %q does not match: %v", name, pw, err)
+				}
+			}
+		})
+	}
+}
+
+func TestAPIHandler(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		conf     string
+		wantNil  bool
+		wantCode int
+	}{
+		{name: "off by default", wantNil: true},
+		{name: "enabled", conf: "api:\n  enabled: true\n", wantCode: http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTree(t, "")
+			f, err := os.OpenFile(tr.conf, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(tc.conf); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			tr.mustRun("node", "add", "n1")
+			if _, _, err := tr.run("pw\n", "configure", "api-user", "admin"); err != nil {
+				t.Fatal(err)
+			}
+			a := &app{env: Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard,
+				Getenv: func(string) string { return "" }}, confPath: tr.conf}
+			a.stdin = bufio.NewReader(a.env.Stdin)
+			if err := a.setup(); err != nil {
+				t.Fatal(err)
+			}
+			reloads := 0
+			h, err := a.apiHandler(func() error { reloads++; return nil },
+				func() map[string]provision.NodeStatus { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (h == nil) != tc.wantNil {
+				t.Fatalf("handler %v, want nil = %v", h, tc.wantNil)
+			}
+			if h == nil {
+				return
+			}
+			r := httptest.NewRequest("PATCH", "/api/nodes/n1", strings.NewReader(`{"node": {"comment": "via API"}}`))
+			r.RemoteAddr = "127.0.0.1:1234"
+			r.SetBasicAuth("admin", "pw")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.wantCode {
+				t.Fatalf("code %d: %s", w.Code, w.Body)
+			}
+			if !strings.Contains(tr.nodesConf(), "comment: via API") || reloads != 1 {
+				t.Errorf("reloads %d, nodes.conf:\n%s", reloads, tr.nodesConf())
+			}
+		})
+	}
+}
