@@ -38,6 +38,7 @@ bench: deps
 	$(GO) run ./test/bench/scale
 	$(GO) run ./test/bench/overlays
 	$(GO) run ./test/bench/image
+	$(GO) run ./test/bench/daemon
 
 # Runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

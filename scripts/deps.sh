@@ -17,6 +17,14 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need_apt+=(busybox-static)
 command -v file >/dev/null || need_apt+=(file)
+# Real DHCP and TFTP clients for the embedded servers' tests, which run
+# in network namespaces of their own.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v dhclient >/dev/null || need_apt+=(isc-dhcp-client)
+command -v tftp >/dev/null || need_apt+=(tftp-hpa)
+command -v curl >/dev/null || need_apt+=(curl)
+# The iPXE binaries the embedded TFTP server hands to PXE firmware.
+[ -e /usr/lib/ipxe/undionly.kpxe ] || need_apt+=(ipxe)
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
   need_apt+=(golang-go)
 fi

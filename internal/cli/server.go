@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/provision"
@@ -22,7 +23,9 @@ func (a *app) serverCommand() *cobra.Command {
 		Use:   "server",
 		Short: "Run the provisioning daemon (warewulfd) in the foreground",
 		Long: `Run the provisioning daemon: the HTTP server booting nodes talk to, on
-warewulf.port (--listen to choose another address). It serves each node's
+warewulf.port (--listen to choose another address), and, as dhcp.mode and
+tftp.mode ask (embedded by default), the DHCP and TFTP servers on
+dhcp.interface (or the interface holding ipaddr). It serves each node's
 iPXE script, kernel, image and overlays, builds stale overlays on demand, and
 records how far each node got (wwctl node status). With warewulf.tls it also
 serves HTTPS on "tls port" (wwctl configure tls makes the certificate) and
@@ -41,6 +44,10 @@ SIGTERM or SIGINT stops it gracefully.`,
 				return fmt.Errorf("--listen %q: %w", addr, err)
 			}
 			var templates = os.DirFS(filepath.Join(a.cfg.ConfDir(), "ipxe"))
+			render, err := a.renderOptions()
+			if err != nil {
+				return err
+			}
 			tokenKey, err := provision.LoadTokenKey(filepath.Join(a.cfg.Paths.Localstatedir, "warewulf", "token.key"))
 			if err != nil {
 				return err
@@ -51,7 +58,16 @@ SIGTERM or SIGINT stops it gracefully.`,
 					return err
 				}
 			}
-			srv, err := provision.New(provision.Options{
+			// The API's callbacks run only on requests, once srv is set.
+			var srv *provision.Server
+			api, err := a.apiHandler(func() error { return srv.Reload() },
+				func() map[string]provision.NodeStatus { return srv.Status() })
+			if err != nil {
+				return err
+			}
+			srv, err = provision.New(provision.Options{
+				API:        api,
+				Render:     render,
 				TokenKey:   tokenKey,
 				ConfigPath: a.confLoaded,
 				Config:     a.cfg,
@@ -100,7 +116,15 @@ SIGTERM or SIGINT stops it gracefully.`,
 				fmt.Fprintf(a.env.Stderr, "wwctl server: HTTPS on %s\n", tln.Addr())
 				lns = append(lns, provision.TLSListener(tln, tlsConf))
 			}
-			return srv.ServeListeners(ctx, lns...)
+			g, gctx := errgroup.WithContext(ctx)
+			if err := a.startNetboot(gctx, g, srv); err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				return err
+			}
+			g.Go(func() error { return srv.ServeListeners(gctx, lns...) })
+			return g.Wait()
 		},
 	}
 	cmd.Flags().StringVar(&addr, "listen", "", "Address to listen on (default :<warewulf.port>)")

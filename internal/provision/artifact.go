@@ -136,7 +136,7 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 	if req.stage == stageRuntime {
 		kind = overlay.Runtime
 	}
-	a, err := s.o.Builder.Artifact(r.Context(), req.st.snap, req.node, kind, req.format, req.st.cfg.Warewulf.AutobuildOverlays)
+	a, err := s.artifact(r.Context(), req, kind)
 	if err != nil {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "%v", err)
 		return
@@ -151,6 +151,8 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 	}
 	pr, mod, err := openParts(a.Parts)
 	if err != nil {
+		// Rebuilt since it was checked: the next request checks again.
+		s.forgetArtifact(req, kind)
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s %s overlay: %v", req.node, kind, err)
 		return
 	}

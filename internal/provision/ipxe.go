@@ -13,8 +13,6 @@ import (
 	"text/template"
 
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/image"
-
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
@@ -148,11 +146,7 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request)
 	}
 	if d.KernelVersion == "" && d.ImageName != "" {
 		// The kernel the node will get: the image's default.
-		if ks, err := image.Kernels(s.o.Images.RootFS(d.ImageName)); err == nil {
-			if k, err := image.FindKernel(ks, ""); err == nil {
-				d.KernelVersion = k.Version
-			}
-		}
+		d.KernelVersion = s.defaultKernel(req.st, d.ImageName)
 	}
 	s.renderIPXE(w, r, req, d.Ipxe, d)
 }

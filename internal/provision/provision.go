@@ -35,10 +35,10 @@ type Options struct {
 	// ConfigPath, when set, is the warewulf.conf Config came from: Reload
 	// reads it again, and a change to it is noticed as one to nodes.conf.
 	ConfigPath string
-	Nodes    *inventory.Store
-	Overlays *overlay.Store // with Builtin set by the caller
-	Images   *image.Images
-	Builder  *overlay.Builder
+	Nodes      *inventory.Store
+	Overlays   *overlay.Store // with Builtin set by the caller
+	Images     *image.Images
+	Builder    *overlay.Builder
 	// StatusFile is where node status is kept across restarts; "" keeps
 	// it in memory only.
 	StatusFile string
@@ -74,6 +74,9 @@ type Server struct {
 	// reloadMu serializes loads so that a reload never replaces a newer
 	// state with an older one.
 	reloadMu sync.Mutex
+	// readHeaderTimeout is the limit on reading a request's header; 0
+	// is 10 s (tests shorten it).
+	readHeaderTimeout time.Duration
 
 	tokenKey []byte
 
@@ -93,6 +96,7 @@ type state struct {
 	byMAC  map[string]string // normalized hwaddr -> node name
 	ipxe   map[string]*template.Template
 	loaded time.Time
+	checks checks // cache.go
 }
 
 // New loads the inventory, the overlays and the iPXE templates every node
@@ -286,6 +290,13 @@ func (s *Server) inputsStamp() string {
 	return fmt.Sprintf("%x", h.Sum64())
 }
 
+func (s *Server) headerTimeout() time.Duration {
+	if s.readHeaderTimeout > 0 {
+		return s.readHeaderTimeout
+	}
+	return 10 * time.Second
+}
+
 // ServeListener is Serve on an open listener, which it closes.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	return s.ServeListeners(ctx, ln)
@@ -297,7 +308,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.headerTimeout(),
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

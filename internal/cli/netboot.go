@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/dhcp"
+	"github.com/wwboot/wwboot/internal/tftp"
+)
+
+// startNetboot opens the embedded DHCP and TFTP servers that dhcp.mode
+// and tftp.mode ask for, reports each listener on stderr, and serves
+// them in g until ctx ends. A missing interface or a port in use is
+// returned before anything is served, and nothing stays open then.
+func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes) error {
+	cfg := a.cfg
+	serveDHCP := cfg.Dhcp.Enabled && (cfg.Dhcp.Mode == config.ModeEmbedded || cfg.Dhcp.Mode == config.ModeProxy)
+	serveTFTP := cfg.Tftp.Enabled && cfg.Tftp.Mode == config.ModeEmbedded
+	if !serveDHCP && !serveTFTP {
+		return nil
+	}
+	serverIP, err := parseOptionalAddr("ipaddr", cfg.Ipaddr)
+	if err != nil {
+		return err
+	}
+	var dsrv *dhcp.Server
+	if serveDHCP {
+		ifname, err := netbootInterface(cfg.Dhcp.Interface, serverIP)
+		if err != nil {
+			return err
+		}
+		start, err := parseOptionalAddr("dhcp.range start", cfg.Dhcp.RangeStart)
+		if err != nil {
+			return err
+		}
+		end, err := parseOptionalAddr("dhcp.range end", cfg.Dhcp.RangeEnd)
+		if err != nil {
+			return err
+		}
+		boot := map[string]string{}
+		for code, bin := range cfg.Tftp.IpxeBinaries {
+			boot[code] = tftp.BootName(bin)
+		}
+		leaseFile := filepath.Join(cfg.Paths.Localstatedir, "warewulf", "dhcp.leases")
+		if err := os.MkdirAll(filepath.Dir(leaseFile), 0o755); err != nil {
+			return fmt.Errorf("dhcp: %w", err)
+		}
+		dsrv, err = dhcp.New(dhcp.Options{
+			Mode: cfg.Dhcp.Mode, Interface: ifname, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port,
+			RangeStart: start, RangeEnd: end, LeaseFile: leaseFile, BootFiles: boot,
+			Nodes: nodes, Log: a.log,
+		})
+		if err != nil {
+			return err
+		}
+		if !serverIP.IsValid() {
+			serverIP = dsrv.ServerIP()
+		}
+	}
+	var tsrv *tftp.Server
+	if serveTFTP {
+		files, missing := tftp.ResolveIpxe(cfg.Paths.Ipxesource, cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
+		if len(missing) > 0 {
+			a.log.Warn("iPXE binaries not found; install the ipxe package or set paths.ipxesource",
+				"missing", strings.Join(missing, ","), "searched", strings.Join(append([]string{cfg.Paths.Ipxesource}, tftp.DefaultIpxeDirs()...), ","))
+		}
+		addr := net.JoinHostPort("", strconv.Itoa(tftp.Port))
+		if serverIP.IsValid() {
+			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))
+		}
+		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Log: a.log})
+		if err != nil {
+			if dsrv != nil {
+				dsrv.Close()
+			}
+			return err
+		}
+	}
+	if dsrv != nil {
+		for _, l := range dsrv.Addrs() {
+			fmt.Fprintf(a.env.Stderr, "wwctl server: DHCP (%s) listening on %s\n", cfg.Dhcp.Mode, l)
+		}
+		g.Go(func() error { return dsrv.Serve(ctx) })
+	}
+	if tsrv != nil {
+		fmt.Fprintf(a.env.Stderr, "wwctl server: TFTP listening on udp %s (root %s)\n", tsrv.Addr(), cfg.Tftp.TftpRoot)
+		g.Go(func() error { return tsrv.Serve(ctx) })
+	}
+	return nil
+}
+
+// netbootInterface is dhcp.interface, else the interface holding
+// ipaddr.
+func netbootInterface(name string, serverIP netip.Addr) (string, error) {
+	if name != "" {
+		if _, err := net.InterfaceByName(name); err != nil {
+			return "", fmt.Errorf("dhcp.interface %q: %w", name, err)
+		}
+		return name, nil
+	}
+	if !serverIP.IsValid() {
+		return "", errors.New("dhcp: set dhcp.interface or ipaddr in warewulf.conf to choose the interface to serve, or dhcp.mode: external to serve no DHCP")
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", fmt.Errorf("dhcp: %w", err)
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, addr := range addrs {
+			if ipn, ok := addr.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP.To4()); ok && ip == serverIP {
+					return ifc.Name, nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("dhcp: no interface holds ipaddr %s; set dhcp.interface", serverIP)
+}
+
+func parseOptionalAddr(key, s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("%s %q is not an IPv4 address", key, s)
+	}
+	return a, nil
+}

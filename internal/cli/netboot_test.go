@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/dhcp/nettest"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// noNodes is an empty inventory.
+type noNodes struct{}
+
+func (noNodes) NodeByMAC(string) (*inventory.Merged, bool) { return nil, false }
+func (noNodes) Nodes() map[string]*inventory.Merged        { return nil }
+func (noNodes) RecordStage(_, _, _, _ string, _ int64)     {}
+func netbootApp(cfg *config.Config, stderr *bytes.Buffer) *app {
+	return &app{cfg: cfg, log: slog.New(slog.DiscardHandler), env: Env{Stderr: stderr}}
+}
+
+func netbootConfig(t *testing.T, mutate func(c *config.Config)) *config.Config {
+	c := config.Default()
+	c.Paths.Localstatedir = t.TempDir()
+	c.Tftp.TftpRoot = filepath.Join(c.Paths.Localstatedir, "tftpboot")
+	mutate(c)
+	return c
+}
+
+func TestNetbootConfigErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *config.Config)
+		want   string
+	}{
+		{"interface does not exist", func(c *config.Config) { c.Dhcp.Interface = "nosuch0" },
+			`dhcp.interface "nosuch0": route ip+net: no such network interface`},
+		{"no interface and no ipaddr", func(c *config.Config) {},
+			"dhcp: set dhcp.interface or ipaddr in warewulf.conf to choose the interface to serve, or dhcp.mode: external to serve no DHCP"},
+		{"no interface holds ipaddr", func(c *config.Config) { c.Ipaddr = "192.0.2.254" },
+			"dhcp: no interface holds ipaddr 192.0.2.254; set dhcp.interface"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			a := netbootApp(netbootConfig(t, tc.mutate), &stderr)
+			g, ctx := errgroup.WithContext(t.Context())
+			err := a.startNetboot(ctx, g, noNodes{})
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+			if stderr.Len() != 0 {
+				t.Errorf("reported %q, want nothing started", stderr.String())
+			}
+		})
+	}
+}
+
+func TestNetbootDisabled(t *testing.T) {
+	var stderr bytes.Buffer
+	a := netbootApp(netbootConfig(t, func(c *config.Config) {
+		c.Dhcp.Mode, c.Tftp.Mode = config.ModeExternal, config.ModeExternal
+		c.Dhcp.Interface = "nosuch0" // not looked at
+	}), &stderr)
+	g, ctx := errgroup.WithContext(t.Context())
+	if err := a.startNetboot(ctx, g, noNodes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Wait(); err != nil || stderr.Len() != 0 {
+		t.Errorf("external modes: err %v, reported %q; want nothing", err, stderr.String())
+	}
+}
+
+// TestNetbootListeners starts both servers in a namespace, then checks
+// that a second start finds the ports taken.
+func TestNetbootListeners(t *testing.T) {
+	nettest.Run(t, func(t *testing.T, p nettest.Pair) {
+		cfg := netbootConfig(t, func(c *config.Config) {
+			c.Ipaddr = p.ServerIP.Addr().String()
+			c.Dhcp.RangeStart, c.Dhcp.RangeEnd = "10.213.0.100", "10.213.0.110"
+		})
+		var stderr bytes.Buffer
+		ctx, cancel := context.WithCancel(t.Context())
+		g, gctx := errgroup.WithContext(ctx)
+		if err := netbootApp(cfg, &stderr).startNetboot(gctx, g, noNodes{}); err != nil {
+			t.Fatal(err)
+		}
+		want := "wwctl server: DHCP (embedded) listening on udp 10.213.0.1:67 on srv0\n" +
+			"wwctl server: TFTP listening on udp 10.213.0.1:69 (root " + cfg.Tftp.TftpRoot + ")\n"
+		if stderr.String() != want {
+			t.Errorf("reported\n%s\nwant\n%s", stderr.String(), want)
+		}
+
+		tests := []struct {
+			name   string
+			mutate func(c *config.Config)
+			want   string
+		}{
+			{"DHCP port taken", func(c *config.Config) { c.Tftp.Mode = config.ModeExternal },
+				"dhcp: udp port 67 on srv0 is already in use (another DHCP server? set dhcp.mode to proxy or external): address already in use"},
+			{"TFTP port taken", func(c *config.Config) { c.Dhcp.Mode = config.ModeExternal },
+				"tftp: udp 10.213.0.1:69 is already in use (another TFTP server? set tftp.mode to external): listen udp4 10.213.0.1:69: bind: address already in use"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				second := *cfg
+				tc.mutate(&second)
+				var stderr2 bytes.Buffer
+				g2, ctx2 := errgroup.WithContext(t.Context())
+				err := netbootApp(&second, &stderr2).startNetboot(ctx2, g2, noNodes{})
+				if err == nil || err.Error() != tc.want {
+					t.Errorf("error %v, want %q", err, tc.want)
+				}
+			})
+		}
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Errorf("servers: %v", err)
+		}
+		// The ports are free again once the servers stopped.
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: p.ServerIP.Addr().AsSlice(), Port: 69})
+		if err != nil {
+			t.Errorf("TFTP port after stop: %v", err)
+		} else {
+			c.Close()
+		}
+		if !strings.Contains(stderr.String(), "DHCP") {
+			t.Error("DHCP was not reported")
+		}
+	})
+}

@@ -1,0 +1,297 @@
+package dhcp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+)
+
+// offerHold is how long an offered address stays reserved for the client
+// it was offered to, waiting for its REQUEST.
+const offerHold = time.Minute
+
+// declineHold is how long an address a client declined (found in use)
+// is kept out of the pool.
+const declineHold = 10 * time.Minute
+
+// Lease is a dynamic-range address associated with a hardware address.
+// The association outlives the lease: a client coming back after expiry
+// gets the same address while nobody else took it.
+type Lease struct {
+	HWAddr  string     `json:"hwaddr"`
+	Addr    netip.Addr `json:"ipaddr"`
+	Expires time.Time  `json:"expires"`
+	// Bound is false while the address is only offered.
+	Bound bool `json:"-"`
+}
+
+type leaseFile struct {
+	Leases []Lease `json:"leases"`
+}
+
+// errPoolExhausted is returned when every dynamic address is taken.
+var errPoolExhausted = errors.New("no free address in the dynamic range")
+
+// leases is the dynamic range's lease table, persisted as JSON in path
+// ("" keeps it in memory). Addresses reserved by an offer are not
+// persisted: a restart forgets them, not the bound ones.
+type leases struct {
+	path       string
+	start, end netip.Addr // dynamic range, invalid when there is none
+
+	flushMu sync.Mutex // orders writers, so the last write is the newest table
+
+	mu       sync.Mutex
+	dirty    bool // renewals not yet written
+	byHW     map[string]*Lease
+	byAddr   map[netip.Addr]*Lease
+	declined map[netip.Addr]time.Time
+	next     netip.Addr // where the search for a never-used address resumes
+}
+
+func newLeases(path string, start, end netip.Addr) (*leases, error) {
+	l := &leases{path: path, start: start, end: end, byHW: map[string]*Lease{},
+		byAddr: map[netip.Addr]*Lease{}, declined: map[netip.Addr]time.Time{}, next: start}
+	if path == "" {
+		return l, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read leases: %w", err)
+	}
+	var f leaseFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("read leases %s: %w", path, err)
+	}
+	for _, le := range f.Leases {
+		if !le.Addr.Is4() || le.HWAddr == "" || l.byAddr[le.Addr] != nil || l.byHW[le.HWAddr] != nil {
+			continue
+		}
+		le.Bound = true
+		l.put(&le)
+	}
+	return l, nil
+}
+
+func (l *leases) put(le *Lease) {
+	if old := l.byAddr[le.Addr]; old != nil && old.HWAddr != le.HWAddr {
+		delete(l.byHW, old.HWAddr)
+	}
+	if old := l.byHW[le.HWAddr]; old != nil && old.Addr != le.Addr {
+		delete(l.byAddr, old.Addr)
+	}
+	l.byHW[le.HWAddr] = le
+	l.byAddr[le.Addr] = le
+}
+
+func (l *leases) inRange(a netip.Addr) bool {
+	return l.start.IsValid() && a.Is4() && l.start.Compare(a) <= 0 && a.Compare(l.end) <= 0
+}
+
+// usable reports whether hw may be given a: in the range, not reserved,
+// declined, or in use by another client.
+func (l *leases) usable(hw string, a netip.Addr, reserved func(netip.Addr) bool, now time.Time) bool {
+	if !l.inRange(a) || reserved(a) || now.Before(l.declined[a]) {
+		return false
+	}
+	le := l.byAddr[a]
+	return le == nil || le.HWAddr == hw || !now.Before(le.Expires)
+}
+
+// Offer reserves an address for hw and returns it: the one hw had
+// before when still free, else the one it asks for when free, else a
+// never-used one, else the one whose lease expired longest ago.
+// reserved reports addresses that are not the range's to give (node
+// addresses, the server's own).
+func (l *leases) Offer(hw string, requested netip.Addr, reserved func(netip.Addr) bool, now time.Time) (netip.Addr, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.start.IsValid() {
+		return netip.Addr{}, errPoolExhausted
+	}
+	if le := l.byHW[hw]; le != nil && l.usable(hw, le.Addr, reserved, now) {
+		if le.Expires.Before(now.Add(offerHold)) {
+			le.Expires = now.Add(offerHold)
+		}
+		return le.Addr, nil
+	}
+	if requested.IsValid() && l.byAddr[requested] == nil && l.usable(hw, requested, reserved, now) {
+		l.put(&Lease{HWAddr: hw, Addr: requested, Expires: now.Add(offerHold)})
+		return requested, nil
+	}
+	if a, ok := l.neverUsed(hw, reserved, now); ok {
+		l.put(&Lease{HWAddr: hw, Addr: a, Expires: now.Add(offerHold)})
+		return a, nil
+	}
+	var oldest *Lease
+	for _, le := range l.byAddr {
+		if l.usable(hw, le.Addr, reserved, now) && (oldest == nil || le.Expires.Before(oldest.Expires) ||
+			le.Expires.Equal(oldest.Expires) && le.Addr.Less(oldest.Addr)) {
+			oldest = le
+		}
+	}
+	if oldest == nil {
+		return netip.Addr{}, errPoolExhausted
+	}
+	l.put(&Lease{HWAddr: hw, Addr: oldest.Addr, Expires: now.Add(offerHold)})
+	return oldest.Addr, nil
+}
+
+// neverUsed finds an address nobody has held, searching round the range
+// from where the last search stopped.
+func (l *leases) neverUsed(hw string, reserved func(netip.Addr) bool, now time.Time) (netip.Addr, bool) {
+	a := l.next
+	if !l.inRange(a) {
+		a = l.start
+	}
+	for first := a; ; {
+		if l.byAddr[a] == nil && l.usable(hw, a, reserved, now) {
+			l.next = a.Next()
+			return a, true
+		}
+		if a = a.Next(); !l.inRange(a) {
+			a = l.start
+		}
+		if a == first {
+			return netip.Addr{}, false
+		}
+	}
+}
+
+// Bind confirms hw's REQUEST for a and extends its lease to expires. It
+// fails when a is not what hw may have. It writes the table when the
+// association is new; renewals are written by the caller's Flush.
+func (l *leases) Bind(hw string, a netip.Addr, reserved func(netip.Addr) bool, now, expires time.Time) error {
+	l.mu.Lock()
+	le := l.byHW[hw]
+	if le == nil || le.Addr != a {
+		if !l.usable(hw, a, reserved, now) {
+			l.mu.Unlock()
+			return fmt.Errorf("%s is not available to %s", a, hw)
+		}
+		le = &Lease{HWAddr: hw, Addr: a}
+		l.put(le)
+	} else if !l.usable(hw, a, reserved, now) {
+		l.mu.Unlock()
+		return fmt.Errorf("%s is not available to %s", a, hw)
+	}
+	changed := !le.Bound
+	le.Bound = true
+	le.Expires = expires
+	l.dirty = l.dirty || !changed
+	l.mu.Unlock()
+	if changed {
+		return l.Flush()
+	}
+	return nil
+}
+
+// Lookup returns the address associated with hw, bound or offered.
+func (l *leases) Lookup(hw string) (netip.Addr, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if le := l.byHW[hw]; le != nil {
+		return le.Addr, true
+	}
+	return netip.Addr{}, false
+}
+
+// Release ends hw's lease on a now, keeping the association for its
+// next request.
+func (l *leases) Release(hw string, a netip.Addr, now time.Time) error {
+	l.mu.Lock()
+	le := l.byHW[hw]
+	if le == nil || le.Addr != a {
+		l.mu.Unlock()
+		return nil
+	}
+	le.Expires = now
+	bound := le.Bound
+	l.mu.Unlock()
+	if bound {
+		return l.Flush()
+	}
+	return nil
+}
+
+// Decline takes a out of the pool for a while: a client found it in use.
+func (l *leases) Decline(hw string, a netip.Addr, now time.Time) error {
+	l.mu.Lock()
+	if !l.inRange(a) {
+		l.mu.Unlock()
+		return nil
+	}
+	l.declined[a] = now.Add(declineHold)
+	le := l.byHW[hw]
+	if le != nil && le.Addr == a {
+		delete(l.byHW, hw)
+		delete(l.byAddr, a)
+	}
+	l.mu.Unlock()
+	if le != nil && le.Bound {
+		return l.Flush()
+	}
+	return nil
+}
+
+// Snapshot returns the bound leases sorted by address.
+func (l *leases) Snapshot() []Lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.snapshotLocked()
+}
+
+func (l *leases) snapshotLocked() []Lease {
+	out := make([]Lease, 0, len(l.byAddr))
+	for _, le := range l.byAddr {
+		if le.Bound {
+			out = append(out, *le)
+		}
+	}
+	slices.SortFunc(out, func(a, b Lease) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// Flush writes the bound leases to the lease file.
+func (l *leases) Flush() error {
+	if l.path == "" {
+		return nil
+	}
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	snap := l.snapshotLocked()
+	l.dirty = false
+	l.mu.Unlock()
+	data, err := json.MarshalIndent(leaseFile{Leases: snap}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save leases: %w", err)
+	}
+	if err := atomicfile.WriteFile(l.path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("save leases: %w", err)
+	}
+	return nil
+}
+
+// FlushRenewals writes the lease file if renewals changed it since the
+// last write.
+func (l *leases) FlushRenewals() error {
+	l.mu.Lock()
+	dirty := l.dirty
+	l.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	return l.Flush()
+}

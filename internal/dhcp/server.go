@@ -1,0 +1,375 @@
+// Package dhcp is the provisioning daemon's embedded DHCPv4 server. In
+// embedded mode it gives known nodes their address from nodes.conf and
+// other clients one from the dynamic range, with the boot file each
+// firmware needs; in proxy mode it gives boot information only, next to a
+// site's own DHCP server (ProxyDHCP, PXE specification 2.1).
+//
+// Leases are keyed by hardware address alone, never by client
+// identifier, so PXE firmware and the iPXE it chains get the same address
+// (Warewulf #802).
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/inventory"
+)
+
+// Ports of DHCP and of the PXE boot server (ProxyDHCP requests).
+const (
+	ServerPort = 67
+	clientPort = 68
+	ProxyPort  = 4011
+)
+
+// nodeLeaseTime is the lease of a node's own address; it never changes,
+// so renewals only refresh the node's status.
+const nodeLeaseTime = 24 * time.Hour
+
+// DefaultLeaseTime is the lease of a dynamic-range address.
+const DefaultLeaseTime = time.Hour
+
+// Nodes is what the server needs from the inventory. The provisioning
+// daemon implements it.
+type Nodes interface {
+	// NodeByMAC returns the node a hardware address belongs to.
+	NodeByMAC(hwaddr string) (*inventory.Merged, bool)
+	// Nodes returns every node by name; the caller does not modify them.
+	Nodes() map[string]*inventory.Merged
+	// RecordStage records in a node's status what was sent to it.
+	RecordStage(node, stage, sent, addr string, bytes int64)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Mode is config.ModeEmbedded or config.ModeProxy.
+	Mode string
+	// Interface is the only network interface served.
+	Interface string
+	// ServerIP is this server's address on Interface: server identifier,
+	// next server and host of the boot URLs. Unset means the interface's
+	// first IPv4 address.
+	ServerIP netip.Addr
+	// HTTPPort is the provisioning daemon's port, in the iPXE URL.
+	HTTPPort int
+	// RangeStart and RangeEnd bound the dynamic range for clients that
+	// are not nodes; unset means such clients get nothing.
+	RangeStart, RangeEnd netip.Addr
+	// LeaseTime is the lease of a dynamic address; 0 is DefaultLeaseTime.
+	LeaseTime time.Duration
+	// LeaseFile keeps the dynamic leases across restarts; "" keeps them
+	// in memory.
+	LeaseFile string
+	// BootFiles maps an option 93 architecture code ("00:07") to the
+	// TFTP path of its iPXE binary ("/warewulf/snponly.efi").
+	BootFiles map[string]string
+	Nodes     Nodes
+	Log       *slog.Logger
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+	// Port and ProxyPort override ServerPort and ProxyPort (tests).
+	Port, ProxyPort int
+}
+
+// Server answers DHCP requests on one interface.
+type Server struct {
+	o         Options
+	log       *slog.Logger
+	now       func() time.Time
+	serverIP  net.IP
+	network   netip.Prefix
+	mask      net.IPMask
+	port      int
+	proxyPort int
+	bootFiles map[string]string
+	leases    *leases
+	conns     []*listener
+
+	staticMu  sync.Mutex
+	staticAt  time.Time
+	staticSet map[netip.Addr]bool
+}
+
+// listener is one bound socket and the port it serves.
+type listener struct {
+	conn *net.UDPConn
+	port int
+}
+
+// New checks the options, finds the interface and its address, loads the
+// leases and binds the server's ports, so that a missing interface or a
+// port in use is reported before anything is served. Serve or Close
+// releases the ports.
+func New(o Options) (*Server, error) {
+	s, err := newServer(o)
+	if err != nil {
+		return nil, err
+	}
+	ports := []int{s.port}
+	if o.Mode == config.ModeProxy {
+		ports = append(ports, s.proxyPort)
+	}
+	for _, port := range ports {
+		conn, err := listenUDP(o.Interface, port)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.conns = append(s.conns, &listener{conn: conn, port: port})
+	}
+	return s, nil
+}
+
+// newServer is New without the sockets.
+func newServer(o Options) (*Server, error) {
+	if o.Mode != config.ModeEmbedded && o.Mode != config.ModeProxy {
+		return nil, fmt.Errorf("dhcp: mode %q is not served here (want %s or %s)", o.Mode, config.ModeEmbedded, config.ModeProxy)
+	}
+	if o.Nodes == nil {
+		return nil, errors.New("dhcp: Nodes is required")
+	}
+	ifc, err := net.InterfaceByName(o.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: interface %q: %w", o.Interface, err)
+	}
+	prefix, err := interfacePrefix(ifc, o.ServerIP)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: interface %s: %w", o.Interface, err)
+	}
+	o.ServerIP = prefix.Addr()
+	if o.LeaseTime <= 0 {
+		o.LeaseTime = DefaultLeaseTime
+	}
+	s := &Server{o: o, log: o.Log, now: o.Now, serverIP: net.IP(prefix.Addr().AsSlice()),
+		network: prefix.Masked(), mask: net.CIDRMask(prefix.Bits(), 32),
+		port: o.Port, proxyPort: o.ProxyPort, bootFiles: map[string]string{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.port == 0 {
+		s.port = ServerPort
+	}
+	if s.proxyPort == 0 {
+		s.proxyPort = ProxyPort
+	}
+	for code, file := range o.BootFiles {
+		s.bootFiles[strings.ToUpper(code)] = file
+	}
+	var start, end netip.Addr
+	if o.Mode == config.ModeEmbedded && o.RangeStart.IsValid() && o.RangeEnd.IsValid() {
+		if !o.RangeStart.Is4() || !o.RangeEnd.Is4() || o.RangeEnd.Less(o.RangeStart) {
+			return nil, fmt.Errorf("dhcp: range %s-%s is not an IPv4 range", o.RangeStart, o.RangeEnd)
+		}
+		start, end = o.RangeStart, o.RangeEnd
+	}
+	if s.leases, err = newLeases(o.LeaseFile, start, end); err != nil {
+		return nil, fmt.Errorf("dhcp: %w", err)
+	}
+	return s, nil
+}
+
+// interfacePrefix returns want with its prefix length if ifc holds it,
+// else ifc's first IPv4 address.
+func interfacePrefix(ifc *net.Interface, want netip.Addr) (netip.Prefix, error) {
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	var first netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.To4() == nil {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
+		bits, _ := ipn.Mask.Size()
+		p := netip.PrefixFrom(ip, bits)
+		if !first.IsValid() {
+			first = p
+		}
+		if want.IsValid() && ip == want {
+			return p, nil
+		}
+	}
+	if want.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("does not hold %s", want)
+	}
+	if !first.IsValid() {
+		return netip.Prefix{}, errors.New("has no IPv4 address")
+	}
+	return first, nil
+}
+
+// Addrs describes the bound sockets, for the start-up log.
+func (s *Server) Addrs() []string {
+	out := make([]string, 0, len(s.conns))
+	for _, l := range s.conns {
+		out = append(out, fmt.Sprintf("udp %s:%d on %s", s.o.ServerIP, l.port, s.o.Interface))
+	}
+	return out
+}
+
+// Close releases the ports of a server that is not served.
+func (s *Server) Close() {
+	for _, l := range s.conns {
+		_ = l.conn.Close()
+	}
+}
+
+// queueLen bounds the requests waiting for a worker; beyond it requests
+// are dropped, so a flood costs memory only up to here and clients
+// retransmit.
+const queueLen = 512
+
+// workers is the number of goroutines answering requests.
+const workers = 4
+
+type packet struct {
+	data []byte
+	peer *net.UDPAddr
+	l    *listener
+}
+
+// Serve answers requests until ctx ends, then closes the ports and saves
+// the leases.
+func (s *Server) Serve(ctx context.Context) error {
+	queue := make(chan packet, queueLen)
+	var readers, handlers sync.WaitGroup
+	for _, l := range s.conns {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			s.read(l, queue)
+		}()
+	}
+	for range workers {
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			for p := range queue {
+				s.serveOne(ctx, p)
+			}
+		}()
+	}
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+			if err := s.leases.FlushRenewals(); err != nil {
+				s.log.Warn("save DHCP leases", "err", err)
+			}
+		}
+	}
+	s.Close()
+	readers.Wait()
+	close(queue)
+	handlers.Wait()
+	if err := s.leases.Flush(); err != nil {
+		return fmt.Errorf("dhcp: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) read(l *listener, queue chan<- packet) {
+	buf := make([]byte, 65536)
+	for {
+		n, addr, err := l.conn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("dhcp read", "err", err)
+			continue
+		}
+		select {
+		case queue <- packet{data: append([]byte(nil), buf[:n]...), peer: addr, l: l}:
+		default:
+			s.log.Debug("dhcp request dropped: too many waiting", "from", addr)
+		}
+	}
+}
+
+func (s *Server) serveOne(ctx context.Context, p packet) {
+	req, err := dhcpv4.FromBytes(p.data)
+	if err != nil {
+		s.log.Debug("malformed DHCP packet ignored", "from", p.peer, "err", err)
+		return
+	}
+	r, err := s.handle(req, p.peer, p.l.port)
+	if err != nil {
+		s.log.Warn("dhcp", "hwaddr", req.ClientHWAddr.String(), "type", req.MessageType().String(), "err", err)
+		return
+	}
+	if r == nil || ctx.Err() != nil {
+		return
+	}
+	data := r.msg.ToBytes()
+	if _, err := p.l.conn.WriteToUDP(data, r.dest); err != nil {
+		s.log.Warn("dhcp send", "to", r.dest, "err", err)
+		return
+	}
+	s.log.Debug("dhcp reply", "hwaddr", req.ClientHWAddr.String(), "request", req.MessageType().String(),
+		"reply", r.msg.MessageType().String(), "addr", r.msg.YourIPAddr.String(), "file", r.msg.BootFileName)
+	if r.node != "" {
+		addr := r.msg.YourIPAddr.String()
+		if r.msg.YourIPAddr.IsUnspecified() {
+			addr = req.ClientIPAddr.String()
+		}
+		s.o.Nodes.RecordStage(r.node, stageDHCP, r.sent, addr, int64(len(data)))
+	}
+}
+
+// reserved reports addresses the dynamic range must not give: the
+// server's and every node's. The node set is rebuilt at most every two
+// seconds, so a flood of requests does not walk the inventory each time.
+func (s *Server) reserved(a netip.Addr) bool {
+	if a == s.o.ServerIP {
+		return true
+	}
+	s.staticMu.Lock()
+	defer s.staticMu.Unlock()
+	if now := s.now(); s.staticSet == nil || now.Sub(s.staticAt) > 2*time.Second || now.Before(s.staticAt) {
+		set := map[netip.Addr]bool{}
+		for _, m := range s.o.Nodes.Nodes() {
+			for _, d := range m.NetDevs {
+				if d == nil {
+					continue
+				}
+				if ip, err := netip.ParseAddr(deref(d.Ipaddr)); err == nil {
+					set[ip] = true
+				}
+			}
+			if m.Ipmi != nil {
+				if ip, err := netip.ParseAddr(deref(m.Ipmi.Ipaddr)); err == nil {
+					set[ip] = true
+				}
+			}
+		}
+		s.staticSet, s.staticAt = set, now
+	}
+	return s.staticSet[a]
+}
+
+// Leases returns the bound dynamic leases, sorted by address.
+func (s *Server) Leases() []Lease { return s.leases.Snapshot() }
+
+// ServerIP is the address the server answers from.
+func (s *Server) ServerIP() netip.Addr { return s.o.ServerIP }

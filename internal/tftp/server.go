@@ -1,0 +1,142 @@
+// Package tftp is the provisioning daemon's embedded TFTP server: read
+// only, serving the iPXE binaries of the tftp.ipxe map and any file under
+// the TFTP root, with the blksize, tsize, timeout (RFC 2347-2349) and
+// windowsize (RFC 7440) options.
+//
+// It is written here rather than taken from a library because the Go
+// TFTP libraries lack RFC 7440 windowsize, which is what makes large
+// transfers fast; a read-only server is a small part of the protocol.
+package tftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Port is TFTP's well-known port.
+const Port = 69
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the UDP address to listen on, such as "10.0.0.1:69"; the
+	// address each transfer is sent from follows its IP. "" is ":69".
+	Addr string
+	// Root is the TFTP root; files under it are served as they are.
+	Root string
+	// Files maps TFTP paths without leading "/" ("warewulf/undionly.kpxe")
+	// to files outside the root: the iPXE binaries (ResolveIpxe).
+	Files map[string]string
+	Log   *slog.Logger
+	// Timeout is how long a block waits for its acknowledgement before it
+	// is sent again, unless the client asks for another; 0 is one second.
+	Timeout time.Duration
+	// Retries is how many times a block is sent again before the transfer
+	// is given up; 0 is 5.
+	Retries int
+	// MaxTransfers bounds the transfers in progress; 0 is 512.
+	MaxTransfers int
+}
+
+// Server serves read requests on one UDP address.
+type Server struct {
+	o     Options
+	log   *slog.Logger
+	conn  *net.UDPConn
+	local net.IP
+	slots chan struct{}
+}
+
+// New binds the listening address, so that a port in use is reported
+// before anything is served. Serve or Close releases it.
+func New(o Options) (*Server, error) {
+	if o.Addr == "" {
+		o.Addr = fmt.Sprintf(":%d", Port)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.Retries <= 0 {
+		o.Retries = 5
+	}
+	if o.MaxTransfers <= 0 {
+		o.MaxTransfers = 512
+	}
+	addr, err := net.ResolveUDPAddr("udp4", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("tftp: listen address %q: %w", o.Addr, err)
+	}
+	conn, err := net.ListenUDP("udp4", addr)
+	if err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			return nil, fmt.Errorf("tftp: udp %s is already in use (another TFTP server? set tftp.mode to external): %w", o.Addr, err)
+		}
+		return nil, fmt.Errorf("tftp: %w", err)
+	}
+	s := &Server{o: o, log: o.Log, conn: conn, local: addr.IP, slots: make(chan struct{}, o.MaxTransfers)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.conn.LocalAddr().String() }
+
+// Close releases the port of a server that is not served.
+func (s *Server) Close() { _ = s.conn.Close() }
+
+// Serve answers requests until ctx ends, then stops the transfers in
+// progress and returns.
+func (s *Server) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, s.Close)
+	defer stop()
+	buf := make([]byte, 65536)
+	for {
+		n, peer, err := s.conn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Warn("tftp read", "err", err)
+			continue
+		}
+		req, err := parseRequest(buf[:n])
+		if err != nil {
+			s.log.Debug("tftp: bad request ignored", "from", peer, "err", err)
+			continue
+		}
+		if req.op == opWRQ {
+			s.sendError(s.conn, peer, errAccess, "read-only server")
+			continue
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.sendError(s.conn, peer, errUndefined, "server busy, try again")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.slots }()
+			s.transfer(ctx, peer, req)
+		}()
+	}
+}
+
+func (s *Server) sendError(conn *net.UDPConn, peer *net.UDPAddr, code uint16, msg string) {
+	if _, err := conn.WriteToUDP(errorPacket(code, msg), peer); err != nil {
+		s.log.Debug("tftp send error", "to", peer, "err", err)
+	}
+}
