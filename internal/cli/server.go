@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/tftp"
 )
 
 func (a *app) serverCommand() *cobra.Command {
@@ -65,7 +67,14 @@ SIGTERM or SIGINT stops it gracefully.`,
 			if err != nil {
 				return err
 			}
+			// UEFI HTTP-boot clients fetch the iPXE EFI binaries over HTTP.
+			efiboot := map[string]string{}
+			files, _ := tftp.ResolveIpxe(a.cfg.Paths.Ipxesource, a.cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
+			for name, file := range files {
+				efiboot[path.Base(name)] = file
+			}
 			srv, err = provision.New(provision.Options{
+				EFIBoot:    efiboot,
 				API:        api,
 				Render:     render,
 				TokenKey:   tokenKey,

@@ -125,9 +125,9 @@ type binEntry struct {
 	name string
 }
 
-func (e binEntry) Name() string      { return e.name }
-func (e binEntry) IsDir() bool       { return false }
-func (e binEntry) Type() fs.FileMode { return 0 }
+func (e binEntry) Name() string               { return e.name }
+func (e binEntry) IsDir() bool                { return false }
+func (e binEntry) Type() fs.FileMode          { return 0 }
 func (e binEntry) Info() (fs.FileInfo, error) { return e.w.Stat(e.w.name) }
 
 var (

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +27,8 @@ type Snapshot struct {
 	// memo holds the renderings of templates that are the same for
 	// every node.
 	memo sync.Map
+	// inputs memoizes inputsDigest: kind, node and overlays -> digest.
+	inputs sync.Map
 
 	groupsOnce sync.Once
 	groups     map[string]int // overlay group -> nodes in it
@@ -131,6 +134,18 @@ func (s *Snapshot) nodeDigest(name string) string {
 // adds those from its last record). Nodes' data matter to every node
 // only when one of the templates names AllNodes.
 func (s *Snapshot) inputsDigest(kind, node string, names []string) (string, error) {
+	key := kind + "\x00" + node + "\x00" + strings.Join(names, "\x00")
+	if d, ok := s.inputs.Load(key); ok {
+		return d.(string), nil
+	}
+	d, err := s.computeInputsDigest(kind, node, names)
+	if err == nil {
+		s.inputs.Store(key, d)
+	}
+	return d, err
+}
+
+func (s *Snapshot) computeInputsDigest(kind, node string, names []string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "v1\x00%s\x00%s\x00%s\x00%s\x00", kind, node, s.cfgDigest, s.nodeDigest(node))
 	if s.opts.Epoch != nil {
@@ -145,7 +160,7 @@ func (s *Snapshot) inputsDigest(kind, node string, names []string) (string, erro
 		}
 		fmt.Fprintf(h, "%s\x00%s\x00", n, o.Digest)
 		for _, f := range o.Files {
-			if f.Template() && strings.Contains(string(f.Data), "AllNodes") {
+			if f.Template() && bytes.Contains(f.Data, []byte("AllNodes")) {
 				usesAll = true
 			}
 		}

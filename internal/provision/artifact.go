@@ -48,29 +48,18 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, req *reque
 	}
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, sent, mod, content)
-	s.record(req.node, req.stage, sent, req.addr, cw.n)
+	if req.node != "" {
+		s.record(req.node, req.stage, sent, req.addr, cw.n)
+	} else {
+		s.statusMu.Lock()
+		s.count(req.stage, sent, cw.n)
+		s.statusMu.Unlock()
+	}
 }
 
 func (s *Server) serveKernel(w http.ResponseWriter, r *http.Request, req *request) {
-	m := req.st.nodes[req.node]
-	img := deref(m.ImageName)
-	if img == "" || !image.ValidName(img) {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
-		return
-	}
-	root := s.o.Images.RootFS(img)
-	kernels, err := image.Kernels(root)
-	if err != nil {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
-		return
-	}
-	version := ""
-	if m.Kernel != nil {
-		version = deref(m.Kernel.Version)
-	}
-	k, err := image.FindKernel(kernels, version)
-	if err != nil {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
+	root, img, k, ok := s.nodeKernel(w, req)
+	if !ok {
 		return
 	}
 	f, rel, err := image.OpenIn(root, k.Path, req.format.Ext())

@@ -50,6 +50,9 @@ type Options struct {
 	// TokenKey is the key node tokens are derived from (LoadTokenKey);
 	// nil makes a random one, so tokens do not outlive the process.
 	TokenKey []byte
+	// EFIBoot maps the names of iPXE EFI binaries to their files, served
+	// at /efiboot/<name> to UEFI HTTP-boot clients.
+	EFIBoot map[string]string
 	// API, when set, answers every request under /api/ (the REST API).
 	API http.Handler
 	// Render are the options overlays are rendered with: they must be
@@ -205,7 +208,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	stages := map[string]string{
 		"ipxe": stageIPXE, "kernel": stageKernel, "image": stageImage, "container": stageImage,
-		"system": stageSystem, "overlay-system": stageSystem, "runtime": stageRuntime, "overlay-runtime": stageRuntime,
+		"initramfs": stageInitramfs,
+		"system":    stageSystem, "overlay-system": stageSystem, "runtime": stageRuntime, "overlay-runtime": stageRuntime,
 	}
 	for prefix, stage := range stages {
 		h := s.stageHandler(stage)
@@ -219,7 +223,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		st, ok := stages[stage]
 		if !ok {
-			http.Error(w, fmt.Sprintf("unknown stage %q (want ipxe, kernel, image, system or runtime)", stage), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("unknown stage %q (want ipxe, kernel, initramfs, image, system or runtime)", stage), http.StatusBadRequest)
 			return
 		}
 		s.stageHandler(st)(w, r)
@@ -228,6 +232,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /provision/{$}", legacy)
 	mux.HandleFunc("GET /status", s.handleStatus)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /efiboot/{file}", s.handleEFIBoot)
 	if s.o.API != nil {
 		mux.Handle("/api/", s.o.API)
 	}

@@ -172,6 +172,8 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 			s.serveIPXE(w, r, req)
 		case stageKernel:
 			s.serveKernel(w, r, req)
+		case stageInitramfs:
+			s.serveInitramfs(w, r, req)
 		case stageImage:
 			s.serveImage(w, r, req)
 		case stageSystem, stageRuntime:

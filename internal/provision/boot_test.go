@@ -1,0 +1,50 @@
+package provision
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestInitramfsAndEFIBoot(t *testing.T) {
+	f := newFixture(t, fixtureNodes, false)
+	write(t, filepath.Join(f.opts.Images.RootFS("rocky"), "boot/initrd.img-6.1.0-1-amd64"), "initramfs of rocky\n")
+	efi := filepath.Join(f.root, "ipxe/snponly.efi")
+	write(t, efi, "iPXE EFI binary\n")
+	f.opts.EFIBoot = map[string]string{"snponly.efi": efi}
+	s := f.server(t)
+	h := s.Handler()
+	for _, tc := range []struct {
+		name, target string
+		code         int
+		body         string
+	}{
+		{"initramfs", "/initramfs/aa:bb:cc:dd:ee:01", http.StatusOK, "initramfs of rocky\n"},
+		{"legacy stage", "/provision/aa:bb:cc:dd:ee:01?stage=initramfs", http.StatusOK, "initramfs of rocky\n"},
+		{"image without an initramfs", "/initramfs/aa:bb:cc:dd:ee:03", http.StatusNotFound, "no initramfs for kernel 6.1.0-1-amd64"},
+		{"efiboot", "/efiboot/snponly.efi", http.StatusOK, "iPXE EFI binary\n"},
+		{"efiboot unknown", "/efiboot/ipxe.efi", http.StatusNotFound, "no iPXE binary"},
+		{"efiboot traversal", "/efiboot/..%2fsnponly.efi", http.StatusNotFound, "no iPXE binary"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := get(h, tc.target, "10.0.0.1:40000", nil)
+			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.body) {
+				t.Errorf("%d %q, want %d with %q", w.Code, w.Body, tc.code, tc.body)
+			}
+		})
+	}
+	if st := s.Status()["n1"]; st.Stage != stageInitramfs || st.Sent != "initrd.img-6.1.0-1-amd64" {
+		t.Errorf("n1 status %+v", st)
+	}
+}
+
+func TestDracutMethod(t *testing.T) {
+	f := newFixture(t, strings.Replace(fixtureNodes, "tags: {IPXEMenuEntry: initrd_nocompress}", "tags: {IPXEMenuEntry: dracut}", 1), false)
+	h := f.server(t).Handler()
+	script := get(h, "/ipxe/aa:bb:cc:dd:ee:04", "10.0.0.4:40000", nil).Body.String()
+	if miss := contains(script, "goto dracut", "initrd --name initramfs ${base}/initramfs/${mac}?${args}",
+		"root=wwinit:tmpfs wwinit.server=${base}", "init=/warewulf/wwinit wwid=${mac} quiet crashkernel=no"); miss != "" {
+		t.Errorf("script lacks %q:\n%s", miss, script)
+	}
+}
