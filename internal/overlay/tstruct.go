@@ -39,6 +39,7 @@ type Data struct {
 	Nfs      NfsConf
 	Ssh      SshConf
 	Warewulf WarewulfConf
+	Wwclient WwclientConf
 	Tftp     TftpConf
 	Paths    PathsConf
 
@@ -77,6 +78,11 @@ type DhcpConf struct {
 	Range6Start string
 	Range6End   string
 	SystemdName string
+}
+
+// WwclientConf is the "wwclient:" section.
+type WwclientConf struct {
+	Port int // fixed source port; 0: wwclient's own choice
 }
 
 // TftpConf is the "tftp:" section.
@@ -153,6 +159,7 @@ func configView(c *config.Config) Data {
 			SecureFiles: c.Warewulf.SecureFiles, UpdateInterval: c.Warewulf.UpdateInterval,
 			AutobuildOverlays: c.Warewulf.AutobuildOverlays, EnableHostOverlay: c.Warewulf.HostOverlay,
 			EnableTLS: c.Warewulf.TLS, GrubBoot: c.Warewulf.GrubBoot, SystemdName: c.Warewulf.SystemdName},
+		Wwclient: WwclientConf{Port: c.Wwclient.Port},
 		Tftp: TftpConf{Enabled: c.Tftp.Enabled, Mode: c.Tftp.Mode, TftpRoot: c.Tftp.TftpRoot,
 			SystemdName: c.Tftp.SystemdName, IpxeBinaries: c.Tftp.IpxeBinaries},
 		Nfs: NfsConf{Enabled: c.Nfs.Enabled, SystemdName: c.Nfs.SystemdName},
