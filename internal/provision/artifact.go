@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,7 +147,64 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 		return
 	}
 	defer pr.Close()
-	s.serveContent(w, r, req, kind.Base()+".img"+req.format.Ext(), a.ETag, mod, pr)
+	name := kind.Base() + ".img" + req.format.Ext()
+	if plainGet(r) {
+		s.sendParts(w, r, req, name, a.ETag, mod, pr)
+		return
+	}
+	s.serveContent(w, r, req, name, a.ETag, mod, pr)
+}
+
+// plainGet reports whether r asks for a whole body with at most an
+// If-None-Match condition: what a booting node and wwclient send.
+func plainGet(r *http.Request) bool {
+	for _, h := range []string{"Range", "If-Range", "If-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// sendParts answers a plainGet with the parts one after the other, each
+// by sendfile(2): http.ServeContent would copy them through a buffer,
+// since the concatenation is no file.
+func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request, sent, etag string, mod time.Time, pr *partsReader) {
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("ETag", `"`+etag+`"`)
+	h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
+		h.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		s.record(req.node, req.stage, sent, req.addr, 0)
+		return
+	}
+	h.Set("Content-Length", strconv.FormatInt(pr.total, 10))
+	w.WriteHeader(http.StatusOK)
+	cw := &countingWriter{ResponseWriter: w}
+	if r.Method != http.MethodHead {
+		for i, f := range pr.files {
+			if _, err := io.CopyN(cw, f, pr.sizes[i]); err != nil {
+				s.log.Warn("sending an overlay was cut short", "node", req.node, "stage", req.stage, "addr", req.addr, "err", err)
+				break
+			}
+		}
+	}
+	s.record(req.node, req.stage, sent, req.addr, cw.n)
+}
+
+// etagMatch reports whether an If-None-Match header names etag (weak
+// comparison, as RFC 9110 asks for it).
+func etagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == `"`+etag+`"` {
+			return true
+		}
+	}
+	return false
 }
 
 // partsReader reads files one after the other as one seekable stream.

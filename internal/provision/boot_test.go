@@ -3,6 +3,7 @@ package provision
 import (
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -46,5 +47,35 @@ func TestDracutMethod(t *testing.T) {
 	if miss := contains(script, "goto dracut", "initrd --name initramfs ${base}/initramfs/${mac}?${args}",
 		"root=wwinit:tmpfs wwinit.server=${base}", "init=/warewulf/wwinit wwid=${mac} quiet crashkernel=no"); miss != "" {
 		t.Errorf("script lacks %q:\n%s", miss, script)
+	}
+}
+
+func TestOverlayConditionalAndRange(t *testing.T) {
+	f := newFixture(t, fixtureNodes, false)
+	h := f.server(t).Handler()
+	const target = "/system/aa:bb:cc:dd:ee:01"
+	full := get(h, target, "10.0.0.1:40000", nil)
+	etag, body := full.Header().Get("ETag"), full.Body.String()
+	if full.Code != http.StatusOK || etag == "" || full.Header().Get("Content-Length") != strconv.Itoa(len(body)) {
+		t.Fatalf("%d, ETag %q, Content-Length %q for %d bytes", full.Code, etag, full.Header().Get("Content-Length"), len(body))
+	}
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		code   int
+		body   string
+	}{
+		{"matching ETag", http.Header{"If-None-Match": {etag}}, http.StatusNotModified, ""},
+		{"weak and listed", http.Header{"If-None-Match": {`"x", W/` + etag}}, http.StatusNotModified, ""},
+		{"star", http.Header{"If-None-Match": {"*"}}, http.StatusNotModified, ""},
+		{"other ETag", http.Header{"If-None-Match": {`"x"`}}, http.StatusOK, body},
+		{"range across parts", http.Header{"Range": {"bytes=10-"}}, http.StatusPartialContent, body[10:]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := get(h, target, "10.0.0.1:40000", tc.header)
+			if w.Code != tc.code || w.Body.String() != tc.body {
+				t.Errorf("%d with %d bytes, want %d with %d", w.Code, w.Body.Len(), tc.code, len(tc.body))
+			}
+		})
 	}
 }
