@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/wwboot/wwboot/internal/compress"
 )
@@ -77,8 +78,14 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 		return nil, fmt.Errorf("node %q does not exist", node)
 	}
 	// Most requests find the image up to date: that check reads the
-	// manifest, which builds replace atomically, and needs no lock.
-	if build && !b.upToDate(snap, node, k) {
+	// manifest, which builds replace atomically, and needs no lock. An
+	// archive found missing then means a build after all.
+	if build && b.upToDate(snap, node, k) {
+		if a, err := b.assemble(node, k, f); err == nil {
+			return a, nil
+		}
+	}
+	if build {
 		if err := b.once(ctx, node+"\x00"+string(k), func() error {
 			res, err := b.Build(ctx, snap, []string{node}, []ImageKind{k}, false, nil)
 			if err != nil {
@@ -89,8 +96,14 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 			return nil, err
 		}
 	}
+	return b.assemble(node, k, f)
+}
+
+// assemble lists the parts of node's image of kind k in format f, as its
+// manifest records them.
+func (b *Builder) assemble(node string, k ImageKind, f compress.Format) (*Artifact, error) {
 	dir := filepath.Join(b.Dir, node)
-	m := readManifest(filepath.Join(dir, k.Base()+".json"))
+	m := b.manifest(filepath.Join(dir, k.Base()+".json"))
 	if m == nil {
 		return nil, fmt.Errorf("node %q has no %s overlay image; run wwctl overlay build", node, k)
 	}
@@ -121,6 +134,38 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 	return a, nil
 }
 
+type cachedManifest struct {
+	ino, size uint64
+	mod       int64
+	m         *manifest
+}
+
+// manifest is readManifest through the Builder's cache: a stat instead
+// of a read and a parse when the file is the one read before. The
+// manifest returned must not be modified.
+func (b *Builder) manifest(path string) *manifest {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return readManifest(path)
+	}
+	key := cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano()}
+	if c, ok := b.manifests.Load(path); ok {
+		if c := c.(*cachedManifest); c.ino == key.ino && c.size == key.size && c.mod == key.mod {
+			return c.m
+		}
+	}
+	m := readManifest(path)
+	if m != nil {
+		key.m = m
+		b.manifests.Store(path, &key)
+	}
+	return m
+}
+
 // upToDate reports whether node's image of kind k was built from the
 // inputs snap gives it, with every file it read unchanged and its
 // archives present.
@@ -133,7 +178,9 @@ func (b *Builder) upToDate(snap *Snapshot, node string, k ImageKind) bool {
 	if k == Runtime {
 		list = n.RuntimeOverlay
 	}
-	st := &buildState{b: b, snap: snap, readCache: map[string]string{}}
+	// Whether the archives are there shows when Artifact opens the ones
+	// it serves; a build would check every form of them.
+	st := &buildState{b: b, snap: snap, readCache: map[string]string{}, assumePresent: true}
 	j := &job{node: node, kind: k, overlays: list, group: groupKey(k, list)}
 	return st.check(j, false) == nil && j.res.Status == Unchanged
 }

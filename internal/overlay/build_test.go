@@ -476,3 +476,28 @@ func TestSecretFilesGoToTheirOwnPart(t *testing.T) {
 		t.Errorf("secret archive removed by a no-op rebuild: %v", err)
 	}
 }
+
+func TestArtifactRebuildsAMissingArchive(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	snap := f.snapshot(t)
+	a, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := a.Parts[len(a.Parts)-1].Path
+	if err := os.Remove(own); err != nil {
+		t.Fatal(err)
+	}
+	// A second look through the manifest cache still notices.
+	if _, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, false); err == nil {
+		t.Fatal("Artifact without build served a missing archive")
+	}
+	a, err = f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.Parts[len(a.Parts)-1].Path); err != nil {
+		t.Errorf("archive not rebuilt: %v", err)
+	}
+}
