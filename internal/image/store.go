@@ -212,6 +212,9 @@ func (im *Images) Delete(name string) error {
 
 func (im *Images) removeArchives(name string) {
 	matches, _ := filepath.Glob(im.Archive(name) + ".img*")
+	// The two-stage bootstraps made from the image's kernels.
+	bootstraps, _ := filepath.Glob(im.Archive(name) + ".bootstrap-*")
+	matches = append(matches, bootstraps...)
 	for _, m := range matches {
 		_ = os.Remove(m)
 	}

@@ -113,6 +113,8 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request
 	if data, err := os.ReadFile(p + ".sha256"); err == nil {
 		if sum, _, ok := strings.Cut(strings.TrimSpace(string(data)), " "); ok || sum != "" {
 			etag = sum
+			// Stage one of two-stage boot checks what it unpacked.
+			w.Header().Set("X-Checksum-Sha256", sum)
 		}
 	}
 	if etag == "" {

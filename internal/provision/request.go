@@ -151,7 +151,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 				req.node, req.st = name, st
 			}
 		}
-		s.log.Info("provision request", "stage", stage, "hwaddr", hw, "node", req.node, "addr", r.RemoteAddr,
+		s.log.Debug("provision request", "stage", stage, "hwaddr", hw, "node", req.node, "addr", r.RemoteAddr,
 			"uuid", q.Get("uuid"), "compress", string(format))
 		if req.node == "" {
 			if stage == stageIPXE {
