@@ -35,7 +35,7 @@ func (a *app) imageCommand() *cobra.Command {
 <wwprovisiondir>/images that nodes unpack into RAM.`,
 	}
 	cmd.AddCommand(a.imageImport(), a.imageCreate(), a.imageBuild(), a.imageList(), a.imageShow(), a.imageKernels(),
-		a.imageCopy(), a.imageRename(), a.imageDelete(), a.imageExec(), a.imageShell(), a.imageSyncuser())
+		a.imageCopy(), a.imageRename(), a.imageDelete(), a.imageExec(), a.imageShell(), a.imageSyncuser(), a.imageBootstrap())
 	return cmd
 }
 
@@ -283,6 +283,7 @@ func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) er
 		for _, o := range res.Outputs {
 			fmt.Fprintf(a.out(), "  %s  %s  sha256:%s\n", o.Path, humanBytes(o.Size), o.SHA256)
 		}
+		a.autoBootstrap(ctx, name)
 	}
 	return nil
 }

@@ -5,8 +5,12 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/wwboot/wwboot/internal/bootstrap"
+	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
 )
 
@@ -16,16 +20,25 @@ const (
 	stageEFIBoot   = "EFI"
 )
 
-// serveInitramfs sends the image's own initramfs made for the kernel the
-// node boots, for two-stage boot (the dracut methods of the iPXE menu).
+// serveInitramfs sends the initramfs of two-stage boot for the kernel
+// the node boots: the image's bootstrap (wwctl image bootstrap: the
+// stage-one program with the image's modules and firmware) when one is
+// built for that kernel, else the image's own initramfs (dracut's, for
+// the dracut method, which asks for it with own=1). The bootstrap's
+// sha256 is its ETag and X-Checksum-Sha256.
 func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *request) {
 	root, img, k, ok := s.nodeKernel(w, req)
 	if !ok {
 		return
 	}
+	if own, _ := strconv.ParseBool(r.URL.Query().Get("own")); !own {
+		if s.serveBootstrap(w, r, req, img, k.Version) {
+			return
+		}
+	}
 	p, err := image.FindInitramfs(root, k.Version)
 	if err != nil {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: no bootstrap (wwctl image bootstrap %s) and %v", img, img, err)
 		return
 	}
 	f, rel, err := image.OpenIn(root, p, "")
@@ -40,6 +53,32 @@ func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *req
 		return
 	}
 	s.serveContent(w, r, req, path.Base(rel), fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano()), st.ModTime(), f)
+}
+
+// serveBootstrap sends the image's bootstrap for kernel version, if one
+// is built (gzip preferred: every kernel unpacks it), and reports
+// whether it did.
+func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *request, img, version string) bool {
+	for _, format := range []compress.Format{compress.Gzip, compress.Zstd} {
+		p := bootstrap.OutName(s.o.Images.Archive(img), version, format)
+		sum, err := bootstrap.ReadSHA256(p)
+		if err != nil {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		w.Header().Set("X-Checksum-Sha256", sum)
+		s.serveContent(w, r, req, filepath.Base(p), sum, st.ModTime(), f)
+		return true
+	}
+	return false
 }
 
 // nodeKernel finds the kernel req's node boots: the version its kernel

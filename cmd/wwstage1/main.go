@@ -1,0 +1,52 @@
+// Command wwstage1 is /init of the bootstrap initramfs of two-stage
+// boot (see internal/stage1). It is static (CGO_ENABLED=0) and runs as
+// PID 1 with nothing else in the initramfs.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/stage1"
+)
+
+func main() {
+	err := run()
+	fmt.Fprintf(os.Stderr, "wwstage1: ERROR: %v\n", err)
+	// PID 1 must not exit: the kernel would panic without saying why.
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func run() error {
+	sys := stage1.Linux{}
+	if err := sys.MountKernelFS(); err != nil {
+		fmt.Fprintf(os.Stderr, "wwstage1: %v\n", err)
+	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return err
+	}
+	p, err := stage1.ParseCmdline(string(cmdline))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wwstage1: ERROR: %v; rebooting in 60 s\n", err)
+		time.Sleep(time.Minute)
+		return sys.Reboot()
+	}
+	s := &stage1.Stage{
+		Sys:     sys,
+		Client:  stage1.NewClient(30 * time.Second),
+		Console: os.Stderr,
+		NewRoot: "/newroot",
+		Modules: "/etc/wwstage1/modules",
+		Owners:  true,
+		Backoff: stage1.Backoff,
+		Resumes: 20,
+		Now:     time.Now,
+		Net:     stage1.LinuxNet{},
+	}
+	return s.Run(context.Background(), p)
+}

@@ -1,0 +1,364 @@
+package bootstrap
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/cpio"
+	"github.com/wwboot/wwboot/internal/image"
+)
+
+// Paths inside the bootstrap that stage one reads.
+const (
+	// ModulesList lists the modules to load, one absolute path per line,
+	// in load order.
+	ModulesList = "etc/wwstage1/modules"
+	// KernelFile holds the kernel version the bootstrap was made for.
+	KernelFile = "etc/wwstage1/kernel"
+)
+
+// Options are what Build works with.
+type Options struct {
+	// Root is the image's root filesystem.
+	Root string
+	// Version is the kernel version, as in /lib/modules/VERSION.
+	Version string
+	Config  *Config
+	// Stage1 is the static stage-one program, which becomes /init.
+	Stage1 string
+	// Out is the path the archive is written to (its sha256 goes to
+	// Out+".sha256", in sha256sum's format).
+	Out string
+	// ModTime is every entry's modification time (SOURCE_DATE_EPOCH;
+	// 0 by default), so that the same inputs give the same bytes.
+	ModTime int64
+	Log     *slog.Logger
+}
+
+// Result describes a built bootstrap.
+type Result struct {
+	Path     string
+	SHA256   string
+	Size     int64
+	Modules  []string // load order, relative to /lib/modules/VERSION
+	Firmware []string // relative to /lib/firmware
+	// Builtin and Missing are requested modules the kernel has built in
+	// or does not have at all.
+	Builtin, Missing []string
+}
+
+// OutName is the file name of the bootstrap of an image's kernel
+// version, next to the image's archives: <archive>.bootstrap-<version>.img
+// and the compression's extension.
+func OutName(archive, version string, f compress.Format) string {
+	return archive + ".bootstrap-" + version + ".img" + f.Ext()
+}
+
+// Build makes the bootstrap: modules selected by the configuration and
+// their dependencies (from the image's modules.dep), the firmware the
+// configuration names, the stage-one program as /init and the list of
+// modules to load. Modules compressed with zstd or gzip are stored
+// decompressed; xz-compressed ones are kept as they are, for the kernel
+// to decompress (finit_module with MODULE_INIT_COMPRESSED_FILE).
+func Build(ctx context.Context, o Options) (*Result, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Version == "" || strings.ContainsAny(o.Version, "/\x00") || o.Version == "." || o.Version == ".." {
+		return nil, fmt.Errorf("bootstrap: bad kernel version %q", o.Version)
+	}
+	stage1, err := os.ReadFile(o.Stage1)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: stage-one program: %w", err)
+	}
+	modDir := "/lib/modules/" + o.Version
+	md, builtin, err := readModuleIndex(o.Root, modDir)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: kernel %s: %w", o.Version, err)
+	}
+	sel, err := o.Config.Select(md, builtin)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: kernel %s: %w", o.Version, err)
+	}
+	if len(sel.Missing) > 0 {
+		o.Log.Debug("requested modules not in the kernel", "kernel", o.Version, "modules", strings.Join(sel.Missing, ","))
+	}
+	firmware, err := findFirmware(o.Root, o.Config.Firmware)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: firmware: %w", err)
+	}
+
+	files := map[string]func() ([]byte, error){}
+	var loadList strings.Builder
+	for _, p := range sel.Load {
+		name := storedModuleName(p)
+		inside := path.Join("lib/modules", o.Version, name)
+		src := path.Join(modDir, p)
+		files[inside] = func() ([]byte, error) { return readModule(o.Root, src) }
+		loadList.WriteString("/" + inside + "\n")
+	}
+	for _, p := range firmware {
+		src := path.Join("/lib/firmware", p)
+		files[path.Join("lib/firmware", p)] = func() ([]byte, error) { return readIn(o.Root, src) }
+	}
+	files["init"] = func() ([]byte, error) { return stage1, nil }
+	files[ModulesList] = func() ([]byte, error) { return []byte(loadList.String()), nil }
+	files[KernelFile] = func() ([]byte, error) { return []byte(o.Version + "\n"), nil }
+
+	var buf bytes.Buffer
+	sum := sha256.New()
+	zw, err := compress.NewWriter(io.MultiWriter(&buf, sum), o.Config.Compress, compress.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := writeArchive(ctx, zw, files, o.ModTime); err != nil {
+		return nil, fmt.Errorf("bootstrap: kernel %s: %w", o.Version, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("bootstrap: compress: %w", err)
+	}
+	digest := hex.EncodeToString(sum.Sum(nil))
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := atomicfile.WriteFile(o.Out, buf.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	line := digest + "  " + filepath.Base(o.Out) + "\n"
+	if err := atomicfile.WriteFile(o.Out+".sha256", []byte(line), 0o644); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	mods := slices.Clone(sel.Load)
+	return &Result{Path: o.Out, SHA256: digest, Size: int64(buf.Len()), Modules: mods, Firmware: firmware,
+		Builtin: sel.Builtin, Missing: sel.Missing}, nil
+}
+
+// ReadSHA256 returns the sha256 recorded for the archive at p.
+func ReadSHA256(p string) (string, error) {
+	data, err := os.ReadFile(p + ".sha256")
+	if err != nil {
+		return "", err
+	}
+	sum, name, ok := strings.Cut(strings.TrimSpace(string(data)), "  ")
+	if !ok || name != filepath.Base(p) || len(sum) != 2*sha256.Size {
+		return "", fmt.Errorf("%s.sha256 is not a sha256sum line for %s", p, filepath.Base(p))
+	}
+	return sum, nil
+}
+
+// writeArchive writes the directories every file needs, the device node
+// /dev/console (the kernel opens it for init before anything is mounted)
+// and the files, sorted by name.
+func writeArchive(ctx context.Context, w io.Writer, files map[string]func() ([]byte, error), mtime int64) error {
+	dirs := map[string]bool{"dev": true, "proc": true, "sys": true, "run": true, "newroot": true, "tmp": true}
+	for name := range files {
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	type entry struct {
+		name string
+		dir  bool
+	}
+	var entries []entry
+	for d := range dirs {
+		entries = append(entries, entry{d, true})
+	}
+	for f := range files {
+		entries = append(entries, entry{f, false})
+	}
+	entries = append(entries, entry{"dev/console", false})
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	cw := cpio.NewWriter(w)
+	if err := cw.WriteHeader(&cpio.Header{Name: ".", Mode: fs.ModeDir | 0o755, ModTime: mtime}); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch {
+		case e.dir:
+			perm := fs.FileMode(0o755)
+			if e.name == "tmp" {
+				perm = 0o777 | fs.ModeSticky
+			}
+			if err := cw.WriteHeader(&cpio.Header{Name: e.name, Mode: fs.ModeDir | perm, ModTime: mtime}); err != nil {
+				return err
+			}
+		case e.name == "dev/console":
+			h := &cpio.Header{Name: e.name, Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, ModTime: mtime, Rdevmajor: 5, Rdevminor: 1}
+			if err := cw.WriteHeader(h); err != nil {
+				return err
+			}
+		default:
+			data, err := files[e.name]()
+			if err != nil {
+				return err
+			}
+			perm := fs.FileMode(0o644)
+			if e.name == "init" {
+				perm = 0o755
+			}
+			if err := cw.WriteHeader(&cpio.Header{Name: e.name, Mode: perm, ModTime: mtime, Size: int64(len(data))}); err != nil {
+				return err
+			}
+			if _, err := cw.Write(data); err != nil {
+				return err
+			}
+		}
+	}
+	return cw.Close()
+}
+
+// readModuleIndex reads the kernel's modules.dep and modules.builtin.
+func readModuleIndex(root, modDir string) (*ModuleDeps, map[string]bool, error) {
+	f, _, err := image.OpenIn(root, modDir+"/modules.dep", "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("modules.dep (run depmod in the image): %w", err)
+	}
+	defer f.Close()
+	md, err := ParseModulesDep(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	builtin := map[string]bool{}
+	if bf, _, err := image.OpenIn(root, modDir+"/modules.builtin", ""); err == nil {
+		defer bf.Close()
+		if builtin, err = ParseBuiltin(bf); err != nil {
+			return nil, nil, err
+		}
+	}
+	return md, builtin, nil
+}
+
+// storedModuleName is the module's path as stored: zstd and gzip are
+// decompressed at build time, xz is left to the kernel.
+func storedModuleName(p string) string {
+	for _, ext := range []string{".zst", ".gz"} {
+		if strings.HasSuffix(p, ".ko"+ext) {
+			return strings.TrimSuffix(p, ext)
+		}
+	}
+	return p
+}
+
+func readModule(root, p string) ([]byte, error) {
+	data, err := readIn(root, p)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.HasSuffix(p, ".ko.zst"):
+		d, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(128<<20))
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		out, err := d.DecodeAll(data, nil)
+		if err != nil {
+			return nil, fmt.Errorf("module %s: %w", p, err)
+		}
+		return out, nil
+	case strings.HasSuffix(p, ".ko.gz"):
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("module %s: %w", p, err)
+		}
+		out, err := io.ReadAll(zr)
+		if err != nil {
+			return nil, fmt.Errorf("module %s: %w", p, err)
+		}
+		return out, nil
+	}
+	return data, nil
+}
+
+// readIn reads a regular file inside the image, symlinks resolved as in
+// a chroot.
+func readIn(root, p string) ([]byte, error) {
+	f, rel, err := image.OpenIn(root, p, "")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s (/%s) is not a regular file", p, rel)
+	}
+	return io.ReadAll(f)
+}
+
+// findFirmware lists the files under the image's /lib/firmware that the
+// patterns match, sorted. Symbolic links are followed inside the image
+// and stored as the files they lead to.
+func findFirmware(root string, patterns []string) ([]string, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	d, rel, err := image.OpenIn(root, "/lib/firmware", "")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.Close()
+	rt, err := os.OpenRoot(filepath.Join(root, rel))
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	var out []string
+	err = fs.WalkDir(rt.FS(), ".", func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		match := false
+		for _, pat := range patterns {
+			if matchTree(pat, p) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			return nil
+		}
+		// Stat through the root: a link leading out of the image is
+		// refused, one to a directory or nothing is skipped.
+		st, err := rt.Stat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			return nil
+		}
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	return out, nil
+}

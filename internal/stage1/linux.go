@@ -1,0 +1,189 @@
+//go:build linux
+
+package stage1
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Linux is the real System: it mounts, loads modules and switches root.
+// Only the stage-one program uses it, as PID 1 of the bootstrap.
+type Linux struct{}
+
+// MountKernelFS mounts /proc, /sys and /dev (devtmpfs), which wwinit
+// finds mounted after the switch.
+func (Linux) MountKernelFS() error {
+	var errs []error
+	for _, m := range []struct{ src, dir, fstype string }{
+		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
+	} {
+		_ = os.MkdirAll(m.dir, 0o755)
+		if err := unix.Mount(m.src, m.dir, m.fstype, unix.MS_NOSUID, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("mount %s: %w", m.dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadModule loads a module file; the kernel decompresses .ko.xz itself
+// (CONFIG_MODULE_DECOMPRESS), as the bootstrap keeps those compressed.
+func (Linux) LoadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if strings.HasSuffix(path, ".xz") {
+		flags = unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	err = unix.FinitModule(int(f.Fd()), "", flags)
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	return err
+}
+
+// MountRoot mounts a tmpfs (interleaved over NUMA nodes, as Warewulf
+// does), a ramfs, or the block device at dir, waiting up to 30 s for the
+// device to appear and trying each file system the kernel knows.
+func (Linux) MountRoot(root, size, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	switch {
+	case root == "ramfs":
+		return unix.Mount("wwroot", dir, "ramfs", 0, "mode=0755")
+	case strings.HasPrefix(root, "/dev/"):
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := os.Stat(root); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("root device %s did not appear within 30 s (is its driver in bootstrap.conf?)", root)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		types, err := blockFilesystems()
+		if err != nil {
+			return err
+		}
+		var errs []string
+		for _, t := range types {
+			err := unix.Mount(root, dir, t, 0, "")
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, t+": "+err.Error())
+		}
+		return fmt.Errorf("mount %s: %s", root, strings.Join(errs, "; "))
+	default:
+		opts := "mode=0755,mpol=interleave"
+		if size != "" {
+			opts += ",size=" + size
+		}
+		err := unix.Mount("wwroot", dir, "tmpfs", 0, opts)
+		if errors.Is(err, unix.EINVAL) {
+			// A kernel without NUMA refuses mpol.
+			opts = strings.Replace(opts, ",mpol=interleave", "", 1)
+			err = unix.Mount("wwroot", dir, "tmpfs", 0, opts)
+		}
+		return err
+	}
+}
+
+// blockFilesystems lists the file systems of /proc/filesystems that
+// live on a device.
+func blockFilesystems() ([]string, error) {
+	f, err := os.Open("/proc/filesystems")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 1 {
+			out = append(out, fields[0])
+		}
+	}
+	return out, sc.Err()
+}
+
+// UnmountRoot detaches the new root; its tmpfs is freed.
+func (Linux) UnmountRoot(dir string) error {
+	err := unix.Unmount(dir, unix.MNT_DETACH)
+	if errors.Is(err, unix.EINVAL) {
+		return nil // not mounted
+	}
+	return err
+}
+
+// SwitchRoot does what busybox switch_root does, and moves /proc, /sys
+// and /dev along: it deletes the bootstrap's files (they would stay in
+// RAM for good), moves dir onto /, chroots into it and executes init.
+func (Linux) SwitchRoot(dir, init string, env []string) error {
+	for _, m := range []string{"/dev", "/proc", "/sys"} {
+		target := filepath.Join(dir, m)
+		_ = os.MkdirAll(target, 0o755)
+		if err := unix.Mount(m, target, "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("move %s: %w", m, err)
+		}
+	}
+	if err := os.Chdir(dir); err != nil {
+		return err
+	}
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return err
+	}
+	deleteContents("/", root.Dev)
+	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move %s to /: %w", dir, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	return unix.Exec(init, []string{init}, env)
+}
+
+// deleteContents removes what lies under dir on the device dev, never
+// crossing into another file system (the new root, /proc...).
+func deleteContents(dir string, dev uint64) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil || st.Dev != dev {
+			continue
+		}
+		if e.IsDir() {
+			deleteContents(p, dev)
+			_ = unix.Rmdir(p)
+		} else {
+			_ = unix.Unlink(p)
+		}
+	}
+}
+
+// Reboot restarts the machine.
+func (Linux) Reboot() error {
+	unix.Sync()
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}

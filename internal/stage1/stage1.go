@@ -1,0 +1,249 @@
+// Package stage1 is the first stage of two-stage boot: the program the
+// bootstrap initramfs runs as /init. It loads the bootstrap's kernel
+// modules, brings up the boot interface, streams the image and the
+// node's overlays from the daemon into a new root (checking each against
+// the daemon's sha256, resuming cut transfers) and switches to it,
+// running the image's /init (wwinit) there.
+//
+// Everything that changes the machine (mounts, modules, the network,
+// switch_root, reboot) goes through the System and Network interfaces,
+// so that tests run the whole sequence in a temporary directory.
+package stage1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// System is what stage one does to the machine.
+type System interface {
+	// MountKernelFS mounts /proc, /sys and /dev.
+	MountKernelFS() error
+	// LoadModule loads the kernel module at path; one already loaded is
+	// no error.
+	LoadModule(path string) error
+	// MountRoot mounts the new root at dir: a tmpfs (size option size,
+	// "" for the kernel's default) or ramfs, or the block device root.
+	MountRoot(root, size, dir string) error
+	// UnmountRoot undoes MountRoot, discarding a failed attempt.
+	UnmountRoot(dir string) error
+	// SwitchRoot makes dir the root and executes init in it with env;
+	// it returns only on failure.
+	SwitchRoot(dir, init string, env []string) error
+	// Reboot restarts the machine.
+	Reboot() error
+}
+
+// Network configures the boot interface.
+type Network interface {
+	// Configure brings up the interface with hardware address hw and
+	// gives it the static address, or one from DHCP when static is nil.
+	// It returns a description for the console ("eth0 10.0.0.5/24").
+	Configure(ctx context.Context, hw net.HardwareAddr, static *StaticIP) (string, error)
+}
+
+// Stage is one run of stage one.
+type Stage struct {
+	Sys System
+	Net Network
+	// Client talks to the daemon.
+	Client *http.Client
+	// Console is where progress and failures are written.
+	Console io.Writer
+	// NewRoot is where the new root is mounted ("/newroot").
+	NewRoot string
+	// Modules is the file listing the modules to load, in order.
+	Modules string
+	// Owners sets file owners when extracting (root only).
+	Owners bool
+	// Backoff is the wait before attempt n (from 2) of the whole boot
+	// and resume n of a download.
+	Backoff func(n int) time.Duration
+	// Resumes is how many times one download is resumed.
+	Resumes int
+	// Now is the clock.
+	Now func() time.Time
+}
+
+func (s *Stage) say(format string, args ...any) {
+	fmt.Fprintf(s.Console, "wwstage1: "+format+"\n", args...)
+}
+
+// artifact is one thing fetched into the new root.
+type artifact struct {
+	stage    string // path prefix on the daemon, and the console's name
+	required bool
+	// etagSHA256: the daemon's ETag is the body's sha256 (images).
+	etagSHA256 bool
+}
+
+// artifacts are fetched in this order, later ones over earlier ones.
+func artifacts() []artifact {
+	return []artifact{
+		{stage: "image", required: true, etagSHA256: true},
+		{stage: "system", required: true},
+		// Over TLS the daemon refuses the runtime overlay on plain HTTP:
+		// wwclient fetches it later, as in single-stage boot.
+		{stage: "runtime", required: false},
+	}
+}
+
+// Run boots: it returns only when the switch to the new root failed or
+// every attempt failed and the reboot did not happen.
+func (s *Stage) Run(ctx context.Context, p *Params) error {
+	start := s.Now()
+	s.say("stage one of two-stage boot: node %s, server %s, root %s", p.HWAddr, p.Server, p.Root)
+	if err := s.Sys.MountKernelFS(); err != nil {
+		s.say("step \"kernel file systems\" failed: %v", err)
+	}
+	s.loadModules()
+	network := ""
+	var last error
+	for attempt := 1; attempt <= p.Attempts; attempt++ {
+		if attempt > 1 {
+			wait := s.Backoff(attempt)
+			s.say("retrying in %s (attempt %d of %d)", wait, attempt, p.Attempts)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		if network == "" {
+			nctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			desc, err := s.Net.Configure(nctx, p.HWAddr, p.Static)
+			cancel()
+			if err != nil {
+				last = fmt.Errorf("step \"network\" failed: %w", err)
+				s.say("%v", last)
+				continue
+			}
+			network = desc
+			s.say("network: %s (%.1f s)", desc, s.Now().Sub(start).Seconds())
+		}
+		if err := s.fill(ctx, p); err != nil {
+			last = err
+			s.say("%v", err)
+			if uerr := s.Sys.UnmountRoot(s.NewRoot); uerr != nil {
+				s.say("discarding the new root: %v", uerr)
+			}
+			if errors.Is(err, errNetwork) {
+				network = "" // configure again: the lease may be gone
+			}
+			continue
+		}
+		s.say("switching root to %s and running /init, %.1f s after stage one started", p.Root, s.Now().Sub(start).Seconds())
+		env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "WWSTAGE1=1", "TERM=linux", "HOME=/"}
+		err := s.Sys.SwitchRoot(s.NewRoot, "/init", env)
+		return fmt.Errorf("step \"switch root\" failed: %w", err)
+	}
+	s.say("ERROR: giving up after %d attempts (last: %v); rebooting", p.Attempts, last)
+	if err := s.Sys.Reboot(); err != nil {
+		return fmt.Errorf("reboot: %w (after: %v)", err, last)
+	}
+	return last
+}
+
+// errNetwork marks a failure to reach the daemon at all.
+var errNetwork = errors.New("the server cannot be reached")
+
+// fill mounts the new root and extracts the artifacts into it.
+func (s *Stage) fill(ctx context.Context, p *Params) error {
+	if err := s.Sys.MountRoot(p.Root, p.TmpfsSize, s.NewRoot); err != nil {
+		return fmt.Errorf("step \"mount root\" failed: %w", err)
+	}
+	f := &Fetcher{Client: s.Client, Resumes: s.Resumes, Backoff: s.Backoff, Say: s.say}
+	x := &Extractor{Owners: s.Owners}
+	for _, a := range artifacts() {
+		t0 := s.Now()
+		url := p.Server + "/" + a.stage + "/" + p.HWAddr.String() + "?" + p.query()
+		st, d, err := s.fetch(ctx, f, x, url, a)
+		if err != nil {
+			if !a.required {
+				s.say("%s not loaded (%v): wwclient will fetch it", a.stage, err)
+				continue
+			}
+			err = fmt.Errorf("step %q failed: %w", a.stage, err)
+			var ne net.Error
+			if errors.As(err, &ne) || errors.Is(err, errNetwork) {
+				err = fmt.Errorf("%w (%w)", err, errNetwork)
+			}
+			return err
+		}
+		check := "length and compression checksums"
+		if d.SHA256() != "" {
+			check = "sha256 " + d.SHA256()[:12] + "... ok"
+		}
+		secs := s.Now().Sub(t0).Seconds()
+		s.say("%s: %d files, %.1f MiB unpacked from %.1f MiB in %.1f s (%s%s)", a.stage, st.Entries, float64(st.Bytes)/(1<<20),
+			float64(d.off)/(1<<20), secs, check, resumedNote(d.Resumed))
+	}
+	return nil
+}
+
+func resumedNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", resumed %d times", n)
+}
+
+func (s *Stage) fetch(ctx context.Context, f *Fetcher, x *Extractor, url string, a artifact) (Stats, *Download, error) {
+	d, err := f.Open(ctx, url, a.etagSHA256)
+	if err != nil {
+		return Stats{}, nil, err
+	}
+	defer d.Close()
+	st, err := x.Extract(d, s.NewRoot)
+	if err != nil {
+		// A checksum failure seen first as broken compression is still
+		// the artifact's fault: say so.
+		return st, d, err
+	}
+	// The archive may end before the body does (padding): read to the
+	// end, which checks the sha256.
+	if _, err := io.Copy(io.Discard, d); err != nil {
+		return st, d, err
+	}
+	return st, d, nil
+}
+
+// loadModules loads the bootstrap's modules in the listed order. A
+// module that fails is reported and skipped: the others may be enough.
+func (s *Stage) loadModules() {
+	f, err := os.Open(s.Modules)
+	if err != nil {
+		s.say("no module list (%v): using the kernel's built-in drivers", err)
+		return
+	}
+	defer f.Close()
+	t0 := s.Now()
+	n, failed := 0, 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		p := strings.TrimSpace(sc.Text())
+		if p == "" {
+			continue
+		}
+		n++
+		if err := s.Sys.LoadModule(p); err != nil {
+			failed++
+			s.say("module %s: %v", p, err)
+		}
+	}
+	s.say("loaded %d of %d modules in %.1f s", n-failed, n, s.Now().Sub(t0).Seconds())
+}
+
+// Backoff doubles from 1 s to at most 30 s.
+func Backoff(n int) time.Duration {
+	d := time.Second << min(n-1, 5)
+	return min(d, 30*time.Second)
+}

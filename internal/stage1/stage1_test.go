@@ -1,0 +1,226 @@
+package stage1
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/compress"
+)
+
+// fakeSys records what stage one would do to the machine.
+type fakeSys struct {
+	modules  []string
+	mounts   []string
+	unmounts int
+	switched []string
+	reboots  int
+}
+
+var errSwitched = errors.New("switched (fake)")
+
+func (f *fakeSys) MountKernelFS() error      { return nil }
+func (f *fakeSys) LoadModule(p string) error { f.modules = append(f.modules, p); return nil }
+func (f *fakeSys) Reboot() error             { f.reboots++; return nil }
+func (f *fakeSys) MountRoot(root, size, dir string) error {
+	f.mounts = append(f.mounts, root+" "+size)
+	return os.MkdirAll(dir, 0o755)
+}
+
+func (f *fakeSys) UnmountRoot(dir string) error {
+	f.unmounts++
+	return os.RemoveAll(dir)
+}
+
+func (f *fakeSys) SwitchRoot(dir, init string, env []string) error {
+	f.switched = append(append(f.switched, dir, init), env...)
+	return errSwitched
+}
+
+type fakeNet struct{ calls int }
+
+func (n *fakeNet) Configure(_ context.Context, hw net.HardwareAddr, static *StaticIP) (string, error) {
+	n.calls++
+	return "eth0 192.0.2.11/24 (DHCP)", nil
+}
+
+// fakeDaemon serves a node's image (gzip, ETag = sha256) and system
+// overlay (zstd, two archives), refuses the runtime overlay as over TLS,
+// and corrupts the first badImages image responses.
+type fakeDaemon struct {
+	t         *testing.T
+	image     []byte
+	system    []byte
+	badImages atomic.Int32
+	queries   []string
+}
+
+func (d *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.queries = append(d.queries, r.URL.Path+"?"+r.URL.RawQuery)
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/image/52:54:00:e2:e0:01"):
+		sum := sha256.Sum256(d.image)
+		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+		body := d.image
+		if d.badImages.Add(-1) >= 0 {
+			body = bytes.Clone(body)
+			body[len(body)-20] ^= 1 // in the gzip trailer's region: caught by a checksum
+		}
+		http.ServeContent(w, r, "image.img.gz", time.Time{}, bytes.NewReader(body))
+	case strings.HasPrefix(r.URL.Path, "/system/52:54:00:e2:e0:01"):
+		w.Header().Set("ETag", `"overlay-etag"`)
+		http.ServeContent(w, r, "system.img.zst", time.Time{}, bytes.NewReader(d.system))
+	case strings.HasPrefix(r.URL.Path, "/runtime/"):
+		http.Error(w, "the runtime overlay is served only over HTTPS", http.StatusForbidden)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestRun(t *testing.T) {
+	img := append(archive(t, compress.Gzip,
+		ent{name: "init", mode: 0o755, body: "#!/bin/sh\n"},
+		ent{name: "etc", mode: fs.ModeDir | 0o755},
+		ent{name: "etc/os-release", mode: 0o644, body: "ID=debian\n"}), make([]byte, 512)...)
+	sys := append(archive(t, compress.Zstd, ent{name: "warewulf", mode: fs.ModeDir | 0o755}, ent{name: "warewulf/config", mode: 0o644, body: "WWROOT=tmpfs\n"}),
+		archive(t, compress.Zstd, ent{name: "etc/hostname", mode: 0o644, body: "n1\n"})...)
+	tests := []struct {
+		name         string
+		badImages    int32
+		attempts     int
+		wantSwitch   bool
+		wantUnmounts int
+		wantReboots  int
+		wantConsole  []string
+	}{
+		{name: "boots", attempts: 3, wantSwitch: true,
+			wantConsole: []string{"loaded 2 of 2 modules", "network: eth0 192.0.2.11/24 (DHCP)", "image: 3 files", "sha256 ", "... ok",
+				"system: 3 files", "runtime not loaded", "switching root to tmpfs and running /init"}},
+		{name: "corrupted image refused, then booted", badImages: 1, attempts: 3, wantSwitch: true, wantUnmounts: 1,
+			wantConsole: []string{`step "image" failed`, "retrying in", "(attempt 2 of 3)", "switching root"}},
+		{name: "gives up and reboots", badImages: 5, attempts: 2, wantUnmounts: 2, wantReboots: 1,
+			wantConsole: []string{`step "image" failed`, "ERROR: giving up after 2 attempts", "rebooting"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &fakeDaemon{t: t, image: img, system: sys}
+			d.badImages.Store(tt.badImages)
+			ts := httptest.NewServer(d)
+			defer ts.Close()
+			dir := t.TempDir()
+			modules := filepath.Join(dir, "modules")
+			if err := os.WriteFile(modules, []byte("/lib/modules/6.1/a.ko\n/lib/modules/6.1/b.ko\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fs, fn := &fakeSys{}, &fakeNet{}
+			var console bytes.Buffer
+			s := &Stage{Sys: fs, Net: fn, Client: ts.Client(), Console: &console, NewRoot: filepath.Join(dir, "newroot"), Modules: modules,
+				Backoff: func(int) time.Duration { return time.Millisecond }, Resumes: 2, Now: time.Now}
+			p, err := ParseCmdline("BOOT_IMAGE=kernel initrd=initramfs wwid=52:54:00:e2:e0:01 wwserver=" + ts.URL +
+				" wwtoken=tok wwuuid=u-1 wwroot=tmpfs wwinit.tmpfs.size=90% wwstage1.attempts=" + strconv.Itoa(tt.attempts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Run(context.Background(), p)
+			if tt.wantSwitch {
+				if !errors.Is(err, errSwitched) {
+					t.Fatalf("Run: %v\n%s", err, console.String())
+				}
+				want := []string{s.NewRoot, "/init", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "WWSTAGE1=1", "TERM=linux", "HOME=/"}
+				if diff := cmp.Diff(want, fs.switched); diff != "" {
+					t.Errorf("switch root (-want +got):\n%s", diff)
+				}
+				got := tree(t, s.NewRoot)
+				wantTree := map[string]string{"init": "#!/bin/sh\n", "etc": "dir", "etc/os-release": "ID=debian\n", "etc/hostname": "n1\n",
+					"warewulf": "dir", "warewulf/config": "WWROOT=tmpfs\n"}
+				if diff := cmp.Diff(wantTree, got); diff != "" {
+					t.Errorf("new root (-want +got):\n%s", diff)
+				}
+			} else if fs.switched != nil {
+				t.Errorf("switched root after failures")
+			}
+			if diff := cmp.Diff([]string{"/lib/modules/6.1/a.ko", "/lib/modules/6.1/b.ko"}, fs.modules); diff != "" {
+				t.Errorf("modules (-want +got):\n%s", diff)
+			}
+			if fs.unmounts != tt.wantUnmounts || fs.reboots != tt.wantReboots || fn.calls != 1 {
+				t.Errorf("%d unmounts, %d reboots, %d network set-ups; want %d, %d, 1", fs.unmounts, fs.reboots, fn.calls, tt.wantUnmounts, tt.wantReboots)
+			}
+			if fs.mounts[0] != "tmpfs 90%" {
+				t.Errorf("mounted %q", fs.mounts[0])
+			}
+			if !strings.Contains(d.queries[0], "token=tok") || !strings.Contains(d.queries[0], "uuid=u-1") || !strings.Contains(d.queries[0], "compress=zst") {
+				t.Errorf("first request %q lacks the token, uuid or compression", d.queries[0])
+			}
+			for _, want := range tt.wantConsole {
+				if !strings.Contains(console.String(), want) {
+					t.Errorf("console lacks %q:\n%s", want, console.String())
+				}
+			}
+			if strings.Contains(console.String(), "tok&") || strings.Contains(console.String(), "token=tok") {
+				t.Errorf("console shows the token:\n%s", console.String())
+			}
+		})
+	}
+}
+
+func TestParseCmdline(t *testing.T) {
+	mac, _ := net.ParseMAC("52:54:00:e2:e0:01")
+	tests := []struct {
+		name    string
+		in      string
+		want    *Params
+		wantErr string
+	}{
+		{
+			name: "DHCP defaults",
+			in:   "quiet wwid=52:54:00:e2:e0:01 wwserver=http://192.0.2.1:9873/",
+			want: &Params{HWAddr: mac, Server: "http://192.0.2.1:9873", Root: "initramfs", Compress: "zst", Attempts: 10},
+		},
+		{
+			name: "static address and everything else",
+			in: "wwid=52:54:00:e2:e0:01 wwserver=http://192.0.2.1:9873 ip=192.0.2.11::192.0.2.254:255.255.255.0:n1:eth0:none " +
+				"wwroot=/dev/vda1 wwcompress=gz wwtoken=t wwassetkey=k wwuuid=u wwstage1.attempts=3",
+			want: &Params{HWAddr: mac, Server: "http://192.0.2.1:9873", Root: "/dev/vda1", Compress: "gz", Attempts: 3, Token: "t", AssetKey: "k", UUID: "u",
+				Static: &StaticIP{Addr: net.IPNet{IP: net.IPv4(192, 0, 2, 11).To4(), Mask: net.IPv4Mask(255, 255, 255, 0)}, Gateway: net.IPv4(192, 0, 2, 254).To4()}},
+		},
+		{name: "ip=dhcp", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s ip=dhcp",
+			want: &Params{HWAddr: mac, Server: "http://s", Root: "initramfs", Compress: "zst", Attempts: 10}},
+		{name: "no wwid", in: "wwserver=http://s", wantErr: "no wwid="},
+		{name: "no server", in: "wwid=52:54:00:e2:e0:01", wantErr: "no wwserver="},
+		{name: "bad server", in: "wwid=52:54:00:e2:e0:01 wwserver=ftp://s", wantErr: "wwserver=ftp://s"},
+		{name: "bad root", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s wwroot=nfs", wantErr: "wwroot=nfs"},
+		{name: "bad ip", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s ip=300.1.1.1::", wantErr: "ip=300.1.1.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseCmdline(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("params (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
