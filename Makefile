@@ -8,7 +8,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export GOTOOLCHAIN ?= auto
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all deps build test lint bench fuzz demo clean
+.PHONY: all deps build test e2e e2e-full lint bench fuzz demo tour clean
 
 all: build
 
@@ -18,14 +18,31 @@ deps:
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/wwctl ./cmd/wwctl
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/wwclient ./cmd/wwclient
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/wwstage1 ./cmd/wwstage1
 	ln -sf wwctl bin/warewulfd
 
 # The README's test command: vet and every test, with the race detector
-# on the packages that take locks.
+# on the packages that take locks, then the virtual cluster scenarios a
+# to d (test/e2e; root only, which CI is).
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./internal/inventory/ ./internal/atomicfile/ ./internal/overlay/
+	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory e2e; \
+	else echo "test: not root, so the virtual cluster scenarios (make e2e) did not run"; fi
+
+# Virtual cluster scenarios a to d: QEMU VMs booting from wwctl server in
+# a private network namespace (test/e2e). E2E_FLAGS adds go test flags,
+# e.g. E2E_FLAGS='-run Discovery'.
+E2E_FLAGS ?=
+e2e: build
+	@scripts/deps.sh --e2e
+	WWBOOT_E2E=1 WWBOOT_E2E_BIN=$(CURDIR)/bin $(GO) test -count=1 -v -timeout 30m $(E2E_FLAGS) ./test/e2e
+
+# Also scenario e: a debootstrapped Debian image with systemd, two nodes.
+e2e-full: build
+	@scripts/deps.sh --e2e
+	WWBOOT_E2E=1 WWBOOT_E2E_FULL=1 WWBOOT_E2E_BIN=$(CURDIR)/bin $(GO) test -count=1 -v -timeout 60m $(E2E_FLAGS) ./test/e2e
 
 lint: deps
 	@out=$$(gofmt -l cmd internal test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -49,9 +66,14 @@ fuzz: deps
 	  done; \
 	done
 
-# The README's main command.
+# The README's main command: a virtual cluster of two nodes booting from
+# wwctl server, until Ctrl-C (scripts/demo.sh). The CLI tour of an
+# inventory on a throwaway tree is "make tour".
 demo: build
-	scripts/demo.sh bin/wwctl
+	scripts/demo.sh bin
+
+tour: build
+	scripts/tour.sh bin/wwctl
 
 clean:
 	rm -rf bin

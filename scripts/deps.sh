@@ -25,6 +25,21 @@ command -v tftp >/dev/null || need_apt+=(tftp-hpa)
 command -v curl >/dev/null || need_apt+=(curl)
 # The iPXE binaries the embedded TFTP server hands to PXE firmware.
 [ -e /usr/lib/ipxe/undionly.kpxe ] || need_apt+=(ipxe)
+# --e2e: what the virtual cluster (make e2e, make demo) needs: QEMU with
+# SeaBIOS and the NICs' iPXE ROMs, OVMF, iPXE's binaries for TFTP,
+# apt-get download + dpkg-deb for the test image's kernel, depmod.
+e2e_apt=()
+if [ "${1:-}" = --e2e ]; then
+  command -v qemu-system-x86_64 >/dev/null || e2e_apt+=(qemu-system-x86)
+  [ -d /usr/lib/ipxe/qemu ] || e2e_apt+=(ipxe-qemu)
+  [ -f /usr/share/seabios/bios-256k.bin ] || e2e_apt+=(seabios)
+  [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || e2e_apt+=(ovmf)
+  [ -f /usr/lib/ipxe/snponly.efi ] || e2e_apt+=(ipxe)
+  command -v dpkg-deb >/dev/null || e2e_apt+=(dpkg-dev)
+  command -v depmod >/dev/null || e2e_apt+=(kmod)
+  command -v ip >/dev/null || e2e_apt+=(iproute2)
+  command -v debootstrap >/dev/null || e2e_apt+=(debootstrap)
+fi
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
   need_apt+=(golang-go)
 fi
@@ -36,6 +51,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ ${#e2e_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: the virtual cluster needs ${e2e_apt[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "deps: installing ${e2e_apt[*]}" >&2
+  apt-get update -qq
+  # Without recommends: qemu-system-x86 would pull in some 200 packages.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${e2e_apt[@]}" >/dev/null
 fi
 if ! command -v go >/dev/null; then
   export PATH="/usr/local/go/bin:$PATH"

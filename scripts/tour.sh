@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A scripted tour of wwctl against a throwaway tree: nothing outside a
-# temporary directory is touched. The virtual-cluster demo replaces it
-# once nodes can boot.
+# A scripted tour of wwctl against a throwaway tree ("make tour"):
+# nothing outside a temporary directory is touched. "make demo" boots a
+# virtual cluster instead (scripts/demo.sh).
 set -euo pipefail
 wwctl=$(realpath "${1:-bin/wwctl}")
 tmp=$(mktemp -d)

@@ -65,7 +65,7 @@ func TestRoutes(t *testing.T) {
 			"kernel --name kernel ${base}/kernel/${mac}?",
 			"initrd --name image ${base}/image/${mac}?${args}&compress=gz",
 			"initrd --name system ${base}/system/", "initrd --name runtime ${base}/runtime/",
-			"boot kernel initrd=image initrd=system initrd=runtime wwid=${mac} quiet crashkernel=no",
+			"set rt initrd=runtime", "boot kernel initrd=image initrd=system ${rt} wwid=${mac} quiet crashkernel=no",
 			":reboot", "Image:          rocky"}},
 		{name: "ipxe legacy no stage", target: "/provision/aa:bb:cc:dd:ee:01", code: 200, has: []string{"#!ipxe", "goto initrd"}},
 		{name: "ipxe nocompress tag", target: "/ipxe/aa:bb:cc:dd:ee:04", code: 200, has: []string{"goto initrd_nocompress", ":initrd_nocompress", "initrd --name image ${base}/image/${mac}?${args} ||"}},

@@ -1,0 +1,351 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DaemonPort is the daemon's HTTP port (warewulf.port).
+const DaemonPort = 9873
+
+// Options configure a Cluster.
+type Options struct {
+	// Dir holds the cluster's tree (warewulf.conf, nodes.conf, images,
+	// overlays) and its logs; it is created.
+	Dir string
+	// Bin is the directory with wwctl and wwclient.
+	Bin string
+	// Accel is the QEMU accelerator: "tcg", "kvm", or "" / "auto" to use
+	// KVM only when it really boots a kernel (ProbeKernel).
+	Accel string
+	// ProbeKernel is the kernel image the KVM probe boots.
+	ProbeKernel string
+	// CacheDir remembers the probe's answer until the host reboots.
+	CacheDir string
+	// UpdateInterval is warewulf.update interval, the seconds between
+	// wwclient's runtime overlay updates; 0 keeps the default (60).
+	UpdateInterval int
+	// Secure is warewulf.secure: the runtime overlay only to a
+	// privileged source port (wwclient), not to iPXE.
+	Secure bool
+	Log    *slog.Logger
+}
+
+// Cluster is a virtual cluster: a network namespace with a bridge, the
+// provisioning daemon (wwctl server) inside it as the only DHCP, TFTP
+// and HTTP server, and QEMU VMs booting from it. Close removes all of it;
+// so does an interrupt (SIGINT, SIGTERM, SIGHUP), after which the signal
+// takes its usual course.
+type Cluster struct {
+	opts Options
+	// Conf is the warewulf.conf every wwctl command of the cluster reads.
+	Conf string
+	// OverlayDir is the site overlay directory (paths.wwoverlaydir).
+	OverlayDir string
+	// ChrootDir holds the images (paths.wwchrootdir).
+	ChrootDir string
+	// DaemonLog is the daemon's stderr and stdout.
+	DaemonLog string
+	// Status follows the daemon's /status once Start returned.
+	Status *StatusLog
+
+	log        *slog.Logger
+	accel      string
+	ns         *Netns
+	daemon     *Proc
+	stopPoll   context.CancelFunc
+	pollDone   chan struct{}
+	mu         sync.Mutex
+	vms        []*VM
+	closeOnce  sync.Once
+	closeErr   error
+	signals    chan os.Signal
+	stopSignal chan struct{}
+}
+
+// New makes the cluster's tree and configuration; Start brings up its
+// network and daemon. Close must be called whatever happens next.
+func New(opts Options) (*Cluster, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = DefaultCacheDir
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	c := &Cluster{
+		opts:       opts,
+		Conf:       filepath.Join(dir, "warewulf.conf"),
+		OverlayDir: filepath.Join(dir, "var", "warewulf", "overlays"),
+		ChrootDir:  filepath.Join(dir, "var", "warewulf", "chroots"),
+		DaemonLog:  filepath.Join(dir, "daemon.log"),
+		log:        opts.Log,
+		signals:    make(chan os.Signal, 1),
+		stopSignal: make(chan struct{}),
+	}
+	for _, d := range []string{"etc/warewulf", "var/warewulf", "share", "cache", "vms"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(c.Conf, []byte(c.warewulfConf()), 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", c.Conf, err)
+	}
+	signal.Notify(c.signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go c.onSignal()
+	return c, nil
+}
+
+// warewulfConf is the daemon's configuration: everything under the
+// cluster's directory, DHCP and TFTP embedded on the bridge.
+func (c *Cluster) warewulfConf() string {
+	interval := c.opts.UpdateInterval
+	if interval == 0 {
+		interval = 60
+	}
+	d := c.opts.Dir
+	return fmt.Sprintf(`# Written by the wwboot e2e harness.
+ipaddr: %[1]s
+netmask: %[2]s
+network: 192.0.2.0
+warewulf:
+  port: %[3]d
+  update interval: %[4]d
+  secure: %[5]t
+dhcp:
+  enabled: true
+  mode: embedded
+  interface: %[6]s
+  range start: 192.0.2.100
+  range end: 192.0.2.199
+tftp:
+  enabled: true
+  mode: embedded
+nfs:
+  enabled: false
+paths:
+  sysconfdir: %[7]s/etc
+  localstatedir: %[7]s/var
+  datadir: %[7]s/share
+  cachedir: %[7]s/cache
+  wwoverlaydir: %[8]s
+  wwchrootdir: %[9]s
+`, ServerIP, Netmask, DaemonPort, interval, c.opts.Secure, BridgeName, d, c.OverlayDir, c.ChrootDir)
+}
+
+// Wwctl runs "wwctl --warewulfconf CONF args..." on the host and returns
+// its standard output.
+func (c *Cluster) Wwctl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.opts.Bin, "wwctl"), append([]string{"--warewulfconf", c.Conf}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("wwctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// Start creates the network namespace and starts the daemon in it (with
+// --debug: its log records every request), and
+// returns when the daemon answers /status.
+func (c *Cluster) Start(ctx context.Context) error {
+	if err := SweepStale(ctx, c.log); err != nil {
+		c.log.Warn("could not remove every stale namespace", "err", err)
+	}
+	accel, err := ChooseAccel(ctx, c.opts.Accel, c.opts.ProbeKernel, c.opts.CacheDir, c.log)
+	if err != nil {
+		return err
+	}
+	c.accel = accel
+	ns, err := NewNetns(ctx, c.log)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ns = ns
+	c.mu.Unlock()
+
+	logFile, err := os.Create(c.DaemonLog)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := ns.Command(context.Background(), filepath.Join(c.opts.Bin, "wwctl"), "--warewulfconf", c.Conf, "--debug", "server")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	daemon, err := startProc("wwctl server", cmd, c.log)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.daemon = daemon
+	pollCtx, cancel := context.WithCancel(context.Background())
+	c.stopPoll = cancel
+	c.pollDone = make(chan struct{})
+	c.Status = newStatusLog(ns, fmt.Sprintf("http://%s/status", netJoin(ServerIP, DaemonPort)), 200*time.Millisecond, c.log)
+	c.mu.Unlock()
+	go func() {
+		defer close(c.pollDone)
+		c.Status.run(pollCtx)
+	}()
+	readyCtx, cancelReady := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelReady()
+	readyCtx, cancelDaemon := c.WithDaemon(readyCtx)
+	defer cancelDaemon()
+	if err := c.Status.WaitReady(readyCtx); err != nil {
+		return fmt.Errorf("daemon did not come up: %w\n%s", err, tailFile(c.DaemonLog, 30))
+	}
+	c.log.Info("daemon up", "netns", ns.Name, "log", c.DaemonLog)
+	return nil
+}
+
+// WithDaemon returns a context that ends when the daemon exits, so that
+// waits fail at once instead of at their deadline.
+func (c *Cluster) WithDaemon(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-c.daemon.Done():
+			_, err := c.daemon.Exited()
+			cancel(fmt.Errorf("the daemon exited (%v):\n%s", err, tailFile(c.DaemonLog, 30)))
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// Accel is the QEMU accelerator VMs use.
+func (c *Cluster) Accel() string { return c.accel }
+
+// BinDir is the directory with wwctl and wwclient.
+func (c *Cluster) BinDir() string { return c.opts.Bin }
+
+// Netns is the cluster's network namespace.
+func (c *Cluster) Netns() *Netns { return c.ns }
+
+// StartVM boots a VM on a new tap of the bridge; Close stops it.
+func (c *Cluster) StartVM(ctx context.Context, o VMOptions) (*VM, error) {
+	if c.ns == nil {
+		return nil, errors.New("start the cluster before its VMs")
+	}
+	vm, err := startVM(ctx, c.ns, filepath.Join(c.opts.Dir, "vms", o.Name), c.accel, o, c.log)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.vms = append(c.vms, vm)
+	c.mu.Unlock()
+	return vm, nil
+}
+
+// Close stops the VMs and the daemon (by their PIDs), deletes the
+// namespace with its bridge and taps, and checks that none of them is
+// left. It is safe to call more than once and from a signal.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		signal.Stop(c.signals)
+		close(c.stopSignal)
+		c.closeErr = c.teardown()
+	})
+	return c.closeErr
+}
+
+func (c *Cluster) teardown() error {
+	c.mu.Lock()
+	vms, daemon, ns, stopPoll := c.vms, c.daemon, c.ns, c.stopPoll
+	c.mu.Unlock()
+	var errs []error
+	var wg sync.WaitGroup
+	vmErrs := make([]error, len(vms))
+	for i, vm := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vmErrs[i] = vm.Stop()
+		}()
+	}
+	wg.Wait()
+	errs = append(errs, vmErrs...)
+	if stopPoll != nil {
+		stopPoll()
+		<-c.pollDone
+	}
+	if daemon != nil {
+		errs = append(errs, daemon.Stop(15*time.Second))
+	}
+	if ns != nil {
+		errs = append(errs, ns.Close())
+		if out, err := exec.Command("ip", "netns", "list").Output(); err == nil && containsField(string(out), ns.Name) {
+			errs = append(errs, fmt.Errorf("namespace %s is still there", ns.Name))
+		}
+	}
+	for _, vm := range vms {
+		if done, _ := vm.Exited(); !done {
+			errs = append(errs, fmt.Errorf("VM %s (pid %d) is still running", vm.Name, vm.proc.PID()))
+		}
+	}
+	if daemon != nil {
+		if done, _ := daemon.Exited(); !done {
+			errs = append(errs, fmt.Errorf("daemon (pid %d) is still running", daemon.PID()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// onSignal tears the cluster down on an interrupt, then lets the signal
+// take its usual course: it is sent again once this cluster no longer
+// catches it, so the last cluster to finish ends the process (unless the
+// program itself handles the signal).
+func (c *Cluster) onSignal() {
+	select {
+	case <-c.stopSignal:
+		return
+	case sig := <-c.signals:
+		c.log.Warn("interrupted: removing the virtual cluster", "signal", sig)
+		if err := c.Close(); err != nil {
+			c.log.Error("cleanup after the interrupt", "err", err)
+		}
+		if s, ok := sig.(syscall.Signal); ok {
+			_ = syscall.Kill(os.Getpid(), s)
+		}
+	}
+}
+
+func containsField(out, name string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
+func netJoin(host string, port int) string { return host + ":" + strconv.Itoa(port) }
+
+// tailFile returns the last n lines of a file, for error messages.
+func tailFile(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

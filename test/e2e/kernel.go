@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+)
+
+// DefaultCacheDir keeps downloaded kernel packages between runs.
+const DefaultCacheDir = "/var/cache/wwboot-e2e"
+
+// Kernel is a Debian kernel and the modules a network-booted busybox node
+// needs, unpacked under Root (boot/vmlinuz-VERSION, lib/modules/VERSION).
+type Kernel struct {
+	Version string
+	Root    string
+}
+
+// Vmlinuz is the kernel image's path.
+func (k *Kernel) Vmlinuz() string { return filepath.Join(k.Root, "boot", "vmlinuz-"+k.Version) }
+
+// nicModules are the module files (under lib/modules/VERSION/kernel/)
+// kept from the package: Debian's kernel has the virtio and e1000 NIC
+// drivers as modules (the e2e README's pitfall 5).
+func nicModules() []string {
+	return []string{
+		"drivers/virtio/",
+		"drivers/net/virtio_net.ko",
+		"drivers/net/net_failover.ko",
+		"net/core/failover.ko",
+		"drivers/net/ethernet/intel/e1000/",
+		"drivers/net/ethernet/intel/e1000e/",
+	}
+}
+
+var kernelPkgRE = regexp.MustCompile(`Depends: (linux-image-([0-9][^ ]*-amd64))\b`)
+
+// FetchKernel returns Debian's current amd64 kernel with the NIC
+// modules, from cacheDir when an earlier run fetched it, else through
+// "apt-get download" (the kernel is never installed on the host).
+func FetchKernel(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, error) {
+	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "linux-image-amd64").Output()
+	if err != nil {
+		return nil, fmt.Errorf("apt-cache depends linux-image-amd64: %w", err)
+	}
+	m := kernelPkgRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return nil, fmt.Errorf("apt-cache depends linux-image-amd64 names no kernel package:\n%s", out)
+	}
+	pkg, version := m[1], m[2]
+	k := &Kernel{Version: version, Root: filepath.Join(cacheDir, "kernel-"+version)}
+	if _, err := os.Stat(filepath.Join(k.Root, "done")); err == nil {
+		return k, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return nil, err
+	}
+	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
+	if len(debs) == 0 {
+		log.Info("downloading the kernel package", "package", pkg, "dir", cacheDir)
+		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
+		cmd.Dir = cacheDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("apt-get download %s: %w: %s", pkg, err, out)
+		}
+		if debs, _ = filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb")); len(debs) == 0 {
+			return nil, fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
+		}
+	}
+	tmp, err := os.MkdirTemp(cacheDir, ".kernel-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := unpackKernel(ctx, debs[0], version, tmp); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "done"), nil, 0o644); err != nil {
+		return nil, err
+	}
+	// A concurrent run may have won; its tree is as good as ours.
+	if err := os.Rename(tmp, k.Root); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
+		return nil, fmt.Errorf("cache the kernel: %w", err)
+	}
+	log.Info("kernel unpacked", "version", version, "dir", k.Root)
+	return k, nil
+}
+
+// unpackKernel extracts from deb the kernel image, the NIC modules and
+// the module lists depmod needs.
+func unpackKernel(ctx context.Context, deb, version, dest string) error {
+	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("dpkg-deb: %w", err)
+	}
+	found, err := extractKernelFiles(tar.NewReader(stdout), version, dest)
+	// Drain what is left so dpkg-deb can finish.
+	_, _ = io.Copy(io.Discard, stdout)
+	if werr := cmd.Wait(); werr != nil {
+		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", deb, werr, stderr.String())
+	}
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", deb, err)
+	}
+	if !found {
+		return fmt.Errorf("%s holds no boot/vmlinuz-%s", deb, version)
+	}
+	return nil
+}
+
+func extractKernelFiles(tr *tar.Reader, version, dest string) (foundKernel bool, err error) {
+	modDir := "lib/modules/" + version + "/"
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return foundKernel, nil
+		}
+		if err != nil {
+			return foundKernel, err
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if h.Typeflag != tar.TypeReg || strings.Contains(name, "..") {
+			continue
+		}
+		keep := name == "boot/vmlinuz-"+version
+		if rest, ok := strings.CutPrefix(name, modDir); ok {
+			if strings.HasPrefix(rest, "modules.builtin") || rest == "modules.order" {
+				keep = true
+			}
+			for _, m := range nicModules() {
+				if strings.HasPrefix(rest, "kernel/"+m) {
+					keep = true
+				}
+			}
+		}
+		if !keep {
+			continue
+		}
+		foundKernel = foundKernel || name == "boot/vmlinuz-"+version
+		p := filepath.Join(dest, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return foundKernel, err
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return foundKernel, err
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return foundKernel, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+}
+
+// InstallInto copies the kernel and modules into an image's root file
+// system and indexes the modules (depmod -b), so that busybox modprobe
+// finds them and their dependencies.
+func (k *Kernel) InstallInto(ctx context.Context, rootfs string) error {
+	err := filepath.WalkDir(k.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(k.Root, p)
+		if rel == "done" {
+			return nil
+		}
+		dst := filepath.Join(rootfs, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+	if err != nil {
+		return fmt.Errorf("copy kernel %s into %s: %w", k.Version, rootfs, err)
+	}
+	if err := run(ctx, "depmod", "-b", rootfs, k.Version); err != nil {
+		return fmt.Errorf("index the modules: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// nsPrefix starts the name of every namespace the harness makes; the
+// rest is the PID of the process that made it and a sequence number, so
+// a namespace whose process is gone can be recognised as left behind by a
+// killed run (SweepStale).
+const nsPrefix = "wwe2e-"
+
+// Bridge settings inside every namespace. Namespaces are isolated, so
+// every run can use the same addresses: 192.0.2.0/24 (TEST-NET-1) exists
+// only inside them, and nothing is routed out.
+const (
+	BridgeName = "br0"
+	ServerIP   = "192.0.2.1"
+	Netmask    = "255.255.255.0"
+	prefixLen  = 24
+	// serverIP6 is a documentation address on the bridge; see netUp.
+	serverIP6 = "2001:db8:e2e::1/64"
+)
+
+// Netns is a network namespace holding a bridge with the server's
+// address and one tap per VM. Deleting the namespace removes the bridge
+// and taps with it.
+type Netns struct {
+	Name string
+	log  *slog.Logger
+	taps atomic.Int32
+}
+
+// NewNetns creates a namespace named wwe2e-<pid>-<random> with br0 up
+// and holding ServerIP/24.
+func NewNetns(ctx context.Context, log *slog.Logger) (*Netns, error) {
+	n := &Netns{Name: fmt.Sprintf("%s%d-%08x", nsPrefix, os.Getpid(), rand.Uint32()), log: log}
+	if err := run(ctx, "ip", "netns", "add", n.Name); err != nil {
+		return nil, fmt.Errorf("create namespace %s: %w", n.Name, err)
+	}
+	steps := [][]string{
+		{"ip", "link", "set", "lo", "up"},
+		{"ip", "link", "add", BridgeName, "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		{"ip", "addr", "add", fmt.Sprintf("%s/%d", ServerIP, prefixLen), "dev", BridgeName},
+		// An IPv6 address on the bridge costs nothing and lets a server
+		// that sends router advertisements answer iPXE's solicitations;
+		// without answers iPXE waits ~13 s for IPv6 autoconfiguration.
+		{"ip", "-6", "addr", "add", serverIP6, "dev", BridgeName, "nodad"},
+		{"ip", "link", "set", BridgeName, "up"},
+	}
+	for _, s := range steps {
+		if err := run(ctx, n.Command(ctx, s...).Args...); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("namespace %s: %w", n.Name, err)
+		}
+	}
+	log.Info("network namespace up", "netns", n.Name, "bridge", BridgeName, "addr", ServerIP)
+	return n, nil
+}
+
+// AddTap creates the next tap device on the bridge and returns its name.
+func (n *Netns) AddTap(ctx context.Context) (string, error) {
+	name := fmt.Sprintf("tap%d", n.taps.Add(1)-1)
+	for _, s := range [][]string{
+		{"ip", "tuntap", "add", "dev", name, "mode", "tap"},
+		{"ip", "link", "set", name, "master", BridgeName},
+		{"ip", "link", "set", name, "up"},
+	} {
+		if err := run(ctx, n.Command(ctx, s...).Args...); err != nil {
+			return "", fmt.Errorf("tap %s in %s: %w", name, n.Name, err)
+		}
+	}
+	return name, nil
+}
+
+// Command returns a command that runs argv inside the namespace. The
+// command's PID is argv[0]'s own: "ip netns exec" execs it.
+func (n *Netns) Command(ctx context.Context, argv ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name}, argv...)...)
+}
+
+// Close deletes the namespace, and with it the bridge and the taps. The
+// processes in it must be stopped first.
+func (n *Netns) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, "ip", "netns", "del", n.Name); err != nil {
+		return fmt.Errorf("delete namespace %s: %w", n.Name, err)
+	}
+	n.log.Info("network namespace removed", "netns", n.Name)
+	return nil
+}
+
+// DialContext connects from inside the namespace: the socket is made on
+// a thread that has joined the namespace, and stays there after the
+// thread returns to its own.
+func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		c, restored, err := n.dialIn(ctx, network, addr)
+		// A thread that could not return to its namespace must not run
+		// other goroutines: staying locked makes it exit with this one.
+		if restored {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+func (n *Netns) dialIn(ctx context.Context, network, addr string) (c net.Conn, restored bool, err error) {
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return nil, true, fmt.Errorf("own network namespace: %w", err)
+	}
+	defer self.Close()
+	target, err := os.Open("/run/netns/" + n.Name)
+	if err != nil {
+		return nil, true, fmt.Errorf("namespace %s: %w", n.Name, err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return nil, true, fmt.Errorf("enter namespace %s: %w", n.Name, err)
+	}
+	var d net.Dialer
+	c, err = d.DialContext(ctx, network, addr)
+	if serr := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); serr != nil {
+		return c, false, errors.Join(err, fmt.Errorf("leave namespace %s: %w", n.Name, serr))
+	}
+	return c, true, err
+}
+
+// SweepStale deletes namespaces that earlier runs of the harness made and
+// could not remove because they were killed (SIGKILL): those whose maker
+// PID no longer exists. Namespaces of live runs are left alone.
+func SweepStale(ctx context.Context, log *slog.Logger) error {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output()
+	if err != nil {
+		return fmt.Errorf("ip netns list: %w", err)
+	}
+	var errs []error
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], nsPrefix) {
+			continue
+		}
+		name := f[0]
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, nsPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pidStr); err == nil {
+			continue
+		}
+		log.Warn("removing a namespace left behind by a killed run", "netns", name, "pid", pid)
+		if err := run(ctx, "ip", "netns", "del", name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// run runs argv and returns its error with its output.
+func run(ctx context.Context, argv ...string) error {
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

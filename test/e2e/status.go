@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/provision"
+)
+
+// Stages the daemon records, as /status reports them.
+const (
+	StageDHCP    = "DHCP"
+	StageIPXE    = "IPXE"
+	StageKernel  = "KERNEL"
+	StageImage   = "IMAGE"
+	StageSystem  = "SYSTEM_OVERLAY"
+	StageRuntime = "RUNTIME_OVERLAY"
+)
+
+// Failed reports whether sent is one of the daemon's failure marks.
+func Failed(sent string) bool {
+	switch sent {
+	case "BAD_REQUEST", "NOT_FOUND", "BAD_ASSET":
+		return true
+	}
+	return false
+}
+
+// Event is a change of one node's status, seen by polling /status.
+type Event struct {
+	At time.Time
+	provision.NodeStatus
+}
+
+// statusDoc is the daemon's /status answer.
+type statusDoc struct {
+	Nodes   map[string]provision.NodeStatus `json:"nodes"`
+	Unknown map[string]provision.NodeStatus `json:"unknown"`
+}
+
+// StatusLog polls the daemon's /status and keeps every change of every
+// node's status with the time it was first seen, so boot phases can be
+// timed from the daemon's own records. A status replaced within one poll
+// interval is not seen.
+type StatusLog struct {
+	url    string
+	client *http.Client
+	every  time.Duration
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	events  []Event
+	current statusDoc
+	lastErr error
+	polled  bool
+	changed chan struct{}
+}
+
+func newStatusLog(ns *Netns, url string, every time.Duration, log *slog.Logger) *StatusLog {
+	return &StatusLog{
+		url:     url,
+		client:  &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext}},
+		every:   every,
+		log:     log,
+		changed: make(chan struct{}),
+	}
+}
+
+// run polls until ctx ends.
+func (s *StatusLog) run(ctx context.Context) {
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		doc, err := s.fetch(ctx)
+		now := time.Now()
+		s.mu.Lock()
+		s.lastErr = err
+		if err == nil {
+			for name, st := range doc.Nodes {
+				if prev, ok := s.current.Nodes[name]; !ok || !sameStatus(prev, st) {
+					if st.Stage != "" {
+						s.events = append(s.events, Event{At: now, NodeStatus: st})
+					}
+				}
+			}
+			s.current = doc
+			s.polled = true
+		}
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			s.client.CloseIdleConnections()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func sameStatus(a, b provision.NodeStatus) bool {
+	return a.Stage == b.Stage && a.Sent == b.Sent && a.Bytes == b.Bytes && a.Addr == b.Addr && a.LastSeen.Equal(b.LastSeen)
+}
+
+func (s *StatusLog) fetch(ctx context.Context) (statusDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return statusDoc{}, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return statusDoc{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return statusDoc{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return statusDoc{}, fmt.Errorf("GET %s: %s: %s", s.url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var doc statusDoc
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return statusDoc{}, fmt.Errorf("GET %s: %w", s.url, err)
+	}
+	return doc, nil
+}
+
+// Events returns a copy of the changes seen so far, oldest first.
+func (s *StatusLog) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.events...)
+}
+
+// Current returns the last answer: the nodes and the unknown hardware
+// addresses.
+func (s *StatusLog) Current() (nodes, unknown map[string]provision.NodeStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.current.Nodes), maps.Clone(s.current.Unknown)
+}
+
+// Wait polls until cond holds for the events and the current status, or
+// ctx ends; what names the condition in the error.
+func (s *StatusLog) Wait(ctx context.Context, what string, cond func(events []Event, nodes map[string]provision.NodeStatus) bool) error {
+	for {
+		s.mu.Lock()
+		ok := s.polled && cond(s.events, s.current.Nodes)
+		lastErr, changed := s.lastErr, s.changed
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("daemon status: %s: %w (last poll: %v)", what, context.Cause(ctx), lastErr)
+			}
+			return fmt.Errorf("daemon status: %s: %w", what, context.Cause(ctx))
+		case <-changed:
+		}
+	}
+}
+
+// WaitReady waits for the first successful poll.
+func (s *StatusLog) WaitReady(ctx context.Context) error {
+	return s.Wait(ctx, "daemon answering /status", func([]Event, map[string]provision.NodeStatus) bool { return true })
+}
+
+// NodeEvents returns the events of one node.
+func NodeEvents(events []Event, node string) []Event {
+	var out []Event
+	for _, e := range events {
+		if e.Node == node {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Heartbeats returns the times of the node's successful runtime overlay
+// requests after since: each poll that saw a new one. Requests within
+// one second of each other share a "last seen" and count once.
+func Heartbeats(events []Event, node string, since time.Time) []time.Time {
+	var out []time.Time
+	for _, e := range NodeEvents(events, node) {
+		if e.Stage == StageRuntime && !Failed(e.Sent) && e.At.After(since) {
+			out = append(out, e.At)
+		}
+	}
+	return out
+}
+
+// StatusTable formats the current status like "wwctl node status".
+func StatusTable(nodes map[string]provision.NodeStatus, now time.Time) string {
+	names := make([]string, 0, len(nodes))
+	for n := range nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-10s %-16s %-40s %s\n", "NODE", "STAGE", "SENT", "LASTSEEN (s)")
+	for _, n := range names {
+		st := nodes[n]
+		ago := "--"
+		if !st.LastSeen.IsZero() {
+			ago = fmt.Sprintf("%.0f", now.Sub(st.LastSeen).Seconds())
+		}
+		stage := st.Stage
+		if stage == "" {
+			stage = "--"
+		}
+		fmt.Fprintf(&b, "%-10s %-16s %-40s %s\n", n, stage, st.Sent, ago)
+	}
+	return b.String()
+}

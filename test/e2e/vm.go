@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Firmware of a VM.
+type Firmware string
+
+const (
+	// BIOS is SeaBIOS; the NIC's option ROM (iPXE) boots from the network.
+	BIOS Firmware = "bios"
+	// UEFI is OVMF; without a NIC ROM its own PXE client loads iPXE
+	// (snponly.efi) over TFTP.
+	UEFI Firmware = "uefi"
+)
+
+// OVMF's firmware, from Debian's ovmf package.
+const (
+	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// VMOptions describe a VM.
+type VMOptions struct {
+	Name     string
+	MAC      string
+	Firmware Firmware
+	// NoROM leaves the NIC without its iPXE option ROM (UEFI only: OVMF
+	// then boots with its own PXE client).
+	NoROM bool
+	// MemoryMB is the guest's RAM; 0 is 1024.
+	MemoryMB int
+	// CPUs is the number of virtual CPUs; 0 is 1.
+	CPUs int
+}
+
+// VM is a running QEMU guest whose serial console is captured.
+type VM struct {
+	Name    string
+	MAC     string
+	Started time.Time
+	Console *Console
+	// ConsoleFile is where the console is written.
+	ConsoleFile string
+	proc        *Proc
+	stdin       io.WriteCloser
+	copied      chan struct{}
+}
+
+// startVM boots a VM in ns from the network on a new tap, with its files
+// (console, QEMU's errors, UEFI variables) in dir.
+func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log *slog.Logger) (*VM, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	tap, err := ns.AddTap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mem, cpus := o.MemoryMB, o.CPUs
+	if mem == 0 {
+		mem = 1024
+	}
+	if cpus == 0 {
+		cpus = 1
+	}
+	args := []string{"qemu-system-x86_64", "-name", o.Name,
+		"-accel", accel, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		// SeaBIOS copies its text (and iPXE's) to the serial port only
+		// with -nographic.
+		"-nographic", "-nodefaults", "-no-reboot",
+		"-chardev", "stdio,id=s0,signal=off", "-serial", "chardev:s0",
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+	}
+	if accel == "kvm" {
+		args = append(args, "-cpu", "host")
+	}
+	dev := "virtio-net-pci,netdev=n0,mac=" + o.MAC + ",bootindex=1"
+	if o.NoROM {
+		dev += ",romfile="
+	}
+	args = append(args, "-device", dev)
+	switch o.Firmware {
+	case BIOS, "":
+		args = append(args, "-machine", "pc", "-boot", "order=n")
+	case UEFI:
+		vars := filepath.Join(dir, "OVMF_VARS.fd")
+		if err := copyFile(ovmfVars, vars); err != nil {
+			return nil, fmt.Errorf("UEFI variables for %s: %w", o.Name, err)
+		}
+		args = append(args, "-machine", "q35",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	default:
+		return nil, fmt.Errorf("VM %s: unknown firmware %q", o.Name, o.Firmware)
+	}
+
+	vm := &VM{Name: o.Name, MAC: o.MAC, ConsoleFile: filepath.Join(dir, "console.log"), copied: make(chan struct{})}
+	consoleFile, err := os.Create(vm.ConsoleFile)
+	if err != nil {
+		return nil, err
+	}
+	errFile, err := os.Create(filepath.Join(dir, "qemu.err"))
+	if err != nil {
+		consoleFile.Close()
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		consoleFile.Close()
+		errFile.Close()
+		return nil, err
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		consoleFile.Close()
+		errFile.Close()
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	cmd := ns.Command(context.Background(), args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errFile
+	vm.Started = time.Now()
+	vm.Console = newConsole(vm.Started)
+	proc, err := startProc("qemu "+o.Name, cmd, log)
+	// The child has its copies; the parent keeps only its ends.
+	inR.Close()
+	outW.Close()
+	errFile.Close()
+	if err != nil {
+		consoleFile.Close()
+		outR.Close()
+		inW.Close()
+		return nil, err
+	}
+	vm.proc, vm.stdin = proc, inW
+	go func() {
+		defer close(vm.copied)
+		vm.Console.copyFrom(outR, consoleFile)
+		outR.Close()
+		consoleFile.Close()
+	}()
+	log.Info("VM booting", "vm", o.Name, "mac", o.MAC, "firmware", o.Firmware, "rom", !o.NoROM, "tap", tap, "accel", accel)
+	return vm, nil
+}
+
+// Type writes s to the VM's serial console, as if typed.
+func (vm *VM) Type(s string) error {
+	_, err := io.WriteString(vm.stdin, s)
+	return err
+}
+
+// Exited reports whether QEMU has exited.
+func (vm *VM) Exited() (bool, error) { return vm.proc.Exited() }
+
+// Stop powers the VM off (QEMU exits on SIGTERM) and waits for the
+// console to be written out.
+func (vm *VM) Stop() error {
+	err := vm.proc.Stop(10 * time.Second)
+	vm.stdin.Close()
+	select {
+	case <-vm.copied:
+	case <-time.After(5 * time.Second):
+	}
+	return err
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
+}
