@@ -1,10 +1,7 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -127,22 +124,14 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	im := s.o.Images
-	own, err := image.ReadExcludes(filepath.Join(im.RootFS(name), "etc", "warewulf", "excludes"))
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(im.Archive(name)), 0o755); err != nil {
-		return fmt.Errorf("build image %s: %w", name, err)
-	}
-	res, err := image.Build(r.Context(), im.RootFS(name), im.Archive(name), image.BuildOptions{
+	res, err := s.o.Images.Build(r.Context(), name, image.BuildOptions{
 		Formats:  []compress.Format{compress.Gzip, compress.Zstd},
-		Excludes: append(append([]string(nil), s.o.Config.ImageExcludes...), own...),
+		Excludes: s.o.Config.ImageExcludes,
 		Force:    force,
 		Log:      s.log,
 	})
 	if err != nil {
-		return fmt.Errorf("build image %s: %w", name, err)
+		return err
 	}
 	out := imageBuild{Image: name, Skipped: res.Skipped, Files: res.Files, Bytes: res.Bytes, Outputs: []buildOutput{}}
 	for _, o := range res.Outputs {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -254,26 +253,18 @@ func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) er
 		if !im.Exists(name) {
 			return fmt.Errorf("image %q does not exist", name)
 		}
-		own, err := image.ReadExcludes(filepath.Join(im.RootFS(name), "etc", "warewulf", "excludes"))
-		if err != nil {
-			return err
-		}
 		formats := []compress.Format{compress.Gzip, compress.Zstd}
 		if bf.uncompressed {
 			formats = append([]compress.Format{compress.None}, formats...)
 		}
-		excludes := append(append(append([]string(nil), a.cfg.ImageExcludes...), own...), bf.excludes...)
-		if err := os.MkdirAll(filepath.Dir(im.Archive(name)), 0o755); err != nil {
-			return err
-		}
 		start := time.Now()
-		res, err := image.Build(ctx, im.RootFS(name), im.Archive(name), image.BuildOptions{
-			Formats: formats, Excludes: excludes, HybridPath: bf.hybridPath, Force: bf.force,
-			Progress: a.byteProgress(), Log: a.log,
+		res, err := im.Build(ctx, name, image.BuildOptions{
+			Formats: formats, Excludes: append(append([]string(nil), a.cfg.ImageExcludes...), bf.excludes...),
+			HybridPath: bf.hybridPath, Force: bf.force, Progress: a.byteProgress(), Log: a.log,
 		})
 		a.progressDone()
 		if err != nil {
-			return fmt.Errorf("build image %s: %w", name, err)
+			return err
 		}
 		if res.Skipped {
 			fmt.Fprintf(a.out(), "Image %s unchanged (use --force to rebuild)\n", name)

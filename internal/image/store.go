@@ -4,6 +4,7 @@
 package image
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -238,4 +239,23 @@ func (im *Images) Archives(name string) []Built {
 		}
 	}
 	return out
+}
+
+// Build builds the named image's boot archives (Build), leaving out what
+// opts.Excludes names and what the image's own etc/warewulf/excludes
+// does.
+func (im *Images) Build(ctx context.Context, name string, opts BuildOptions) (*BuildResult, error) {
+	own, err := ReadExcludes(filepath.Join(im.RootFS(name), "etc", "warewulf", "excludes"))
+	if err != nil {
+		return nil, err
+	}
+	opts.Excludes = append(append([]string(nil), opts.Excludes...), own...)
+	if err := os.MkdirAll(filepath.Dir(im.Archive(name)), 0o755); err != nil {
+		return nil, fmt.Errorf("build image %s: %w", name, err)
+	}
+	res, err := Build(ctx, im.RootFS(name), im.Archive(name), opts)
+	if err != nil {
+		return nil, fmt.Errorf("build image %s: %w", name, err)
+	}
+	return res, nil
 }
