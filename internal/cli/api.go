@@ -2,7 +2,6 @@ package cli
 
 import (
 	"net/http"
-	"path/filepath"
 
 	"github.com/wwboot/wwboot/internal/api"
 	"github.com/wwboot/wwboot/internal/overlay"
@@ -12,7 +11,8 @@ import (
 // apiHandler returns the REST API the daemon mounts at /api/, or nil when
 // api.enabled is off (the default). reload makes the daemon serve what
 // an API call wrote; status reports the nodes' provisioning status.
-func (a *app) apiHandler(reload func() error, status func() map[string]provision.NodeStatus) (http.Handler, error) {
+// builder is the daemon's, so API builds and on-demand ones are shared.
+func (a *app) apiHandler(builder *overlay.Builder, reload func() error, status func() map[string]provision.NodeStatus) (http.Handler, error) {
 	if !a.cfg.API.Enabled {
 		return nil, nil
 	}
@@ -21,7 +21,7 @@ func (a *app) apiHandler(reload func() error, status func() map[string]provision
 		Nodes:    a.store(),
 		Images:   a.images(),
 		Overlays: a.overlayStore(),
-		Builder:  &overlay.Builder{Dir: filepath.Join(a.cfg.Paths.Wwprovisiondir, "overlays"), Log: a.log},
+		Builder:  builder,
 		Snapshot: a.snapshot,
 		Status:   status,
 		Reload:   reload,

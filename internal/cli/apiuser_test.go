@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/api"
+	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/provision"
 )
 
@@ -115,7 +116,7 @@ func TestAPIHandler(t *testing.T) {
 				t.Fatal(err)
 			}
 			reloads := 0
-			h, err := a.apiHandler(func() error { reloads++; return nil },
+			h, err := a.apiHandler(&overlay.Builder{Dir: t.TempDir()}, func() error { reloads++; return nil },
 				func() map[string]provision.NodeStatus { return nil })
 			if err != nil {
 				t.Fatal(err)

@@ -62,7 +62,8 @@ SIGTERM or SIGINT stops it gracefully.`,
 			}
 			// The API's callbacks run only on requests, once srv is set.
 			var srv *provision.Server
-			api, err := a.apiHandler(func() error { return srv.Reload() },
+			builder := &overlay.Builder{Dir: filepath.Join(a.cfg.Paths.Wwprovisiondir, "overlays"), Log: a.log}
+			api, err := a.apiHandler(builder, func() error { return srv.Reload() },
 				func() map[string]provision.NodeStatus { return srv.Status() })
 			if err != nil {
 				return err
@@ -83,7 +84,7 @@ SIGTERM or SIGINT stops it gracefully.`,
 				Nodes:      a.store(),
 				Overlays:   a.overlayStore(),
 				Images:     a.images(),
-				Builder:    &overlay.Builder{Dir: filepath.Join(a.cfg.Paths.Wwprovisiondir, "overlays"), Log: a.log},
+				Builder:    builder,
 				StatusFile: filepath.Join(a.cfg.Paths.Localstatedir, "warewulf", "status.json"),
 				Templates:  templates,
 				Log:        a.log,
