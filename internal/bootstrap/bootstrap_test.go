@@ -15,6 +15,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/cpio"
+	"github.com/wwboot/wwboot/internal/image"
 )
 
 func TestParse(t *testing.T) {
@@ -285,7 +286,7 @@ func TestBuildReproducible(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				recorded, err := ReadSHA256(out)
+				recorded, err := image.ReadSHA256(out)
 				if err != nil || recorded != res.SHA256 {
 					t.Fatalf("recorded sha256 %q (%v), want %q", recorded, err, res.SHA256)
 				}

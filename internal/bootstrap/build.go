@@ -150,19 +150,6 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		Builtin: sel.Builtin, Missing: sel.Missing}, nil
 }
 
-// ReadSHA256 returns the sha256 recorded for the archive at p.
-func ReadSHA256(p string) (string, error) {
-	data, err := os.ReadFile(p + ".sha256")
-	if err != nil {
-		return "", err
-	}
-	sum, name, ok := strings.Cut(strings.TrimSpace(string(data)), "  ")
-	if !ok || name != filepath.Base(p) || len(sum) != 2*sha256.Size {
-		return "", fmt.Errorf("%s.sha256 is not a sha256sum line for %s", p, filepath.Base(p))
-	}
-	return sum, nil
-}
-
 // writeArchive writes the directories every file needs, the device node
 // /dev/console (the kernel opens it for init before anything is mounted)
 // and the files, sorted by name.

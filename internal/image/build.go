@@ -243,15 +243,25 @@ func upToDate(f compress.Format, p string) (Output, bool) {
 	if err != nil || !st.Mode().IsRegular() {
 		return Output{}, false
 	}
-	data, err := os.ReadFile(p + ".sha256")
+	sum, err := ReadSHA256(p)
 	if err != nil {
 		return Output{}, false
 	}
+	return Output{Format: f, Path: p, Size: st.Size(), SHA256: sum}, true
+}
+
+// ReadSHA256 returns the sha256 recorded beside the archive at p, in
+// p.sha256 (a sha256sum line naming the archive).
+func ReadSHA256(p string) (string, error) {
+	data, err := os.ReadFile(p + ".sha256")
+	if err != nil {
+		return "", err
+	}
 	sum, name, ok := strings.Cut(strings.TrimSpace(string(data)), "  ")
 	if !ok || name != filepath.Base(p) || len(sum) != 2*sha256.Size {
-		return Output{}, false
+		return "", fmt.Errorf("%s.sha256 is not a sha256sum line for %s", p, filepath.Base(p))
 	}
-	return Output{Format: f, Path: p, Size: st.Size(), SHA256: sum}, true
+	return sum, nil
 }
 
 // readDigests reads a digest file: lines of "<digest>  <archive name>".

@@ -72,13 +72,9 @@ func (s *Server) serveKernel(w http.ResponseWriter, r *http.Request, req *reques
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
+	if !s.serveFile(w, r, req, f, path.Base(rel), "") {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q kernel %s is not a regular file", img, "/"+rel)
-		return
 	}
-	etag := fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano())
-	s.serveContent(w, r, req, path.Base(rel), etag, st.ModTime(), f)
 }
 
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request) {
@@ -104,23 +100,31 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request
 		return
 	}
 	defer f.Close()
+	// The sha256 is the ETag, and stage one of two-stage boot checks
+	// what it unpacked against it.
+	sum, _ := image.ReadSHA256(p)
+	if sum != "" {
+		w.Header().Set("X-Checksum-Sha256", sum)
+	}
+	if !s.serveFile(w, r, req, f, filepath.Base(p), sum) {
+		w.Header().Del("X-Checksum-Sha256")
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q archive %s is not a regular file", img, p)
+	}
+}
+
+// serveFile sends f, named sent, with etag (when "", one made of its
+// size and modification time). It sends nothing and returns false when
+// f is not a regular file.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, req *request, f *os.File, sent, etag string) bool {
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q archive %s is not a regular file", img, p)
-		return
-	}
-	etag := ""
-	if data, err := os.ReadFile(p + ".sha256"); err == nil {
-		if sum, _, ok := strings.Cut(strings.TrimSpace(string(data)), " "); ok || sum != "" {
-			etag = sum
-			// Stage one of two-stage boot checks what it unpacked.
-			w.Header().Set("X-Checksum-Sha256", sum)
-		}
+		return false
 	}
 	if etag == "" {
 		etag = fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano())
 	}
-	s.serveContent(w, r, req, filepath.Base(p), etag, st.ModTime(), f)
+	s.serveContent(w, r, req, sent, etag, st.ModTime(), f)
+	return true
 }
 
 func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *request) {

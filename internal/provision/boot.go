@@ -47,12 +47,9 @@ func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *req
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
+	if !s.serveFile(w, r, req, f, path.Base(rel), "") {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q initramfs %s is not a regular file", img, "/"+rel)
-		return
 	}
-	s.serveContent(w, r, req, path.Base(rel), fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano()), st.ModTime(), f)
 }
 
 // serveBootstrap sends the image's bootstrap for kernel version, if one
@@ -61,7 +58,7 @@ func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *req
 func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *request, img, version string) bool {
 	for _, format := range []compress.Format{compress.Gzip, compress.Zstd} {
 		p := bootstrap.OutName(s.o.Images.Archive(img), version, format)
-		sum, err := bootstrap.ReadSHA256(p)
+		sum, err := image.ReadSHA256(p)
 		if err != nil {
 			continue
 		}
@@ -70,13 +67,11 @@ func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *req
 			continue
 		}
 		defer f.Close()
-		st, err := f.Stat()
-		if err != nil || !st.Mode().IsRegular() {
-			continue
-		}
 		w.Header().Set("X-Checksum-Sha256", sum)
-		s.serveContent(w, r, req, filepath.Base(p), sum, st.ModTime(), f)
-		return true
+		if s.serveFile(w, r, req, f, filepath.Base(p), sum) {
+			return true
+		}
+		w.Header().Del("X-Checksum-Sha256")
 	}
 	return false
 }
@@ -124,11 +119,8 @@ func (s *Server) handleEFIBoot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		http.Error(w, fmt.Sprintf("iPXE binary %q is not a regular file", name), http.StatusNotFound)
-		return
-	}
 	ip, _ := clientIP(r)
-	s.serveContent(w, r, &request{stage: stageEFIBoot, addr: ip}, name, fmt.Sprintf("%x-%x", st.Size(), st.ModTime().UnixNano()), st.ModTime(), f)
+	if !s.serveFile(w, r, &request{stage: stageEFIBoot, addr: ip}, f, name, "") {
+		http.Error(w, fmt.Sprintf("iPXE binary %q is not a regular file", name), http.StatusNotFound)
+	}
 }
