@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,22 +48,19 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	s.statusMu.Lock()
 	b.WriteString("# HELP wwboot_requests_total Provisioning requests by stage and result.\n# TYPE wwboot_requests_total counter\n")
-	keys := make([][2]string, 0, len(s.metrics.requests))
-	for k := range s.metrics.requests {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
-	for _, k := range keys {
+	for _, k := range slices.SortedFunc(maps.Keys(s.metrics.requests), func(a, b [2]string) int {
+		return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1])
+	}) {
 		fmt.Fprintf(&b, "wwboot_requests_total{stage=%q,result=%q} %d\n", k[0], k[1], s.metrics.requests[k])
 	}
 	b.WriteString("# HELP wwboot_sent_bytes_total Body bytes sent by stage.\n# TYPE wwboot_sent_bytes_total counter\n")
-	for _, stage := range sortedKeys(s.metrics.bytes) {
+	for _, stage := range slices.Sorted(maps.Keys(s.metrics.bytes)) {
 		fmt.Fprintf(&b, "wwboot_sent_bytes_total{stage=%q} %d\n", stage, s.metrics.bytes[stage])
 	}
 	unknown := len(s.unknown)
 	s.statusMu.Unlock()
 	b.WriteString("# HELP wwboot_nodes Nodes of the inventory by the last stage served to them.\n# TYPE wwboot_nodes gauge\n")
-	for _, stage := range sortedKeys(byStage) {
+	for _, stage := range slices.Sorted(maps.Keys(byStage)) {
 		fmt.Fprintf(&b, "wwboot_nodes{stage=%q} %d\n", stage, byStage[stage])
 	}
 	fmt.Fprintf(&b, "# HELP wwboot_unknown_hwaddrs Hardware addresses that asked to boot and belong to no node.\n# TYPE wwboot_unknown_hwaddrs gauge\nwwboot_unknown_hwaddrs %d\n", unknown)
@@ -70,13 +68,4 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "# HELP wwboot_overlay_builds_total On-demand overlay builds run, and requests that waited for one.\n# TYPE wwboot_overlay_builds_total counter\nwwboot_overlay_builds_total %d\nwwboot_overlay_build_waits_total %d\n", builds, waits)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -131,10 +131,7 @@ func (s *Server) proof(r *http.Request, req *request, m *inventory.Merged, port 
 // asset key was given, or the request came from an address nodes.conf
 // gives the node.
 func (s *Server) issueToken(req *request, m *inventory.Merged) string {
-	if deref(m.AssetKey) != "" {
-		return s.token(m.Name, s.now())
-	}
-	if match, _ := fromNode(req.addr, m); match {
+	if match, _ := fromNode(req.addr, m); match || deref(m.AssetKey) != "" {
 		return s.token(m.Name, s.now())
 	}
 	return ""
