@@ -38,7 +38,7 @@ func run() error {
 	}
 	s := &stage1.Stage{
 		Sys:     sys,
-		Client:  stage1.NewClient(30 * time.Second),
+		Client:  stage1.NewClient(30*time.Second, true),
 		Console: os.Stderr,
 		NewRoot: "/newroot",
 		Modules: "/etc/wwstage1/modules",

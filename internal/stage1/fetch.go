@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -246,12 +248,17 @@ func redactErr(err error) error {
 
 // NewClient returns the HTTP client stage one uses: a connection on
 // which nothing arrives for stall is broken (and the download resumed),
-// so a stalled transfer never hangs the boot.
-func NewClient(stall time.Duration) *http.Client {
+// so a stalled transfer never hangs the boot. With privileged, each
+// connection comes from a source port below 1024, which the daemon takes
+// as proof that root on the node made it (warewulf.secure requires it
+// for the runtime overlay); a process that may not bind one falls back
+// to an ordinary port.
+func NewClient(stall time.Duration, privileged bool) *http.Client {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+	pd := &privDialer{d: d, next: 1023, enabled: privileged}
 	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
+			c, err := pd.dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -260,6 +267,54 @@ func NewClient(stall time.Duration) *http.Client {
 		ResponseHeaderTimeout: stall,
 		DisableCompression:    true,
 	}}
+}
+
+// privDialer dials from privileged source ports, walking down from 1023
+// to 512 and round again, so that a port in TIME_WAIT from an earlier
+// connection is not reused soon.
+type privDialer struct {
+	d       *net.Dialer
+	mu      sync.Mutex
+	next    int
+	enabled bool
+}
+
+func (p *privDialer) port() (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.enabled {
+		return 0, false
+	}
+	port := p.next
+	if p.next--; p.next < 512 {
+		p.next = 1023
+	}
+	return port, true
+}
+
+func (p *privDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	for range 16 {
+		port, ok := p.port()
+		if !ok {
+			break
+		}
+		d := *p.d
+		d.LocalAddr = &net.TCPAddr{Port: port}
+		c, err := d.DialContext(ctx, network, addr)
+		switch {
+		case err == nil:
+			return c, nil
+		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+			p.mu.Lock()
+			p.enabled = false
+			p.mu.Unlock()
+		case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL):
+			continue
+		default:
+			return nil, err
+		}
+	}
+	return p.d.DialContext(ctx, network, addr)
 }
 
 // stallConn fails a Read that waits longer than stall.

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -169,5 +170,51 @@ func TestNoChecksumFromTheDaemon(t *testing.T) {
 	defer d.Close()
 	if b, err := io.ReadAll(d); err != nil || string(b) != "overlay" || d.SHA256() != "" {
 		t.Errorf("%q, %v, sha256 %q", b, err, d.SHA256())
+	}
+}
+
+// TestNewClientPrivilegedPort: root connects from a port below 1024,
+// anyone else falls back to an ordinary port; both get the answer.
+func TestNewClientPrivilegedPort(t *testing.T) {
+	ports := make(chan int, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, p, _ := strings.Cut(r.RemoteAddr, "]:")
+		if !strings.Contains(r.RemoteAddr, "]") {
+			_, p, _ = strings.Cut(r.RemoteAddr, ":")
+		}
+		n, _ := strconv.Atoi(p)
+		ports <- n
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name       string
+		privileged bool
+		wantLow    bool
+	}{
+		{name: "privileged as root", privileged: true, wantLow: os.Geteuid() == 0},
+		{name: "ordinary", privileged: false, wantLow: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewClient(5*time.Second, tt.privileged)
+			defer c.CloseIdleConnections()
+			for i := range 2 {
+				resp, err := c.Get(srv.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(body) != "ok" {
+					t.Fatalf("body %q", body)
+				}
+				port := <-ports
+				if low := port < 1024; low != tt.wantLow {
+					t.Errorf("request %d came from port %d; want privileged=%v", i, port, tt.wantLow)
+				}
+				c.CloseIdleConnections() // the next request dials again
+			}
+		})
 	}
 }

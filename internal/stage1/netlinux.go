@@ -40,6 +40,9 @@ func (n LinuxNet) Configure(ctx context.Context, hw net.HardwareAddr, static *St
 	if static != nil {
 		addr, gw = static.Addr, static.Gateway
 	} else {
+		if err := waitRandom(ctx); err != nil {
+			return "", err
+		}
 		c, err := nclient4.New(ifc.Name, nclient4.WithTimeout(4*time.Second), nclient4.WithRetry(4))
 		if err != nil {
 			return "", fmt.Errorf("DHCP on %s: %w", ifc.Name, err)
@@ -76,6 +79,35 @@ func (n LinuxNet) Configure(ctx context.Context, hw net.HardwareAddr, static *St
 		desc += " (DHCP)"
 	}
 	return desc, nil
+}
+
+// waitRandom waits until the kernel's random number generator is
+// ready. The DHCP library polls it without blocking, which never makes
+// the kernel gather entropy: on a machine without a hardware source
+// (RDRAND, virtio-rng) it would wait its full two minutes and fail. A
+// blocking getrandom makes the kernel generate entropy from timer
+// jitter, which takes about a second.
+func waitRandom(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		var b [4]byte
+		for {
+			_, err := unix.Getrandom(b[:], 0)
+			if err != unix.EINTR {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("the kernel's random number generator: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the kernel's random number generator is not ready (no entropy): %w", ctx.Err())
+	}
 }
 
 func waitInterface(ctx context.Context, hw net.HardwareAddr) (*net.Interface, error) {

@@ -204,8 +204,14 @@ func (s *Stage) fetch(ctx context.Context, f *Fetcher, x *Extractor, url string,
 	defer d.Close()
 	st, err := x.Extract(d, s.NewRoot)
 	if err != nil {
-		// A checksum failure seen first as broken compression is still
-		// the artifact's fault: say so.
+		// Corrupt bytes usually show first as broken compression: read
+		// the rest so that the sha256 can say whether the artifact is at
+		// fault rather than, say, a full root.
+		if d.SHA256() != "" {
+			if _, cerr := io.Copy(io.Discard, d); errors.Is(cerr, ErrChecksum) {
+				return st, d, fmt.Errorf("%w (unpacking had failed with: %v)", cerr, err)
+			}
+		}
 		return st, d, err
 	}
 	// The archive may end before the body does (padding): read to the

@@ -67,7 +67,11 @@ type fakeDaemon struct {
 	image     []byte
 	system    []byte
 	badImages atomic.Int32
-	queries   []string
+	// badAt is the offset of the corrupted byte from the end (default
+	// 20, the gzip trailer's region); half the length hits the middle of
+	// the compressed data.
+	badAt   int
+	queries []string
 }
 
 func (d *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +83,11 @@ func (d *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body := d.image
 		if d.badImages.Add(-1) >= 0 {
 			body = bytes.Clone(body)
-			body[len(body)-20] ^= 1 // in the gzip trailer's region: caught by a checksum
+			at := d.badAt
+			if at == 0 {
+				at = 20
+			}
+			body[len(body)-at] ^= 1
 		}
 		http.ServeContent(w, r, "image.img.gz", time.Time{}, bytes.NewReader(body))
 	case strings.HasPrefix(r.URL.Path, "/system/52:54:00:e2:e0:01"):
@@ -102,6 +110,7 @@ func TestRun(t *testing.T) {
 	tests := []struct {
 		name         string
 		badImages    int32
+		badAt        int
 		attempts     int
 		wantSwitch   bool
 		wantUnmounts int
@@ -113,12 +122,14 @@ func TestRun(t *testing.T) {
 				"system: 3 files", "runtime not loaded", "switching root to tmpfs and running /init"}},
 		{name: "corrupted image refused, then booted", badImages: 1, attempts: 3, wantSwitch: true, wantUnmounts: 1,
 			wantConsole: []string{`step "image" failed`, "retrying in", "(attempt 2 of 3)", "switching root"}},
+		{name: "corruption mid-stream named as a checksum failure", badImages: 1, badAt: len(img) / 2, attempts: 3, wantSwitch: true, wantUnmounts: 1,
+			wantConsole: []string{`step "image" failed`, "sha256 mismatch", "unpacking had failed with", "(attempt 2 of 3)", "switching root"}},
 		{name: "gives up and reboots", badImages: 5, attempts: 2, wantUnmounts: 2, wantReboots: 1,
 			wantConsole: []string{`step "image" failed`, "ERROR: giving up after 2 attempts", "rebooting"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &fakeDaemon{t: t, image: img, system: sys}
+			d := &fakeDaemon{t: t, image: img, system: sys, badAt: tt.badAt}
 			d.badImages.Store(tt.badImages)
 			ts := httptest.NewServer(d)
 			defer ts.Close()

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 )
@@ -112,4 +114,33 @@ until systemctl is-active -q multi-user.target; do sleep 1; done
 echo "E2E-PROBE multi-user host=$(hostname) wwclient=$(systemctl is-active wwclient) addrs=$(ip -4 -o addr show | awk '$2 != "lo" { printf "%s,", $4 }')"
 `},
 	}
+}
+
+// PadImage adds size bytes of incompressible data to an image's root
+// (/var/lib/e2e-padding), so that it is as large as a real image without
+// a real image's build time; the bytes are the same in every run. The
+// image must be built again afterwards.
+func (c *Cluster) PadImage(image string, size int64) error {
+	p := filepath.Join(c.Rootfs(image), "var", "lib", "e2e-padding")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	_, err = io.CopyN(f, rand.NewChaCha8([32]byte{'w', 'w'}), size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("pad image %s: %w", image, err)
+	}
+	return nil
+}
+
+// ImageArchive is the path of an image's built archive with suffix ext
+// ("", ".gz" or ".zst").
+func (c *Cluster) ImageArchive(image, ext string) string {
+	return filepath.Join(c.opts.Dir, "var", "warewulf", "provision", "images", image+".img"+ext)
 }
