@@ -395,3 +395,43 @@ func listArchive(t *testing.T, data []byte, f compress.Format) map[string]string
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+func TestSoftdeps(t *testing.T) {
+	md, err := ParseModulesDep(strings.NewReader(
+		"kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko\nkernel/lib/crc16.ko:\nkernel/arch/x86/crypto/crc32c-intel.ko:\n" +
+			"kernel/fs/jbd2/jbd2.ko:\nkernel/a.ko: kernel/b.ko\nkernel/b.ko:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft, err := ParseSoftdep(strings.NewReader("# softdeps\nsoftdep ext4 pre: crc32c-intel nosuch post: jbd2\nsoftdep b pre: a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md.SetSoftdeps(soft)
+	tests := []struct {
+		name  string
+		roots []string
+		want  []string
+	}{
+		{name: "pre before, post after, missing skipped", roots: []string{"kernel/fs/ext4/ext4.ko"},
+			want: []string{"kernel/arch/x86/crypto/crc32c-intel.ko", "kernel/lib/crc16.ko", "kernel/fs/ext4/ext4.ko", "kernel/fs/jbd2/jbd2.ko"}},
+		{name: "a soft cycle is broken, not an error", roots: []string{"kernel/a.ko"},
+			want: []string{"kernel/b.ko", "kernel/a.ko"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := md.LoadOrder(tt.roots)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("order (-want +got):\n%s", diff)
+			}
+		})
+	}
+	for _, bad := range []string{"options ext4 x=1\n", "softdep ext4 crc32c\n"} {
+		if _, err := ParseSoftdep(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "modules.softdep:1") {
+			t.Errorf("ParseSoftdep(%q): error %v", bad, err)
+		}
+	}
+}

@@ -215,7 +215,8 @@ func writeArchive(ctx context.Context, w io.Writer, files map[string]func() ([]b
 	return cw.Close()
 }
 
-// readModuleIndex reads the kernel's modules.dep and modules.builtin.
+// readModuleIndex reads the kernel's modules.dep, modules.softdep and
+// modules.builtin.
 func readModuleIndex(root, modDir string) (*ModuleDeps, map[string]bool, error) {
 	f, _, err := image.OpenIn(root, modDir+"/modules.dep", "")
 	if err != nil {
@@ -225,6 +226,14 @@ func readModuleIndex(root, modDir string) (*ModuleDeps, map[string]bool, error) 
 	md, err := ParseModulesDep(f)
 	if err != nil {
 		return nil, nil, err
+	}
+	if sf, _, err := image.OpenIn(root, modDir+"/modules.softdep", ""); err == nil {
+		defer sf.Close()
+		soft, err := ParseSoftdep(sf)
+		if err != nil {
+			return nil, nil, err
+		}
+		md.SetSoftdeps(soft)
 	}
 	builtin := map[string]bool{}
 	if bf, _, err := image.OpenIn(root, modDir+"/modules.builtin", ""); err == nil {

@@ -16,7 +16,56 @@ type ModuleDeps struct {
 	deps   map[string][]string
 	byName map[string]string // module name -> path
 	paths  []string          // sorted
+	soft   map[string]SoftDep
 }
+
+// SoftDep is a module's soft dependencies from modules.softdep: modules
+// modprobe loads before (Pre) and after (Post) it when the image has
+// them, such as the crc32c implementation a file system uses.
+type SoftDep struct {
+	Pre, Post []string // module names
+}
+
+// ParseSoftdep reads modules.softdep ("softdep MODULE pre: A B post: C").
+func ParseSoftdep(r io.Reader) (map[string]SoftDep, error) {
+	out := map[string]SoftDep{}
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if f[0] != "softdep" || len(f) < 2 {
+			return nil, fmt.Errorf("modules.softdep:%d: want \"softdep MODULE pre: ... post: ...\", got %q", line, sc.Text())
+		}
+		name := ModuleName(f[1])
+		sd := out[name]
+		var to *[]string
+		for _, w := range f[2:] {
+			switch w {
+			case "pre:":
+				to = &sd.Pre
+			case "post:":
+				to = &sd.Post
+			default:
+				if to == nil {
+					return nil, fmt.Errorf("modules.softdep:%d: %q comes before pre: or post:", line, w)
+				}
+				*to = append(*to, ModuleName(w))
+			}
+		}
+		out[name] = sd
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("modules.softdep: %w", err)
+	}
+	return out, nil
+}
+
+// SetSoftdeps makes LoadOrder honour soft dependencies.
+func (md *ModuleDeps) SetSoftdeps(soft map[string]SoftDep) { md.soft = soft }
 
 // ParseModulesDep reads modules.dep.
 func ParseModulesDep(r io.Reader) (*ModuleDeps, error) {
@@ -78,11 +127,14 @@ func (md *ModuleDeps) Paths() []string { return md.paths }
 // on, each once, in an order the kernel can load them: each module after
 // everything it needs. The roots are taken in the order given, so the
 // same input gives the same order. A dependency modules.dep does not
-// list itself is an error; so is a cycle.
+// list itself is an error; so is a cycle. Soft dependencies the image has
+// are added, pre ones before their module and post ones after it; those
+// it lacks, or that would close a cycle, are skipped, as modprobe does.
 func (md *ModuleDeps) LoadOrder(paths []string) ([]string, error) {
 	var out []string
 	state := map[string]int{} // 1 visiting, 2 done
 	var visit func(p string, chain []string) error
+	var softVisit func(names, chain []string) error
 	visit = func(p string, chain []string) error {
 		switch state[p] {
 		case 2:
@@ -98,6 +150,10 @@ func (md *ModuleDeps) LoadOrder(paths []string) ([]string, error) {
 			return fmt.Errorf("module %s is not in modules.dep", p)
 		}
 		state[p] = 1
+		sd := md.soft[ModuleName(p)]
+		if err := softVisit(sd.Pre, append(chain, p)); err != nil {
+			return err
+		}
 		// depmod lists the module to load last first.
 		for i := len(deps) - 1; i >= 0; i-- {
 			if err := visit(deps[i], append(chain, p)); err != nil {
@@ -106,6 +162,16 @@ func (md *ModuleDeps) LoadOrder(paths []string) ([]string, error) {
 		}
 		state[p] = 2
 		out = append(out, p)
+		return softVisit(sd.Post, append(chain, p))
+	}
+	softVisit = func(names, chain []string) error {
+		for _, n := range names {
+			if sp := md.byName[n]; sp != "" && state[sp] == 0 {
+				if err := visit(sp, chain); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	}
 	for _, p := range paths {

@@ -157,7 +157,7 @@ var errNetwork = errors.New("the server cannot be reached")
 
 // fill mounts the new root and extracts the artifacts into it.
 func (s *Stage) fill(ctx context.Context, p *Params) error {
-	if err := s.Sys.MountRoot(p.Root, p.TmpfsSize, s.NewRoot); err != nil {
+	if err := s.Sys.MountRoot(p.Root, rootSize(p), s.NewRoot); err != nil {
 		return fmt.Errorf("step \"mount root\" failed: %w", err)
 	}
 	f := &Fetcher{Client: s.Client, Resumes: s.Resumes, Backoff: s.Backoff, Say: s.say}
@@ -187,6 +187,18 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 			float64(d.off)/(1<<20), secs, check, resumedNote(d.Resumed))
 	}
 	return nil
+}
+
+// rootSize is the new root's tmpfs size option. An "initramfs" root is
+// the kernel's rootfs in single-stage boot, which has no size limit: a
+// tmpfs's default of half the memory would refuse images that boot
+// single-stage, so it gets size=0 (no limit) unless wwinit.tmpfs.size
+// says otherwise. A "tmpfs" root keeps the default, as wwinit's does.
+func rootSize(p *Params) string {
+	if p.TmpfsSize == "" && p.Root == "initramfs" {
+		return "0"
+	}
+	return p.TmpfsSize
 }
 
 func resumedNote(n int) string {

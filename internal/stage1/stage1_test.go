@@ -235,3 +235,22 @@ func TestParseCmdline(t *testing.T) {
 		})
 	}
 }
+
+func TestRootSize(t *testing.T) {
+	tests := []struct {
+		name, root, size, want string
+	}{
+		{name: "initramfs has no limit, as the kernel's rootfs", root: "initramfs", want: "0"},
+		{name: "initramfs with an explicit size", root: "initramfs", size: "80%", want: "80%"},
+		{name: "tmpfs keeps the kernel default", root: "tmpfs", want: ""},
+		{name: "tmpfs with a size", root: "tmpfs", size: "4g", want: "4g"},
+		{name: "disk", root: "/dev/vda1", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rootSize(&Params{Root: tt.root, TmpfsSize: tt.size}); got != tt.want {
+				t.Errorf("rootSize = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
