@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/wwboot/wwboot/internal/compress"
 )
@@ -16,6 +17,11 @@ import (
 type Part struct {
 	Path string
 	Size int64
+	// ModTime and Inode are the file's when the artifact was assembled:
+	// with Size they let whoever keeps the part's bytes tell that the
+	// file is still the one checked, without reading it again.
+	ModTime time.Time
+	Inode   uint64
 	// Secret marks the archive of the node's secret files.
 	Secret bool
 }
@@ -80,9 +86,11 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 	// Most requests find the image up to date: that check reads the
 	// manifest, which builds replace atomically, and needs no lock. An
 	// archive found missing then means a build after all.
-	if build && b.upToDate(snap, node, k) {
-		if a, err := b.assemble(node, k, f); err == nil {
-			return a, nil
+	if build {
+		if m := b.upToDate(snap, node, k); m != nil {
+			if a, err := b.assembleFrom(m, node, k, f); err == nil {
+				return a, nil
+			}
 		}
 	}
 	if build {
@@ -102,29 +110,37 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 // assemble lists the parts of node's image of kind k in format f, as its
 // manifest records them.
 func (b *Builder) assemble(node string, k ImageKind, f compress.Format) (*Artifact, error) {
-	dir := filepath.Join(b.Dir, node)
-	m := b.manifest(filepath.Join(dir, k.Base()+".json"))
+	m := b.manifest(filepath.Join(b.Dir, node, k.Base()+".json"))
 	if m == nil {
 		return nil, fmt.Errorf("node %q has no %s overlay image; run wwctl overlay build", node, k)
 	}
-	a := &Artifact{Node: node, Kind: k, Format: f}
-	var parts []Part
+	return b.assembleFrom(m, node, k, f)
+}
+
+// assembleFrom lists the parts manifest m records, each as it is on disk
+// now.
+func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress.Format) (*Artifact, error) {
+	dir := filepath.Join(b.Dir, node)
+	a := &Artifact{Node: node, Kind: k, Format: f, Parts: make([]Part, 0, 3)}
 	if m.Shared != "" {
-		parts = append(parts, Part{Path: b.sharedPath(m.Shared, f)})
+		a.Parts = append(a.Parts, Part{Path: b.sharedPath(m.Shared, f)})
 	}
 	if m.Own != "" {
-		parts = append(parts, Part{Path: filepath.Join(dir, ownName(k.Base(), m.Own, f))})
+		a.Parts = append(a.Parts, Part{Path: filepath.Join(dir, ownName(k.Base(), m.Own, f))})
 	}
 	if m.Secret != "" {
-		parts = append(parts, Part{Path: filepath.Join(dir, archiveName(k.Base(), m.Secret, f, 0o600)), Secret: true})
+		a.Parts = append(a.Parts, Part{Path: filepath.Join(dir, archiveName(k.Base(), m.Secret, f, 0o600)), Secret: true})
 	}
-	for _, p := range parts {
+	for i := range a.Parts {
+		p := &a.Parts[i]
 		st, err := os.Stat(p.Path)
 		if err != nil {
 			return nil, fmt.Errorf("node %q %s overlay: %w", node, k, err)
 		}
-		p.Size = st.Size()
-		a.Parts = append(a.Parts, p)
+		p.Size, p.ModTime = st.Size(), st.ModTime()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			p.Inode = sys.Ino
+		}
 	}
 	etag := func(secret string) string {
 		sum := sha256.Sum256([]byte(m.Shared + "\x00" + m.Own + "\x00" + secret + "\x00" + string(f)))
@@ -166,13 +182,13 @@ func (b *Builder) manifest(path string) *manifest {
 	return m
 }
 
-// upToDate reports whether node's image of kind k was built from the
-// inputs snap gives it, with every file it read unchanged and its
-// archives present.
-func (b *Builder) upToDate(snap *Snapshot, node string, k ImageKind) bool {
+// upToDate returns node's manifest of kind k when the image was built
+// from the inputs snap gives it, with every file it read unchanged, and
+// nil otherwise.
+func (b *Builder) upToDate(snap *Snapshot, node string, k ImageKind) *manifest {
 	n := snap.Node(node)
 	if n == nil {
-		return false
+		return nil
 	}
 	list := n.SystemOverlay
 	if k == Runtime {
@@ -180,9 +196,12 @@ func (b *Builder) upToDate(snap *Snapshot, node string, k ImageKind) bool {
 	}
 	// Whether the archives are there shows when Artifact opens the ones
 	// it serves; a build would check every form of them.
-	st := &buildState{b: b, snap: snap, readCache: map[string]string{}, assumePresent: true}
-	j := &job{node: node, kind: k, overlays: list, group: groupKey(k, list)}
-	return st.check(j, false) == nil && j.res.Status == Unchanged
+	st := &buildState{b: b, snap: snap, assumePresent: true}
+	j := &job{node: node, kind: k, overlays: list}
+	if st.check(j, false) != nil || j.res.Status != Unchanged {
+		return nil
+	}
+	return j.old
 }
 
 // once runs fn for key unless a call for key is under way, in which case

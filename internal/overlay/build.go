@@ -345,6 +345,9 @@ func (s *buildState) readsCurrent(reads map[string]string) bool {
 			}
 			got = st.reads[key]
 			s.mu.Lock()
+			if s.readCache == nil {
+				s.readCache = map[string]string{}
+			}
 			s.readCache[key] = got
 			s.mu.Unlock()
 		}

@@ -145,7 +145,7 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 		w.Header().Set("X-Wwboot-Withheld", "secret files")
 		a = a.Public()
 	}
-	pr, mod, err := openParts(a.Parts)
+	pr, err := s.blobs.open(a.Parts)
 	if err != nil {
 		// Rebuilt since it was checked: the next request checks again.
 		s.forgetArtifact(req, kind)
@@ -155,10 +155,10 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 	defer pr.Close()
 	name := kind.Base() + ".img" + req.format.Ext()
 	if plainGet(r) {
-		s.sendParts(w, r, req, name, a.ETag, mod, pr)
+		s.sendParts(w, r, req, name, a.ETag, pr)
 		return
 	}
-	s.serveContent(w, r, req, name, a.ETag, mod, pr)
+	s.serveContent(w, r, req, name, a.ETag, pr.mod, pr)
 }
 
 // plainGet reports whether r asks for a whole body with at most an
@@ -172,33 +172,76 @@ func plainGet(r *http.Request) bool {
 	return true
 }
 
-// sendParts answers a plainGet with the parts one after the other, each
-// by sendfile(2): http.ServeContent would copy them through a buffer,
-// since the concatenation is no file.
-func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request, sent, etag string, mod time.Time, pr *partsReader) {
+// sendParts answers a plainGet with the parts one after the other: those
+// held in memory written as they are, the files each by sendfile(2)
+// (http.ServeContent would copy them through a buffer, since the
+// concatenation is no file).
+func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request, sent, etag string, pr *partsReader) {
+	// The header's values share one array: one allocation, not one per
+	// field. The names are canonical already.
 	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("ETag", `"`+etag+`"`)
-	h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
-	h.Set("Accept-Ranges", "bytes")
+	v := [...]string{"application/octet-stream", `"` + etag + `"`, pr.lastModified(), "bytes", ""}
+	vals := v[:]
+	h["Etag"] = vals[1:2:2]
+	h["Last-Modified"] = vals[2:3:3]
+	h["Accept-Ranges"] = vals[3:4:4]
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
-		h.Del("Content-Type")
 		w.WriteHeader(http.StatusNotModified)
 		s.record(req.node, req.stage, sent, req.addr, 0)
 		return
 	}
-	h.Set("Content-Length", strconv.FormatInt(pr.total, 10))
+	vals[4] = strconv.FormatInt(pr.total, 10)
+	h["Content-Type"] = vals[0:1:1]
+	h["Content-Length"] = vals[4:5:5]
 	w.WriteHeader(http.StatusOK)
 	cw := &countingWriter{ResponseWriter: w}
 	if r.Method != http.MethodHead {
-		for i, f := range pr.files {
-			if _, err := io.CopyN(cw, f, pr.sizes[i]); err != nil {
-				s.log.Warn("sending an overlay was cut short", "node", req.node, "stage", req.stage, "addr", req.addr, "err", err)
-				break
-			}
+		if err := s.writeParts(cw, pr); err != nil {
+			s.log.Warn("sending an overlay was cut short", "node", req.node, "stage", req.stage, "addr", req.addr, "err", err)
 		}
 	}
 	s.record(req.node, req.stage, sent, req.addr, cw.n)
+}
+
+// maxJoined is the largest body held in memory that writeParts copies
+// into one buffer.
+const maxJoined = 256 << 10
+
+// writeParts writes the parts to w. A body held in memory goes in one
+// write, so that the header and body leave in as few segments as
+// http.FileServer's write and sendfile(2) make, not one more per part;
+// files go by sendfile(2).
+func (s *Server) writeParts(w io.Writer, pr *partsReader) error {
+	joined := len(pr.segs) > 1 && pr.total <= maxJoined
+	for _, sg := range pr.segs {
+		joined = joined && sg.f == nil
+	}
+	if joined {
+		bp, _ := s.joinBufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		buf := (*bp)[:0]
+		for _, sg := range pr.segs {
+			buf = append(buf, sg.data...)
+		}
+		_, err := w.Write(buf)
+		*bp = buf
+		s.joinBufs.Put(bp)
+		return err
+	}
+	for _, sg := range pr.segs {
+		var err error
+		if sg.f == nil {
+			_, err = w.Write(sg.data)
+		} else {
+			_, err = io.CopyN(w, sg.f, sg.size)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // etagMatch reports whether an If-None-Match header names etag (weak
@@ -213,39 +256,49 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-// partsReader reads files one after the other as one seekable stream.
+// partsReader reads parts one after the other as one seekable stream.
 type partsReader struct {
-	files []*os.File
-	sizes []int64
-	total int64
-	off   int64
+	segs    []segment
+	seg     [3]segment // segs' array for an image of up to three parts
+	total   int64
+	mod     time.Time // the latest part's modification time
+	modText string    // mod in http.TimeFormat, once known
+	off     int64
 }
 
-// openParts opens the parts; their sizes are taken from the open files so
-// the stream is consistent with what is read.
-func openParts(parts []overlay.Part) (*partsReader, time.Time, error) {
-	pr := &partsReader{}
-	var mod time.Time
-	for _, p := range parts {
-		f, err := os.Open(p.Path)
-		if err != nil {
-			pr.Close()
-			return nil, time.Time{}, err
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			pr.Close()
-			return nil, time.Time{}, err
-		}
-		if st.ModTime().After(mod) {
-			mod = st.ModTime()
-		}
-		pr.files = append(pr.files, f)
-		pr.sizes = append(pr.sizes, st.Size())
-		pr.total += st.Size()
+// segment is one part: its bytes, or the open file and its length.
+type segment struct {
+	data []byte
+	f    *os.File
+	size int64
+}
+
+// add appends a part modified at mod; modText, when set, is mod in
+// http.TimeFormat.
+func (p *partsReader) add(sg segment, mod time.Time, modText string) {
+	p.segs = append(p.segs, sg)
+	p.total += sg.size
+	if mod.After(p.mod) {
+		p.mod, p.modText = mod, modText
 	}
-	return pr, mod, nil
+}
+
+// lastModified is the Last-Modified of the parts.
+func (p *partsReader) lastModified() string {
+	if p.modText == "" {
+		p.modText = p.mod.UTC().Format(http.TimeFormat)
+	}
+	return p.modText
+}
+
+// openParts opens the parts as files; their sizes are taken from the open
+// files so the stream is consistent with what is read.
+func openParts(parts []overlay.Part) (*partsReader, time.Time, error) {
+	pr, err := (*blobCache)(nil).open(parts)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return pr, pr.mod, nil
 }
 
 func (p *partsReader) Read(b []byte) (int, error) {
@@ -253,10 +306,16 @@ func (p *partsReader) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	start := int64(0)
-	for i, size := range p.sizes {
-		if p.off < start+size {
-			want := min(int64(len(b)), start+size-p.off)
-			n, err := p.files[i].ReadAt(b[:want], p.off-start)
+	for _, sg := range p.segs {
+		if p.off < start+sg.size {
+			want := min(int64(len(b)), start+sg.size-p.off)
+			var n int
+			var err error
+			if sg.f == nil {
+				n = copy(b[:want], sg.data[p.off-start:])
+			} else {
+				n, err = sg.f.ReadAt(b[:want], p.off-start)
+			}
 			p.off += int64(n)
 			if err == io.EOF && int64(n) == want {
 				err = nil
@@ -266,7 +325,7 @@ func (p *partsReader) Read(b []byte) (int, error) {
 			}
 			return n, err
 		}
-		start += size
+		start += sg.size
 	}
 	return 0, io.EOF
 }
@@ -288,9 +347,12 @@ func (p *partsReader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
+// Close closes the parts' open files.
 func (p *partsReader) Close() error {
-	for _, f := range p.files {
-		f.Close()
+	for _, sg := range p.segs {
+		if sg.f != nil {
+			sg.f.Close()
+		}
 	}
 	return nil
 }

@@ -2,10 +2,14 @@ package provision
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
 )
 
@@ -20,8 +24,50 @@ const checkedTTL = 5 * time.Second
 // nodes' images several times within seconds, and checking an overlay
 // image reads its manifest under the builder's lock.
 type checks struct {
-	artifacts sync.Map // node \x00 kind \x00 format -> *checked[*overlay.Artifact]
+	// nodes has every node of the state, made with it and then only
+	// read: found without a lock. artifacts has any other.
+	nodes     map[string]*nodeChecks
+	artifacts sync.Map // node -> *nodeChecks
 	kernels   sync.Map // image name -> *checked[string]
+}
+
+// init makes room for the checks of every one of nodes.
+func (c *checks) init(nodes map[string]*inventory.Merged) {
+	c.nodes = make(map[string]*nodeChecks, len(nodes))
+	all := make([]nodeChecks, len(nodes))
+	i := 0
+	for name := range nodes {
+		c.nodes[name] = &all[i]
+		i++
+	}
+}
+
+// nodeChecks are a node's checked overlay images, by kind and by index
+// of the format in overlay.Formats: found without building a key.
+type nodeChecks struct {
+	artifacts [2][3]atomic.Pointer[checked[*overlay.Artifact]]
+}
+
+// slot returns the place of node's artifact of kind in format f, or nil
+// for a format the cache does not know.
+func (c *checks) slot(node string, kind overlay.ImageKind, f compress.Format) *atomic.Pointer[checked[*overlay.Artifact]] {
+	fi := slices.Index(overlay.Formats, f)
+	if fi < 0 || fi > 2 {
+		return nil
+	}
+	ki := 0
+	if kind == overlay.Runtime {
+		ki = 1
+	}
+	nc := c.nodes[node]
+	if nc == nil {
+		v, ok := c.artifacts.Load(node)
+		if !ok {
+			v, _ = c.artifacts.LoadOrStore(node, &nodeChecks{})
+		}
+		nc = v.(*nodeChecks)
+	}
+	return &nc.artifacts[ki][fi]
 }
 
 type checked[T any] struct {
@@ -44,23 +90,29 @@ func fresh[T any](m *sync.Map, key string) (T, bool) {
 // checkedTTL ago in this state. The builder checks without a lock and
 // runs one build for concurrent requests of a stale image.
 func (s *Server) artifact(ctx context.Context, req *request, kind overlay.ImageKind) (*overlay.Artifact, error) {
-	key := req.node + "\x00" + string(kind) + "\x00" + string(req.format)
-	if a, ok := fresh[*overlay.Artifact](&req.st.checks.artifacts, key); ok {
-		return a, nil
+	slot := req.st.checks.slot(req.node, kind, req.format)
+	if slot != nil {
+		if c := slot.Load(); c != nil && time.Since(c.at) < checkedTTL {
+			return c.v, nil
+		}
 	}
 	at := time.Now()
 	a, err := s.o.Builder.Artifact(ctx, req.st.snap, req.node, kind, req.format, req.st.cfg.Warewulf.AutobuildOverlays)
 	if err != nil {
 		return nil, err
 	}
-	req.st.checks.artifacts.Store(key, &checked[*overlay.Artifact]{a, at})
+	if slot != nil {
+		slot.Store(&checked[*overlay.Artifact]{a, at})
+	}
 	return a, nil
 }
 
 // forgetArtifact drops a cached artifact whose parts could not be opened
 // (rebuilt meanwhile), so that the next request checks again.
 func (s *Server) forgetArtifact(req *request, kind overlay.ImageKind) {
-	req.st.checks.artifacts.Delete(req.node + "\x00" + string(kind) + "\x00" + string(req.format))
+	if slot := req.st.checks.slot(req.node, kind, req.format); slot != nil {
+		slot.Store(nil)
+	}
 }
 
 // defaultKernel returns the version of the kernel a node of img gets when

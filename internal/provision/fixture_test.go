@@ -66,7 +66,7 @@ type fixture struct {
 	clock time.Time
 }
 
-func write(t *testing.T, path, content string) {
+func write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func write(t *testing.T, path, content string) {
 }
 
 // writeArchive writes a fake built archive and its sha256 file.
-func writeArchive(t *testing.T, p, content string) string {
+func writeArchive(t testing.TB, p, content string) string {
 	t.Helper()
 	write(t, p, content)
 	sum := sha256.Sum256([]byte(content))
@@ -86,7 +86,7 @@ func writeArchive(t *testing.T, p, content string) string {
 	return h
 }
 
-func newFixture(t *testing.T, nodes string, secure bool) *fixture {
+func newFixture(t testing.TB, nodes string, secure bool) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\nwarewulf:\n  port: 9873\n  secure: " +

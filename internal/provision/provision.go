@@ -64,6 +64,11 @@ type Options struct {
 	// ARP returns the hardware address the server's ARP table holds for
 	// an IPv4 address, or ""; nil reads /proc/net/arp.
 	ARP func(ip string) string
+	// OverlayMemory bounds the bytes of overlay archives kept in memory
+	// (0: 32 MiB; negative: none), and OverlayMemoryMax the size of the
+	// largest one kept (0: 1 MiB). Larger and secret archives are sent
+	// from their files.
+	OverlayMemory, OverlayMemoryMax int64
 }
 
 // Server answers booting nodes. It keeps in memory the inventory read at
@@ -82,6 +87,12 @@ type Server struct {
 	readHeaderTimeout time.Duration
 
 	tokenKey []byte
+	// blobs holds small overlay archives' bytes (blobs.go); nil keeps
+	// none.
+	blobs *blobCache
+	// joinBufs are buffers a body held in memory is joined in
+	// (writeParts).
+	joinBufs sync.Pool // *[]byte
 
 	statusMu sync.Mutex
 	status   map[string]NodeStatus
@@ -118,6 +129,16 @@ func New(o Options) (*Server, error) {
 	}
 	if s.arp == nil {
 		s.arp = procARP
+	}
+	if o.OverlayMemory >= 0 {
+		total, largest := o.OverlayMemory, o.OverlayMemoryMax
+		if total == 0 {
+			total = defaultBlobBytes
+		}
+		if largest <= 0 {
+			largest = defaultBlobMax
+		}
+		s.blobs = newBlobCache(total, largest)
 	}
 	s.tokenKey = o.TokenKey
 	if len(s.tokenKey) == 0 {
@@ -197,6 +218,7 @@ func (s *Server) Reload() error {
 			st.ipxe[name] = t
 		}
 	}
+	st.checks.init(st.nodes)
 	s.state.Store(st)
 	s.log.Info("loaded nodes", "nodes", len(st.nodes), "hwaddrs", len(st.byMAC))
 	return nil

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -45,6 +48,9 @@ type request struct {
 // parseMAC reads a hardware address in any common notation:
 // aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabbccddeeff.
 func parseMAC(s string) (string, error) {
+	if canonicalMAC(s) {
+		return s, nil
+	}
 	if len(s) == 12 && !strings.ContainsAny(s, ":-.") {
 		var b strings.Builder
 		for i := 0; i < 12; i += 2 {
@@ -60,6 +66,33 @@ func parseMAC(s string) (string, error) {
 		return "", fmt.Errorf("%q is not a hardware address", s)
 	}
 	return inventory.NormalizeMAC(hw.String()), nil
+}
+
+// canonicalMAC reports whether s is a 6-byte hardware address written
+// as parseMAC returns it (aa:bb:cc:dd:ee:ff), as nodes and iPXE send it.
+func canonicalMAC(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+		} else if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// queryValue is r.URL.Query().Get(key) without parsing an empty query.
+func queryValue(r *http.Request, key string) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get(key)
 }
 
 func clientIP(r *http.Request) (ip string, port string) {
@@ -106,7 +139,10 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ip, port := clientIP(r)
 		req := &request{stage: stage, addr: ip, st: s.state.Load()}
-		q := r.URL.Query()
+		var q url.Values // most requests have no query: no map to make
+		if r.URL.RawQuery != "" {
+			q = r.URL.Query()
+		}
 		if stage == stageRuntime && req.st.cfg.Warewulf.TLS && r.TLS == nil {
 			s.fail(w, req, http.StatusForbidden, sentBadRequest,
 				"the runtime overlay is served only over HTTPS on port %d (warewulf: tls)", req.st.cfg.Warewulf.TLSPort)
@@ -151,8 +187,10 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 				req.node, req.st = name, st
 			}
 		}
-		s.log.Debug("provision request", "stage", stage, "hwaddr", hw, "node", req.node, "addr", r.RemoteAddr,
-			"uuid", q.Get("uuid"), "compress", string(format))
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.Debug("provision request", "stage", stage, "hwaddr", hw, "node", req.node, "addr", r.RemoteAddr,
+				"uuid", q.Get("uuid"), "compress", string(format))
+		}
 		if req.node == "" {
 			if stage == stageIPXE {
 				s.serveUnconfigured(w, r, req)
@@ -183,11 +221,11 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 }
 
 func parsePort(s string) (int, error) {
-	var p int
-	if _, err := fmt.Sscanf(s, "%d", &p); err != nil {
-		return 0, err
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("port %q: %w", s, err)
 	}
-	return p, nil
+	return int(p), nil
 }
 
 // discover gives hw to the first discoverable node, sorted by cluster

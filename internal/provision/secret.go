@@ -113,7 +113,7 @@ func (s *Server) proof(r *http.Request, req *request, m *inventory.Merged, port 
 	if deref(m.AssetKey) != "" {
 		return proofAssetKey
 	}
-	if tok := r.URL.Query().Get("token"); tok != "" && s.validToken(m.Name, tok) {
+	if tok := queryValue(r, "token"); tok != "" && s.validToken(m.Name, tok) {
 		return proofToken
 	}
 	if p, err := parsePort(port); err == nil && p > 0 && p < 1024 {
