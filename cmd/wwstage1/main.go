@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/wwboot/wwboot/internal/stage1"
@@ -22,6 +23,9 @@ func main() {
 }
 
 func run() error {
+	// The new root takes nearly all the memory of a small node: keep the
+	// heap (decoder windows, buffers) from growing past what it needs.
+	debug.SetMemoryLimit(48 << 20)
 	sys := stage1.Linux{}
 	if err := sys.MountKernelFS(); err != nil {
 		fmt.Fprintf(os.Stderr, "wwstage1: %v\n", err)

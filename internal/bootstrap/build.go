@@ -215,8 +215,8 @@ func writeArchive(ctx context.Context, w io.Writer, files map[string]func() ([]b
 	return cw.Close()
 }
 
-// readModuleIndex reads the kernel's modules.dep, modules.softdep and
-// modules.builtin.
+// readModuleIndex reads the kernel's modules.dep, modules.softdep (with
+// modules.alias for the aliases it names) and modules.builtin.
 func readModuleIndex(root, modDir string) (*ModuleDeps, map[string]bool, error) {
 	f, _, err := image.OpenIn(root, modDir+"/modules.dep", "")
 	if err != nil {
@@ -233,7 +233,14 @@ func readModuleIndex(root, modDir string) (*ModuleDeps, map[string]bool, error) 
 		if err != nil {
 			return nil, nil, err
 		}
-		md.SetSoftdeps(soft)
+		var aliases map[string][]string
+		if af, _, err := image.OpenIn(root, modDir+"/modules.alias", ""); err == nil {
+			defer af.Close()
+			if aliases, err = ParseAliases(af); err != nil {
+				return nil, nil, err
+			}
+		}
+		md.SetSoftdeps(soft, aliases)
 	}
 	builtin := map[string]bool{}
 	if bf, _, err := image.OpenIn(root, modDir+"/modules.builtin", ""); err == nil {

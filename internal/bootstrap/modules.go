@@ -13,32 +13,32 @@ import (
 // to /lib/modules/VERSION) the paths of the modules it needs, as depmod
 // lists them (all of them, transitively, the one to load last first).
 type ModuleDeps struct {
-	deps   map[string][]string
-	byName map[string]string // module name -> path
-	paths  []string          // sorted
-	soft   map[string]SoftDep
+	deps    map[string][]string
+	byName  map[string]string // module name -> path
+	paths   []string          // sorted
+	soft    map[string]SoftDep
+	aliases map[string][]string
 }
 
 // SoftDep is a module's soft dependencies from modules.softdep: modules
 // modprobe loads before (Pre) and after (Post) it when the image has
-// them, such as the crc32c implementation a file system uses.
+// them, such as the crc32c implementation a file system uses. They are
+// module names or aliases ("crypto-crc32c").
 type SoftDep struct {
-	Pre, Post []string // module names
+	Pre, Post []string
 }
 
 // ParseSoftdep reads modules.softdep ("softdep MODULE pre: A B post: C").
+// Like modprobe, it ignores what it does not understand: names before a
+// pre: or post:, and lines other than softdep.
 func ParseSoftdep(r io.Reader) (map[string]SoftDep, error) {
 	out := map[string]SoftDep{}
 	sc := bufio.NewScanner(r)
-	line := 0
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		line++
 		f := strings.Fields(sc.Text())
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+		if len(f) < 2 || f[0] != "softdep" {
 			continue
-		}
-		if f[0] != "softdep" || len(f) < 2 {
-			return nil, fmt.Errorf("modules.softdep:%d: want \"softdep MODULE pre: ... post: ...\", got %q", line, sc.Text())
 		}
 		name := ModuleName(f[1])
 		sd := out[name]
@@ -50,10 +50,9 @@ func ParseSoftdep(r io.Reader) (map[string]SoftDep, error) {
 			case "post:":
 				to = &sd.Post
 			default:
-				if to == nil {
-					return nil, fmt.Errorf("modules.softdep:%d: %q comes before pre: or post:", line, w)
+				if to != nil {
+					*to = append(*to, w)
 				}
-				*to = append(*to, ModuleName(w))
 			}
 		}
 		out[name] = sd
@@ -64,8 +63,47 @@ func ParseSoftdep(r io.Reader) (map[string]SoftDep, error) {
 	return out, nil
 }
 
-// SetSoftdeps makes LoadOrder honour soft dependencies.
-func (md *ModuleDeps) SetSoftdeps(soft map[string]SoftDep) { md.soft = soft }
+// ParseAliases reads the plain aliases of modules.alias ("alias
+// crypto-crc32c crc32c_generic"): alias to module names. Patterns (the
+// device aliases, with wildcards) are left out: soft dependencies name
+// plain ones.
+func ParseAliases(r io.Reader) (map[string][]string, error) {
+	out := map[string][]string{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[0] != "alias" || strings.ContainsAny(f[1], "*?[") {
+			continue
+		}
+		out[f[1]] = append(out[f[1]], ModuleName(f[2]))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("modules.alias: %w", err)
+	}
+	return out, nil
+}
+
+// SetSoftdeps makes LoadOrder honour soft dependencies, resolving names
+// that are no module through aliases.
+func (md *ModuleDeps) SetSoftdeps(soft map[string]SoftDep, aliases map[string][]string) {
+	md.soft, md.aliases = soft, aliases
+}
+
+// resolve returns the paths of the modules name stands for: the module
+// of that name, else those of the alias.
+func (md *ModuleDeps) resolve(name string) []string {
+	if p := md.byName[ModuleName(name)]; p != "" {
+		return []string{p}
+	}
+	var out []string
+	for _, m := range md.aliases[name] {
+		if p := md.byName[m]; p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // ParseModulesDep reads modules.dep.
 func ParseModulesDep(r io.Reader) (*ModuleDeps, error) {
@@ -166,9 +204,11 @@ func (md *ModuleDeps) LoadOrder(paths []string) ([]string, error) {
 	}
 	softVisit = func(names, chain []string) error {
 		for _, n := range names {
-			if sp := md.byName[n]; sp != "" && state[sp] == 0 {
-				if err := visit(sp, chain); err != nil {
-					return err
+			for _, sp := range md.resolve(n) {
+				if state[sp] == 0 {
+					if err := visit(sp, chain); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -50,6 +50,9 @@ type Download struct {
 	err    error // sticky
 	// Resumed counts the resumptions.
 	Resumed int
+	// Net is the time spent waiting for the body's bytes, Hash the time
+	// spent hashing them.
+	Net, Hash time.Duration
 }
 
 // Open starts downloading url. The expected sha256 is the
@@ -94,8 +97,12 @@ func (d *Download) Read(p []byte) (int, error) {
 			}
 			d.broken = nil
 		}
+		t0 := time.Now()
 		n, err := d.body.Read(p)
+		t1 := time.Now()
 		d.sum.Write(p[:n])
+		d.Net += t1.Sub(t0)
+		d.Hash += time.Since(t1)
 		d.off += int64(n)
 		switch {
 		case err == nil:

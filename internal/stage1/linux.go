@@ -41,13 +41,20 @@ func (Linux) LoadModule(path string) error {
 		return err
 	}
 	defer f.Close()
+	// The file is in the bootstrap's RAM and is read only this once:
+	// dropping it leaves that memory to the image.
+	defer os.Remove(path)
 	flags := 0
 	if strings.HasSuffix(path, ".xz") {
 		flags = unix.MODULE_INIT_COMPRESSED_FILE
 	}
 	err = unix.FinitModule(int(f.Fd()), "", flags)
-	if errors.Is(err, unix.EEXIST) {
+	switch {
+	case errors.Is(err, unix.EEXIST):
 		return nil
+	case errors.Is(err, unix.ENOENT):
+		// The file was opened: the kernel is missing symbols.
+		return fmt.Errorf("%w: unknown symbols (a module it needs did not load)", err)
 	}
 	return err
 }

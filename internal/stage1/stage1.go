@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -27,7 +28,8 @@ import (
 type System interface {
 	// MountKernelFS mounts /proc, /sys and /dev.
 	MountKernelFS() error
-	// LoadModule loads the kernel module at path; one already loaded is
+	// LoadModule loads the kernel module at path and then drops the file
+	// (each is loaded once; its RAM is the image's); one already loaded is
 	// no error.
 	LoadModule(path string) error
 	// MountRoot mounts the new root at dir: a tmpfs (size option size,
@@ -182,9 +184,10 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 		if d.SHA256() != "" {
 			check = "sha256 " + d.SHA256()[:12] + "... ok"
 		}
-		secs := s.Now().Sub(t0).Seconds()
-		s.say("%s: %d files, %.1f MiB unpacked from %.1f MiB in %.1f s (%s%s)", a.stage, st.Entries, float64(st.Bytes)/(1<<20),
-			float64(d.off)/(1<<20), secs, check, resumedNote(d.Resumed))
+		took := s.Now().Sub(t0)
+		s.say("%s: %d files, %.1f MiB unpacked from %.1f MiB in %.1f s: network %.1f s, sha256 %.1f s, unpacking %.1f s (%s%s)", a.stage,
+			st.Entries, float64(st.Bytes)/(1<<20), float64(d.off)/(1<<20), took.Seconds(),
+			d.Net.Seconds(), d.Hash.Seconds(), max(took-d.Net-d.Hash, 0).Seconds(), check, resumedNote(d.Resumed))
 	}
 	return nil
 }
@@ -244,7 +247,7 @@ func (s *Stage) loadModules() {
 	}
 	defer f.Close()
 	t0 := s.Now()
-	n, failed := 0, 0
+	n, failed, absent := 0, 0, 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		p := strings.TrimSpace(sc.Text())
@@ -252,12 +255,22 @@ func (s *Stage) loadModules() {
 			continue
 		}
 		n++
-		if err := s.Sys.LoadModule(p); err != nil {
+		switch err := s.Sys.LoadModule(p); {
+		case err == nil:
+		case errors.Is(err, syscall.ENODEV):
+			// A driver for hardware this machine lacks (the
+			// bootstrap has drivers for many): not worth a line.
+			absent++
+		default:
 			failed++
 			s.say("module %s: %v", p, err)
 		}
 	}
-	s.say("loaded %d of %d modules in %.1f s", n-failed, n, s.Now().Sub(t0).Seconds())
+	note := ""
+	if absent > 0 {
+		note = fmt.Sprintf(", %d found no device", absent)
+	}
+	s.say("loaded %d of %d modules in %.1f s%s", n-failed-absent, n, s.Now().Sub(t0).Seconds(), note)
 }
 
 // Backoff doubles from 1 s to at most 30 s.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,13 +32,18 @@ type fakeSys struct {
 	unmounts int
 	switched []string
 	reboots  int
+	// moduleErrs are LoadModule's answers by path.
+	moduleErrs map[string]error
 }
 
 var errSwitched = errors.New("switched (fake)")
 
-func (f *fakeSys) MountKernelFS() error      { return nil }
-func (f *fakeSys) LoadModule(p string) error { f.modules = append(f.modules, p); return nil }
-func (f *fakeSys) Reboot() error             { f.reboots++; return nil }
+func (f *fakeSys) MountKernelFS() error { return nil }
+func (f *fakeSys) LoadModule(p string) error {
+	f.modules = append(f.modules, p)
+	return f.moduleErrs[p]
+}
+func (f *fakeSys) Reboot() error { f.reboots++; return nil }
 func (f *fakeSys) MountRoot(root, size, dir string) error {
 	f.mounts = append(f.mounts, root+" "+size)
 	return os.MkdirAll(dir, 0o755)
@@ -252,5 +259,32 @@ func TestRootSize(t *testing.T) {
 				t.Errorf("rootSize = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadModules(t *testing.T) {
+	dir := t.TempDir()
+	modules := filepath.Join(dir, "modules")
+	if err := os.WriteFile(modules, []byte("/m/a.ko\n\n/m/hv_vmbus.ko\n/m/hv_netvsc.ko\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := &fakeSys{moduleErrs: map[string]error{
+		"/m/hv_vmbus.ko":  syscall.ENODEV,
+		"/m/hv_netvsc.ko": fmt.Errorf("%w: unknown symbols", syscall.ENOENT),
+	}}
+	var console bytes.Buffer
+	s := &Stage{Sys: fs, Console: &console, Modules: modules, Now: time.Now}
+	s.loadModules()
+	if diff := cmp.Diff([]string{"/m/a.ko", "/m/hv_vmbus.ko", "/m/hv_netvsc.ko"}, fs.modules); diff != "" {
+		t.Errorf("modules (-want +got):\n%s", diff)
+	}
+	out := console.String()
+	for _, want := range []string{"module /m/hv_netvsc.ko: no such file or directory: unknown symbols", "loaded 1 of 3 modules in", ", 1 found no device"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "module /m/hv_vmbus.ko") {
+		t.Errorf("a driver without its device got a line of its own:\n%s", out)
 	}
 }
