@@ -23,7 +23,7 @@ build: deps
 
 # The README's test command: vet and every test, with the race detector
 # on the packages that take locks, then the virtual cluster scenarios a
-# to d (test/e2e; root only, which CI is).
+# to d and f (test/e2e; root only, which CI is).
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
@@ -31,7 +31,7 @@ test: deps
 	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory e2e; \
 	else echo "test: not root, so the virtual cluster scenarios (make e2e) did not run"; fi
 
-# Virtual cluster scenarios a to d: QEMU VMs booting from wwctl server in
+# Virtual cluster scenarios a to d and f: QEMU VMs booting from wwctl server in
 # a private network namespace (test/e2e). E2E_FLAGS adds go test flags,
 # e.g. E2E_FLAGS='-run Discovery'.
 E2E_FLAGS ?=
@@ -39,7 +39,8 @@ e2e: build
 	@scripts/deps.sh --e2e
 	WWBOOT_E2E=1 WWBOOT_E2E_BIN=$(CURDIR)/bin $(GO) test -count=1 -v -timeout 30m $(E2E_FLAGS) ./test/e2e
 
-# Also scenario e: a debootstrapped Debian image with systemd, two nodes.
+# Also scenarios e and g: a debootstrapped Debian image with systemd booted
+# single- and two-stage, and two-stage in less memory than single-stage needs.
 e2e-full: build
 	@scripts/deps.sh --e2e
 	WWBOOT_E2E=1 WWBOOT_E2E_FULL=1 WWBOOT_E2E_BIN=$(CURDIR)/bin $(GO) test -count=1 -v -timeout 60m $(E2E_FLAGS) ./test/e2e

@@ -17,9 +17,9 @@ import (
 
 // Environment of the virtual cluster tests.
 const (
-	envE2E   = "WWBOOT_E2E"       // 1 runs the scenarios a to d
-	envFull  = "WWBOOT_E2E_FULL"  // 1 also runs the Debian scenario
-	envBin   = "WWBOOT_E2E_BIN"   // directory with wwctl and wwclient (default: built for the test)
+	envE2E   = "WWBOOT_E2E"       // 1 runs the scenarios a to d and f
+	envFull  = "WWBOOT_E2E_FULL"  // 1 also runs the Debian scenarios (e, g)
+	envBin   = "WWBOOT_E2E_BIN"   // directory with wwctl, wwclient and wwstage1 (default: built for the test)
 	envKeep  = "WWBOOT_E2E_KEEP"  // directory to keep each test's tree and logs in
 	envAccel = "WWBOOT_E2E_ACCEL" // tcg, kvm or auto (default)
 	envCache = "WWBOOT_E2E_CACHE" // downloads (default /var/cache/wwboot-e2e)
@@ -41,8 +41,9 @@ func needE2E(t *testing.T) {
 	}
 }
 
-// binaries returns a directory holding wwctl and wwclient: $WWBOOT_E2E_BIN,
-// else both built for the test (wwclient static, as nodes run it).
+// binaries returns a directory holding wwctl, wwclient and wwstage1:
+// $WWBOOT_E2E_BIN, else all three built for the test (static, as nodes
+// run the last two).
 func binaries(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv(envBin); d != "" {
@@ -57,7 +58,7 @@ func binaries(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []struct{ out, pkg string }{{"wwctl", "./cmd/wwctl"}, {"wwclient", "./cmd/wwclient"}} {
+	for _, b := range []struct{ out, pkg string }{{"wwctl", "./cmd/wwctl"}, {"wwclient", "./cmd/wwclient"}, {"wwstage1", "./cmd/wwstage1"}} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

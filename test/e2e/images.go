@@ -93,8 +93,9 @@ func ProbeOverlay() []File {
 }
 
 // SystemdProbeOverlay does the same for an image with systemd: once
-// multi-user.target is active it reports the host name, wwclient's state
-// and the addresses.
+// multi-user.target is active it reports the host name, wwclient's state,
+// the addresses and the memory in use (MemTotal - MemAvailable, which
+// counts the tmpfs root).
 func SystemdProbeOverlay() []File {
 	return []File{
 		{Path: "etc/systemd/system/e2e-probe.service", Mode: 0o644, Content: `[Unit]
@@ -111,7 +112,7 @@ WantedBy=multi-user.target
 		{Path: "usr/local/sbin/e2e-probe", Mode: 0o755, Content: `#!/bin/sh
 exec </dev/null >/dev/console 2>&1
 until systemctl is-active -q multi-user.target; do sleep 1; done
-echo "E2E-PROBE multi-user host=$(hostname) wwclient=$(systemctl is-active wwclient) addrs=$(ip -4 -o addr show | awk '$2 != "lo" { printf "%s,", $4 }')"
+echo "E2E-PROBE multi-user host=$(hostname) wwclient=$(systemctl is-active wwclient) addrs=$(ip -4 -o addr show | awk '$2 != "lo" { printf "%s,", $4 }') memused=$(awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { printf "%d", (t - a) / 1024 }' /proc/meminfo)MB"
 `},
 	}
 }
@@ -143,4 +144,16 @@ func (c *Cluster) PadImage(image string, size int64) error {
 // ("", ".gz" or ".zst").
 func (c *Cluster) ImageArchive(image, ext string) string {
 	return filepath.Join(c.opts.Dir, "var", "warewulf", "provision", "images", image+".img"+ext)
+}
+
+// HasBootstrap reports whether "wwctl image build" made the image's
+// bootstrap initramfs (it only warns when it cannot), naming the file.
+func (c *Cluster) HasBootstrap(image string) (string, error) {
+	matches, _ := filepath.Glob(filepath.Join(c.opts.Dir, "var", "warewulf", "provision", "images", image+".bootstrap-*.img.*"))
+	for _, m := range matches {
+		if filepath.Ext(m) != ".sha256" {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("image %s has no bootstrap initramfs: two-stage boot would fall back to the image's own initramfs (see wwctl's warning)", image)
 }

@@ -26,6 +26,9 @@ func TestTwoStage(t *testing.T) {
 	if _, err := tc.Wwctl(ctx, "image", "build", "bb"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := tc.HasBootstrap("bb"); err != nil {
+		t.Fatal(err)
+	}
 	const mac, ip = "52:54:00:e2:e0:21", "192.0.2.31"
 	tc.addNodes(ctx, "bb", node{name: "t1", mac: mac, ip: ip, args: []string{"--system-overlays", "e2eprobe", "--tagadd", "IPXEMenuEntry=twostage"}})
 	if err := tc.Start(ctx); err != nil {
