@@ -245,7 +245,7 @@ func TestWwinitChroot(t *testing.T) {
 		if shell == "dash" {
 			s += "modprobe virtio_net\nmodprobe e1000\nmodprobe -q pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n" +
 				"ip link set dev lo up\n" +
-				"ip link set dev eth0 up\nip addr add 10.0.1.1/16 dev eth0\nip route add default via 10.0.0.254 dev eth0\n" +
+				"ip link set dev eth0 up\nip addr replace 10.0.1.1/16 dev eth0\nip route add default via 10.0.0.254 dev eth0\n" +
 				"modprobe ipmi_msghandler\nmodprobe ipmi_devintf\nmodprobe ipmi_si\nmodprobe ipmi_ssif\n"
 		}
 		return s + "sleep 1\nsleep 1\nsleep 1\nsleep 1\nsleep 1\nipmitool lan print 1\nipmitool lan set 1 ipsrc static\n" +
