@@ -379,7 +379,7 @@ func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
 // stored: lower case, colon separated. Text that is not an address comes
 // back unchanged.
 func NormalizeMAC(s string) string {
-	if isCanonicalMAC(s) {
+	if IsCanonicalMAC(s) {
 		return s
 	}
 	hw, err := net.ParseMAC(s)
@@ -389,9 +389,9 @@ func NormalizeMAC(s string) string {
 	return hw.String()
 }
 
-// isCanonicalMAC reports whether s is already aa:bb:cc:dd:ee:ff form
+// IsCanonicalMAC reports whether s is already in aa:bb:cc:dd:ee:ff form
 // (6, 8 or 20 bytes), the common case, which needs no allocation.
-func isCanonicalMAC(s string) bool {
+func IsCanonicalMAC(s string) bool {
 	if n := len(s) + 1; n%3 != 0 || (n/3 != 6 && n/3 != 8 && n/3 != 20) {
 		return false
 	}

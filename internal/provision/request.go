@@ -48,7 +48,8 @@ type request struct {
 // parseMAC reads a hardware address in any common notation:
 // aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabbccddeeff.
 func parseMAC(s string) (string, error) {
-	if canonicalMAC(s) {
+	// The form nodes and iPXE send: nothing to do.
+	if len(s) == 17 && inventory.IsCanonicalMAC(s) {
 		return s, nil
 	}
 	if len(s) == 12 && !strings.ContainsAny(s, ":-.") {
@@ -66,25 +67,6 @@ func parseMAC(s string) (string, error) {
 		return "", fmt.Errorf("%q is not a hardware address", s)
 	}
 	return inventory.NormalizeMAC(hw.String()), nil
-}
-
-// canonicalMAC reports whether s is a 6-byte hardware address written
-// as parseMAC returns it (aa:bb:cc:dd:ee:ff), as nodes and iPXE send it.
-func canonicalMAC(s string) bool {
-	if len(s) != 17 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != ':' {
-				return false
-			}
-		} else if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // queryValue is r.URL.Query().Get(key) without parsing an empty query.
