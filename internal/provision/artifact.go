@@ -291,16 +291,6 @@ func (p *partsReader) lastModified() string {
 	return p.modText
 }
 
-// openParts opens the parts as files; their sizes are taken from the open
-// files so the stream is consistent with what is read.
-func openParts(parts []overlay.Part) (*partsReader, time.Time, error) {
-	pr, err := (*blobCache)(nil).open(parts)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	return pr, pr.mod, nil
-}
-
 func (p *partsReader) Read(b []byte) (int, error) {
 	if p.off >= p.total {
 		return 0, io.EOF

@@ -112,25 +112,6 @@ func (c *blobCache) put(p overlay.Part, b *blob) {
 	c.size += cost
 }
 
-// each calls fn with every entry (tests).
-func (c *blobCache) each(fn func(path string, b *blob)) {
-	c.entries.Range(func(k, v any) bool {
-		fn(k.(string), v.(*blob))
-		return true
-	})
-}
-
-// stats returns the entries and bytes held (tests).
-func (c *blobCache) stats() (entries int, size int64) {
-	if c == nil {
-		return 0, 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.each(func(string, *blob) { entries++ })
-	return entries, c.size
-}
-
 // open returns the parts as one stream: each from memory when held, else
 // from its file, which it reads into memory when it may be kept and is
 // still the file checked. Parts too big or secret stay open files, sent

@@ -318,3 +318,22 @@ func TestOverlayWithoutMemory(t *testing.T) {
 		t.Error("a cache with OverlayMemory -1")
 	}
 }
+
+// each calls fn with every entry (tests).
+func (c *blobCache) each(fn func(path string, b *blob)) {
+	c.entries.Range(func(k, v any) bool {
+		fn(k.(string), v.(*blob))
+		return true
+	})
+}
+
+// stats returns the entries and bytes held (tests).
+func (c *blobCache) stats() (entries int, size int64) {
+	if c == nil {
+		return 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.each(func(string, *blob) { entries++ })
+	return entries, c.size
+}

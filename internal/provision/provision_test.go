@@ -433,7 +433,7 @@ func TestPartsReader(t *testing.T) {
 		write(t, p, c)
 		parts = append(parts, overlay.Part{Path: p, Size: int64(len(c))})
 	}
-	pr, _, err := openParts(parts)
+	pr, err := (*blobCache)(nil).open(parts) // no cache: every part an open file
 	if err != nil {
 		t.Fatal(err)
 	}
