@@ -33,7 +33,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -58,15 +57,7 @@ const (
 	targetRSS     = 300_000_000 // bytes
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "daemon: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { harness.Main("daemon", run) }
 
 // options are the command line.
 type options struct {

@@ -29,7 +29,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -56,15 +55,7 @@ const (
 const defaultPackages = "linux-image-amd64,firmware-linux-free,systemd-sysv,openssh-server," +
 	"python3,perl,gcc,g++,make,git,vim,less,iproute2,curl,ca-certificates,locales,man-db"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "image bench: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { harness.Main("image bench", run) }
 
 // step is one measured command; walls and cpus collect its runs.
 type step struct {

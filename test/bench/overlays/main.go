@@ -20,7 +20,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -46,15 +45,7 @@ const (
 // leaves the others byte for byte the same.
 const editLine = `{{if hasSuffix "7" .Id}}node ends in 7{{end}}`
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "overlays: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { harness.Main("overlays", run) }
 
 // row is one line of the table; walls and cpus collect its runs.
 type row struct {

@@ -19,7 +19,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -38,15 +37,7 @@ const (
 	targetText = "< 0.5 s, < 200 MB"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "scale: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { harness.Main("scale", run) }
 
 // bench is one measured row: do runs it once (run i of the set) and
 // returns its wall time and peak RSS in bytes; walls and rss (the
