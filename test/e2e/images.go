@@ -143,17 +143,22 @@ func (c *Cluster) PadImage(image string, size int64) error {
 // ImageArchive is the path of an image's built archive with suffix ext
 // ("", ".gz" or ".zst").
 func (c *Cluster) ImageArchive(image, ext string) string {
-	return filepath.Join(c.opts.Dir, "var", "warewulf", "provision", "images", image+".img"+ext)
+	return filepath.Join(c.imagesDir(), image+".img"+ext)
 }
 
 // HasBootstrap reports whether "wwctl image build" made the image's
 // bootstrap initramfs (it only warns when it cannot), naming the file.
 func (c *Cluster) HasBootstrap(image string) (string, error) {
-	matches, _ := filepath.Glob(filepath.Join(c.opts.Dir, "var", "warewulf", "provision", "images", image+".bootstrap-*.img.*"))
+	matches, _ := filepath.Glob(filepath.Join(c.imagesDir(), image+".bootstrap-*.img.*"))
 	for _, m := range matches {
 		if filepath.Ext(m) != ".sha256" {
 			return m, nil
 		}
 	}
 	return "", fmt.Errorf("image %s has no bootstrap initramfs: two-stage boot would fall back to the image's own initramfs (see wwctl's warning)", image)
+}
+
+// imagesDir is where the cluster's built images are.
+func (c *Cluster) imagesDir() string {
+	return filepath.Join(c.opts.Dir, "var", "warewulf", "provision", "images")
 }
