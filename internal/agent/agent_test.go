@@ -199,3 +199,50 @@ func TestSecurePort(t *testing.T) {
 		}
 	})
 }
+
+// TestDamagedOverlayIsRefused damages the runtime overlay on the
+// server's disk after it was built: the server sends it with the sha256
+// the build recorded, and wwclient refuses it, leaving the node as it
+// was.
+func TestDamagedOverlayIsRefused(t *testing.T) {
+	d := newDaemon(t, false)
+	sync := func() (string, error) {
+		t.Helper()
+		root := t.TempDir()
+		a, err := New(Options{Config: &Config{Server: "127.0.0.1", Port: d.port(t), Interval: interval, WWID: testWWID}, Root: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Sync(context.Background())
+		return root, err
+	}
+	if _, err := sync(); err != nil {
+		t.Fatalf("intact overlay: %v", err)
+	}
+	archives, _ := filepath.Glob(filepath.Join(d.built, "n1", "__RUNTIME__.*.img.gz"))
+	if len(archives) == 0 {
+		t.Fatal("no gzip archive built")
+	}
+	for _, p := range archives {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		writeFile(t, p, string(data), st.Mode().Perm())
+	}
+	// Loaded again, the server checks the files anew and reads the
+	// damaged bytes.
+	d.change(t, func() {})
+	root, err := sync()
+	if err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
+		t.Fatalf("damaged overlay: Sync error %v, want a sha256 mismatch", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/keep")); !os.IsNotExist(err) {
+		t.Errorf("etc/keep of the damaged overlay applied (%v)", err)
+	}
+}

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -116,6 +118,14 @@ func fetch(ctx context.Context, client *http.Client, c *Config, etag string) ([]
 	}
 	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
 		return nil, "", fmt.Errorf("download: got %d of %d bytes", len(body), resp.ContentLength)
+	}
+	// The sha256 the build recorded: bytes damaged on the server's disk
+	// or on the way are not applied.
+	if want := resp.Header.Get("X-Checksum-Sha256"); want != "" {
+		sum := sha256.Sum256(body)
+		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, want) {
+			return nil, "", fmt.Errorf("download: sha256 mismatch: got %s, the server gave %s", got, want)
+		}
 	}
 	return body, resp.Header.Get("ETag"), nil
 }

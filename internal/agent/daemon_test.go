@@ -27,6 +27,7 @@ const testWWID = "aa:bb:cc:dd:ee:01"
 type daemon struct {
 	srv    *provision.Server
 	site   string // the rt overlay's rootfs
+	built  string // the built overlay images' directory
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
@@ -44,7 +45,7 @@ func newDaemon(t *testing.T, secure bool) *daemon {
 	}
 	writeFile(t, cfg.NodesConf(), "nodes:\n  n1:\n    runtime overlay: [rt]\n    network devices:\n      default: {hwaddr: \""+
 		testWWID+"\", ipaddr: 127.0.0.1}\n", 0o644)
-	d := &daemon{site: filepath.Join(cfg.Paths.Wwoverlaydir, "rt", "rootfs")}
+	d := &daemon{site: filepath.Join(cfg.Paths.Wwoverlaydir, "rt", "rootfs"), built: filepath.Join(cfg.Paths.Wwprovisiondir, "overlays")}
 	d.put(t, "etc/motd.ww", "welcome to {{.Id}}\n", 0o644)
 	d.put(t, "etc/keep", "v1\n", 0o644)
 	d.put(t, "etc/secret", "s3cret\n", 0o600)
@@ -56,7 +57,7 @@ func newDaemon(t *testing.T, secure bool) *daemon {
 		Nodes:    inventory.NewStore(cfg.NodesConf()),
 		Overlays: &overlay.Store{Site: cfg.Paths.Wwoverlaydir, Dist: filepath.Join(root, "share/warewulf/overlays")},
 		Images:   &image.Images{Chroots: cfg.Paths.Wwchrootdir, Provision: cfg.Paths.Wwprovisiondir},
-		Builder:  &overlay.Builder{Dir: filepath.Join(cfg.Paths.Wwprovisiondir, "overlays"), Workers: 1, NoSync: true},
+		Builder:  &overlay.Builder{Dir: d.built, Workers: 1, NoSync: true},
 	})
 	if err != nil {
 		t.Fatal(err)

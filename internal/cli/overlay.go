@@ -478,7 +478,9 @@ func (a *app) overlayBuild() *cobra.Command {
 		Use:   "build [NODE...]",
 		Short: "Build nodes' system and runtime overlay images",
 		Long: `Build the system and runtime overlay images of the nodes (all when none are
-named). Only images whose inputs changed are rebuilt; --force rebuilds all.`,
+named). Only images whose inputs changed are rebuilt; --force rebuilds all and
+rewrites their archives, which repairs one damaged on disk (nodes refuse it: each
+image's sha256 is recorded at build and sent with it).`,
 		ValidArgsFunction: a.completeNames(nodeNoun),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snap, err := a.snapshot()
@@ -529,6 +531,6 @@ named). Only images whose inputs changed are rebuilt; --force rebuilds all.`,
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "Images built at once")
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Rebuild images whose inputs did not change")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Rebuild images whose inputs did not change and rewrite their archives")
 	return cmd
 }

@@ -36,6 +36,10 @@ type Artifact struct {
 	ETag string
 	// PublicETag is the ETag of Public's content.
 	PublicETag string
+	// SHA256 is the content's sha256 as the build recorded it, and
+	// PublicSHA256 Public's: "" for an image built before builds
+	// recorded them.
+	SHA256, PublicSHA256 string
 }
 
 // Public returns the artifact without its secret part: what a request
@@ -48,7 +52,7 @@ func (a *Artifact) Public() *Artifact {
 			pub.Parts = append(pub.Parts, p)
 		}
 	}
-	pub.ETag = a.PublicETag
+	pub.ETag, pub.SHA256 = a.PublicETag, a.PublicSHA256
 	return &pub
 }
 
@@ -147,6 +151,11 @@ func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress
 		return hex.EncodeToString(sum[:16])
 	}
 	a.ETag, a.PublicETag = etag(m.Secret), etag("")
+	sums := m.Bodies[bodyKey(f)]
+	a.SHA256, a.PublicSHA256 = sums.All, sums.Public
+	if m.Secret == "" {
+		a.PublicSHA256 = sums.All
+	}
 	return a, nil
 }
 

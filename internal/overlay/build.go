@@ -95,7 +95,22 @@ type manifest struct {
 	// (Entry.Secret), unpacked last; "" when it has none.
 	Secret string           `json:"secret,omitempty"`
 	Sizes  map[string]int64 `json:"sizes"` // file name -> bytes
+	// Bodies are the sha256 of the image as the daemon serves it, by
+	// bodyKey of the format: recorded when the archives are written, so
+	// that a node can tell bytes damaged on disk or on the way.
+	Bodies map[string]bodySums `json:"bodies,omitempty"`
 }
+
+// bodySums are the sha256 of a node's image in one format: its parts
+// one after the other, and the same without the secret part.
+type bodySums struct {
+	All string `json:"all"`
+	// Public is "" when the image has no secret part (All then).
+	Public string `json:"public,omitempty"`
+}
+
+// bodyKey names format f in manifest.Bodies: the served file's suffix.
+func bodyKey(f compress.Format) string { return "img" + f.Ext() }
 
 // job is one node image to check and perhaps build.
 type job struct {
@@ -105,6 +120,9 @@ type job struct {
 	group    string
 	old      *manifest
 	inputs   string
+	// force rewrites the archives even when the previous build wrote the
+	// same ones, which repairs a damaged file.
+	force bool
 	// Set when rendered:
 	tree  map[string]string // path -> entry hash
 	reads map[string]string
@@ -297,7 +315,10 @@ type buildState struct {
 	mu        sync.Mutex
 	entries   map[string]*Entry // entry hash -> entry, so equal files are held once
 	readCache map[string]string
-	newShared bool
+	// sharedStates are the sha256 states after a shared archive's form,
+	// by its path: every node of the group continues from it.
+	sharedStates map[string][]byte
+	newShared    bool
 	// assumePresent skips checking that every form of the archives is on
 	// disk (Artifact checks the ones it serves).
 	assumePresent bool
@@ -312,9 +333,11 @@ func (s *buildState) check(j *job, force bool) error {
 	if err != nil {
 		return err
 	}
-	j.inputs = inputs
+	j.inputs, j.force = inputs, force
 	j.old = s.b.manifest(filepath.Join(s.nodeDir(j.node), j.kind.Base()+".json"))
-	if force || j.old == nil || j.old.Inputs != inputs || !s.readsCurrent(j.old.Reads) || (!s.assumePresent && !s.present(j.node, j.kind, j.old)) {
+	// An image built before bodies were recorded is built again, once,
+	// so that the daemon can give its sha256.
+	if force || j.old == nil || j.old.Bodies == nil || j.old.Inputs != inputs || !s.readsCurrent(j.old.Reads) || (!s.assumePresent && !s.present(j.node, j.kind, j.old)) {
 		return nil
 	}
 	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged}

@@ -3,13 +3,16 @@ package overlay
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -85,7 +88,8 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		}
 		sum := sha256.Sum256(data)
 		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
-		if _, err := os.Stat(s.b.sharedPath(set.Archive, compress.Zstd)); err != nil {
+		_, err = os.Stat(s.b.sharedPath(set.Archive, compress.Zstd))
+		if forced := slices.ContainsFunc(rs, func(j *job) bool { return j.force }); err != nil || forced {
 			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil, 0o644); err != nil {
 				return nil, err
 			}
@@ -163,35 +167,41 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 		return ownName(base, m.Own, f)
 	}
 	// writeOnce writes an archive's forms unless the previous build
-	// wrote the same ones, and records their sizes.
-	writeOnce := func(sum, prev string, data []byte, perm os.FileMode) error {
+	// wrote the same ones (and the build is not forced), and records
+	// their sizes. It returns the forms it wrote.
+	writeOnce := func(sum, prev string, data []byte, perm os.FileMode) (map[compress.Format][]byte, error) {
 		if sum == "" {
-			return nil
+			return nil, nil
 		}
-		if j.old != nil && prev == sum && s.present(j.node, j.kind, j.old) {
+		if !j.force && j.old != nil && prev == sum && s.present(j.node, j.kind, j.old) {
 			for _, f := range Formats {
 				name := archiveName(base, sum, f, perm)
 				m.Sizes[name] = j.old.Sizes[name]
 			}
-			return nil
+			return nil, nil
 		}
-		sizes, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, archiveName(base, sum, f, perm)) }, data, w, perm)
+		forms, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, archiveName(base, sum, f, perm)) }, data, w, perm)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for f, n := range sizes {
-			m.Sizes[archiveName(base, sum, f, perm)] = n
+		for f, out := range forms {
+			m.Sizes[archiveName(base, sum, f, perm)] = int64(len(out))
 		}
-		return nil
+		return forms, nil
 	}
 	var prevOwn, prevSecret string
 	if j.old != nil {
 		prevOwn, prevSecret = j.old.Own, j.old.Secret
 	}
-	if err := writeOnce(m.Own, prevOwn, data, 0o644); err != nil {
+	ownForms, err := writeOnce(m.Own, prevOwn, data, 0o644)
+	if err != nil {
 		return fail(err)
 	}
-	if err := writeOnce(m.Secret, prevSecret, secretData, 0o600); err != nil {
+	secretForms, err := writeOnce(m.Secret, prevSecret, secretData, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	if m.Bodies, err = s.bodies(j, m, ownForms, secretForms); err != nil {
 		return fail(err)
 	}
 	res.Status = Built
@@ -283,11 +293,11 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 }
 
 // writeForms writes data uncompressed, gzipped and zstd-compressed under
-// content-addressed names, and returns each file's size. A worker's
+// content-addressed names, and returns each file's bytes. A worker's
 // encoders compress small archives; without a worker the parallel stream
 // compressors do.
-func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *renderers, perm os.FileMode) (map[compress.Format]int64, error) {
-	sizes := map[compress.Format]int64{}
+func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *renderers, perm os.FileMode) (map[compress.Format][]byte, error) {
+	forms := map[compress.Format][]byte{}
 	for _, f := range Formats {
 		out, err := compressed(data, f, w)
 		if err != nil {
@@ -296,9 +306,93 @@ func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *
 		if err := atomicfile.Create(name(f), out, perm); err != nil {
 			return nil, err
 		}
-		sizes[f] = int64(len(out))
+		if w != nil && f != compress.None {
+			out = bytes.Clone(out) // the encoder's buffer, reused by its next call
+		}
+		forms[f] = out
 	}
-	return sizes, nil
+	return forms, nil
+}
+
+// bodies works out the sha256 of the image m describes in every format,
+// as the daemon serves it: the shared, own and secret archives one after
+// the other. own and secret are the forms this build wrote; the others
+// are read back from their files. An image whose archives are all the
+// previous build's keeps its sums.
+func (s *buildState) bodies(j *job, m *manifest, own, secret map[compress.Format][]byte) (map[string]bodySums, error) {
+	if !j.force && own == nil && secret == nil && j.old != nil && j.old.Bodies != nil &&
+		j.old.Shared == m.Shared && j.old.Own == m.Own && j.old.Secret == m.Secret {
+		return j.old.Bodies, nil
+	}
+	dir, base := s.nodeDir(j.node), j.kind.Base()
+	form := func(written map[compress.Format][]byte, sum string, f compress.Format, perm os.FileMode) ([]byte, error) {
+		if out, ok := written[f]; ok {
+			return out, nil
+		}
+		return os.ReadFile(filepath.Join(dir, archiveName(base, sum, f, perm)))
+	}
+	out := make(map[string]bodySums, len(Formats))
+	for _, f := range Formats {
+		h, err := s.sharedHash(m.Shared, f)
+		if err != nil {
+			return nil, err
+		}
+		if m.Own != "" {
+			data, err := form(own, m.Own, f, 0o644)
+			if err != nil {
+				return nil, err
+			}
+			h.Write(data)
+		}
+		var b bodySums
+		if m.Secret != "" {
+			b.Public = hex.EncodeToString(h.Sum(nil))
+			data, err := form(secret, m.Secret, f, 0o600)
+			if err != nil {
+				return nil, err
+			}
+			h.Write(data)
+		}
+		b.All = hex.EncodeToString(h.Sum(nil))
+		out[bodyKey(f)] = b
+	}
+	return out, nil
+}
+
+// sharedHash returns a sha256 that has hashed the shared archive sum's
+// form f (none when sum is ""). Each form is read once a build: the
+// state after it is kept for the group's other nodes.
+func (s *buildState) sharedHash(sum string, f compress.Format) (hash.Hash, error) {
+	h := sha256.New()
+	if sum == "" {
+		return h, nil
+	}
+	p := s.b.sharedPath(sum, f)
+	s.mu.Lock()
+	state, ok := s.sharedStates[p]
+	s.mu.Unlock()
+	if ok {
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			return nil, fmt.Errorf("shared archive %s: %w", p, err)
+		}
+		return h, nil
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	h.Write(data)
+	state, err = h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("shared archive %s: %w", p, err)
+	}
+	s.mu.Lock()
+	if s.sharedStates == nil {
+		s.sharedStates = map[string][]byte{}
+	}
+	s.sharedStates[p] = state
+	s.mu.Unlock()
+	return h, nil
 }
 
 func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {

@@ -155,8 +155,13 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 	defer pr.Close()
 	name := kind.Base() + ".img" + req.format.Ext()
 	if plainGet(r) {
-		s.sendParts(w, r, req, name, a.ETag, pr)
+		s.sendParts(w, r, req, name, a.ETag, a.SHA256, pr)
 		return
+	}
+	// The sha256 is the whole body's, also in a partial answer: stage
+	// one checks what it assembled from the parts it resumed.
+	if a.SHA256 != "" {
+		w.Header().Set("X-Checksum-Sha256", a.SHA256)
 	}
 	s.serveContent(w, r, req, name, a.ETag, pr.mod, pr)
 }
@@ -175,24 +180,27 @@ func plainGet(r *http.Request) bool {
 // sendParts answers a plainGet with the parts one after the other: those
 // held in memory written as they are, the files each by sendfile(2)
 // (http.ServeContent would copy them through a buffer, since the
-// concatenation is no file).
-func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request, sent, etag string, pr *partsReader) {
+// concatenation is no file). sum, when known, is the body's sha256.
+func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request, sent, etag, sum string, pr *partsReader) {
 	// The header's values share one array: one allocation, not one per
 	// field. The names are canonical already.
 	h := w.Header()
-	v := [...]string{"application/octet-stream", `"` + etag + `"`, pr.lastModified(), "bytes", ""}
+	v := [...]string{"application/octet-stream", `"` + etag + `"`, pr.lastModified(), "bytes", sum, ""}
 	vals := v[:]
 	h["Etag"] = vals[1:2:2]
 	h["Last-Modified"] = vals[2:3:3]
 	h["Accept-Ranges"] = vals[3:4:4]
+	if sum != "" {
+		h["X-Checksum-Sha256"] = vals[4:5:5]
+	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		s.record(req.node, req.stage, sent, req.addr, 0)
 		return
 	}
-	vals[4] = strconv.FormatInt(pr.total, 10)
+	vals[5] = strconv.FormatInt(pr.total, 10)
 	h["Content-Type"] = vals[0:1:1]
-	h["Content-Length"] = vals[4:5:5]
+	h["Content-Length"] = vals[5:6:6]
 	w.WriteHeader(http.StatusOK)
 	cw := &countingWriter{ResponseWriter: w}
 	if r.Method != http.MethodHead {

@@ -1,13 +1,22 @@
 package provision
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/wwboot/wwboot/internal/bootstrap"
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/stage1"
 )
 
 func TestInitramfsServesBootstrap(t *testing.T) {
@@ -57,5 +66,98 @@ func TestTwoStageMethod(t *testing.T) {
 		"boot kernel initrd=initramfs rdinit=/init wwid=${mac} wwserver=${base} wwassetkey=${asset:uristring} wwuuid=${uuid} wwtoken=",
 		" wwroot=initramfs quiet crashkernel=no", "initramfs/${mac}?${args}&own=1"); miss != "" {
 		t.Errorf("script lacks %q:\n%s", miss, script)
+	}
+}
+
+func TestOverlayCarriesItsSHA256(t *testing.T) {
+	f := secretFixture(t)
+	h := f.server(t).Handler()
+	token := tokenRE.FindStringSubmatch(get(h, "/ipxe/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil).Body.String())[1]
+	sumOf := func(b []byte) string {
+		s := sha256.Sum256(b)
+		return hex.EncodeToString(s[:])
+	}
+	for _, tc := range []struct {
+		name, target string
+		withheld     bool
+	}{
+		{"system, uncompressed", "/system/aa:bb:cc:dd:ee:01?token=" + token, false},
+		{"system, gzip", "/system/aa:bb:cc:dd:ee:01?compress=gz&token=" + token, false},
+		{"system, zstd", "/system/aa:bb:cc:dd:ee:01?compress=zstd&token=" + token, false},
+		{"system, secret withheld", "/system/aa:bb:cc:dd:ee:01?compress=zstd", true},
+		{"runtime", "/runtime/aa:bb:cc:dd:ee:01?compress=gz&token=" + token, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := get(h, tc.target, "10.0.0.1:40000", nil)
+			body := w.Body.Bytes()
+			if w.Code != http.StatusOK {
+				t.Fatalf("%d %s", w.Code, body)
+			}
+			if withheld := w.Header().Get("X-Wwboot-Withheld") != ""; withheld != tc.withheld {
+				t.Errorf("secret files withheld = %v, want %v", withheld, tc.withheld)
+			}
+			sum := w.Header().Get("X-Checksum-Sha256")
+			if sum == "" || sum != sumOf(body) {
+				t.Fatalf("X-Checksum-Sha256 %q, body's sha256 %s", sum, sumOf(body))
+			}
+			// A resumed download is checked as a whole: a range carries
+			// the whole body's sum.
+			r := get(h, tc.target, "10.0.0.1:40000", http.Header{"Range": {"bytes=7-"}})
+			if r.Code != http.StatusPartialContent || !bytes.Equal(r.Body.Bytes(), body[7:]) {
+				t.Fatalf("range: %d, %d bytes of %d", r.Code, r.Body.Len(), len(body))
+			}
+			if got := r.Header().Get("X-Checksum-Sha256"); got != sum {
+				t.Errorf("range: X-Checksum-Sha256 %q, want the whole body's %s", got, sum)
+			}
+		})
+	}
+}
+
+// TestStageOneRefusesADamagedOverlay runs stage one's downloader against
+// the daemon: an overlay archive damaged on the server's disk after the
+// build goes out with the sha256 the build recorded, and stage one
+// refuses it.
+func TestStageOneRefusesADamagedOverlay(t *testing.T) {
+	f := newFixture(t, fixtureNodes, false)
+	const target = "/system/aa:bb:cc:dd:ee:01?compress=zstd"
+	fetch := func(s *Server) (*stage1.Download, error) {
+		t.Helper()
+		ts := httptest.NewServer(s.Handler())
+		defer ts.Close()
+		fe := &stage1.Fetcher{Client: ts.Client(), Say: t.Logf}
+		d, err := fe.Open(context.Background(), ts.URL+target, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		_, xerr := (&stage1.Extractor{}).Extract(d, t.TempDir())
+		// As stage one does: reading to the end checks the sha256,
+		// which says more than a failed unpacking.
+		if _, err = io.Copy(io.Discard, d); err == nil {
+			err = xerr
+		}
+		return d, err
+	}
+	// The first request builds the image.
+	d, err := fetch(f.server(t))
+	if err != nil || d.SHA256() == "" {
+		t.Fatalf("intact overlay: sha256 %q, %v", d.SHA256(), err)
+	}
+	archives, _ := filepath.Glob(filepath.Join(f.opts.Builder.Dir, "n1", "__SYSTEM__.*.img.zst"))
+	if len(archives) == 0 {
+		t.Fatal("no zstd archive built")
+	}
+	for _, p := range archives {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		write(t, p, string(data))
+	}
+	// A daemon started afresh holds nothing in memory: it reads the
+	// damaged file.
+	if _, err := fetch(f.server(t)); !errors.Is(err, stage1.ErrChecksum) {
+		t.Fatalf("damaged overlay: %v, want a sha256 mismatch", err)
 	}
 }

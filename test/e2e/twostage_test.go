@@ -14,7 +14,8 @@ var stage1Switch = regexp.MustCompile(`wwstage1: switching root to \S+ and runni
 // image is corrupted on the server at first: stage one refuses it and
 // retries; it is repaired, and the retry's download is cut mid-way and
 // resumes. The runtime overlay comes through stage one from a privileged
-// port (warewulf.secure is on).
+// port (warewulf.secure is on). Each artifact is checked against the
+// sha256 the daemon sends.
 func TestTwoStage(t *testing.T) {
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -63,7 +64,8 @@ func TestTwoStage(t *testing.T) {
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`wwstage1: retrying in \S+ \(attempt 2 of`),
 		regexp.MustCompile(`wwstage1: image: .*sha256 [0-9a-f]+\.\.\. ok, resumed 1 times\)`),
-		regexp.MustCompile(`wwstage1: runtime: \d+ files`),
+		regexp.MustCompile(`wwstage1: system: \d+ files.*\(sha256 [0-9a-f]+\.\.\. ok\)`),
+		regexp.MustCompile(`wwstage1: runtime: \d+ files.*\(sha256 [0-9a-f]+\.\.\. ok\)`),
 		regexp.MustCompile(`wwinit: root prepared by stage one`),
 	} {
 		if _, _, err := vm.Console.Wait(bootCtx, re); err != nil {

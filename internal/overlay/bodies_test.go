@@ -1,0 +1,146 @@
+package overlay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/compress"
+)
+
+// servedSum is the sha256 of parts one after the other, as the daemon
+// sends them.
+func servedSum(t *testing.T, parts []Part) string {
+	t.Helper()
+	h := sha256.New()
+	for _, p := range parts {
+		data, err := os.ReadFile(p.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkBodies checks that every image's recorded sha256, whole and
+// public, is that of the bytes served, in every format.
+func checkBodies(t *testing.T, f *buildFixture) {
+	t.Helper()
+	snap := f.snapshot(t)
+	for _, node := range []string{"n1", "n2", "n3"} {
+		for _, k := range []ImageKind{System, Runtime} {
+			for _, format := range Formats {
+				a, err := f.builder.Artifact(context.Background(), snap, node, k, format, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.SHA256 == "" || a.SHA256 != servedSum(t, a.Parts) {
+					t.Errorf("%s %s %q: recorded sha256 %q, served %s", node, k, format, a.SHA256, servedSum(t, a.Parts))
+				}
+				if !a.HasSecrets() {
+					if a.PublicSHA256 != a.SHA256 {
+						t.Errorf("%s %s %q: public sha256 %q differs without a secret part", node, k, format, a.PublicSHA256)
+					}
+					continue
+				}
+				pub := a.Public()
+				if pub.SHA256 == a.SHA256 || pub.SHA256 != servedSum(t, pub.Parts) {
+					t.Errorf("%s %s %q: public sha256 %q, served %s (whole %s)", node, k, format, pub.SHA256, servedSum(t, pub.Parts), a.SHA256)
+				}
+			}
+		}
+	}
+}
+
+func TestBuildRecordsTheServedSHA256(t *testing.T) {
+	f := newBuildFixture(t)
+	f.write(t, "t/rootfs/etc/ipmi.ww", "password-of-{{.Id}}\n")
+	if err := os.Chmod(filepath.Join(f.cfg.Paths.Wwoverlaydir, "t/rootfs/etc/ipmi.ww"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	manifests, _ := filepath.Glob(filepath.Join(f.builder.Dir, "n*", "*.json"))
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T)
+		want   []string
+	}{
+		{"first build", func(t *testing.T) {}, statuses("n1/system", "n1/runtime", "n2/system", "n2/runtime", "n3/system", "n3/runtime")},
+		{"nothing changed", func(t *testing.T) {}, statuses()},
+		{"only the shared archive changed", func(t *testing.T) {
+			f.write(t, "t/rootfs/etc/static", "same everywhere, edited\n")
+		}, statuses("n1/system", "n2/system", "n3/system")},
+		{"a manifest from before sums were recorded", func(t *testing.T) {
+			manifests, _ = filepath.Glob(filepath.Join(f.builder.Dir, "n*", "*.json"))
+			if len(manifests) != 6 {
+				t.Fatalf("manifests %v", manifests)
+			}
+			for _, p := range manifests {
+				var m map[string]any
+				data, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(data, &m); err != nil {
+					t.Fatal(err)
+				}
+				delete(m, "bodies")
+				if data, err = json.Marshal(m); err != nil {
+					t.Fatal(err)
+				}
+				f.writeFile(t, p, string(data))
+			}
+		}, statuses()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.change(t)
+			if diff := cmp.Diff(tc.want, f.build(t)); diff != "" {
+				t.Errorf("build (-want +got):\n%s", diff)
+			}
+			checkBodies(t, f)
+		})
+	}
+}
+
+func TestForcedBuildRepairsADamagedArchive(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	snap := f.snapshot(t)
+	a, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Zstd, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range a.Parts {
+		data, err := os.ReadFile(p.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		if err := os.WriteFile(p.Path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := servedSum(t, a.Parts); got == a.SHA256 {
+		t.Fatal("the recorded sha256 does not tell the damaged archives")
+	}
+	if diff := cmp.Diff(statuses(), f.build(t)); diff != "" {
+		t.Errorf("a build without force (-want +got):\n%s", diff)
+	}
+	if _, err := f.builder.Build(context.Background(), snap, nil, []ImageKind{System, Runtime}, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Zstd, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.SHA256 != a.SHA256 || servedSum(t, after.Parts) != a.SHA256 {
+		t.Errorf("after a forced build: recorded %s, served %s; want both %s", after.SHA256, servedSum(t, after.Parts), a.SHA256)
+	}
+	checkBodies(t, f)
+}
