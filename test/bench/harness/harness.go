@@ -16,7 +16,9 @@ import (
 	"time"
 )
 
-// BuildWwctl builds ./cmd/wwctl of the enclosing module into path.
+// BuildWwctl builds ./cmd/wwctl of the enclosing module into path, and
+// wwclient beside it, where wwctl finds the binary the wwclient overlay
+// ships (static, as make build makes it).
 func BuildWwctl(ctx context.Context, path string) error {
 	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
@@ -26,10 +28,18 @@ func BuildWwctl(ctx context.Context, path string) error {
 	if root == "." || root == "" {
 		return errors.New("not inside a Go module: run from the repository or give -wwctl")
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, "./cmd/wwctl")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/wwctl: %w\n%s", err, out)
+	for _, b := range []struct{ pkg, out, cgo string }{
+		{"./cmd/wwctl", path, ""},
+		{"./cmd/wwclient", filepath.Join(filepath.Dir(path), "wwclient"), "CGO_ENABLED=0"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		if b.cgo != "" {
+			cmd.Env = append(os.Environ(), b.cgo)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+		}
 	}
 	return nil
 }
