@@ -169,7 +169,7 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 		return yaml.NewEncoder(a.out()).Encode(rows)
 	}
 	colour := a.colourTerminal()
-	interval := int64(a.cfg.Warewulf.UpdateInterval)
+	interval := int64(a.cfg.Warewulf.PollSeconds())
 	if o.watch && colour {
 		fmt.Fprint(a.out(), "\033[H\033[2J")
 	}

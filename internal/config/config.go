@@ -77,13 +77,27 @@ type WarewulfConf struct {
 	Secure bool `yaml:"secure"`
 	// SecureFiles does the same for /files/; it follows Secure when the
 	// file does not set it.
-	SecureFiles       bool `yaml:"secure files"`
+	SecureFiles bool `yaml:"secure files"`
+	// UpdateInterval is the seconds between wwclient's contacts; 0, as
+	// in Warewulf, means DefaultPollSeconds (see PollSeconds).
 	UpdateInterval    int  `yaml:"update interval"`
 	AutobuildOverlays bool `yaml:"autobuild overlays"`
 	// HostOverlay allows wwctl configure to render the host overlay onto /.
 	HostOverlay bool   `yaml:"host overlay"`
 	GrubBoot    bool   `yaml:"grubboot"`
 	SystemdName string `yaml:"systemd name,omitempty"`
+}
+
+// DefaultPollSeconds is wwclient's interval when update interval is 0,
+// as in Warewulf.
+const DefaultPollSeconds = 300
+
+// PollSeconds is the seconds between a node's wwclient contacts.
+func (w *WarewulfConf) PollSeconds() int {
+	if w.UpdateInterval == 0 {
+		return DefaultPollSeconds
+	}
+	return w.UpdateInterval
 }
 
 // APIConf is the "api" section: the REST API under /api/.

@@ -255,6 +255,27 @@ func TestSecureFilesInheritsSecure(t *testing.T) {
 	}
 }
 
+// TestUpdateIntervalZero: Warewulf sites may set 0, which wwclient takes
+// as 300 s; the file keeps its 0.
+func TestUpdateIntervalZero(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		file      []byte
+		set, poll int
+	}{
+		{"unset", nil, 60, 60},
+		{"zero", text("warewulf:", "  update interval: 0"), 0, 300},
+		{"ten", text("warewulf:", "  update interval: 10"), 10, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustParse(t, tc.file)
+			if diff := cmp.Diff([2]int{tc.set, tc.poll}, [2]int{c.Warewulf.UpdateInterval, c.Warewulf.PollSeconds()}); diff != "" {
+				t.Errorf("[update interval, poll seconds] (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestMarshalDefaultGolden(t *testing.T) {
 	got, err := Default().Marshal()
 	if err != nil {

@@ -133,8 +133,8 @@ func TestParseErrors(t *testing.T) {
 		{"tls port too big", text("warewulf:", "  tls port: 65536"), []string{`2: warewulf.tls port: 65536 is out of range 1-65535`}},
 		{"wwclient port negative", text("wwclient:", "  port: -1"), []string{`2: wwclient.port: -1 is out of range 0-65535`}},
 		{"prefixlen6", text("prefixlen6: 129"), []string{`1: prefixlen6: 129 is out of range 0-128`}},
-		{"update interval", text("warewulf:", "  update interval: 0"),
-			[]string{`2: warewulf.update interval: 0 is not a positive number of seconds`}},
+		{"update interval", text("warewulf:", "  update interval: -5"),
+			[]string{`2: warewulf.update interval: -5 is negative (0 means wwclient's default of 300 s)`}},
 
 		// Enumerations.
 		{"dhcp mode", text("dhcp:", "  mode: relay"), []string{`2: dhcp.mode: "relay" is not one of embedded, proxy, external`}},

@@ -44,8 +44,8 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 
 	k.port("warewulf.port", c.Warewulf.Port, 1)
 	k.port("warewulf.tls port", c.Warewulf.TLSPort, 1)
-	if c.Warewulf.UpdateInterval < 1 {
-		k.add("warewulf.update interval", "%d is not a positive number of seconds", c.Warewulf.UpdateInterval)
+	if c.Warewulf.UpdateInterval < 0 {
+		k.add("warewulf.update interval", "%d is negative (0 means wwclient's default of %d s)", c.Warewulf.UpdateInterval, DefaultPollSeconds)
 	}
 	for i, s := range c.API.AllowedSubnets {
 		if _, err := netip.ParsePrefix(s); err != nil {
