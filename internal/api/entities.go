@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -28,13 +30,16 @@ type kind struct {
 	// that puts the entities into an inventory.
 	parse  func(data []byte, file string) (func(*inventory.Inventory), error)
 	remove func(*inventory.Inventory, string)
+	// overlays are the entity's own system and runtime overlay lists
+	// (nil when it does not exist).
+	overlays func(inv *inventory.Inventory, name string) [2][]string
 }
 
 // newKind builds a kind over one of the inventory's two maps.
 func newKind[T any](noun, schema string, of func(*inventory.Inventory) map[string]*T,
 	encode func([]string, map[string]*T) *yaml.Node, parse func([]byte, string) (map[string]*T, []string, error),
 	merge func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, error),
-	part func(*inventory.Merged) *T) *kind {
+	part func(*inventory.Merged) *T, own func(*T) *inventory.Profile) *kind {
 	return &kind{
 		noun: noun, plural: noun + "s", schema: schema,
 		names: func(inv *inventory.Inventory) []string { return inventory.SortedNames(of(inv)) },
@@ -60,6 +65,14 @@ func newKind[T any](noun, schema string, of func(*inventory.Inventory) map[strin
 			}, err
 		},
 		remove: func(inv *inventory.Inventory, name string) { delete(of(inv), name) },
+		overlays: func(inv *inventory.Inventory, name string) [2][]string {
+			e, ok := of(inv)[name]
+			if !ok || e == nil {
+				return [2][]string{}
+			}
+			p := own(e)
+			return [2][]string{p.SystemOverlay, p.RuntimeOverlay}
+		},
 	}
 }
 
@@ -69,7 +82,8 @@ func nodeKind() *kind {
 		func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, error) {
 			return inv.MergeNodes(names, provenance)
 		},
-		func(m *inventory.Merged) *inventory.Node { return &m.Node })
+		func(m *inventory.Merged) *inventory.Node { return &m.Node },
+		func(n *inventory.Node) *inventory.Profile { return &n.Profile })
 }
 
 // profileKind merges a profile with the profiles it includes; merged
@@ -88,7 +102,28 @@ func profileKind() *kind {
 			}
 			return ms, nil
 		},
-		func(m *inventory.Merged) *inventory.Profile { return &m.Profile })
+		func(m *inventory.Merged) *inventory.Profile { return &m.Profile },
+		func(p *inventory.Profile) *inventory.Profile { return p })
+}
+
+// checkOverlays refuses overlay names that a change brought into name's
+// own lists (before them: the lists before the change) and that name no
+// overlay; names already there are left alone. "~NAME" is checked as
+// NAME.
+func (s *Server) checkOverlays(k *kind, inv *inventory.Inventory, name string, before [2][]string) error {
+	after := k.overlays(inv, name)
+	for i, field := range []string{"system overlay", "runtime overlay"} {
+		for _, o := range after[i] {
+			if slices.Contains(before[i], o) {
+				continue
+			}
+			o = strings.TrimPrefix(o, "~")
+			if _, _, ok := s.o.Overlays.Locate(o); !ok {
+				return errorf(http.StatusBadRequest, "%s %s: overlay %q does not exist", k.noun, field, o)
+			}
+		}
+	}
+	return nil
 }
 
 // toJSON turns a nodes.conf tree into values for encoding/json: values
@@ -300,8 +335,9 @@ func (s *Server) put(k *kind) func(http.ResponseWriter, *http.Request) error {
 				return errorf(http.StatusPreconditionFailed, "%s %q already exists (If-None-Match: *)", k.noun, name)
 			}
 			created = !exists
+			before := k.overlays(inv, name)
 			put(inv)
-			return nil
+			return s.checkOverlays(k, inv, name, before)
 		})
 		if err != nil {
 			return err
@@ -349,8 +385,9 @@ func (s *Server) patch(k *kind) func(http.ResponseWriter, *http.Request) error {
 			if err != nil {
 				return errorf(http.StatusBadRequest, "%v", err)
 			}
+			before := k.overlays(inv, name)
 			put(inv)
-			return nil
+			return s.checkOverlays(k, inv, name, before)
 		})
 		if err != nil {
 			return err

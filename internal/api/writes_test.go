@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -43,6 +44,10 @@ func TestRefusedWrites(t *testing.T) {
 		{name: "list for a map", method: "PUT", target: "/api/nodes/n3", body: `{"node": {"tags": ["a"]}}`, wantMsg: "tags"},
 		{name: "patch with a non-object", method: "PATCH", target: "/api/nodes/n1", body: `{"node": "x"}`, wantMsg: "node"},
 		{name: "trailing data", method: "PUT", target: "/api/nodes/n3", body: `{"node": {}} {}`, wantMsg: "unexpected data"},
+		{name: "unknown system overlay", method: "PUT", target: "/api/nodes/n3", body: `{"node": {"system overlay": ["nosuch"]}}`,
+			wantMsg: `node system overlay: overlay "nosuch" does not exist`},
+		{name: "unknown runtime overlay by patch", method: "PATCH", target: "/api/profiles/gpu", body: `{"profile": {"runtime overlay": ["~nosuch"]}}`,
+			wantMsg: `profile runtime overlay: overlay "nosuch" does not exist`},
 		{name: "bad force", method: "POST", target: "/api/images/rocky/build?force=maybe", wantMsg: `force="maybe"`},
 	}
 	for _, tc := range cases {
@@ -117,5 +122,27 @@ func TestConcurrentWrites(t *testing.T) {
 	}
 	if got := f.reloads.Load(); got != 2*n {
 		t.Errorf("%d reloads, want %d", got, 2*n)
+	}
+}
+
+// TestOverlayReferences: a write may name overlays that exist, and a
+// write that does not touch an overlay list goes through even when the
+// list already names one that is gone.
+func TestOverlayReferences(t *testing.T) {
+	f := newFixture(t, enabled)
+	conf := strings.Replace(string(f.nodesConf()), "    profiles: [default]\n", "    profiles: [default]\n    system overlay: [sys, gone]\n", 1)
+	if err := os.WriteFile(f.cfg.NodesConf(), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, method, target, body string }{
+		{"unrelated field", "PATCH", "/api/nodes/n1", `{"node": {"comment": "x"}}`},
+		{"existing overlays", "PATCH", "/api/nodes/n2", `{"node": {"system overlay": ["sys"], "runtime overlay": ["rt", "~sys"]}}`},
+		{"new node", "PUT", "/api/nodes/n3", `{"node": {"runtime overlay": ["rt"]}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if res := f.do(tc.method, tc.target, tc.body); res.code/100 != 2 {
+				t.Fatalf("%d %s", res.code, res.body)
+			}
+		})
 	}
 }

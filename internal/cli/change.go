@@ -60,6 +60,11 @@ func (a *app) changeCommand(n noun, cmd *cobra.Command, nothing string, flags fu
 		if !c.changed() {
 			return fmt.Errorf("%s: give at least one field flag (see --help)", nothing)
 		}
+		if ff, ok := c.(*fieldFlags); ok {
+			if err := a.checkOverlays(ff); err != nil {
+				return err
+			}
+		}
 		if n == profileNoun && len(args) == 0 && !all {
 			args = []string{"default"}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/overlay"
 )
 
 // unsetWords clear a value (the field inherits again), as in Warewulf.
@@ -376,4 +377,34 @@ func addIPv4(s string, n int) (string, error) {
 		return "", fmt.Errorf("%s + %d is past the end of the IPv4 space", s, n)
 	}
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String(), nil
+}
+
+// overlayFlags are the flags naming overlays.
+var overlayFlags = []string{"system-overlays", "runtime-overlays"}
+
+// checkOverlays refuses overlay names given to ff's flags that name no
+// overlay, before anything is written: a typo would otherwise show only
+// when the nodes' images fail to build. "~NAME" (drop an inherited
+// overlay) is checked as NAME.
+func (a *app) checkOverlays(ff *fieldFlags) error {
+	store := a.overlayStore()
+	for _, flag := range overlayFlags {
+		if !ff.fs.Changed(flag) {
+			continue
+		}
+		raw, _ := ff.fs.GetStringArray(flag)
+		for _, name := range listValue(raw, false) {
+			name = strings.TrimPrefix(name, "~")
+			if name == "" || isUnsetWord(name) {
+				continue
+			}
+			if !overlay.ValidName(name) {
+				return fmt.Errorf("--%s: %q is not a valid overlay name (letters, digits, '-', '.', '_', ':')", flag, name)
+			}
+			if _, _, ok := store.Locate(name); !ok {
+				return fmt.Errorf("--%s: overlay %q does not exist (wwctl overlay list shows the overlays; wwctl overlay create %s makes one)", flag, name, name)
+			}
+		}
+	}
+	return nil
 }

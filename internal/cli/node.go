@@ -37,6 +37,9 @@ address.`,
 			if err != nil {
 				return err
 			}
+			if err := a.checkOverlays(ff); err != nil {
+				return err
+			}
 			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
 				var exist []string
 				for _, name := range names {

@@ -121,12 +121,61 @@ func TestConfigureSSH(t *testing.T) {
 
 func TestOverlayBuildGroupsFailures(t *testing.T) {
 	tr := newTree(t, "")
-	tr.mustRun("node", "add", "n[1-3]", "--system-overlays", "nosuch")
+	// The overlay goes after the nodes name it.
+	tr.mustRun("overlay", "create", "gone")
+	tr.mustRun("node", "add", "n[1-3]", "--system-overlays", "gone")
+	tr.mustRun("overlay", "delete", "gone")
 	_, stderr, err := tr.run("", "overlay", "build")
 	if err == nil || !strings.Contains(err.Error(), "3 overlay image(s) failed to build") {
 		t.Fatalf("error = %v", err)
 	}
-	if want := "n[1-3]: system overlay: overlay \"nosuch\" does not exist\n"; stderr != want {
+	if want := "n[1-3]: system overlay: overlay \"gone\" does not exist\n"; stderr != want {
 		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}
+
+// TestUnknownOverlayRefused: naming an overlay that does not exist is an
+// error naming it, and nodes.conf is left as it was.
+func TestUnknownOverlayRefused(t *testing.T) {
+	tr := newTree(t, "")
+	tr.mustRun("overlay", "create", "site")
+	tr.mustRun("node", "add", "n1")
+	before, err := os.ReadFile(tr.nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in the error; "" for success
+	}{
+		{"node set, typo", []string{"node", "set", "n1", "--system-overlays", "wwinit,siet", "--yes"}, `--system-overlays: overlay "siet" does not exist`},
+		{"node set, runtime", []string{"node", "set", "n1", "--runtime-overlays", "nosuch", "--yes"}, `--runtime-overlays: overlay "nosuch" does not exist`},
+		{"node set, old flag name", []string{"node", "set", "n1", "--wwinit", "nosuch", "--yes"}, `--system-overlays: overlay "nosuch" does not exist`},
+		{"node set, dropped inherited overlay", []string{"node", "set", "n1", "--runtime-overlays", "~nosuch", "--yes"}, `overlay "nosuch" does not exist`},
+		{"node add", []string{"node", "add", "n2", "--system-overlays", "nosuch"}, `overlay "nosuch" does not exist`},
+		{"profile add", []string{"profile", "add", "p", "--runtime-overlays", "nosuch"}, `overlay "nosuch" does not exist`},
+		{"profile set", []string{"profile", "set", "default", "--runtime-overlays", "nosuch", "--yes"}, `overlay "nosuch" does not exist`},
+		{"invalid name", []string{"node", "set", "n1", "--runtime-overlays", "a/b", "--yes"}, `"a/b" is not a valid overlay name`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := tr.run("", tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one with %q", err, tc.want)
+			}
+			after, _ := os.ReadFile(tr.nodes)
+			if diff := cmp.Diff(string(before), string(after)); diff != "" {
+				t.Errorf("nodes.conf changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"node", "set", "n1", "--system-overlays", "wwinit,site", "--runtime-overlays", "site,~hosts", "--yes"},
+		{"node", "set", "n1", "--runtime-overlays", "UNSET", "--yes"},
+		{"profile", "set", "--runtime-overlays", "", "--yes"},
+	} {
+		if _, _, err := tr.run("", args...); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
 	}
 }

@@ -35,6 +35,9 @@ func (a *app) profileAdd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := a.checkOverlays(ff); err != nil {
+				return err
+			}
 			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
 				for _, name := range names {
 					if _, ok := inv.Profiles[name]; ok {
