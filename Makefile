@@ -31,7 +31,7 @@ test: deps
 	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory e2e; \
 	else echo "test: not root, so the virtual cluster scenarios (make e2e) did not run"; fi
 
-# Virtual cluster scenarios a to d and f: QEMU VMs booting from wwctl server in
+# Virtual cluster scenarios a to d, f and h: QEMU VMs booting from wwctl server in
 # a private network namespace (test/e2e). E2E_FLAGS adds go test flags,
 # e.g. E2E_FLAGS='-run Discovery'.
 E2E_FLAGS ?=

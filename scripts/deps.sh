@@ -27,7 +27,8 @@ command -v curl >/dev/null || need_apt+=(curl)
 [ -e /usr/lib/ipxe/undionly.kpxe ] || need_apt+=(ipxe)
 # --e2e: what the virtual cluster (make e2e, make demo) needs: QEMU with
 # SeaBIOS and the NICs' iPXE ROMs, OVMF, iPXE's binaries for TFTP,
-# apt-get download + dpkg-deb for the test image's kernel, depmod.
+# apt-get download + dpkg-deb for the test image's kernel, depmod,
+# mkfs.ext4 and debugfs for the disk root of scenario h.
 e2e_apt=()
 if [ "${1:-}" = --e2e ]; then
   command -v qemu-system-x86_64 >/dev/null || e2e_apt+=(qemu-system-x86)
@@ -37,6 +38,7 @@ if [ "${1:-}" = --e2e ]; then
   [ -f /usr/lib/ipxe/snponly.efi ] || e2e_apt+=(ipxe)
   command -v dpkg-deb >/dev/null || e2e_apt+=(dpkg-dev)
   command -v depmod >/dev/null || e2e_apt+=(kmod)
+  [ -x /sbin/mkfs.ext4 ] && [ -x /sbin/debugfs ] || e2e_apt+=(e2fsprogs)
   command -v ip >/dev/null || e2e_apt+=(iproute2)
   command -v debootstrap >/dev/null || e2e_apt+=(debootstrap)
 fi

@@ -17,7 +17,7 @@ import (
 
 // Environment of the virtual cluster tests.
 const (
-	envE2E   = "WWBOOT_E2E"       // 1 runs the scenarios a to d and f
+	envE2E   = "WWBOOT_E2E"       // 1 runs the scenarios a to d, f and h
 	envFull  = "WWBOOT_E2E_FULL"  // 1 also runs the Debian scenarios (e, g)
 	envBin   = "WWBOOT_E2E_BIN"   // directory with wwctl, wwclient and wwstage1 (default: built for the test)
 	envKeep  = "WWBOOT_E2E_KEEP"  // directory to keep each test's tree and logs in
@@ -134,14 +134,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 type node struct {
 	name, mac, ip string
 	args          []string // more "wwctl node add" flags
+	kernelArgs    string   // more kernel arguments, after kernelArgs
 }
 
 // addNodes adds nodes booting image with the probe overlays.
 func (tc *testCluster) addNodes(ctx context.Context, image string, nodes ...node) {
 	tc.t.Helper()
 	for _, n := range nodes {
+		kargs := kernelArgs
+		if n.kernelArgs != "" {
+			kargs += " " + n.kernelArgs
+		}
 		args := []string{"node", "add", n.name, "--image", image, "--netdev", "eth0",
-			"--ipaddr", n.ip, "--netmask", Netmask, "-A", kernelArgs}
+			"--ipaddr", n.ip, "--netmask", Netmask, "-A", kargs}
 		if n.mac != "" {
 			args = append(args, "--hwaddr", n.mac)
 		}

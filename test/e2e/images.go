@@ -10,9 +10,9 @@ import (
 )
 
 // BusyboxImage makes the small test image: "wwctl image create NAME
-// --from busybox", plus Debian's kernel and NIC modules (busybox has
-// neither), then "wwctl image build --uncompressed" so that nodes can
-// boot it compressed or not.
+// --from busybox", plus Debian's kernel and the modules of nodeModules
+// (busybox has neither), then "wwctl image build --uncompressed" so that
+// nodes can boot it compressed or not.
 func (c *Cluster) BusyboxImage(ctx context.Context, name string, k *Kernel) error {
 	if _, err := c.Wwctl(ctx, "image", "create", name, "--from", "busybox"); err != nil {
 		return err

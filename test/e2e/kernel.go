@@ -3,6 +3,8 @@ package e2e
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,10 +32,13 @@ type Kernel struct {
 // Vmlinuz is the kernel image's path.
 func (k *Kernel) Vmlinuz() string { return filepath.Join(k.Root, "boot", "vmlinuz-"+k.Version) }
 
-// nicModules are the module files (under lib/modules/VERSION/kernel/)
-// kept from the package: Debian's kernel has the virtio and e1000 NIC
-// drivers as modules (the e2e README's pitfall 5).
-func nicModules() []string {
+// nodeModules are the module files (under lib/modules/VERSION/kernel/)
+// kept from the package. Debian's kernel has the virtio and e1000 NIC
+// drivers as modules (the e2e README's pitfall 5), and also virtio-blk
+// and ext4 with what ext4 needs (jbd2, mbcache, crc16, and the crc32c
+// its metadata checksums ask for by softdep), for a node with a disk
+// root (scenario h).
+func nodeModules() []string {
 	return []string{
 		"drivers/virtio/",
 		"drivers/net/virtio_net.ko",
@@ -41,13 +46,27 @@ func nicModules() []string {
 		"net/core/failover.ko",
 		"drivers/net/ethernet/intel/e1000/",
 		"drivers/net/ethernet/intel/e1000e/",
+		"drivers/block/virtio_blk.ko",
+		"fs/ext4/",
+		"fs/jbd2/",
+		"fs/mbcache.ko",
+		"lib/crc16.ko",
+		"crypto/crc32c_generic.ko",
+		"arch/x86/crypto/crc32c-intel.ko",
 	}
+}
+
+// cacheName names the unpacked kernel in the cache: by version and by
+// the module list, so that a changed list is unpacked anew.
+func cacheName(version string) string {
+	h := sha256.Sum256([]byte(strings.Join(nodeModules(), "\n")))
+	return "kernel-" + version + "-" + hex.EncodeToString(h[:4])
 }
 
 var kernelPkgRE = regexp.MustCompile(`Depends: (linux-image-([0-9][^ ]*-amd64))\b`)
 
-// FetchKernel returns Debian's current amd64 kernel with the NIC
-// modules, from cacheDir when an earlier run fetched it, else through
+// FetchKernel returns Debian's current amd64 kernel with the
+// nodeModules, from cacheDir when an earlier run fetched it, else through
 // "apt-get download" (the kernel is never installed on the host).
 func FetchKernel(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, error) {
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "linux-image-amd64").Output()
@@ -59,7 +78,7 @@ func FetchKernel(ctx context.Context, cacheDir string, log *slog.Logger) (*Kerne
 		return nil, fmt.Errorf("apt-cache depends linux-image-amd64 names no kernel package:\n%s", out)
 	}
 	pkg, version := m[1], m[2]
-	k := &Kernel{Version: version, Root: filepath.Join(cacheDir, "kernel-"+version)}
+	k := &Kernel{Version: version, Root: filepath.Join(cacheDir, cacheName(version))}
 	if _, err := os.Stat(filepath.Join(k.Root, "done")); err == nil {
 		return k, nil
 	}
@@ -97,7 +116,7 @@ func FetchKernel(ctx context.Context, cacheDir string, log *slog.Logger) (*Kerne
 	return k, nil
 }
 
-// unpackKernel extracts from deb the kernel image, the NIC modules and
+// unpackKernel extracts from deb the kernel image, the nodeModules and
 // the module lists depmod needs.
 func unpackKernel(ctx context.Context, deb, version, dest string) error {
 	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
@@ -144,7 +163,7 @@ func extractKernelFiles(tr *tar.Reader, version, dest string) (foundKernel bool,
 			if strings.HasPrefix(rest, "modules.builtin") || rest == "modules.order" {
 				keep = true
 			}
-			for _, m := range nicModules() {
+			for _, m := range nodeModules() {
 				if strings.HasPrefix(rest, "kernel/"+m) {
 					keep = true
 				}

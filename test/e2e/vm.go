@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,6 +41,11 @@ type VMOptions struct {
 	MemoryMB int
 	// CPUs is the number of virtual CPUs; 0 is 1.
 	CPUs int
+	// Disk, if set, is a raw disk image file attached as a virtio-blk
+	// disk: the guest's /dev/vda. The VM writes to the file itself, so
+	// it can be inspected once the VM is stopped. The firmware still
+	// boots from the network.
+	Disk string
 }
 
 // VM is a running QEMU guest whose serial console is captured.
@@ -88,6 +94,11 @@ func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log
 		dev += ",romfile="
 	}
 	args = append(args, "-device", dev)
+	if o.Disk != "" {
+		// QEMU's option syntax doubles a comma within a value.
+		args = append(args, "-drive", "file="+strings.ReplaceAll(o.Disk, ",", ",,")+",format=raw,if=none,id=d0",
+			"-device", "virtio-blk-pci,drive=d0")
+	}
 	switch o.Firmware {
 	case BIOS, "":
 		args = append(args, "-machine", "pc", "-boot", "order=n")
@@ -149,7 +160,7 @@ func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log
 		outR.Close()
 		consoleFile.Close()
 	}()
-	log.Info("VM booting", "vm", o.Name, "mac", o.MAC, "firmware", o.Firmware, "rom", !o.NoROM, "tap", tap, "accel", accel)
+	log.Info("VM booting", "vm", o.Name, "mac", o.MAC, "firmware", o.Firmware, "rom", !o.NoROM, "tap", tap, "accel", accel, "disk", o.Disk)
 	return vm, nil
 }
 

@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// syncOverlay makes a busybox node write its disk out (sync) and say so
+// with the device and type of its root, so that the disk image holds the
+// tree when the test powers the VM off.
+func syncOverlay() []File {
+	return []File{{Path: "etc/init.d/S99e2esync", Mode: 0o755, Content: `#!/bin/sh
+# wwboot e2e: flush the disk root before the test powers the VM off.
+sync
+echo "E2E-SYNCED root=$(awk '$2 == "/" { r = $1 " " $3 } END { print r }' /proc/mounts)" >/dev/console
+`}}
+}
+
+// Scenario h: two-stage boot with a static address and a disk root.
+// Stage one configures the boot interface from the kernel's
+// ip=CLIENT::GW:NETMASK instead of DHCP, and extracts the image and the
+// overlays onto the ext4 file system of a virtio disk (the node's root
+// /dev/vda) instead of a tmpfs. Once the VM is off, the disk image holds
+// the tree.
+func TestTwoStageStaticDisk(t *testing.T) {
+	tc := newTestCluster(t, updateInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := makeExt4(ctx, disk, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	tc.setupImage(ctx)
+	if _, err := tc.HasBootstrap("bb"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.WriteOverlay("e2esync", syncOverlay()...); err != nil {
+		t.Fatal(err)
+	}
+	const name, mac, ip = "h1", "52:54:00:e2:e0:41", "192.0.2.41"
+	tc.addNodes(ctx, "bb", node{name: name, mac: mac, ip: ip,
+		args:       []string{"--system-overlays", "e2eprobe,e2esync", "--tagadd", "IPXEMenuEntry=twostage", "--root", "/dev/vda"},
+		kernelArgs: "ip=" + ip + "::" + ServerIP + ":" + Netmask,
+	})
+	if err := tc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vm := tc.startVM(ctx, VMOptions{Name: name, MAC: mac, Firmware: BIOS, Disk: disk})
+	bootCtx, cancelBoot := context.WithTimeout(ctx, bootTime)
+	defer cancelBoot()
+	bootCtx, cancelDaemon := tc.WithDaemon(bootCtx)
+	defer cancelDaemon()
+
+	started, m, err := vm.Console.Wait(bootCtx, regexp.MustCompile(`wwstage1: stage one of two-stage boot: .* root (\S+)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "/dev/vda" {
+		t.Errorf("stage one's root is %q, want /dev/vda", m[1])
+	}
+	_, m, err = vm.Console.Wait(bootCtx, regexp.MustCompile(`wwstage1: network: (.*) \([0-9.]+ s\)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A lease would end in "(DHCP)"; the static address has no suffix.
+	if want := ip + "/24 via " + ServerIP; !strings.HasSuffix(m[1], want) {
+		t.Errorf("stage one configured %q, want the static %q", m[1], want)
+	}
+	// The switch, or the first failure (a missing driver shows here).
+	line, m, err := vm.Console.Wait(bootCtx, regexp.MustCompile(`wwstage1: (?:switching root to /dev/vda and running /init, ([0-9.]+) s after stage one started|(step .* failed: .*))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[2] != "" {
+		t.Fatalf("stage one: %s", m[2])
+	}
+	t.Logf("stage one switched root %s s after it started (%.1f s after QEMU started)", m[1], line.At.Sub(vm.Started).Seconds())
+	tc.waitBooted(bootCtx, vm, name, ip)
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`wwstage1: image: \d+ files.*\(sha256 [0-9a-f]+\.\.\. ok\)`),
+		regexp.MustCompile(`wwinit: root prepared by stage one`),
+	} {
+		if _, _, err := vm.Console.Wait(bootCtx, re); err != nil {
+			t.Errorf("console: %v", err)
+		}
+	}
+	if _, m, err = vm.Console.Wait(bootCtx, regexp.MustCompile(`E2E-SYNCED root=(\S+ \S+)`)); err != nil {
+		t.Fatal(err)
+	} else if m[1] != "/dev/vda ext4" {
+		t.Errorf("the node's root is %q, want /dev/vda ext4", m[1])
+	}
+	// Only iPXE asked for a lease: the daemon recorded no DHCP after
+	// stage one started.
+	for _, e := range NodeEvents(tc.Status.Events(), name) {
+		if e.Stage == StageDHCP && e.At.After(started.At) {
+			t.Errorf("DHCP of %s at %s, after stage one started (%s)", name, e.At.Format(time.TimeOnly), started.At.Format(time.TimeOnly))
+		}
+	}
+	tc.logTimings(map[string]*VM{name: vm})
+
+	if err := vm.Stop(); err != nil {
+		t.Logf("stop %s: %v", name, err)
+	}
+	// The VM was powered off with the file system mounted: replay its
+	// journal as the next mount would, then read the tree.
+	out, err := exec.CommandContext(ctx, "e2fsck", "-fy", disk).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() < 4 {
+		err = nil // 1 and 2: errors corrected (the replay counts)
+	}
+	if err != nil {
+		t.Fatalf("e2fsck -fy %s: %v\n%s", disk, err, out)
+	}
+	t.Logf("e2fsck -fy: %s", strings.TrimSpace(string(out)))
+	for path, want := range map[string]string{
+		"/etc/hostname":   name + "\n",      // the hostname system overlay
+		"/etc/os-release": "NAME=BusyBox\n", // the image
+	} {
+		got, err := debugfsCat(ctx, disk, path)
+		if err != nil {
+			t.Errorf("%v", err)
+		} else if !strings.HasPrefix(got, want) {
+			t.Errorf("%s on the disk is %q, want it to begin with %q", path, got, want)
+		}
+	}
+}
+
+// makeExt4 makes a sparse file of size bytes holding an empty ext4 file
+// system.
+func makeExt4(ctx context.Context, p string, size int64) error {
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-F", "-q", p).CombinedOutput(); err != nil {
+		return fmt.Errorf("mkfs.ext4 %s: %w: %s (scripts/deps.sh --e2e installs e2fsprogs)", p, err, out)
+	}
+	return nil
+}
+
+// debugfsCat reads a file of the ext4 file system in the image at disk.
+func debugfsCat(ctx context.Context, disk, path string) (string, error) {
+	cmd := exec.CommandContext(ctx, "debugfs", "-R", "cat "+path, disk)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err == nil && len(out) == 0 {
+		// debugfs says what it could not read, and exits 0.
+		err = errors.New("no output")
+	}
+	if err != nil {
+		return "", fmt.Errorf("debugfs cat %s: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
