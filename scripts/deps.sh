@@ -17,6 +17,16 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need_apt+=(busybox-static)
 command -v file >/dev/null || need_apt+=(file)
+# Stage one's block-device identification is checked against blkid and
+# partx on images the real mkfs and partitioning tools make (they live
+# in /usr/sbin, which a user's PATH may lack).
+have_sbin() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+have_sbin mkfs.ext4 || need_apt+=(e2fsprogs)
+have_sbin mkfs.xfs || need_apt+=(xfsprogs)
+have_sbin mkfs.btrfs || need_apt+=(btrfs-progs)
+have_sbin mkfs.vfat || need_apt+=(dosfstools)
+have_sbin sgdisk || need_apt+=(gdisk)
+have_sbin sfdisk || need_apt+=(fdisk)
 # Real DHCP and TFTP clients for the embedded servers' tests, which run
 # in network namespaces of their own.
 command -v ip >/dev/null || need_apt+=(iproute2)

@@ -20,7 +20,10 @@ type Params struct {
 	// wwuuid=) as iPXE read them.
 	Token, AssetKey, UUID string
 	// Root is the node's root field (wwroot=): initramfs, tmpfs or
-	// ramfs give a tmpfs (ramfs) root; /dev/... is mounted instead.
+	// ramfs give a tmpfs (ramfs) root; a block device is mounted
+	// instead, named by its /dev path, by udev's /dev/disk/by-label,
+	// by-uuid, by-partlabel or by-partuuid link, or as LABEL=, UUID=,
+	// PARTLABEL= or PARTUUID= (see parseRootDev).
 	Root string
 	// TmpfsSize is the tmpfs size option (wwinit.tmpfs.size=).
 	TmpfsSize string
@@ -97,10 +100,12 @@ func ParseCmdline(cmdline string) (*Params, error) {
 	if p.Server == "" {
 		return nil, fmt.Errorf("no wwserver= (the provisioning server) on the kernel command line")
 	}
-	switch {
-	case p.Root == "initramfs" || p.Root == "tmpfs" || p.Root == "ramfs" || strings.HasPrefix(p.Root, "/dev/"):
+	switch p.Root {
+	case "initramfs", "tmpfs", "ramfs":
 	default:
-		return nil, fmt.Errorf("wwroot=%s: stage one handles initramfs, tmpfs, ramfs and /dev/... roots", p.Root)
+		if _, err := parseRootDev(p.Root); err != nil {
+			return nil, fmt.Errorf("wwroot=%w", err)
+		}
 	}
 	return p, nil
 }

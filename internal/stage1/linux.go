@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,40 +61,17 @@ func (Linux) LoadModule(path string) error {
 }
 
 // MountRoot mounts a tmpfs (interleaved over NUMA nodes, as Warewulf
-// does), a ramfs, or the block device at dir, waiting up to 30 s for the
-// device to appear and trying each file system the kernel knows.
+// does), a ramfs, or the block device root names at dir, waiting up to
+// 30 s for the device to appear and trying each file system the kernel
+// knows.
 func (Linux) MountRoot(root, size, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	switch {
-	case root == "ramfs":
+	switch root {
+	case "ramfs":
 		return unix.Mount("wwroot", dir, "ramfs", 0, "mode=0755")
-	case strings.HasPrefix(root, "/dev/"):
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if _, err := os.Stat(root); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("root device %s did not appear within 30 s (is its driver in bootstrap.conf?)", root)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		types, err := blockFilesystems()
-		if err != nil {
-			return err
-		}
-		var errs []string
-		for _, t := range types {
-			err := unix.Mount(root, dir, t, 0, "")
-			if err == nil {
-				return nil
-			}
-			errs = append(errs, t+": "+err.Error())
-		}
-		return fmt.Errorf("mount %s: %s", root, strings.Join(errs, "; "))
-	default:
+	case "initramfs", "tmpfs":
 		opts := "mode=0755,mpol=interleave"
 		if size != "" {
 			opts += ",size=" + size
@@ -105,7 +83,90 @@ func (Linux) MountRoot(root, size, dir string) error {
 			err = unix.Mount("wwroot", dir, "tmpfs", 0, opts)
 		}
 		return err
+	default:
+		rd, err := parseRootDev(root)
+		if err != nil {
+			return err
+		}
+		dev, err := waitRootDev(rd, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		types, err := blockFilesystems()
+		if err != nil {
+			return err
+		}
+		// The superblock names the type: tried first, the kernel logs
+		// no refusals of the others (ext4 as ext3, then as ext2).
+		if id, err := probeDev(dev); err == nil {
+			types = preferType(types, id.Type)
+		}
+		var errs []string
+		for _, t := range types {
+			err := unix.Mount(dev, dir, t, 0, "")
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, t+": "+err.Error())
+		}
+		if rd.Key != "" {
+			dev += " (" + rd.String() + ")"
+		}
+		return fmt.Errorf("mount %s: %s", dev, strings.Join(errs, "; "))
 	}
+}
+
+// waitRootDev is the node of the root device, once it appears: modules
+// were just loaded, and disks show up a while after their driver. The
+// block devices are scanned again each time, as the bootstrap has no
+// udev to make /dev/disk/by-* links.
+func waitRootDev(rd rootDev, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var err error
+		if rd.Key == "" {
+			if _, err = os.Stat(rd.Path); err == nil {
+				return rd.Path, nil
+			}
+		} else {
+			var devs []blockDev
+			devs, err = scanBlockDevs("/sys/class/block", "/dev", mknodBlock)
+			if err == nil {
+				var dev string
+				dev, err = findRootDev(rd, devs)
+				var nf *notFoundError
+				if !errors.As(err, &nf) {
+					return dev, err
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			if rd.Key == "" {
+				devs, _ := scanBlockDevs("/sys/class/block", "/dev", mknodBlock)
+				names := make([]string, len(devs))
+				for i, d := range devs {
+					names[i] = d.Name
+				}
+				return "", fmt.Errorf("root device %s did not appear within %.0f s (block devices: %s; is its driver in bootstrap.conf?)",
+					rd.Path, timeout.Seconds(), strings.Join(names, ", "))
+			}
+			return "", fmt.Errorf("root %s not found within %.0f s: %w (is its driver in bootstrap.conf?)", rd, timeout.Seconds(), err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func mknodBlock(path string, major, minor uint32) error {
+	return unix.Mknod(path, unix.S_IFBLK|0o600, int(unix.Mkdev(major, minor)))
+}
+
+// preferType moves t to the front of types when the kernel knows it.
+func preferType(types []string, t string) []string {
+	i := slices.Index(types, t)
+	if i <= 0 {
+		return types
+	}
+	return append(append([]string{t}, types[:i]...), types[i+1:]...)
 }
 
 // blockFilesystems lists the file systems of /proc/filesystems that

@@ -222,6 +222,12 @@ func TestParseCmdline(t *testing.T) {
 		{name: "no server", in: "wwid=52:54:00:e2:e0:01", wantErr: "no wwserver="},
 		{name: "bad server", in: "wwid=52:54:00:e2:e0:01 wwserver=ftp://s", wantErr: "wwserver=ftp://s"},
 		{name: "bad root", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s wwroot=nfs", wantErr: "wwroot=nfs"},
+		{name: "root by partition label", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s wwroot=/dev/disk/by-partlabel/rootfs",
+			want: &Params{HWAddr: mac, Server: "http://s", Root: "/dev/disk/by-partlabel/rootfs", Compress: "zst", Attempts: 10}},
+		{name: "root by file system UUID", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s wwroot=UUID=1234-ABCD",
+			want: &Params{HWAddr: mac, Server: "http://s", Root: "UUID=1234-ABCD", Compress: "zst", Attempts: 10}},
+		{name: "unknown root form", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s wwroot=FOO=x", wantErr: "wwroot=FOO=x: unknown form FOO="},
+		{name: "root by id", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s wwroot=/dev/disk/by-id/virtio-x", wantErr: "no udev"},
 		{name: "bad ip", in: "wwid=52:54:00:e2:e0:01 wwserver=http://s ip=300.1.1.1::", wantErr: "ip=300.1.1.1"},
 	}
 	for _, tt := range tests {

@@ -26,16 +26,17 @@ echo "E2E-SYNCED root=$(awk '$2 == "/" { r = $1 " " $3 } END { print r }' /proc/
 
 // Scenario h: two-stage boot with a static address and a disk root.
 // Stage one configures the boot interface from the kernel's
-// ip=CLIENT::GW:NETMASK instead of DHCP, and extracts the image and the
-// overlays onto the ext4 file system of a virtio disk (the node's root
-// /dev/vda) instead of a tmpfs. Once the VM is off, the disk image holds
-// the tree.
+// ip=CLIENT::GW:NETMASK instead of DHCP, finds the node's root
+// /dev/disk/by-partlabel/rootfs (the form Warewulf's disk layouts use)
+// without udev, by reading the virtio disk's GPT, and extracts the image
+// and the overlays onto its ext4 file system instead of a tmpfs. Once
+// the VM is off, the disk image holds the tree.
 func TestTwoStageStaticDisk(t *testing.T) {
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := makeExt4(ctx, disk, 256<<20); err != nil {
+	if err := makeDisk(ctx, disk, 256<<20); err != nil {
 		t.Fatal(err)
 	}
 	tc.setupImage(ctx)
@@ -47,7 +48,7 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	}
 	const name, mac, ip = "h1", "52:54:00:e2:e0:41", "192.0.2.41"
 	tc.addNodes(ctx, "bb", node{name: name, mac: mac, ip: ip,
-		args:       []string{"--system-overlays", "e2eprobe,e2esync", "--tagadd", "IPXEMenuEntry=twostage", "--root", "/dev/vda"},
+		args:       []string{"--system-overlays", "e2eprobe,e2esync", "--tagadd", "IPXEMenuEntry=twostage", "--root", rootName},
 		kernelArgs: "ip=" + ip + "::" + ServerIP + ":" + Netmask,
 	})
 	if err := tc.Start(ctx); err != nil {
@@ -63,8 +64,8 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m[1] != "/dev/vda" {
-		t.Errorf("stage one's root is %q, want /dev/vda", m[1])
+	if m[1] != rootName {
+		t.Errorf("stage one's root is %q, want %s", m[1], rootName)
 	}
 	_, m, err = vm.Console.Wait(bootCtx, regexp.MustCompile(`wwstage1: network: (.*) \([0-9.]+ s\)`))
 	if err != nil {
@@ -75,7 +76,7 @@ func TestTwoStageStaticDisk(t *testing.T) {
 		t.Errorf("stage one configured %q, want the static %q", m[1], want)
 	}
 	// The switch, or the first failure (a missing driver shows here).
-	line, m, err := vm.Console.Wait(bootCtx, regexp.MustCompile(`wwstage1: (?:switching root to /dev/vda and running /init, ([0-9.]+) s after stage one started|(step .* failed: .*))`))
+	line, m, err := vm.Console.Wait(bootCtx, regexp.MustCompile(`wwstage1: (?:switching root to `+regexp.QuoteMeta(rootName)+` and running /init, ([0-9.]+) s after stage one started|(step .* failed: .*))`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +95,8 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	}
 	if _, m, err = vm.Console.Wait(bootCtx, regexp.MustCompile(`E2E-SYNCED root=(\S+ \S+)`)); err != nil {
 		t.Fatal(err)
-	} else if m[1] != "/dev/vda ext4" {
-		t.Errorf("the node's root is %q, want /dev/vda ext4", m[1])
+	} else if m[1] != "/dev/vda1 ext4" {
+		t.Errorf("the node's root is %q, want /dev/vda1 ext4", m[1])
 	}
 	// Only iPXE asked for a lease: the daemon recorded no DHCP after
 	// stage one started.
@@ -111,20 +112,24 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	}
 	// The VM was powered off with the file system mounted: replay its
 	// journal as the next mount would, then read the tree.
-	out, err := exec.CommandContext(ctx, "e2fsck", "-fy", disk).CombinedOutput()
+	fsImage, err := rootFS(ctx, disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, "e2fsck", "-fy", fsImage).CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() < 4 {
 		err = nil // 1 and 2: errors corrected (the replay counts)
 	}
 	if err != nil {
-		t.Fatalf("e2fsck -fy %s: %v\n%s", disk, err, out)
+		t.Fatalf("e2fsck -fy %s: %v\n%s", fsImage, err, out)
 	}
 	t.Logf("e2fsck -fy: %s", strings.TrimSpace(string(out)))
 	for path, want := range map[string]string{
 		"/etc/hostname":   name + "\n",      // the hostname system overlay
 		"/etc/os-release": "NAME=BusyBox\n", // the image
 	} {
-		got, err := debugfsCat(ctx, disk, path)
+		got, err := debugfsCat(ctx, fsImage, path)
 		if err != nil {
 			t.Errorf("%v", err)
 		} else if !strings.HasPrefix(got, want) {
@@ -133,9 +138,27 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	}
 }
 
-// makeExt4 makes a sparse file of size bytes holding an empty ext4 file
-// system.
-func makeExt4(ctx context.Context, p string, size int64) error {
+// rootName is scenario h's root: the GPT partition named rootfs.
+const rootName = "/dev/disk/by-partlabel/rootfs"
+
+// partStart is where makeDisk's partition begins.
+const partStart = 1 << 20
+
+// rootFS copies the file system of makeDisk's partition out of disk, as
+// a sparse file beside it, for e2fsprogs (e2fsck's journal replay loses
+// an ?offset= on the name).
+func rootFS(ctx context.Context, disk string) (string, error) {
+	out := disk + ".rootfs"
+	cmd := exec.CommandContext(ctx, "dd", "if="+disk, "of="+out, "bs=1M", fmt.Sprintf("skip=%d", partStart>>20), "conv=sparse", "status=none")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copy the partition out of %s: %w: %s", disk, err, msg)
+	}
+	return out, nil
+}
+
+// makeDisk makes a sparse file of size bytes with a GPT and one
+// partition named rootfs, holding an empty ext4 file system.
+func makeDisk(ctx context.Context, p string, size int64) error {
 	f, err := os.Create(p)
 	if err != nil {
 		return err
@@ -147,7 +170,13 @@ func makeExt4(ctx context.Context, p string, size int64) error {
 	if err != nil {
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-F", "-q", p).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "sgdisk", "-o", "-n", fmt.Sprintf("1:%d:0", partStart/512), "-c", "1:rootfs", p).CombinedOutput(); err != nil {
+		return fmt.Errorf("sgdisk %s: %w: %s (scripts/deps.sh installs gdisk)", p, err, out)
+	}
+	// The partition ends 33 sectors before the disk (the backup GPT);
+	// the file system fits in whole MiB below that.
+	fsSize := fmt.Sprintf("%dk", (size-partStart-(1<<20))>>10)
+	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-F", "-q", "-E", fmt.Sprintf("offset=%d", partStart), p, fsSize).CombinedOutput(); err != nil {
 		return fmt.Errorf("mkfs.ext4 %s: %w: %s (scripts/deps.sh --e2e installs e2fsprogs)", p, err, out)
 	}
 	return nil
