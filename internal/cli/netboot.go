@@ -15,6 +15,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/dhcp"
+	"github.com/wwboot/wwboot/internal/ndp"
 	"github.com/wwboot/wwboot/internal/tftp"
 )
 
@@ -22,6 +23,8 @@ import (
 // and tftp.mode ask for, reports each listener on stderr, and serves
 // them in g until ctx ends. A missing interface or a port in use is
 // returned before anything is served, and nothing stays open then.
+// With embedded DHCP it also answers IPv6 router solicitations on the
+// same interface (package ndp), which is never a reason to fail.
 func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes) error {
 	cfg := a.cfg
 	serveDHCP := cfg.Dhcp.Enabled && (cfg.Dhcp.Mode == config.ModeEmbedded || cfg.Dhcp.Mode == config.ModeProxy)
@@ -34,8 +37,9 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		return err
 	}
 	var dsrv *dhcp.Server
+	var ifname string
 	if serveDHCP {
-		ifname, err := netbootInterface(cfg.Dhcp.Interface, serverIP)
+		ifname, err = netbootInterface(cfg.Dhcp.Interface, serverIP)
 		if err != nil {
 			return err
 		}
@@ -86,11 +90,28 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 			return err
 		}
 	}
+	// iPXE waits ~16 s for an IPv6 router before it runs its script
+	// unless something answers its solicitations. In proxy mode the
+	// network, and whether it has IPv6 routers, is the site's.
+	var ra *ndp.Responder
+	if dsrv != nil && cfg.Dhcp.Mode == config.ModeEmbedded {
+		if ra, err = ndp.New(ndp.Options{Interface: ifname, Log: a.log}); err != nil {
+			a.log.Info("IPv6 router solicitations are not answered; iPXE waits for IPv6 autoconfiguration", "err", err)
+		}
+	}
 	if dsrv != nil {
 		for _, l := range dsrv.Addrs() {
 			fmt.Fprintf(a.env.Stderr, "wwctl server: DHCP (%s) listening on %s\n", cfg.Dhcp.Mode, l)
 		}
 		g.Go(func() error { return dsrv.Serve(ctx) })
+	}
+	if ra != nil {
+		g.Go(func() error {
+			if err := ra.Serve(ctx); err != nil {
+				a.log.Warn("IPv6 router solicitations are no longer answered", "err", err)
+			}
+			return nil
+		})
 	}
 	if tsrv != nil {
 		fmt.Fprintf(a.env.Stderr, "wwctl server: TFTP listening on udp %s (root %s)\n", tsrv.Addr(), cfg.Tftp.TftpRoot)
