@@ -35,14 +35,8 @@ func TestParseRootDev(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseRootDev(tt.root)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want %q", err, tt.wantErr)
-				}
+			if !checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("parseRootDev (-want +got):\n%s", diff)
@@ -159,14 +153,8 @@ func TestFindRootDev(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := findRootDev(rd, devs)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want %q", err, tt.wantErr)
-				}
+			if !checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if want := filepath.Join(devDir, tt.want); got != want {
 				t.Errorf("device %s, want %s", got, want)
@@ -213,4 +201,21 @@ func TestPreferType(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkErr checks err against wantErr, a part of the message expected
+// ("" for none), and reports whether the test case goes on to check the
+// result (no error was expected or returned).
+func checkErr(t *testing.T, err error, wantErr string) bool {
+	t.Helper()
+	switch {
+	case wantErr != "":
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want %q", err, wantErr)
+		}
+		return false
+	case err != nil:
+		t.Fatal(err)
+	}
+	return true
 }
