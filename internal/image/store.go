@@ -245,14 +245,11 @@ func (im *Images) Archives(name string) []Built {
 // opts.Excludes names and what the image's own etc/warewulf/excludes
 // does.
 func (im *Images) Build(ctx context.Context, name string, opts BuildOptions) (*BuildResult, error) {
-	own, err := ReadExcludes(filepath.Join(im.RootFS(name), "etc", "warewulf", "excludes"))
+	own, err := ReadExcludes(filepath.Join(im.RootFS(name), ExcludesFile))
 	if err != nil {
 		return nil, err
 	}
 	opts.Excludes = append(append([]string(nil), opts.Excludes...), own...)
-	if err := os.MkdirAll(filepath.Dir(im.Archive(name)), 0o755); err != nil {
-		return nil, fmt.Errorf("build image %s: %w", name, err)
-	}
 	res, err := Build(ctx, im.RootFS(name), im.Archive(name), opts)
 	if err != nil {
 		return nil, fmt.Errorf("build image %s: %w", name, err)
