@@ -77,7 +77,7 @@ func scanArchive(ctx context.Context, p string) (*tarArchive, string, error) {
 	if comp == compNone {
 		tr = tar.NewReader(f) // skips file data with Seek
 	} else {
-		dec, _, err := decompress(f)
+		dec, err := decompress(f)
 		if err != nil {
 			return nil, "", err
 		}
@@ -167,7 +167,7 @@ func (a *tarArchive) open(ctx context.Context, name string) (io.ReadCloser, erro
 	if a.comp == compNone {
 		return readCloser{io.NewSectionReader(f, e.off, e.size), f.Close}, nil
 	}
-	dec, _, err := decompress(f)
+	dec, err := decompress(f)
 	if err != nil {
 		f.Close()
 		return nil, err

@@ -149,7 +149,7 @@ func copyDir(ctx context.Context, x *extractor, src, dest string, opts Options) 
 			if now, err := f.Stat(); err != nil || !now.Mode().IsRegular() || !os.SameFile(now, fi) {
 				return fmt.Errorf("%s changed while being copied", p)
 			}
-			body = &countingReader{ctx: ctx, r: f, ps: []*progress{ext}}
+			body = &countingReader{ctx: ctx, r: f, p: ext}
 		}
 		if err := x.entry(hdr, body); err != nil {
 			return fmt.Errorf("entry %q: %w", rel, err)

@@ -311,8 +311,8 @@ func applyLayer(ctx context.Context, x *extractor, l layerSource, ext *progress,
 
 // applyBlob applies the layer l read from rc.
 func applyBlob(ctx context.Context, x *extractor, l layerSource, rc io.Reader, ext *progress) error {
-	raw := newDigestReader(&countingReader{ctx: ctx, r: rc, ps: []*progress{ext}})
-	zr, _, err := decompress(raw)
+	raw := newDigestReader(&countingReader{ctx: ctx, r: rc, p: ext})
+	zr, err := decompress(raw)
 	if err != nil {
 		return err
 	}
@@ -360,8 +360,8 @@ func applyTarball(ctx context.Context, x *extractor, p string, size int64, opts 
 	}
 	defer f.Close()
 	ext := newProgress(opts.Progress, "extract", size)
-	raw := newDigestReader(&countingReader{ctx: ctx, r: f, ps: []*progress{ext}})
-	zr, _, err := decompress(raw)
+	raw := newDigestReader(&countingReader{ctx: ctx, r: f, p: ext})
+	zr, err := decompress(raw)
 	if err != nil {
 		return "", err
 	}

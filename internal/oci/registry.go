@@ -90,7 +90,7 @@ func resolveRegistry(ctx context.Context, ref string, want platformSpec, opts Op
 		if err != nil {
 			return nil, fmt.Errorf("download layer %s: %w", d.Digest, err)
 		}
-		body := readCloser{&countingReader{ctx: ctx, r: rc, ps: []*progress{dl}}, func() error { dl.finish(); return rc.Close() }}
+		body := readCloser{&countingReader{ctx: ctx, r: rc, p: dl}, func() error { dl.finish(); return rc.Close() }}
 		if cache == nil {
 			return body, nil
 		}

@@ -47,12 +47,12 @@ func (p *progress) finish() {
 	}
 }
 
-// countingReader adds what it reads to its progress counters and stops
+// countingReader adds what it reads to its progress counter and stops
 // when the context is cancelled.
 type countingReader struct {
 	ctx context.Context
 	r   io.Reader
-	ps  []*progress
+	p   *progress
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
@@ -60,9 +60,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.r.Read(b)
-	for _, p := range c.ps {
-		p.add(int64(n))
-	}
+	c.p.add(int64(n))
 	return n, err
 }
 
@@ -134,32 +132,32 @@ func sniffCompression(head []byte) (string, error) {
 }
 
 // decompress returns r decompressed according to the magic number it
-// starts with (gzip, zstd, bzip2, or none), and the compression's name.
-// Closing the result releases the decompressor, not r.
-func decompress(r io.Reader) (io.ReadCloser, string, error) {
+// starts with (gzip, zstd, bzip2, or none). Closing the result releases
+// the decompressor, not r.
+func decompress(r io.Reader) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(10) // a short or empty stream is uncompressed
 	comp, err := sniffCompression(head)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	switch comp {
 	case compGzip:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, "", fmt.Errorf("gzip: %w", err)
+			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		return zr, comp, nil
+		return zr, nil
 	case compZstd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
 		if err != nil {
-			return nil, "", fmt.Errorf("zstd: %w", err)
+			return nil, fmt.Errorf("zstd: %w", err)
 		}
-		return zr.IOReadCloser(), comp, nil
+		return zr.IOReadCloser(), nil
 	case compBzip2:
-		return io.NopCloser(bzip2.NewReader(br)), comp, nil
+		return io.NopCloser(bzip2.NewReader(br)), nil
 	}
-	return io.NopCloser(br), comp, nil
+	return io.NopCloser(br), nil
 }
 
 // drain reads r to its end, so that digests and checksums of the whole
