@@ -196,17 +196,12 @@ func (c *child) mountSystem(devs map[string]source) error {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 		}
 	}
-	for _, name := range hostDevices() {
+	for _, name := range append(hostDevices(), "pts") {
 		s, ok := devs[name]
 		if !ok {
 			continue
 		}
 		if err := c.bind(s, Bind{Dest: "/dev/" + name}); err != nil {
-			return err
-		}
-	}
-	if s, ok := devs["pts"]; ok {
-		if err := c.bind(s, Bind{Dest: "/dev/pts"}); err != nil {
 			return err
 		}
 	}
