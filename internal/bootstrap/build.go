@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,8 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/compress"
@@ -268,30 +265,25 @@ func readModule(root, p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var f compress.Format
 	switch {
 	case strings.HasSuffix(p, ".ko.zst"):
-		d, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(128<<20))
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		out, err := d.DecodeAll(data, nil)
-		if err != nil {
-			return nil, fmt.Errorf("module %s: %w", p, err)
-		}
-		return out, nil
+		f = compress.Zstd
 	case strings.HasSuffix(p, ".ko.gz"):
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("module %s: %w", p, err)
-		}
-		out, err := io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("module %s: %w", p, err)
-		}
-		return out, nil
+		f = compress.Gzip
+	default:
+		return data, nil
 	}
-	return data, nil
+	zr, err := compress.NewReader(bytes.NewReader(data), f)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", p, err)
+	}
+	defer zr.Close()
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", p, err)
+	}
+	return out, nil
 }
 
 // readIn reads a regular file inside the image, symlinks resolved as in
