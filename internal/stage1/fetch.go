@@ -80,9 +80,6 @@ func (f *Fetcher) Open(ctx context.Context, url string, etagIsSHA256 bool) (*Dow
 // SHA256 is the checksum the download is checked against, "" if none.
 func (d *Download) SHA256() string { return d.want }
 
-// Length is the body's length, -1 if the daemon did not say.
-func (d *Download) Length() int64 { return d.length }
-
 // Read reads the body; a broken connection is resumed transparently. At
 // the end it returns ErrChecksum if the body does not match.
 func (d *Download) Read(p []byte) (int, error) {
