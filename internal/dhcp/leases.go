@@ -174,17 +174,14 @@ func (l *leases) neverUsed(hw string, reserved func(netip.Addr) bool, now time.T
 // association is new; renewals are written by the caller's Flush.
 func (l *leases) Bind(hw string, a netip.Addr, reserved func(netip.Addr) bool, now, expires time.Time) error {
 	l.mu.Lock()
-	le := l.byHW[hw]
-	if le == nil || le.Addr != a {
-		if !l.usable(hw, a, reserved, now) {
-			l.mu.Unlock()
-			return fmt.Errorf("%s is not available to %s", a, hw)
-		}
-		le = &Lease{HWAddr: hw, Addr: a}
-		l.put(le)
-	} else if !l.usable(hw, a, reserved, now) {
+	if !l.usable(hw, a, reserved, now) {
 		l.mu.Unlock()
 		return fmt.Errorf("%s is not available to %s", a, hw)
+	}
+	le := l.byHW[hw]
+	if le == nil || le.Addr != a {
+		le = &Lease{HWAddr: hw, Addr: a}
+		l.put(le)
 	}
 	changed := !le.Bound
 	le.Bound = true
@@ -195,16 +192,6 @@ func (l *leases) Bind(hw string, a netip.Addr, reserved func(netip.Addr) bool, n
 		return l.Flush()
 	}
 	return nil
-}
-
-// Lookup returns the address associated with hw, bound or offered.
-func (l *leases) Lookup(hw string) (netip.Addr, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if le := l.byHW[hw]; le != nil {
-		return le.Addr, true
-	}
-	return netip.Addr{}, false
 }
 
 // Release ends hw's lease on a now, keeping the association for its
