@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -36,7 +35,7 @@ func (s *Server) staticBinding(hw string) (binding, bool) {
 	}
 	for _, name := range inventory.SortedNames(m.NetDevs) {
 		d := m.NetDevs[name]
-		if d == nil || d.Hwaddr == nil || inventory.NormalizeMAC(strings.ToLower(*d.Hwaddr)) != hw {
+		if d == nil || d.Hwaddr == nil || inventory.NormalizeMAC(*d.Hwaddr) != hw {
 			continue
 		}
 		a, err := netip.ParseAddr(deref(d.Ipaddr))
@@ -349,8 +348,8 @@ func (s *Server) proxy(req *dhcpv4.DHCPv4, c client, peer *net.UDPAddr, port int
 		dest = peer // the client has its address by now and asked us directly
 	}
 	r := &reply{msg: msg, dest: dest, sent: file}
-	if b, ok := s.staticBinding(c.hw); ok || b.node != "" {
-		r.node = b.node
+	if m, ok := s.o.Nodes.NodeByMAC(c.hw); ok {
+		r.node = m.Name
 	}
 	return r, nil
 }
