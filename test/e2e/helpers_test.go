@@ -28,7 +28,7 @@ const (
 // kernelArgs are added to the default profile's: the serial console the
 // test reads, and no_timer_check against the "IO-APIC + timer doesn't
 // work" panic of a loaded TCG host (the e2e README's pitfall 8).
-var kernelArgs = "console=ttyS0 no_timer_check panic=30"
+const kernelArgs = "console=ttyS0 no_timer_check panic=30"
 
 // needE2E skips the test unless the virtual cluster tests were asked for.
 func needE2E(t *testing.T) {

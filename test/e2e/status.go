@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -41,10 +39,9 @@ type Event struct {
 	provision.NodeStatus
 }
 
-// statusDoc is the daemon's /status answer.
+// statusDoc is the part of the daemon's /status answer the tests read.
 type statusDoc struct {
-	Nodes   map[string]provision.NodeStatus `json:"nodes"`
-	Unknown map[string]provision.NodeStatus `json:"unknown"`
+	Nodes map[string]provision.NodeStatus `json:"nodes"`
 }
 
 // StatusLog polls the daemon's /status and keeps every change of every
@@ -144,14 +141,6 @@ func (s *StatusLog) Events() []Event {
 	return append([]Event(nil), s.events...)
 }
 
-// Current returns the last answer: the nodes and the unknown hardware
-// addresses.
-func (s *StatusLog) Current() (nodes, unknown map[string]provision.NodeStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.current.Nodes), maps.Clone(s.current.Unknown)
-}
-
 // Wait polls until cond holds for the events and the current status, or
 // ctx ends; what names the condition in the error.
 func (s *StatusLog) Wait(ctx context.Context, what string, cond func(events []Event, nodes map[string]provision.NodeStatus) bool) error {
@@ -201,28 +190,4 @@ func Heartbeats(events []Event, node string, since time.Time) []time.Time {
 		}
 	}
 	return out
-}
-
-// StatusTable formats the current status like "wwctl node status".
-func StatusTable(nodes map[string]provision.NodeStatus, now time.Time) string {
-	names := make([]string, 0, len(nodes))
-	for n := range nodes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-10s %-16s %-40s %s\n", "NODE", "STAGE", "SENT", "LASTSEEN (s)")
-	for _, n := range names {
-		st := nodes[n]
-		ago := "--"
-		if !st.LastSeen.IsZero() {
-			ago = fmt.Sprintf("%.0f", now.Sub(st.LastSeen).Seconds())
-		}
-		stage := st.Stage
-		if stage == "" {
-			stage = "--"
-		}
-		fmt.Fprintf(&b, "%-10s %-16s %-40s %s\n", n, stage, st.Sent, ago)
-	}
-	return b.String()
 }
