@@ -35,7 +35,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -378,7 +377,7 @@ func (b *bench) report(stdout io.Writer) {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tDAEMON\tSTATIC\tDAEMON ÷ STATIC\tTARGET\tRESULT")
 	for _, c := range b.cases {
-		d, s := median(c.daemon), median(c.static)
+		d, s := harness.Median(c.daemon), harness.Median(c.static)
 		ratio := d / s
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fx\t≥ %.2gx\t%s\n", c.name, fmtRate(d, c.unit), fmtRate(s, c.unit), ratio, c.target, okOver(ratio >= c.target))
 	}
@@ -639,18 +638,6 @@ func tail(p string) string {
 		data = data[len(data)-4000:]
 	}
 	return string(data)
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func okOver(ok bool) string {

@@ -2,6 +2,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,14 +45,62 @@ func BuildWwctl(ctx context.Context, path string) error {
 	return nil
 }
 
-// Median returns the middle of ds (the mean of the two middles when even).
-func Median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
+// Median returns the middle of v (the mean of the two middles when
+// even), 0 when v is empty.
+func Median[T ~int64 | ~float64](v []T) T {
+	s := slices.Clone(v)
 	slices.Sort(s)
-	if len(s)%2 == 1 {
+	switch {
+	case len(s) == 0:
+		return 0
+	case len(s)%2 == 1:
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Pipeline runs commands in dir with each one's stdout piped into the
+// next one's stdin, the last one's going to /dev/null. A failure carries
+// the failing commands' lines and stderr.
+func Pipeline(ctx context.Context, dir string, argvs [][]string) error {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	cmds := make([]*exec.Cmd, len(argvs))
+	stderrs := make([]bytes.Buffer, len(argvs))
+	for i, argv := range argvs {
+		cmds[i] = exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmds[i].Dir = dir
+		cmds[i].Stderr = &stderrs[i]
+	}
+	var pipes []*os.File
+	for i := range len(cmds) - 1 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		cmds[i].Stdout, cmds[i+1].Stdin = w, r
+		pipes = append(pipes, r, w)
+	}
+	cmds[len(cmds)-1].Stdout = null
+	for _, c := range cmds {
+		if err := c.Start(); err != nil {
+			return err
+		}
+	}
+	// The children hold their own ends now.
+	for _, p := range pipes {
+		p.Close()
+	}
+	var errs []error
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w: %s", strings.Join(argvs[i], " "), err, strings.TrimSpace(stderrs[i].String())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // FmtDur prints d in seconds or milliseconds.

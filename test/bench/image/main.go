@@ -60,7 +60,7 @@ func main() { harness.Main("image bench", run) }
 // step is one measured command; walls and cpus collect its runs.
 type step struct {
 	name   string
-	do     func(ctx context.Context, run int) error
+	do     func(ctx context.Context) error
 	walls  []time.Duration
 	cpus   []time.Duration
 	ref    *step   // the step it is compared with
@@ -115,17 +115,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(out)
 
-	build := func(formats ...compress.Format) func(context.Context, int) error {
-		return func(ctx context.Context, run int) error {
+	build := func(formats ...compress.Format) func(context.Context) error {
+		return func(ctx context.Context) error {
 			_, err := image.Build(ctx, *root, filepath.Join(out, "img"), image.BuildOptions{Formats: formats, Force: true})
 			return err
 		}
 	}
-	refZstd := &step{name: "tar | zstd -T0 -3 (reference)", do: func(ctx context.Context, _ int) error {
-		return pipeline(ctx, *root, [][]string{{"tar", "-cf", "-", "-C", *root, "."}, {"zstd", "-T0", "-3", "-q", "-c"}})
+	refZstd := &step{name: "tar | zstd -T0 -3 (reference)", do: func(ctx context.Context) error {
+		return harness.Pipeline(ctx, *root, [][]string{{"tar", "-cf", "-", "-C", *root, "."}, {"zstd", "-T0", "-3", "-q", "-c"}})
 	}}
-	refGzip := &step{name: "find | cpio -o -H newc | pigz (reference)", do: func(ctx context.Context, _ int) error {
-		return pipeline(ctx, *root, [][]string{{"find", "."}, {"cpio", "-o", "-H", "newc", "--quiet"}, {"pigz", "-c"}})
+	refGzip := &step{name: "find | cpio -o -H newc | pigz (reference)", do: func(ctx context.Context) error {
+		return harness.Pipeline(ctx, *root, [][]string{{"find", "."}, {"cpio", "-o", "-H", "newc", "--quiet"}, {"pigz", "-c"}})
 	}}
 	ourZstd := &step{name: "Build zstd", do: build(compress.Zstd), ref: refZstd, ratio: zstdRatio,
 		target: fmt.Sprintf("≤ %.1f× reference", zstdRatio)}
@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		target: fmt.Sprintf("≤ %.1f× reference", gzipRatio)}
 	ourBoth := &step{name: "Build gzip+zstd, one walk", do: build(compress.Gzip, compress.Zstd), target: "(information)"}
 	noop := &step{name: "rebuild, nothing changed", limit: noopLimit, target: "< " + noopLimit.String(),
-		do: func(ctx context.Context, _ int) error {
+		do: func(ctx context.Context) error {
 			res, err := image.Build(ctx, *root, filepath.Join(out, "img"), image.BuildOptions{Formats: []compress.Format{compress.Gzip, compress.Zstd}})
 			if err == nil && !res.Skipped {
 				err = errors.New("the unchanged tree was rebuilt")
@@ -144,13 +144,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// One untimed pass puts the tree in the page cache for every step.
 	fmt.Fprintln(os.Stderr, "warming the page cache")
-	if err := pipeline(ctx, *root, [][]string{{"tar", "-cf", "-", "-C", *root, "."}}); err != nil {
+	if err := harness.Pipeline(ctx, *root, [][]string{{"tar", "-cf", "-", "-C", *root, "."}}); err != nil {
 		return err
 	}
 	for r := range *runs {
 		for _, s := range steps {
 			fmt.Fprintf(os.Stderr, "run %d/%d: %s\n", r+1, *runs, s.name)
-			wall, cpu, err := measure(ctx, func() error { return s.do(ctx, r) })
+			wall, cpu, err := measure(func() error { return s.do(ctx) })
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
@@ -202,7 +202,7 @@ func verdict(ok bool) string {
 
 // measure runs f and returns its wall time and the CPU time (user and
 // system) this process and its children used meanwhile.
-func measure(ctx context.Context, f func() error) (time.Duration, time.Duration, error) {
+func measure(f func() error) (time.Duration, time.Duration, error) {
 	cpu := func() time.Duration {
 		var self, kids syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
@@ -216,49 +216,6 @@ func measure(ctx context.Context, f func() error) (time.Duration, time.Duration,
 	c0, t0 := cpu(), time.Now()
 	err := f()
 	return time.Since(t0), cpu() - c0, err
-}
-
-// pipeline runs commands in dir with each one's stdout piped into the
-// next one's stdin, the last one's going to /dev/null.
-func pipeline(ctx context.Context, dir string, argvs [][]string) error {
-	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer null.Close()
-	cmds := make([]*exec.Cmd, len(argvs))
-	stderrs := make([]bytes.Buffer, len(argvs))
-	for i, argv := range argvs {
-		cmds[i] = exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmds[i].Dir = dir
-		cmds[i].Stderr = &stderrs[i]
-	}
-	var pipes []*os.File
-	for i := range len(cmds) - 1 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		cmds[i].Stdout, cmds[i+1].Stdin = w, r
-		pipes = append(pipes, r, w)
-	}
-	cmds[len(cmds)-1].Stdout = null
-	for _, c := range cmds {
-		if err := c.Start(); err != nil {
-			return err
-		}
-	}
-	// The children hold their own ends now.
-	for _, p := range pipes {
-		p.Close()
-	}
-	var errs []error
-	for i, c := range cmds {
-		if err := c.Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w: %s", strings.Join(argvs[i], " "), err, strings.TrimSpace(stderrs[i].String())))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // ensureTools installs the Debian packages of missing commands.
@@ -351,7 +308,7 @@ func aptMirror() string {
 }
 
 // treeSize counts the entries under root and the bytes of its regular
-// files, without following symlinks or crossing into other filesystems.
+// files, without following symlinks.
 func treeSize(root string) (int, int64, error) {
 	var n int
 	var size int64

@@ -37,10 +37,3 @@ func TestRunSmallTree(t *testing.T) {
 		}
 	}
 }
-
-func TestPipelineReportsFailure(t *testing.T) {
-	err := pipeline(context.Background(), t.TempDir(), [][]string{{"sh", "-c", "echo broken >&2; exit 3"}, {"cat"}})
-	if err == nil || !strings.Contains(err.Error(), "broken") {
-		t.Errorf("pipeline = %v, want an error with the command's stderr", err)
-	}
-}

@@ -13,7 +13,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -428,23 +427,9 @@ func diskUsage(dir string) (alloc, apparent int64, err error) {
 
 // tarZstd times "tar -cf - . | zstd -q -c > /dev/null" in dir.
 func tarZstd(ctx context.Context, dir string) (time.Duration, error) {
-	var tarErr, zstdErr bytes.Buffer
-	tar := exec.CommandContext(ctx, "tar", "-cf", "-", ".")
-	zstd := exec.CommandContext(ctx, "zstd", "-q", "-c")
-	tar.Dir, tar.Stderr, zstd.Stderr = dir, &tarErr, &zstdErr
-	pipe, err := tar.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	zstd.Stdin = pipe
 	start := time.Now()
-	if err := tar.Start(); err != nil {
-		return 0, fmt.Errorf("tar in %s: %w", dir, err)
-	}
-	zerr := zstd.Run()
-	pipe.Close() // so that tar cannot block on a zstd that failed
-	if err := errors.Join(tar.Wait(), zerr); err != nil {
-		return 0, fmt.Errorf("tar | zstd in %s: %w\n%s%s", dir, err, tarErr.Bytes(), zstdErr.Bytes())
+	if err := harness.Pipeline(ctx, dir, [][]string{{"tar", "-cf", "-", "."}, {"zstd", "-q", "-c"}}); err != nil {
+		return 0, fmt.Errorf("tar | zstd in %s: %w", dir, err)
 	}
 	return time.Since(start), nil
 }
