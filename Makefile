@@ -23,7 +23,7 @@ build: deps
 
 # The README's test command: vet and every test, with the race detector
 # on the packages that take locks, then the virtual cluster scenarios a
-# to d and f (test/e2e; root only, which CI is).
+# to d, f and h (test/e2e; root only, which CI is).
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...

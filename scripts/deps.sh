@@ -49,7 +49,6 @@ if [ "${1:-}" = --e2e ]; then
   command -v dpkg-deb >/dev/null || e2e_apt+=(dpkg-dev)
   command -v depmod >/dev/null || e2e_apt+=(kmod)
   [ -x /sbin/mkfs.ext4 ] && [ -x /sbin/debugfs ] || e2e_apt+=(e2fsprogs)
-  command -v ip >/dev/null || e2e_apt+=(iproute2)
   command -v debootstrap >/dev/null || e2e_apt+=(debootstrap)
 fi
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then

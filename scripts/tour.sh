@@ -15,7 +15,7 @@ CONF
 export WAREWULFCONF="$tmp/warewulf.conf"
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
-fails() { printf '\n\033[1m$ %s\033[0m   (refused on purpose)\n' "$*"; if "$@"; then echo "demo: expected a refusal" >&2; exit 1; fi; }
+fails() { printf '\n\033[1m$ %s\033[0m   (refused on purpose)\n' "$*"; if "$@"; then echo "tour: expected a refusal" >&2; exit 1; fi; }
 
 echo "A throwaway cluster in $tmp"
 step "$wwctl" profile list
