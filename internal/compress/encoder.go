@@ -17,7 +17,8 @@ type Encoder struct {
 	format Format
 	zstd   *zstd.Encoder
 	gzip   *gzip.Writer
-	buf    bytes.Buffer
+	buf    bytes.Buffer // gzip's output
+	dst    []byte       // zstd's output
 }
 
 // NewEncoder returns an Encoder for format f at level (0: the default).
@@ -54,7 +55,8 @@ func NewEncoder(f Format, level int) (*Encoder, error) {
 func (e *Encoder) Encode(src []byte) ([]byte, error) {
 	switch e.format {
 	case Zstd:
-		return e.zstd.EncodeAll(src, e.buf.Bytes()[:0]), nil
+		e.dst = e.zstd.EncodeAll(src, e.dst[:0])
+		return e.dst, nil
 	case Gzip:
 		e.buf.Reset()
 		e.gzip.Reset(&e.buf)

@@ -66,3 +66,21 @@ func TestZstdSameBytesOnAnyMachine(t *testing.T) {
 		}
 	}
 }
+
+// TestEncoderReusesItsBuffers checks that a warm Encoder compresses
+// without allocating: it exists for many small archives in a row.
+func TestEncoderReusesItsBuffers(t *testing.T) {
+	in := mixedData(64 << 10)
+	for _, f := range []Format{Gzip, Zstd} {
+		e, err := NewEncoder(f, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Encode(in); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(10, func() { _, _ = e.Encode(in) }); n != 0 {
+			t.Errorf("%s: %v allocations per Encode, want 0", f, n)
+		}
+	}
+}
