@@ -96,8 +96,6 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 				return a, nil
 			}
 		}
-	}
-	if build {
 		if err := b.once(ctx, node+"\x00"+string(k), func() error {
 			res, err := b.Build(ctx, snap, []string{node}, []ImageKind{k}, false, nil)
 			if err != nil {
@@ -199,14 +197,10 @@ func (b *Builder) upToDate(snap *Snapshot, node string, k ImageKind) *manifest {
 	if n == nil {
 		return nil
 	}
-	list := n.SystemOverlay
-	if k == Runtime {
-		list = n.RuntimeOverlay
-	}
 	// Whether the archives are there shows when Artifact opens the ones
 	// it serves; a build would check every form of them.
 	st := &buildState{b: b, snap: snap, assumePresent: true}
-	j := &job{node: node, kind: k, overlays: list}
+	j := &job{node: node, kind: k, overlays: k.overlays(n)}
 	if st.check(j, false) != nil || j.res.Status != Unchanged {
 		return nil
 	}

@@ -34,6 +34,14 @@ func (k ImageKind) Base() string {
 	return "__SYSTEM__"
 }
 
+// overlays is n's overlay list of kind k.
+func (k ImageKind) overlays(n *Node) []string {
+	if k == Runtime {
+		return n.RuntimeOverlay
+	}
+	return n.SystemOverlay
+}
+
 // Formats are the forms every archive is written in.
 var Formats = []compress.Format{compress.None, compress.Gzip, compress.Zstd}
 
@@ -152,10 +160,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 			return nil, fmt.Errorf("node %q does not exist", name)
 		}
 		for _, k := range kinds {
-			list := n.SystemOverlay
-			if k == Runtime {
-				list = n.RuntimeOverlay
-			}
+			list := k.overlays(n)
 			jobs = append(jobs, &job{node: name, kind: k, overlays: list, group: groupKey(k, list)})
 		}
 	}

@@ -181,8 +181,9 @@ func (s *Snapshot) groupSizes() map[string]int {
 		s.groups = map[string]int{}
 		for i := range s.nodes.all {
 			n := &s.nodes.all[i]
-			s.groups[groupKey(System, n.SystemOverlay)]++
-			s.groups[groupKey(Runtime, n.RuntimeOverlay)]++
+			for _, k := range []ImageKind{System, Runtime} {
+				s.groups[groupKey(k, k.overlays(n))]++
+			}
 		}
 	})
 	return s.groups
