@@ -65,7 +65,6 @@ func TestBuildRecordsTheServedSHA256(t *testing.T) {
 	if err := os.Chmod(filepath.Join(f.cfg.Paths.Wwoverlaydir, "t/rootfs/etc/ipmi.ww"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	manifests, _ := filepath.Glob(filepath.Join(f.builder.Dir, "n*", "*.json"))
 	for _, tc := range []struct {
 		name   string
 		change func(t *testing.T)
@@ -77,7 +76,7 @@ func TestBuildRecordsTheServedSHA256(t *testing.T) {
 			f.write(t, "t/rootfs/etc/static", "same everywhere, edited\n")
 		}, statuses("n1/system", "n2/system", "n3/system")},
 		{"a manifest from before sums were recorded", func(t *testing.T) {
-			manifests, _ = filepath.Glob(filepath.Join(f.builder.Dir, "n*", "*.json"))
+			manifests, _ := filepath.Glob(filepath.Join(f.builder.Dir, "n*", "*.json"))
 			if len(manifests) != 6 {
 				t.Fatalf("manifests %v", manifests)
 			}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/compress"
@@ -166,6 +167,9 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 		}
 		return ownName(base, m.Own, f)
 	}
+	// The previous build's archives are looked for on disk once, for
+	// both the own and the secret archive.
+	oldPresent := sync.OnceValue(func() bool { return s.present(j.node, j.kind, j.old) })
 	// writeOnce writes an archive's forms unless the previous build
 	// wrote the same ones (and the build is not forced), and records
 	// their sizes. It returns the forms it wrote.
@@ -173,7 +177,7 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 		if sum == "" {
 			return nil, nil
 		}
-		if !j.force && j.old != nil && prev == sum && s.present(j.node, j.kind, j.old) {
+		if !j.force && j.old != nil && prev == sum && oldPresent() {
 			for _, f := range Formats {
 				name := archiveName(base, sum, f, perm)
 				m.Sizes[name] = j.old.Sizes[name]
