@@ -34,12 +34,7 @@ func Variables(src []byte) ([]Var, []string, error) {
 	seen := map[string]bool{}
 	var docs []string
 	var walk func(n parse.Node, top bool)
-	add := func(ident []string) {
-		name := "." + strings.Join(ident, ".")
-		if !seen[name] {
-			seen[name] = true
-		}
-	}
+	add := func(ident []string) { seen["."+strings.Join(ident, ".")] = true }
 	walkArgs := func(p *parse.PipeNode, top bool) {
 		if p == nil {
 			return
@@ -73,21 +68,15 @@ func Variables(src []byte) ([]Var, []string, error) {
 		case *parse.IfNode:
 			walkArgs(n.Pipe, top)
 			walk(n.List, top)
-			if n.ElseList != nil {
-				walk(n.ElseList, top)
-			}
+			walk(n.ElseList, top)
 		case *parse.RangeNode:
 			walkArgs(n.Pipe, top)
 			walk(n.List, false)
-			if n.ElseList != nil {
-				walk(n.ElseList, top)
-			}
+			walk(n.ElseList, top)
 		case *parse.WithNode:
 			walkArgs(n.Pipe, top)
 			walk(n.List, false)
-			if n.ElseList != nil {
-				walk(n.ElseList, top)
-			}
+			walk(n.ElseList, top)
 		case *parse.CommentNode:
 			text := strings.TrimSuffix(strings.TrimPrefix(n.Text, "/*"), "*/")
 			if m := wwdoc.FindStringSubmatch(text); m != nil {
