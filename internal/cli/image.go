@@ -399,7 +399,7 @@ func (a *app) imageDelete() *cobra.Command {
 				if !im.Exists(name) {
 					return fmt.Errorf("image %q does not exist", name)
 				}
-				if _, direct := imageUsers(inv, name); len(direct) > 0 {
+				if direct := imageNamedBy(inv, name); len(direct) > 0 {
 					return fmt.Errorf("image %q is used by %s; change them first", name, strings.Join(direct, ", "))
 				}
 			}

@@ -25,15 +25,14 @@ func (a *app) imageList() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			merged := inv.MergeAll()
 			t := newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "BUILT", "SIZE (ZSTD)")
 			for _, name := range names {
-				users, _ := imageUsers(inv, name)
+				users := imageNodes(merged, name)
 				kv := "--"
 				if ks, err := image.Kernels(im.RootFS(name)); err == nil {
-					for _, k := range ks {
-						if k.Default {
-							kv = k.Version
-						}
+					if k, err := image.FindKernel(ks, ""); err == nil {
+						kv = k.Version
 					}
 				}
 				built, size := "--", "--"
@@ -71,7 +70,7 @@ func (a *app) imageShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			users, _ := imageUsers(inv, name)
+			users := imageNodes(inv.MergeAll(), name)
 			kernel := "--"
 			if ks, err := image.Kernels(im.RootFS(name)); err == nil {
 				if k, err := image.FindKernel(ks, ""); err == nil {
@@ -116,21 +115,23 @@ func (a *app) imageKernels() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				for _, k := range ks {
-					nodes := 0
-					for _, m := range merged {
-						if m.ImageName == nil || *m.ImageName != name {
-							continue
-						}
-						want := ""
-						if m.Kernel != nil && m.Kernel.Version != nil {
-							want = *m.Kernel.Version
-						}
-						if sel, err := image.FindKernel(ks, want); err == nil && sel.Path == k.Path {
-							nodes++
-						}
+				// Nodes per kernel path: each node of the image boots the
+				// kernel its version selects.
+				nodes := map[string]int{}
+				for _, m := range merged {
+					if m.ImageName == nil || *m.ImageName != name {
+						continue
 					}
-					t.add(name, k.Path, k.Version, fmt.Sprint(k.Default), fmt.Sprint(nodes))
+					want := ""
+					if m.Kernel != nil && m.Kernel.Version != nil {
+						want = *m.Kernel.Version
+					}
+					if sel, err := image.FindKernel(ks, want); err == nil {
+						nodes[sel.Path]++
+					}
+				}
+				for _, k := range ks {
+					t.add(name, k.Path, k.Version, fmt.Sprint(k.Default), fmt.Sprint(nodes[k.Path]))
 				}
 			}
 			return t.write(a.out())
@@ -138,14 +139,21 @@ func (a *app) imageKernels() *cobra.Command {
 	}
 }
 
-// imageUsers returns the nodes whose merged image is name, and the nodes
-// and profiles that name it themselves.
-func imageUsers(inv *inventory.Inventory, name string) (merged []string, direct []string) {
-	for _, m := range inv.MergeAll() {
+// imageNodes returns the nodes whose merged image is name.
+func imageNodes(merged []*inventory.Merged, name string) []string {
+	var nodes []string
+	for _, m := range merged {
 		if m.ImageName != nil && *m.ImageName == name {
-			merged = append(merged, m.Name)
+			nodes = append(nodes, m.Name)
 		}
 	}
+	return nodes
+}
+
+// imageNamedBy returns the nodes and profiles that name image name
+// themselves.
+func imageNamedBy(inv *inventory.Inventory, name string) []string {
+	var direct []string
 	for _, n := range inv.NodeNames() {
 		if p := inv.Nodes[n].ImageName; p != nil && *p == name {
 			direct = append(direct, "node "+n)
@@ -156,7 +164,7 @@ func imageUsers(inv *inventory.Inventory, name string) (merged []string, direct 
 			direct = append(direct, "profile "+n)
 		}
 	}
-	return merged, direct
+	return direct
 }
 
 // imageNames returns the named images, or every image when none are
