@@ -286,7 +286,7 @@ func applyScalars[T any](fs *pflag.FlagSet, v *T, fields []inventory.Field[T], o
 		}
 		if f.List != nil {
 			raw, _ := fs.GetStringArray(f.Flag)
-			*f.List(v) = listValue(raw, f.Kind == inventory.KindList && (f.Name == "Args" || f.Name == "Options"))
+			*f.List(v) = listValue(raw, f.Spaces)
 			continue
 		}
 		raw, _ := fs.GetString(f.Flag)

@@ -256,7 +256,7 @@ func decodeField[T any](d *decoder, k, v *yaml.Node, ctx string, t *T, f Field[T
 	case f.Str != nil:
 		d.scalar(k, v, ctx, f.Str(t))
 	case f.List != nil:
-		d.list(k, v, ctx, f.List(t), f.Name == "Args" || f.Name == "Options")
+		d.list(k, v, ctx, f.List(t), f.Spaces)
 	case f.Map != nil:
 		d.stringMap(k, v, ctx, f.Map(t))
 	}

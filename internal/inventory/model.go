@@ -143,6 +143,10 @@ type Field[T any] struct {
 	Str      func(*T) **string
 	List     func(*T) *[]string
 	Map      func(*T) *map[string]string
+	// Spaces marks a list that, given as one string, splits on white
+	// space rather than commas: kernel and mkfs arguments hold commas
+	// (console=ttyS0,115200).
+	Spaces bool
 }
 
 func str[T any](key, name, flag, short string, kind Kind, help string, get func(*T) **string) Field[T] {
@@ -151,6 +155,13 @@ func str[T any](key, name, flag, short string, kind Kind, help string, get func(
 
 func list[T any](key, name, flag, short, help string, get func(*T) *[]string) Field[T] {
 	return Field[T]{Key: key, Name: name, Flag: flag, Short: short, Kind: KindList, Help: help, List: get}
+}
+
+// words is list for arguments: one string splits on white space.
+func words[T any](key, name, flag, short, help string, get func(*T) *[]string) Field[T] {
+	f := list(key, name, flag, short, help, get)
+	f.Spaces = true
+	return f
 }
 
 func tags[T any](key, name, help string, get func(*T) *map[string]string) Field[T] {
@@ -193,7 +204,7 @@ func ProfileFields() []Field[Profile] {
 func KernelFields() []Field[Kernel] {
 	return []Field[Kernel]{
 		str("version", "Version", "kernelversion", "", KindString, "Kernel version (prefix) or path inside the image", func(k *Kernel) **string { return &k.Version }),
-		list("args", "Args", "kernelargs", "A", "Kernel arguments, space separated", func(k *Kernel) *[]string { return &k.Args }),
+		words("args", "Args", "kernelargs", "A", "Kernel arguments, space separated", func(k *Kernel) *[]string { return &k.Args }),
 	}
 }
 
@@ -261,7 +272,7 @@ func FileSystemFields() []Field[FileSystem] {
 		str("wipe_filesystem", "WipeFileSystem", "fswipe", "", KindYAMLBool, "Wipe the filesystem", func(f *FileSystem) **string { return &f.WipeFileSystem }),
 		str("label", "Label", "fslabel", "", KindString, "Filesystem label", func(f *FileSystem) **string { return &f.Label }),
 		str("uuid", "UUID", "fsuuid", "", KindString, "Filesystem UUID", func(f *FileSystem) **string { return &f.UUID }),
-		list("options", "Options", "fsoptions", "", "Options for mkfs, space separated", func(f *FileSystem) *[]string { return &f.Options }),
+		words("options", "Options", "fsoptions", "", "Options for mkfs, space separated", func(f *FileSystem) *[]string { return &f.Options }),
 		str("mount_options", "MountOptions", "fsmountoptions", "", KindString, "Mount options", func(f *FileSystem) **string { return &f.MountOptions }),
 	}
 }
