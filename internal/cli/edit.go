@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -106,37 +104,10 @@ func (a *app) edit(ctx context.Context, n noun, args []string, noHeader, yes boo
 	if !noHeader {
 		text = append([]byte(fmt.Sprintf(editHeader, n)), original...)
 	}
-	dir, err := os.MkdirTemp("", "wwctl-edit-")
-	if err != nil {
-		return fmt.Errorf("edit: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, string(n)+"s.yaml")
-	// The file may hold BMC passwords: owner only.
-	if err := os.WriteFile(file, text, 0o600); err != nil {
-		return fmt.Errorf("edit: %w", err)
-	}
-	for {
-		if err := a.runEditor(ctx, file); err != nil {
-			return err
-		}
-		edited, err := os.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("edit: %w", err)
-		}
-		if bytes.Equal(edited, text) {
-			fmt.Fprintln(a.out(), "No changes.")
-			return nil
-		}
-		err = a.applyEdit(ctx, n, selected, original, edited, yes)
-		if err == nil || errors.Is(err, errAborted) {
-			return err
-		}
-		fmt.Fprintf(a.env.Stderr, "%v\n", err)
-		if a.confirm(false, "Edit again?") != nil {
-			return fmt.Errorf("edit abandoned, nothing changed")
-		}
-	}
+	_, _, err = a.editText(ctx, string(n)+"s.yaml", text, func(edited []byte) error {
+		return a.applyEdit(ctx, n, selected, original, edited, yes)
+	})
+	return err
 }
 
 func (a *app) applyEdit(ctx context.Context, n noun, selected []string, original, edited []byte, yes bool) error {
@@ -387,13 +358,13 @@ values into the nodes; --merged prints them with their profiles applied.`,
 			}
 			nodes := inv.Nodes
 			if merged {
-				nodes = make(map[string]*inventory.Node, len(names))
-				for _, name := range names {
-					m, err := inv.Merge(name)
-					if err != nil {
-						return err
-					}
-					nodes[name] = &m.Node
+				ms, err := inv.MergeNodes(names, false)
+				if err != nil {
+					return err
+				}
+				nodes = make(map[string]*inventory.Node, len(ms))
+				for _, m := range ms {
+					nodes[m.Name] = &m.Node
 				}
 			}
 			return writeYAML(a.out(), inventory.EncodeNodes(names, nodes))

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -245,13 +246,9 @@ edited again until it parses; nothing is written before.`,
 			if err != nil {
 				return err
 			}
-			mode := os.FileMode(0o644)
 			original, err := os.ReadFile(p)
 			switch {
 			case err == nil:
-				if st, err := os.Stat(p); err == nil {
-					mode = st.Mode().Perm()
-				}
 			case os.IsNotExist(err):
 				if _, err := os.Stat(filepath.Dir(p)); err != nil && !parents {
 					return fmt.Errorf("overlay %q has no directory %s (use --parents)", args[0], filepath.Dir(args[1]))
@@ -275,7 +272,8 @@ edited again until it parses; nothing is written before.`,
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
-			return atomicfile.WriteFile(p, text, mode)
+			// An edited file keeps its mode: atomicfile carries it over.
+			return atomicfile.WriteFile(p, text, 0o644)
 		},
 	}
 	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Create missing directories")
@@ -283,16 +281,18 @@ edited again until it parses; nothing is written before.`,
 }
 
 // editText runs $EDITOR on a copy of text until check accepts it (or the
-// user gives up) and reports whether it changed.
+// user gives up) and reports whether it changed. A check that fails with
+// errAborted ends the edit at once.
 func (a *app) editText(ctx context.Context, name string, text []byte, check func([]byte) error) ([]byte, bool, error) {
 	dir, err := os.MkdirTemp("", "wwctl-edit-")
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("edit: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, name)
+	// The file may hold BMC passwords: owner only.
 	if err := os.WriteFile(file, text, 0o600); err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("edit: %w", err)
 	}
 	for {
 		if err := a.runEditor(ctx, file); err != nil {
@@ -300,13 +300,16 @@ func (a *app) editText(ctx context.Context, name string, text []byte, check func
 		}
 		edited, err := os.ReadFile(file)
 		if err != nil {
-			return nil, false, err
+			return nil, false, fmt.Errorf("edit: %w", err)
 		}
 		if bytes.Equal(edited, text) {
 			fmt.Fprintln(a.out(), "No changes.")
 			return nil, false, nil
 		}
 		if err := check(edited); err != nil {
+			if errors.Is(err, errAborted) {
+				return nil, false, err
+			}
 			fmt.Fprintf(a.env.Stderr, "%v\n", err)
 			if a.confirm(false, "Edit again?") != nil {
 				return nil, false, fmt.Errorf("edit abandoned, nothing changed")
