@@ -40,22 +40,24 @@ func (s *Store) Path() string { return s.path }
 
 // Load reads the current inventory.
 func (s *Store) Load() (*Inventory, error) {
-	data, err := s.read()
+	data, _, err := s.read()
 	if err != nil {
 		return nil, err
 	}
 	return Parse(data, s.path)
 }
 
-func (s *Store) read() ([]byte, error) {
-	data, err := os.ReadFile(s.path)
+// read returns the file's content, or the shipped default and exists
+// false when there is no file yet.
+func (s *Store) read() (data []byte, exists bool, err error) {
+	data, err = os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return DefaultNodesConf(), nil
+		return DefaultNodesConf(), false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read nodes.conf: %w", err)
+		return nil, false, fmt.Errorf("read nodes.conf: %w", err)
 	}
-	return data, nil
+	return data, true, nil
 }
 
 // ValidationError is returned when a change would make the inventory
@@ -88,7 +90,7 @@ func (s *Store) Update(ctx context.Context, change func(*Inventory) error) (warn
 	}
 	defer unlock()
 
-	data, err := s.read()
+	data, exists, err := s.read()
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +127,7 @@ func (s *Store) Update(ctx context.Context, change func(*Inventory) error) (warn
 	if err != nil {
 		return warnings, err
 	}
-	if _, statErr := os.Stat(s.path); statErr == nil && bytes.Equal(out, data) {
+	if exists && bytes.Equal(out, data) {
 		return warnings, nil
 	}
 	if err := atomicfile.RemoveStale(s.path); err != nil {
