@@ -162,9 +162,7 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 			rows = []nodeStatus{}
 		}
 		if o.json {
-			enc := json.NewEncoder(a.out())
-			enc.SetIndent("", "  ")
-			return enc.Encode(rows)
+			return writeJSON(a.out(), rows)
 		}
 		return yaml.NewEncoder(a.out()).Encode(rows)
 	}
