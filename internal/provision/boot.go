@@ -31,7 +31,7 @@ func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *req
 	if !ok {
 		return
 	}
-	if own, _ := strconv.ParseBool(r.URL.Query().Get("own")); !own {
+	if own, _ := strconv.ParseBool(queryValue(r, "own")); !own {
 		if s.serveBootstrap(w, r, req, img, k.Version) {
 			return
 		}
@@ -86,7 +86,7 @@ func (s *Server) nodeKernel(w http.ResponseWriter, req *request) (root, img stri
 		return "", "", nil, false
 	}
 	root = s.o.Images.RootFS(img)
-	kernels, err := image.Kernels(root)
+	kernels, err := s.imageKernels(req.st, img)
 	if err != nil {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
 		return "", "", nil, false

@@ -13,8 +13,8 @@ import (
 	"github.com/wwboot/wwboot/internal/overlay"
 )
 
-// checkedTTL is how long a checked overlay artifact or an image's default
-// kernel is trusted within one load of the inventory. A change to
+// checkedTTL is how long a checked overlay artifact or an image's list of
+// kernels is trusted within one load of the inventory. A change to
 // nodes.conf or an overlay makes a new load, which starts afresh; what
 // the TTL bounds is how late the daemon notices a file a template read,
 // a rebuilt image, or images rebuilt by hand.
@@ -28,7 +28,7 @@ type checks struct {
 	// read: found without a lock. artifacts has any other.
 	nodes     map[string]*nodeChecks
 	artifacts sync.Map // node -> *nodeChecks
-	kernels   sync.Map // image name -> *checked[string]
+	kernels   sync.Map // image name -> *checked[kernelList]
 }
 
 // init makes room for the checks of every one of nodes.
@@ -115,18 +115,35 @@ func (s *Server) forgetArtifact(req *request, kind overlay.ImageKind) {
 	}
 }
 
+// kernelList is what image.Kernels found in an image.
+type kernelList struct {
+	kernels []image.Kernel
+	err     error
+}
+
+// imageKernels returns img's kernels, looked for in its root at most once
+// per checkedTTL in this state: every kernel and initramfs request of a
+// boot storm asks for them. The caller must not modify them.
+func (s *Server) imageKernels(st *state, img string) ([]image.Kernel, error) {
+	if v, ok := fresh[kernelList](&st.checks.kernels, img); ok {
+		return v.kernels, v.err
+	}
+	at := time.Now()
+	ks, err := image.Kernels(s.o.Images.RootFS(img))
+	st.checks.kernels.Store(img, &checked[kernelList]{kernelList{ks, err}, at})
+	return ks, err
+}
+
 // defaultKernel returns the version of the kernel a node of img gets when
 // it names none, "" when there is none.
 func (s *Server) defaultKernel(st *state, img string) string {
-	if v, ok := fresh[string](&st.checks.kernels, img); ok {
-		return v
+	ks, err := s.imageKernels(st, img)
+	if err != nil {
+		return ""
 	}
-	at, version := time.Now(), ""
-	if ks, err := image.Kernels(s.o.Images.RootFS(img)); err == nil {
-		if k, err := image.FindKernel(ks, ""); err == nil {
-			version = k.Version
-		}
+	k, err := image.FindKernel(ks, "")
+	if err != nil {
+		return ""
 	}
-	st.checks.kernels.Store(img, &checked[string]{version, at})
-	return version
+	return k.Version
 }
