@@ -275,6 +275,10 @@ func (a *applier) writeTemp(tmp string, e *entry) error {
 	return a.setMeta(tmp, e, false)
 }
 
+// modeBits are the mode bits an entry gives its file: permissions and
+// the set-id and sticky bits.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
 // setMeta gives p the entry's owner, then its mode (chown clears the
 // set-id bits).
 func (a *applier) setMeta(p string, e *entry, link bool) error {
@@ -286,7 +290,7 @@ func (a *applier) setMeta(p string, e *entry, link bool) error {
 	if link {
 		return nil
 	}
-	return os.Chmod(p, e.mode.Perm()|e.mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+	return os.Chmod(p, e.mode&modeBits)
 }
 
 // same reports whether p (with Lstat cur) already is e.
@@ -304,8 +308,7 @@ func (a *applier) same(p string, cur fs.FileInfo, e *entry) bool {
 		t, err := os.Readlink(p)
 		return err == nil && t == e.target
 	default:
-		want := e.mode.Perm() | e.mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
-		if !cur.Mode().IsRegular() || cur.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != want ||
+		if !cur.Mode().IsRegular() || cur.Mode()&modeBits != e.mode&modeBits ||
 			cur.Size() != int64(len(e.data)) {
 			return false
 		}
