@@ -1,6 +1,6 @@
 module github.com/wwboot/wwboot
 
-go 1.24.0
+go 1.26.8
 
 require (
 	github.com/Masterminds/sprig/v3 v3.3.0

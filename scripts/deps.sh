@@ -1,80 +1,152 @@
 #!/usr/bin/env bash
-# Installs what building and testing need on a Debian machine: Go (the
-# go.mod toolchain is fetched through the Go module proxy when the
-# installed one is older) and the modules. Safe to run again: it only
-# installs what is missing.
+# Installs what building and testing need on Debian 12 or newer, as root,
+# and says what it does:
+#   - the Debian packages of every command the build and the tests use;
+#   - the Go toolchain that go.mod's "go" line names, the one version the
+#     build and the tests run on (see "Go toolchain" below);
+#   - the Go modules.
+# With --e2e also what the virtual cluster (make e2e, make demo) needs:
+# QEMU, SeaBIOS, OVMF, iPXE, dpkg-dev, kmod, debootstrap.
+# Safe to run again: it installs only what is missing, and then is quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v git >/dev/null || need_apt+=(git)
-command -v gcc >/dev/null || need_apt+=(gcc)
+say() { printf 'deps: %s\n' "$*" >&2; }
+
+e2e=false
+case "${1:-}" in
+  --e2e) e2e=true ;;
+  "") ;;
+  *) say "unknown option $1 (want --e2e or nothing)"; exit 2 ;;
+esac
+
+# apt_install WHAT PKG...: installs PKGs, showing apt's progress (what is
+# downloaded and set up) without its per-file chatter.
+apt_updated=false
+apt_install() {
+  local what=$1
+  shift
+  [ $# -gt 0 ] || return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    say "$what needs $*: run as root, or install them"
+    exit 1
+  fi
+  say "installing $what: $*"
+  if ! $apt_updated; then
+    say "apt-get update"
+    apt-get update -q 2>&1 | sed -E '/^(Hit|Ign):/d; s/^/  /'
+    apt_updated=true
+  fi
+  # Without recommends: qemu-system-x86 alone would pull in some 200
+  # packages. What a recommended package would have brought is listed.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "$@" 2>&1 |
+    sed -E '/^(Selecting previously unselected|Preparing to unpack|\(Reading database|Unpacking |Processing triggers|Reading |Building |debconf: )/d; s/^/  /'
+}
+
+have() { command -v "$1" >/dev/null; }
+# Tools in /usr/sbin, which a user's PATH may lack.
+have_sbin() { have "$1" || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+
+pkgs=()
+have git || pkgs+=(git)
+# cgo and the race detector (make test runs -race).
+have gcc || pkgs+=(gcc)
+[ -e /usr/include/stdlib.h ] || pkgs+=(libc6-dev)
 # Tests check archives with the real tools when they are there.
-command -v cpio >/dev/null || need_apt+=(cpio)
-command -v zstd >/dev/null || need_apt+=(zstd)
+have cpio || pkgs+=(cpio)
+have zstd || pkgs+=(zstd)
+have bzip2 || pkgs+=(bzip2)
+have file || pkgs+=(file)
 # A real OCI registry for the import tests, and a static busybox for the
 # image that needs no network.
-command -v docker-registry >/dev/null || need_apt+=(docker-registry)
-[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need_apt+=(busybox-static)
-command -v file >/dev/null || need_apt+=(file)
+have docker-registry || pkgs+=(docker-registry)
+{ [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static; } || pkgs+=(busybox-static)
 # Stage one's block-device identification is checked against blkid and
-# partx on images the real mkfs and partitioning tools make (they live
-# in /usr/sbin, which a user's PATH may lack).
-have_sbin() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
-have_sbin mkfs.ext4 || need_apt+=(e2fsprogs)
-have_sbin mkfs.xfs || need_apt+=(xfsprogs)
-have_sbin mkfs.btrfs || need_apt+=(btrfs-progs)
-have_sbin mkfs.vfat || need_apt+=(dosfstools)
-have_sbin sgdisk || need_apt+=(gdisk)
-have_sbin sfdisk || need_apt+=(fdisk)
-# Real DHCP and TFTP clients for the embedded servers' tests, which run
-# in network namespaces of their own.
-command -v ip >/dev/null || need_apt+=(iproute2)
-command -v dhclient >/dev/null || need_apt+=(isc-dhcp-client)
-command -v tftp >/dev/null || need_apt+=(tftp-hpa)
-command -v curl >/dev/null || need_apt+=(curl)
+# partx on images the real mkfs and partitioning tools make.
+have_sbin mkfs.ext4 || pkgs+=(e2fsprogs)
+have_sbin mkfs.xfs || pkgs+=(xfsprogs)
+have_sbin mkfs.btrfs || pkgs+=(btrfs-progs)
+have_sbin mkfs.vfat || pkgs+=(dosfstools)
+have_sbin sgdisk || pkgs+=(gdisk)
+have_sbin sfdisk || pkgs+=(fdisk)
+# Network namespaces (ip, ss), sysctl inside them, and real DHCP and TFTP
+# clients for the embedded servers' tests.
+have_sbin ip || pkgs+=(iproute2)
+have_sbin sysctl || pkgs+=(procps)
+have_sbin dhclient || pkgs+=(isc-dhcp-client)
+have tftp || pkgs+=(tftp-hpa)
+have curl || pkgs+=(curl)
 # The iPXE binaries the embedded TFTP server hands to PXE firmware.
-[ -e /usr/lib/ipxe/undionly.kpxe ] || need_apt+=(ipxe)
-# --e2e: what the virtual cluster (make e2e, make demo) needs: QEMU with
-# SeaBIOS and the NICs' iPXE ROMs, OVMF, iPXE's binaries for TFTP,
-# apt-get download + dpkg-deb for the test image's kernel, depmod,
-# mkfs.ext4 and debugfs for the disk root of scenario h.
-e2e_apt=()
-if [ "${1:-}" = --e2e ]; then
-  command -v qemu-system-x86_64 >/dev/null || e2e_apt+=(qemu-system-x86)
-  [ -d /usr/lib/ipxe/qemu ] || e2e_apt+=(ipxe-qemu)
-  [ -f /usr/share/seabios/bios-256k.bin ] || e2e_apt+=(seabios)
-  [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || e2e_apt+=(ovmf)
-  [ -f /usr/lib/ipxe/snponly.efi ] || e2e_apt+=(ipxe)
-  command -v dpkg-deb >/dev/null || e2e_apt+=(dpkg-dev)
-  command -v depmod >/dev/null || e2e_apt+=(kmod)
-  [ -x /sbin/mkfs.ext4 ] && [ -x /sbin/debugfs ] || e2e_apt+=(e2fsprogs)
-  command -v debootstrap >/dev/null || e2e_apt+=(debootstrap)
+[ -e /usr/lib/ipxe/undionly.kpxe ] || pkgs+=(ipxe)
+if $e2e; then
+  have qemu-system-x86_64 || pkgs+=(qemu-system-x86)
+  [ -d /usr/lib/ipxe/qemu ] || pkgs+=(ipxe-qemu)
+  [ -f /usr/share/seabios/bios-256k.bin ] || pkgs+=(seabios)
+  [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || pkgs+=(ovmf)
+  # apt-get download + dpkg-deb for the test image's kernel, depmod,
+  # mkfs.ext4 and debugfs for the disk root of scenario h.
+  have dpkg-deb || pkgs+=(dpkg-dev)
+  have_sbin depmod || pkgs+=(kmod)
+  have_sbin debugfs || pkgs+=(e2fsprogs)
+  have_sbin debootstrap || pkgs+=(debootstrap)
 fi
-if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
-  need_apt+=(golang-go)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  # A package can be named twice (e2fsprogs); apt takes it once.
+  if $e2e; then apt_install "what the build, the tests and the virtual cluster use" "${pkgs[@]}"; else
+    apt_install "what the build and the tests use" "${pkgs[@]}"
+  fi
 fi
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: need ${need_apt[*]}; run as root or install them" >&2
+
+# Go toolchain. go.mod's "go" line is the one Go version the build, the
+# tests and CI use: the Makefile sets GOTOOLCHAIN to it, so a newer or
+# older Go (1.21 or later) fetches it itself through the Go module proxy,
+# checked against the checksum database. A Go older than 1.21, or none at
+# all (Debian 12's golang-go is 1.19), cannot; then the same module is
+# fetched with Debian's go command and installed in /usr/local/go, where
+# the Makefile looks first.
+want=$(awk '$1 == "go" { print $2; exit }' go.mod)
+export PATH="/usr/local/go/bin:$PATH"
+# version_ge A B: A >= B as Go versions (1.26.8 >= 1.21).
+version_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]; }
+# The version of a go command itself, never the one go.mod would switch to.
+installed_go() { (cd / && GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null | sed 's/^go//'); }
+
+gocmd=$(command -v go || true)
+have_go=""
+[ -z "$gocmd" ] || have_go=$(installed_go "$gocmd")
+if [ -z "$gocmd" ] || ! version_ge "${have_go:-0}" 1.21; then
+  if [ -e /usr/local/go ]; then
+    say "/usr/local/go holds go${have_go:-?}, which cannot fetch go$want itself (that needs Go 1.21 or later): remove it, or install Go $want there"
     exit 1
   fi
-  echo "deps: installing ${need_apt[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-if [ ${#e2e_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: the virtual cluster needs ${e2e_apt[*]}; run as root or install them" >&2
-    exit 1
+  boot=$gocmd
+  if [ -z "$boot" ]; then
+    apt_install "a Go to fetch go$want with (Debian's golang-go)" golang-go
+    boot=$(command -v go)
   fi
-  echo "deps: installing ${e2e_apt[*]}" >&2
-  apt-get update -qq
-  # Without recommends: qemu-system-x86 would pull in some 200 packages.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${e2e_apt[@]}" >/dev/null
+  say "go$want is needed and $boot is go$(installed_go "$boot"): fetching go$want through the Go module proxy"
+  platform=$("$boot" env GOHOSTOS)-$("$boot" env GOHOSTARCH)
+  tmp=$(mktemp -d)
+  trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+  # go mod download checks the module against the checksum database.
+  dir=$(cd "$tmp" && GO111MODULE=on GOFLAGS=-modcacherw GOPATH="$tmp/gopath" GOMODCACHE="$tmp/mod" \
+    "$boot" mod download -json "golang.org/toolchain@v0.0.1-go$want.$platform" |
+    awk -F'"' '$2 == "Dir" { print $4 } $2 == "Error" { print "error: " $4 > "/dev/stderr"; exit 1 }')
+  # Module zips keep no modes: the commands are made executable, as the
+  # go command does when it switches toolchains itself.
+  cp -r "$dir" /usr/local/go.new
+  chmod -R u+w,go-w /usr/local/go.new
+  chmod 755 /usr/local/go.new/bin/* /usr/local/go.new/pkg/tool/*/*
+  mv /usr/local/go.new /usr/local/go
+  say "installed go$(installed_go /usr/local/go/bin/go) in /usr/local/go"
+  gocmd=/usr/local/go/bin/go
+elif [ "$have_go" != "$want" ]; then
+  say "$gocmd is go$have_go; go.mod names go$want, which the go command fetches itself through the Go module proxy"
 fi
-if ! command -v go >/dev/null; then
-  export PATH="/usr/local/go/bin:$PATH"
+export GOTOOLCHAIN="go$want"
+(cd / && "$gocmd" version >/dev/null)
+
+if ! GOPROXY=off go mod download 2>/dev/null; then
+  say "downloading the Go modules (go mod download)"
+  go mod download
 fi
-export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-go mod download

@@ -94,7 +94,6 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.overlayCommand(), a.imageCommand(), a.configureCommand(),
 		a.serverCommand(),
 		a.genconfigCommand(), a.versionCommand())
-	root.CompletionOptions.HiddenDefaultCmd = true
 	disableFlagsInUse(root)
 	return root
 }

@@ -105,12 +105,15 @@ func (a *app) edit(ctx context.Context, n noun, args []string, noHeader, yes boo
 		text = append([]byte(fmt.Sprintf(editHeader, n)), original...)
 	}
 	_, _, err = a.editText(ctx, string(n)+"s.yaml", text, func(edited []byte) error {
-		return a.applyEdit(ctx, n, selected, original, edited, yes)
+		return a.applyEdit(ctx, n, inv, selected, original, edited, yes)
 	})
 	return err
 }
 
-func (a *app) applyEdit(ctx context.Context, n noun, selected []string, original, edited []byte, yes bool) error {
+// applyEdit replaces, adds and deletes what the edited text says, once it
+// is known to be valid and the administrator agreed. inv is the inventory
+// the text was made from.
+func (a *app) applyEdit(ctx context.Context, n noun, inv *inventory.Inventory, selected []string, original, edited []byte, yes bool) error {
 	set, err := parseSet(n, edited, "edited file")
 	if err != nil {
 		return err
@@ -129,22 +132,44 @@ func (a *app) applyEdit(ctx context.Context, n noun, selected []string, original
 	for _, name := range selected {
 		was[name] = true
 	}
-	var added, kept []string
+	// Only what the text changes counts as replaced; an entry written
+	// back as it was is left alone.
+	edits := &inventory.Inventory{Nodes: set.nodes, Profiles: set.profiles}
+	var added, changed []string
 	for _, name := range set.names {
-		if was[name] {
-			kept = append(kept, name)
-		} else {
+		if !was[name] {
 			added = append(added, name)
+			continue
+		}
+		before, err := encodeSet(n, inv, []string{name})
+		if err != nil {
+			return err
+		}
+		after, err := encodeSet(n, edits, []string{name})
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(before, after) {
+			changed = append(changed, name)
 		}
 	}
-	summary := fmt.Sprintf("%d to add, %d to replace, %d to delete", len(added), len(kept), len(deleted))
-	if len(deleted) > 0 {
-		summary += " (" + hostlist.Compress(deleted) + ")"
+	if len(added)+len(changed)+len(deleted) == 0 {
+		fmt.Fprintln(a.out(), "No changes.")
+		return nil
 	}
-	if err := a.confirm(yes, "Apply: %s?", summary); err != nil {
-		return err
+	var parts []string
+	for _, part := range []struct {
+		verb  string
+		names []string
+	}{{"add", added}, {"replace", changed}, {"delete", deleted}} {
+		p := fmt.Sprintf("%d to %s", len(part.names), part.verb)
+		if len(part.names) > 0 {
+			p += " (" + hostlist.Compress(part.names) + ")"
+		}
+		parts = append(parts, p)
 	}
-	warnings, err := a.store().Update(ctx, func(inv *inventory.Inventory) error {
+	summary := strings.Join(parts, ", ")
+	change := func(inv *inventory.Inventory) error {
 		// Refuse rather than overwrite what someone else changed in the
 		// meantime.
 		current, err := encodeSet(n, inv, presentOf(n, inv, selected))
@@ -168,7 +193,16 @@ func (a *app) applyEdit(ctx context.Context, n noun, selected []string, original
 		}
 		set.replace(n, inv)
 		return nil
-	})
+	}
+	// Checked before the question: an invalid edit goes back to the
+	// editor without asking whether to apply it.
+	if _, err := a.store().Check(change); err != nil {
+		return err
+	}
+	if err := a.confirm(yes, "Apply: %s?", summary); err != nil {
+		return err
+	}
+	warnings, err := a.store().Update(ctx, change)
 	a.warn(warnings)
 	if err != nil {
 		return err

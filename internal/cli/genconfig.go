@@ -11,7 +11,6 @@ func (a *app) genconfigCommand() *cobra.Command {
 		Use:     "genconfig COMMAND",
 		Aliases: []string{"cnf"},
 		Short:   "Print generated configuration",
-		Hidden:  true,
 	}
 	wc := &cobra.Command{
 		Use:   "warewulfconf COMMAND",

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -74,10 +75,7 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 	var tsrv *tftp.Server
 	if serveTFTP {
 		files, missing := tftp.ResolveIpxe(cfg.Paths.Ipxesource, cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
-		if len(missing) > 0 {
-			a.log.Warn("iPXE binaries not found; install the ipxe package or set paths.ipxesource",
-				"missing", strings.Join(missing, ","), "searched", strings.Join(append([]string{cfg.Paths.Ipxesource}, tftp.DefaultIpxeDirs()...), ","))
-		}
+		a.reportMissingIpxe(missing, cfg.Paths.Ipxesource)
 		addr := net.JoinHostPort("", strconv.Itoa(tftp.Port))
 		if serverIP.IsValid() {
 			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))
@@ -118,6 +116,32 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		g.Go(func() error { return tsrv.Serve(ctx) })
 	}
 	return nil
+}
+
+// reportMissingIpxe says which iPXE binaries of the tftp.ipxe map were
+// not found. One for this server's own architecture is a warning: its
+// nodes are most likely of that kind. Distributions ship iPXE for their
+// own architecture only (Debian amd64 has no arm64 build), so one for
+// another architecture is said once, as information.
+func (a *app) reportMissingIpxe(missing []string, source string) {
+	own := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
+	var mine, others []string
+	for _, bin := range missing {
+		if arch := tftp.IpxeArch(bin); arch != "" && arch != own {
+			others = append(others, bin)
+		} else {
+			mine = append(mine, bin)
+		}
+	}
+	searched := strings.Join(tftp.IpxeSearchPath(source), ",")
+	if len(mine) > 0 {
+		a.log.Warn("iPXE binaries not found; install the ipxe package or set paths.ipxesource",
+			"missing", strings.Join(mine, ","), "searched", searched)
+	}
+	if len(others) > 0 {
+		a.log.Info("no iPXE binaries for other architectures: nodes that need them cannot boot from TFTP (set paths.ipxesource or tftp.ipxe to provide them)",
+			"missing", strings.Join(others, ","), "searched", searched)
+	}
 }
 
 // netbootInterface is dhcp.interface, else the interface holding

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wwboot/wwboot/internal/config"
@@ -135,4 +137,47 @@ func TestNetbootListeners(t *testing.T) {
 			t.Error("DHCP was not reported")
 		}
 	})
+}
+
+// A Debian amd64 server has no arm64 iPXE build: that is information,
+// not a warning; a missing build for its own architecture is a warning.
+// Each says where it looked, each directory once.
+func TestReportMissingIpxe(t *testing.T) {
+	own, other := "undionly.kpxe", "arm64-efi/snponly.efi"
+	if runtime.GOARCH == "arm64" {
+		own, other = other, own
+	}
+	tests := []struct {
+		name    string
+		missing []string
+		want    []string
+	}{
+		{"all found", nil, nil},
+		{"another architecture only", []string{other},
+			[]string{`level=INFO msg="no iPXE binaries for other architectures: nodes that need them cannot boot from TFTP (set paths.ipxesource or tftp.ipxe to provide them)" missing=` + other + ` searched=/usr/lib/ipxe,/usr/share/ipxe`}},
+		{"this architecture", []string{own, "custom.efi"},
+			[]string{`level=WARN msg="iPXE binaries not found; install the ipxe package or set paths.ipxesource" missing=` + own + `,custom.efi searched=/usr/lib/ipxe,/usr/share/ipxe`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			a := &app{log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey {
+						return slog.Attr{}
+					}
+					return a
+				}}))}
+			a.reportMissingIpxe(tc.missing, "/usr/lib/ipxe")
+			var got []string
+			for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				if l != "" {
+					got = append(got, l)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("logged (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -211,7 +211,7 @@ func TestEdit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out, "Applied: 1 to add, 1 to replace, 1 to delete (spare).") {
+		if !strings.Contains(out, "Applied: 1 to add (new1), 1 to replace (n001), 1 to delete (spare).") {
 			t.Errorf("output: %s", out)
 		}
 		conf := tr.nodesConf()
@@ -220,6 +220,35 @@ func TestEdit(t *testing.T) {
 		}
 		if !strings.Contains(conf, "# Compute rack 1") {
 			t.Errorf("edit lost the file's comments:\n%s", conf)
+		}
+	})
+	t.Run("only what changed is counted", func(t *testing.T) {
+		tr := newTree(t, "testdata/nodes.conf")
+		tr.env["EDITOR"] = writeEditor(t, tr.root, `sed -i 's/10.0.0.1$/10.0.0.11/' "$1"`)
+		out, stderr, err := tr.run("y\n", "node", "edit")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		if want := "Apply: 0 to add, 1 to replace (n001), 0 to delete?"; !strings.Contains(stderr, want) {
+			t.Errorf("asked %q, want %q", stderr, want)
+		}
+		if want := "Applied: 0 to add, 1 to replace (n001), 0 to delete.\n"; out != want {
+			t.Errorf("output %q, want %q", out, want)
+		}
+	})
+	t.Run("invalid edit is refused before the question", func(t *testing.T) {
+		tr := newTree(t, "testdata/nodes.conf")
+		before := tr.nodesConf()
+		tr.env["EDITOR"] = writeEditor(t, tr.root, `sed -i 's/10.0.0.2$/10.0.0.1/' "$1"`)
+		_, stderr, err := tr.run("n\n", "node", "edit")
+		if err == nil || !strings.Contains(err.Error(), "edit abandoned") {
+			t.Fatalf("error = %v", err)
+		}
+		if !strings.Contains(stderr, "is also used by node") || strings.Contains(stderr, "Apply:") {
+			t.Errorf("want the duplicate named and no question about applying it; stderr: %s", stderr)
+		}
+		if tr.nodesConf() != before {
+			t.Error("nodes.conf changed")
 		}
 	})
 	t.Run("invalid edit is offered again and can be abandoned", func(t *testing.T) {

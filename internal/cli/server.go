@@ -33,7 +33,9 @@ records how far each node got (wwctl node status). With warewulf.tls it also
 serves HTTPS on "tls port" (wwctl configure tls makes the certificate) and
 the runtime overlay only there. Files of an overlay that others may not read
 (private keys, passwords) go only to a request that proves it is the node:
-see "Secrets" in the README. SIGHUP re-reads nodes.conf and the overlays;
+see "Secrets" in the README. Changes to warewulf.conf, nodes.conf and site
+overlays are noticed within 2 s; SIGHUP re-reads them at once. Ports,
+listeners, DHCP/TFTP settings and paths need a restart, which the log says.
 SIGTERM or SIGINT stops it gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -106,7 +108,7 @@ SIGTERM or SIGINT stops it gracefully.`,
 						if err := srv.Reload(); err != nil {
 							a.log.Error("reload failed; still serving the previous configuration", "err", err)
 						} else {
-							a.log.Info("reloaded nodes.conf and overlays")
+							a.log.Info("reloaded warewulf.conf, nodes.conf and overlays")
 						}
 					}
 				}

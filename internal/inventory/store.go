@@ -94,34 +94,9 @@ func (s *Store) Update(ctx context.Context, change func(*Inventory) error) (warn
 	if err != nil {
 		return nil, err
 	}
-	inv, err := Parse(data, s.path)
+	inv, warnings, err := s.apply(data, change)
 	if err != nil {
-		return nil, err
-	}
-	if err := change(inv); err != nil {
-		return nil, err
-	}
-	after := inv.Validate()
-	if len(after) > 0 {
-		before, err := Parse(data, s.path)
-		if err != nil {
-			return nil, err
-		}
-		old := map[string]bool{}
-		for _, p := range before.Validate() {
-			old[p.String()] = true
-		}
-		var added []Problem
-		for _, p := range after {
-			if old[p.String()] {
-				warnings = append(warnings, p)
-			} else {
-				added = append(added, p)
-			}
-		}
-		if len(added) > 0 {
-			return warnings, &ValidationError{Problems: added}
-		}
+		return warnings, err
 	}
 	out, err := inv.Marshal()
 	if err != nil {
@@ -137,4 +112,53 @@ func (s *Store) Update(ctx context.Context, change func(*Inventory) error) (warn
 		return warnings, fmt.Errorf("update nodes.conf: %w", err)
 	}
 	return warnings, nil
+}
+
+// Check is Update without the write: whether change, made to the current
+// inventory now, would be accepted, and with which warnings. A command
+// that asks before it changes anything checks first, so that it never
+// asks about a change it would then refuse.
+func (s *Store) Check(change func(*Inventory) error) (warnings []Problem, err error) {
+	data, _, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	_, warnings, err = s.apply(data, change)
+	return warnings, err
+}
+
+// apply runs change on the inventory data holds and validates the
+// result: problems data already had are warnings, new ones refuse it.
+func (s *Store) apply(data []byte, change func(*Inventory) error) (*Inventory, []Problem, error) {
+	inv, err := Parse(data, s.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := change(inv); err != nil {
+		return nil, nil, err
+	}
+	after := inv.Validate()
+	if len(after) == 0 {
+		return inv, nil, nil
+	}
+	before, err := Parse(data, s.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	old := map[string]bool{}
+	for _, p := range before.Validate() {
+		old[p.String()] = true
+	}
+	var warnings, added []Problem
+	for _, p := range after {
+		if old[p.String()] {
+			warnings = append(warnings, p)
+		} else {
+			added = append(added, p)
+		}
+	}
+	if len(added) > 0 {
+		return nil, warnings, &ValidationError{Problems: added}
+	}
+	return inv, warnings, nil
 }

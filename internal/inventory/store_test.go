@@ -120,6 +120,10 @@ func TestStoreRefusesAndLeavesFileUnchanged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, orig := fixtureStore(t)
+			// Check refuses what Update refuses, with the same words.
+			if _, err := s.Check(tc.change); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check error = %v, want %q", err, tc.want)
+			}
 			_, err := s.Update(context.Background(), tc.change)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Update error = %v, want %q", err, tc.want)
@@ -129,6 +133,23 @@ func TestStoreRefusesAndLeavesFileUnchanged(t *testing.T) {
 				t.Errorf("file changed on refusal:\n%s", diff)
 			}
 		})
+	}
+}
+
+// Check accepts a valid change and writes nothing.
+func TestStoreCheckWritesNothing(t *testing.T) {
+	s, orig := fixtureStore(t)
+	warnings, err := s.Check(func(inv *Inventory) error {
+		c := "checked"
+		inv.Nodes["n001"].Comment = &c
+		return nil
+	})
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("Check = %v, %v; want it accepted", warnings, err)
+	}
+	got, _ := os.ReadFile(s.Path())
+	if diff := cmp.Diff(string(orig), string(got)); diff != "" {
+		t.Errorf("Check changed the file:\n%s", diff)
 	}
 }
 

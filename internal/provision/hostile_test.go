@@ -71,17 +71,20 @@ func TestHostileHardwareAddresses(t *testing.T) {
 	}
 }
 
+// redirect in a test case's code stands for any 3xx.
+const redirect = -1
+
 func TestHostilePaths(t *testing.T) {
 	f := newFixture(t, fixtureNodes, false)
 	addr := serve(t, f.server(t))
 	tests := []struct {
 		name, target string
-		code         int
+		code         int    // redirect: any redirect, whose code is the mux's
 		location     string // where a redirect points
 	}{
 		// The mux cleans paths: a redirect out of the routes, then 404.
-		{"dot dot", "/kernel/../../etc/passwd", 307, "/etc/passwd"},
-		{"after a MAC", "/image/aa:bb:cc:dd:ee:01/../../", 307, "/"},
+		{"dot dot", "/kernel/../../etc/passwd", redirect, "/etc/passwd"},
+		{"after a MAC", "/image/aa:bb:cc:dd:ee:01/../../", redirect, "/"},
 		// Encoded, they are segments no route has.
 		{"encoded dot dot", "/kernel/%2e%2e/%2e%2e/etc/passwd", 404, ""},
 		{"encoded slashes", "/kernel/aa:bb:cc:dd:ee:01%2f..%2f..%2fetc%2fpasswd", 400, ""},
@@ -94,7 +97,15 @@ func TestHostilePaths(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := rawGet(t, addr, tt.target, "")
-			if resp.StatusCode != tt.code {
+			switch {
+			case tt.code == redirect:
+				// Which redirect the mux answers with is the standard
+				// library's choice (Go 1.24.0 answers 301, 1.26 307): what
+				// matters is where it points, and that that is a 404.
+				if resp.StatusCode < 300 || resp.StatusCode > 399 {
+					t.Errorf("code %d, want a redirect: %s", resp.StatusCode, body)
+				}
+			case resp.StatusCode != tt.code:
 				t.Errorf("code %d, want %d: %s", resp.StatusCode, tt.code, body)
 			}
 			if got := resp.Header.Get("Location"); got != tt.location {
@@ -102,6 +113,11 @@ func TestHostilePaths(t *testing.T) {
 			}
 			if strings.Contains(string(body), "root:") {
 				t.Errorf("body has /etc/passwd:\n%s", body)
+			}
+			if tt.code == redirect && tt.location != "" {
+				if resp, body := rawGet(t, addr, tt.location, ""); resp.StatusCode != http.StatusNotFound {
+					t.Errorf("%s: code %d, want 404: %s", tt.location, resp.StatusCode, body)
+				}
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -27,25 +28,64 @@ func DefaultIpxeDirs() []string {
 	return []string{"/usr/lib/ipxe", "/usr/share/ipxe"}
 }
 
-// equivalents lists, for a binary name of a distribution, the names the
-// same build has in the others, best first: the default map uses
-// Enterprise Linux's names, Debian calls them snponly.efi and ipxe.efi,
-// SUSE ipxe-x86_64.efi and snp-arm64.efi.
-func equivalents(name string) []string {
-	x64 := []string{"ipxe-snponly-x86_64.efi", "snponly.efi", "snponly-x86_64.efi", "ipxe-x86_64.efi", "ipxe.efi"}
-	arm64 := []string{"arm64-efi/snponly.efi", "snp-arm64.efi", "ipxe-snponly-arm64.efi", "arm64-efi/ipxe.efi", "ipxe-arm64.efi"}
-	for _, group := range [][]string{x64, arm64, {"undionly.kpxe", "undionly.kkpxe"}} {
-		for _, n := range group {
-			if n == name {
-				// The configured name first, then the rest of its group.
-				out := []string{name}
-				for _, m := range group {
-					if m != name {
-						out = append(out, m)
-					}
-				}
-				return out
+// IpxeSearchPath is where ResolveIpxe looks for iPXE binaries:
+// paths.ipxesource, then the distributions' directories, each once.
+func IpxeSearchPath(source string) []string {
+	var out []string
+	for _, d := range append([]string{source}, DefaultIpxeDirs()...) {
+		if d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ipxeBuild is one iPXE build under the names distributions give it,
+// best first, and the architecture (as uname -m says it) it boots.
+type ipxeBuild struct {
+	arch  string
+	names []string
+}
+
+// ipxeBuilds are the builds the tftp.ipxe map names: the default map
+// uses Enterprise Linux's names, Debian calls them snponly.efi and
+// ipxe.efi, SUSE ipxe-x86_64.efi and snp-arm64.efi.
+func ipxeBuilds() []ipxeBuild {
+	return []ipxeBuild{
+		{"x86_64", []string{"ipxe-snponly-x86_64.efi", "snponly.efi", "snponly-x86_64.efi", "ipxe-x86_64.efi", "ipxe.efi"}},
+		{"aarch64", []string{"arm64-efi/snponly.efi", "snp-arm64.efi", "ipxe-snponly-arm64.efi", "arm64-efi/ipxe.efi", "ipxe-arm64.efi"}},
+		{"x86_64", []string{"undionly.kpxe", "undionly.kkpxe"}},
+	}
+}
+
+// IpxeArch is the architecture an iPXE binary of the tftp.ipxe map boots
+// ("x86_64", "aarch64"), or "" for a name it does not know.
+func IpxeArch(binary string) string {
+	// "arm64-efi/snponly.efi" before "snponly.efi": the whole name first,
+	// then an absolute path's base name.
+	for _, name := range []string{strings.TrimPrefix(binary, "/"), path.Base(binary)} {
+		for _, b := range ipxeBuilds() {
+			if slices.Contains(b.names, name) {
+				return b.arch
 			}
+		}
+	}
+	return ""
+}
+
+// equivalents lists, for a binary name of a distribution, the names the
+// same build has in the others, best first.
+func equivalents(name string) []string {
+	for _, b := range ipxeBuilds() {
+		if slices.Contains(b.names, name) {
+			// The configured name first, then the rest of its build's.
+			out := []string{name}
+			for _, m := range b.names {
+				if m != name {
+					out = append(out, m)
+				}
+			}
+			return out
 		}
 	}
 	return []string{name}

@@ -145,6 +145,42 @@ func TestResolveIpxe(t *testing.T) {
 	}
 }
 
+func TestIpxeArch(t *testing.T) {
+	tests := []struct{ name, binary, want string }{
+		{"BIOS", "undionly.kpxe", "x86_64"},
+		{"x86-64 EFI, Enterprise Linux", "ipxe-snponly-x86_64.efi", "x86_64"},
+		{"x86-64 EFI, Debian", "snponly.efi", "x86_64"},
+		{"arm64 EFI, Enterprise Linux", "arm64-efi/snponly.efi", "aarch64"},
+		{"arm64 EFI, SUSE, absolute", "/usr/share/ipxe/snp-arm64.efi", "aarch64"},
+		{"unknown", "custom.efi", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IpxeArch(tc.binary); got != tc.want {
+				t.Errorf("IpxeArch(%q) = %q, want %q", tc.binary, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIpxeSearchPath(t *testing.T) {
+	tests := []struct {
+		name, source string
+		want         []string
+	}{
+		{"Debian's default, once", "/usr/lib/ipxe", []string{"/usr/lib/ipxe", "/usr/share/ipxe"}},
+		{"a site directory first", "/srv/ipxe", []string{"/srv/ipxe", "/usr/lib/ipxe", "/usr/share/ipxe"}},
+		{"none set", "", []string{"/usr/lib/ipxe", "/usr/share/ipxe"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, IpxeSearchPath(tc.source)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // fixtureTree makes a TFTP root and an iPXE binary outside it, and
 // returns the server options serving them and the binary's content.
 func fixtureTree(t *testing.T) (Options, []byte) {
