@@ -21,7 +21,8 @@ deps:
 	@scripts/deps.sh
 
 build: deps
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/wwctl ./cmd/wwctl
+	@echo "build: compiling wwctl, wwclient, wwstage1 (the packages being compiled are listed; a first run compiles the standard library and modules too)"
+	$(GO) build -v -ldflags "$(LDFLAGS)" -o bin/wwctl ./cmd/wwctl 2>&1 | sed -u 's/^/  /'
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/wwclient ./cmd/wwclient
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/wwstage1 ./cmd/wwstage1
 	ln -sf wwctl bin/warewulfd

@@ -181,12 +181,15 @@ git clone -q "$PWD" "$root/root/wwboot"
 mkdir -p "$cache/apt-archives/partial"
 
 say "running the README's commands in the fresh root"
-# A new mount and PID namespace: /proc, /sys and /run of its own,
-# the machine's devices (taps need /dev/net/tun), and every process of
-# the run ends with it.
+# A new mount and PID namespace: a root that is a mount, /proc, /sys and
+# /run of its own, the machine's devices (taps need /dev/net/tun), and
+# every process of the run ends with it.
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
   TERM="${TERM:-dumb}" FRESH_DEMO_TIMEOUT="${FRESH_DEMO_TIMEOUT:-1200}" ROOT="$root" CACHE="$cache" \
   unshare --mount --pid --fork --propagation private bash -euc '
+    # The root a mount point of its own, as on a machine ("ip netns exec"
+    # remounts / as a slave).
+    mount --bind "$ROOT" "$ROOT"
     mount -t proc proc "$ROOT/proc"
     mount -t sysfs sysfs "$ROOT/sys"
     mount --rbind /dev "$ROOT/dev"
