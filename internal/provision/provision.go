@@ -97,8 +97,11 @@ type Server struct {
 	statusMu sync.Mutex
 	status   map[string]NodeStatus
 	unknown  map[string]NodeStatus // by hardware address
-	dirty    bool
-	metrics  metrics
+	// leased is the address the embedded DHCP server last gave each
+	// node (RecordStage), for nodes nodes.conf gives none (fromNode).
+	leased  map[string]net.IP
+	dirty   bool
+	metrics metrics
 }
 
 // state is one load of nodes.conf and the overlays.
@@ -120,7 +123,8 @@ func New(o Options) (*Server, error) {
 	if o.Config == nil || o.Nodes == nil || o.Overlays == nil || o.Images == nil || o.Builder == nil {
 		return nil, errors.New("provision: Config, Nodes, Overlays, Images and Builder are required")
 	}
-	s := &Server{o: o, log: o.Log, now: o.Now, arp: o.ARP, status: map[string]NodeStatus{}, unknown: map[string]NodeStatus{}}
+	s := &Server{o: o, log: o.Log, now: o.Now, arp: o.ARP, status: map[string]NodeStatus{}, unknown: map[string]NodeStatus{},
+		leased: map[string]net.IP{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -434,5 +438,10 @@ func (s *Server) Nodes() map[string]*inventory.Merged {
 // RecordStage records that stage (such as DHCP) served sent to node from
 // addr, as the HTTP routes do for theirs.
 func (s *Server) RecordStage(node, stage, sent, addr string, bytes int64) {
+	if ip := net.ParseIP(addr); stage == stageDHCP && ip != nil && !ip.IsUnspecified() {
+		s.statusMu.Lock()
+		s.leased[node] = ip
+		s.statusMu.Unlock()
+	}
 	s.record(node, stage, sent, addr, bytes)
 }

@@ -25,6 +25,8 @@ const (
 	stageImage   = "IMAGE"
 	stageSystem  = "SYSTEM_OVERLAY"
 	stageRuntime = "RUNTIME_OVERLAY"
+	// stageDHCP is recorded by the embedded DHCP server (RecordStage).
+	stageDHCP = "DHCP"
 )
 
 // What status records as sent when a request fails.

@@ -94,17 +94,27 @@ func nodeAddrs(m *inventory.Merged) []net.IP {
 	return out
 }
 
-// fromNode reports whether addr is one of m's configured addresses, and
-// whether m has any.
-func fromNode(addr string, m *inventory.Merged) (match, configured bool) {
+// fromNode reports whether addr is m's address: one nodes.conf gives it,
+// or, when it has none there, the one the embedded DHCP server last gave
+// it. A node with neither has no address to come from.
+func (s *Server) fromNode(addr string, m *inventory.Merged) bool {
 	ip := net.ParseIP(addr)
+	if ip == nil {
+		return false
+	}
 	addrs := nodeAddrs(m)
+	if len(addrs) == 0 {
+		s.statusMu.Lock()
+		leased := s.leased[m.Name]
+		s.statusMu.Unlock()
+		return leased != nil && leased.Equal(ip)
+	}
 	for _, a := range addrs {
-		if ip != nil && a.Equal(ip) {
-			return true, true
+		if a.Equal(ip) {
+			return true
 		}
 	}
-	return false, len(addrs) > 0
+	return false
 }
 
 // proof works out how r proved it comes from node m (whose asset key, if
@@ -118,8 +128,8 @@ func (s *Server) proof(r *http.Request, req *request, m *inventory.Merged, port 
 	}
 	if p, err := parsePort(port); err == nil && p > 0 && p < 1024 {
 		// Only root can bind the port, but root on any machine: the
-		// address must be the node's too, when nodes.conf gives it one.
-		if match, configured := fromNode(req.addr, m); match || !configured {
+		// address must be the node's too.
+		if s.fromNode(req.addr, m) {
 			return proofPrivileged
 		}
 	}
@@ -128,10 +138,10 @@ func (s *Server) proof(r *http.Request, req *request, m *inventory.Merged, port 
 
 // issueToken returns the token to place in m's iPXE script, or "" when
 // the request for the script does not come from the node: the node's
-// asset key was given, or the request came from an address nodes.conf
-// gives the node.
+// asset key was given, or the request came from the node's address
+// (fromNode).
 func (s *Server) issueToken(req *request, m *inventory.Merged) string {
-	if match, _ := fromNode(req.addr, m); match || deref(m.AssetKey) != "" {
+	if s.fromNode(req.addr, m) || deref(m.AssetKey) != "" {
 		return s.token(m.Name, s.now())
 	}
 	return ""

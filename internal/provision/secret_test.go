@@ -36,7 +36,8 @@ var tokenRE = regexp.MustCompile(`token=([0-9a-f]+)`)
 
 func TestSecretsOnlyToTheirNode(t *testing.T) {
 	f := secretFixture(t)
-	h := f.server(t).Handler()
+	srv := f.server(t)
+	h := srv.Handler()
 	script := func(remote string) string {
 		t.Helper()
 		w := get(h, "/ipxe/aa:bb:cc:dd:ee:01", remote, nil)
@@ -69,9 +70,14 @@ func TestSecretsOnlyToTheirNode(t *testing.T) {
 		{"wrong token", "/system/aa:bb:cc:dd:ee:01?token=00112233445566778899aabbccddeeff", "10.0.0.1:40000", false},
 		{"privileged port from the node's address", "/system/aa:bb:cc:dd:ee:01", "10.0.0.1:987", true},
 		{"privileged port from another address", "/system/aa:bb:cc:dd:ee:01", "10.9.9.9:987", false},
-		{"privileged port, node without address", "/system/aa:bb:cc:dd:ee:03", "10.9.9.9:987", true},
+		// n3 has no address in nodes.conf: root anywhere is not n3.
+		{"privileged port, node without address", "/system/aa:bb:cc:dd:ee:03", "10.9.9.9:987", false},
+		{"privileged port from the address our DHCP leased the node", "/system/aa:bb:cc:dd:ee:03", "10.0.0.33:987", true},
+		{"unprivileged port from the leased address", "/system/aa:bb:cc:dd:ee:03", "10.0.0.33:40000", false},
 		{"asset key", "/system/aa:bb:cc:dd:ee:02?assetkey=secret", "10.9.9.9:40000", true},
 	}
+	// The embedded DHCP server gave n3 its address.
+	srv.RecordStage("n3", stageDHCP, "ACK", "10.0.0.33", 300)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := get(h, tc.target, tc.remote, nil)
