@@ -67,6 +67,9 @@ type Builder struct {
 	// builds counts calls that ran a build, waits callers that joined
 	// one under way (tests read them).
 	builds, waits atomic.Int64
+	// swept is set once this Builder removed the temporary files an
+	// interrupted build left (removeLeftovers).
+	swept atomic.Bool
 }
 
 // Status is what a build did with one image.
@@ -152,6 +155,18 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		return nil, err
 	}
 	defer unlock()
+	// Under the lock no other build is writing: a temporary file here is
+	// a killed build's. Once per Builder (the daemon's first build).
+	if !b.swept.Load() {
+		if n, err := b.removeLeftovers(); err != nil {
+			b.logger().Warn("removing files an interrupted build left", "err", err)
+		} else {
+			b.swept.Store(true)
+			if n > 0 {
+				b.logger().Info("removed files an interrupted build left", "files", n, "dir", b.Dir)
+			}
+		}
+	}
 
 	var jobs []*job
 	for _, name := range names {

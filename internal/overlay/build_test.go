@@ -501,3 +501,62 @@ func TestArtifactRebuildsAMissingArchive(t *testing.T) {
 		t.Errorf("archive not rebuilt: %v", err)
 	}
 }
+
+// A build killed mid-write leaves atomicfile's temporary files; the next
+// build (a new Builder: a new process) removes them once it holds the
+// build lock, and never while another build holds it.
+func TestBuildRemovesWhatAKilledBuildLeft(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	dir := f.builder.Dir
+	leftovers := []string{
+		filepath.Join(dir, "n1", ".system-0123.img.zst.tmp-4242"),
+		filepath.Join(dir, sharedDir, ".abcd.img.gz.tmp-77"),
+	}
+	for _, p := range leftovers {
+		f.writeFile(t, p, "half an archive")
+	}
+	if err := os.Symlink("system-0123.img.gz", filepath.Join(dir, "n2", "__SYSTEM__.img.gz.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	leftovers = append(leftovers, filepath.Join(dir, "n2", "__SYSTEM__.img.gz.tmp"))
+	keep := filepath.Join(dir, "n3", "notes.tmp") // not a link: not ours
+	f.writeFile(t, keep, "x")
+
+	// While another build holds the lock, its temporary files are live.
+	unlock, err := atomicfile.Lock(context.Background(), filepath.Join(dir, ".lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &Builder{Dir: dir, Workers: 2, NoSync: true}
+	done := make(chan error, 1)
+	go func() {
+		_, err := next.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, false, nil)
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	for _, p := range leftovers {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s removed while another build held the lock: %v", p, err)
+		}
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range leftovers {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s is still there after the next build", p)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("a file that is no leftover was removed: %v", err)
+	}
+	a, err := next.Artifact(context.Background(), f.snapshot(t), "n1", System, compress.Zstd, false)
+	if err != nil {
+		t.Fatalf("the built archives did not survive the clean-up: %v", err)
+	}
+	if len(a.Parts) == 0 {
+		t.Error("no parts")
+	}
+}

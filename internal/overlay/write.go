@@ -478,6 +478,44 @@ func removeOld(dir, base string, keep map[string]int64) {
 	}
 }
 
+// removeLeftovers deletes the temporary files a build that was killed
+// left in the node directories and the shared one: atomicfile's
+// ".NAME.tmp-*" and replaceSymlink's "NAME.tmp" links. Call it only while
+// holding the build lock. It returns how many it removed.
+func (b *Builder) removeLeftovers() (int, error) {
+	dirs, err := os.ReadDir(b.Dir)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	var errs []error
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		dir := filepath.Join(b.Dir, d.Name())
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			n := e.Name()
+			temp := strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-")
+			link := strings.HasSuffix(n, ".tmp") && e.Type()&fs.ModeSymlink != 0
+			if !temp && !link {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+				continue
+			}
+			removed++
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
 // collectShared removes shared archives no group or node refers to.
 func (b *Builder) collectShared() error {
 	used := map[string]bool{}
