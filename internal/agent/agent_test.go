@@ -31,7 +31,12 @@ func TestFollowsServer(t *testing.T) {
 	}
 	runAgent(t, d, root, interval)
 
-	waitFor(t, "first overlay", 10*time.Second, fileIs(filepath.Join(root, "etc/motd"), "welcome to n1\n"))
+	// The agent writes the overlay's files one after another: wait for
+	// the last of them (etc/secret after etc/motd), not the first, or a
+	// loaded machine sees the overlay half applied.
+	waitFor(t, "first overlay", 10*time.Second, func() bool {
+		return fileIs(filepath.Join(root, "etc/motd"), "welcome to n1\n")() && fileIs(filepath.Join(root, "etc/secret"), "s3cret\n")()
+	})
 	got := map[string]string{}
 	for _, name := range []string{"etc/keep", "etc/secret", "etc/local"} {
 		st, err := os.Stat(filepath.Join(root, name))
