@@ -163,7 +163,7 @@ func copyDir(ctx context.Context, x *extractor, src, dest string, opts Options) 
 		return err
 	}
 	ext.finish()
-	return x.finishDirs()
+	return x.finishDirs(ctx)
 }
 
 // readXattrs returns the extended attributes of p (not following a

@@ -104,7 +104,7 @@ func (x *extractor) applyTar(ctx context.Context, r io.Reader) error {
 			return fmt.Errorf("entry %q: %w", hdr.Name, err)
 		}
 	}
-	return x.finishDirs()
+	return x.finishDirs(ctx)
 }
 
 // beginLayer starts a layer: entries go to entry, then finishDirs.
@@ -336,11 +336,14 @@ func (x *extractor) whiteout(dir, base string) error {
 // finishDirs sets the metadata of the directories this layer listed,
 // deepest first, once their contents are in place. A directory a later
 // entry replaced is left alone.
-func (x *extractor) finishDirs() error {
+func (x *extractor) finishDirs(ctx context.Context) error {
 	slices.SortStableFunc(x.dirs, func(a, b dirEntry) int {
 		return strings.Count(b.name, "/") - strings.Count(a.name, "/")
 	})
 	for _, d := range x.dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := x.finishDir(d); err != nil {
 			return fmt.Errorf("entry %q: %w", d.hdr.Name, err)
 		}
