@@ -39,7 +39,37 @@ func (a *app) imageCommand() *cobra.Command {
 }
 
 func (a *app) images() *image.Images {
-	return &image.Images{Chroots: a.cfg.Paths.Wwchrootdir, Provision: a.cfg.Paths.Wwprovisiondir}
+	return &image.Images{Chroots: a.cfg.Paths.Wwchrootdir, Provision: a.cfg.Paths.Wwprovisiondir, Log: a.log}
+}
+
+// importLimits are warewulf.conf's "image import" limits.
+func (a *app) importLimits() oci.Limits {
+	c := a.cfg.ImageImport
+	return oci.Limits{
+		MaxSize:       int64(c.MaxSizeGiB) << 30,
+		MaxEntries:    int64(c.MaxEntries),
+		MaxPathLength: c.MaxPathLength,
+		MaxDepth:      c.MaxDepth,
+	}
+}
+
+// limitHint adds to an import refused for one of the importLimits the
+// warewulf.conf key that raises it.
+func limitHint(err error) error {
+	var le *oci.LimitError
+	if !errors.As(err, &le) {
+		return err
+	}
+	key := map[string]string{
+		oci.LimitSize:       "max size gib",
+		oci.LimitEntries:    "max entries",
+		oci.LimitPathLength: "max path length",
+		oci.LimitDepth:      "max depth",
+	}[le.Limit]
+	if key == "" {
+		return err
+	}
+	return fmt.Errorf("%w (the limit is \"image import: %s\" in warewulf.conf)", err, key)
 }
 
 // defaultImageName is Warewulf's: the last element of the source, without
@@ -74,7 +104,9 @@ holding a root filesystem (a chroot, an Apptainer sandbox).
 
 The import is made beside the images and put in place only when it succeeds,
 so a failed import changes nothing. Hostile archives (paths or links that
-would write outside the image) are refused, naming the entry.
+would write outside the image) are refused, naming the entry, and so are
+sources over the "image import" limits of warewulf.conf (unpacked size,
+entries, path length, depth). Sparse files stay sparse.
 Registry credentials: --username/--password or WAREWULF_OCI_USERNAME and
 WAREWULF_OCI_PASSWORD.`,
 		Args: cobra.RangeArgs(1, 2),
@@ -98,11 +130,12 @@ WAREWULF_OCI_PASSWORD.`,
 			var base func(string) error
 			if update {
 				base = func(dst string) error {
-					_, err := oci.Import(cmd.Context(), im.RootFS(name), dst, oci.Options{Log: a.log})
+					_, err := oci.Import(cmd.Context(), im.RootFS(name), dst, oci.Options{Log: a.log, Limits: opts.Limits})
 					return err
 				}
 			}
 			opts.Update = update
+			opts.Limits = a.importLimits()
 			var info *oci.Info
 			err := im.Install(name, force || update, base, func(dst string) error {
 				var err error
@@ -111,7 +144,7 @@ WAREWULF_OCI_PASSWORD.`,
 			})
 			a.progressDone()
 			if err != nil {
-				return err
+				return limitHint(err)
 			}
 			fmt.Fprintf(a.out(), "Imported %s (%s) as image %s\n", args[0], info.Kind, name)
 			if syncuser {
@@ -326,11 +359,11 @@ func (a *app) imageCopy() *cobra.Command {
 				return fmt.Errorf("image %q does not exist", args[0])
 			}
 			err := im.Install(args[1], false, nil, func(dst string) error {
-				_, err := oci.Import(cmd.Context(), im.RootFS(args[0]), dst, oci.Options{Log: a.log})
+				_, err := oci.Import(cmd.Context(), im.RootFS(args[0]), dst, oci.Options{Log: a.log, Limits: a.importLimits()})
 				return err
 			})
 			if err != nil {
-				return err
+				return limitHint(err)
 			}
 			fmt.Fprintf(a.out(), "Copied image %s to %s\n", args[0], args[1])
 			if build {

@@ -192,3 +192,101 @@ func TestImageSyncuser(t *testing.T) {
 		t.Errorf("passwd not rewritten:\n%s", after)
 	}
 }
+
+// writeTarball writes a tar of entries (directories end in "/", files
+// hold their own name) to a file in the tree.
+func writeTarball(t *testing.T, tr *tree, name string, entries ...string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e, Mode: 0o755, Typeflag: tar.TypeDir, Format: tar.FormatPAX}
+		if !strings.HasSuffix(e, "/") {
+			hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeReg, 0o644, int64(len(e))
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			tw.Write([]byte(e))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(tr.root, name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestImageImportLimits: the "image import" limits of warewulf.conf reach
+// the import, a refusal names the entry, the limit and its key, and it
+// leaves the image as it was and nothing beside it.
+func TestImageImportLimits(t *testing.T) {
+	tr := newTree(t, "")
+	chroots := filepath.Join(tr.root, "var/warewulf/chroots")
+	small := writeTarball(t, tr, "small.tar", "bin/", "bin/sh", "etc/", "etc/os-release")
+	tr.mustRun("image", "import", small, "small")
+
+	deep := []string{}
+	for p := "d/"; len(deep) < 3000; p += "d/" {
+		deep = append(deep, p)
+	}
+	deepTar := writeTarball(t, tr, "deep.tar", deep...)
+	deeper := writeTarball(t, tr, "deeper.tar", "a/", "a/b/", "a/b/c/")
+	conf, err := os.ReadFile(tr.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		conf string // added to warewulf.conf
+		args []string
+		want []string
+	}{
+		{
+			name: "3000 deep with the defaults",
+			args: []string{"image", "import", deepTar, "deep"},
+			want: []string{`entry "` + strings.Repeat("d/", 257) + `": path is 257 directories deep, over the import limit of 256`,
+				`(the limit is "image import: max depth" in warewulf.conf)`},
+		},
+		{
+			name: "entries from warewulf.conf",
+			conf: "image import:\n  max entries: 3\n",
+			args: []string{"image", "import", "--force", small, "small"},
+			want: []string{`entry "etc/os-release": more than 3 entries, the import limit`,
+				`(the limit is "image import: max entries" in warewulf.conf)`},
+		},
+		{
+			name: "update",
+			conf: "image import:\n  max depth: 2\n",
+			args: []string{"image", "import", "--update", deeper, "small"},
+			want: []string{`entry "a/b/c/": path is 3 directories deep, over the import limit of 2`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(tr.conf, append(append([]byte(nil), conf...), tc.conf...), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := tr.run("", tc.args...)
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error = %v, want it to contain %q", err, w)
+				}
+			}
+			entries, _ := os.ReadDir(chroots)
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if strings.Join(names, " ") != "small" {
+				t.Errorf("chroots hold %v, want only small", names)
+			}
+			if b, err := os.ReadFile(filepath.Join(chroots, "small/rootfs/etc/os-release")); err != nil || string(b) != "etc/os-release" {
+				t.Errorf("image small changed: %q, %v", b, err)
+			}
+		})
+	}
+}

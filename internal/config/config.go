@@ -63,9 +63,28 @@ type Config struct {
 	// excludes were: shell patterns, a leading "/" anchors at the image
 	// root, a trailing "/" matches directories only. An image adds its own
 	// in <rootfs>/etc/warewulf/excludes.
-	ImageExcludes []string     `yaml:"image excludes"`
-	Wwclient      WwclientConf `yaml:"wwclient"`
-	Paths         PathsConf    `yaml:"paths"`
+	ImageExcludes []string `yaml:"image excludes"`
+	// ImageImport bounds what "wwctl image import" unpacks.
+	ImageImport ImageImportConf `yaml:"image import"`
+	Wwclient    WwclientConf    `yaml:"wwclient"`
+	Paths       PathsConf       `yaml:"paths"`
+}
+
+// ImageImportConf is the "image import" section: limits that stop a
+// hostile or broken source (a sparse file of terabytes, millions of
+// entries, a directory chain thousands deep) instead of filling the disk
+// or leaving an image that cannot be built. The defaults are far above
+// what a real operating system image holds.
+type ImageImportConf struct {
+	// MaxSizeGiB bounds the total size of the regular files unpacked, in
+	// GiB (a sparse file counts for its apparent size).
+	MaxSizeGiB int `yaml:"max size gib"`
+	// MaxEntries bounds the number of files, directories, links, ...
+	MaxEntries int `yaml:"max entries"`
+	// MaxPathLength bounds a path in the image, in bytes.
+	MaxPathLength int `yaml:"max path length"`
+	// MaxDepth bounds the number of components of a path in the image.
+	MaxDepth int `yaml:"max depth"`
 }
 
 // WarewulfConf is the "warewulf" section: the provisioning daemon.
@@ -233,6 +252,12 @@ func Default() *Config {
 		ImageMounts: []MountEntry{{Source: "/etc/resolv.conf", Dest: "/etc/resolv.conf"}},
 		ImageExcludes: []string{"/boot/", "/usr/src/", "/var/cache/apt/archives/*.deb", "/var/cache/dnf/",
 			"/var/cache/yum/", "/tmp/*", "/var/tmp/*"},
+		ImageImport: ImageImportConf{
+			MaxSizeGiB:    64,
+			MaxEntries:    10_000_000,
+			MaxPathLength: 4096,
+			MaxDepth:      256,
+		},
 		Paths: PathsConf{
 			Bindir:        "/usr/bin",
 			Sysconfdir:    "/etc",

@@ -202,6 +202,7 @@ func TestValidate(t *testing.T) {
 		{"port", func(c *Config) { c.Warewulf.Port = 0 }, "warewulf.port: 0 is out of range 1-65535"},
 		{"derived path", func(c *Config) { c.Paths.Wwoverlaydir = "" }, `paths.wwoverlaydir: "" is not an absolute path`},
 		{"mode", func(c *Config) { c.Dhcp.Mode = "" }, `dhcp.mode: "" is not one of embedded, proxy, external`},
+		{"image import limit", func(c *Config) { c.ImageImport.MaxDepth = 0 }, "image import.max depth: 0 is not a positive number"},
 		{"ipaddr in cidr form", func(c *Config) { c.Ipaddr = "10.0.0.1/24" }, `ipaddr: "10.0.0.1/24" is not an IPv4 address`},
 		{"several", func(c *Config) {
 			c.Tftp.Mode = "proxy"

@@ -70,6 +70,10 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 			k.absolute(fmt.Sprintf("image mounts[%d].dest", i), m.Dest)
 		}
 	}
+	k.positive("image import.max size gib", c.ImageImport.MaxSizeGiB)
+	k.positive("image import.max entries", c.ImageImport.MaxEntries)
+	k.positive("image import.max path length", c.ImageImport.MaxPathLength)
+	k.positive("image import.max depth", c.ImageImport.MaxDepth)
 	k.port("wwclient.port", c.Wwclient.Port, 0)
 	c.checkPaths(&k, isSet)
 	return k.problems
@@ -78,6 +82,12 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 func (k *checker) port(key string, port, low int) {
 	if port < low || port > 65535 {
 		k.add(key, "%d is out of range %d-65535", port, low)
+	}
+}
+
+func (k *checker) positive(key string, n int) {
+	if n < 1 {
+		k.add(key, "%d is not a positive number", n)
 	}
 }
 

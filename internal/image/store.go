@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Images is where images live. It is Warewulf's layout, so an existing
@@ -20,6 +23,15 @@ import (
 type Images struct {
 	Chroots   string // <wwchrootdir>
 	Provision string // <wwprovisiondir>
+	// Log receives what Install cleans up; nil discards it.
+	Log *slog.Logger
+}
+
+func (im *Images) log() *slog.Logger {
+	if im.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return im.Log
 }
 
 // ValidName reports whether name may name an image: letters, digits and
@@ -94,6 +106,11 @@ func (im *Images) Names() ([]string, error) {
 // a failed import or create leaves the previous image as it was. Without
 // replace an existing image is an error. With base set, the directory
 // starts as a copy of the current root filesystem made by base (--update).
+//
+// The new tree is made beside the images as <Chroots>/.NAME.new-N, locked
+// by <Chroots>/.NAME.new-N.lock while Install runs. Each Install first
+// removes the trees (of any image) whose lock is not held: those of
+// imports that were killed.
 func (im *Images) Install(name string, replace bool, base func(dst string) error, fill func(dst string) error) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -105,10 +122,12 @@ func (im *Images) Install(name string, replace bool, base func(dst string) error
 	if err := os.MkdirAll(im.Chroots, 0o755); err != nil {
 		return fmt.Errorf("image %q: %w", name, err)
 	}
-	tmp, err := os.MkdirTemp(im.Chroots, "."+name+".new-")
+	im.RemoveStale()
+	tmp, release, err := newTree(im.Chroots, name)
 	if err != nil {
 		return fmt.Errorf("image %q: %w", name, err)
 	}
+	defer release()
 	keep := false
 	defer func() {
 		if !keep {
@@ -134,6 +153,23 @@ func (im *Images) Install(name string, replace bool, base func(dst string) error
 			return fmt.Errorf("image %q: %w", name, err)
 		}
 	}
+	if exists {
+		// Swapped in one step, so there is never a moment without the
+		// image; the old tree, now at tmp, is removed under tmp's lock
+		// (or by the next Install, should this one be killed).
+		err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, im.Dir(name), unix.RENAME_EXCHANGE)
+		if err == nil {
+			if err := os.RemoveAll(tmp); err != nil {
+				return fmt.Errorf("image %q: remove the previous root filesystem %s: %w", name, tmp, err)
+			}
+			keep = true
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("image %q: %w", name, &os.LinkError{Op: "exchange", Old: tmp, New: im.Dir(name), Err: err})
+		}
+	}
+	// No image yet, or a filesystem that cannot exchange (NFS).
 	old := ""
 	if exists {
 		old = filepath.Join(im.Chroots, "."+name+".old-"+fmt.Sprint(time.Now().UnixNano()))

@@ -151,7 +151,7 @@ func copyDir(ctx context.Context, x *extractor, src, dest string, opts Options) 
 			}
 			body = &countingReader{ctx: ctx, r: f, p: ext}
 		}
-		if err := x.entry(hdr, body); err != nil {
+		if err := x.entry(ctx, hdr, body); err != nil {
 			return fmt.Errorf("entry %q: %w", rel, err)
 		}
 		if skipDir {
@@ -163,7 +163,7 @@ func copyDir(ctx context.Context, x *extractor, src, dest string, opts Options) 
 		return err
 	}
 	ext.finish()
-	return x.finishDirs()
+	return x.finishDirs(ctx)
 }
 
 // readXattrs returns the extended attributes of p (not following a

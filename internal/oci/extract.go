@@ -40,6 +40,8 @@ type extractor struct {
 	whiteouts bool
 	buf       []byte
 	warned    map[string]bool // warnings given once per import
+	// budget counts the import's entries and bytes against its Limits.
+	budget budget
 
 	// Per layer: the paths this layer wrote (and their parents), which its
 	// whiteouts must spare, and its directories, whose metadata is set when
@@ -54,14 +56,19 @@ type dirEntry struct {
 }
 
 // newExtractor returns an extractor writing beneath the directory open as
-// root (an O_PATH descriptor the caller keeps and closes).
-func newExtractor(root int, log *slog.Logger) *extractor {
+// root (an O_PATH descriptor the caller keeps and closes), within limits
+// (zero fields take their defaults). destLen is the length of the
+// destination's absolute path, which with an entry's path must stay under
+// PATH_MAX; 0 skips that check.
+func newExtractor(root int, log *slog.Logger, limits Limits, destLen int) *extractor {
 	return &extractor{
 		resolver:   resolver{root: root},
 		log:        log,
 		privileged: os.Geteuid() == 0,
-		buf:        make([]byte, 1<<20),
-		warned:     map[string]bool{},
+		// A multiple of holeBlock, so that copySparse sees aligned blocks.
+		buf:    make([]byte, 1<<20),
+		warned: map[string]bool{},
+		budget: budget{Limits: limits.withDefaults(), destLen: destLen},
 	}
 }
 
@@ -93,11 +100,11 @@ func (x *extractor) applyTar(ctx context.Context, r io.Reader) error {
 		if err != nil && !errors.Is(err, tar.ErrInsecurePath) {
 			return fmt.Errorf("read tar: %w", err)
 		}
-		if err := x.entry(hdr, tr); err != nil {
+		if err := x.entry(ctx, hdr, tr); err != nil {
 			return fmt.Errorf("entry %q: %w", hdr.Name, err)
 		}
 	}
-	return x.finishDirs()
+	return x.finishDirs(ctx)
 }
 
 // beginLayer starts a layer: entries go to entry, then finishDirs.
@@ -107,10 +114,14 @@ func (x *extractor) beginLayer() {
 }
 
 // entry applies one archive entry whose contents, for a regular file, are
-// read from body.
-func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
+// read from body. Every entry, applied or skipped, counts against the
+// Limits, which are checked before anything of it is written.
+func (x *extractor) entry(ctx context.Context, hdr *tar.Header, body io.Reader) error {
 	name, err := cleanName(hdr.Name)
 	if err != nil {
+		return err
+	}
+	if err := x.budget.admit(name); err != nil {
 		return err
 	}
 	if name == "." {
@@ -181,7 +192,7 @@ func (x *extractor) entry(hdr *tar.Header, body io.Reader) error {
 				return err
 			}
 		}
-		if err := x.create(hdr, pfd, base, name, body); err != nil {
+		if err := x.create(ctx, hdr, pfd, base, name, body); err != nil {
 			return err
 		}
 	}
@@ -199,7 +210,7 @@ func (x *extractor) markUnpacked(name string) {
 
 // create makes a new regular file, symlink, fifo or device node base in
 // pfd (nothing is there) and sets its metadata.
-func (x *extractor) create(hdr *tar.Header, pfd int, base, name string, body io.Reader) error {
+func (x *extractor) create(ctx context.Context, hdr *tar.Header, pfd int, base, name string, body io.Reader) error {
 	mode := uint32(hdr.Mode) & 0o7777
 	switch hdr.Typeflag {
 	case tar.TypeSymlink:
@@ -224,6 +235,11 @@ func (x *extractor) create(hdr *tar.Header, pfd int, base, name string, body io.
 		}
 		return x.setMetaAt(hdr, pfd, base, name, true)
 	}
+	// An entry whose announced size is over the limit is refused before
+	// its file is made (copySparse counts what really comes as well).
+	if err := x.budget.reserve(entrySize(hdr)); err != nil {
+		return err
+	}
 	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return &os.PathError{Op: "create", Path: name, Err: err}
@@ -231,9 +247,14 @@ func (x *extractor) create(hdr *tar.Header, pfd int, base, name string, body io.
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	// The copy streams whatever the archive really holds for the entry; the
-	// header's size is never used to allocate anything.
-	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, body, x.buf); err != nil {
-		return fmt.Errorf("write %q: %w", name, err)
+	// header's size is never used to allocate anything. Zeros become holes.
+	if body != nil {
+		if _, err := copySparse(ctx, f, body, x.buf, &x.budget); err != nil {
+			if isLimit(err) || ctx.Err() != nil {
+				return err
+			}
+			return fmt.Errorf("write %q: %w", name, err)
+		}
 	}
 	if err := x.setMetaFd(hdr, fd, name, mode); err != nil {
 		return err
@@ -315,11 +336,14 @@ func (x *extractor) whiteout(dir, base string) error {
 // finishDirs sets the metadata of the directories this layer listed,
 // deepest first, once their contents are in place. A directory a later
 // entry replaced is left alone.
-func (x *extractor) finishDirs() error {
+func (x *extractor) finishDirs(ctx context.Context) error {
 	slices.SortStableFunc(x.dirs, func(a, b dirEntry) int {
 		return strings.Count(b.name, "/") - strings.Count(a.name, "/")
 	})
 	for _, d := range x.dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := x.finishDir(d); err != nil {
 			return fmt.Errorf("entry %q: %w", d.hdr.Name, err)
 		}

@@ -422,7 +422,7 @@ func TestUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(root)
-	x := newExtractor(root, log)
+	x := newExtractor(root, log, Limits{}, 0)
 	x.privileged = false
 	entries := []tentry{
 		{name: "dev/null", typ: tar.TypeChar, mode: 0o666, major: 1, minor: 3},

@@ -415,7 +415,7 @@ func extractLayers(t testing.TB, dest string, walk bool, log *slog.Logger, layer
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	x := newExtractor(root, log)
+	x := newExtractor(root, log, Limits{}, 0)
 	x.noOpenat2 = walk
 	x.whiteouts = true
 	for i, l := range layers {

@@ -148,7 +148,7 @@ func readBlob(ctx context.Context, st blobStore, desc v1.Descriptor) ([]byte, er
 		return nil, err
 	}
 	dr := newDigestReader(bytes.NewReader(b))
-	_ = drain(dr)
+	_ = drain(ctx, dr)
 	if err := dr.check(desc.Digest.String(), desc.Size); err != nil {
 		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
 	}
@@ -345,7 +345,7 @@ func resolveDockerArchive(ctx context.Context, a *tarArchive, ref string, want p
 			return nil, fmt.Errorf("parse config %s: %w", e.Config, err)
 		}
 		dr := newDigestReader(bytes.NewReader(cb))
-		_ = drain(dr)
+		_ = drain(ctx, dr)
 		cands = append(cands, candidate{entry: e, cfg: cfg, digest: dr.digest()})
 	}
 	if len(cands) > 1 {

@@ -63,6 +63,10 @@ type Options struct {
 	// Update applies the source over what dest already holds (wwctl image
 	// import --update) instead of requiring an empty dest.
 	Update bool
+	// Limits bound what the import unpacks; zero fields take the
+	// defaults (DefaultMaxSize, ...). An entry over a limit stops the
+	// import with a *LimitError naming the entry.
+	Limits Limits
 }
 
 // Info describes what an import read.
@@ -110,12 +114,16 @@ func importSource(ctx context.Context, source, dest string, opts Options) (*Info
 	if err != nil {
 		return nil, err
 	}
+	absDest, err := filepath.Abs(dest)
+	if err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
 	root, err := openDest(dest, opts.Update)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(root)
-	x := newExtractor(root, log)
+	x := newExtractor(root, log, opts.Limits, len(absDest))
 	info := &Info{Source: source}
 
 	var img *image
@@ -294,8 +302,10 @@ func applyLayer(ctx context.Context, x *extractor, l layerSource, ext *progress,
 	defer rc.Close()
 	err = applyBlob(ctx, x, l, rc, ext)
 	if err != nil {
-		if c, ok := rc.(interface{ recheck(string) error }); ok {
-			if cerr := c.recheck(l.digest); cerr != nil {
+		if c, ok := rc.(interface {
+			recheck(context.Context, string) error
+		}); ok {
+			if cerr := c.recheck(ctx, l.digest); cerr != nil {
 				err = fmt.Errorf("%w; %v", err, cerr)
 			}
 		}
@@ -326,17 +336,18 @@ func applyBlob(ctx context.Context, x *extractor, l layerSource, rc io.Reader, e
 	if err := x.applyTar(ctx, tarStream); err != nil {
 		// A blob that is not what its digest says explains a broken
 		// stream better than the tar or decompression error does.
-		if l.digest != "" && !errors.Is(err, ErrUnsafe) && ctx.Err() == nil && drain(raw) == nil {
+		// Not after a refusal for a limit: the rest may be huge.
+		if l.digest != "" && !errors.Is(err, ErrUnsafe) && !isLimit(err) && ctx.Err() == nil && drain(ctx, raw) == nil {
 			if cerr := raw.check(l.digest, l.size); cerr != nil {
 				return fmt.Errorf("layer blob: %w (%v)", cerr, err)
 			}
 		}
 		return err
 	}
-	if err := drain(tarStream); err != nil {
+	if err := drain(ctx, tarStream); err != nil {
 		return fmt.Errorf("read layer: %w", err)
 	}
-	if err := drain(raw); err != nil {
+	if err := drain(ctx, raw); err != nil {
 		return fmt.Errorf("read layer: %w", err)
 	}
 	if l.digest != "" {
@@ -370,10 +381,10 @@ func applyTarball(ctx context.Context, x *extractor, p string, size int64, opts 
 	if err := x.applyTar(ctx, zr); err != nil {
 		return "", err
 	}
-	if err := drain(zr); err != nil {
+	if err := drain(ctx, zr); err != nil {
 		return "", fmt.Errorf("read %s: %w", p, err)
 	}
-	if err := drain(raw); err != nil {
+	if err := drain(ctx, raw); err != nil {
 		return "", fmt.Errorf("read %s: %w", p, err)
 	}
 	ext.finish()

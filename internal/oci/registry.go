@@ -123,14 +123,14 @@ type cachedBlob struct{ *os.File }
 // recheck is called when applying a cached blob failed: if the blob does
 // not match its digest, it is removed, so that the next import downloads
 // it again, and the returned error says so.
-func (c cachedBlob) recheck(digest string) error {
+func (c cachedBlob) recheck(ctx context.Context, digest string) error {
 	f, err := os.Open(c.Name())
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
 	dr := newDigestReader(f)
-	if err := drain(dr); err != nil || dr.digest() == digest {
+	if err := drain(ctx, dr); err != nil || dr.digest() == digest {
 		return nil
 	}
 	if err := os.Remove(c.Name()); err != nil {

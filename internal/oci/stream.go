@@ -162,8 +162,20 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 
 // drain reads r to its end, so that digests and checksums of the whole
 // stream are checked even when the tar reader stopped at the end-of-archive
-// marker.
-func drain(r io.Reader) error {
-	_, err := io.Copy(io.Discard, r)
-	return err
+// marker. It stops when ctx is done: what follows the marker may be a
+// decompression bomb.
+func drain(ctx context.Context, r io.Reader) error {
+	buf := make([]byte, 64<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := r.Read(buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
