@@ -42,7 +42,8 @@ type Options struct {
 	Files map[string]string
 	Log   *slog.Logger
 	// Timeout is how long a block waits for its acknowledgement before it
-	// is sent again, unless the client asks for another; 0 is one second.
+	// is sent again, unless the client asks for another (at most 10 s);
+	// 0 is one second.
 	Timeout time.Duration
 	// Retries is how many times a block is sent again before the transfer
 	// is given up; 0 is 5.
