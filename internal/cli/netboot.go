@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -63,6 +65,8 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		dsrv, err = dhcp.New(dhcp.Options{
 			Mode: cfg.Dhcp.Mode, Interface: ifname, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port,
 			RangeStart: start, RangeEnd: end, LeaseFile: leaseFile, BootFiles: boot,
+			OfferHold: time.Duration(cfg.Dhcp.OfferHold) * time.Second,
+			OfferRate: cfg.Dhcp.OffersPerSecond, ClientOfferRate: cfg.Dhcp.ClientOffersPerMinute,
 			Nodes: nodes, Log: a.log,
 		})
 		if err != nil {
@@ -80,7 +84,8 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		if serverIP.IsValid() {
 			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))
 		}
-		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Log: a.log})
+		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Log: a.log,
+			MaxTransfers: cfg.Tftp.MaxTransfers, ClientTransfers: cfg.Tftp.TransfersPerClient})
 		if err != nil {
 			if dsrv != nil {
 				dsrv.Close()
@@ -96,6 +101,9 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		if ra, err = ndp.New(ndp.Options{Interface: ifname, Log: a.log}); err != nil {
 			a.log.Info("IPv6 router solicitations are not answered; iPXE waits for IPv6 autoconfiguration", "err", err)
 		}
+	}
+	if m, ok := nodes.(metricsAdder); ok {
+		m.AddMetrics(func(w io.Writer) { writeNetbootMetrics(w, dsrv, tsrv) })
 	}
 	if dsrv != nil {
 		for _, l := range dsrv.Addrs() {
@@ -116,6 +124,32 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		g.Go(func() error { return tsrv.Serve(ctx) })
 	}
 	return nil
+}
+
+// metricsAdder is the provisioning server's hook for /metrics, which
+// the nodes given to startNetboot are in the daemon.
+type metricsAdder interface {
+	AddMetrics(write func(io.Writer))
+}
+
+// writeNetbootMetrics writes the limits' counters of the DHCP and TFTP
+// servers that run (nil: not served) in the Prometheus text format.
+func writeNetbootMetrics(w io.Writer, d *dhcp.Server, t *tftp.Server) {
+	counter := func(name, help string, v uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	if d != nil {
+		st := d.Stats()
+		counter("wwboot_dhcp_pool_exhausted_total", "DISCOVERs from clients that are not nodes that found the dynamic range full.", st.PoolExhausted)
+		counter("wwboot_dhcp_offers_reused_total", "Offers of an address still held for another client's request, the range having no other.", st.OffersReused)
+		counter("wwboot_dhcp_offers_limited_total", "DISCOVERs from clients that are not nodes left unanswered by the offer rate limits.", st.OffersLimited)
+		counter("wwboot_dhcp_requests_refused_total", "REQUESTs answered with a NAK.", st.RequestsRefused)
+	}
+	if t != nil {
+		st := t.Stats()
+		counter("wwboot_tftp_requests_refused_total", "Read requests refused by the transfer limits.", st.Refused)
+		counter("wwboot_tftp_transfers_evicted_total", "Transfers never acknowledged, stopped to make room for a new request.", st.Evicted)
+	}
 }
 
 // reportMissingIpxe says which iPXE binaries of the tftp.ipxe map were

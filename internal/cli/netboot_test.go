@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -24,6 +25,16 @@ type noNodes struct{}
 func (noNodes) NodeByMAC(string) (*inventory.Merged, bool) { return nil, false }
 func (noNodes) Nodes() map[string]*inventory.Merged        { return nil }
 func (noNodes) RecordStage(_, _, _, _ string, _ int64)     {}
+
+// metricsNodes is noNodes that takes metrics like the provisioning
+// server.
+type metricsNodes struct {
+	noNodes
+	writes []func(io.Writer)
+}
+
+func (m *metricsNodes) AddMetrics(write func(io.Writer)) { m.writes = append(m.writes, write) }
+
 func netbootApp(cfg *config.Config, stderr *bytes.Buffer) *app {
 	return &app{cfg: cfg, log: slog.New(slog.DiscardHandler), env: Env{Stderr: stderr}}
 }
@@ -91,8 +102,19 @@ func TestNetbootListeners(t *testing.T) {
 		var stderr bytes.Buffer
 		ctx, cancel := context.WithCancel(t.Context())
 		g, gctx := errgroup.WithContext(ctx)
-		if err := netbootApp(cfg, &stderr).startNetboot(gctx, g, noNodes{}); err != nil {
+		nodes := &metricsNodes{}
+		if err := netbootApp(cfg, &stderr).startNetboot(gctx, g, nodes); err != nil {
 			t.Fatal(err)
+		}
+		var metrics strings.Builder
+		for _, write := range nodes.writes {
+			write(&metrics)
+		}
+		for _, line := range []string{"wwboot_dhcp_pool_exhausted_total 0", "wwboot_dhcp_requests_refused_total 0",
+			"wwboot_tftp_requests_refused_total 0", "wwboot_tftp_transfers_evicted_total 0"} {
+			if !strings.Contains(metrics.String(), line+"\n") {
+				t.Errorf("metrics lack %q:\n%s", line, metrics.String())
+			}
 		}
 		want := "wwctl server: DHCP (embedded) listening on udp 10.213.0.1:67 on srv0\n" +
 			"wwctl server: TFTP listening on udp 10.213.0.1:69 (root " + cfg.Tftp.TftpRoot + ")\n"

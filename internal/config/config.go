@@ -141,6 +141,14 @@ type DhcpConf struct {
 	Range6Start string `yaml:"range6 start,omitempty"`
 	Range6End   string `yaml:"range6 end,omitempty"`
 	SystemdName string `yaml:"systemd name"`
+	// OfferHold is the seconds an address offered to a client that is
+	// not a node stays reserved for its REQUEST (embedded server).
+	OfferHold int `yaml:"offer hold"`
+	// OffersPerSecond bounds the embedded server's offers to clients
+	// that are not nodes, all together; nodes are never limited.
+	OffersPerSecond int `yaml:"offers per second"`
+	// ClientOffersPerMinute bounds those offers to one hardware address.
+	ClientOffersPerMinute int `yaml:"client offers per minute"`
 }
 
 // TftpConf is the "tftp" section.
@@ -154,6 +162,10 @@ type TftpConf struct {
 	// to an iPXE binary; a relative path is under Paths.Ipxesource. A map
 	// in the file replaces the defaults entirely.
 	IpxeBinaries map[string]string `yaml:"ipxe"`
+	// MaxTransfers bounds the embedded server's transfers in progress,
+	// and TransfersPerClient those to one client address.
+	MaxTransfers       int `yaml:"max transfers"`
+	TransfersPerClient int `yaml:"transfers per client"`
 }
 
 // NfsConf is the "nfs" section.
@@ -234,12 +246,19 @@ func Default() *Config {
 			Mode:        ModeEmbedded,
 			Template:    TemplateDefault,
 			SystemdName: "dhcpd",
+
+			OfferHold:             10,
+			OffersPerSecond:       20,
+			ClientOffersPerMinute: 10,
 		},
 		Tftp: TftpConf{
 			Enabled:      true,
 			Mode:         ModeEmbedded,
 			SystemdName:  "tftp",
 			IpxeBinaries: defaultIpxe(),
+
+			MaxTransfers:       512,
+			TransfersPerClient: 8,
 		},
 		Nfs: NfsConf{
 			Enabled:     true,

@@ -143,6 +143,9 @@ func TestScalarForms(t *testing.T) {
 			c.Nfs.ExportPaths = []ExportPath{{Path: "/scratch", ExportOptions: DefaultExportOptions}}
 		}},
 		{"empty list", text("api:", "  allowed subnets: []"), func(c *Config) { c.API.AllowedSubnets = []string{} }},
+		{"limits", text("dhcp:", "  offers per second: 50", "tftp:", "  max transfers: 1024", "  transfers per client: 4"), func(c *Config) {
+			c.Dhcp.OffersPerSecond, c.Tftp.MaxTransfers, c.Tftp.TransfersPerClient = 50, 1024, 4
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,6 +207,14 @@ func TestValidate(t *testing.T) {
 		{"mode", func(c *Config) { c.Dhcp.Mode = "" }, `dhcp.mode: "" is not one of embedded, proxy, external`},
 		{"image import limit", func(c *Config) { c.ImageImport.MaxDepth = 0 }, "image import.max depth: 0 is not a positive number"},
 		{"ipaddr in cidr form", func(c *Config) { c.Ipaddr = "10.0.0.1/24" }, `ipaddr: "10.0.0.1/24" is not an IPv4 address`},
+		{"offer hold", func(c *Config) { c.Dhcp.OfferHold = 0 }, "dhcp.offer hold: 0 is less than 1 (a number of seconds)"},
+		{"offer rates", func(c *Config) {
+			c.Dhcp.OffersPerSecond = -1
+			c.Dhcp.ClientOffersPerMinute = 0
+		}, "dhcp.offers per second: -1 is less than 1 (a number of offers)\ndhcp.client offers per minute: 0 is less than 1 (a number of offers)"},
+		{"tftp transfers", func(c *Config) { c.Tftp.MaxTransfers = 0 }, "tftp.max transfers: 0 is less than 1 (a number of transfers)"},
+		{"tftp transfers per client above the total", func(c *Config) { c.Tftp.TransfersPerClient = 600 },
+			"tftp.transfers per client: 600 is more than tftp.max transfers (512): one client could take every transfer"},
 		{"several", func(c *Config) {
 			c.Tftp.Mode = "proxy"
 			c.Wwclient.Port = 65536

@@ -55,8 +55,17 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 
 	k.oneOf("dhcp.mode", c.Dhcp.Mode, ModeEmbedded, ModeProxy, ModeExternal)
 	k.oneOf("dhcp.template", c.Dhcp.Template, TemplateDefault, TemplateStatic)
+	k.atLeast("dhcp.offer hold", c.Dhcp.OfferHold, 1, "seconds")
+	k.atLeast("dhcp.offers per second", c.Dhcp.OffersPerSecond, 1, "offers")
+	k.atLeast("dhcp.client offers per minute", c.Dhcp.ClientOffersPerMinute, 1, "offers")
 	k.oneOf("tftp.mode", c.Tftp.Mode, ModeEmbedded, ModeExternal)
 	c.checkIpxe(&k)
+	k.atLeast("tftp.max transfers", c.Tftp.MaxTransfers, 1, "transfers")
+	k.atLeast("tftp.transfers per client", c.Tftp.TransfersPerClient, 1, "transfers")
+	if c.Tftp.TransfersPerClient > c.Tftp.MaxTransfers && c.Tftp.MaxTransfers >= 1 {
+		k.add("tftp.transfers per client", "%d is more than tftp.max transfers (%d): one client could take every transfer",
+			c.Tftp.TransfersPerClient, c.Tftp.MaxTransfers)
+	}
 
 	for i, e := range c.Nfs.ExportPaths {
 		k.absolute(fmt.Sprintf("nfs.export paths[%d].path", i), e.Path)
@@ -88,6 +97,13 @@ func (k *checker) port(key string, port, low int) {
 func (k *checker) positive(key string, n int) {
 	if n < 1 {
 		k.add(key, "%d is not a positive number", n)
+	}
+}
+
+// atLeast checks a limit: a whole number of unit, low or more.
+func (k *checker) atLeast(key string, value, low int, unit string) {
+	if value < low {
+		k.add(key, "%d is less than %d (a number of %s)", value, low, unit)
 	}
 }
 

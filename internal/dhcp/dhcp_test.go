@@ -169,7 +169,7 @@ func TestLeases(t *testing.T) {
 		hw   string
 		addr string // requested or bound address
 		at   time.Duration
-		want string // address offered, or "error"
+		want string // address offered (with " reused" when it was another's offer still held), or "error"
 	}
 	tests := []struct {
 		name  string
@@ -177,7 +177,9 @@ func TestLeases(t *testing.T) {
 	}{
 		{"reserved addresses are skipped", []step{
 			{"offer", "a", "", 0, "10.0.0.10"},
+			{"bind", "a", "10.0.0.10", 0, "10.0.0.10"},
 			{"offer", "b", "", 0, "10.0.0.12"},
+			{"bind", "b", "10.0.0.12", 0, "10.0.0.12"},
 			{"offer", "c", "", 0, "error"},
 		}},
 		{"same client, same address", []step{
@@ -187,12 +189,32 @@ func TestLeases(t *testing.T) {
 		{"requested address honoured when free", []step{
 			{"offer", "a", "10.0.0.12", 0, "10.0.0.12"},
 			{"offer", "b", "10.0.0.12", 0, "10.0.0.10"},
-			{"offer", "c", "10.0.0.11", 0, "error"},
+			{"offer", "c", "10.0.0.11", time.Second, "10.0.0.10 reused"},
 		}},
-		{"unanswered offer is given to another after the hold", []step{
+		{"unrequested offer returns to the pool after its hold", []step{
 			{"offer", "a", "", 0, "10.0.0.10"},
-			{"offer", "b", "", 0, "10.0.0.12"},
-			{"offer", "c", "", 2 * time.Minute, "10.0.0.10"},
+			{"offer", "b", "", time.Second, "10.0.0.12"},
+			{"bind", "b", "10.0.0.12", time.Second, "10.0.0.12"},
+			{"offer", "c", "", 11 * time.Second, "10.0.0.10"},
+			{"bind", "a", "10.0.0.10", 11 * time.Second, "error"},
+			{"bind", "c", "10.0.0.10", 11 * time.Second, "10.0.0.10"},
+		}},
+		{"held offer is given to another only when nothing else is free", []step{
+			{"offer", "a", "", 0, "10.0.0.10"},
+			{"offer", "b", "", 5 * time.Second, "10.0.0.12"}, // not a's, held
+			{"offer", "c", "", 9 * time.Second, "10.0.0.10 reused"},
+			{"bind", "a", "10.0.0.10", 9 * time.Second, "error"},
+			{"bind", "b", "10.0.0.12", 9 * time.Second, "10.0.0.12"},
+			{"bind", "c", "10.0.0.10", 9 * time.Second, "10.0.0.10"},
+			{"offer", "d", "", 9 * time.Second, "error"}, // all bound
+		}},
+		{"request for an address never offered binds nothing", []step{
+			{"bind", "a", "10.0.0.10", 0, "error"},
+			{"offer", "b", "", 0, "10.0.0.10"},
+			{"bind", "a", "10.0.0.10", 0, "error"},
+			{"bind", "a", "10.0.0.12", 0, "error"},
+			{"bind", "b", "10.0.0.10", 0, "10.0.0.10"},
+			{"offer", "c", "", 0, "10.0.0.12"},
 		}},
 		{"bound lease is not given away", []step{
 			{"offer", "a", "", 0, "10.0.0.10"},
@@ -212,6 +234,7 @@ func TestLeases(t *testing.T) {
 			{"offer", "a", "", 0, "10.0.0.10"},
 			{"decline", "a", "10.0.0.10", 0, ""},
 			{"offer", "a", "", 0, "10.0.0.12"},
+			{"bind", "a", "10.0.0.12", 0, "10.0.0.12"},
 			{"offer", "b", "", 0, "error"},
 		}},
 	}
@@ -230,9 +253,13 @@ func TestLeases(t *testing.T) {
 				got := ""
 				switch st.op {
 				case "offer":
-					if o, err := l.Offer(st.hw, a, reserved, now); err != nil {
+					o, reused, err := l.Offer(st.hw, a, reserved, now)
+					switch {
+					case err != nil:
 						got = "error"
-					} else {
+					case reused:
+						got = o.String() + " reused"
+					default:
 						got = o.String()
 					}
 				case "bind":

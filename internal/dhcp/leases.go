@@ -14,10 +14,6 @@ import (
 	"github.com/wwboot/wwboot/internal/atomicfile"
 )
 
-// offerHold is how long an offered address stays reserved for the client
-// it was offered to, waiting for its REQUEST.
-const offerHold = time.Minute
-
 // declineHold is how long an address a client declined (found in use)
 // is kept out of the pool.
 const declineHold = 10 * time.Minute
@@ -37,8 +33,12 @@ type leaseFile struct {
 	Leases []Lease `json:"leases"`
 }
 
-// errPoolExhausted is returned when every dynamic address is taken.
-var errPoolExhausted = errors.New("no free address in the dynamic range")
+// errPoolExhausted is returned when every dynamic address is taken, and
+// errNoRange when there is no dynamic range.
+var (
+	errPoolExhausted = errors.New("no free address in the dynamic range")
+	errNoRange       = errors.New("no dynamic range")
+)
 
 // leases is the dynamic range's lease table, persisted as JSON in path
 // ("" keeps it in memory). Addresses reserved by an offer are not
@@ -46,6 +46,9 @@ var errPoolExhausted = errors.New("no free address in the dynamic range")
 type leases struct {
 	path       string
 	start, end netip.Addr // dynamic range, invalid when there is none
+	// hold is how long an offer reserves its address; an offer not
+	// requested by then is an address like any other.
+	hold time.Duration
 
 	flushMu sync.Mutex // orders writers, so the last write is the newest table
 
@@ -58,7 +61,7 @@ type leases struct {
 }
 
 func newLeases(path string, start, end netip.Addr) (*leases, error) {
-	l := &leases{path: path, start: start, end: end, byHW: map[string]*Lease{},
+	l := &leases{path: path, start: start, end: end, hold: DefaultOfferHold, byHW: map[string]*Lease{},
 		byAddr: map[netip.Addr]*Lease{}, declined: map[netip.Addr]time.Time{}, next: start}
 	if path == "" {
 		return l, nil
@@ -111,41 +114,57 @@ func (l *leases) usable(hw string, a netip.Addr, reserved func(netip.Addr) bool,
 
 // Offer reserves an address for hw and returns it: the one hw had
 // before when still free, else the one it asks for when free, else a
-// never-used one, else the one whose lease expired longest ago.
-// reserved reports addresses that are not the range's to give (node
-// addresses, the server's own).
-func (l *leases) Offer(hw string, requested netip.Addr, reserved func(netip.Addr) bool, now time.Time) (netip.Addr, error) {
+// never-used one, else the one whose lease expired longest ago, else the
+// one offered longest ago to a client that has not requested it (RFC
+// 2131 4.3.1 lets a server give an offered address to another client:
+// that client's REQUEST gets a NAK and it starts again); reused says so.
+// Bound leases are never taken. reserved reports addresses that are not
+// the range's to give (node addresses, the server's own).
+func (l *leases) Offer(hw string, requested netip.Addr, reserved func(netip.Addr) bool, now time.Time) (a netip.Addr, reused bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.start.IsValid() {
-		return netip.Addr{}, errPoolExhausted
+		return netip.Addr{}, false, errNoRange
 	}
+	hold := now.Add(l.hold)
 	if le := l.byHW[hw]; le != nil && l.usable(hw, le.Addr, reserved, now) {
-		if le.Expires.Before(now.Add(offerHold)) {
-			le.Expires = now.Add(offerHold)
+		if le.Expires.Before(hold) {
+			le.Expires = hold
 		}
-		return le.Addr, nil
+		return le.Addr, false, nil
 	}
 	if requested.IsValid() && l.byAddr[requested] == nil && l.usable(hw, requested, reserved, now) {
-		l.put(&Lease{HWAddr: hw, Addr: requested, Expires: now.Add(offerHold)})
-		return requested, nil
+		l.put(&Lease{HWAddr: hw, Addr: requested, Expires: hold})
+		return requested, false, nil
 	}
 	if a, ok := l.neverUsed(hw, reserved, now); ok {
-		l.put(&Lease{HWAddr: hw, Addr: a, Expires: now.Add(offerHold)})
-		return a, nil
+		l.put(&Lease{HWAddr: hw, Addr: a, Expires: hold})
+		return a, false, nil
 	}
-	var oldest *Lease
+	older := func(a, b *Lease) bool {
+		return b == nil || a.Expires.Before(b.Expires) || a.Expires.Equal(b.Expires) && a.Addr.Less(b.Addr)
+	}
+	var oldest, oldestOffer *Lease
 	for _, le := range l.byAddr {
-		if l.usable(hw, le.Addr, reserved, now) && (oldest == nil || le.Expires.Before(oldest.Expires) ||
-			le.Expires.Equal(oldest.Expires) && le.Addr.Less(oldest.Addr)) {
-			oldest = le
+		switch {
+		case l.usable(hw, le.Addr, reserved, now):
+			if older(le, oldest) {
+				oldest = le
+			}
+		case !le.Bound && l.inRange(le.Addr) && !reserved(le.Addr) && !now.Before(l.declined[le.Addr]):
+			if older(le, oldestOffer) {
+				oldestOffer = le
+			}
 		}
 	}
 	if oldest == nil {
-		return netip.Addr{}, errPoolExhausted
+		oldest, reused = oldestOffer, true
 	}
-	l.put(&Lease{HWAddr: hw, Addr: oldest.Addr, Expires: now.Add(offerHold)})
-	return oldest.Addr, nil
+	if oldest == nil {
+		return netip.Addr{}, false, errPoolExhausted
+	}
+	l.put(&Lease{HWAddr: hw, Addr: oldest.Addr, Expires: hold})
+	return oldest.Addr, reused, nil
 }
 
 // neverUsed finds an address nobody has held, searching round the range
@@ -170,18 +189,20 @@ func (l *leases) neverUsed(hw string, reserved func(netip.Addr) bool, now time.T
 }
 
 // Bind confirms hw's REQUEST for a and extends its lease to expires. It
-// fails when a is not what hw may have. It writes the table when the
-// association is new; renewals are written by the caller's Flush.
+// fails when a is not hw's: offered to it, or leased to it before and
+// still free. A REQUEST for any other address binds nothing, so that
+// requests nobody offered cannot take the range. It writes the table
+// when the lease is new; renewals are written by the caller's Flush.
 func (l *leases) Bind(hw string, a netip.Addr, reserved func(netip.Addr) bool, now, expires time.Time) error {
 	l.mu.Lock()
+	le := l.byHW[hw]
+	if le == nil || le.Addr != a {
+		l.mu.Unlock()
+		return fmt.Errorf("%s was not offered to %s", a, hw)
+	}
 	if !l.usable(hw, a, reserved, now) {
 		l.mu.Unlock()
 		return fmt.Errorf("%s is not available to %s", a, hw)
-	}
-	le := l.byHW[hw]
-	if le == nil || le.Addr != a {
-		le = &Lease{HWAddr: hw, Addr: a}
-		l.put(le)
 	}
 	changed := !le.Bound
 	le.Bound = true
@@ -282,3 +303,8 @@ func (l *leases) FlushRenewals() error {
 	}
 	return l.Flush()
 }
+
+// hasRange reports whether there is a dynamic range.
+func (l *leases) hasRange() bool { return l.start.IsValid() }
+
+func (l *leases) rangeString() string { return l.start.String() + "-" + l.end.String() }

@@ -224,3 +224,41 @@ func TestFlood(t *testing.T) {
 		}
 	})
 }
+
+// TestStarvation floods DISCOVERs from random hardware addresses, enough
+// to take the small test range many times over, then REQUESTs nobody
+// offered for every address of the range; a client that is not a node
+// must then get an address at once.
+func TestStarvation(t *testing.T) {
+	nettest.Run(t, func(t *testing.T, p nettest.Pair) {
+		srv := startServer(t, p, embedded, testNodes(), filepath.Join(t.TempDir(), "dhcp.leases"))
+		setMAC(t, p, "52:54:00:cc:00:01")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		flood := p.Role(ctx, "flood", "FLOOD_IF="+p.ClientIf, "FLOOD_N=20000",
+			"FLOOD_REQUESTS=10.213.0.100-10.213.0.110", "FLOOD_SERVER="+p.ServerIP.Addr().String())
+		out, err := flood.CombinedOutput()
+		if err != nil {
+			t.Fatalf("flood: %v: %s", err, out)
+		}
+		t.Logf("flood: %s", out)
+		if bound := srv.Leases(); len(bound) > 0 {
+			t.Errorf("the flood bound %v, want nothing bound", bound)
+		}
+		start := time.Now()
+		env := dhclient(t, p)
+		took := time.Since(start)
+		t.Logf("dhclient took %v; server %+v", took, srv.Stats())
+		if got := env["new_ip_address"]; !inRange(got) || got == n2Addr {
+			t.Fatalf("after the flood the client got %q, want an address of 10.213.0.101-110", got)
+		}
+		// Within 2 s of asking, and a second for starting dhclient in a
+		// namespace on a busy machine.
+		if took > 3*time.Second {
+			t.Errorf("the client got its address after %v, want within 2 s of asking", took)
+		}
+		if st := srv.Stats(); st.RequestsRefused == 0 || st.OffersLimited == 0 {
+			t.Errorf("stats %+v, want refused REQUESTs and rate-limited offers counted", st)
+		}
+	})
+}

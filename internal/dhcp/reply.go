@@ -1,8 +1,10 @@
 package dhcp
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path"
@@ -153,30 +155,49 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, peer *net.UDPAddr, port int) (*reply
 	return nil, nil
 }
 
-// assign returns the binding to offer c: its node's address, else an
-// address from the dynamic range.
-func (s *Server) assign(req *dhcpv4.DHCPv4, c client) (binding, error) {
-	if b, ok := s.staticBinding(c.hw); ok {
-		return b, nil
+// offer answers a DISCOVER with its node's address, else, within the
+// offer rate limits for clients that are not nodes, an address from the
+// dynamic range.
+func (s *Server) offer(req *dhcpv4.DHCPv4, c client) (*reply, error) {
+	b, ok := s.staticBinding(c.hw)
+	if ok {
+		return s.build(req, c, b, dhcpv4.MessageTypeOffer)
+	}
+	now := s.now()
+	if !s.leases.hasRange() {
+		return nil, nil
+	}
+	// b.node is set for a node whose device has no address: a node
+	// anyway, never limited.
+	if b.node == "" && !s.limiter.allow(c.hw, now) {
+		s.counts.offersLimited.Add(1)
+		if n, due := s.counts.limitedLog.note(now); due {
+			s.log.Warn("DHCP offers to clients that are not nodes rate-limited (dhcp.offers per second, dhcp.client offers per minute)",
+				"unanswered", n, "since", logInterval, "last hwaddr", c.hw)
+		}
+		return nil, nil
 	}
 	requested, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
-	a, err := s.leases.Offer(c.hw, requested, s.reserved, s.now())
-	if err != nil {
-		return binding{}, err
-	}
-	return binding{addr: a, mask: s.mask}, nil
-}
-
-func (s *Server) offer(req *dhcpv4.DHCPv4, c client) (*reply, error) {
-	b, err := s.assign(req, c)
+	a, reused, err := s.leases.Offer(c.hw, requested, s.reserved, now)
 	if errors.Is(err, errPoolExhausted) {
-		s.log.Debug("no address for unknown client", "hwaddr", c.hw, "err", err)
+		s.counts.poolExhausted.Add(1)
+		if n, due := s.counts.exhaustedLog.note(now); due {
+			s.log.Warn("DHCP dynamic range exhausted: every address is leased", "range", s.leases.rangeString(),
+				"unanswered", n, "since", logInterval, "last hwaddr", c.hw)
+		}
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return s.build(req, c, b, dhcpv4.MessageTypeOffer)
+	if reused {
+		s.counts.offersReused.Add(1)
+		if n, due := s.counts.reusedLog.note(now); due {
+			s.log.Warn("DHCP dynamic range full of unrequested offers: offered addresses given to new clients before their hold ended",
+				"range", s.leases.rangeString(), "reused", n, "since", logInterval, "last hwaddr", c.hw)
+		}
+	}
+	return s.build(req, c, binding{addr: a, mask: s.mask}, dhcpv4.MessageTypeOffer)
 }
 
 func (s *Server) ack(req *dhcpv4.DHCPv4, c client, selecting bool) (*reply, error) {
@@ -191,7 +212,7 @@ func (s *Server) ack(req *dhcpv4.DHCPv4, c client, selecting bool) (*reply, erro
 		if b.addr == want {
 			return s.build(req, c, b, dhcpv4.MessageTypeAck)
 		}
-		return s.nak(req, c, fmt.Sprintf("%s belongs to node %s, not %s", c.hw, b.node, want))
+		return s.nak(req, c, slog.LevelInfo, fmt.Sprintf("%s belongs to node %s, not %s", c.hw, b.node, want))
 	}
 	now := s.now()
 	if err := s.leases.Bind(c.hw, want, s.reserved, now, now.Add(s.o.LeaseTime)); err != nil {
@@ -199,7 +220,7 @@ func (s *Server) ack(req *dhcpv4.DHCPv4, c client, selecting bool) (*reply, erro
 		// server identifier; only an address of this network is ours to
 		// refuse.
 		if selecting || s.network.Contains(want) {
-			return s.nak(req, c, err.Error())
+			return s.nak(req, c, slog.LevelDebug, err.Error())
 		}
 		return nil, nil
 	}
@@ -220,8 +241,22 @@ func (s *Server) inform(req *dhcpv4.DHCPv4, c client) (*reply, error) {
 	return r, err
 }
 
-func (s *Server) nak(req *dhcpv4.DHCPv4, c client, why string) (*reply, error) {
-	s.log.Info("refused a client's address", "hwaddr", c.hw, "reason", why)
+// nak refuses a REQUEST, logging why at level, and, as anyone can send
+// many, once per logInterval at Info with their count.
+func (s *Server) nak(req *dhcpv4.DHCPv4, c client, level slog.Level, why string) (*reply, error) {
+	s.log.Log(context.Background(), level, "refused a client's address", "hwaddr", c.hw, "reason", why)
+	s.counts.requestsRefused.Add(1)
+	if level >= slog.LevelInfo {
+		return s.nakReply(req, why)
+	}
+	if n, due := s.counts.refusedLog.note(s.now()); due {
+		s.log.Info("refused DHCP requests for addresses not offered to the client", "refused", n, "since", logInterval,
+			"last hwaddr", c.hw, "last reason", why)
+	}
+	return s.nakReply(req, why)
+}
+
+func (s *Server) nakReply(req *dhcpv4.DHCPv4, why string) (*reply, error) {
 	msg, err := dhcpv4.NewReplyFromRequest(req,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),

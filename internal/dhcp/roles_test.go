@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -21,6 +24,9 @@ import (
 
 // floodRole broadcasts FLOOD_N DISCOVERs from random hardware addresses
 // on FLOOD_IF, each followed by a malformed packet, as fast as it can.
+// With FLOOD_REQUESTS, a range "first-last", it then sends, for each
+// address of it, three REQUESTs from random hardware addresses that were
+// offered nothing, naming FLOOD_SERVER as the server.
 func floodRole() int {
 	ifname := os.Getenv("FLOOD_IF")
 	n, _ := strconv.Atoi(os.Getenv("FLOOD_N"))
@@ -63,7 +69,39 @@ func floodRole() int {
 		}
 		_, _ = conn.WriteToUDP(junk, dst)
 	}
-	fmt.Printf("sent %d\n", n)
+	requests := 0
+	if r := os.Getenv("FLOOD_REQUESTS"); r != "" {
+		first, last, _ := strings.Cut(r, "-")
+		from, err1 := netip.ParseAddr(first)
+		to, err2 := netip.ParseAddr(last)
+		if err := errors.Join(err1, err2); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		server := net.ParseIP(os.Getenv("FLOOD_SERVER"))
+		time.Sleep(200 * time.Millisecond) // the DISCOVERs still queued
+		for range 3 {
+			for a := from; a.Compare(to) <= 0; a = a.Next() {
+				mac := make(net.HardwareAddr, 6)
+				_, _ = rand.Read(mac)
+				mac[0] = 2
+				req, err := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithHwAddr(mac),
+					dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(a.AsSlice())),
+					dhcpv4.WithOption(dhcpv4.OptServerIdentifier(server)))
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return 1
+				}
+				if _, err := conn.WriteToUDP(req.ToBytes(), dst); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return 1
+				}
+				requests++
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	fmt.Printf("sent %d DISCOVERs, %d REQUESTs\n", n, requests)
 	return 0
 }
 

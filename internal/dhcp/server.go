@@ -71,6 +71,18 @@ type Options struct {
 	// LeaseFile keeps the dynamic leases across restarts; "" keeps them
 	// in memory.
 	LeaseFile string
+	// OfferHold is how long an offered address stays reserved for the
+	// client while it is not requested; 0 is DefaultOfferHold. When the
+	// range has no other address left, the oldest unrequested offer is
+	// given to the next client before its hold ends.
+	OfferHold time.Duration
+	// OfferRate bounds the offers to clients that are not nodes, per
+	// second in all (as many at once); 0 is DefaultOfferRate. Nodes of the
+	// inventory are never limited.
+	OfferRate int
+	// ClientOfferRate bounds the offers to one client that is not a node,
+	// per minute (as many at once); 0 is DefaultClientOfferRate.
+	ClientOfferRate int
 	// BootFiles maps an option 93 architecture code ("00:07") to the
 	// TFTP path of its iPXE binary ("/warewulf/snponly.efi").
 	BootFiles map[string]string
@@ -94,6 +106,8 @@ type Server struct {
 	proxyPort int
 	bootFiles map[string]string
 	leases    *leases
+	limiter   *offerLimiter
+	counts    *counters
 	conns     []*listener
 
 	staticMu  sync.Mutex
@@ -151,9 +165,18 @@ func newServer(o Options) (*Server, error) {
 	if o.LeaseTime <= 0 {
 		o.LeaseTime = DefaultLeaseTime
 	}
+	if o.OfferHold <= 0 {
+		o.OfferHold = DefaultOfferHold
+	}
+	if o.OfferRate <= 0 {
+		o.OfferRate = DefaultOfferRate
+	}
+	if o.ClientOfferRate <= 0 {
+		o.ClientOfferRate = DefaultClientOfferRate
+	}
 	s := &Server{o: o, log: o.Log, now: o.Now, serverIP: net.IP(prefix.Addr().AsSlice()),
 		network: prefix.Masked(), mask: net.CIDRMask(prefix.Bits(), 32),
-		port: o.Port, proxyPort: o.ProxyPort, bootFiles: map[string]string{}}
+		port: o.Port, proxyPort: o.ProxyPort, bootFiles: map[string]string{}, counts: newCounters()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -179,6 +202,8 @@ func newServer(o Options) (*Server, error) {
 	if s.leases, err = newLeases(o.LeaseFile, start, end); err != nil {
 		return nil, fmt.Errorf("dhcp: %w", err)
 	}
+	s.leases.hold = o.OfferHold
+	s.limiter = newOfferLimiter(o.OfferRate, o.ClientOfferRate, s.now())
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -12,6 +13,18 @@ import (
 type metrics struct {
 	requests map[[2]string]uint64 // stage, result -> count
 	bytes    map[string]uint64    // stage -> body bytes sent
+	// extra write the metrics of other servers of the daemon (AddMetrics).
+	extra []func(io.Writer)
+}
+
+// AddMetrics has /metrics also answer what write writes, in the
+// Prometheus text format: the counters of the daemon's other servers
+// (DHCP, TFTP). write is called on every request and must be safe to
+// call concurrently.
+func (s *Server) AddMetrics(write func(io.Writer)) {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	s.metrics.extra = append(s.metrics.extra, write)
 }
 
 // count adds one request of stage to the metrics: result "ok" unless sent
@@ -58,6 +71,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "wwboot_sent_bytes_total{stage=%q} %d\n", stage, s.metrics.bytes[stage])
 	}
 	unknown := len(s.unknown)
+	extra := slices.Clone(s.metrics.extra)
 	s.statusMu.Unlock()
 	b.WriteString("# HELP wwboot_nodes Nodes of the inventory by the last stage served to them.\n# TYPE wwboot_nodes gauge\n")
 	for _, stage := range slices.Sorted(maps.Keys(byStage)) {
@@ -66,6 +80,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "# HELP wwboot_unknown_hwaddrs Hardware addresses that asked to boot and belong to no node.\n# TYPE wwboot_unknown_hwaddrs gauge\nwwboot_unknown_hwaddrs %d\n", unknown)
 	builds, waits := s.o.Builder.Stats()
 	fmt.Fprintf(&b, "# HELP wwboot_overlay_builds_total On-demand overlay builds run, and requests that waited for one.\n# TYPE wwboot_overlay_builds_total counter\nwwboot_overlay_builds_total %d\nwwboot_overlay_build_waits_total %d\n", builds, waits)
+	for _, write := range extra {
+		write(&b)
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))
 }

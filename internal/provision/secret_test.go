@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -226,7 +228,8 @@ func TestServeHTTPAndHTTPS(t *testing.T) {
 
 func TestUnknownAndMetrics(t *testing.T) {
 	f := newFixture(t, fixtureNodes, false)
-	h := f.server(t).Handler()
+	srv := f.server(t)
+	h := srv.Handler()
 	get(h, "/ipxe/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil)
 	get(h, "/kernel/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil)
 	get(h, "/kernel/aa:bb:cc:dd:ee:99", "10.0.0.99:40000", nil)
@@ -240,8 +243,10 @@ func TestUnknownAndMetrics(t *testing.T) {
 	if diff := cmp.Diff(want, doc.Unknown); diff != "" {
 		t.Errorf("unknown (-want +got):\n%s", diff)
 	}
+	srv.AddMetrics(func(w io.Writer) { fmt.Fprintln(w, "wwboot_dhcp_pool_exhausted_total 3") })
 	metrics := get(h, "/metrics", "", nil).Body.String()
 	for _, line := range []string{
+		`wwboot_dhcp_pool_exhausted_total 3`,
 		`wwboot_requests_total{stage="IPXE",result="ok"} 1`,
 		`wwboot_requests_total{stage="KERNEL",result="ok"} 1`,
 		`wwboot_requests_total{stage="KERNEL",result="not_found"} 1`,

@@ -23,6 +23,13 @@ import (
 // Port is TFTP's well-known port.
 const Port = 69
 
+// Defaults of the limits in Options.
+const (
+	DefaultMaxTransfers    = 512
+	DefaultClientTransfers = 8
+	DefaultStartTimeout    = 4 * time.Second
+)
+
 // Options configure a Server.
 type Options struct {
 	// Addr is the UDP address to listen on, such as "10.0.0.1:69"; the
@@ -35,13 +42,25 @@ type Options struct {
 	Files map[string]string
 	Log   *slog.Logger
 	// Timeout is how long a block waits for its acknowledgement before it
-	// is sent again, unless the client asks for another; 0 is one second.
+	// is sent again, unless the client asks for another (at most 10 s);
+	// 0 is one second.
 	Timeout time.Duration
 	// Retries is how many times a block is sent again before the transfer
 	// is given up; 0 is 5.
 	Retries int
-	// MaxTransfers bounds the transfers in progress; 0 is 512.
+	// MaxTransfers bounds the transfers in progress; 0 is 512. When
+	// they are all taken, a new request takes the slot of the oldest
+	// transfer whose client never acknowledged anything: a flood of
+	// requests that are never acknowledged (from forged addresses, say)
+	// cannot keep a booting node out.
 	MaxTransfers int
+	// ClientTransfers bounds the transfers in progress to one client
+	// address; 0 is 8. More requests from it get an error packet.
+	ClientTransfers int
+	// StartTimeout is how long, in all, a transfer waits for the first
+	// acknowledgement (of the options, or of the first block) before it
+	// gives up and frees its slot; 0 is 4 s.
+	StartTimeout time.Duration
 }
 
 // Server serves read requests on one UDP address.
@@ -50,7 +69,7 @@ type Server struct {
 	log   *slog.Logger
 	conn  *net.UDPConn
 	local net.IP
-	slots chan struct{}
+	slots *slots
 }
 
 // New binds the listening address, so that a port in use is reported
@@ -66,7 +85,13 @@ func New(o Options) (*Server, error) {
 		o.Retries = 5
 	}
 	if o.MaxTransfers <= 0 {
-		o.MaxTransfers = 512
+		o.MaxTransfers = DefaultMaxTransfers
+	}
+	if o.ClientTransfers <= 0 {
+		o.ClientTransfers = DefaultClientTransfers
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
 	}
 	addr, err := net.ResolveUDPAddr("udp4", o.Addr)
 	if err != nil {
@@ -79,7 +104,7 @@ func New(o Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
-	s := &Server{o: o, log: o.Log, conn: conn, local: addr.IP, slots: make(chan struct{}, o.MaxTransfers)}
+	s := &Server{o: o, log: o.Log, conn: conn, local: addr.IP, slots: newSlots(o.MaxTransfers, o.ClientTransfers)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -120,17 +145,20 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.sendError(s.conn, peer, errAccess, "read-only server")
 			continue
 		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.sendError(s.conn, peer, errUndefined, "server busy, try again")
+		tctx, tcancel := context.WithCancel(ctx)
+		sl, err := s.slots.take(peer, time.Now(), tcancel)
+		if err != nil {
+			tcancel()
+			s.log.Debug("tftp: request refused", "from", peer, "file", req.filename, "err", err)
+			s.sendError(s.conn, peer, errUndefined, err.Error())
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-s.slots }()
-			s.transfer(ctx, peer, req)
+			defer tcancel()
+			defer s.slots.release(sl)
+			s.transfer(tctx, peer, req, sl)
 		}()
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -455,4 +456,166 @@ func fetch(server *net.UDPAddr, name string, opts map[string]string, dropEvery i
 			}
 		}
 	}
+}
+
+func TestNegotiateTimeout(t *testing.T) {
+	tests := []struct {
+		name     string
+		value    string
+		wantOACK map[string]string
+		want     time.Duration
+	}{
+		{"within the cap", "5", map[string]string{"timeout": "5"}, 5 * time.Second},
+		{"at the cap", "10", map[string]string{"timeout": "10"}, 10 * time.Second},
+		{"above the cap, clamped", "11", map[string]string{"timeout": "10"}, 10 * time.Second},
+		{"RFC 2349 maximum, clamped", "255", map[string]string{"timeout": "10"}, 10 * time.Second},
+		{"zero ignored", "0", map[string]string{}, time.Second},
+		{"above 255 ignored", "300", map[string]string{}, time.Second},
+		{"not a number ignored", "ten", map[string]string{}, time.Second},
+	}
+	s := &Server{o: Options{Timeout: time.Second}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, acc := s.negotiate(&request{options: map[string]string{"timeout": tc.value}, order: []string{"timeout"}}, 100)
+			if diff := cmp.Diff(tc.wantOACK, acc); diff != "" {
+				t.Errorf("acknowledged (-want +got):\n%s", diff)
+			}
+			if p.timeout != tc.want {
+				t.Errorf("timeout %v, want %v", p.timeout, tc.want)
+			}
+		})
+	}
+}
+
+// TestFloodOfUnacknowledgedRequests floods the server with read requests
+// that ask for the longest timeout and never acknowledge anything, from
+// other loopback addresses, then fetches the boot file with a real
+// client: it must be served at once, not after the flood's transfers
+// time out.
+func TestFloodOfUnacknowledgedRequests(t *testing.T) {
+	tests := []struct {
+		name             string
+		addrs, perAddr   int // flood source addresses (127.0.0.2 on), requests from each
+		portsPerAddr     int // source ports per address
+		wantEvicted      bool
+		wantClientRefusd bool
+	}{
+		{"one address, many ports", 1, 600, 60, false, true},
+		{"many addresses", 100, 6, 1, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, bin := fixtureTree(t)
+			o.Addr = "127.0.0.1:0"
+			srv := startServer(t, o)
+			server := srv.conn.LocalAddr().(*net.UDPAddr)
+
+			var conns []*net.UDPConn
+			for a := range tc.addrs {
+				for range tc.portsPerAddr {
+					c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(2+a))})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					conns = append(conns, c)
+				}
+			}
+			rrq := []byte{0, opRRQ}
+			rrq = append(append(rrq, "warewulf/undionly.kpxe"...), 0)
+			rrq = append(append(rrq, "octet"...), 0)
+			rrq = append(append(rrq, "timeout"...), 0)
+			rrq = append(append(rrq, "255"...), 0)
+			// Each request gets an answer once handled: an option
+			// acknowledgement (again each second while unacknowledged), or
+			// an error. The flood is sent in batches that wait for those
+			// answers, so that the server's socket buffer does not drop it.
+			var answers atomic.Int64
+			var readers sync.WaitGroup
+			for _, c := range conns {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					buf := make([]byte, 1500)
+					for {
+						if _, _, err := c.ReadFromUDP(buf); err != nil {
+							return
+						}
+						answers.Add(1)
+					}
+				}()
+			}
+			defer readers.Wait()
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			perConn := tc.perAddr / tc.portsPerAddr
+			sent := 0
+			wait := time.Now().Add(10 * time.Second)
+			for range perConn {
+				for _, c := range conns {
+					if _, err := c.WriteToUDP(rrq, server); err != nil {
+						t.Fatal(err)
+					}
+					if sent++; sent%50 == 0 {
+						for answers.Load() < int64(sent-50) && time.Now().Before(wait) {
+							time.Sleep(time.Millisecond)
+						}
+					}
+				}
+			}
+			for answers.Load() < int64(sent) && time.Now().Before(wait) {
+				time.Sleep(time.Millisecond)
+			}
+			t.Logf("flood: %d requests, %d answers; %d transfers in progress, %+v", sent, answers.Load(), srv.slots.inUse(), srv.Stats())
+
+			start := time.Now()
+			got, err := fetchWithClient(t, server, "warewulf/undionly.kpxe")
+			if err != nil {
+				t.Fatalf("fetch during the flood: %v", err)
+			}
+			if !bytes.Equal(got, bin) {
+				t.Fatalf("got %d bytes, want the %d of the boot file", len(got), len(bin))
+			}
+			// The transfer itself takes well under a second on loopback;
+			// before the limits it was refused outright.
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("fetch took %v, want a few seconds at most", d)
+			}
+			st := srv.Stats()
+			if (st.Evicted > 0) != tc.wantEvicted || (st.Refused > 0) != tc.wantClientRefusd {
+				t.Errorf("stats %+v, want evictions %v, refusals %v", st, tc.wantEvicted, tc.wantClientRefusd)
+			}
+			// Transfers never acknowledged give up after StartTimeout.
+			deadline := time.Now().Add(DefaultStartTimeout + 5*time.Second)
+			for srv.slots.inUse() > 0 && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if n := srv.slots.inUse(); n > 0 {
+				t.Errorf("%d transfers still in progress %v after the flood, want none", n, DefaultStartTimeout+5*time.Second)
+			}
+		})
+	}
+}
+
+// fetchWithClient fetches name from server with tftp-hpa's tftp command,
+// or with the test's own client when that is not installed.
+func fetchWithClient(t *testing.T, server *net.UDPAddr, name string) ([]byte, error) {
+	t.Helper()
+	if _, err := exec.LookPath("tftp"); err != nil {
+		t.Logf("tftp (tftp-hpa) not installed, fetching with the test's client")
+		got, _, err := fetch(server, name, nil, 0)
+		return got, err
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	log, err := exec.CommandContext(ctx, "tftp", "-m", "binary", server.IP.String(), strconv.Itoa(server.Port),
+		"-c", "get", name, out).CombinedOutput()
+	if err != nil || strings.Contains(string(log), "Error") {
+		return nil, fmt.Errorf("tftp: %v: %s", err, log)
+	}
+	return os.ReadFile(out)
 }

@@ -19,6 +19,10 @@ const (
 	maxBlockSize     = 65464 // RFC 2348
 	maxWindowSize    = 64    // beyond this a lost block costs too much
 	maxNetascii      = 16 << 20
+	// maxTimeout caps the timeout option (RFC 2349 allows 255 s): with
+	// retries, a client's timeout is how long a transfer it abandons
+	// holds its slot.
+	maxTimeout = 10 * time.Second
 )
 
 // params are the negotiated settings of one transfer.
@@ -30,7 +34,7 @@ type params struct {
 
 // transfer sends one file to peer from a port of its own (the transfer
 // ID of RFC 1350).
-func (s *Server) transfer(ctx context.Context, peer *net.UDPAddr, req *request) {
+func (s *Server) transfer(ctx context.Context, peer *net.UDPAddr, req *request, sl *slot) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: s.local})
 	if err != nil {
 		s.log.Warn("tftp: open transfer port", "err", err)
@@ -64,8 +68,9 @@ func (s *Server) transfer(ctx context.Context, peer *net.UDPAddr, req *request) 
 		return
 	}
 	p, accepted := s.negotiate(req, size)
-	t := &sender{conn: conn, peer: peer, p: p, retries: s.o.Retries, buf: make([]byte, 65536)}
 	start := time.Now()
+	t := &sender{conn: conn, peer: peer, p: p, retries: s.o.Retries, buf: make([]byte, 65536),
+		firstBy: start.Add(s.o.StartTimeout), acked: func() { sl.acked.Store(true) }}
 	if len(accepted) > 0 {
 		ok, err := t.oack(oackPacket(req.order, accepted))
 		if err != nil || !ok {
@@ -115,7 +120,9 @@ func contentOf(f *os.File, mode string) (io.ReaderAt, int64, error) {
 
 // negotiate applies the options the server knows and returns the values
 // to acknowledge. Out-of-range values are clamped (RFC 2348 lets the
-// server answer a smaller block size); unknown options are ignored.
+// server answer a smaller block size; a timeout above maxTimeout is
+// answered with maxTimeout, which the client may refuse with an error);
+// unknown options are ignored.
 func (s *Server) negotiate(req *request, size int64) (params, map[string]string) {
 	p := params{blksize: defaultBlockSize, window: 1, timeout: s.o.Timeout}
 	acc := map[string]string{}
@@ -143,8 +150,8 @@ func (s *Server) negotiate(req *request, size int64) (params, map[string]string)
 			if n < 1 || n > 255 {
 				continue
 			}
-			p.timeout = time.Duration(n) * time.Second
-			acc[name] = v
+			p.timeout = min(time.Duration(n)*time.Second, maxTimeout)
+			acc[name] = strconv.Itoa(int(p.timeout / time.Second))
 		}
 	}
 	return p, acc
@@ -157,6 +164,12 @@ type sender struct {
 	p       params
 	retries int
 	buf     []byte
+	// firstBy is when the transfer gives up if the client has not
+	// acknowledged anything yet, however many retries are left.
+	firstBy time.Time
+	// acked is called at the client's first acknowledgement.
+	acked   func()
+	started bool // the client acknowledged something
 }
 
 // errPeer is an ERROR packet from the client.
@@ -166,15 +179,16 @@ var errPeer = errors.New("client ended the transfer")
 // block 0. ok is false when the client answers with an error, as UEFI
 // firmware does after learning the size.
 func (t *sender) oack(pkt []byte) (ok bool, err error) {
-	for try := 0; try <= t.retries; try++ {
+	for try := 0; try <= t.retries && time.Now().Before(t.firstBy); try++ {
 		if _, err := t.conn.WriteToUDP(pkt, t.peer); err != nil {
 			return false, err
 		}
-		block, err := t.readAck(time.Now().Add(t.p.timeout))
+		block, err := t.readAck(t.deadline())
 		if errors.Is(err, errPeer) {
 			return false, nil
 		}
 		if err == nil && block == 0 {
+			t.ack()
 			return true, nil
 		}
 		if err != nil && !isTimeout(err) {
@@ -210,8 +224,11 @@ func (t *sender) send(content io.ReaderAt, size int64) error {
 			}
 			next++
 		}
-		block, err := t.readAck(time.Now().Add(t.p.timeout))
+		block, err := t.readAck(t.deadline())
 		if isTimeout(err) {
+			if !t.started && !time.Now().Before(t.firstBy) {
+				return errors.New("no acknowledgement of the first block")
+			}
 			if tries++; tries > t.retries {
 				return errors.New("client stopped acknowledging")
 			}
@@ -229,11 +246,33 @@ func (t *sender) send(content io.ReaderAt, size int64) error {
 		}
 		acked += d
 		tries = 0
+		t.ack()
 		if acked < next-1 {
 			next = acked + 1 // the client missed a block of the window
 		}
 	}
 	return nil
+}
+
+// deadline is when the wait for the next acknowledgement ends: after
+// the timeout, and, until the client acknowledged something, no later
+// than firstBy.
+func (t *sender) deadline() time.Time {
+	d := time.Now().Add(t.p.timeout)
+	if !t.started && t.firstBy.Before(d) {
+		return t.firstBy
+	}
+	return d
+}
+
+// ack notes an acknowledgement from the client.
+func (t *sender) ack() {
+	if !t.started {
+		t.started = true
+		if t.acked != nil {
+			t.acked()
+		}
+	}
 }
 
 // readAck waits until deadline for an ACK from the client and returns
