@@ -467,8 +467,10 @@ func TestNegotiateTimeout(t *testing.T) {
 	}{
 		{"within the cap", "5", map[string]string{"timeout": "5"}, 5 * time.Second},
 		{"at the cap", "10", map[string]string{"timeout": "10"}, 10 * time.Second},
-		{"above the cap, clamped", "11", map[string]string{"timeout": "10"}, 10 * time.Second},
-		{"RFC 2349 maximum, clamped", "255", map[string]string{"timeout": "10"}, 10 * time.Second},
+		// RFC 2349: the OACK repeats the client's value or leaves the
+		// option out; the server's own timeout applies then.
+		{"above the cap, declined", "11", map[string]string{}, time.Second},
+		{"RFC 2349 maximum, declined", "255", map[string]string{}, time.Second},
 		{"zero ignored", "0", map[string]string{}, time.Second},
 		{"above 255 ignored", "300", map[string]string{}, time.Second},
 		{"not a number ignored", "ten", map[string]string{}, time.Second},

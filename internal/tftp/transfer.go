@@ -119,10 +119,12 @@ func contentOf(f *os.File, mode string) (io.ReaderAt, int64, error) {
 }
 
 // negotiate applies the options the server knows and returns the values
-// to acknowledge. Out-of-range values are clamped (RFC 2348 lets the
-// server answer a smaller block size; a timeout above maxTimeout is
-// answered with maxTimeout, which the client may refuse with an error);
-// unknown options are ignored.
+// to acknowledge. An out-of-range block or window size is clamped (RFC
+// 2348 lets the server answer a smaller one). A timeout above maxTimeout
+// is declined, left out of the OACK, as RFC 2349 has the server do with
+// a value it will not use (the OACK must repeat the client's value), so
+// the transfer keeps the server's own timeout. Unknown options are
+// ignored.
 func (s *Server) negotiate(req *request, size int64) (params, map[string]string) {
 	p := params{blksize: defaultBlockSize, window: 1, timeout: s.o.Timeout}
 	acc := map[string]string{}
@@ -147,11 +149,11 @@ func (s *Server) negotiate(req *request, size int64) (params, map[string]string)
 		case "tsize":
 			acc[name] = strconv.FormatInt(size, 10)
 		case "timeout":
-			if n < 1 || n > 255 {
+			if n < 1 || time.Duration(n)*time.Second > maxTimeout {
 				continue
 			}
-			p.timeout = min(time.Duration(n)*time.Second, maxTimeout)
-			acc[name] = strconv.Itoa(int(p.timeout / time.Second))
+			p.timeout = time.Duration(n) * time.Second
+			acc[name] = v
 		}
 	}
 	return p, acc
