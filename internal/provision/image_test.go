@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/stage1"
 )
 
 const (
@@ -181,5 +185,56 @@ func TestImageSecretsOnlyToTheirNode(t *testing.T) {
 		http.Header{"If-None-Match": {pub.Header().Get("ETag")}})
 	if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), full.Body.Bytes()) {
 		t.Errorf("If-None-Match with the public ETag: %d, %d bytes; want 200 and the whole body", w.Code, w.Body.Len())
+	}
+}
+
+// TestStageOneGetsImageSecrets fetches the image as stage one of
+// two-stage boot does, from a real server on loopback: with the token of
+// its kernel command line the body (public then secret archive) unpacks
+// to a root with /etc/shadow and passes the sha256 check; without, the
+// root has no /etc/shadow and the public body passes its own check.
+func TestStageOneGetsImageSecrets(t *testing.T) {
+	f := imageSecretFixture(t)
+	h := f.server(t).Handler()
+	token := tokenRE.FindStringSubmatch(get(h, "/ipxe/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil).Body.String())[1]
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	for _, tc := range []struct {
+		name, query string
+		want        map[string]string // files of the root, by name; "" for absent
+	}{
+		{"token", "?token=" + token + "&compress=zst", map[string]string{"etc/shadow": imageShadow, "etc/ssh/ssh_host_rsa_key": imageKey, "etc/os-release": "ID=fake\n"}},
+		{"token, gzip", "?token=" + token + "&compress=gz", map[string]string{"etc/shadow": imageShadow, "etc/ssh/ssh_host_rsa_key": imageKey, "etc/os-release": "ID=fake\n"}},
+		{"MAC only", "?compress=zst", map[string]string{"etc/shadow": "", "etc/ssh/ssh_host_rsa_key": "", "etc/os-release": "ID=fake\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fetcher := &stage1.Fetcher{Client: ts.Client(), Resumes: 1}
+			d, err := fetcher.Open(context.Background(), ts.URL+"/image/aa:bb:cc:dd:ee:01"+tc.query, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			dir := t.TempDir()
+			if _, err := (&stage1.Extractor{}).Extract(d, dir); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, d); err != nil {
+				t.Fatalf("after unpacking: %v", err) // the sha256 check
+			}
+			if d.SHA256() == "" {
+				t.Error("the body was not checked against a sha256")
+			}
+			got := map[string]string{}
+			for name := range tc.want {
+				data, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					t.Fatal(err)
+				}
+				got[name] = string(data)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("unpacked root (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
