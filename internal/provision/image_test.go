@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -236,5 +237,39 @@ func TestStageOneGetsImageSecrets(t *testing.T) {
 				t.Errorf("unpacked root (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestScriptSendsTokenForImage: the default iPXE script of a node that
+// proved itself asks for the image with its token, in each method that
+// loads the image from iPXE, so the node gets the image's secrets.
+func TestScriptSendsTokenForImage(t *testing.T) {
+	f := newFixture(t, fixtureNodes, false)
+	h := f.server(t).Handler()
+	script := get(h, "/ipxe/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil).Body.String()
+	m := tokenRE.FindStringSubmatch(script)
+	if m == nil {
+		t.Fatalf("no token in the script:\n%s", script)
+	}
+	var args string
+	var images []string
+	for _, line := range strings.Split(script, "\n") {
+		if v, ok := strings.CutPrefix(line, "set args "); ok {
+			args = v
+		}
+		if strings.HasPrefix(line, "initrd --name image ") {
+			images = append(images, line)
+		}
+	}
+	if !strings.Contains(args, "token="+m[1]) {
+		t.Errorf("set args %q lacks the token", args)
+	}
+	if len(images) != 2 {
+		t.Fatalf("image lines %q, want one for initrd and one for initrd_nocompress", images)
+	}
+	for _, line := range images {
+		if !strings.Contains(line, "?${args}") {
+			t.Errorf("%q asks for the image without ${args} (and so without the token)", line)
+		}
 	}
 }
