@@ -140,10 +140,11 @@ func plainGet(r *http.Request) bool {
 	return true
 }
 
-// sendParts answers a plainGet with the parts one after the other: those
-// held in memory written as they are, the files each by sendfile(2)
-// (http.ServeContent would copy them through a buffer, since the
-// concatenation is no file). sum, when known, is the body's sha256.
+// sendParts answers a plainGet with the parts (of an overlay, or an image
+// and its secret archive) one after the other: those held in memory
+// written as they are, the files each by sendfile(2) (http.ServeContent
+// would copy them through a buffer, since the concatenation is no file).
+// sum, when known, is the body's sha256.
 func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request, sent, etag, sum string, pr *partsReader) {
 	// The header's values share one array: one allocation, not one per
 	// field. The names are canonical already.
@@ -168,7 +169,7 @@ func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request,
 	cw := &countingWriter{ResponseWriter: w}
 	if r.Method != http.MethodHead {
 		if err := s.writeParts(cw, pr); err != nil {
-			s.log.Warn("sending an overlay was cut short", "node", req.node, "stage", req.stage, "addr", req.addr, "err", err)
+			s.log.Warn("sending an artifact was cut short", "node", req.node, "stage", req.stage, "addr", req.addr, "err", err)
 		}
 	}
 	s.record(req.node, req.stage, sent, req.addr, cw.n)
