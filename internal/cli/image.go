@@ -306,6 +306,9 @@ func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) er
 		fmt.Fprintf(a.out(), "Built image %s: %d files, %s in %s\n", name, res.Files, humanBytes(res.Bytes), time.Since(start).Round(10*time.Millisecond))
 		for _, o := range res.Outputs {
 			fmt.Fprintf(a.out(), "  %s  %s  sha256:%s\n", o.Path, humanBytes(o.Size), o.SHA256)
+			if o.SecretPath != "" {
+				fmt.Fprintf(a.out(), "  %s  %s  secret files, for nodes that prove themselves; sha256 of both:%s\n", o.SecretPath, humanBytes(o.SecretSize), o.SecretSHA256)
+			}
 		}
 		a.autoBootstrap(ctx, name)
 	}

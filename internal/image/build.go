@@ -63,24 +63,54 @@ type BuildResult struct {
 	Skipped bool
 	// Files is the number of archive entries (every type) the tree gives.
 	Files int
-	// Bytes is the size of the uncompressed archive written; 0 if Skipped.
+	// Bytes is the size of the uncompressed archives written (public and
+	// secret); 0 if Skipped.
 	Bytes int64
 	// Outputs describes every requested archive, built or up to date, in
 	// the order of BuildOptions.Formats.
 	Outputs []Output
 }
 
-// Output is one archive.
+// Output is one archive, and the secret archive that goes with it when
+// the tree has secret files.
 type Output struct {
 	Format compress.Format
 	Path   string
 	Size   int64
 	SHA256 string // hex
+	// SecretPath is the secret archive (SecretArchive), "" when the tree
+	// has no secret file; SecretSize is its size, and SecretSHA256 the
+	// sha256 of the archive followed by it: the body a node that proved
+	// itself is sent.
+	SecretPath   string
+	SecretSize   int64
+	SecretSHA256 string
 }
 
 // buildVersion is hashed into every digest: change it when the archive
 // layout changes, so old archives are rebuilt.
-const buildVersion = "wwboot image build 1"
+const buildVersion = "wwboot image build 2 (secret archives)"
+
+// Modes of the archives: nothing on the server that holds an image's
+// files is world-readable (the image tree itself is 0700), and the
+// secret archives are the daemon's (root's) alone.
+const (
+	archivePerm = 0o640
+	secretPerm  = 0o600
+)
+
+// SecretArchive is the path of the secret archive of the archive
+// <out>.img<ext> in format f: <out>.img.secret<ext>. No other image's
+// archive can have this name (every one ends in .img<ext>).
+func SecretArchive(out string, f compress.Format) string {
+	return out + ".img.secret" + f.Ext()
+}
+
+// secretSumName is the name a secret archive's .sha256 file gives the
+// body whose sum it holds: the archive followed by the secret archive.
+func secretSumName(out string, f compress.Format) string {
+	return filepath.Base(out+".img"+f.Ext()) + "+" + filepath.Base(SecretArchive(out, f))
+}
 
 // bufSize is the unit of reads, writes and hand-offs between goroutines.
 const bufSize = 1 << 20
@@ -94,11 +124,23 @@ const syncEvery = 8 << 20
 // such as /var/lib/warewulf/provision/images/rocky, with the archive's
 // sha256 in <out>.img<ext>.sha256 in sha256sum's format.
 //
+// Regular files others may not read (a mode without o+r: /etc/shadow,
+// /etc/sudoers, private keys) are the image's secrets: they are left out
+// of <out>.img<ext>, which is served to whoever knows a node's MAC, and
+// written instead to the secret archive SecretArchive(out, f) (mode
+// 0600), served after it only to a node that proved itself. Its .sha256
+// file holds the sha256 of <out>.img<ext> followed by it, the body such
+// a node gets (ReadSecretSHA256). A tree without secret files has no
+// secret archive. Public archives are mode 0640: none is world-readable.
+//
 // The tree is walked once, in sorted order, without following symlinks;
 // the stream is compressed in all formats at once, each into a temporary
 // file that is fsynced and renamed into place only when every archive
 // succeeded, so an error or a cancelled ctx leaves the previous archives
-// and their sha256 files as they were. The archive keeps owners, modes
+// and their sha256 files as they were. The secret files are read after
+// all the others, once the public archives are complete, so that the sum
+// of the body with secrets continues the public archive's without
+// reading it again. The archive keeps owners, modes
 // (setuid, setgid, sticky), mtimes, symlinks, hard links, devices and
 // fifos; it leaves out sockets and anything on another mount than root
 // (mount points inside the tree, as find -xdev), logging them. The same
@@ -169,22 +211,30 @@ func build(ctx context.Context, root, out string, opts BuildOptions) (*BuildResu
 		return nil, err
 	}
 	res := &BuildResult{Files: tree.files}
-	var todo []*sink
+	hasSecrets := tree.secrets > 0
+	// todo holds the public sinks; secrets, when the tree has secret
+	// files, the secret sink of each, in the same order.
+	var todo, secrets []*sink
 	for _, f := range formats {
-		p := out + ".img" + f.Ext()
-		for _, stale := range []string{p, p + ".sha256"} {
+		p, sp := out+".img"+f.Ext(), SecretArchive(out, f)
+		for _, stale := range []string{p, p + ".sha256", sp, sp + ".sha256"} {
 			if err := atomicfile.RemoveStale(stale); err != nil {
 				return nil, err
 			}
 		}
 		if !opts.Force && digests[filepath.Base(p)] == tree.digest {
-			if o, ok := upToDate(f, p); ok {
+			if o, ok := upToDate(f, p); ok && (!hasSecrets || secretUpToDate(out, f, &o, digests[filepath.Base(sp)] == tree.digest)) {
 				res.Outputs = append(res.Outputs, o)
 				continue
 			}
 		}
-		res.Outputs = append(res.Outputs, Output{Format: f, Path: p})
-		todo = append(todo, &sink{format: f, path: p})
+		o := Output{Format: f, Path: p}
+		todo = append(todo, &sink{format: f, path: p, perm: archivePerm})
+		if hasSecrets {
+			o.SecretPath = sp
+			secrets = append(secrets, &sink{format: f, path: sp, perm: secretPerm})
+		}
+		res.Outputs = append(res.Outputs, o)
 	}
 	if len(todo) == 0 {
 		res.Skipped = true
@@ -192,7 +242,7 @@ func build(ctx context.Context, root, out string, opts BuildOptions) (*BuildResu
 		return res, nil
 	}
 
-	written, err := writeArchives(ctx, root, tree, todo, opts)
+	written, err := writeArchives(ctx, root, tree, todo, secrets, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -206,13 +256,34 @@ func build(ctx context.Context, root, out string, opts BuildOptions) (*BuildResu
 	}
 	for _, s := range todo {
 		delete(kept, filepath.Base(s.path))
+		delete(kept, filepath.Base(SecretArchive(out, s.format)))
 	}
 	if len(kept) != len(digests) {
 		if err := writeDigests(digestPath, kept); err != nil {
 			return nil, err
 		}
 	}
-	for _, s := range todo {
+	for i, s := range todo {
+		// The secret archive first: a node that proved itself and asks
+		// in between gets the old public archive with the new secrets
+		// (and a sum that does not match, which stage one refuses and
+		// retries), never the new public one with old secrets.
+		var sec *sink
+		if hasSecrets {
+			sec = secrets[i]
+			if err := os.Rename(sec.tmp.Name(), sec.path); err != nil {
+				return nil, err
+			}
+			sec.tmp = nil
+		} else {
+			// The tree has no secret file (any more).
+			sp := SecretArchive(out, s.format)
+			for _, p := range []string{sp, sp + ".sha256"} {
+				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, err
+				}
+			}
+		}
 		if err := os.Rename(s.tmp.Name(), s.path); err != nil {
 			return nil, err
 		}
@@ -223,17 +294,23 @@ func build(ctx context.Context, root, out string, opts BuildOptions) (*BuildResu
 			return nil, err
 		}
 		kept[filepath.Base(s.path)] = tree.digest
-		for i := range res.Outputs {
-			if res.Outputs[i].Path == s.path {
-				res.Outputs[i].Size, res.Outputs[i].SHA256 = s.size, sum
+		o := &res.Outputs[slices.IndexFunc(res.Outputs, func(o Output) bool { return o.Path == s.path })]
+		o.Size, o.SHA256 = s.size, sum
+		if sec != nil {
+			both := hex.EncodeToString(sec.sum.Sum(nil))
+			line := both + "  " + secretSumName(out, s.format) + "\n"
+			if err := atomicfile.WriteFile(sec.path+".sha256", []byte(line), secretPerm); err != nil {
+				return nil, err
 			}
+			kept[filepath.Base(sec.path)] = tree.digest
+			o.SecretSize, o.SecretSHA256 = sec.size, both
 		}
 	}
 	if err := writeDigests(digestPath, kept); err != nil {
 		return nil, err
 	}
 	log.Info("built image archives", "root", root, "out", out, "entries", tree.files,
-		"bytes", written, "formats", len(todo), "took", time.Since(start))
+		"secret files", tree.secrets, "bytes", written, "formats", len(todo), "took", time.Since(start))
 	return res, nil
 }
 
@@ -248,6 +325,42 @@ func upToDate(f compress.Format, p string) (Output, bool) {
 		return Output{}, false
 	}
 	return Output{Format: f, Path: p, Size: st.Size(), SHA256: sum}, true
+}
+
+// secretUpToDate reports whether the secret archive of o's format is up
+// to date (digestOK: its digest line matches the tree) and its sum
+// recorded, and describes it in o.
+func secretUpToDate(out string, f compress.Format, o *Output, digestOK bool) bool {
+	sp := SecretArchive(out, f)
+	st, err := os.Stat(sp)
+	if !digestOK || err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	sum, err := ReadSecretSHA256(out, f)
+	if err != nil {
+		return false
+	}
+	o.SecretPath, o.SecretSize, o.SecretSHA256 = sp, st.Size(), sum
+	return true
+}
+
+// ReadSecretSHA256 returns the sha256 of the archive <out>.img<ext>
+// followed by its secret archive (SecretArchive), recorded in the secret
+// archive's .sha256 file: the X-Checksum-Sha256 and ETag of the body a
+// node that proved itself is sent. (sha256sum -c cannot check that line:
+// "cat rocky.img.gz rocky.img.secret.gz | sha256sum" does.)
+func ReadSecretSHA256(out string, f compress.Format) (string, error) {
+	sp := SecretArchive(out, f)
+	data, err := os.ReadFile(sp + ".sha256")
+	if err != nil {
+		return "", err
+	}
+	want := secretSumName(out, f)
+	sum, name, ok := strings.Cut(strings.TrimSpace(string(data)), "  ")
+	if !ok || name != want || len(sum) != 2*sha256.Size {
+		return "", fmt.Errorf("%s.sha256 is not a sha256 line for %s", sp, want)
+	}
+	return sum, nil
 }
 
 // ReadSHA256 returns the sha256 recorded beside the archive at p, in
@@ -301,9 +414,14 @@ func writeDigests(p string, m map[string]string) error {
 type sink struct {
 	format  compress.Format
 	path    string
+	perm    os.FileMode
 	in      chan *chunk
 	tmp     *os.File
 	bw      *bufio.Writer
+	zw      io.WriteCloser
+	running bool // run owns zw
+	// sum hashes what is written to tmp; a secret archive's starts as
+	// the public archive's sum, so it ends as the sum of both in turn.
 	sum     hash.Hash
 	size    int64 // bytes written to tmp
 	started int64 // bytes whose writeback was started
@@ -318,21 +436,20 @@ type chunk struct {
 }
 
 // writeArchives streams tree into one temporary file per sink and returns
-// the uncompressed size. On success every sink's tmp is complete, synced
-// and closed; on failure the temporary files are removed.
-func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []*sink, opts BuildOptions) (_ int64, err error) {
+// the uncompressed size: first the public archives (pub), then, when the
+// tree has secret files, the secret ones (sec, one per public sink, in
+// the same order), whose sums continue the public ones'. On success
+// every sink's tmp is complete, synced and closed; on failure the
+// temporary files are removed.
+func writeArchives(ctx context.Context, root string, tree *scannedTree, pub, sec []*sink, opts BuildOptions) (_ int64, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	zws := make([]io.WriteCloser, len(sinks))
-	started := false
 	defer func() {
 		if err != nil {
-			for _, zw := range zws {
-				if zw != nil && !started {
-					_ = zw.Close() // releases the encoder
+			for _, s := range slices.Concat(pub, sec) {
+				if s.zw != nil && !s.running {
+					_ = s.zw.Close() // releases the encoder
 				}
-			}
-			for _, s := range sinks {
 				if s.tmp != nil {
 					_ = s.tmp.Close()
 					_ = os.Remove(s.tmp.Name())
@@ -340,6 +457,28 @@ func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []
 			}
 		}
 	}()
+	prog := &progress{fn: opts.Progress, total: tree.total}
+	for _, s := range pub {
+		s.sum = sha256.New()
+	}
+	written, err := writePhase(ctx, cancel, root, tree, pub, false, prog, opts)
+	if err != nil || len(sec) == 0 {
+		return written, err
+	}
+	for i, s := range sec {
+		c, err := pub[i].sum.(hash.Cloner).Clone()
+		if err != nil {
+			return 0, err
+		}
+		s.sum = c
+	}
+	n, err := writePhase(ctx, cancel, root, tree, sec, true, prog, opts)
+	return written + n, err
+}
+
+// writePhase streams the public or (secret) the secret entries of tree
+// into sinks, whose sums are set, and returns the uncompressed size.
+func writePhase(ctx context.Context, cancel context.CancelCauseFunc, root string, tree *scannedTree, sinks []*sink, secret bool, prog *progress, opts BuildOptions) (int64, error) {
 	// Enough buffers for every sink's queue to be full while the producer
 	// fills one more.
 	const queue = 4
@@ -347,33 +486,33 @@ func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []
 	for range cap(pool) {
 		pool <- make([]byte, 0, bufSize)
 	}
-	for i, s := range sinks {
+	for _, s := range sinks {
 		dir, base := filepath.Split(s.path)
+		var err error
 		if s.tmp, err = os.CreateTemp(dir, "."+base+".tmp-*"); err != nil {
 			return 0, err
 		}
-		if err := s.tmp.Chmod(0o644); err != nil {
+		if err := s.tmp.Chmod(s.perm); err != nil {
 			return 0, err
 		}
-		s.sum = sha256.New()
 		s.bw = bufio.NewWriterSize(syncingWriter{s}, bufSize)
-		if zws[i], err = compress.NewWriter(s.bw, s.format, compress.Options{Concurrency: opts.Concurrency}); err != nil {
+		if s.zw, err = compress.NewWriter(s.bw, s.format, compress.Options{Concurrency: opts.Concurrency}); err != nil {
 			return 0, err
 		}
 		s.in = make(chan *chunk, queue)
 	}
 	var wg sync.WaitGroup
-	started = true
-	for i, s := range sinks {
+	for _, s := range sinks {
+		s.running = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.run(ctx, zws[i], pool, cancel)
+			s.run(ctx, pool, cancel)
 		}()
 	}
 
 	fan := &fanout{ctx: ctx, sinks: sinks, pool: pool}
-	werr := streamTree(ctx, root, tree, fan, opts.Progress)
+	werr := streamTree(ctx, root, tree, fan, secret, prog)
 	if werr != nil {
 		cancel(werr) // the sinks need not complete their files
 	}
@@ -398,7 +537,8 @@ func writeArchives(ctx context.Context, root string, tree *scannedTree, sinks []
 // run compresses chunks until in is closed, then completes, syncs and
 // closes the file. After an error it records it and cancels the build;
 // once the build is cancelled it only drains in.
-func (s *sink) run(ctx context.Context, zw io.WriteCloser, pool chan<- []byte, cancel context.CancelCauseFunc) {
+func (s *sink) run(ctx context.Context, pool chan<- []byte, cancel context.CancelCauseFunc) {
+	zw := s.zw
 	fail := func(err error) {
 		if s.err == nil {
 			s.err = fmt.Errorf("write %s: %w", s.path, err)

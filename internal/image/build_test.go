@@ -185,24 +185,27 @@ func viewTree(t *testing.T, root string) map[string]entryView {
 	return out
 }
 
-// unpackGNU unpacks an uncompressed archive with GNU cpio into a new
-// directory and returns it.
-func unpackGNU(t *testing.T, archive string) string {
+// unpackGNU unpacks uncompressed archives one after the other with GNU
+// cpio into a new directory and returns it.
+func unpackGNU(t *testing.T, archives ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("cpio")
 	if err != nil {
 		t.Skip("GNU cpio not installed (apt-get install cpio)")
 	}
 	dir := t.TempDir()
-	f, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command(bin, "-idm", "--quiet", "--no-absolute-filenames")
-	cmd.Dir, cmd.Stdin = dir, f
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cpio -idm: %v\n%s", err, out)
+	for _, archive := range archives {
+		f, err := os.Open(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-idm", "--quiet", "--no-absolute-filenames")
+		cmd.Dir, cmd.Stdin = dir, f
+		out, err := cmd.CombinedOutput()
+		f.Close()
+		if err != nil {
+			t.Fatalf("cpio -idm < %s: %v\n%s", archive, err, out)
+		}
 	}
 	return dir
 }
@@ -260,7 +263,8 @@ func TestBuildUnpacksWithGNUCPIO(t *testing.T) {
 			delete(want, name)
 		}
 	}
-	dir := unpackGNU(t, out+".img")
+	// The public archive and then the secret one give the tree.
+	dir := unpackGNU(t, out+".img", out+".img.secret")
 	if diff := cmp.Diff(want, viewTree(t, dir)); diff != "" {
 		t.Errorf("unpacked tree (-source +unpacked):\n%s", diff)
 	}
@@ -291,8 +295,12 @@ func TestBuildUnpacksWithGNUCPIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Skipped || res.Bytes != int64(len(plain)) || res.Files != len(want)+1 {
-		t.Errorf("result: Skipped %t, Bytes %d, Files %d; want false, %d, %d", res.Skipped, res.Bytes, res.Files, len(plain), len(want)+1)
+	secretPlain, err := os.ReadFile(out + ".img.secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(plain) + len(secretPlain); res.Skipped || res.Bytes != int64(n) || res.Files != len(want)+1 {
+		t.Errorf("result: Skipped %t, Bytes %d, Files %d; want false, %d, %d", res.Skipped, res.Bytes, res.Files, n, len(want)+1)
 	}
 	var gotOutputs []Output
 	for _, o := range res.Outputs {
@@ -328,6 +336,22 @@ func TestBuildUnpacksWithGNUCPIO(t *testing.T) {
 		if !bytes.Equal(data, plain) {
 			t.Errorf("%s decompresses to %d bytes that differ from the %d of %s.img", o.Path, len(data), len(plain), out)
 		}
+		// The secret archive's sum is that of both archives in turn.
+		if o.SecretPath != SecretArchive(out, o.Format) {
+			t.Errorf("%s: secret archive %q, want %q", o.Path, o.SecretPath, SecretArchive(out, o.Format))
+		}
+		pub, err := os.ReadFile(o.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec, err := os.ReadFile(o.SecretPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		both := sha256.Sum256(append(pub, sec...))
+		if rec, err := ReadSecretSHA256(out, o.Format); err != nil || rec != hex.EncodeToString(both[:]) || o.SecretSHA256 != rec || o.SecretSize != int64(len(sec)) {
+			t.Errorf("%s: recorded sum %q (%v), result %q %d bytes; want sum %x of %d bytes", o.SecretPath, rec, err, o.SecretSHA256, o.SecretSize, both, len(sec))
+		}
 	}
 	var paths []string
 	for _, o := range gotOutputs {
@@ -345,7 +369,9 @@ func TestBuildUnpacksWithGNUCPIO(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	wantNames := []string{"rocky.img", "rocky.img.digest", "rocky.img.gz", "rocky.img.gz.sha256", "rocky.img.lock", "rocky.img.sha256", "rocky.img.zst", "rocky.img.zst.sha256"}
+	wantNames := []string{"rocky.img", "rocky.img.digest", "rocky.img.gz", "rocky.img.gz.sha256", "rocky.img.lock",
+		"rocky.img.secret", "rocky.img.secret.gz", "rocky.img.secret.gz.sha256", "rocky.img.secret.sha256",
+		"rocky.img.secret.zst", "rocky.img.secret.zst.sha256", "rocky.img.sha256", "rocky.img.zst", "rocky.img.zst.sha256"}
 	if diff := cmp.Diff(wantNames, names); diff != "" {
 		t.Errorf("output directory (-want +got):\n%s", diff)
 	}
@@ -549,14 +575,15 @@ func TestBuildSkipsUnchanged(t *testing.T) {
 			}
 		}
 	}
-	// Adding gzip left the up-to-date zstd archive alone: its digest line
-	// is the gzip one.
+	// Adding gzip left the up-to-date zstd archives alone: their digest
+	// lines are the gzip ones.
 	digests, err := readDigests(out + ".img.digest")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(digests) != 2 || digests["img.img.gz"] != digests["img.img.zst"] {
-		t.Errorf("digest file: %v, want the same digest for both archives", digests)
+	d := digests["img.img.gz"]
+	if len(digests) != 4 || digests["img.img.zst"] != d || digests["img.img.secret.gz"] != d || digests["img.img.secret.zst"] != d {
+		t.Errorf("digest file: %v, want the same digest for the four archives", digests)
 	}
 }
 

@@ -30,6 +30,9 @@ type treeEntry struct {
 	later bool
 	// dev and ino identify a regular file, checked when it is opened.
 	dev, ino uint64
+	// secret marks a regular file others may not read (no o+r: /etc/shadow,
+	// private keys): it goes into the secret archive, not the public one.
+	secret bool
 }
 
 // scannedTree is a tree as it will be archived.
@@ -37,6 +40,7 @@ type scannedTree struct {
 	entries []treeEntry
 	files   int    // archive entries
 	total   int64  // bytes of file contents
+	secrets int    // entries of secret files (hard links counted once each)
 	digest  string // hex
 }
 
@@ -198,6 +202,11 @@ func (s *scanner) add(rel, full string, st *unix.Statx_t) error {
 		}
 		e.hdr.Size = int64(st.Size)
 		e.dev, e.ino = unix.Mkdev(st.Dev_major, st.Dev_minor), st.Ino
+		// Every name of a hard-linked file has its mode, so all of them
+		// go into the same archive.
+		if e.secret = mode.Perm()&0o004 == 0; e.secret {
+			s.tree.secrets++
+		}
 		s.tree.total += e.hdr.Size
 		if st.Nlink > 1 {
 			k := [2]uint64{e.dev, e.ino}
@@ -286,15 +295,22 @@ func unixFileMode(m uint32) (fs.FileMode, bool) {
 	return mode, true
 }
 
-// streamTree writes the archive of tree to fan: every entry, file bodies
-// read from root, then the trailer.
-func streamTree(ctx context.Context, root string, tree *scannedTree, fan *fanout, progress func(done, total int64)) error {
+// progress reports the bytes of file contents archived over both
+// archives of a build.
+type progress struct {
+	fn          func(done, total int64)
+	done, total int64
+}
+
+// streamTree writes an archive of tree to fan: the public entries (every
+// one but the secret files) or, with secret, only the secret files; file
+// bodies read from root, then the trailer.
+func streamTree(ctx context.Context, root string, tree *scannedTree, fan *fanout, secret bool, prog *progress) error {
 	cw := cpio.NewWriter(fan)
 	buf := make([]byte, bufSize)
-	var done int64
 	for i := range tree.entries {
 		e := &tree.entries[i]
-		if e.later {
+		if e.later || e.secret != secret {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -307,14 +323,14 @@ func streamTree(ctx context.Context, root string, tree *scannedTree, fan *fanout
 			continue
 		}
 		n, err := streamFile(cw, filepath.Join(root, e.hdr.Name), e, buf, func(n int64) {
-			if progress != nil {
-				progress(done+n, tree.total)
+			if prog.fn != nil {
+				prog.fn(prog.done+n, prog.total)
 			}
 		})
 		if err != nil {
 			return err
 		}
-		done += n
+		prog.done += n
 	}
 	if err := cw.Close(); err != nil {
 		return err

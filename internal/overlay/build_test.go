@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -558,5 +559,38 @@ func TestBuildRemovesWhatAKilledBuildLeft(t *testing.T) {
 	}
 	if len(a.Parts) == 0 {
 		t.Error("no parts")
+	}
+}
+
+// TestBuildWritesNothingWorldReadable: archives (shared, own, secret)
+// and manifests are readable by the daemon (root) only, never by any
+// user logged in on the server; links are not files and are left out.
+func TestBuildWritesNothingWorldReadable(t *testing.T) {
+	f := newBuildFixture(t)
+	f.write(t, "t/rootfs/etc/ssh/host_key", "PRIVATE KEY\n")
+	if err := os.Chmod(filepath.Join(f.cfg.Paths.Wwoverlaydir, "t/rootfs/etc/ssh/host_key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.build(t)
+	var files []string
+	err := filepath.WalkDir(f.builder.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || d.Name() == ".lock" {
+			return err
+		}
+		files = append(files, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm()&0o007 != 0 {
+			t.Errorf("%s has mode %v: others may read it", p, info.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 4 {
+		t.Errorf("the build wrote only %v", files)
 	}
 }

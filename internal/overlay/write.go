@@ -91,7 +91,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
 		_, err = os.Stat(s.b.sharedPath(set.Archive, compress.Zstd))
 		if forced := slices.ContainsFunc(rs, func(j *job) bool { return j.force }); err != nil || forced {
-			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil, 0o644); err != nil {
+			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil, archivePerm); err != nil {
 				return nil, err
 			}
 			s.newShared = true
@@ -100,7 +100,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := atomicfile.Replace(manifestPath, js, 0o644); err != nil {
+		if err := atomicfile.Replace(manifestPath, js, archivePerm); err != nil {
 			return nil, err
 		}
 		out[j.group] = set
@@ -197,11 +197,11 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 	if j.old != nil {
 		prevOwn, prevSecret = j.old.Own, j.old.Secret
 	}
-	ownForms, err := writeOnce(m.Own, prevOwn, data, 0o644)
+	ownForms, err := writeOnce(m.Own, prevOwn, data, archivePerm)
 	if err != nil {
 		return fail(err)
 	}
-	secretForms, err := writeOnce(m.Secret, prevSecret, secretData, 0o600)
+	secretForms, err := writeOnce(m.Secret, prevSecret, secretData, secretPerm)
 	if err != nil {
 		return fail(err)
 	}
@@ -219,7 +219,7 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 	if err != nil {
 		return fail(err)
 	}
-	if err := atomicfile.Create(filepath.Join(dir, base+".json"), js, 0o644); err != nil {
+	if err := atomicfile.Create(filepath.Join(dir, base+".json"), js, archivePerm); err != nil {
 		return fail(err)
 	}
 	removeOld(dir, base, m.Sizes)
@@ -240,10 +240,20 @@ func ownName(base, sum string, f compress.Format) string {
 	return base + "." + sum[:16] + ".img" + f.Ext()
 }
 
-// archiveName is the file name of a node's own archive, or of its
-// secret archive (perm 0600), in format f.
+// Modes of the archives and manifests a build writes. None is
+// world-readable: only the daemon (root) serves them, and a shared or
+// own archive still shows what a node is given (its hosts, its
+// addresses) to whoever logs in on the server. Secret archives are
+// root's alone.
+const (
+	archivePerm os.FileMode = 0o640
+	secretPerm  os.FileMode = 0o600
+)
+
+// archiveName is the file name of a node's own archive (perm
+// archivePerm), or of its secret archive (perm secretPerm), in format f.
 func archiveName(base, sum string, f compress.Format, perm os.FileMode) string {
-	if perm&0o004 == 0 {
+	if perm == secretPerm {
 		return base + ".secret." + sum[:16] + ".img" + f.Ext()
 	}
 	return ownName(base, sum, f)
@@ -342,7 +352,7 @@ func (s *buildState) bodies(j *job, m *manifest, own, secret map[compress.Format
 			return nil, err
 		}
 		if m.Own != "" {
-			data, err := form(own, m.Own, f, 0o644)
+			data, err := form(own, m.Own, f, archivePerm)
 			if err != nil {
 				return nil, err
 			}
@@ -351,7 +361,7 @@ func (s *buildState) bodies(j *job, m *manifest, own, secret map[compress.Format
 		var b bodySums
 		if m.Secret != "" {
 			b.Public = hex.EncodeToString(h.Sum(nil))
-			data, err := form(secret, m.Secret, f, 0o600)
+			data, err := form(secret, m.Secret, f, secretPerm)
 			if err != nil {
 				return nil, err
 			}

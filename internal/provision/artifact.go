@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/overlay"
 )
@@ -74,41 +72,6 @@ func (s *Server) serveKernel(w http.ResponseWriter, r *http.Request, req *reques
 	defer f.Close()
 	if !s.serveFile(w, r, req, f, path.Base(rel), "") {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q kernel %s is not a regular file", img, "/"+rel)
-	}
-}
-
-func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request) {
-	m := req.st.nodes[req.node]
-	img := deref(m.ImageName)
-	if img == "" || !image.ValidName(img) {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
-		return
-	}
-	p := s.o.Images.Archive(img) + ".img" + req.format.Ext()
-	f, err := os.Open(p)
-	if err != nil {
-		if req.format == compress.None {
-			for _, alt := range []compress.Format{compress.Gzip, compress.Zstd} {
-				if _, err := os.Stat(s.o.Images.Archive(img) + ".img" + alt.Ext()); err == nil {
-					s.fail(w, req, http.StatusNotFound, sentNotFound,
-						"image %q is built only compressed: ask with compress=gz or compress=zstd, or rebuild it uncompressed", img)
-					return
-				}
-			}
-		}
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q is not built in format %s: %v", img, req.format, err)
-		return
-	}
-	defer f.Close()
-	// The sha256 is the ETag, and stage one of two-stage boot checks
-	// what it unpacked against it.
-	sum, _ := image.ReadSHA256(p)
-	if sum != "" {
-		w.Header().Set("X-Checksum-Sha256", sum)
-	}
-	if !s.serveFile(w, r, req, f, filepath.Base(p), sum) {
-		w.Header().Del("X-Checksum-Sha256")
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q archive %s is not a regular file", img, p)
 	}
 }
 
@@ -177,10 +140,11 @@ func plainGet(r *http.Request) bool {
 	return true
 }
 
-// sendParts answers a plainGet with the parts one after the other: those
-// held in memory written as they are, the files each by sendfile(2)
-// (http.ServeContent would copy them through a buffer, since the
-// concatenation is no file). sum, when known, is the body's sha256.
+// sendParts answers a plainGet with the parts (of an overlay, or an image
+// and its secret archive) one after the other: those held in memory
+// written as they are, the files each by sendfile(2) (http.ServeContent
+// would copy them through a buffer, since the concatenation is no file).
+// sum, when known, is the body's sha256.
 func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request, sent, etag, sum string, pr *partsReader) {
 	// The header's values share one array: one allocation, not one per
 	// field. The names are canonical already.
@@ -205,7 +169,7 @@ func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request,
 	cw := &countingWriter{ResponseWriter: w}
 	if r.Method != http.MethodHead {
 		if err := s.writeParts(cw, pr); err != nil {
-			s.log.Warn("sending an overlay was cut short", "node", req.node, "stage", req.stage, "addr", req.addr, "err", err)
+			s.log.Warn("sending an artifact was cut short", "node", req.node, "stage", req.stage, "addr", req.addr, "err", err)
 		}
 	}
 	s.record(req.node, req.stage, sent, req.addr, cw.n)
