@@ -286,6 +286,12 @@ func TestBuildReproducible(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Modules and firmware of the image: not for other users.
+				if st, err := os.Stat(out); err != nil {
+					t.Fatal(err)
+				} else if st.Mode().Perm()&0o004 != 0 {
+					t.Errorf("archive mode %v, want no world read", st.Mode())
+				}
 				recorded, err := image.ReadSHA256(out)
 				if err != nil || recorded != res.SHA256 {
 					t.Fatalf("recorded sha256 %q (%v), want %q", recorded, err, res.SHA256)

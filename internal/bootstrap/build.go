@@ -135,7 +135,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	if err := atomicfile.WriteFile(o.Out, buf.Bytes(), 0o644); err != nil {
+	// Like every archive on the server, not for other local users.
+	if err := atomicfile.WriteFile(o.Out, buf.Bytes(), 0o640); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	line := digest + "  " + filepath.Base(o.Out) + "\n"
