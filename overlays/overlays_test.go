@@ -50,6 +50,8 @@ func newSnapshot(t *testing.T, root, conf, nodes string) *overlay.Snapshot {
 		BuildHost:  "server",
 		Epoch:      &e,
 		Location:   time.UTC,
+		// Host certificates signed during a test are the same every time.
+		Rand: zeros{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +101,37 @@ func serverRoot(t *testing.T) string {
 	return root
 }
 
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// nodeKeys gives every golden node keys of its own and the server the
+// cluster's ssh host certificate authority: testdata/keys, copied to
+// root/etc/warewulf/keys. Their certificates are made by the rendering.
+func nodeKeys(t *testing.T, root string) {
+	t.Helper()
+	src := filepath.Join("testdata", "keys")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(root, "etc/warewulf/keys", rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func readTestdata(t *testing.T, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
@@ -129,6 +162,7 @@ func diskOverlays(t *testing.T) []string {
 // testdata/golden/<overlay>/<node>/<path> and <node>.manifest.
 func TestGolden(t *testing.T) {
 	root := serverRoot(t)
+	nodeKeys(t, root)
 	snap := newSnapshot(t, root, readTestdata(t, "warewulf.conf"), readTestdata(t, "nodes.conf"))
 	names := diskOverlays(t)
 	r, err := snap.Renderer(names...)
@@ -145,6 +179,32 @@ func TestGolden(t *testing.T) {
 				checkGolden(t, filepath.Join("testdata", "golden", ov, node), out.Tree)
 			})
 		}
+	}
+}
+
+// TestGoldenSharedHostKeys: with "shared host keys: true" ssh.host_keys
+// renders what it rendered before nodes had keys of their own
+// (testdata/golden-shared, the earlier golden files): the cluster's keys,
+// or a node's own where it has one, and no certificates.
+func TestGoldenSharedHostKeys(t *testing.T) {
+	root := serverRoot(t)
+	conf := strings.Replace(readTestdata(t, "warewulf.conf"), "\nssh:\n", "\nssh:\n  shared host keys: true\n", 1)
+	snap := newSnapshot(t, root, conf, readTestdata(t, "nodes.conf"))
+	r, err := snap.Renderer("ssh.host_keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range snap.NodeNames() {
+		t.Run(node, func(t *testing.T) {
+			out, err := r.Render(snap.Node(node), "", []string{"ssh.host_keys"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join("testdata", "golden-shared", "ssh.host_keys", node), out.Tree)
+		})
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/warewulf/keys/nodes/plain")); !os.IsNotExist(err) {
+		t.Errorf("keys were made for a node with shared host keys: %v", err)
 	}
 }
 
@@ -361,13 +421,17 @@ func walk(t *testing.T, fsys fs.FS, dir string) []string {
 }
 
 // TestServerFiles covers server states the golden fixture does not: a
-// plain /etc/localtime and a configured key type without key files.
+// plain /etc/localtime, a configured key type without key files, and
+// nodes with keys of their own but no certificate authority.
 func TestServerFiles(t *testing.T) {
+	const keyTypes = "ssh:\n  key types: [ed25519, rsa]\n"
 	for _, tc := range []struct {
 		name    string
+		conf    string // warewulf.conf; "" is keyTypes
 		files   map[string]string
 		overlay string
 		want    map[string]string // path -> content, or "-> target"
+		wantErr string
 	}{
 		{
 			name:    "a plain /etc/localtime is copied",
@@ -377,12 +441,27 @@ func TestServerFiles(t *testing.T) {
 		},
 		{
 			name: "a key type without key files is skipped",
+			conf: keyTypes + "  shared host keys: true\n",
 			files: map[string]string{
 				"etc/warewulf/keys/ssh_host_rsa_key":     "RSA\n",
 				"etc/warewulf/keys/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n",
 			},
 			overlay: "ssh.host_keys",
 			want:    map[string]string{"etc/ssh/ssh_host_rsa_key": "RSA\n", "etc/ssh/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n"},
+		},
+		{
+			name: "keys of their own without an authority: the shared keys are refused, not given",
+			files: map[string]string{
+				"etc/warewulf/keys/ssh_host_rsa_key":     "RSA\n",
+				"etc/warewulf/keys/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n",
+			},
+			overlay: "ssh.host_keys",
+			wantErr: `run "wwctl configure ssh" to create it, or set "ssh: shared host keys: true"`,
+		},
+		{
+			name:    "keys of their own without an authority or shared keys: nothing",
+			overlay: "ssh.host_keys",
+			want:    map[string]string{},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,12 +475,22 @@ func TestServerFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			snap := newSnapshot(t, root, "ssh:\n  key types: [ed25519, rsa]\n", "nodes:\n  n1: {}\n")
+			conf := tc.conf
+			if conf == "" {
+				conf = keyTypes
+			}
+			snap := newSnapshot(t, root, conf, "nodes:\n  n1: {}\n")
 			r, err := snap.Renderer(tc.overlay)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out, err := r.Render(snap.Node("n1"), "", []string{tc.overlay})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one with %q", err, tc.wantErr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -76,6 +76,10 @@ have_sbin sysctl || pkgs+=(procps)
 have_sbin dhclient || pkgs+=(isc-dhcp-client)
 have tftp || pkgs+=(tftp-hpa)
 have curl || pkgs+=(curl)
+# The real sshd and ssh that check the nodes' host certificates (overlays'
+# ssh test). Debian starts sshd when it installs it, as on any server.
+have_sbin sshd || pkgs+=(openssh-server)
+have ssh || pkgs+=(openssh-client)
 # The iPXE binaries the embedded TFTP server hands to PXE firmware.
 [ -e /usr/lib/ipxe/undionly.kpxe ] || pkgs+=(ipxe)
 if $e2e; then

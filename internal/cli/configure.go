@@ -36,17 +36,33 @@ func (a *app) configureSSH() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "ssh",
 		Aliases: []string{"keys"},
-		Short:   "Generate the SSH host keys the ssh.host_keys overlay gives nodes",
-		Long: `Generate SSH host keys in <sysconfdir>/warewulf/keys, one per type of
-"ssh: key types" in warewulf.conf (or --keytypes); existing keys are kept.
-Every node gets these keys from the ssh.host_keys overlay, so host key checks
-pass whichever node a user reaches. --per-node NODES gives those nodes keys
-of their own (keys/nodes/<node>/), which the overlay prefers.`,
+		Short:   "Create the SSH host certificate authority and the nodes' host keys",
+		Long: `Give nodes the SSH host keys the ssh.host_keys overlay carries, one per type
+of "ssh: key types" in warewulf.conf (or --keytypes). Existing keys are kept.
+
+By default every node has keys of its own. This creates the cluster's SSH host
+certificate authority (<sysconfdir>/warewulf/keys/ssh_host_ca_key, ed25519,
+once), a key of each type for every node that lacks one
+(keys/nodes/<node>/ssh_host_<type>_key) with a host certificate the authority
+signs for the node's names and addresses (ssh_host_<type>_key-cert.pub; signed
+again when they change), and makes the server trust the authority with an
+@cert-authority line in <sysconfdir>/ssh/ssh_known_hosts. Nodes trust it
+through the overlay's ssh_known_hosts. A node added later gets its keys and
+certificate at its first overlay build; running this again is harmless.
+--per-node NODES limits the node keys to those nodes.
+
+With "ssh: shared host keys: true" in warewulf.conf every node gets the same
+keys, as in Warewulf: this makes <sysconfdir>/warewulf/keys/ssh_host_<type>_key,
+and --per-node NODES gives those nodes keys of their own (keys/nodes/<node>/),
+which the overlay prefers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			types := keyTypes
 			if len(types) == 0 {
 				types = a.cfg.SSH.KeyTypes
+			}
+			if !a.cfg.SSH.SharedHostKeys {
+				return a.configureNodeKeys(cmd.Context(), types, perNode, len(keyTypes) > 0)
 			}
 			dirs := []string{filepath.Join(a.cfg.ConfDir(), "keys")}
 			if len(perNode) > 0 {
@@ -84,7 +100,7 @@ of their own (keys/nodes/<node>/), which the overlay prefers.`,
 		},
 	}
 	cmd.Flags().StringSliceVarP(&keyTypes, "keytypes", "t", nil, "Key types (ed25519, ecdsa, rsa)")
-	cmd.Flags().StringSliceVar(&perNode, "per-node", nil, "Give these nodes keys of their own")
+	cmd.Flags().StringSliceVar(&perNode, "per-node", nil, "Only these nodes' keys (with shared host keys: give these nodes keys of their own)")
 	return cmd
 }
 

@@ -76,6 +76,19 @@ func newTree(t *testing.T, nodesConf string) *tree {
 	return tr
 }
 
+// appendConf adds text to the tree's warewulf.conf.
+func (tr *tree) appendConf(text string) {
+	tr.t.Helper()
+	f, err := os.OpenFile(tr.conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		tr.t.Fatal(err)
+	}
+}
+
 // run runs wwctl in-process with stdin as given.
 func (tr *tree) run(stdin string, args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer

@@ -103,8 +103,11 @@ func TestOverlayRefusals(t *testing.T) {
 	}
 }
 
-func TestConfigureSSH(t *testing.T) {
+// TestConfigureSSHShared: with shared host keys, configure ssh does what
+// it always did: one set of keys for every node, and no authority.
+func TestConfigureSSHShared(t *testing.T) {
 	tr := newTree(t, "")
+	tr.appendConf("ssh:\n  shared host keys: true\n")
 	out := tr.mustRun("configure", "ssh", "--keytypes", "ed25519")
 	want := "Created " + filepath.Join(tr.root, "etc/warewulf/keys/ssh_host_ed25519_key") + "\n"
 	if diff := cmp.Diff(want, out); diff != "" {
@@ -116,6 +119,11 @@ func TestConfigureSSH(t *testing.T) {
 	}
 	if out := tr.mustRun("configure", "ssh", "--keytypes", "ed25519"); out != "" {
 		t.Errorf("existing keys were replaced: %s", out)
+	}
+	for _, p := range []string{"etc/warewulf/keys/ssh_host_ca_key", "etc/ssh/ssh_known_hosts"} {
+		if _, err := os.Stat(filepath.Join(tr.root, p)); !os.IsNotExist(err) {
+			t.Errorf("%s with shared host keys: %v", p, err)
+		}
 	}
 }
 

@@ -186,6 +186,11 @@ type SSHConf struct {
 	// KeyTypes are the host key types to generate; the first one is also
 	// the type of the cluster user key.
 	KeyTypes []string `yaml:"key types"`
+	// SharedHostKeys gives every node the same host keys from
+	// <sysconfdir>/warewulf/keys, as Warewulf does. Off, each node gets
+	// keys of its own with a host certificate signed by the cluster's
+	// ssh host certificate authority.
+	SharedHostKeys bool `yaml:"shared host keys"`
 }
 
 // MountEntry is a bind mount from the server into an image.

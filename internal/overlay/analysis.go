@@ -16,7 +16,7 @@ var nodeFree = map[string]bool{
 
 // nodeFuncs are functions that read the current node without being
 // given it.
-var nodeFuncs = map[string]bool{"IgnitionJson": true}
+var nodeFuncs = map[string]bool{"IgnitionJson": true, "SshHostKeys": true}
 
 // sameForEveryNode reports whether a template's output cannot depend on
 // the node it is rendered for: it reads only node-free top-level fields

@@ -56,6 +56,8 @@ func (b WWbool) BoolDefaultTrue() bool {
 // Node is a merged node as templates see it.
 type Node struct {
 	id string
+	// server: the node stands for the server itself (host overlay).
+	server bool
 
 	Discoverable WWbool
 	AssetKey     string

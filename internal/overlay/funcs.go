@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -40,9 +41,10 @@ type execState struct {
 
 // env is what the functions need from outside the template.
 type env struct {
-	sysconfdir string // Include resolves relative paths under <sysconfdir>/warewulf
-	chrootdir  string // IncludeFrom reads <chrootdir>/<image>/rootfs/<path>
-	hostRoot   string // absolute server paths are read below it ("" or "/": the real root)
+	sysconfdir string    // Include resolves relative paths under <sysconfdir>/warewulf
+	chrootdir  string    // IncludeFrom reads <chrootdir>/<image>/rootfs/<path>
+	hostRoot   string    // absolute server paths are read below it ("" or "/": the real root)
+	rand       io.Reader // ssh host certificates' nonces and serials (nil: crypto/rand)
 }
 
 // funcMap returns the functions templates call; state is read through st
@@ -100,6 +102,8 @@ func funcMap(e env, st **execState) template.FuncMap {
 		"abort":        func() string { (*st).abort = true; return "" },
 		"nobackup":     func() string { (*st).noBackup = true; return "" },
 		"IgnitionJson": func() string { return ignitionJSON((*st).node) },
+		"SshHostKeys":  func(types []string) ([]SshHostKey, error) { return e.sshHostKeys(*st, types) },
+		"SshHostCA":    func() string { return e.sshHostCA(*st) },
 		"UniqueField": func(sep string, index int, text string) string {
 			return uniqueField(sep, index, text)
 		},

@@ -3,6 +3,7 @@ package overlay
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
@@ -78,6 +79,10 @@ type RenderOptions struct {
 	Builtin time.Time
 	// Location is the time zone .BuildTime is written in.
 	Location *time.Location
+	// Rand gives the ssh host certificates that SshHostKeys signs their
+	// nonce and serial; nil is crypto/rand. Tests set it to make the
+	// certificates reproducible.
+	Rand io.Reader
 }
 
 // Renderer renders overlays for nodes. It parses each template once and
@@ -116,7 +121,7 @@ func newRenderer(overlays map[string]*Overlay, base Data, nodes *nodeSet, opts R
 	if r.opts.Location == nil {
 		r.opts.Location = time.Local
 	}
-	r.funcs = funcMap(env{sysconfdir: opts.Sysconfdir, chrootdir: opts.Chrootdir, hostRoot: opts.HostRoot}, &r.state)
+	r.funcs = funcMap(env{sysconfdir: opts.Sysconfdir, chrootdir: opts.Chrootdir, hostRoot: opts.HostRoot, rand: opts.Rand}, &r.state)
 	return r
 }
 

@@ -110,6 +110,9 @@ type NfsExport struct {
 // SshConf is the "ssh:" section.
 type SshConf struct {
 	KeyTypes []string
+	// SharedHostKeys: every node gets the cluster's host keys, as in
+	// Warewulf (which has no such field), not keys of its own.
+	SharedHostKeys bool
 }
 
 // PathsConf is the "paths:" section, with Warewulf's field names.
@@ -154,7 +157,7 @@ func configView(c *config.Config) Data {
 		Dhcp: DhcpConf{Enabled: c.Dhcp.Enabled, Mode: c.Dhcp.Mode, Interface: c.Dhcp.Interface, Template: c.Dhcp.Template,
 			RangeStart: c.Dhcp.RangeStart, RangeEnd: c.Dhcp.RangeEnd, Range6Start: c.Dhcp.Range6Start,
 			Range6End: c.Dhcp.Range6End, SystemdName: c.Dhcp.SystemdName},
-		Ssh: SshConf{KeyTypes: c.SSH.KeyTypes},
+		Ssh: SshConf{KeyTypes: c.SSH.KeyTypes, SharedHostKeys: c.SSH.SharedHostKeys},
 		Warewulf: WarewulfConf{Port: c.Warewulf.Port, SecurePort: c.Warewulf.TLSPort, Secure: c.Warewulf.Secure,
 			SecureFiles: c.Warewulf.SecureFiles, UpdateInterval: c.Warewulf.UpdateInterval,
 			AutobuildOverlays: c.Warewulf.AutobuildOverlays, EnableHostOverlay: c.Warewulf.HostOverlay,
@@ -236,7 +239,7 @@ func (s *nodeSet) data(base Data, n *Node, host string) Data {
 	d := base
 	d.AllNodes = s.all
 	if n == nil {
-		n = &Node{id: host, Profile: Profile{Kernel: &KernelConf{}, Ipmi: &IpmiConf{Tags: map[string]string{}},
+		n = &Node{id: host, server: true, Profile: Profile{Kernel: &KernelConf{}, Ipmi: &IpmiConf{Tags: map[string]string{}},
 			NetDevs: map[string]*NetDev{}, Tags: map[string]string{}, Disks: map[string]*Disk{},
 			FileSystems: map[string]*FileSystem{}, Resources: map[string]any{}}}
 	}
