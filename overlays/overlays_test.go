@@ -450,13 +450,17 @@ func TestServerFiles(t *testing.T) {
 			want:    map[string]string{"etc/ssh/ssh_host_rsa_key": "RSA\n", "etc/ssh/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n"},
 		},
 		{
-			name: "keys of their own without an authority: the shared keys are refused, not given",
+			// A site whose keys an older "configure ssh" (or Warewulf) made
+			// keeps them until it creates the authority: no host key
+			// changes unasked, and no certificate, sshd setting or
+			// known_hosts line without an authority.
+			name: "keys of their own without an authority: the shared keys stay",
 			files: map[string]string{
 				"etc/warewulf/keys/ssh_host_rsa_key":     "RSA\n",
 				"etc/warewulf/keys/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n",
 			},
 			overlay: "ssh.host_keys",
-			wantErr: `run "wwctl configure ssh" to create it, or set "ssh: shared host keys: true"`,
+			want:    map[string]string{"etc/ssh/ssh_host_rsa_key": "RSA\n", "etc/ssh/ssh_host_rsa_key.pub": "ssh-rsa AAAA\n"},
 		},
 		{
 			name:    "keys of their own without an authority or shared keys: nothing",

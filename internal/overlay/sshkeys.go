@@ -3,7 +3,6 @@ package overlay
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,10 +36,10 @@ func (e env) sshKeys() sshca.Keys {
 // authority signed for the node's names and addresses (HostPrincipals).
 // Missing keys are made and wrong certificates signed again, so a node
 // added to nodes.conf gets its keys at its first build. Without an
-// authority it gives nothing, so the image's keys apply; but if shared
-// keys exist (a site that ran an older "wwctl configure ssh") it is an
-// error naming both ways on, rather than nodes silently losing the host
-// identity users know.
+// authority it gives the shared keys of <sysconfdir>/warewulf/keys when
+// they exist (a site that ran an older "wwctl configure ssh"), without
+// certificates, so nodes keep the host identity users know; else
+// nothing, and the image's keys apply.
 func (e env) sshHostKeys(st *execState, types []string) ([]SshHostKey, error) {
 	if st.node == nil || st.node.server {
 		return nil, nil
@@ -53,15 +52,21 @@ func (e env) sshHostKeys(st *execState, types []string) ([]SshHostKey, error) {
 	if errors.Is(err, sshca.ErrNoCA) {
 		// When an authority appears, the node is built again.
 		st.note(caPub, nil)
+		// A site whose keys an older "wwctl configure ssh" (or Warewulf)
+		// made keeps giving every node those shared keys, without
+		// certificates, until it creates the authority: its nodes'
+		// host identity never changes unasked.
+		var shared []SshHostKey
 		for _, t := range types {
-			shared := filepath.Join(keys.Dir, sshca.KeyName(t))
-			if _, err := os.Stat(shared); err == nil {
-				return nil, fmt.Errorf("nodes have keys of their own now, signed by the cluster's ssh host certificate authority, "+
-					"and there is none (%s): run \"wwctl configure ssh\" to create it, or set \"ssh: shared host keys: true\" "+
-					"in warewulf.conf to keep giving every node the shared keys (%s)", keys.CAPath(), shared)
+			p := filepath.Join(keys.Dir, sshca.KeyName(t))
+			priv, err := st.read(p)
+			if err != nil || len(priv) == 0 {
+				continue
 			}
+			pub, _ := st.read(p + ".pub")
+			shared = append(shared, SshHostKey{Type: t, Private: trimNL(priv), Public: trimNL(pub)})
 		}
-		return nil, nil
+		return shared, nil
 	}
 	if err != nil {
 		return nil, err
