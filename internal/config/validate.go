@@ -47,6 +47,12 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	if c.Warewulf.UpdateInterval < 0 {
 		k.add("warewulf.update interval", "%d is negative (0 means wwclient's default of %d s)", c.Warewulf.UpdateInterval, DefaultPollSeconds)
 	}
+	k.atLeast("warewulf.max connections", c.Warewulf.MaxConnections, 1)
+	k.atLeast("warewulf.max connections per client", c.Warewulf.MaxClientConnections, 1)
+	k.atLeast("warewulf.idle connections per client", c.Warewulf.IdleClientConnections, 0)
+	k.atLeast("warewulf.idle timeout", c.Warewulf.IdleTimeout, 1)
+	k.atLeast("api.max failed logins", c.API.MaxFailedLogins, 1)
+	k.atLeast("api.failed login window", c.API.FailedLoginWindow, 1)
 	for i, s := range c.API.AllowedSubnets {
 		if _, err := netip.ParsePrefix(s); err != nil {
 			k.add(fmt.Sprintf("api.allowed subnets[%d]", i), "%q is not a CIDR subnet like 10.0.0.0/8", s)
@@ -78,6 +84,12 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 func (k *checker) port(key string, port, low int) {
 	if port < low || port > 65535 {
 		k.add(key, "%d is out of range %d-65535", port, low)
+	}
+}
+
+func (k *checker) atLeast(key string, value, low int) {
+	if value < low {
+		k.add(key, "%d is below the minimum of %d", value, low)
 	}
 }
 
