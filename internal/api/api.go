@@ -5,7 +5,9 @@
 // calls never lose each other's changes; after every write the daemon is
 // told to reload. Every request must come over TLS when api.tls is set,
 // from an address in api.allowed subnets, with HTTP Basic credentials
-// that match a bcrypt hash in auth.conf. The routes are described by an
+// that match a bcrypt hash in auth.conf; failed logins are limited per
+// client and matched credentials remembered briefly (login.go), so bcrypt
+// cannot be made to eat the server's CPU. The routes are described by an
 // OpenAPI 3 document served at /api/openapi.json, generated from the same
 // table the routes are registered from.
 package api
