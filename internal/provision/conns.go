@@ -46,6 +46,9 @@ type connLimiter struct {
 	open    int
 	clients map[netip.Addr]*clientConns
 	closed  map[string]uint64 // reason -> connections closed
+	// atLimit is set when the global limit was reached and logged, until
+	// the connections fall below 90 % of it.
+	atLimit bool
 }
 
 // clientConns are the open connections of one client address.
@@ -57,6 +60,8 @@ type clientConns struct {
 	// long counts the idle connections that hold a place in the share
 	// kept for the normal idle timeout.
 	long int
+	// warned is set once the client's limit was logged.
+	warned bool
 }
 
 type connPhase uint8
@@ -175,9 +180,13 @@ func (l *connLimiter) admit(c net.Conn, done <-chan struct{}) (*limitedConn, err
 		cl := l.clients[addr]
 		if cl != nil && len(cl.conns) >= l.lim.perClient {
 			l.closed[closedClientLimit]++
+			first := !cl.warned
+			cl.warned = true
 			l.mu.Unlock()
-			l.log.Debug("connection over the client's limit closed", "remote", c.RemoteAddr().String(),
-				"limit", l.lim.perClient)
+			if first {
+				l.log.Warn("client at warewulf.max connections per client: closing its further connections",
+					"client", addr.String(), "limit", l.lim.perClient)
+			}
 			_ = c.Close()
 			return nil, nil
 		}
@@ -197,7 +206,13 @@ func (l *connLimiter) admit(c net.Conn, done <-chan struct{}) (*limitedConn, err
 		if victim != nil {
 			l.closed[closedGlobalLimit]++
 		}
+		first := !l.atLimit
+		l.atLimit = true
 		l.mu.Unlock()
+		if first {
+			l.log.Warn("at warewulf.max connections: closing idle connections of the busiest clients, else pausing accept",
+				"limit", l.lim.max)
+		}
 		if victim != nil {
 			_ = victim.Close()
 			continue
@@ -334,6 +349,9 @@ func (l *connLimiter) release(c *limitedConn) {
 		}
 	}
 	l.open--
+	if l.open < l.lim.max*9/10 {
+		l.atLimit = false
+	}
 	l.mu.Unlock()
 	select {
 	case l.freed <- struct{}{}:
