@@ -5,12 +5,15 @@
 // calls never lose each other's changes; after every write the daemon is
 // told to reload. Every request must come over TLS when api.tls is set,
 // from an address in api.allowed subnets, with HTTP Basic credentials
-// that match a bcrypt hash in auth.conf. The routes are described by an
+// that match a bcrypt hash in auth.conf; failed logins are limited per
+// client and matched credentials remembered briefly (login.go), so bcrypt
+// cannot be made to eat the server's CPU. The routes are described by an
 // OpenAPI 3 document served at /api/openapi.json, generated from the same
 // table the routes are registered from.
 package api
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +22,9 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/image"
@@ -48,6 +54,11 @@ type Options struct {
 	// AuthFile is auth.conf; "" is <sysconfdir>/warewulf/auth.conf.
 	AuthFile string
 	Log      *slog.Logger
+	// ComparePassword checks a password against its bcrypt hash; nil is
+	// bcrypt.CompareHashAndPassword (tests count the checks).
+	ComparePassword func(hash, password []byte) error
+	// Now is the clock of the login limits; nil is time.Now.
+	Now func() time.Time
 }
 
 // Server answers /api/ requests.
@@ -55,6 +66,7 @@ type Server struct {
 	o       Options
 	log     *slog.Logger
 	auth    *authFile
+	logins  *loginLimiter
 	subnets []netip.Prefix
 	routes  []route
 }
@@ -80,7 +92,24 @@ func New(o Options) (*Server, error) {
 		}
 		s.subnets = append(s.subnets, prefix.Masked())
 	}
-	s.auth = &authFile{path: s.o.AuthFile, log: s.log}
+	if s.o.ComparePassword == nil {
+		s.o.ComparePassword = bcrypt.CompareHashAndPassword
+	}
+	if s.o.Now == nil {
+		s.o.Now = time.Now
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("api: credential cache key: %w", err)
+	}
+	limits := o.Config.API
+	if limits.MaxFailedLogins < 1 || limits.FailedLoginWindow < 1 {
+		return nil, fmt.Errorf("api: max failed logins (%d) and failed login window (%d) must be at least 1",
+			limits.MaxFailedLogins, limits.FailedLoginWindow)
+	}
+	s.logins = newLoginLimiter(limits.MaxFailedLogins, time.Duration(limits.FailedLoginWindow)*time.Second, s.o.Now)
+	s.auth = &authFile{path: s.o.AuthFile, log: s.log, compare: s.o.ComparePassword,
+		cache: &credentialCache{key: key, now: s.o.Now, entries: map[[32]byte]cachedCredential{}}}
 	if err := s.auth.refresh(); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}

@@ -12,8 +12,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -142,16 +144,23 @@ func (u *Users) Remove(name string) bool {
 
 // authFile is auth.conf as last read. It is read again when it changes,
 // so "wwctl configure api-user" takes effect without a restart; when the
-// new content is bad, the previous users stay in force.
+// new content is bad, the previous users stay in force. Credentials that
+// matched are remembered for credentialTTL, until the file changes.
 type authFile struct {
-	path string
-	log  *slog.Logger
+	path    string
+	log     *slog.Logger
+	compare func(hash, password []byte) error
+	cache   *credentialCache
 
 	mu      sync.Mutex
 	modTime time.Time
 	size    int64
+	inode   uint64
 	exists  bool
 	users   map[string]string // name -> hash
+	// gen counts the reads, so that a credential checked against users
+	// read before is not remembered after.
+	gen uint64
 }
 
 // refresh reads the file if it changed since the last read.
@@ -163,7 +172,15 @@ func (a *authFile) refresh() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("auth file: %w", err)
 	}
-	if a.users != nil && exists == a.exists && (!exists || st.ModTime().Equal(a.modTime) && st.Size() == a.size) {
+	var inode uint64
+	if exists {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			inode = sys.Ino
+		}
+	}
+	// The inode tells apart a file replaced (as UpdateUsers does) within
+	// the timestamps' granularity by one of the same size.
+	if a.users != nil && exists == a.exists && (!exists || st.ModTime().Equal(a.modTime) && st.Size() == a.size && inode == a.inode) {
 		return nil
 	}
 	u, err := ReadUsers(a.path)
@@ -176,8 +193,10 @@ func (a *authFile) refresh() error {
 	}
 	a.users, a.exists = users, exists
 	if exists {
-		a.modTime, a.size = st.ModTime(), st.Size()
+		a.modTime, a.size, a.inode = st.ModTime(), st.Size(), inode
 	}
+	a.gen++
+	a.cache.clear()
 	return nil
 }
 
@@ -185,24 +204,40 @@ func (a *authFile) refresh() error {
 // missing user takes as long as a wrong password.
 const noSuchUser = "$2a$10$wwQI6zRD7B41HCqpjsV9IuZns.S03EDwOFuZvoPaat.d1sZH4pLLi"
 
-// check reports whether name and password match a user.
-func (a *authFile) check(name, password string) bool {
+// cached reads auth.conf again if it changed, then reports whether the
+// Authorization header matched a user within credentialTTL.
+func (a *authFile) cached(header string) bool {
 	if err := a.refresh(); err != nil {
 		a.log.Error("auth file not re-read; the previous users stay in force", "err", err)
 	}
 	a.mu.Lock()
+	gen := a.gen
+	a.mu.Unlock()
+	_, ok := a.cache.lookup(header, gen)
+	return ok
+}
+
+// check reports whether name and password, sent as header, match a user
+// of auth.conf as last read (by bcrypt), and remembers it if they do.
+func (a *authFile) check(header, name, password string) bool {
+	a.mu.Lock()
 	hash, ok := a.users[name]
+	gen := a.gen
 	a.mu.Unlock()
 	if !ok {
 		hash = noSuchUser
 	}
-	match := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	match := a.compare([]byte(hash), []byte(password)) == nil
+	if ok && match {
+		a.cache.store(header, name, gen)
+	}
 	return ok && match
 }
 
 // authenticate guards every route: TLS when api.tls is set (403), a
 // client address in the allowed subnets (403), then HTTP Basic
-// credentials (401).
+// credentials (401), checked by bcrypt only when the client has not
+// failed too often (else 429) and they did not match a moment ago.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.o.Config.API.TLS && r.TLS == nil {
@@ -220,11 +255,30 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			unauthorized(w, "credentials required (HTTP Basic authentication)")
 			return
 		}
-		if !s.auth.check(name, password) {
+		header := r.Header.Get("Authorization")
+		if s.auth.cached(header) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		wait, first, ok := s.logins.take(addr)
+		if !ok {
+			secs := int((wait + time.Second - 1) / time.Second)
+			if first {
+				s.log.Warn("API client failed to log in too often; refusing its logins for a while", "remote", r.RemoteAddr,
+					"max failed logins", s.o.Config.API.MaxFailedLogins, "window", s.o.Config.API.FailedLoginWindow)
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			reply(w, http.StatusTooManyRequests, errorBody{Message: fmt.Sprintf(
+				"too many failed logins from %s (api.max failed logins: %d per %d s); retry in %d s",
+				addr, s.o.Config.API.MaxFailedLogins, s.o.Config.API.FailedLoginWindow, secs)})
+			return
+		}
+		if !s.auth.check(header, name, password) {
 			s.log.Warn("API request with wrong credentials", "user", name, "remote", r.RemoteAddr)
 			unauthorized(w, "wrong user name or password")
 			return
 		}
+		s.logins.refund(addr)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -58,6 +58,7 @@ type fixture struct {
 	cfg     *config.Config
 	srv     *Server
 	h       http.Handler
+	opts    Options
 	reloads atomic.Int64
 	// before is nodes.conf as a test case found it.
 	before []byte
@@ -86,8 +87,8 @@ func hash(t *testing.T, password, prefix string) string {
 // newFixture is an installation under a temporary directory: nodes.conf,
 // auth.conf with testUser, an image "rocky" with a kernel, a site
 // overlay "sys" and a built-in overlay "rt". apiConf is the api section
-// of warewulf.conf.
-func newFixture(t *testing.T, apiConf string) *fixture {
+// of warewulf.conf; change, if any, changes the options before New.
+func newFixture(t *testing.T, apiConf string, change ...func(*Options)) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\n" + apiConf +
@@ -105,7 +106,7 @@ func newFixture(t *testing.T, apiConf string) *fixture {
 	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/motd.ww"), "node {{.Id}} of {{.ClusterName}}\n")
 	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/issue"), "welcome\n")
 	f := &fixture{t: t, root: root, cfg: cfg}
-	srv, err := New(Options{
+	o := Options{
 		Config: cfg,
 		Nodes:  inventory.NewStore(cfg.NodesConf()),
 		Images: im,
@@ -117,11 +118,15 @@ func newFixture(t *testing.T, apiConf string) *fixture {
 			return map[string]provision.NodeStatus{"n1": {Node: "n1", Stage: "KERNEL", Sent: "vmlinuz", Addr: "10.0.0.1"}}
 		},
 		Reload: func() error { f.reloads.Add(1); return nil },
-	})
+	}
+	for _, c := range change {
+		c(&o)
+	}
+	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv, f.h = srv, srv.Handler()
+	f.srv, f.h, f.opts = srv, srv.Handler(), o
 	return f
 }
 

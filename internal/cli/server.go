@@ -36,11 +36,21 @@ the runtime overlay only there. Files of an overlay that others may not read
 see "Secrets" in the README. Changes to warewulf.conf, nodes.conf and site
 overlays are noticed within 2 s; SIGHUP re-reads them at once. Ports,
 listeners, DHCP/TFTP settings and paths need a restart, which the log says.
+It raises its open-file limit to the hard limit and keeps its connections
+within warewulf.max connections, "max connections per client" and "idle
+connections per client" (see "Provisioning daemon" in the README).
 SIGTERM or SIGINT stops it gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if addr == "" {
 				addr = net.JoinHostPort("", strconv.Itoa(a.cfg.Warewulf.Port))
+			}
+			// Every connection is a file descriptor: take all the system
+			// allows (warewulf.max connections stays below it).
+			if from, to, err := raiseOpenFiles(); err != nil {
+				a.log.Warn("open-file limit not raised", "soft", from, "err", err)
+			} else {
+				a.log.Info("open-file limit", "soft", to, "was", from)
 			}
 			// HTTPS listens on the host --listen names, on the TLS port.
 			tlsHost, _, err := net.SplitHostPort(addr)
@@ -141,4 +151,22 @@ SIGTERM or SIGINT stops it gracefully.`,
 	}
 	cmd.Flags().StringVar(&addr, "listen", "", "Address to listen on (default :<warewulf.port>)")
 	return cmd
+}
+
+// raiseOpenFiles raises the process's RLIMIT_NOFILE soft limit to its
+// hard limit and returns the soft limit before and after.
+func raiseOpenFiles() (from, to uint64, err error) {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0, 0, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	if r.Cur >= r.Max {
+		return r.Cur, r.Cur, nil
+	}
+	from = r.Cur
+	r.Cur = r.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return from, from, fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", r.Max, err)
+	}
+	return from, r.Max, nil
 }

@@ -102,8 +102,21 @@ type WarewulfConf struct {
 	UpdateInterval    int  `yaml:"update interval"`
 	AutobuildOverlays bool `yaml:"autobuild overlays"`
 	// HostOverlay allows wwctl configure to render the host overlay onto /.
-	HostOverlay bool   `yaml:"host overlay"`
-	GrubBoot    bool   `yaml:"grubboot"`
+	HostOverlay bool `yaml:"host overlay"`
+	GrubBoot    bool `yaml:"grubboot"`
+	// MaxConnections bounds the HTTP(S) connections the daemon holds
+	// open at once; the daemon lowers it below its open-file limit.
+	// Beyond it, accepting pauses and idle connections are closed first.
+	MaxConnections int `yaml:"max connections"`
+	// MaxClientConnections bounds the open connections of one client
+	// address; connections beyond it are closed at once.
+	MaxClientConnections int `yaml:"max connections per client"`
+	// IdleClientConnections is how many idle keep-alive connections of
+	// one client address are kept for IdleTimeout; further idle ones are
+	// closed after a few seconds.
+	IdleClientConnections int `yaml:"idle connections per client"`
+	// IdleTimeout is the seconds an idle keep-alive connection is kept.
+	IdleTimeout int    `yaml:"idle timeout"`
 	SystemdName string `yaml:"systemd name,omitempty"`
 }
 
@@ -125,6 +138,11 @@ type APIConf struct {
 	TLS     bool `yaml:"tls"`
 	// AllowedSubnets are CIDR prefixes of the clients allowed to use the API.
 	AllowedSubnets []string `yaml:"allowed subnets"`
+	// MaxFailedLogins is how many failed logins one client address may
+	// make at once, and on average per FailedLoginWindow seconds; beyond
+	// that the API answers 429 without checking the password.
+	MaxFailedLogins   int `yaml:"max failed logins"`
+	FailedLoginWindow int `yaml:"failed login window"`
 }
 
 // DhcpConf is the "dhcp" section.
@@ -242,9 +260,17 @@ func Default() *Config {
 			UpdateInterval:    60,
 			AutobuildOverlays: true,
 			HostOverlay:       true,
+			// A node has one or two connections while it boots: room
+			// for tens of thousands of nodes at once.
+			MaxConnections:        32768,
+			MaxClientConnections:  64,
+			IdleClientConnections: 4,
+			IdleTimeout:           120,
 		},
 		API: APIConf{
-			AllowedSubnets: []string{"127.0.0.0/8", "::1/128"},
+			AllowedSubnets:    []string{"127.0.0.0/8", "::1/128"},
+			MaxFailedLogins:   5,
+			FailedLoginWindow: 60,
 		},
 		Dhcp: DhcpConf{
 			Enabled:     true,

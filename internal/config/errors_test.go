@@ -135,6 +135,17 @@ func TestParseErrors(t *testing.T) {
 		{"prefixlen6", text("prefixlen6: 129"), []string{`1: prefixlen6: 129 is out of range 0-128`}},
 		{"update interval", text("warewulf:", "  update interval: -5"),
 			[]string{`2: warewulf.update interval: -5 is negative (0 means wwclient's default of 300 s)`}},
+		{"connection limits", text("warewulf:", "  max connections: 0", "  max connections per client: -1",
+			"  idle connections per client: -2", "  idle timeout: 0"), []string{
+			`2: warewulf.max connections: 0 is below the minimum of 1`,
+			`3: warewulf.max connections per client: -1 is below the minimum of 1`,
+			`4: warewulf.idle connections per client: -2 is below the minimum of 0`,
+			`5: warewulf.idle timeout: 0 is below the minimum of 1`,
+		}},
+		{"login limits", text("api:", "  max failed logins: 0", "  failed login window: -60"), []string{
+			`2: api.max failed logins: 0 is below the minimum of 1`,
+			`3: api.failed login window: -60 is below the minimum of 1`,
+		}},
 
 		// Enumerations.
 		{"dhcp mode", text("dhcp:", "  mode: relay"), []string{`2: dhcp.mode: "relay" is not one of embedded, proxy, external`}},

@@ -205,14 +205,14 @@ func TestValidate(t *testing.T) {
 		{"port", func(c *Config) { c.Warewulf.Port = 0 }, "warewulf.port: 0 is out of range 1-65535"},
 		{"derived path", func(c *Config) { c.Paths.Wwoverlaydir = "" }, `paths.wwoverlaydir: "" is not an absolute path`},
 		{"mode", func(c *Config) { c.Dhcp.Mode = "" }, `dhcp.mode: "" is not one of embedded, proxy, external`},
-		{"image import limit", func(c *Config) { c.ImageImport.MaxDepth = 0 }, "image import.max depth: 0 is not a positive number"},
+		{"image import limit", func(c *Config) { c.ImageImport.MaxDepth = 0 }, "image import.max depth: 0 is below the minimum of 1"},
 		{"ipaddr in cidr form", func(c *Config) { c.Ipaddr = "10.0.0.1/24" }, `ipaddr: "10.0.0.1/24" is not an IPv4 address`},
-		{"offer hold", func(c *Config) { c.Dhcp.OfferHold = 0 }, "dhcp.offer hold: 0 is less than 1 (a number of seconds)"},
+		{"offer hold", func(c *Config) { c.Dhcp.OfferHold = 0 }, "dhcp.offer hold: 0 is below the minimum of 1"},
 		{"offer rates", func(c *Config) {
 			c.Dhcp.OffersPerSecond = -1
 			c.Dhcp.ClientOffersPerMinute = 0
-		}, "dhcp.offers per second: -1 is less than 1 (a number of offers)\ndhcp.client offers per minute: 0 is less than 1 (a number of offers)"},
-		{"tftp transfers", func(c *Config) { c.Tftp.MaxTransfers = 0 }, "tftp.max transfers: 0 is less than 1 (a number of transfers)"},
+		}, "dhcp.offers per second: -1 is below the minimum of 1\ndhcp.client offers per minute: 0 is below the minimum of 1"},
+		{"tftp transfers", func(c *Config) { c.Tftp.MaxTransfers = 0 }, "tftp.max transfers: 0 is below the minimum of 1"},
 		{"tftp transfers per client above the total", func(c *Config) { c.Tftp.TransfersPerClient = 600 },
 			"tftp.transfers per client: 600 is more than tftp.max transfers (512): one client could take every transfer"},
 		{"several", func(c *Config) {

@@ -47,6 +47,12 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	if c.Warewulf.UpdateInterval < 0 {
 		k.add("warewulf.update interval", "%d is negative (0 means wwclient's default of %d s)", c.Warewulf.UpdateInterval, DefaultPollSeconds)
 	}
+	k.atLeast("warewulf.max connections", c.Warewulf.MaxConnections, 1)
+	k.atLeast("warewulf.max connections per client", c.Warewulf.MaxClientConnections, 1)
+	k.atLeast("warewulf.idle connections per client", c.Warewulf.IdleClientConnections, 0)
+	k.atLeast("warewulf.idle timeout", c.Warewulf.IdleTimeout, 1)
+	k.atLeast("api.max failed logins", c.API.MaxFailedLogins, 1)
+	k.atLeast("api.failed login window", c.API.FailedLoginWindow, 1)
 	for i, s := range c.API.AllowedSubnets {
 		if _, err := netip.ParsePrefix(s); err != nil {
 			k.add(fmt.Sprintf("api.allowed subnets[%d]", i), "%q is not a CIDR subnet like 10.0.0.0/8", s)
@@ -55,13 +61,13 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 
 	k.oneOf("dhcp.mode", c.Dhcp.Mode, ModeEmbedded, ModeProxy, ModeExternal)
 	k.oneOf("dhcp.template", c.Dhcp.Template, TemplateDefault, TemplateStatic)
-	k.atLeast("dhcp.offer hold", c.Dhcp.OfferHold, 1, "seconds")
-	k.atLeast("dhcp.offers per second", c.Dhcp.OffersPerSecond, 1, "offers")
-	k.atLeast("dhcp.client offers per minute", c.Dhcp.ClientOffersPerMinute, 1, "offers")
+	k.atLeast("dhcp.offer hold", c.Dhcp.OfferHold, 1)
+	k.atLeast("dhcp.offers per second", c.Dhcp.OffersPerSecond, 1)
+	k.atLeast("dhcp.client offers per minute", c.Dhcp.ClientOffersPerMinute, 1)
 	k.oneOf("tftp.mode", c.Tftp.Mode, ModeEmbedded, ModeExternal)
 	c.checkIpxe(&k)
-	k.atLeast("tftp.max transfers", c.Tftp.MaxTransfers, 1, "transfers")
-	k.atLeast("tftp.transfers per client", c.Tftp.TransfersPerClient, 1, "transfers")
+	k.atLeast("tftp.max transfers", c.Tftp.MaxTransfers, 1)
+	k.atLeast("tftp.transfers per client", c.Tftp.TransfersPerClient, 1)
 	if c.Tftp.TransfersPerClient > c.Tftp.MaxTransfers && c.Tftp.MaxTransfers >= 1 {
 		k.add("tftp.transfers per client", "%d is more than tftp.max transfers (%d): one client could take every transfer",
 			c.Tftp.TransfersPerClient, c.Tftp.MaxTransfers)
@@ -79,10 +85,10 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 			k.absolute(fmt.Sprintf("image mounts[%d].dest", i), m.Dest)
 		}
 	}
-	k.positive("image import.max size gib", c.ImageImport.MaxSizeGiB)
-	k.positive("image import.max entries", c.ImageImport.MaxEntries)
-	k.positive("image import.max path length", c.ImageImport.MaxPathLength)
-	k.positive("image import.max depth", c.ImageImport.MaxDepth)
+	k.atLeast("image import.max size gib", c.ImageImport.MaxSizeGiB, 1)
+	k.atLeast("image import.max entries", c.ImageImport.MaxEntries, 1)
+	k.atLeast("image import.max path length", c.ImageImport.MaxPathLength, 1)
+	k.atLeast("image import.max depth", c.ImageImport.MaxDepth, 1)
 	k.port("wwclient.port", c.Wwclient.Port, 0)
 	c.checkPaths(&k, isSet)
 	return k.problems
@@ -94,16 +100,10 @@ func (k *checker) port(key string, port, low int) {
 	}
 }
 
-func (k *checker) positive(key string, n int) {
-	if n < 1 {
-		k.add(key, "%d is not a positive number", n)
-	}
-}
-
-// atLeast checks a limit: a whole number of unit, low or more.
-func (k *checker) atLeast(key string, value, low int, unit string) {
+// atLeast checks a number a setting limits: low or more.
+func (k *checker) atLeast(key string, value, low int) {
 	if value < low {
-		k.add(key, "%d is less than %d (a number of %s)", value, low, unit)
+		k.add(key, "%d is below the minimum of %d", value, low)
 	}
 }
 

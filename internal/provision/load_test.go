@@ -59,6 +59,9 @@ func TestLoadThousandNodes(t *testing.T) {
 	const n = 1000
 	f := newFixture(t, manyNodes(n), false)
 	f.cfg.Warewulf.AutobuildOverlays = true
+	// The thousand nodes all come from 127.0.0.1.
+	f.cfg.Warewulf.MaxClientConnections = n
+	f.cfg.Warewulf.IdleClientConnections = n
 	// An image big enough to take several writes per answer.
 	img := strings.Repeat("0123456789abcdef", 4<<10)
 	writeArchive(t, f.opts.Images.Archive("rocky")+".img", img)

@@ -83,6 +83,14 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	for _, write := range extra {
 		write(&b)
 	}
+	if l := s.conns.Load(); l != nil {
+		open, closed := l.stats()
+		fmt.Fprintf(&b, "# HELP wwboot_http_connections Open HTTP(S) connections.\n# TYPE wwboot_http_connections gauge\nwwboot_http_connections %d\n", open)
+		b.WriteString("# HELP wwboot_http_connections_closed_total Connections the daemon closed to keep its limits, by reason.\n# TYPE wwboot_http_connections_closed_total counter\n")
+		for _, reason := range []string{closedClientLimit, closedGlobalLimit, closedIdle} {
+			fmt.Fprintf(&b, "wwboot_http_connections_closed_total{reason=%q} %d\n", reason, closed[reason])
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))
 }

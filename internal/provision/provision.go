@@ -17,9 +17,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/template"
 	"time"
 
@@ -85,6 +87,12 @@ type Server struct {
 	// readHeaderTimeout is the limit on reading a request's header; 0
 	// is 10 s (tests shorten it).
 	readHeaderTimeout time.Duration
+	// shortIdleTimeout is how long an idle connection beyond its
+	// client's share is kept; 0 is 5 s (tests shorten it).
+	shortIdleTimeout time.Duration
+	// conns counts the connections of the listeners being served, for
+	// /metrics; nil when not serving.
+	conns atomic.Pointer[connLimiter]
 
 	tokenKey []byte
 	// blobs holds small overlay archives' bytes (blobs.go); nil keeps
@@ -175,8 +183,10 @@ func (s *Server) Reload() error {
 			s.log.Warn(w)
 		}
 		if c.Warewulf.Port != cfg.Warewulf.Port || c.Warewulf.TLS != cfg.Warewulf.TLS || c.Warewulf.TLSPort != cfg.Warewulf.TLSPort ||
+			c.Warewulf.MaxConnections != cfg.Warewulf.MaxConnections || c.Warewulf.MaxClientConnections != cfg.Warewulf.MaxClientConnections ||
+			c.Warewulf.IdleClientConnections != cfg.Warewulf.IdleClientConnections || c.Warewulf.IdleTimeout != cfg.Warewulf.IdleTimeout ||
 			c.Dhcp != cfg.Dhcp || c.Tftp.Mode != cfg.Tftp.Mode || c.Paths != cfg.Paths {
-			s.log.Warn("warewulf.conf changed ports, listeners, DHCP/TFTP or paths: restart the daemon to apply those; the rest applies now",
+			s.log.Warn("warewulf.conf changed ports, listeners, connection limits, DHCP/TFTP or paths: restart the daemon to apply those; the rest applies now",
 				"file", s.o.ConfigPath)
 		}
 		cfg = c
@@ -288,12 +298,17 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 }
 
 // tlsListener is a listener that serves HTTPS, told apart so the log
-// says which one does.
-type tlsListener struct{ net.Listener }
+// says which one does, and so that ServeListeners can count the TCP
+// connections under TLS.
+type tlsListener struct {
+	net.Listener // TLS over raw
+	raw          net.Listener
+	cfg          *tls.Config
+}
 
 // TLSListener wraps ln to serve HTTPS with cfg, for ServeListeners.
 func TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
-	return tlsListener{tls.NewListener(ln, cfg)}
+	return tlsListener{Listener: tls.NewListener(ln, cfg), raw: ln, cfg: cfg}
 }
 
 // inputsStamp summarizes the modification times and sizes of nodes.conf
@@ -328,21 +343,68 @@ func (s *Server) headerTimeout() time.Duration {
 	return 10 * time.Second
 }
 
+// connLimits are the limits warewulf.conf sets on connections, with max
+// connections lowered to leave room below the open-file limit.
+func (s *Server) connLimits() connLimits {
+	w := s.state.Load().cfg.Warewulf
+	lim := connLimits{max: w.MaxConnections, perClient: w.MaxClientConnections, idleShare: w.IdleClientConnections,
+		idle: time.Duration(w.IdleTimeout) * time.Second, shortIdle: s.shortIdleTimeout}
+	if lim.shortIdle <= 0 {
+		lim.shortIdle = 5 * time.Second
+	}
+	if files, ok := openFileLimit(); ok {
+		// Leave descriptors for files, the DHCP and TFTP sockets and the
+		// listeners.
+		if room := files - min(1024, files/4); lim.max > room {
+			s.log.Warn("warewulf.max connections lowered to stay below the open-file limit",
+				"max connections", lim.max, "open files", files, "lowered to", room)
+			lim.max = room
+		}
+	}
+	return lim
+}
+
+// openFileLimit is the process's RLIMIT_NOFILE soft limit.
+func openFileLimit() (int, bool) {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<30 { // also RLIM_INFINITY
+		return 0, false
+	}
+	return int(r.Cur), true
+}
+
 // ServeListener is Serve on an open listener, which it closes.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	return s.ServeListeners(ctx, ln)
 }
 
-// ServeListeners answers on every listener (a TLS one made with
-// tls.NewListener serves HTTPS) until ctx ends or one fails, then shuts
-// down gracefully and saves the status.
+// ServeListeners answers on every listener (one made with TLSListener
+// serves HTTPS) until ctx ends or one fails, then shuts down gracefully
+// and saves the status. The connections of all listeners are limited
+// together as warewulf.conf says (max connections and the keys after it).
 func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error {
+	lim := s.connLimits()
+	limiter := newConnLimiter(lim, s.log)
+	s.conns.Store(limiter)
+	defer s.conns.CompareAndSwap(limiter, nil)
+	lns = slices.Clone(lns)
+	for i, ln := range lns {
+		// Count the TCP connections, under TLS.
+		if tl, ok := ln.(tlsListener); ok {
+			lns[i] = tlsListener{Listener: tls.NewListener(limiter.listener(tl.raw), tl.cfg), raw: tl.raw, cfg: tl.cfg}
+		} else {
+			lns[i] = limiter.listener(ln)
+		}
+	}
+	s.log.Info("connection limits", "max connections", lim.max, "per client", lim.perClient,
+		"idle per client", lim.idleShare, "idle timeout", lim.idle, "beyond the share", lim.shortIdle)
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.headerTimeout(),
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       lim.idle,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState:         limiter.connState,
 	}
 	done := make(chan struct{})
 	flushed := make(chan struct{})
