@@ -37,10 +37,23 @@ apt_install() {
     apt-get update -q 2>&1 | sed -E '/^(Hit|Ign):/d; s/^/  /'
     apt_updated=true
   fi
+  # The tests start the servers they use themselves (sshd, the OCI
+  # registry): the packages must not start theirs on this machine. A
+  # policy-rc.d that denies every start does that for the install, and
+  # is removed after it; one the machine has already is left alone.
+  local policy=/usr/sbin/policy-rc.d ours=false
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs packages.\nexit 101\n' >$policy
+    chmod 755 $policy
+    ours=true
+  fi
   # Without recommends: qemu-system-x86 alone would pull in some 200
   # packages. What a recommended package would have brought is listed.
+  local rc=0
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "$@" 2>&1 |
-    sed -E '/^(Selecting previously unselected|Preparing to unpack|\(Reading database|Unpacking |Processing triggers|Reading |Building |debconf: )/d; s/^/  /'
+    sed -E '/^(Selecting previously unselected|Preparing to unpack|\(Reading database|Unpacking |Processing triggers|Reading |Building |debconf: )/d; s/^/  /' || rc=$?
+  if $ours; then rm -f $policy; fi
+  return $rc
 }
 
 have() { command -v "$1" >/dev/null; }
@@ -77,7 +90,7 @@ have_sbin dhclient || pkgs+=(isc-dhcp-client)
 have tftp || pkgs+=(tftp-hpa)
 have curl || pkgs+=(curl)
 # The real sshd and ssh that check the nodes' host certificates (overlays'
-# ssh test). Debian starts sshd when it installs it, as on any server.
+# ssh test, which runs its own sshd; apt_install starts none).
 have_sbin sshd || pkgs+=(openssh-server)
 have ssh || pkgs+=(openssh-client)
 # The iPXE binaries the embedded TFTP server hands to PXE firmware.
