@@ -49,7 +49,8 @@ inside() {
   local log=/root/demo.log start=$SECONDS
   # A process group of its own, as a shell's foreground job has, so that
   # the SIGINT reaches make and the demo at once as a terminal's Ctrl-C.
-  setsid bash -c "$demo" >"$log" 2>&1 </dev/null &
+  : >"$log" # before tail follows it
+  setsid bash -c "$demo" >>"$log" 2>&1 </dev/null &
   local pid=$!
   tail -n +1 -f "$log" --pid=$pid | sed -u 's/^/  demo| /' &
   local follow=$!
