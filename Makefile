@@ -66,13 +66,15 @@ bench: deps
 	$(GO) run ./test/bench/image
 	$(GO) run ./test/bench/daemon
 
-# Runs every fuzz target for FUZZTIME each (default 30s), minimising new
-# inputs for at most FUZZMINIMIZE (2s), and prints how many inputs each
-# ran; a crasher fails (scripts/fuzz.sh).
+# Runs every fuzz target for FUZZTIME each (default 30s; the three whose
+# inputs do heavy work FUZZSLOWTIME, 90s), minimising new inputs for at
+# most FUZZMINIMIZE (2s), and prints how many inputs each ran; a crasher
+# fails (scripts/fuzz.sh).
 FUZZTIME ?= 30s
+FUZZSLOWTIME ?= 90s
 FUZZMINIMIZE ?= 2s
 fuzz: deps
-	FUZZTIME=$(FUZZTIME) FUZZMINIMIZE=$(FUZZMINIMIZE) scripts/fuzz.sh
+	FUZZTIME=$(FUZZTIME) FUZZSLOWTIME=$(FUZZSLOWTIME) FUZZMINIMIZE=$(FUZZMINIMIZE) scripts/fuzz.sh
 
 # The README's main command: a virtual cluster of two nodes booting from
 # wwctl server, until Ctrl-C (scripts/demo.sh). The CLI tour of an

@@ -19,7 +19,11 @@ func FuzzRoundTrip(f *testing.F) {
 				lvl = 1
 			}
 			one := compressBytes(t, data, format, Options{Level: lvl, Concurrency: 1}, 0)
-			many := compressBytes(t, data, format, Options{Level: lvl, Concurrency: 1 + int(conc)%8}, 1+int(conc))
+			// Up to 4 goroutines: each concurrent zstd block holds a window
+			// of buffers, and 8 made the target run a few inputs a second.
+			// That the bytes are the same at every concurrency is the unit
+			// XX
+			many := compressBytes(t, data, format, Options{Level: lvl, Concurrency: 1 + int(conc)%4}, 1+int(conc))
 			if !bytes.Equal(one, many) {
 				t.Fatalf("%s level %d: concurrency changed the output", format, lvl)
 			}
