@@ -22,15 +22,15 @@ type imageInfo struct {
 }
 
 func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, error) {
-	info := imageInfo{Kernels: []string{}, Nodes: []string{}, Writable: !s.o.Images.ReadOnly(name)}
-	ks, err := image.Kernels(s.o.Images.RootFS(name))
+	info := imageInfo{Kernels: []string{}, Nodes: []string{}, Writable: !s.site.Images().ReadOnly(name)}
+	ks, err := image.Kernels(s.site.Images().RootFS(name))
 	if err != nil {
 		return info, err
 	}
 	for _, k := range ks {
 		info.Kernels = append(info.Kernels, k.Path)
 	}
-	for _, b := range s.o.Images.Archives(name) {
+	for _, b := range s.site.Images().Archives(name) {
 		// Archives lists .img, .img.gz, .img.zst: the last is the one
 		// nodes fetch by default.
 		info.Size = b.Size
@@ -45,11 +45,11 @@ func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, 
 }
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
-	names, err := s.o.Images.Names()
+	names, err := s.site.Images().Names()
 	if err != nil {
 		return err
 	}
-	inv, err := s.o.Nodes.Load()
+	inv, err := s.site.Nodes().Load()
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) existingImage(r *http.Request) (string, error) {
 	name := r.PathValue("name")
-	if !s.o.Images.Exists(name) {
+	if !s.site.Images().Exists(name) {
 		return "", errorf(http.StatusNotFound, "image %q does not exist", name)
 	}
 	return name, nil
@@ -79,7 +79,7 @@ func (s *Server) imageAndInventory(r *http.Request) (string, *inventory.Inventor
 	if err != nil {
 		return "", nil, err
 	}
-	inv, err := s.o.Nodes.Load()
+	inv, err := s.site.Nodes().Load()
 	return name, inv, err
 }
 
@@ -124,9 +124,9 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.o.Images.Build(r.Context(), name, image.BuildOptions{
+	res, err := s.site.Images().Build(r.Context(), name, image.BuildOptions{
 		Formats:  []compress.Format{compress.Gzip, compress.Zstd},
-		Excludes: s.o.Config.ImageExcludes,
+		Excludes: s.cfg.ImageExcludes,
 		Force:    force,
 		Log:      s.log,
 	})
@@ -152,7 +152,7 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	if len(users) > 0 {
 		return errorf(http.StatusConflict, "image %q is used by %s; change them first", name, strings.Join(users, ", "))
 	}
-	if err := s.o.Images.Delete(name); err != nil {
+	if err := s.site.Images().Delete(name); err != nil {
 		return err
 	}
 	reply(w, http.StatusOK, map[string]string{"deleted": name})

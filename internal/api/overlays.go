@@ -36,13 +36,13 @@ func describeOverlay(o *overlay.Overlay) overlayInfo {
 }
 
 func (s *Server) listOverlays(w http.ResponseWriter, r *http.Request) error {
-	names, err := s.o.Overlays.Names()
+	names, err := s.site.Overlays().Names()
 	if err != nil {
 		return err
 	}
 	out := make(map[string]overlayInfo, len(names))
 	for _, name := range names {
-		o, err := s.o.Overlays.Get(name)
+		o, err := s.site.Overlays().Get(name)
 		if err != nil {
 			return err
 		}
@@ -55,7 +55,7 @@ func (s *Server) listOverlays(w http.ResponseWriter, r *http.Request) error {
 // existingOverlay answers 404 for an overlay that does not exist.
 func (s *Server) existingOverlay(r *http.Request) (string, error) {
 	name := r.PathValue("name")
-	if _, _, ok := s.o.Overlays.Locate(name); !ok {
+	if _, _, ok := s.site.Overlays().Locate(name); !ok {
 		return "", errorf(http.StatusNotFound, "overlay %q does not exist", name)
 	}
 	return name, nil
@@ -66,7 +66,7 @@ func (s *Server) getOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.o.Overlays.Get(name)
+	o, err := s.site.Overlays().Get(name)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	rel := strings.TrimPrefix(p, "/")
 	node := r.URL.Query().Get("render")
 	if node == "" {
-		o, err := s.o.Overlays.Get(name)
+		o, err := s.site.Overlays().Get(name)
 		if err != nil {
 			return err
 		}
@@ -159,13 +159,13 @@ func (s *Server) createOverlay(w http.ResponseWriter, r *http.Request) error {
 	if !overlay.ValidName(name) {
 		return errorf(http.StatusBadRequest, "overlay name %q is not valid (letters, digits, '-', '.', '_', ':')", name)
 	}
-	if _, _, ok := s.o.Overlays.Locate(name); ok {
+	if _, _, ok := s.site.Overlays().Locate(name); ok {
 		return errorf(http.StatusConflict, "overlay %q already exists", name)
 	}
-	if err := s.o.Overlays.Create(name); err != nil {
+	if err := s.site.Overlays().Create(name); err != nil {
 		return err
 	}
-	o, err := s.o.Overlays.Get(name)
+	o, err := s.site.Overlays().Get(name)
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "template %s does not parse: %v", p, err)
 		}
 	}
-	dst, err := s.o.Overlays.SitePath(name, p)
+	dst, err := s.site.Overlays().SitePath(name, p)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
@@ -250,7 +250,7 @@ func (s *Server) deleteOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.o.Overlays.Delete(name, force); err != nil {
+	if err := s.site.Overlays().Delete(name, force); err != nil {
 		return errorf(http.StatusConflict, "%v", err)
 	}
 	s.reload()
@@ -273,7 +273,7 @@ func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	o, err := s.o.Overlays.Get(name)
+	o, err := s.site.Overlays().Get(name)
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error
 	if !found {
 		return errorf(http.StatusNotFound, "overlay %q has no file %s", name, p)
 	}
-	if err := s.o.Overlays.DeleteFile(name, p, force, cleanup); err != nil {
+	if err := s.site.Overlays().DeleteFile(name, p, force, cleanup); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			return errorf(http.StatusConflict, "%v (a directory that is not empty needs force=true)", err)

@@ -28,7 +28,7 @@ input. The daemon picks up the change on the next request.`,
 			if !inventory.ValidName(name) {
 				return fmt.Errorf("user name %q is not valid (letters, digits, '.', '_', '-')", name)
 			}
-			path := api.AuthPath(a.cfg)
+			path := a.site.AuthConf()
 			if remove {
 				err := api.UpdateUsers(cmd.Context(), path, func(u *api.Users) error {
 					if !u.Remove(name) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -30,7 +29,7 @@ too when the stage-one program is installed.`,
 			names := args
 			if all {
 				var err error
-				if names, err = a.images().Names(); err != nil {
+				if names, err = a.site.Images().Names(); err != nil {
 					return err
 				}
 			}
@@ -53,7 +52,7 @@ too when the stage-one program is installed.`,
 // buildBootstrap makes the bootstraps of an image's kernels (or of the
 // one named).
 func (a *app) buildBootstrap(ctx context.Context, name, version string) error {
-	im := a.images()
+	im := a.site.Images()
 	if !im.Exists(name) {
 		return fmt.Errorf("image %q does not exist", name)
 	}
@@ -62,7 +61,7 @@ func (a *app) buildBootstrap(ctx context.Context, name, version string) error {
 	if err != nil {
 		return fmt.Errorf("bootstrap of image %s: %w", name, err)
 	}
-	conf, err := bootstrap.Load(filepath.Join(a.cfg.ConfDir(), "bootstrap.conf"))
+	conf, err := bootstrap.Load(a.site.BootstrapConf())
 	if err != nil {
 		return err
 	}
@@ -115,7 +114,7 @@ func (a *app) autoBootstrap(ctx context.Context, name string) {
 		a.log.Info("no bootstrap made for two-stage boot", "image", name, "err", err)
 		return
 	}
-	if ks, err := image.Kernels(a.images().RootFS(name)); err != nil || len(ks) == 0 {
+	if ks, err := image.Kernels(a.site.Images().RootFS(name)); err != nil || len(ks) == 0 {
 		a.log.Info("no bootstrap made for two-stage boot: the image has no kernel", "image", name)
 		return
 	}

@@ -387,7 +387,7 @@ var overlayFlags = []string{"system-overlays", "runtime-overlays"}
 // when the nodes' images fail to build. "~NAME" (drop an inherited
 // overlay) is checked as NAME.
 func (a *app) checkOverlays(ff *fieldFlags) error {
-	store := a.overlayStore()
+	store := a.site.Overlays()
 	for _, flag := range overlayFlags {
 		if !ff.fs.Changed(flag) {
 			continue

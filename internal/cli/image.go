@@ -38,10 +38,6 @@ func (a *app) imageCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) images() *image.Images {
-	return &image.Images{Chroots: a.cfg.Paths.Wwchrootdir, Provision: a.cfg.Paths.Wwprovisiondir, Log: a.log}
-}
-
 // importLimits are warewulf.conf's "image import" limits.
 func (a *app) importLimits() oci.Limits {
 	c := a.cfg.ImageImport
@@ -121,12 +117,12 @@ WAREWULF_OCI_PASSWORD.`,
 			if opts.Password == "" {
 				opts.Password = a.env.Getenv("WAREWULF_OCI_PASSWORD")
 			}
-			opts.CacheDir = a.cfg.Paths.Cachedir
+			opts.CacheDir = a.site.CacheDir()
 			opts.Log = a.log
 			if p := a.byteProgress(); p != nil {
 				opts.Progress = func(_ string, done, total int64) { p(done, total) }
 			}
-			im := a.images()
+			im := a.site.Images()
 			var base func(string) error
 			if update {
 				base = func(dst string) error {
@@ -215,7 +211,7 @@ network. --list shows the templates and what each needs.`,
 				return fmt.Errorf("name a template with --from (see --list)")
 			}
 			opts := mkchroot.Options{Mirror: mirror, Packages: packages, Log: a.log, Stdout: a.env.Stderr, Stderr: a.env.Stderr}
-			err := a.images().Install(args[0], force, nil, func(dst string) error {
+			err := a.site.Images().Install(args[0], force, nil, func(dst string) error {
 				return mkchroot.Create(cmd.Context(), from, dst, opts)
 			})
 			if err != nil {
@@ -261,7 +257,7 @@ shared over a network filesystem. An unchanged tree is not rebuilt.`,
 			names := args
 			if all {
 				var err error
-				if names, err = a.images().Names(); err != nil {
+				if names, err = a.site.Images().Names(); err != nil {
 					return err
 				}
 			}
@@ -281,7 +277,7 @@ shared over a network filesystem. An unchanged tree is not rebuilt.`,
 }
 
 func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) error {
-	im := a.images()
+	im := a.site.Images()
 	for _, name := range names {
 		if !im.Exists(name) {
 			return fmt.Errorf("image %q does not exist", name)
@@ -357,7 +353,7 @@ func (a *app) imageCopy() *cobra.Command {
 		Short:   "Copy an image",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			if !im.Exists(args[0]) {
 				return fmt.Errorf("image %q does not exist", args[0])
 			}
@@ -388,7 +384,7 @@ func (a *app) imageRename() *cobra.Command {
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			from, to := args[0], args[1]
-			if err := a.images().Rename(from, to); err != nil {
+			if err := a.site.Images().Rename(from, to); err != nil {
 				return err
 			}
 			_, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
@@ -430,7 +426,7 @@ func (a *app) imageDelete() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			im := a.images()
+			im := a.site.Images()
 			for _, name := range args {
 				if !im.Exists(name) {
 					return fmt.Errorf("image %q does not exist", name)

@@ -16,7 +16,7 @@ func (a *app) imageList() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List images",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			names, err := a.imageNames(args)
 			if err != nil {
 				return err
@@ -57,7 +57,7 @@ func (a *app) imageShow() *cobra.Command {
 		Short: "Show an image's root filesystem path (--all: more)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			name := args[0]
 			if !im.Exists(name) {
 				return fmt.Errorf("image %q does not exist", name)
@@ -99,7 +99,7 @@ func (a *app) imageKernels() *cobra.Command {
 		Aliases: []string{"kernel"},
 		Short:   "List the kernels in images",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			names, err := a.imageNames(args)
 			if err != nil {
 				return err
@@ -170,7 +170,7 @@ func imageNamedBy(inv *inventory.Inventory, name string) []string {
 // imageNames returns the named images, or every image when none are
 // named; each must exist.
 func (a *app) imageNames(args []string) ([]string, error) {
-	im := a.images()
+	im := a.site.Images()
 	if len(args) == 0 {
 		return im.Names()
 	}
