@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // imageInfo is Warewulf's shape of an image, with the nodes that boot it.
@@ -104,17 +104,30 @@ type buildOutput struct {
 	SHA256 string `json:"sha256"`
 }
 
-type imageBuild struct {
-	Image   string        `json:"image"`
-	Skipped bool          `json:"skipped"`
-	Files   int           `json:"files"`
-	Bytes   int64         `json:"bytes"`
-	Outputs []buildOutput `json:"outputs"`
+// bootstrapOutput is a two-stage boot bootstrap the build made.
+type bootstrapOutput struct {
+	Kernel   string `json:"kernel"`
+	Path     string `json:"path"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Modules  int    `json:"modules"`
+	Firmware int    `json:"firmware"`
 }
 
-// buildImage builds the image's gzip and zstd archives as "wwctl image
-// build" does, with the configured excludes and the image's own; ?force
-// rebuilds an unchanged tree. The request waits for the build.
+type imageBuild struct {
+	Image      string            `json:"image"`
+	Skipped    bool              `json:"skipped"`
+	Files      int               `json:"files"`
+	Bytes      int64             `json:"bytes"`
+	Outputs    []buildOutput     `json:"outputs"`
+	Bootstraps []bootstrapOutput `json:"bootstraps"`
+	Warnings   []string          `json:"warnings"`
+}
+
+// buildImage builds the image as "wwctl image build" does (the site's
+// build: the configured excludes and the image's own, then the
+// bootstraps of two-stage boot when the stage-one program is installed);
+// ?force rebuilds an unchanged tree. The request waits for the build.
 func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	name, err := s.existingImage(r)
 	if err != nil {
@@ -124,18 +137,18 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.site.Images().Build(r.Context(), name, image.BuildOptions{
-		Formats:  []compress.Format{compress.Gzip, compress.Zstd},
-		Excludes: s.cfg.ImageExcludes,
-		Force:    force,
-		Log:      s.log,
-	})
+	res, err := s.site.BuildImage(r.Context(), name, site.BuildOptions{Force: force})
 	if err != nil {
 		return err
 	}
-	out := imageBuild{Image: name, Skipped: res.Skipped, Files: res.Files, Bytes: res.Bytes, Outputs: []buildOutput{}}
+	out := imageBuild{Image: name, Skipped: res.Skipped, Files: res.Files, Bytes: res.Bytes, Outputs: []buildOutput{},
+		Bootstraps: []bootstrapOutput{}, Warnings: append([]string{}, res.Warnings...)}
 	for _, o := range res.Outputs {
 		out.Outputs = append(out.Outputs, buildOutput{Format: o.Format.String(), Path: o.Path, Size: o.Size, SHA256: o.SHA256})
+	}
+	for _, b := range res.Bootstraps {
+		out.Bootstraps = append(out.Bootstraps, bootstrapOutput{Kernel: b.Kernel, Path: b.Path, Size: b.Size, SHA256: b.SHA256,
+			Modules: len(b.Modules), Firmware: len(b.Firmware)})
 	}
 	reply(w, http.StatusOK, out)
 	return nil

@@ -11,11 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wwboot/wwboot/internal/compress"
-	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/mkchroot"
 	"github.com/wwboot/wwboot/internal/oci"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // ExitError carries the exit status of a command run inside an image, so
@@ -277,19 +276,11 @@ shared over a network filesystem. An unchanged tree is not rebuilt.`,
 }
 
 func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) error {
-	im := a.site.Images()
 	for _, name := range names {
-		if !im.Exists(name) {
-			return fmt.Errorf("image %q does not exist", name)
-		}
-		formats := []compress.Format{compress.Gzip, compress.Zstd}
-		if bf.uncompressed {
-			formats = append([]compress.Format{compress.None}, formats...)
-		}
 		start := time.Now()
-		res, err := im.Build(ctx, name, image.BuildOptions{
-			Formats: formats, Excludes: append(append([]string(nil), a.cfg.ImageExcludes...), bf.excludes...),
-			HybridPath: bf.hybridPath, Force: bf.force, Progress: a.byteProgress(), Log: a.log,
+		res, err := a.site.BuildImage(ctx, name, site.BuildOptions{
+			Force: bf.force, Uncompressed: bf.uncompressed, Excludes: bf.excludes, HybridPath: bf.hybridPath,
+			Progress: a.byteProgress(),
 		})
 		a.progressDone()
 		if err != nil {
@@ -306,7 +297,8 @@ func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) er
 				fmt.Fprintf(a.out(), "  %s  %s  secret files, for nodes that prove themselves; sha256 of both:%s\n", o.SecretPath, humanBytes(o.SecretSize), o.SecretSHA256)
 			}
 		}
-		a.autoBootstrap(ctx, name)
+		// The site logged any bootstrap warning; the image is built.
+		a.printBootstraps(name, res.Bootstraps)
 	}
 	return nil
 }
