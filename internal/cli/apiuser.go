@@ -71,7 +71,11 @@ func (a *app) readPassword() ([]byte, error) {
 	f, ok := a.env.Stdin.(*os.File)
 	var term *unix.Termios
 	if ok {
-		term, _ = unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		// IoctlGetTermios returns a zero Termios with its error: only a
+		// nil error says stdin is a terminal (a pipe or a file is not).
+		if t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			term = t
+		}
 	}
 	if term == nil {
 		line, err := a.stdin.ReadString('\n')
