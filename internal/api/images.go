@@ -168,7 +168,7 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	if err := s.site.Images().Delete(name); err != nil {
 		return err
 	}
-	reply(w, http.StatusOK, map[string]string{"deleted": name})
+	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": []string{}})
 	return nil
 }
 

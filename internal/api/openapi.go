@@ -189,10 +189,13 @@ func schemas() map[string]any {
 			"bootstraps": arrayOf(object(map[string]any{"kernel": str, "path": str, "size": integer, "sha256": str,
 				"modules": integer, "firmware": integer})),
 			"warnings": strList}),
-		"Overlay":     object(map[string]any{"files": strList, "site": boolean, "origin": str}),
-		"OverlayMap":  mapOf(ref("Overlay")),
-		"OverlayFile": overlayFile,
-		"FileBody":    object(map[string]any{"content": str, "perms": str}),
-		"Deleted":     object(map[string]any{"deleted": str, "overlay": str}),
+		"Overlay":      object(map[string]any{"files": strList, "site": boolean, "origin": str}),
+		"OverlayMap":   mapOf(ref("Overlay")),
+		"OverlayFile":  overlayFile,
+		"OverlayWrite": object(map[string]any{"files": strList, "site": boolean, "origin": str, "warnings": strList}),
+		"OverlayFileWrite": object(map[string]any{"overlay": str, "path": str, "contents": str, "perms": str,
+			"uid": integer, "gid": integer, "warnings": strList}),
+		"FileBody": object(map[string]any{"content": str, "perms": str}),
+		"Deleted":  object(map[string]any{"deleted": str, "overlay": str, "warnings": strList}),
 	}
 }

@@ -52,6 +52,22 @@ func (s *Server) listOverlays(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// overlayWrite answers an overlay write: the overlay, and what the
+// administrator should know (the daemon did not reload).
+type overlayWrite struct {
+	overlayInfo
+	Warnings []string `json:"warnings"`
+}
+
+// fileWrite answers an overlay file write.
+type fileWrite struct {
+	overlayFile
+	Warnings []string `json:"warnings"`
+}
+
+// warnings is never null in an answer.
+func warnings(ws []string) []string { return append([]string{}, ws...) }
+
 // existingOverlay answers 404 for an overlay that does not exist.
 func (s *Server) existingOverlay(r *http.Request) (string, error) {
 	name := r.PathValue("name")
@@ -169,8 +185,7 @@ func (s *Server) createOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.reload()
-	reply(w, http.StatusCreated, describeOverlay(o))
+	reply(w, http.StatusCreated, overlayWrite{describeOverlay(o), warnings(s.reload())})
 	return nil
 }
 
@@ -231,12 +246,12 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	if err := os.Chmod(dst, mode); err != nil {
 		return fmt.Errorf("overlay %q: %w", name, err)
 	}
-	s.reload()
+	ws := s.reload()
 	code := http.StatusOK
 	if !exists {
 		code = http.StatusCreated
 	}
-	reply(w, code, newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""))
+	reply(w, code, fileWrite{newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""), warnings(ws)})
 	return nil
 }
 
@@ -253,8 +268,7 @@ func (s *Server) deleteOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err := s.site.Overlays().Delete(name, force); err != nil {
 		return errorf(http.StatusConflict, "%v", err)
 	}
-	s.reload()
-	reply(w, http.StatusOK, map[string]string{"deleted": name})
+	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": warnings(s.reload())})
 	return nil
 }
 
@@ -291,7 +305,6 @@ func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error
 		}
 		return err
 	}
-	s.reload()
-	reply(w, http.StatusOK, map[string]string{"overlay": name, "deleted": "/" + strings.Trim(p, "/")})
+	reply(w, http.StatusOK, map[string]any{"overlay": name, "deleted": "/" + strings.Trim(p, "/"), "warnings": warnings(s.reload())})
 	return nil
 }
