@@ -1,8 +1,8 @@
 package api
 
 import (
+	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -36,11 +36,7 @@ func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, 
 		info.Size = b.Size
 		info.BuildTime = max(info.BuildTime, b.ModTime.Unix())
 	}
-	for _, m := range merged {
-		if m.ImageName != nil && *m.ImageName == name {
-			info.Nodes = append(info.Nodes, m.Name)
-		}
-	}
+	info.Nodes = append(info.Nodes, site.ImageNodes(merged, name)...)
 	return info, nil
 }
 
@@ -156,29 +152,16 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 
 // deleteImage removes an image that no node or profile names.
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
-	name, inv, err := s.imageAndInventory(r)
+	name, err := s.existingImage(r)
 	if err != nil {
 		return err
 	}
-	users := append(naming(inv.Nodes, "node ", name, func(n *inventory.Node) *string { return n.ImageName }),
-		naming(inv.Profiles, "profile ", name, func(p *inventory.Profile) *string { return p.ImageName })...)
-	if len(users) > 0 {
-		return errorf(http.StatusConflict, "image %q is used by %s; change them first", name, strings.Join(users, ", "))
-	}
-	if err := s.site.Images().Delete(name); err != nil {
+	var inUse *site.InUseError
+	if err := s.site.DeleteImage(name); errors.As(err, &inUse) {
+		return errorf(http.StatusConflict, "%v", err)
+	} else if err != nil {
 		return err
 	}
 	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": []string{}})
 	return nil
-}
-
-// naming lists the entities whose own image is name, in natural order.
-func naming[T any](m map[string]*T, what, name string, image func(*T) *string) []string {
-	var out []string
-	for _, n := range inventory.SortedNames(m) {
-		if p := image(m[n]); p != nil && *p == name {
-			out = append(out, what+n)
-		}
-	}
-	return out
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/mkchroot"
 	"github.com/wwboot/wwboot/internal/oci"
 	"github.com/wwboot/wwboot/internal/site"
@@ -376,24 +375,8 @@ func (a *app) imageRename() *cobra.Command {
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			from, to := args[0], args[1]
-			if err := a.site.Images().Rename(from, to); err != nil {
+			if err := a.site.RenameImage(cmd.Context(), from, to); err != nil {
 				return err
-			}
-			_, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
-				for _, n := range inv.Nodes {
-					if n.ImageName != nil && *n.ImageName == from {
-						n.ImageName = &to
-					}
-				}
-				for _, p := range inv.Profiles {
-					if p.ImageName != nil && *p.ImageName == from {
-						p.ImageName = &to
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("image renamed, but nodes.conf still names %s: %w", from, err)
 			}
 			fmt.Fprintf(a.out(), "Renamed image %s to %s\n", from, to)
 			if build {
@@ -418,13 +401,9 @@ func (a *app) imageDelete() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			im := a.site.Images()
 			for _, name := range args {
-				if !im.Exists(name) {
-					return fmt.Errorf("image %q does not exist", name)
-				}
-				if direct := imageNamedBy(inv, name); len(direct) > 0 {
-					return fmt.Errorf("image %q is used by %s; change them first", name, strings.Join(direct, ", "))
+				if err := a.site.CheckImageDeletable(inv, name); err != nil {
+					return err
 				}
 			}
 			if err := a.confirm(yes, "Delete %d image(s): %s?", len(args), strings.Join(args, ", ")); err != nil {
@@ -432,7 +411,7 @@ func (a *app) imageDelete() *cobra.Command {
 			}
 			var errs []error
 			for _, name := range args {
-				if err := im.Delete(name); err != nil {
+				if err := a.site.DeleteImage(name); err != nil {
 					errs = append(errs, err)
 					continue
 				}
