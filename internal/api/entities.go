@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -117,9 +116,8 @@ func (s *Server) checkOverlays(k *kind, inv *inventory.Inventory, name string, b
 			if slices.Contains(before[i], o) {
 				continue
 			}
-			o = strings.TrimPrefix(o, "~")
-			if _, _, ok := s.site.Overlays().Locate(o); !ok {
-				return errorf(http.StatusBadRequest, "%s %s: overlay %q does not exist", k.noun, field, o)
+			if err := s.site.CheckOverlaysExist(o); err != nil {
+				return errorf(http.StatusBadRequest, "%s %s: %v", k.noun, field, err)
 			}
 		}
 	}

@@ -6,13 +6,11 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"text/template"
 
-	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // overlayInfo is Warewulf's shape of an overlay: its paths and whether
@@ -209,7 +207,7 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	mode := fs.FileMode(0o644)
+	var mode fs.FileMode // 0: keep an existing file's, 0644 for a new one
 	if body.Perms != "" {
 		m, err := strconv.ParseUint(body.Perms, 8, 32)
 		if err != nil || m > 0o7777 {
@@ -217,38 +215,21 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		mode = fs.FileMode(m)
 	}
-	if strings.HasSuffix(p, ".ww") {
-		if _, err := template.New(p).Funcs(overlay.FuncNames()).Parse(body.Content); err != nil {
-			return errorf(http.StatusBadRequest, "template %s does not parse: %v", p, err)
-		}
-	}
-	dst, err := s.site.Overlays().SitePath(name, p)
-	if err != nil {
+	created, mode, err := s.site.WriteOverlayFile(site.OverlayFile{Overlay: name, Path: p, Content: []byte(body.Content),
+		Mode: mode, CreateOnly: r.Header.Get("If-None-Match") == "*"})
+	switch {
+	case errors.Is(err, site.ErrBadTemplate), errors.Is(err, site.ErrBadPath):
 		return errorf(http.StatusBadRequest, "%v", err)
-	}
-	st, statErr := os.Lstat(dst)
-	exists := statErr == nil
-	if exists && r.Header.Get("If-None-Match") == "*" {
-		return errorf(http.StatusPreconditionFailed, "overlay %q already has %s (If-None-Match: *)", name, p)
-	}
-	if exists && !st.Mode().IsRegular() {
-		return errorf(http.StatusConflict, "%s in overlay %q is not a regular file", p, name)
-	}
-	if exists && body.Perms == "" {
-		mode = st.Mode().Perm()
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("overlay %q: %w", name, err)
-	}
-	if err := atomicfile.WriteFile(dst, []byte(body.Content), mode); err != nil {
+	case errors.Is(err, site.ErrFileExists):
+		return errorf(http.StatusPreconditionFailed, "%v (If-None-Match: *)", err)
+	case errors.Is(err, site.ErrNotRegular):
+		return errorf(http.StatusConflict, "%v", err)
+	case err != nil:
 		return err
-	}
-	if err := os.Chmod(dst, mode); err != nil {
-		return fmt.Errorf("overlay %q: %w", name, err)
 	}
 	ws := s.reload()
 	code := http.StatusOK
-	if !exists {
+	if created {
 		code = http.StatusCreated
 	}
 	reply(w, code, fileWrite{newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""), warnings(ws)})

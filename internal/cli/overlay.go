@@ -11,14 +11,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 func (a *app) overlayCommand() *cobra.Command {
@@ -212,20 +211,14 @@ edited again until it parses; nothing is written before.`,
 				return err
 			}
 			text, changed, err := a.editText(cmd.Context(), filepath.Base(p), original, func(b []byte) error {
-				if !strings.HasSuffix(p, ".ww") {
-					return nil
-				}
-				_, err := template.New(args[1]).Funcs(overlay.FuncNames()).Parse(string(b))
-				return err
+				return site.CheckTemplate(args[1], b)
 			})
 			if err != nil || !changed {
 				return err
 			}
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			// An edited file keeps its mode: atomicfile carries it over.
-			return atomicfile.WriteFile(p, text, 0o644)
+			// An edited file keeps its mode.
+			_, _, err = a.site.WriteOverlayFile(site.OverlayFile{Overlay: args[0], Path: args[1], Content: text})
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Create missing directories")
