@@ -21,16 +21,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // maxBody bounds a request body; a whole nodes.conf entry is a few KiB.
@@ -38,20 +37,18 @@ const maxBody = 16 << 20
 
 // Options are the API's dependencies.
 type Options struct {
-	Config   *config.Config
-	Nodes    *inventory.Store
-	Images   *image.Images
-	Overlays *overlay.Store
-	Builder  *overlay.Builder
-	// Snapshot reads the inventory and prepares overlay rendering, as
-	// "wwctl overlay build" does; nil uses Nodes with default options.
-	Snapshot func() (*overlay.Snapshot, error)
+	// Site is the installation the API works on: its configuration,
+	// stores and operations (required).
+	Site *site.Site
+	// Builder builds overlay images; the daemon passes its own so that
+	// API builds and on-demand ones are shared. nil makes one.
+	Builder *overlay.Builder
 	// Status returns every node's provisioning status; nil reports none.
 	Status func() map[string]provision.NodeStatus
 	// Reload makes the daemon serve what was just written; nil does
 	// nothing.
 	Reload func() error
-	// AuthFile is auth.conf; "" is <sysconfdir>/warewulf/auth.conf.
+	// AuthFile is auth.conf; "" is the site's.
 	AuthFile string
 	Log      *slog.Logger
 	// ComparePassword checks a password against its bcrypt hash; nil is
@@ -64,6 +61,8 @@ type Options struct {
 // Server answers /api/ requests.
 type Server struct {
 	o       Options
+	site    *site.Site
+	cfg     *config.Config
 	log     *slog.Logger
 	auth    *authFile
 	logins  *loginLimiter
@@ -75,17 +74,20 @@ type Server struct {
 // subnets. A missing auth.conf is no error (no one can log in until an
 // administrator adds a user); a malformed one is.
 func New(o Options) (*Server, error) {
-	if o.Config == nil || o.Nodes == nil || o.Images == nil || o.Overlays == nil || o.Builder == nil {
-		return nil, errors.New("api: Config, Nodes, Images, Overlays and Builder are required")
+	if o.Site == nil {
+		return nil, errors.New("api: a site is required")
 	}
-	s := &Server{o: o, log: o.Log}
+	s := &Server{o: o, site: o.Site, cfg: o.Site.Config(), log: o.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.o.AuthFile == "" {
-		s.o.AuthFile = AuthPath(o.Config)
+	if s.o.Builder == nil {
+		s.o.Builder = s.site.NewBuilder(0)
 	}
-	for _, p := range o.Config.API.AllowedSubnets {
+	if s.o.AuthFile == "" {
+		s.o.AuthFile = s.site.AuthConf()
+	}
+	for _, p := range s.cfg.API.AllowedSubnets {
 		prefix, err := netip.ParsePrefix(p)
 		if err != nil {
 			return nil, fmt.Errorf("api: allowed subnets: %q is not an address prefix such as 10.0.0.0/8", p)
@@ -102,7 +104,7 @@ func New(o Options) (*Server, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("api: credential cache key: %w", err)
 	}
-	limits := o.Config.API
+	limits := s.cfg.API
 	if limits.MaxFailedLogins < 1 || limits.FailedLoginWindow < 1 {
 		return nil, fmt.Errorf("api: max failed logins (%d) and failed login window (%d) must be at least 1",
 			limits.MaxFailedLogins, limits.FailedLoginWindow)
@@ -116,10 +118,6 @@ func New(o Options) (*Server, error) {
 	s.routes = s.routeTable()
 	return s, nil
 }
-
-// AuthPath is where the API's users are kept: auth.conf beside
-// warewulf.conf.
-func AuthPath(cfg *config.Config) string { return filepath.Join(cfg.ConfDir(), "auth.conf") }
 
 // Handler returns every route behind the TLS, subnet and credential
 // checks. Unknown paths under /api/ get a JSON 404.

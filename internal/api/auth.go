@@ -240,7 +240,7 @@ func (a *authFile) check(header, name, password string) bool {
 // failed too often (else 429) and they did not match a moment ago.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.o.Config.API.TLS && r.TLS == nil {
+		if s.cfg.API.TLS && r.TLS == nil {
 			reply(w, http.StatusForbidden, errorBody{Message: "the API requires TLS (api.tls is set); use https"})
 			return
 		}
@@ -265,12 +265,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			secs := int((wait + time.Second - 1) / time.Second)
 			if first {
 				s.log.Warn("API client failed to log in too often; refusing its logins for a while", "remote", r.RemoteAddr,
-					"max failed logins", s.o.Config.API.MaxFailedLogins, "window", s.o.Config.API.FailedLoginWindow)
+					"max failed logins", s.cfg.API.MaxFailedLogins, "window", s.cfg.API.FailedLoginWindow)
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			reply(w, http.StatusTooManyRequests, errorBody{Message: fmt.Sprintf(
 				"too many failed logins from %s (api.max failed logins: %d per %d s); retry in %d s",
-				addr, s.o.Config.API.MaxFailedLogins, s.o.Config.API.FailedLoginWindow, secs)})
+				addr, s.cfg.API.MaxFailedLogins, s.cfg.API.FailedLoginWindow, secs)})
 			return
 		}
 		if !s.auth.check(header, name, password) {

@@ -10,6 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 func TestAuth(t *testing.T) {
@@ -61,7 +64,7 @@ func TestAuthHashes(t *testing.T) {
 	f := newFixture(t, "api:\n  enabled: true\n  allowed subnets: [127.0.0.0/8]\n")
 	for _, prefix := range []string{"$2a$", "$2b$", "$2y$"} {
 		t.Run(prefix, func(t *testing.T) {
-			err := UpdateUsers(context.Background(), AuthPath(f.cfg), func(u *Users) error {
+			err := UpdateUsers(context.Background(), f.site.AuthConf(), func(u *Users) error {
 				u.Set("ops", hash(t, "pw-"+prefix, prefix))
 				return nil
 			})
@@ -77,7 +80,7 @@ func TestAuthHashes(t *testing.T) {
 		})
 	}
 	// A broken file keeps the previous users in force.
-	write(t, AuthPath(f.cfg), "users: [")
+	write(t, f.site.AuthConf(), "users: [")
 	if res := f.do("GET", "/api/status", ""); res.code != 200 {
 		t.Fatalf("after a broken auth.conf: code %d: %s", res.code, res.body)
 	}
@@ -164,23 +167,29 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	f := newFixture(t, "api:\n  enabled: true\n")
 	cases := []struct {
 		name    string
-		edit    func(o *Options)
+		edit    func(cfg *config.Config, o *Options)
 		wantErr string
 	}{
-		{name: "bad subnet", edit: func(o *Options) { o.Config.API.AllowedSubnets = []string{"10.0.0.0/33"} }, wantErr: `"10.0.0.0/33"`},
-		{name: "bad auth.conf", edit: func(o *Options) {
+		{name: "bad subnet", edit: func(cfg *config.Config, o *Options) { cfg.API.AllowedSubnets = []string{"10.0.0.0/33"} }, wantErr: `"10.0.0.0/33"`},
+		{name: "bad auth.conf", edit: func(_ *config.Config, o *Options) {
 			o.AuthFile = filepath.Join(t.TempDir(), "auth.conf")
 			write(t, o.AuthFile, "users:\n  - name: a\n    password hash: plain\n")
 		}, wantErr: "not a bcrypt hash"},
-		{name: "no store", edit: func(o *Options) { o.Nodes = nil }, wantErr: "required"},
+		{name: "no site", edit: func(_ *config.Config, o *Options) { o.Site = nil }, wantErr: "required"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := f.srv.o
-			cfg := *o.Config
-			o.Config = &cfg
+			cfg := *f.cfg
 			o.AuthFile = ""
-			tc.edit(&o)
+			tc.edit(&cfg, &o)
+			if o.Site != nil {
+				st, err := site.Open(site.Options{Config: &cfg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Site = st
+			}
 			if _, err := New(o); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("New: %v, want an error with %q", err, tc.wantErr)
 			}

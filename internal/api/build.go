@@ -15,14 +15,7 @@ import (
 
 // snapshot reads the inventory and prepares rendering.
 func (s *Server) snapshot() (*overlay.Snapshot, error) {
-	if s.o.Snapshot != nil {
-		return s.o.Snapshot()
-	}
-	inv, err := s.o.Nodes.Load()
-	if err != nil {
-		return nil, err
-	}
-	return overlay.NewSnapshot(s.o.Config, inv, s.o.Overlays, overlay.RenderOptions{})
+	return s.site.Snapshot()
 }
 
 // nodeOverlays is a node's merged overlay lists.
@@ -33,7 +26,7 @@ type nodeOverlays struct {
 
 func (s *Server) getNodeOverlays(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("id")
-	inv, err := s.o.Nodes.Load()
+	inv, err := s.site.Nodes().Load()
 	if err != nil {
 		return err
 	}

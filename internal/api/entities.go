@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -117,9 +116,8 @@ func (s *Server) checkOverlays(k *kind, inv *inventory.Inventory, name string, b
 			if slices.Contains(before[i], o) {
 				continue
 			}
-			o = strings.TrimPrefix(o, "~")
-			if _, _, ok := s.o.Overlays.Locate(o); !ok {
-				return errorf(http.StatusBadRequest, "%s %s: overlay %q does not exist", k.noun, field, o)
+			if err := s.site.CheckOverlaysExist(o); err != nil {
+				return errorf(http.StatusBadRequest, "%s %s: %v", k.noun, field, err)
 			}
 		}
 	}
@@ -160,7 +158,7 @@ func (s *Server) notFound(k *kind, name string) error {
 // exists.
 func (s *Server) loadEntity(k *kind, r *http.Request) (*inventory.Inventory, string, error) {
 	name := r.PathValue("id")
-	inv, err := s.o.Nodes.Load()
+	inv, err := s.site.Nodes().Load()
 	if err != nil {
 		return nil, "", err
 	}
@@ -172,7 +170,7 @@ func (s *Server) loadEntity(k *kind, r *http.Request) (*inventory.Inventory, str
 
 func (s *Server) list(k *kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		inv, err := s.o.Nodes.Load()
+		inv, err := s.site.Nodes().Load()
 		if err != nil {
 			return err
 		}
@@ -279,7 +277,7 @@ func parseEntity(k *kind, name string, raw []byte) (func(*inventory.Inventory), 
 // fields after the change (before it, with before), and warnings.
 func (s *Server) update(r *http.Request, k *kind, name string, before bool, change func(inv *inventory.Inventory) error) (writeResult, error) {
 	var out *yaml.Node
-	warnings, err := s.o.Nodes.Update(r.Context(), func(inv *inventory.Inventory) error {
+	warnings, err := s.site.Nodes().Update(r.Context(), func(inv *inventory.Inventory) error {
 		encode := func() {
 			if k.has(inv, name) {
 				out = entry(k.raw(inv, []string{name}), name)

@@ -17,10 +17,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/image"
-	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 const fixtureNodes = `# site inventory
@@ -56,6 +55,7 @@ type fixture struct {
 	t       *testing.T
 	root    string
 	cfg     *config.Config
+	site    *site.Site
 	srv     *Server
 	h       http.Handler
 	opts    Options
@@ -90,6 +90,14 @@ func hash(t *testing.T, password, prefix string) string {
 // of warewulf.conf; change, if any, changes the options before New.
 func newFixture(t *testing.T, apiConf string, change ...func(*Options)) *fixture {
 	t.Helper()
+	return newFixtureEnv(t, apiConf, nil, change...)
+}
+
+// newFixtureEnv is newFixture with the environment the site reads
+// (WWSTAGE1, SOURCE_DATE_EPOCH); a nil env names no stage-one program, so
+// that one installed on the machine is not found.
+func newFixtureEnv(t *testing.T, apiConf string, env map[string]string, change ...func(*Options)) *fixture {
+	t.Helper()
 	root := t.TempDir()
 	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\n" + apiConf +
 		"paths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
@@ -99,21 +107,24 @@ func newFixture(t *testing.T, apiConf string, change ...func(*Options)) *fixture
 		t.Fatal(err)
 	}
 	write(t, cfg.NodesConf(), fixtureNodes)
-	write(t, AuthPath(cfg), "users:\n  - name: "+testUser+"\n    password hash: "+hash(t, testPassword, "$2b$")+"\n")
-	im := &image.Images{Chroots: cfg.Paths.Wwchrootdir, Provision: cfg.Paths.Wwprovisiondir}
+	if env == nil {
+		env = map[string]string{"WWSTAGE1": filepath.Join(root, "no-wwstage1")}
+	}
+	st, err := site.Open(site.Options{Config: cfg, Getenv: func(k string) string { return env[k] },
+		BuiltinOverlays: fstest.MapFS{"rt/rootfs/etc/rt.conf": {Data: []byte("runtime\n"), Mode: 0o644}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, st.AuthConf(), "users:\n  - name: "+testUser+"\n    password hash: "+hash(t, testPassword, "$2b$")+"\n")
+	im := st.Images()
 	write(t, filepath.Join(im.RootFS("rocky"), "boot/vmlinuz-6.1.0-1-amd64"), "kernel")
 	write(t, filepath.Join(im.RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
 	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/motd.ww"), "node {{.Id}} of {{.ClusterName}}\n")
 	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/issue"), "welcome\n")
-	f := &fixture{t: t, root: root, cfg: cfg}
+	f := &fixture{t: t, root: root, cfg: cfg, site: st}
 	o := Options{
-		Config: cfg,
-		Nodes:  inventory.NewStore(cfg.NodesConf()),
-		Images: im,
-		Overlays: &overlay.Store{Site: cfg.Paths.Wwoverlaydir, Builtin: fstest.MapFS{
-			"rt/rootfs/etc/rt.conf": {Data: []byte("runtime\n"), Mode: 0o644},
-		}},
-		Builder: &overlay.Builder{Dir: filepath.Join(cfg.Paths.Wwprovisiondir, "overlays"), NoSync: true},
+		Site:    st,
+		Builder: &overlay.Builder{Dir: st.OverlayImageDir(), NoSync: true},
 		Status: func() map[string]provision.NodeStatus {
 			return map[string]provision.NodeStatus{"n1": {Node: "n1", Stage: "KERNEL", Sent: "vmlinuz", Addr: "10.0.0.1"}}
 		},

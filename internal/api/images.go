@@ -1,12 +1,12 @@
 package api
 
 import (
+	"errors"
 	"net/http"
-	"strings"
 
-	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // imageInfo is Warewulf's shape of an image, with the nodes that boot it.
@@ -22,34 +22,30 @@ type imageInfo struct {
 }
 
 func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, error) {
-	info := imageInfo{Kernels: []string{}, Nodes: []string{}, Writable: !s.o.Images.ReadOnly(name)}
-	ks, err := image.Kernels(s.o.Images.RootFS(name))
+	info := imageInfo{Kernels: []string{}, Nodes: []string{}, Writable: !s.site.Images().ReadOnly(name)}
+	ks, err := image.Kernels(s.site.Images().RootFS(name))
 	if err != nil {
 		return info, err
 	}
 	for _, k := range ks {
 		info.Kernels = append(info.Kernels, k.Path)
 	}
-	for _, b := range s.o.Images.Archives(name) {
+	for _, b := range s.site.Images().Archives(name) {
 		// Archives lists .img, .img.gz, .img.zst: the last is the one
 		// nodes fetch by default.
 		info.Size = b.Size
 		info.BuildTime = max(info.BuildTime, b.ModTime.Unix())
 	}
-	for _, m := range merged {
-		if m.ImageName != nil && *m.ImageName == name {
-			info.Nodes = append(info.Nodes, m.Name)
-		}
-	}
+	info.Nodes = append(info.Nodes, site.ImageNodes(merged, name)...)
 	return info, nil
 }
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
-	names, err := s.o.Images.Names()
+	names, err := s.site.Images().Names()
 	if err != nil {
 		return err
 	}
-	inv, err := s.o.Nodes.Load()
+	inv, err := s.site.Nodes().Load()
 	if err != nil {
 		return err
 	}
@@ -66,7 +62,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) existingImage(r *http.Request) (string, error) {
 	name := r.PathValue("name")
-	if !s.o.Images.Exists(name) {
+	if !s.site.Images().Exists(name) {
 		return "", errorf(http.StatusNotFound, "image %q does not exist", name)
 	}
 	return name, nil
@@ -79,7 +75,7 @@ func (s *Server) imageAndInventory(r *http.Request) (string, *inventory.Inventor
 	if err != nil {
 		return "", nil, err
 	}
-	inv, err := s.o.Nodes.Load()
+	inv, err := s.site.Nodes().Load()
 	return name, inv, err
 }
 
@@ -104,17 +100,30 @@ type buildOutput struct {
 	SHA256 string `json:"sha256"`
 }
 
-type imageBuild struct {
-	Image   string        `json:"image"`
-	Skipped bool          `json:"skipped"`
-	Files   int           `json:"files"`
-	Bytes   int64         `json:"bytes"`
-	Outputs []buildOutput `json:"outputs"`
+// bootstrapOutput is a two-stage boot bootstrap the build made.
+type bootstrapOutput struct {
+	Kernel   string `json:"kernel"`
+	Path     string `json:"path"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Modules  int    `json:"modules"`
+	Firmware int    `json:"firmware"`
 }
 
-// buildImage builds the image's gzip and zstd archives as "wwctl image
-// build" does, with the configured excludes and the image's own; ?force
-// rebuilds an unchanged tree. The request waits for the build.
+type imageBuild struct {
+	Image      string            `json:"image"`
+	Skipped    bool              `json:"skipped"`
+	Files      int               `json:"files"`
+	Bytes      int64             `json:"bytes"`
+	Outputs    []buildOutput     `json:"outputs"`
+	Bootstraps []bootstrapOutput `json:"bootstraps"`
+	Warnings   []string          `json:"warnings"`
+}
+
+// buildImage builds the image as "wwctl image build" does (the site's
+// build: the configured excludes and the image's own, then the
+// bootstraps of two-stage boot when the stage-one program is installed);
+// ?force rebuilds an unchanged tree. The request waits for the build.
 func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	name, err := s.existingImage(r)
 	if err != nil {
@@ -124,18 +133,18 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.o.Images.Build(r.Context(), name, image.BuildOptions{
-		Formats:  []compress.Format{compress.Gzip, compress.Zstd},
-		Excludes: s.o.Config.ImageExcludes,
-		Force:    force,
-		Log:      s.log,
-	})
+	res, err := s.site.BuildImage(r.Context(), name, site.BuildOptions{Force: force})
 	if err != nil {
 		return err
 	}
-	out := imageBuild{Image: name, Skipped: res.Skipped, Files: res.Files, Bytes: res.Bytes, Outputs: []buildOutput{}}
+	out := imageBuild{Image: name, Skipped: res.Skipped, Files: res.Files, Bytes: res.Bytes, Outputs: []buildOutput{},
+		Bootstraps: []bootstrapOutput{}, Warnings: append([]string{}, res.Warnings...)}
 	for _, o := range res.Outputs {
 		out.Outputs = append(out.Outputs, buildOutput{Format: o.Format.String(), Path: o.Path, Size: o.Size, SHA256: o.SHA256})
+	}
+	for _, b := range res.Bootstraps {
+		out.Bootstraps = append(out.Bootstraps, bootstrapOutput{Kernel: b.Kernel, Path: b.Path, Size: b.Size, SHA256: b.SHA256,
+			Modules: len(b.Modules), Firmware: len(b.Firmware)})
 	}
 	reply(w, http.StatusOK, out)
 	return nil
@@ -143,29 +152,16 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 
 // deleteImage removes an image that no node or profile names.
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
-	name, inv, err := s.imageAndInventory(r)
+	name, err := s.existingImage(r)
 	if err != nil {
 		return err
 	}
-	users := append(naming(inv.Nodes, "node ", name, func(n *inventory.Node) *string { return n.ImageName }),
-		naming(inv.Profiles, "profile ", name, func(p *inventory.Profile) *string { return p.ImageName })...)
-	if len(users) > 0 {
-		return errorf(http.StatusConflict, "image %q is used by %s; change them first", name, strings.Join(users, ", "))
-	}
-	if err := s.o.Images.Delete(name); err != nil {
+	var inUse *site.InUseError
+	if err := s.site.DeleteImage(name); errors.As(err, &inUse) {
+		return errorf(http.StatusConflict, "%v", err)
+	} else if err != nil {
 		return err
 	}
-	reply(w, http.StatusOK, map[string]string{"deleted": name})
+	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": []string{}})
 	return nil
-}
-
-// naming lists the entities whose own image is name, in natural order.
-func naming[T any](m map[string]*T, what, name string, image func(*T) *string) []string {
-	var out []string
-	for _, n := range inventory.SortedNames(m) {
-		if p := image(m[n]); p != nil && *p == name {
-			out = append(out, what+n)
-		}
-	}
-	return out
 }

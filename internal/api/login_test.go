@@ -52,12 +52,12 @@ func TestFailedLoginFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := UpdateUsers(context.Background(), AuthPath(f.cfg), func(u *Users) error { u.Set(testUser, h); return nil }); err != nil {
+	if err := UpdateUsers(context.Background(), f.site.AuthConf(), func(u *Users) error { u.Set(testUser, h); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	// The daemon: boot routes with the API under /api/.
-	boot, err := provision.New(provision.Options{Config: f.cfg, Nodes: f.opts.Nodes, Overlays: f.opts.Overlays,
-		Images: f.opts.Images, Builder: f.opts.Builder, API: f.h})
+	boot, err := provision.New(provision.Options{Config: f.cfg, Nodes: f.site.Nodes(), Overlays: f.site.Overlays(),
+		Images: f.site.Images(), Builder: f.opts.Builder, API: f.h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestCredentialCache(t *testing.T) {
 	f := newFixture(t, "api:\n  enabled: true\n  allowed subnets: [127.0.0.0/8]\n", countChecks(&checks), fakeClock(&now))
 	setPassword := func(pw string) func() {
 		return func() {
-			err := UpdateUsers(context.Background(), AuthPath(f.cfg), func(u *Users) error { u.Set(testUser, hash(t, pw, "$2b$")); return nil })
+			err := UpdateUsers(context.Background(), f.site.AuthConf(), func(u *Users) error { u.Set(testUser, hash(t, pw, "$2b$")); return nil })
 			if err != nil {
 				t.Fatal(err)
 			}

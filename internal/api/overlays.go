@@ -6,13 +6,11 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"text/template"
 
-	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // overlayInfo is Warewulf's shape of an overlay: its paths and whether
@@ -36,13 +34,13 @@ func describeOverlay(o *overlay.Overlay) overlayInfo {
 }
 
 func (s *Server) listOverlays(w http.ResponseWriter, r *http.Request) error {
-	names, err := s.o.Overlays.Names()
+	names, err := s.site.Overlays().Names()
 	if err != nil {
 		return err
 	}
 	out := make(map[string]overlayInfo, len(names))
 	for _, name := range names {
-		o, err := s.o.Overlays.Get(name)
+		o, err := s.site.Overlays().Get(name)
 		if err != nil {
 			return err
 		}
@@ -52,10 +50,26 @@ func (s *Server) listOverlays(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// overlayWrite answers an overlay write: the overlay, and what the
+// administrator should know (the daemon did not reload).
+type overlayWrite struct {
+	overlayInfo
+	Warnings []string `json:"warnings"`
+}
+
+// fileWrite answers an overlay file write.
+type fileWrite struct {
+	overlayFile
+	Warnings []string `json:"warnings"`
+}
+
+// warnings is never null in an answer.
+func warnings(ws []string) []string { return append([]string{}, ws...) }
+
 // existingOverlay answers 404 for an overlay that does not exist.
 func (s *Server) existingOverlay(r *http.Request) (string, error) {
 	name := r.PathValue("name")
-	if _, _, ok := s.o.Overlays.Locate(name); !ok {
+	if _, _, ok := s.site.Overlays().Locate(name); !ok {
 		return "", errorf(http.StatusNotFound, "overlay %q does not exist", name)
 	}
 	return name, nil
@@ -66,7 +80,7 @@ func (s *Server) getOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.o.Overlays.Get(name)
+	o, err := s.site.Overlays().Get(name)
 	if err != nil {
 		return err
 	}
@@ -116,7 +130,7 @@ func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	rel := strings.TrimPrefix(p, "/")
 	node := r.URL.Query().Get("render")
 	if node == "" {
-		o, err := s.o.Overlays.Get(name)
+		o, err := s.site.Overlays().Get(name)
 		if err != nil {
 			return err
 		}
@@ -159,18 +173,17 @@ func (s *Server) createOverlay(w http.ResponseWriter, r *http.Request) error {
 	if !overlay.ValidName(name) {
 		return errorf(http.StatusBadRequest, "overlay name %q is not valid (letters, digits, '-', '.', '_', ':')", name)
 	}
-	if _, _, ok := s.o.Overlays.Locate(name); ok {
+	if _, _, ok := s.site.Overlays().Locate(name); ok {
 		return errorf(http.StatusConflict, "overlay %q already exists", name)
 	}
-	if err := s.o.Overlays.Create(name); err != nil {
+	if err := s.site.Overlays().Create(name); err != nil {
 		return err
 	}
-	o, err := s.o.Overlays.Get(name)
+	o, err := s.site.Overlays().Get(name)
 	if err != nil {
 		return err
 	}
-	s.reload()
-	reply(w, http.StatusCreated, describeOverlay(o))
+	reply(w, http.StatusCreated, overlayWrite{describeOverlay(o), warnings(s.reload())})
 	return nil
 }
 
@@ -194,7 +207,7 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	mode := fs.FileMode(0o644)
+	var mode fs.FileMode // 0: keep an existing file's, 0644 for a new one
 	if body.Perms != "" {
 		m, err := strconv.ParseUint(body.Perms, 8, 32)
 		if err != nil || m > 0o7777 {
@@ -202,41 +215,24 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		mode = fs.FileMode(m)
 	}
-	if strings.HasSuffix(p, ".ww") {
-		if _, err := template.New(p).Funcs(overlay.FuncNames()).Parse(body.Content); err != nil {
-			return errorf(http.StatusBadRequest, "template %s does not parse: %v", p, err)
-		}
-	}
-	dst, err := s.o.Overlays.SitePath(name, p)
-	if err != nil {
+	created, mode, err := s.site.WriteOverlayFile(site.OverlayFile{Overlay: name, Path: p, Content: []byte(body.Content),
+		Mode: mode, CreateOnly: r.Header.Get("If-None-Match") == "*"})
+	switch {
+	case errors.Is(err, site.ErrBadTemplate), errors.Is(err, site.ErrBadPath):
 		return errorf(http.StatusBadRequest, "%v", err)
-	}
-	st, statErr := os.Lstat(dst)
-	exists := statErr == nil
-	if exists && r.Header.Get("If-None-Match") == "*" {
-		return errorf(http.StatusPreconditionFailed, "overlay %q already has %s (If-None-Match: *)", name, p)
-	}
-	if exists && !st.Mode().IsRegular() {
-		return errorf(http.StatusConflict, "%s in overlay %q is not a regular file", p, name)
-	}
-	if exists && body.Perms == "" {
-		mode = st.Mode().Perm()
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("overlay %q: %w", name, err)
-	}
-	if err := atomicfile.WriteFile(dst, []byte(body.Content), mode); err != nil {
+	case errors.Is(err, site.ErrFileExists):
+		return errorf(http.StatusPreconditionFailed, "%v (If-None-Match: *)", err)
+	case errors.Is(err, site.ErrNotRegular):
+		return errorf(http.StatusConflict, "%v", err)
+	case err != nil:
 		return err
 	}
-	if err := os.Chmod(dst, mode); err != nil {
-		return fmt.Errorf("overlay %q: %w", name, err)
-	}
-	s.reload()
+	ws := s.reload()
 	code := http.StatusOK
-	if !exists {
+	if created {
 		code = http.StatusCreated
 	}
-	reply(w, code, newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""))
+	reply(w, code, fileWrite{newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""), warnings(ws)})
 	return nil
 }
 
@@ -250,11 +246,10 @@ func (s *Server) deleteOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.o.Overlays.Delete(name, force); err != nil {
+	if err := s.site.Overlays().Delete(name, force); err != nil {
 		return errorf(http.StatusConflict, "%v", err)
 	}
-	s.reload()
-	reply(w, http.StatusOK, map[string]string{"deleted": name})
+	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": warnings(s.reload())})
 	return nil
 }
 
@@ -273,7 +268,7 @@ func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	o, err := s.o.Overlays.Get(name)
+	o, err := s.site.Overlays().Get(name)
 	if err != nil {
 		return err
 	}
@@ -284,14 +279,13 @@ func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error
 	if !found {
 		return errorf(http.StatusNotFound, "overlay %q has no file %s", name, p)
 	}
-	if err := s.o.Overlays.DeleteFile(name, p, force, cleanup); err != nil {
+	if err := s.site.Overlays().DeleteFile(name, p, force, cleanup); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			return errorf(http.StatusConflict, "%v (a directory that is not empty needs force=true)", err)
 		}
 		return err
 	}
-	s.reload()
-	reply(w, http.StatusOK, map[string]string{"overlay": name, "deleted": "/" + strings.Trim(p, "/")})
+	reply(w, http.StatusOK, map[string]any{"overlay": name, "deleted": "/" + strings.Trim(p, "/"), "warnings": warnings(s.reload())})
 	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -142,6 +143,47 @@ func TestOverlayReferences(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if res := f.do(tc.method, tc.target, tc.body); res.code/100 != 2 {
 				t.Fatalf("%d %s", res.code, res.body)
+			}
+		})
+	}
+}
+
+// TestOverlayWritesReportReloadWarnings: when the daemon fails to reload
+// after an overlay write, the answer says so, as node and profile writes
+// do, instead of dropping it.
+func TestOverlayWritesReportReloadWarnings(t *testing.T) {
+	tests := []struct {
+		name, method, target, body string
+		wantCode                   int
+	}{
+		{name: "create overlay", method: "PUT", target: "/api/overlays/new", wantCode: http.StatusCreated},
+		{name: "write file", method: "PUT", target: "/api/overlays/sys/file?path=/etc/new", body: `{"content": "x\n"}`,
+			wantCode: http.StatusCreated},
+		{name: "delete file", method: "DELETE", target: "/api/overlays/sys/file?path=/etc/issue", wantCode: http.StatusOK},
+		{name: "delete overlay", method: "DELETE", target: "/api/overlays/sys?force=true", wantCode: http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, fail := range []bool{false, true} {
+				f := newFixture(t, "api:\n  enabled: true\n", func(o *Options) {
+					o.Reload = func() error {
+						if fail {
+							return errors.New("templates broken")
+						}
+						return nil
+					}
+				})
+				res := f.do(tt.method, tt.target, tt.body)
+				if res.code != tt.wantCode {
+					t.Fatalf("%d %s", res.code, res.body)
+				}
+				want := []any{}
+				if fail {
+					want = []any{"written, but the daemon did not reload: templates broken"}
+				}
+				if diff := cmp.Diff(want, pick(t, res.json(t), "warnings")); diff != "" {
+					t.Errorf("reload failing %v: warnings (-want +got):\n%s", fail, diff)
+				}
 			}
 		})
 	}

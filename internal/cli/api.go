@@ -17,19 +17,15 @@ func (a *app) apiHandler(builder *overlay.Builder, reload func() error, status f
 		return nil, nil
 	}
 	s, err := api.New(api.Options{
-		Config:   a.cfg,
-		Nodes:    a.store(),
-		Images:   a.images(),
-		Overlays: a.overlayStore(),
-		Builder:  builder,
-		Snapshot: a.snapshot,
-		Status:   status,
-		Reload:   reload,
-		Log:      a.log,
+		Site:    a.site,
+		Builder: builder,
+		Status:  status,
+		Reload:  reload,
+		Log:     a.log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("REST API enabled", "auth", api.AuthPath(a.cfg), "allowed subnets", a.cfg.API.AllowedSubnets, "tls", a.cfg.API.TLS)
+	a.log.Info("REST API enabled", "auth", a.site.AuthConf(), "allowed subnets", a.cfg.API.AllowedSubnets, "tls", a.cfg.API.TLS)
 	return s.Handler(), nil
 }

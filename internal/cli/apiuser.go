@@ -28,7 +28,7 @@ input. The daemon picks up the change on the next request.`,
 			if !inventory.ValidName(name) {
 				return fmt.Errorf("user name %q is not valid (letters, digits, '.', '_', '-')", name)
 			}
-			path := api.AuthPath(a.cfg)
+			path := a.site.AuthConf()
 			if remove {
 				err := api.UpdateUsers(cmd.Context(), path, func(u *api.Users) error {
 					if !u.Remove(name) {
@@ -71,7 +71,11 @@ func (a *app) readPassword() ([]byte, error) {
 	f, ok := a.env.Stdin.(*os.File)
 	var term *unix.Termios
 	if ok {
-		term, _ = unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		// IoctlGetTermios returns a zero Termios with its error: only a
+		// nil error says stdin is a terminal (a pipe or a file is not).
+		if t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			term = t
+		}
 	}
 	if term == nil {
 		line, err := a.stdin.ReadString('\n')

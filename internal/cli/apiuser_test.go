@@ -141,3 +141,54 @@ func TestAPIHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigureAPIUserFromPipe gives the password as "echo PW | wwctl
+// configure api-user" does: standard input is a file that is not a
+// terminal (a pipe, or a regular file).
+func TestConfigureAPIUserFromPipe(t *testing.T) {
+	tests := []struct {
+		name  string
+		stdin func(t *testing.T) *os.File
+	}{
+		{name: "pipe", stdin: func(t *testing.T) *os.File {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			if _, err := w.WriteString("piped pw\n"); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			return r
+		}},
+		{name: "regular file", stdin: func(t *testing.T) *os.File {
+			p := filepath.Join(t.TempDir(), "pw")
+			if err := os.WriteFile(p, []byte("piped pw\nsecond line\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			return f
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTree(t, "")
+			env := Env{Stdin: tt.stdin(t), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+			if err := Run(t.Context(), []string{"--warewulfconf", tr.conf, "configure", "api-user", "admin"}, env); err != nil {
+				t.Fatal(err)
+			}
+			u, err := api.ReadUsers(filepath.Join(tr.root, "etc", "warewulf", "auth.conf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(u.Users) != 1 || bcrypt.CompareHashAndPassword([]byte(u.Users[0].PasswordHash), []byte("piped pw")) != nil {
+				t.Errorf("auth.conf users %+v do not hold admin with the piped password", u.Users)
+			}
+		})
+	}
+}

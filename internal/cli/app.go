@@ -19,6 +19,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // Env is what a command may touch outside its arguments.
@@ -44,7 +45,9 @@ type app struct {
 	debug      bool
 	logLevel   int
 
-	cfg   *config.Config
+	cfg *config.Config
+	// site is the installation cfg describes, opened by setup.
+	site  *site.Site
 	stdin *bufio.Reader
 
 	progressLine bool
@@ -138,7 +141,8 @@ func (a *app) setup() error {
 		return err
 	}
 	a.cfg = cfg
-	return nil
+	a.site, err = site.Open(site.Options{Config: cfg, Log: a.log, Getenv: a.env.Getenv})
+	return err
 }
 
 func (a *app) loadConfig() (*config.Config, error) {
@@ -168,7 +172,7 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-func (a *app) store() *inventory.Store { return inventory.NewStore(a.cfg.NodesConf()) }
+func (a *app) store() *inventory.Store { return a.site.Nodes() }
 
 func (a *app) out() io.Writer { return a.env.Stdout }
 

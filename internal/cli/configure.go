@@ -64,7 +64,7 @@ which the overlay prefers.`,
 			if !a.cfg.SSH.SharedHostKeys {
 				return a.configureNodeKeys(cmd.Context(), types, perNode, len(keyTypes) > 0)
 			}
-			dirs := []string{filepath.Join(a.cfg.ConfDir(), "keys")}
+			dirs := []string{a.site.KeysDir()}
 			if len(perNode) > 0 {
 				names, err := hostlist.Expand(perNode...)
 				if err != nil {
@@ -79,7 +79,7 @@ which the overlay prefers.`,
 				}
 				dirs = dirs[:0]
 				for _, n := range names {
-					dirs = append(dirs, filepath.Join(a.cfg.ConfDir(), "keys", "nodes", n))
+					dirs = append(dirs, a.site.NodeKeysDir(n))
 				}
 			}
 			for _, dir := range dirs {

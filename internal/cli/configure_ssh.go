@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -30,7 +29,7 @@ func (a *app) configureNodeKeys(ctx context.Context, types, patterns []string, f
 			fmt.Fprintf(a.out(), "Skipped key type %s: OpenSSH no longer accepts it\n", t)
 		}
 	}
-	keys := sshca.Keys{Dir: filepath.Join(a.cfg.ConfDir(), "keys")}
+	keys := sshca.Keys{Dir: a.site.KeysDir()}
 	made, err := keys.CreateCA(ctx)
 	if err != nil {
 		return err
@@ -39,7 +38,7 @@ func (a *app) configureNodeKeys(ctx context.Context, types, patterns []string, f
 		fmt.Fprintf(a.out(), "Created %s (the cluster's ssh host certificate authority)\n", keys.CAPath())
 	}
 
-	snap, err := a.snapshot()
+	snap, err := a.site.Snapshot()
 	if err != nil {
 		return err
 	}
@@ -84,7 +83,7 @@ func (a *app) configureNodeKeys(ctx context.Context, types, patterns []string, f
 	if err != nil {
 		return err
 	}
-	knownHosts := filepath.Join(a.cfg.Paths.Sysconfdir, "ssh", "ssh_known_hosts")
+	knownHosts := a.site.KnownHosts()
 	changed, err := sshca.TrustInKnownHosts(knownHosts, caPub)
 	if err != nil {
 		return err

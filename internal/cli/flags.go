@@ -387,7 +387,6 @@ var overlayFlags = []string{"system-overlays", "runtime-overlays"}
 // when the nodes' images fail to build. "~NAME" (drop an inherited
 // overlay) is checked as NAME.
 func (a *app) checkOverlays(ff *fieldFlags) error {
-	store := a.overlayStore()
 	for _, flag := range overlayFlags {
 		if !ff.fs.Changed(flag) {
 			continue
@@ -401,8 +400,8 @@ func (a *app) checkOverlays(ff *fieldFlags) error {
 			if !overlay.ValidName(name) {
 				return fmt.Errorf("--%s: %q is not a valid overlay name (letters, digits, '-', '.', '_', ':')", flag, name)
 			}
-			if _, _, ok := store.Locate(name); !ok {
-				return fmt.Errorf("--%s: overlay %q does not exist (wwctl overlay list shows the overlays; wwctl overlay create %s makes one)", flag, name, name)
+			if err := a.site.CheckOverlaysExist(name); err != nil {
+				return fmt.Errorf("--%s: %w (wwctl overlay list shows the overlays; wwctl overlay create %s makes one)", flag, err, name)
 			}
 		}
 	}

@@ -11,11 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wwboot/wwboot/internal/compress"
-	"github.com/wwboot/wwboot/internal/image"
-	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/mkchroot"
 	"github.com/wwboot/wwboot/internal/oci"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // ExitError carries the exit status of a command run inside an image, so
@@ -36,10 +34,6 @@ func (a *app) imageCommand() *cobra.Command {
 	cmd.AddCommand(a.imageImport(), a.imageCreate(), a.imageBuild(), a.imageList(), a.imageShow(), a.imageKernels(),
 		a.imageCopy(), a.imageRename(), a.imageDelete(), a.imageExec(), a.imageShell(), a.imageSyncuser(), a.imageBootstrap())
 	return cmd
-}
-
-func (a *app) images() *image.Images {
-	return &image.Images{Chroots: a.cfg.Paths.Wwchrootdir, Provision: a.cfg.Paths.Wwprovisiondir, Log: a.log}
 }
 
 // importLimits are warewulf.conf's "image import" limits.
@@ -121,12 +115,12 @@ WAREWULF_OCI_PASSWORD.`,
 			if opts.Password == "" {
 				opts.Password = a.env.Getenv("WAREWULF_OCI_PASSWORD")
 			}
-			opts.CacheDir = a.cfg.Paths.Cachedir
+			opts.CacheDir = a.site.CacheDir()
 			opts.Log = a.log
 			if p := a.byteProgress(); p != nil {
 				opts.Progress = func(_ string, done, total int64) { p(done, total) }
 			}
-			im := a.images()
+			im := a.site.Images()
 			var base func(string) error
 			if update {
 				base = func(dst string) error {
@@ -215,7 +209,7 @@ network. --list shows the templates and what each needs.`,
 				return fmt.Errorf("name a template with --from (see --list)")
 			}
 			opts := mkchroot.Options{Mirror: mirror, Packages: packages, Log: a.log, Stdout: a.env.Stderr, Stderr: a.env.Stderr}
-			err := a.images().Install(args[0], force, nil, func(dst string) error {
+			err := a.site.Images().Install(args[0], force, nil, func(dst string) error {
 				return mkchroot.Create(cmd.Context(), from, dst, opts)
 			})
 			if err != nil {
@@ -261,7 +255,7 @@ shared over a network filesystem. An unchanged tree is not rebuilt.`,
 			names := args
 			if all {
 				var err error
-				if names, err = a.images().Names(); err != nil {
+				if names, err = a.site.Images().Names(); err != nil {
 					return err
 				}
 			}
@@ -281,19 +275,11 @@ shared over a network filesystem. An unchanged tree is not rebuilt.`,
 }
 
 func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) error {
-	im := a.images()
 	for _, name := range names {
-		if !im.Exists(name) {
-			return fmt.Errorf("image %q does not exist", name)
-		}
-		formats := []compress.Format{compress.Gzip, compress.Zstd}
-		if bf.uncompressed {
-			formats = append([]compress.Format{compress.None}, formats...)
-		}
 		start := time.Now()
-		res, err := im.Build(ctx, name, image.BuildOptions{
-			Formats: formats, Excludes: append(append([]string(nil), a.cfg.ImageExcludes...), bf.excludes...),
-			HybridPath: bf.hybridPath, Force: bf.force, Progress: a.byteProgress(), Log: a.log,
+		res, err := a.site.BuildImage(ctx, name, site.BuildOptions{
+			Force: bf.force, Uncompressed: bf.uncompressed, Excludes: bf.excludes, HybridPath: bf.hybridPath,
+			Progress: a.byteProgress(),
 		})
 		a.progressDone()
 		if err != nil {
@@ -310,7 +296,8 @@ func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) er
 				fmt.Fprintf(a.out(), "  %s  %s  secret files, for nodes that prove themselves; sha256 of both:%s\n", o.SecretPath, humanBytes(o.SecretSize), o.SecretSHA256)
 			}
 		}
-		a.autoBootstrap(ctx, name)
+		// The site logged any bootstrap warning; the image is built.
+		a.printBootstraps(name, res.Bootstraps)
 	}
 	return nil
 }
@@ -357,7 +344,7 @@ func (a *app) imageCopy() *cobra.Command {
 		Short:   "Copy an image",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			if !im.Exists(args[0]) {
 				return fmt.Errorf("image %q does not exist", args[0])
 			}
@@ -388,24 +375,8 @@ func (a *app) imageRename() *cobra.Command {
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			from, to := args[0], args[1]
-			if err := a.images().Rename(from, to); err != nil {
+			if err := a.site.RenameImage(cmd.Context(), from, to); err != nil {
 				return err
-			}
-			_, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
-				for _, n := range inv.Nodes {
-					if n.ImageName != nil && *n.ImageName == from {
-						n.ImageName = &to
-					}
-				}
-				for _, p := range inv.Profiles {
-					if p.ImageName != nil && *p.ImageName == from {
-						p.ImageName = &to
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("image renamed, but nodes.conf still names %s: %w", from, err)
 			}
 			fmt.Fprintf(a.out(), "Renamed image %s to %s\n", from, to)
 			if build {
@@ -430,13 +401,9 @@ func (a *app) imageDelete() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			im := a.images()
 			for _, name := range args {
-				if !im.Exists(name) {
-					return fmt.Errorf("image %q does not exist", name)
-				}
-				if direct := imageNamedBy(inv, name); len(direct) > 0 {
-					return fmt.Errorf("image %q is used by %s; change them first", name, strings.Join(direct, ", "))
+				if err := a.site.CheckImageDeletable(inv, name); err != nil {
+					return err
 				}
 			}
 			if err := a.confirm(yes, "Delete %d image(s): %s?", len(args), strings.Join(args, ", ")); err != nil {
@@ -444,7 +411,7 @@ func (a *app) imageDelete() *cobra.Command {
 			}
 			var errs []error
 			for _, name := range args {
-				if err := im.Delete(name); err != nil {
+				if err := a.site.DeleteImage(name); err != nil {
 					errs = append(errs, err)
 					continue
 				}

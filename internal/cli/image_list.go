@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wwboot/wwboot/internal/image"
-	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 func (a *app) imageList() *cobra.Command {
@@ -16,7 +16,7 @@ func (a *app) imageList() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List images",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			names, err := a.imageNames(args)
 			if err != nil {
 				return err
@@ -28,7 +28,7 @@ func (a *app) imageList() *cobra.Command {
 			merged := inv.MergeAll()
 			t := newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "BUILT", "SIZE (ZSTD)")
 			for _, name := range names {
-				users := imageNodes(merged, name)
+				users := site.ImageNodes(merged, name)
 				kv := "--"
 				if ks, err := image.Kernels(im.RootFS(name)); err == nil {
 					if k, err := image.FindKernel(ks, ""); err == nil {
@@ -57,7 +57,7 @@ func (a *app) imageShow() *cobra.Command {
 		Short: "Show an image's root filesystem path (--all: more)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			name := args[0]
 			if !im.Exists(name) {
 				return fmt.Errorf("image %q does not exist", name)
@@ -70,7 +70,7 @@ func (a *app) imageShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			users := imageNodes(inv.MergeAll(), name)
+			users := site.ImageNodes(inv.MergeAll(), name)
 			kernel := "--"
 			if ks, err := image.Kernels(im.RootFS(name)); err == nil {
 				if k, err := image.FindKernel(ks, ""); err == nil {
@@ -99,7 +99,7 @@ func (a *app) imageKernels() *cobra.Command {
 		Aliases: []string{"kernel"},
 		Short:   "List the kernels in images",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.images()
+			im := a.site.Images()
 			names, err := a.imageNames(args)
 			if err != nil {
 				return err
@@ -139,38 +139,10 @@ func (a *app) imageKernels() *cobra.Command {
 	}
 }
 
-// imageNodes returns the nodes whose merged image is name.
-func imageNodes(merged []*inventory.Merged, name string) []string {
-	var nodes []string
-	for _, m := range merged {
-		if m.ImageName != nil && *m.ImageName == name {
-			nodes = append(nodes, m.Name)
-		}
-	}
-	return nodes
-}
-
-// imageNamedBy returns the nodes and profiles that name image name
-// themselves.
-func imageNamedBy(inv *inventory.Inventory, name string) []string {
-	var direct []string
-	for _, n := range inv.NodeNames() {
-		if p := inv.Nodes[n].ImageName; p != nil && *p == name {
-			direct = append(direct, "node "+n)
-		}
-	}
-	for _, n := range inv.ProfileNames() {
-		if p := inv.Profiles[n].ImageName; p != nil && *p == name {
-			direct = append(direct, "profile "+n)
-		}
-	}
-	return direct
-}
-
 // imageNames returns the named images, or every image when none are
 // named; each must exist.
 func (a *app) imageNames(args []string) ([]string, error) {
-	im := a.images()
+	im := a.site.Images()
 	if len(args) == 0 {
 		return im.Names()
 	}

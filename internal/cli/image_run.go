@@ -44,7 +44,7 @@ func (a *app) imageShell() *cobra.Command {
 			shell := "/bin/sh"
 			for _, s := range []string{a.env.Getenv("SHELL"), "/bin/bash"} {
 				if s != "" {
-					if _, err := os.Stat(filepath.Join(a.images().RootFS(args[0]), s)); err == nil {
+					if _, err := os.Stat(filepath.Join(a.site.Images().RootFS(args[0]), s)); err == nil {
 						shell = s
 						break
 					}
@@ -59,7 +59,7 @@ func (a *app) imageShell() *cobra.Command {
 }
 
 func (a *app) runInImage(ctx context.Context, name string, argv, bindFlags []string, build bool) error {
-	im := a.images()
+	im := a.site.Images()
 	if !im.Exists(name) {
 		return fmt.Errorf("image %q does not exist", name)
 	}
@@ -123,12 +123,11 @@ nothing changes. --write=false only reports.`,
 }
 
 func (a *app) syncUsers(ctx context.Context, name string, write, build bool) error {
-	im := a.images()
+	im := a.site.Images()
 	if !im.Exists(name) {
 		return fmt.Errorf("image %q does not exist", name)
 	}
-	res, err := image.SyncUsers(ctx, im.RootFS(name), filepath.Join(a.cfg.Paths.Sysconfdir, "passwd"),
-		filepath.Join(a.cfg.Paths.Sysconfdir, "group"), write)
+	res, err := image.SyncUsers(ctx, im.RootFS(name), a.site.HostPasswd(), a.site.HostGroup(), write)
 	if err != nil {
 		return fmt.Errorf("image %s: %w", name, err)
 	}

@@ -58,7 +58,7 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		for code, bin := range cfg.Tftp.IpxeBinaries {
 			boot[code] = tftp.BootName(bin)
 		}
-		leaseFile := filepath.Join(cfg.Paths.Localstatedir, "warewulf", "dhcp.leases")
+		leaseFile := a.site.LeaseFile()
 		if err := os.MkdirAll(filepath.Dir(leaseFile), 0o755); err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
@@ -78,8 +78,8 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 	}
 	var tsrv *tftp.Server
 	if serveTFTP {
-		files, missing := tftp.ResolveIpxe(cfg.Paths.Ipxesource, cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
-		a.reportMissingIpxe(missing, cfg.Paths.Ipxesource)
+		files, missing := tftp.ResolveIpxe(a.site.IpxeSource(), cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
+		a.reportMissingIpxe(missing, a.site.IpxeSource())
 		addr := net.JoinHostPort("", strconv.Itoa(tftp.Port))
 		if serverIP.IsValid() {
 			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))

@@ -17,6 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/dhcp/nettest"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // noNodes is an empty inventory.
@@ -36,7 +37,12 @@ type metricsNodes struct {
 func (m *metricsNodes) AddMetrics(write func(io.Writer)) { m.writes = append(m.writes, write) }
 
 func netbootApp(cfg *config.Config, stderr *bytes.Buffer) *app {
-	return &app{cfg: cfg, log: slog.New(slog.DiscardHandler), env: Env{Stderr: stderr}}
+	log := slog.New(slog.DiscardHandler)
+	st, err := site.Open(site.Options{Config: cfg, Log: log})
+	if err != nil {
+		panic(err) // only a nil configuration fails
+	}
+	return &app{cfg: cfg, site: st, log: log, env: Env{Stderr: stderr}}
 }
 
 func netbootConfig(t *testing.T, mutate func(c *config.Config)) *config.Config {

@@ -11,15 +11,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/overlay"
-	"github.com/wwboot/wwboot/overlays"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 func (a *app) overlayCommand() *cobra.Command {
@@ -37,53 +35,6 @@ copies it to the site directory first.`,
 	return cmd
 }
 
-func (a *app) overlayStore() *overlay.Store {
-	exe, _ := os.Executable()
-	return &overlay.Store{
-		Site: a.cfg.Paths.Wwoverlaydir,
-		Dist: filepath.Join(a.cfg.Paths.Datadir, "warewulf", "overlays"),
-		// The wwclient overlay's binary is the static cmd/wwclient found
-		// next to wwctl or installed (or $WWCLIENT).
-		Builtin: overlay.WithWwclient(overlays.FS(), overlay.WwclientPaths(exe, a.env.Getenv("WWCLIENT"))),
-	}
-}
-
-// snapshot reads nodes.conf and prepares rendering.
-func (a *app) snapshot() (*overlay.Snapshot, error) {
-	inv, err := a.store().Load()
-	if err != nil {
-		return nil, err
-	}
-	opts, err := a.renderOptions()
-	if err != nil {
-		return nil, err
-	}
-	return overlay.NewSnapshot(a.cfg, inv, a.overlayStore(), opts)
-}
-
-// renderOptions are the options overlays are rendered with, the same for
-// "wwctl overlay build" and the daemon so that each finds the other's
-// images up to date.
-func (a *app) renderOptions() (overlay.RenderOptions, error) {
-	opts := overlay.RenderOptions{}
-	opts.BuildHost, _ = os.Hostname()
-	if s := a.env.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		sec, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return opts, fmt.Errorf("SOURCE_DATE_EPOCH %q is not a number of seconds", s)
-		}
-		t := time.Unix(sec, 0)
-		opts.Epoch = &t
-	}
-	// Built-in templates are as new as the program that carries them.
-	if exe, err := os.Executable(); err == nil {
-		if st, err := os.Stat(exe); err == nil {
-			opts.Builtin = st.ModTime()
-		}
-	}
-	return opts, nil
-}
-
 func (a *app) overlayList() *cobra.Command {
 	var all, long, paths bool
 	cmd := &cobra.Command{
@@ -91,7 +42,7 @@ func (a *app) overlayList() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List overlays, or their files",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store := a.overlayStore()
+			store := a.site.Overlays()
 			names := args
 			if len(names) == 0 {
 				var err error
@@ -177,7 +128,7 @@ overlay does); a template that makes several files prints each under a header.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if node == "" {
-				o, err := a.overlayStore().Get(args[0])
+				o, err := a.site.Overlays().Get(args[0])
 				if err != nil {
 					return err
 				}
@@ -193,7 +144,7 @@ overlay does); a template that makes several files prints each under a header.`,
 				}
 				return fmt.Errorf("overlay %q has no file %s", args[0], args[1])
 			}
-			snap, err := a.snapshot()
+			snap, err := a.site.Snapshot()
 			if err != nil {
 				return err
 			}
@@ -241,7 +192,7 @@ the site directory first. A template (*.ww) is checked when saved and can be
 edited again until it parses; nothing is written before.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store := a.overlayStore()
+			store := a.site.Overlays()
 			p, err := store.SitePath(args[0], args[1])
 			if err != nil {
 				return err
@@ -260,20 +211,14 @@ edited again until it parses; nothing is written before.`,
 				return err
 			}
 			text, changed, err := a.editText(cmd.Context(), filepath.Base(p), original, func(b []byte) error {
-				if !strings.HasSuffix(p, ".ww") {
-					return nil
-				}
-				_, err := template.New(args[1]).Funcs(overlay.FuncNames()).Parse(string(b))
-				return err
+				return site.CheckTemplate(args[1], b)
 			})
 			if err != nil || !changed {
 				return err
 			}
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			// An edited file keeps its mode: atomicfile carries it over.
-			return atomicfile.WriteFile(p, text, 0o644)
+			// An edited file keeps its mode.
+			_, _, err = a.site.WriteOverlayFile(site.OverlayFile{Overlay: args[0], Path: args[1], Content: text})
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Create missing directories")
@@ -332,7 +277,7 @@ func (a *app) overlayImport() *cobra.Command {
 			if len(args) == 3 {
 				dest = args[2]
 			}
-			return a.overlayStore().Import(args[0], args[1], dest, overwrite, parents)
+			return a.site.Overlays().Import(args[0], args[1], dest, overwrite, parents)
 		},
 	}
 	cmd.Flags().BoolVarP(&overwrite, "overwrite", "o", false, "Replace a file that exists")
@@ -347,7 +292,7 @@ func (a *app) overlayCreate() *cobra.Command {
 		Short:   "Create an empty site overlay",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.overlayStore().Create(args[0]); err != nil {
+			if err := a.site.Overlays().Create(args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out(), "Created overlay %s\n", args[0])
@@ -365,9 +310,9 @@ func (a *app) overlayDelete() *cobra.Command {
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				return a.overlayStore().Delete(args[0], force)
+				return a.site.Overlays().Delete(args[0], force)
 			}
-			return a.overlayStore().DeleteFile(args[0], args[1], force, parents)
+			return a.site.Overlays().DeleteFile(args[0], args[1], force, parents)
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Delete an overlay or directory that is not empty")
@@ -386,7 +331,7 @@ func (a *app) overlayMkdir() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.overlayStore().Mkdir(args[0], args[1], m)
+			return a.site.Overlays().Mkdir(args[0], args[1], m)
 		},
 	}
 	cmd.Flags().StringVarP(&mode, "mode", "m", "0755", "Permission mode (octal)")
@@ -403,7 +348,7 @@ func (a *app) overlayChmod() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.overlayStore().Chmod(args[0], args[1], m)
+			return a.site.Overlays().Chmod(args[0], args[1], m)
 		},
 	}
 }
@@ -425,7 +370,7 @@ func (a *app) overlayChown() *cobra.Command {
 					return fmt.Errorf("owner %q: the group id must be a number", args[2])
 				}
 			}
-			return a.overlayStore().Chown(args[0], args[1], uid, gid)
+			return a.site.Overlays().Chown(args[0], args[1], uid, gid)
 		},
 	}
 }
@@ -445,7 +390,7 @@ func (a *app) overlayInfo() *cobra.Command {
 		Short:   "List the template data a template uses",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := a.overlayStore().Get(args[0])
+			o, err := a.site.Overlays().Get(args[0])
 			if err != nil {
 				return err
 			}
@@ -486,7 +431,7 @@ rewrites their archives, which repairs one damaged on disk (nodes refuse it: eac
 image's sha256 is recorded at build and sent with it).`,
 		ValidArgsFunction: a.completeNames(nodeNoun),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			snap, err := a.snapshot()
+			snap, err := a.site.Snapshot()
 			if err != nil {
 				return err
 			}
@@ -499,7 +444,7 @@ image's sha256 is recorded at build and sent with it).`,
 					return fmt.Errorf("no such node: %s", n)
 				}
 			}
-			b := &overlay.Builder{Dir: filepath.Join(a.cfg.Paths.Wwprovisiondir, "overlays"), Workers: workers, Log: a.log}
+			b := a.site.NewBuilder(workers)
 			progress := a.progress("building overlays")
 			start := time.Now()
 			results, err := b.Build(cmd.Context(), snap, names, []overlay.ImageKind{overlay.System, overlay.Runtime}, force, progress)

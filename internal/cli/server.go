@@ -7,14 +7,12 @@ import (
 	"os"
 	"os/signal"
 	"path"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/provision"
 	"github.com/wwboot/wwboot/internal/tftp"
 )
@@ -57,24 +55,24 @@ SIGTERM or SIGINT stops it gracefully.`,
 			if err != nil {
 				return fmt.Errorf("--listen %q: %w", addr, err)
 			}
-			var templates = os.DirFS(filepath.Join(a.cfg.ConfDir(), "ipxe"))
-			render, err := a.renderOptions()
+			var templates = os.DirFS(a.site.IpxeTemplateDir())
+			render, err := a.site.RenderOptions()
 			if err != nil {
 				return err
 			}
-			tokenKey, err := provision.LoadTokenKey(filepath.Join(a.cfg.Paths.Localstatedir, "warewulf", "token.key"))
+			tokenKey, err := provision.LoadTokenKey(a.site.TokenKey())
 			if err != nil {
 				return err
 			}
 			var tlsConf *tls.Config
 			if a.cfg.Warewulf.TLS {
-				if tlsConf, err = serverTLS(a.cfg); err != nil {
+				if tlsConf, err = serverTLS(a.site); err != nil {
 					return err
 				}
 			}
 			// The API's callbacks run only on requests, once srv is set.
 			var srv *provision.Server
-			builder := &overlay.Builder{Dir: filepath.Join(a.cfg.Paths.Wwprovisiondir, "overlays"), Log: a.log}
+			builder := a.site.NewBuilder(0)
 			api, err := a.apiHandler(builder, func() error { return srv.Reload() },
 				func() map[string]provision.NodeStatus { return srv.Status() })
 			if err != nil {
@@ -82,7 +80,7 @@ SIGTERM or SIGINT stops it gracefully.`,
 			}
 			// UEFI HTTP-boot clients fetch the iPXE EFI binaries over HTTP.
 			efiboot := map[string]string{}
-			files, _ := tftp.ResolveIpxe(a.cfg.Paths.Ipxesource, a.cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
+			files, _ := tftp.ResolveIpxe(a.site.IpxeSource(), a.cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
 			for name, file := range files {
 				efiboot[path.Base(name)] = file
 			}
@@ -94,10 +92,10 @@ SIGTERM or SIGINT stops it gracefully.`,
 				ConfigPath: a.confLoaded,
 				Config:     a.cfg,
 				Nodes:      a.store(),
-				Overlays:   a.overlayStore(),
-				Images:     a.images(),
+				Overlays:   a.site.Overlays(),
+				Images:     a.site.Images(),
 				Builder:    builder,
-				StatusFile: filepath.Join(a.cfg.Paths.Localstatedir, "warewulf", "status.json"),
+				StatusFile: a.site.StatusFile(),
 				Templates:  templates,
 				Log:        a.log,
 			})

@@ -23,14 +23,8 @@ import (
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/site"
 )
-
-// tlsPaths are the daemon's key and certificate, where Warewulf keeps
-// them.
-func tlsPaths(cfg *config.Config) (key, cert string) {
-	dir := filepath.Join(cfg.ConfDir(), "tls")
-	return filepath.Join(dir, "warewulf.key"), filepath.Join(dir, "warewulf.crt")
-}
 
 func (a *app) configureTLS() *cobra.Command {
 	var force bool
@@ -49,7 +43,7 @@ warewulf.key and warewulf.crt from DIR instead, --export DIR copies them
 there. Restart the daemon (or send it SIGHUP) after a change.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			keyPath, certPath := tlsPaths(a.cfg)
+			keyPath, certPath := a.site.TLSKey(), a.site.TLSCert()
 			if exportDir != "" {
 				for _, p := range []string{keyPath, certPath} {
 					data, err := os.ReadFile(p)
@@ -176,8 +170,8 @@ func newTLSPair(cfg *config.Config, keyType string, now time.Time) (keyPEM, cert
 
 // serverTLS loads the daemon's key and certificate for its HTTPS
 // listener, with a message saying how to make them when they are missing.
-func serverTLS(cfg *config.Config) (*tls.Config, error) {
-	keyPath, certPath := tlsPaths(cfg)
+func serverTLS(st *site.Site) (*tls.Config, error) {
+	keyPath, certPath := st.TLSKey(), st.TLSCert()
 	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,83 @@
+package site
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/config"
+)
+
+// openAt opens a site whose paths: section puts everything under root.
+func openAt(t *testing.T, root string, env map[string]string) *Site {
+	t.Helper()
+	conf := filepath.Join(root, "etc/warewulf/warewulf.conf")
+	writeFile(t, conf, "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\npaths:\n  sysconfdir: "+root+"/etc\n  localstatedir: "+
+		root+"/var\n  datadir: "+root+"/share\n  cachedir: "+root+"/cache\n")
+	cfg, _, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Config: cfg, Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestPathsFollowTheConfiguration(t *testing.T) {
+	root := t.TempDir()
+	s := openAt(t, root, nil)
+	got := map[string]string{
+		"nodes.conf": s.NodesConf(), "auth.conf": s.AuthConf(), "bootstrap.conf": s.BootstrapConf(),
+		"keys": s.KeysDir(), "node keys": s.NodeKeysDir("n1"), "tls key": s.TLSKey(), "tls cert": s.TLSCert(),
+		"ipxe": s.IpxeTemplateDir(), "known hosts": s.KnownHosts(), "passwd": s.HostPasswd(), "group": s.HostGroup(),
+		"token": s.TokenKey(), "status": s.StatusFile(), "leases": s.LeaseFile(), "overlay images": s.OverlayImageDir(),
+		"cache": s.CacheDir(), "chroots": s.Images().Chroots, "site overlays": s.Overlays().Site,
+		"dist overlays": s.Overlays().Dist,
+	}
+	want := map[string]string{
+		"nodes.conf": root + "/etc/warewulf/nodes.conf", "auth.conf": root + "/etc/warewulf/auth.conf",
+		"bootstrap.conf": root + "/etc/warewulf/bootstrap.conf", "keys": root + "/etc/warewulf/keys",
+		"node keys": root + "/etc/warewulf/keys/nodes/n1", "tls key": root + "/etc/warewulf/tls/warewulf.key",
+		"tls cert": root + "/etc/warewulf/tls/warewulf.crt", "ipxe": root + "/etc/warewulf/ipxe",
+		"known hosts": root + "/etc/ssh/ssh_known_hosts", "passwd": root + "/etc/passwd", "group": root + "/etc/group",
+		"token": root + "/var/warewulf/token.key", "status": root + "/var/warewulf/status.json",
+		"leases": root + "/var/warewulf/dhcp.leases", "overlay images": root + "/var/warewulf/provision/overlays",
+		"cache": root + "/cache", "chroots": root + "/var/warewulf/chroots", "site overlays": root + "/var/warewulf/overlays",
+		"dist overlays": root + "/share/warewulf/overlays",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("paths (-want +got):\n%s", diff)
+	}
+}
+
+func TestRenderOptionsEpoch(t *testing.T) {
+	tests := []struct {
+		name    string
+		epoch   string
+		want    int64
+		wantErr bool
+	}{
+		{name: "unset"},
+		{name: "set", epoch: "1700000000", want: 1700000000},
+		{name: "not a number", epoch: "yesterday", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openAt(t, t.TempDir(), map[string]string{"SOURCE_DATE_EPOCH": tt.epoch})
+			opts, err := s.RenderOptions()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want error %v", err, tt.wantErr)
+			}
+			var got int64
+			if opts.Epoch != nil {
+				got = opts.Epoch.Unix()
+			}
+			if got != tt.want {
+				t.Errorf("epoch %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
