@@ -264,8 +264,8 @@ func TestRoutes(t *testing.T) {
 			}},
 		{name: "delete profile", route: "DELETE /api/profiles/{id}", method: "DELETE", target: "/api/profiles/gpu?x", wantCode: 409,
 			check: func(t *testing.T, f *fixture, v any) {
-				// n2 lists it.
-				if !strings.Contains(fmt.Sprint(pick(t, v, "problems")), `node "n2"`) {
+				// n2 lists it: named as wwctl profile delete names it.
+				if !strings.Contains(fmt.Sprint(pick(t, v, "problems")), `profile "gpu" is used by node(s) n2`) {
 					t.Errorf("problems %v", v)
 				}
 				unchanged(t, f)

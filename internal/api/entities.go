@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // kind is what the node and profile routes share: the same handlers
@@ -431,16 +432,27 @@ func mergePatch(dst, patch *yaml.Node) *yaml.Node {
 func (s *Server) remove(k *kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
-		if k.noun == "profile" && name == "default" {
-			return errorf(http.StatusBadRequest, "the default profile cannot be deleted")
-		}
 		res, err := s.update(r, k, name, true, func(inv *inventory.Inventory) error {
 			if !k.has(inv, name) {
 				return s.notFound(k, name)
 			}
+			if k.noun == "profile" {
+				// The rules wwctl profile delete follows.
+				if err := site.CheckProfilesDeletable(inv, []string{name}); err != nil {
+					return err
+				}
+			}
 			k.remove(inv, name)
 			return nil
 		})
+		var inUse *site.InUseError
+		if errors.Is(err, site.ErrDefaultProfile) {
+			return errorf(http.StatusBadRequest, "%v", err)
+		}
+		if errors.As(err, &inUse) {
+			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k.noun, name),
+				problems: []string{inUse.Error()}}
+		}
 		var ve *inventory.ValidationError
 		if errors.As(err, &ve) {
 			// Deleting a profile that is still listed somewhere.

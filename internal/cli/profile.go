@@ -8,6 +8,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 func (a *app) profileCommand() *cobra.Command {
@@ -95,13 +96,8 @@ func (a *app) profileDelete() *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
-				for _, name := range names {
-					if name == "default" {
-						return nil, fmt.Errorf("the default profile cannot be deleted")
-					}
-					if users := profileUsers(inv, name, names); len(users) > 0 {
-						return nil, fmt.Errorf("profile %q is used by %s; remove it from them first", name, strings.Join(users, ", "))
-					}
+				if err := site.CheckProfilesDeletable(inv, names); err != nil {
+					return nil, err
 				}
 				return names, nil
 			}
@@ -133,40 +129,4 @@ func (a *app) profileDelete() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
 	return cmd
-}
-
-// profileUsers names the nodes and other profiles that list a profile,
-// leaving out the profiles being deleted together with it.
-func profileUsers(inv *inventory.Inventory, profile string, deleting []string) []string {
-	uses := func(list []string) bool {
-		for _, p := range list {
-			if strings.TrimPrefix(p, "~") == profile {
-				return true
-			}
-		}
-		return false
-	}
-	var nodes, profiles []string
-	for _, name := range inv.NodeNames() {
-		if uses(inv.Nodes[name].Profiles) {
-			nodes = append(nodes, name)
-		}
-	}
-	for _, name := range inv.ProfileNames() {
-		gone := false
-		for _, d := range deleting {
-			gone = gone || d == name
-		}
-		if !gone && uses(inv.Profiles[name].Profiles) {
-			profiles = append(profiles, name)
-		}
-	}
-	var out []string
-	if len(nodes) > 0 {
-		out = append(out, "node(s) "+hostlist.Compress(nodes))
-	}
-	if len(profiles) > 0 {
-		out = append(out, "profile(s) "+strings.Join(profiles, ","))
-	}
-	return out
 }
