@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,8 +17,8 @@ import (
 	"syscall"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
-	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/cpio"
+	"github.com/wwboot/wwboot/internal/nodeclient"
 )
 
 // maxOverlay bounds the unpacked size of a runtime overlay, which is held
@@ -37,74 +36,63 @@ type entry struct {
 
 // readOverlay unpacks a (possibly compressed) runtime overlay: one or
 // more newc archives one after the other, as the server concatenates its
-// parts. A later entry of the same name replaces an earlier one, as when
+// parts (nodeclient.Walk); an empty body is an empty overlay. A later entry of the same name replaces an earlier one, as when
 // the kernel unpacks them. Nothing is written anywhere.
 func readOverlay(body []byte) ([]*entry, error) {
-	zr, err := compress.NewReader(bytes.NewReader(body), compress.Detect(body))
-	if err != nil {
-		return nil, err
-	}
-	defer zr.Close()
-	br := bufio.NewReaderSize(io.LimitReader(zr, maxOverlay+1), 64<<10)
 	byName := map[string]*entry{}
-	total := 0
-	for part := 0; ; part++ {
-		// Between archives there is only padding.
-		for {
-			b, err := br.Peek(1)
-			if err == io.EOF {
-				return sorted(byName), nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			if b[0] != 0 {
-				break
-			}
-			_, _ = br.Discard(1)
-		}
-		r := cpio.NewReader(br)
-		links := map[uint32][]*entry{} // hard links of this part by inode
-		for {
-			h, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("archive %d: %w", part+1, err)
+	var links map[uint32][]*entry // hard links of the current archive by inode
+	current, total := 0, 0
+	err := nodeclient.Walk(bytes.NewReader(body), nodeclient.WalkOptions{MaxBytes: maxOverlay, Empty: true},
+		func(archive int, h *cpio.Header, r io.Reader) error {
+			if archive != current {
+				shareLinks(links)
+				current, links = archive, map[uint32][]*entry{}
 			}
 			if h.Name == "." {
-				continue
+				return nil
 			}
 			e := &entry{name: h.Name, mode: h.Mode, uid: int(h.UID), gid: int(h.GID), target: h.Linkname}
 			switch h.Mode.Type() {
 			case 0:
 				if total += int(h.Size); total > maxOverlay {
-					return nil, fmt.Errorf("runtime overlay larger than %d bytes", maxOverlay)
+					return fmt.Errorf("runtime overlay larger than %d bytes", maxOverlay)
 				}
+				var err error
 				if e.data, err = io.ReadAll(r); err != nil {
-					return nil, fmt.Errorf("archive %d: %s: %w", part+1, h.Name, err)
+					return fmt.Errorf("archive %d: %s: %w", archive, h.Name, err)
 				}
 				if h.Nlink > 1 {
 					links[h.Ino] = append(links[h.Ino], e)
 				}
 			case fs.ModeDir, fs.ModeSymlink:
 			default:
-				continue // devices, fifos and sockets are not placed by wwclient
+				return nil // devices, fifos and sockets are not placed by wwclient
 			}
 			byName[e.name] = e
+			return nil
+		})
+	if errors.Is(err, nodeclient.ErrTooLarge) {
+		return nil, fmt.Errorf("runtime overlay larger than %d bytes", maxOverlay)
+	}
+	if err != nil {
+		return nil, err
+	}
+	shareLinks(links)
+	return sorted(byName), nil
+}
+
+// shareLinks gives every name of a hard-linked file its content: newc
+// stores it with the last name only.
+func shareLinks(links map[uint32][]*entry) {
+	for _, group := range links {
+		var data []byte
+		for _, e := range group {
+			if len(e.data) > 0 {
+				data = e.data
+			}
 		}
-		// newc stores a hard-linked file's content with its last name.
-		for _, group := range links {
-			var data []byte
-			for _, e := range group {
-				if len(e.data) > 0 {
-					data = e.data
-				}
-			}
-			for _, e := range group {
-				e.data = data
-			}
+		for _, e := range group {
+			e.data = data
 		}
 	}
 }

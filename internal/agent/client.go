@@ -2,10 +2,8 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,27 +15,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/contract"
+	"github.com/wwboot/wwboot/internal/nodeclient"
 )
 
 // newHTTPClient makes the client of one Config: one connection per
 // request (a fixed source port cannot be shared), from the privileged
 // port when secure, over TLS pinned to the server's certificate when on.
 func newHTTPClient(c *Config) (*http.Client, error) {
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	if p := c.sourcePort(); p > 0 {
-		d.LocalAddr = &net.TCPAddr{Port: p}
-		// The port is reused every interval; without SO_REUSEADDR a
-		// previous connection of ours would block the bind.
-		d.Control = func(network, address string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}
-	}
+	d := nodeclient.SourcePortDialer(c.sourcePort(), 10*time.Second)
 	tr := &http.Transport{
 		DialContext:           d.DialContext,
 		DisableKeepAlives:     true,
@@ -65,10 +52,10 @@ func runtimeURL(c *Config) string {
 		scheme, port = "https", c.TLSPort
 	}
 	q := url.Values{}
-	q.Set("assetkey", c.AssetKey)
-	q.Set("uuid", c.UUID)
-	q.Set("compress", "gz")
-	return scheme + "://" + net.JoinHostPort(c.Server, strconv.Itoa(port)) + "/runtime/" + url.PathEscape(c.WWID) + "?" + q.Encode()
+	q.Set(contract.QueryAssetKey, c.AssetKey)
+	q.Set(contract.QueryUUID, c.UUID)
+	q.Set(contract.QueryCompress, "gz")
+	return contract.ArtifactURL(scheme+"://"+net.JoinHostPort(c.Server, strconv.Itoa(port)), contract.RouteRuntime, c.WWID, q)
 }
 
 // statusError is a response other than 200 or 304.
@@ -121,11 +108,8 @@ func fetch(ctx context.Context, client *http.Client, c *Config, etag string) ([]
 	}
 	// The sha256 the build recorded: bytes damaged on the server's disk
 	// or on the way are not applied.
-	if want := resp.Header.Get("X-Checksum-Sha256"); want != "" {
-		sum := sha256.Sum256(body)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, want) {
-			return nil, "", fmt.Errorf("download: sha256 mismatch: got %s, the server gave %s", got, want)
-		}
+	if err := nodeclient.CheckSHA256(body, resp.Header.Get(contract.HeaderChecksum)); err != nil {
+		return nil, "", fmt.Errorf("download: %w", err)
 	}
 	return body, resp.Header.Get("ETag"), nil
 }

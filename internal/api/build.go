@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/overlay"
-	"github.com/wwboot/wwboot/internal/provision"
 )
 
 // snapshot reads the inventory and prepares rendering.
@@ -141,13 +141,10 @@ func (s *Server) buildOverlays(w http.ResponseWriter, r *http.Request, names []s
 	return nil
 }
 
-// statusDoc is the daemon's /status, in Warewulf's shape.
-type statusDoc struct {
-	Nodes map[string]provision.NodeStatus `json:"nodes"`
-}
-
+// getStatus answers the contract's status document, without the
+// unknown hardware addresses the daemon's /status adds.
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
-	doc := statusDoc{Nodes: map[string]provision.NodeStatus{}}
+	doc := contract.StatusDoc{Nodes: map[string]contract.NodeStatus{}}
 	if s.o.Status != nil {
 		for k, v := range s.o.Status() {
 			doc.Nodes[k] = v

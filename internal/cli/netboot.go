@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/dhcp"
 	"github.com/wwboot/wwboot/internal/ndp"
 	"github.com/wwboot/wwboot/internal/tftp"
@@ -63,7 +64,7 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 			return fmt.Errorf("dhcp: %w", err)
 		}
 		dsrv, err = dhcp.New(dhcp.Options{
-			Mode: cfg.Dhcp.Mode, Interface: ifname, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port,
+			Mode: cfg.Dhcp.Mode, Interface: ifname, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port, IPXEURL: contract.IPXEScriptURL,
 			RangeStart: start, RangeEnd: end, LeaseFile: leaseFile, BootFiles: boot,
 			OfferHold: time.Duration(cfg.Dhcp.OfferHold) * time.Second,
 			OfferRate: cfg.Dhcp.OffersPerSecond, ClientOfferRate: cfg.Dhcp.ClientOffersPerMinute,

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,20 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/inventory"
 )
-
-// nodeStatus is one node's entry in the daemon's /status, in Warewulf's
-// JSON shape.
-type nodeStatus struct {
-	Node     string `json:"node name" yaml:"node name"`
-	Stage    string `json:"stage" yaml:"stage"`
-	Sent     string `json:"sent" yaml:"sent"`
-	Addr     string `json:"ipaddr" yaml:"ipaddr"`
-	LastSeen int64  `json:"last seen" yaml:"last seen"`
-	Bytes    int64  `json:"bytes,omitempty" yaml:"bytes,omitempty"`
-}
 
 type statusOptions struct {
 	watch   bool
@@ -96,7 +85,7 @@ func (a *app) statusURL() string {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.cfg.Warewulf.Port)) + "/status"
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.cfg.Warewulf.Port)) + contract.PathStatus
 }
 
 func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) error {
@@ -114,17 +103,15 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("node status: %s answered %s", a.statusURL(), resp.Status)
 	}
-	var body struct {
-		Nodes map[string]nodeStatus `json:"nodes"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	body, err := contract.DecodeStatus(resp.Body)
+	if err != nil {
 		return fmt.Errorf("node status: reading %s: %w", a.statusURL(), err)
 	}
 	// Nodes the daemon never saw are listed too, from the inventory.
 	if inv, err := a.store().Load(); err == nil {
 		for _, n := range inv.NodeNames() {
 			if _, ok := body.Nodes[n]; !ok {
-				body.Nodes[n] = nodeStatus{Node: n}
+				body.Nodes[n] = contract.NodeStatus{Node: n}
 			}
 		}
 	}
@@ -133,22 +120,19 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 		want[n] = true
 	}
 	now := time.Now()
-	var rows []nodeStatus
-	for id, st := range body.Nodes {
-		if st.Node == "" {
-			st.Node = id
-		}
+	var rows []contract.NodeStatus
+	for _, st := range body.Nodes {
 		if len(want) > 0 && !want[st.Node] {
 			continue
 		}
-		if o.unknown && st.LastSeen != 0 && !strings.HasPrefix(st.Sent, "BAD_") && st.Sent != "NOT_FOUND" {
+		if o.unknown && !st.LastSeen.IsZero() && !contract.Failed(st.Sent) {
 			continue
 		}
 		rows = append(rows, st)
 	}
 	sort.Slice(rows, func(i, j int) bool {
-		if o.byTime && rows[i].LastSeen != rows[j].LastSeen {
-			return rows[i].LastSeen > rows[j].LastSeen
+		if o.byTime && !rows[i].LastSeen.Equal(rows[j].LastSeen) {
+			return rows[i].LastSeen.After(rows[j].LastSeen)
 		}
 		return inventory.NaturalLess(rows[i].Node, rows[j].Node)
 	})
@@ -159,7 +143,7 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 	}
 	if o.json || o.yaml {
 		if rows == nil {
-			rows = []nodeStatus{}
+			rows = []contract.NodeStatus{}
 		}
 		if o.json {
 			return writeJSON(a.out(), rows)
@@ -175,8 +159,8 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 	var ages []int64
 	for _, st := range rows {
 		seen, age := "--", int64(-1)
-		if st.LastSeen > 0 {
-			age = int64(now.Sub(time.Unix(st.LastSeen, 0)).Seconds())
+		if st.LastSeenUnix() > 0 {
+			age = int64(now.Sub(st.LastSeen).Seconds())
 			seen = strconv.FormatInt(age, 10)
 		}
 		ages = append(ages, age)

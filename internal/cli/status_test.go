@@ -46,9 +46,9 @@ func TestNodeStatus(t *testing.T) {
 		{"selected", []string{"node", "status", "n1"},
 			"NODENAME  STAGE            SENT                LASTSEEN (s)\nn1        RUNTIME_OVERLAY  __RUNTIME__.img.gz  16\n"},
 		{"json", []string{"node", "status", "-j", "n3"},
-			"[\n  {\n    \"node name\": \"n3\",\n    \"stage\": \"\",\n    \"sent\": \"\",\n    \"ipaddr\": \"\",\n    \"last seen\": 0\n  }\n]\n"},
+			"[\n  {\n    \"node name\": \"n3\",\n    \"stage\": \"\",\n    \"sent\": \"\",\n    \"ipaddr\": \"\",\n    \"last seen\": 0,\n    \"bytes\": 0\n  }\n]\n"},
 		{"yaml", []string{"node", "status", "-y", "n3"},
-			"- node name: n3\n  stage: \"\"\n  sent: \"\"\n  ipaddr: \"\"\n  last seen: 0\n"},
+			"- node name: n3\n  stage: \"\"\n  sent: \"\"\n  ipaddr: \"\"\n  last seen: 0\n  bytes: 0\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tr.mustRun(tc.args...)

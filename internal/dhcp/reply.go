@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
@@ -71,7 +72,7 @@ func deref(p *string) string {
 func (s *Server) bootFile(c client) string {
 	authority := net.JoinHostPort(s.o.ServerIP.String(), fmt.Sprint(s.o.HTTPPort))
 	if c.ipxe {
-		return "http://" + authority + "/ipxe/${mac:hexhyp}?assetkey=${asset}&uuid=${uuid}"
+		return s.o.IPXEURL(authority)
 	}
 	arch := c.arch
 	if arch == "" {
@@ -83,7 +84,7 @@ func (s *Server) bootFile(c client) string {
 	for _, code := range archFallbacks(arch) {
 		if file, ok := s.bootFiles[code]; ok {
 			if c.http {
-				return "http://" + authority + "/efiboot/" + path.Base(file)
+				return contract.EFIBootURL(authority, path.Base(file))
 			}
 			return file
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
@@ -63,6 +64,10 @@ type Options struct {
 	ServerIP netip.Addr
 	// HTTPPort is the provisioning daemon's port, in the iPXE URL.
 	HTTPPort int
+	// IPXEURL builds the URL iPXE loads its script from, given the
+	// daemon's host:port (ServerIP and HTTPPort); nil is
+	// contract.IPXEScriptURL.
+	IPXEURL func(authority string) string
 	// RangeStart and RangeEnd bound the dynamic range for clients that
 	// are not nodes; unset means such clients get nothing.
 	RangeStart, RangeEnd netip.Addr
@@ -162,6 +167,9 @@ func newServer(o Options) (*Server, error) {
 		return nil, fmt.Errorf("dhcp: interface %s: %w", o.Interface, err)
 	}
 	o.ServerIP = prefix.Addr()
+	if o.IPXEURL == nil {
+		o.IPXEURL = contract.IPXEScriptURL
+	}
 	if o.LeaseTime <= 0 {
 		o.LeaseTime = DefaultLeaseTime
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/overlay"
 )
@@ -105,7 +106,7 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 		// files: those go only to a request that proves it is the node.
 		s.log.Warn("secret files withheld: the request carried no token or asset key and did not come from a privileged port of the node's address",
 			"node", req.node, "stage", req.stage, "addr", req.addr)
-		w.Header().Set("X-Wwboot-Withheld", "secret files")
+		w.Header().Set(contract.HeaderWithheld, contract.WithheldSecrets)
 		a = a.Public()
 	}
 	pr, err := s.blobs.open(a.Parts)
@@ -124,7 +125,7 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request, req *reque
 	// The sha256 is the whole body's, also in a partial answer: stage
 	// one checks what it assembled from the parts it resumed.
 	if a.SHA256 != "" {
-		w.Header().Set("X-Checksum-Sha256", a.SHA256)
+		w.Header().Set(contract.HeaderChecksum, a.SHA256)
 	}
 	s.serveContent(w, r, req, name, a.ETag, pr.mod, pr)
 }
@@ -155,7 +156,7 @@ func (s *Server) sendParts(w http.ResponseWriter, r *http.Request, req *request,
 	h["Last-Modified"] = vals[2:3:3]
 	h["Accept-Ranges"] = vals[3:4:4]
 	if sum != "" {
-		h["X-Checksum-Sha256"] = vals[4:5:5]
+		h[contract.HeaderChecksum] = vals[4:5:5]
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)

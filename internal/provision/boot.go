@@ -11,13 +11,14 @@ import (
 
 	"github.com/wwboot/wwboot/internal/bootstrap"
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 )
 
 // Stages of the two-stage and UEFI HTTP boot.
 const (
-	stageInitramfs = "INITRAMFS"
-	stageEFIBoot   = "EFI"
+	stageInitramfs = contract.StageInitramfs
+	stageEFIBoot   = contract.StageEFIBoot
 )
 
 // serveInitramfs sends the initramfs of two-stage boot for the kernel
@@ -31,7 +32,7 @@ func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *req
 	if !ok {
 		return
 	}
-	if own, _ := strconv.ParseBool(queryValue(r, "own")); !own {
+	if own, _ := strconv.ParseBool(queryValue(r, contract.QueryOwn)); !own {
 		if s.serveBootstrap(w, r, req, img, k.Version) {
 			return
 		}
@@ -67,11 +68,11 @@ func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *req
 			continue
 		}
 		defer f.Close()
-		w.Header().Set("X-Checksum-Sha256", sum)
+		w.Header().Set(contract.HeaderChecksum, sum)
 		if s.serveFile(w, r, req, f, filepath.Base(p), sum) {
 			return true
 		}
-		w.Header().Del("X-Checksum-Sha256")
+		w.Header().Del(contract.HeaderChecksum)
 	}
 	return false
 }

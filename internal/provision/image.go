@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 )
 
@@ -49,27 +50,27 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request
 		// The image has no secret files.
 	case err != nil:
 		s.log.Error("image secret files withheld: their archive cannot be opened", "node", req.node, "image", img, "err", err)
-		w.Header().Set("X-Wwboot-Withheld", "secret files")
+		w.Header().Set(contract.HeaderWithheld, contract.WithheldSecrets)
 	case req.proof == proofNone:
 		sf.Close()
 		s.log.Warn("image secret files withheld: the request carried no token or asset key and did not come from a privileged port of the node's address",
 			"node", req.node, "image", img, "stage", req.stage, "addr", req.addr)
-		w.Header().Set("X-Wwboot-Withheld", "secret files")
+		w.Header().Set(contract.HeaderWithheld, contract.WithheldSecrets)
 	default:
 		defer sf.Close()
 		if s.serveImageWithSecrets(w, r, req, img, out, f, sf, filepath.Base(p)) {
 			return
 		}
-		w.Header().Set("X-Wwboot-Withheld", "secret files")
+		w.Header().Set(contract.HeaderWithheld, contract.WithheldSecrets)
 	}
 	// The sha256 is the ETag, and stage one of two-stage boot checks
 	// what it unpacked against it.
 	sum, _ := image.ReadSHA256(p)
 	if sum != "" {
-		w.Header().Set("X-Checksum-Sha256", sum)
+		w.Header().Set(contract.HeaderChecksum, sum)
 	}
 	if !s.serveFile(w, r, req, f, filepath.Base(p), sum) {
-		w.Header().Del("X-Checksum-Sha256")
+		w.Header().Del(contract.HeaderChecksum)
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q archive %s is not a regular file", img, p)
 	}
 }
@@ -100,7 +101,7 @@ func (s *Server) serveImageWithSecrets(w http.ResponseWriter, r *http.Request, r
 	}
 	// The sha256 is the whole body's, also in a partial answer: stage
 	// one checks what it assembled from the parts it resumed.
-	w.Header().Set("X-Checksum-Sha256", both)
+	w.Header().Set(contract.HeaderChecksum, both)
 	s.serveContent(w, r, req, sent, both, pr.mod, pr)
 	return true
 }

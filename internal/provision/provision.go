@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
@@ -242,20 +243,16 @@ func (s *Server) Reload() error {
 // some firmware asks for "//grub.efi".
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	stages := map[string]string{
-		"ipxe": stageIPXE, "kernel": stageKernel, "image": stageImage, "container": stageImage,
-		"initramfs": stageInitramfs,
-		"system":    stageSystem, "overlay-system": stageSystem, "runtime": stageRuntime, "overlay-runtime": stageRuntime,
-	}
+	stages := contract.RouteStages()
 	for prefix, stage := range stages {
 		h := s.stageHandler(stage)
 		mux.HandleFunc("GET /"+prefix+"/{wwid}", h)
 		mux.HandleFunc("GET /"+prefix+"/{$}", h)
 	}
 	legacy := func(w http.ResponseWriter, r *http.Request) {
-		stage := r.URL.Query().Get("stage")
+		stage := r.URL.Query().Get(contract.QueryStage)
 		if stage == "" {
-			stage = "ipxe"
+			stage = contract.RouteIPXE
 		}
 		st, ok := stages[stage]
 		if !ok {
@@ -264,13 +261,13 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.stageHandler(st)(w, r)
 	}
-	mux.HandleFunc("GET /provision/{wwid}", legacy)
-	mux.HandleFunc("GET /provision/{$}", legacy)
-	mux.HandleFunc("GET /status", s.handleStatus)
-	mux.HandleFunc("GET /metrics", s.handleMetrics)
-	mux.HandleFunc("GET /efiboot/{file}", s.handleEFIBoot)
+	mux.HandleFunc("GET /"+contract.RouteProvision+"/{wwid}", legacy)
+	mux.HandleFunc("GET /"+contract.RouteProvision+"/{$}", legacy)
+	mux.HandleFunc("GET "+contract.PathStatus, s.handleStatus)
+	mux.HandleFunc("GET "+contract.PathMetrics, s.handleMetrics)
+	mux.HandleFunc("GET /"+contract.RouteEFIBoot+"/{file}", s.handleEFIBoot)
 	if s.o.API != nil {
-		mux.Handle("/api/", s.o.API)
+		mux.Handle(contract.PathAPI, s.o.API)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "//") {

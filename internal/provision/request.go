@@ -15,25 +15,26 @@ import (
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
-// Stages as status reports them.
+// Stages as status reports them (the contract's names).
 const (
-	stageIPXE    = "IPXE"
-	stageKernel  = "KERNEL"
-	stageImage   = "IMAGE"
-	stageSystem  = "SYSTEM_OVERLAY"
-	stageRuntime = "RUNTIME_OVERLAY"
+	stageIPXE    = contract.StageIPXE
+	stageKernel  = contract.StageKernel
+	stageImage   = contract.StageImage
+	stageSystem  = contract.StageSystem
+	stageRuntime = contract.StageRuntime
 	// stageDHCP is recorded by the embedded DHCP server (RecordStage).
-	stageDHCP = "DHCP"
+	stageDHCP = contract.StageDHCP
 )
 
 // What status records as sent when a request fails.
 const (
-	sentBadRequest = "BAD_REQUEST"
-	sentNotFound   = "NOT_FOUND"
-	sentBadAsset   = "BAD_ASSET"
+	sentBadRequest = contract.SentBadRequest
+	sentNotFound   = contract.SentNotFound
+	sentBadAsset   = contract.SentBadAsset
 )
 
 // request is a parsed provisioning request.
@@ -141,7 +142,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 		}
 		wwid := r.PathValue("wwid")
 		if wwid == "" {
-			wwid = q.Get("wwid")
+			wwid = q.Get(contract.QueryWWID)
 		}
 		if wwid == "" {
 			wwid = s.arp(ip)
@@ -156,7 +157,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 			return
 		}
 		req.hwaddr = hw
-		format, err := compress.ParseFormat(q.Get("compress"))
+		format, err := compress.ParseFormat(q.Get(contract.QueryCompress))
 		if err != nil {
 			s.fail(w, req, http.StatusBadRequest, sentBadRequest, "%v", err)
 			return
@@ -173,7 +174,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.Debug("provision request", "stage", stage, "hwaddr", hw, "node", req.node, "addr", r.RemoteAddr,
-				"uuid", q.Get("uuid"), "compress", string(format))
+				"uuid", q.Get(contract.QueryUUID), "compress", string(format))
 		}
 		if req.node == "" {
 			if stage == stageIPXE {
@@ -184,7 +185,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 			return
 		}
 		m := req.st.nodes[req.node]
-		if m.AssetKey != nil && *m.AssetKey != "" && q.Get("assetkey") != *m.AssetKey {
+		if m.AssetKey != nil && *m.AssetKey != "" && q.Get(contract.QueryAssetKey) != *m.AssetKey {
 			s.fail(w, req, http.StatusUnauthorized, sentBadAsset, "wrong asset key for node %s", req.node)
 			return
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
@@ -123,7 +124,7 @@ func (s *Server) proof(r *http.Request, req *request, m *inventory.Merged, port 
 	if deref(m.AssetKey) != "" {
 		return proofAssetKey
 	}
-	if tok := queryValue(r, "token"); tok != "" && s.validToken(m.Name, tok) {
+	if tok := queryValue(r, contract.QueryToken); tok != "" && s.validToken(m.Name, tok) {
 		return proofToken
 	}
 	if p, err := parsePort(port); err == nil && p > 0 && p < 1024 {

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,61 +10,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"time"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
-// NodeStatus is how far a node got: the last thing served to it.
-type NodeStatus struct {
-	Node     string
-	Stage    string // IPXE, KERNEL, IMAGE, SYSTEM_OVERLAY, RUNTIME_OVERLAY
-	Sent     string // file name, or BAD_REQUEST, NOT_FOUND, BAD_ASSET
-	Addr     string
-	Bytes    int64
-	LastSeen time.Time
-}
+// NodeStatus is how far a node got: the contract's status of one node,
+// named here for the daemon's callers.
+type NodeStatus = contract.NodeStatus
 
-// statusJSON is Warewulf's shape of a node status.
-type statusJSON struct {
-	Node     string `json:"node name"`
-	Stage    string `json:"stage"`
-	Sent     string `json:"sent"`
-	Addr     string `json:"ipaddr"`
-	LastSeen int64  `json:"last seen"`
-	Bytes    int64  `json:"bytes"`
-}
-
-// MarshalJSON writes the status as Warewulf does, last seen in unix
-// seconds.
-func (n NodeStatus) MarshalJSON() ([]byte, error) {
-	j := statusJSON{Node: n.Node, Stage: n.Stage, Sent: n.Sent, Addr: n.Addr, Bytes: n.Bytes}
-	if !n.LastSeen.IsZero() {
-		j.LastSeen = n.LastSeen.Unix()
-	}
-	return json.Marshal(j)
-}
-
-// UnmarshalJSON reads what MarshalJSON writes.
-func (n *NodeStatus) UnmarshalJSON(data []byte) error {
-	var j statusJSON
-	if err := json.Unmarshal(data, &j); err != nil {
-		return err
-	}
-	*n = NodeStatus{Node: j.Node, Stage: j.Stage, Sent: j.Sent, Addr: j.Addr, Bytes: j.Bytes}
-	if j.LastSeen != 0 {
-		n.LastSeen = time.Unix(j.LastSeen, 0)
-	}
-	return nil
-}
-
-type statusDoc struct {
-	Nodes map[string]NodeStatus `json:"nodes"`
-	// Unknown is keyed by hardware address.
-	Unknown map[string]NodeStatus `json:"unknown,omitempty"`
-}
+// statusDoc is what /status answers and the status file holds.
+type statusDoc = contract.StatusDoc
 
 func (s *Server) record(node, stage, sent, addr string, bytes int64) {
 	s.statusMu.Lock()
@@ -144,8 +101,8 @@ func (s *Server) loadStatus() error {
 	if err != nil {
 		return err
 	}
-	var doc statusDoc
-	if err := json.Unmarshal(data, &doc); err != nil {
+	doc, err := contract.DecodeStatus(bytes.NewReader(data))
+	if err != nil {
 		return fmt.Errorf("%s: %w", s.o.StatusFile, err)
 	}
 	s.statusMu.Lock()
@@ -172,7 +129,7 @@ func (s *Server) flushStatus(force bool) error {
 	nodes := maps.Clone(s.status)
 	s.dirty = false
 	s.statusMu.Unlock()
-	data := appendStatusFile(nil, nodes)
+	data := contract.AppendStatusFile(nil, nodes)
 	if err := os.MkdirAll(filepath.Dir(s.o.StatusFile), 0o755); err != nil {
 		return err
 	}
@@ -187,57 +144,3 @@ func (s *Server) flushStatus(force bool) error {
 
 // FlushStatus saves the status now.
 func (s *Server) FlushStatus() error { return s.flushStatus(true) }
-
-// appendStatusFile appends what json.MarshalIndent(statusDoc{Nodes:
-// nodes}, "", "  ") makes, without reflection: the daemon writes it every
-// 2 s while nodes boot, which for thousands of nodes cost a busy server
-// a few percent of its time.
-func appendStatusFile(b []byte, nodes map[string]NodeStatus) []byte {
-	if nodes == nil {
-		return append(b, "{\n  \"nodes\": null\n}"...)
-	}
-	if len(nodes) == 0 {
-		return append(b, "{\n  \"nodes\": {}\n}"...)
-	}
-	b = append(b, "{\n  \"nodes\": {"...)
-	for i, name := range slices.Sorted(maps.Keys(nodes)) {
-		n := nodes[name]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var seen int64
-		if !n.LastSeen.IsZero() {
-			seen = n.LastSeen.Unix()
-		}
-		b = append(b, "\n    "...)
-		b = appendJSONString(b, name)
-		b = append(b, ": {\n      \"node name\": "...)
-		b = appendJSONString(b, n.Node)
-		b = append(b, ",\n      \"stage\": "...)
-		b = appendJSONString(b, n.Stage)
-		b = append(b, ",\n      \"sent\": "...)
-		b = appendJSONString(b, n.Sent)
-		b = append(b, ",\n      \"ipaddr\": "...)
-		b = appendJSONString(b, n.Addr)
-		b = append(b, ",\n      \"last seen\": "...)
-		b = strconv.AppendInt(b, seen, 10)
-		b = append(b, ",\n      \"bytes\": "...)
-		b = strconv.AppendInt(b, n.Bytes, 10)
-		b = append(b, "\n    }"...)
-	}
-	return append(b, "\n  }\n}"...)
-}
-
-// appendJSONString appends s quoted as encoding/json quotes it: plain
-// printable ASCII as it is, anything else through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}

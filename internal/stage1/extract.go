@@ -1,7 +1,6 @@
 package stage1
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/cpio"
+	"github.com/wwboot/wwboot/internal/nodeclient"
 )
 
 // Extractor unpacks boot archives into a directory as the kernel unpacks
@@ -47,93 +46,24 @@ func (x *Extractor) Extract(r io.Reader, dir string) (Stats, error) {
 	}
 	defer root.Close()
 	u := &unpacker{x: x, root: root, links: map[uint32]string{}}
-	br := bufio.NewReaderSize(r, 256<<10)
-	for n := 0; ; n++ {
-		if err := skipZeros(br); err == io.EOF && n > 0 {
-			return u.finish(st)
-		} else if err != nil {
-			return st, fmt.Errorf("archive %d: %w", n+1, noEOF(err))
+	current := 0
+	err = nodeclient.Walk(r, nodeclient.WalkOptions{}, func(archive int, h *cpio.Header, body io.Reader) error {
+		if archive != current {
+			current = archive
+			clear(u.links) // inode numbers are per archive, as for the kernel
 		}
-		magic, err := br.Peek(4)
-		if err != nil {
-			return st, fmt.Errorf("archive %d: %w", n+1, noEOF(err))
-		}
-		format := compress.Detect(magic)
-		if format == compress.None {
-			if err := u.archive(br, &st); err != nil {
-				return st, err
-			}
-			continue
-		}
-		zr, err := compress.NewReader(br, format)
-		if err != nil {
-			return st, err
-		}
-		// One gzip member at a time, so that padding may follow it; the
-		// zstd decoder reads ahead, so it takes every frame left.
-		if ms, ok := zr.(interface{ Multistream(bool) }); ok {
-			ms.Multistream(false)
-		}
-		in := bufio.NewReaderSize(zr, 256<<10)
-		for {
-			if err := skipZeros(in); err == io.EOF {
-				break
-			} else if err != nil {
-				zr.Close()
-				return st, err
-			}
-			if err := u.archive(in, &st); err != nil {
-				zr.Close()
-				return st, err
-			}
-		}
-		zr.Close()
-	}
-}
-
-// skipZeros discards zero bytes; it returns io.EOF at the end of input.
-func skipZeros(br *bufio.Reader) error {
-	for {
-		b, err := br.Peek(1)
-		if err != nil {
-			return err
-		}
-		if b[0] != 0 {
-			return nil
-		}
-		if _, err := br.Discard(1); err != nil {
-			return err
-		}
-	}
-}
-
-// archive extracts one cpio archive.
-func (u *unpacker) archive(in *bufio.Reader, st *Stats) error {
-	cr := cpio.NewReader(in)
-	clear(u.links) // inode numbers are per archive, as for the kernel
-	for {
-		h, err := cr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		nb, err := u.entry(h, cr)
+		nb, err := u.entry(h, body)
 		if err != nil {
 			return fmt.Errorf("%s: %w", h.Name, err)
 		}
 		st.Entries++
 		st.Bytes += nb
+		return nil
+	})
+	if err != nil {
+		return st, err
 	}
-}
-
-// noEOF turns an early end of input into io.ErrUnexpectedEOF.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
+	return u.finish(st)
 }
 
 type unpacker struct {

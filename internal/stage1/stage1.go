@@ -186,7 +186,7 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 		}
 		took := s.Now().Sub(t0)
 		s.say("%s: %d files, %.1f MiB unpacked from %.1f MiB in %.1f s: network %.1f s, sha256 %.1f s, unpacking %.1f s (%s%s)", a.stage,
-			st.Entries, float64(st.Bytes)/(1<<20), float64(d.off)/(1<<20), took.Seconds(),
+			st.Entries, float64(st.Bytes)/(1<<20), float64(d.Offset())/(1<<20), took.Seconds(),
 			d.Net.Seconds(), d.Hash.Seconds(), max(took-d.Net-d.Hash, 0).Seconds(), check, resumedNote(d.Resumed))
 	}
 	return nil

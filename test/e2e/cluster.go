@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // DaemonPort is the daemon's HTTP port (warewulf.port).
@@ -197,7 +199,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	pollCtx, cancel := context.WithCancel(context.Background())
 	c.stopPoll = cancel
 	c.pollDone = make(chan struct{})
-	c.Status = newStatusLog(ns, fmt.Sprintf("http://%s/status", netJoin(ServerIP, DaemonPort)), 200*time.Millisecond, c.log)
+	c.Status = newStatusLog(ns, "http://"+netJoin(ServerIP, DaemonPort)+contract.PathStatus, 200*time.Millisecond, c.log)
 	c.mu.Unlock()
 	go func() {
 		defer close(c.pollDone)

@@ -1,8 +1,8 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,37 +11,26 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // Stages the daemon records, as /status reports them.
 const (
-	StageDHCP    = "DHCP"
-	StageIPXE    = "IPXE"
-	StageKernel  = "KERNEL"
-	StageImage   = "IMAGE"
-	StageSystem  = "SYSTEM_OVERLAY"
-	StageRuntime = "RUNTIME_OVERLAY"
+	StageDHCP    = contract.StageDHCP
+	StageIPXE    = contract.StageIPXE
+	StageKernel  = contract.StageKernel
+	StageImage   = contract.StageImage
+	StageSystem  = contract.StageSystem
+	StageRuntime = contract.StageRuntime
 )
 
 // Failed reports whether sent is one of the daemon's failure marks.
-func Failed(sent string) bool {
-	switch sent {
-	case "BAD_REQUEST", "NOT_FOUND", "BAD_ASSET":
-		return true
-	}
-	return false
-}
+func Failed(sent string) bool { return contract.Failed(sent) }
 
 // Event is a change of one node's status, seen by polling /status.
 type Event struct {
 	At time.Time
-	provision.NodeStatus
-}
-
-// statusDoc is the part of the daemon's /status answer the tests read.
-type statusDoc struct {
-	Nodes map[string]provision.NodeStatus `json:"nodes"`
+	contract.NodeStatus
 }
 
 // StatusLog polls the daemon's /status and keeps every change of every
@@ -56,7 +45,7 @@ type StatusLog struct {
 
 	mu      sync.Mutex
 	events  []Event
-	current statusDoc
+	current contract.StatusDoc
 	lastErr error
 	polled  bool
 	changed chan struct{}
@@ -104,32 +93,32 @@ func (s *StatusLog) run(ctx context.Context) {
 	}
 }
 
-func sameStatus(a, b provision.NodeStatus) bool {
+func sameStatus(a, b contract.NodeStatus) bool {
 	return a.Stage == b.Stage && a.Sent == b.Sent && a.Bytes == b.Bytes && a.Addr == b.Addr && a.LastSeen.Equal(b.LastSeen)
 }
 
-func (s *StatusLog) fetch(ctx context.Context) (statusDoc, error) {
+func (s *StatusLog) fetch(ctx context.Context) (contract.StatusDoc, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
-		return statusDoc{}, err
+		return contract.StatusDoc{}, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return statusDoc{}, err
+		return contract.StatusDoc{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return statusDoc{}, err
+		return contract.StatusDoc{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return statusDoc{}, fmt.Errorf("GET %s: %s: %s", s.url, resp.Status, strings.TrimSpace(string(body)))
+		return contract.StatusDoc{}, fmt.Errorf("GET %s: %s: %s", s.url, resp.Status, strings.TrimSpace(string(body)))
 	}
-	var doc statusDoc
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return statusDoc{}, fmt.Errorf("GET %s: %w", s.url, err)
+	doc, err := contract.DecodeStatus(bytes.NewReader(body))
+	if err != nil {
+		return contract.StatusDoc{}, fmt.Errorf("GET %s: %w", s.url, err)
 	}
 	return doc, nil
 }
@@ -143,7 +132,7 @@ func (s *StatusLog) Events() []Event {
 
 // Wait polls until cond holds for the events and the current status, or
 // ctx ends; what names the condition in the error.
-func (s *StatusLog) Wait(ctx context.Context, what string, cond func(events []Event, nodes map[string]provision.NodeStatus) bool) error {
+func (s *StatusLog) Wait(ctx context.Context, what string, cond func(events []Event, nodes map[string]contract.NodeStatus) bool) error {
 	for {
 		s.mu.Lock()
 		ok := s.polled && cond(s.events, s.current.Nodes)
@@ -165,7 +154,7 @@ func (s *StatusLog) Wait(ctx context.Context, what string, cond func(events []Ev
 
 // WaitReady waits for the first successful poll.
 func (s *StatusLog) WaitReady(ctx context.Context) error {
-	return s.Wait(ctx, "daemon answering /status", func([]Event, map[string]provision.NodeStatus) bool { return true })
+	return s.Wait(ctx, "daemon answering "+contract.PathStatus, func([]Event, map[string]contract.NodeStatus) bool { return true })
 }
 
 // NodeEvents returns the events of one node.

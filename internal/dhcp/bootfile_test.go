@@ -1,0 +1,40 @@
+package dhcp
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The iPXE script's URL is the caller's: the server only gives it the
+// daemon's host:port.
+func TestIPXEURLIsInjected(t *testing.T) {
+	nodes := newFakeNodes(node("n1", "52:54:00:12:34:56", "127.0.0.50", "127.0.0.254"))
+	tests := []struct {
+		name    string
+		ipxeURL func(string) string
+		want    string
+	}{
+		{name: "default: the contract's", want: "http://127.0.0.1:9873/ipxe/${mac:hexhyp}?assetkey=${asset}&uuid=${uuid}"},
+		{name: "the caller's", ipxeURL: func(a string) string { return "http://" + a + "/other/${mac}" },
+			want: "http://127.0.0.1:9873/other/${mac}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := newServer(Options{Mode: embedded, Interface: "lo", ServerIP: netip.MustParseAddr("127.0.0.1"), HTTPPort: 9873,
+				IPXEURL: tt.ipxeURL, BootFiles: testBootFiles, Nodes: nodes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.handle(fixture(t, "udhcpc-ipxe.hex"), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, ServerPort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, summarize(r).File); diff != "" {
+				t.Errorf("boot file (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
