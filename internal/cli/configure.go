@@ -1,12 +1,6 @@
 package cli
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,10 +8,10 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/hostlist"
+	"github.com/wwboot/wwboot/internal/sshca"
 )
 
 func (a *app) configureCommand() *cobra.Command {
@@ -113,34 +107,16 @@ func hostKey(dir, keyType string) (bool, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	var key any
-	var err error
-	switch keyType {
-	case "ed25519":
-		_, key, err = ed25519.GenerateKey(rand.Reader)
-	case "ecdsa":
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "rsa":
-		key, err = rsa.GenerateKey(rand.Reader, 3072)
-	default:
-		return false, fmt.Errorf("key type %q is not one of ed25519, ecdsa, rsa", keyType)
-	}
-	if err != nil {
-		return false, fmt.Errorf("generate %s key: %w", keyType, err)
-	}
+	// As ssh-keygen on the server would: root@HOST as the comment.
 	host, _ := os.Hostname()
-	block, err := ssh.MarshalPrivateKey(key, "root@"+host)
+	private, public, err := sshca.GenerateKey(keyType, "root@"+host)
 	if err != nil {
-		return false, fmt.Errorf("encode %s key: %w", keyType, err)
-	}
-	signer, err := ssh.NewSignerFromKey(key)
-	if err != nil {
-		return false, fmt.Errorf("encode %s key: %w", keyType, err)
-	}
-	if err := atomicfile.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
 		return false, err
 	}
-	if err := atomicfile.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path+".pub", public, 0o644); err != nil {
+		return false, err
+	}
+	if err := atomicfile.WriteFile(path, private, 0o600); err != nil {
 		return false, err
 	}
 	return true, nil
