@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/nodeclient"
 	"github.com/wwboot/wwboot/internal/stage1"
 )
 
@@ -42,7 +43,7 @@ func run() error {
 	}
 	s := &stage1.Stage{
 		Sys:     sys,
-		Client:  stage1.NewClient(30*time.Second, true),
+		Client:  nodeclient.NewClient(30*time.Second, true),
 		Console: os.Stderr,
 		NewRoot: "/newroot",
 		Modules: "/etc/wwstage1/modules",

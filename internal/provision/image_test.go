@@ -21,6 +21,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/nodeclient"
 	"github.com/wwboot/wwboot/internal/stage1"
 )
 
@@ -209,7 +210,7 @@ func TestStageOneGetsImageSecrets(t *testing.T) {
 		{"MAC only", "?compress=zst", map[string]string{"etc/shadow": "", "etc/ssh/ssh_host_rsa_key": "", "etc/os-release": "ID=fake\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fetcher := &stage1.Fetcher{Client: ts.Client(), Resumes: 1}
+			fetcher := &nodeclient.Fetcher{Client: ts.Client(), Resumes: 1}
 			d, err := fetcher.Open(context.Background(), ts.URL+"/image/aa:bb:cc:dd:ee:01"+tc.query, true)
 			if err != nil {
 				t.Fatal(err)

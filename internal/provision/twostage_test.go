@@ -16,6 +16,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/bootstrap"
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/nodeclient"
 	"github.com/wwboot/wwboot/internal/stage1"
 )
 
@@ -120,11 +121,11 @@ func TestOverlayCarriesItsSHA256(t *testing.T) {
 func TestStageOneRefusesADamagedOverlay(t *testing.T) {
 	f := newFixture(t, fixtureNodes, false)
 	const target = "/system/aa:bb:cc:dd:ee:01?compress=zstd"
-	fetch := func(s *Server) (*stage1.Download, error) {
+	fetch := func(s *Server) (*nodeclient.Download, error) {
 		t.Helper()
 		ts := httptest.NewServer(s.Handler())
 		defer ts.Close()
-		fe := &stage1.Fetcher{Client: ts.Client(), Say: t.Logf}
+		fe := &nodeclient.Fetcher{Client: ts.Client(), Say: t.Logf}
 		d, err := fe.Open(context.Background(), ts.URL+target, false)
 		if err != nil {
 			t.Fatal(err)
@@ -157,7 +158,7 @@ func TestStageOneRefusesADamagedOverlay(t *testing.T) {
 	}
 	// A daemon started afresh holds nothing in memory: it reads the
 	// damaged file.
-	if _, err := fetch(f.server(t)); !errors.Is(err, stage1.ErrChecksum) {
+	if _, err := fetch(f.server(t)); !errors.Is(err, nodeclient.ErrChecksum) {
 		t.Fatalf("damaged overlay: %v, want a sha256 mismatch", err)
 	}
 }

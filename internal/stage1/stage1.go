@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/nodeclient"
 )
 
 // System is what stage one does to the machine.
@@ -162,7 +164,7 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 	if err := s.Sys.MountRoot(p.Root, rootSize(p), s.NewRoot); err != nil {
 		return fmt.Errorf("step \"mount root\" failed: %w", err)
 	}
-	f := &Fetcher{Client: s.Client, Resumes: s.Resumes, Backoff: s.Backoff, Say: s.say}
+	f := &nodeclient.Fetcher{Client: s.Client, Resumes: s.Resumes, Backoff: s.Backoff, Say: s.say}
 	x := &Extractor{Owners: s.Owners}
 	for _, a := range artifacts() {
 		t0 := s.Now()
@@ -211,7 +213,7 @@ func resumedNote(n int) string {
 	return fmt.Sprintf(", resumed %d times", n)
 }
 
-func (s *Stage) fetch(ctx context.Context, f *Fetcher, x *Extractor, url string, a artifact) (Stats, *Download, error) {
+func (s *Stage) fetch(ctx context.Context, f *nodeclient.Fetcher, x *Extractor, url string, a artifact) (Stats, *nodeclient.Download, error) {
 	d, err := f.Open(ctx, url, a.etagSHA256)
 	if err != nil {
 		return Stats{}, nil, err
@@ -223,7 +225,7 @@ func (s *Stage) fetch(ctx context.Context, f *Fetcher, x *Extractor, url string,
 		// the rest so that the sha256 can say whether the artifact is at
 		// fault rather than, say, a full root.
 		if d.SHA256() != "" {
-			if _, cerr := io.Copy(io.Discard, d); errors.Is(cerr, ErrChecksum) {
+			if _, cerr := io.Copy(io.Discard, d); errors.Is(cerr, nodeclient.ErrChecksum) {
 				return st, d, fmt.Errorf("%w (unpacking had failed with: %v)", cerr, err)
 			}
 		}
