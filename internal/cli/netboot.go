@@ -168,7 +168,7 @@ func (a *app) reportMissingIpxe(missing []string, source string) {
 			mine = append(mine, bin)
 		}
 	}
-	searched := strings.Join(tftp.IpxeSearchPath(source), ",")
+	searched := strings.Join(tftp.IpxeSearchPath(source, tftp.DefaultIpxeDirs()), ",")
 	if len(mine) > 0 {
 		a.log.Warn("iPXE binaries not found; install the ipxe package or set paths.ipxesource",
 			"missing", strings.Join(mine, ","), "searched", searched)

@@ -29,10 +29,10 @@ func DefaultIpxeDirs() []string {
 }
 
 // IpxeSearchPath is where ResolveIpxe looks for iPXE binaries:
-// paths.ipxesource, then the distributions' directories, each once.
-func IpxeSearchPath(source string) []string {
+// paths.ipxesource, then dirs (DefaultIpxeDirs), each once.
+func IpxeSearchPath(source string, dirs []string) []string {
 	var out []string
-	for _, d := range append([]string{source}, DefaultIpxeDirs()...) {
+	for _, d := range append([]string{source}, dirs...) {
 		if d != "" && !slices.Contains(out, d) {
 			out = append(out, d)
 		}
@@ -121,12 +121,9 @@ func findIpxe(source, bin string, dirs []string) (string, bool) {
 	if filepath.IsAbs(bin) {
 		rel = filepath.Base(bin)
 	}
-	search := append([]string{source}, dirs...)
+	search := IpxeSearchPath(source, dirs)
 	for _, name := range equivalents(rel) {
 		for _, dir := range search {
-			if dir == "" {
-				continue
-			}
 			if p := filepath.Join(dir, filepath.FromSlash(name)); isFile(p) {
 				return p, true
 			}

@@ -175,7 +175,7 @@ func TestIpxeSearchPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, IpxeSearchPath(tc.source)); diff != "" {
+			if diff := cmp.Diff(tc.want, IpxeSearchPath(tc.source, DefaultIpxeDirs())); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
