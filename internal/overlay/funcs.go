@@ -18,15 +18,6 @@ import (
 	"github.com/Masterminds/sprig/v3"
 )
 
-// Markers that file, softlink and ImportLink write into the output. The
-// output is split on them after execution, line by line, as Warewulf
-// does; site templates depend on those rules (see render.go).
-const (
-	fileMarkerStart = `{{ /* file "`
-	linkMarkerStart = `{{ /* softlink "`
-	markerEnd       = `" */ }}`
-)
-
 // execState is what the functions of one template execution change or
 // record.
 type execState struct {
@@ -37,6 +28,37 @@ type execState struct {
 	// sha256 of its content ("" when it could not be read), so a build
 	// knows when its inputs change.
 	reads map[string]string
+	// outs are the template's outputs in the order file() opened them;
+	// the first, unnamed, is the template's own (render.go).
+	outs []*output
+}
+
+// output is one file (or symlink) a template writes.
+type output struct {
+	name   string // as given to file(); "" for the template's own
+	data   bytes.Buffer
+	link   bool
+	target string
+}
+
+// Write sends template output to the output file() last opened, as
+// Warewulf 4.7 does: text before a file() call stays in the previous
+// output, even on the same line, and text after it goes to the new one.
+func (s *execState) Write(p []byte) (int, error) {
+	return s.outs[len(s.outs)-1].data.Write(p)
+}
+
+// file opens a new output; what the template writes next goes to it.
+func (s *execState) file(name string) string {
+	s.outs = append(s.outs, &output{name: name})
+	return ""
+}
+
+// softlink makes the current output a symlink to target.
+func (s *execState) softlink(target string) string {
+	o := s.outs[len(s.outs)-1]
+	o.link, o.target = true, target
+	return ""
 }
 
 // env is what the functions need from outside the template.
@@ -90,15 +112,15 @@ func funcMap(e env, st **execState) template.FuncMap {
 			if err != nil {
 				return "abort"
 			}
-			return linkMarkerStart + target + markerEnd
+			return (*st).softlink(target)
 		},
-		"softlink": func(target string) string { return linkMarkerStart + target + markerEnd },
+		"softlink": func(target string) string { return (*st).softlink(target) },
 		"readlink": func(p string) (string, error) {
 			target, err := e.evalSymlinks(p)
 			(*st).note("link:"+p, []byte(target))
 			return target, err
 		},
-		"file":         func(name string) string { return fileMarkerStart + name + markerEnd },
+		"file":         func(name string) string { return (*st).file(name) },
 		"abort":        func() string { (*st).abort = true; return "" },
 		"nobackup":     func() string { (*st).noBackup = true; return "" },
 		"IgnitionJson": func() string { return ignitionJSON((*st).node) },

@@ -284,15 +284,14 @@ func (r *Renderer) execute(t *template.Template, o *Overlay, f *SourceFile, data
 	data.BuildTime = when.In(r.opts.Location).Format("01-02-2006 15:04:05 MST")
 	data.BuildTimeUnix = strconv.FormatInt(when.Unix(), 10)
 
-	r.state = &execState{node: data.ThisNode}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, data); err != nil {
+	r.state = &execState{node: data.ThisNode, outs: []*output{{}}}
+	if err := t.Execute(r.state, data); err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
 	if r.state.abort {
 		return nil, r.state.reads, true, nil
 	}
-	pieces, err = splitOutput(buf.Bytes(), strings.TrimSuffix(f.Path, ".ww"))
+	pieces, err = outputPieces(r.state.outs, strings.TrimSuffix(f.Path, ".ww"))
 	if err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: template %s: %w", o.Name, f.Path, err)
 	}
@@ -314,72 +313,40 @@ type piece struct {
 	target string
 }
 
-// splitOutput applies Warewulf's rules for the markers that file,
-// softlink and ImportLink leave in the output, line by line:
-//   - a line holding a marker is consumed whole, and only its last
-//     marker counts;
-//   - softlink makes the current output a symlink;
-//   - file switches to another output, relative to the template's
-//     directory; what came before the first file marker goes at the top
-//     of that first file, and the template's own name is then not
-//     written.
+// pieces turns a template's outputs into files and symlinks, as
+// Warewulf 4.7 writes them:
+//   - with no file() call, the output is the template's own file (its
+//     name without .ww), or a symlink when softlink was called;
+//   - with file() calls, each names a file relative to the template's
+//     directory, and what was written before the first one is not
+//     written (it is mostly the whitespace of the template's set-up),
+//     unless softlink made it a symlink;
+//   - a later output of the same name replaces an earlier one.
 //
 // Unlike Warewulf, an absolute name stays inside the overlay root, and a
 // name that would leave it is an error.
-func splitOutput(out []byte, defaultPath string) ([]piece, error) {
-	var pieces []piece
-	current := defaultPath
-	named, isLink := false, false
-	var buf []byte
-	flush := func() {
-		pieces = append(pieces, piece{path: current, data: append([]byte(nil), buf...)})
-	}
-	for len(out) > 0 {
-		line := out
-		if i := bytes.IndexByte(out, '\n'); i >= 0 {
-			line = out[:i+1]
-		}
-		out = out[len(line):]
-		if target, ok := marker(line, linkMarkerStart); ok {
-			pieces = append(pieces, piece{path: current, link: true, target: target})
-			isLink = true
-			continue
-		}
-		if name, ok := marker(line, fileMarkerStart); ok {
-			if named && !isLink {
-				flush()
-				buf = buf[:0]
-			}
-			p := name
-			if !strings.HasPrefix(name, "/") {
-				p = path.Join(path.Dir(defaultPath), name)
+func outputPieces(outs []*output, defaultPath string) ([]piece, error) {
+	var ps []piece
+	for i, o := range outs {
+		p := defaultPath
+		if i > 0 {
+			p = o.name
+			if !strings.HasPrefix(p, "/") {
+				p = path.Join(path.Dir(defaultPath), p)
 			}
 			clean, err := cleanRel(p)
 			if err != nil {
-				return nil, fmt.Errorf("file %q: %w", name, err)
+				return nil, fmt.Errorf("file %q: %w", o.name, err)
 			}
-			current, named, isLink = clean, true, false
+			p = clean
+		} else if len(outs) > 1 && !o.link {
 			continue
 		}
-		buf = append(buf, line...)
+		if o.link {
+			ps = append(ps, piece{path: p, link: true, target: o.target})
+			continue
+		}
+		ps = append(ps, piece{path: p, data: bytes.Clone(o.data.Bytes())})
 	}
-	if !isLink {
-		flush()
-	}
-	return pieces, nil
-}
-
-// marker finds the last marker of a kind on a line and returns its
-// argument.
-func marker(line []byte, start string) (string, bool) {
-	i := bytes.LastIndex(line, []byte(start))
-	if i < 0 {
-		return "", false
-	}
-	rest := line[i+len(start):]
-	j := bytes.LastIndex(rest, []byte(markerEnd))
-	if j < 0 {
-		return "", false
-	}
-	return string(rest[:j]), true
+	return ps, nil
 }

@@ -160,16 +160,43 @@ func TestTemplates(t *testing.T) {
 			want:  map[string]string{"out": "/dev/vda true root:1:true swap:2:false\n/dev/disk/by-partlabel/root ext4 noatime,ro\n"},
 		},
 		{
-			name:  "file splits output; text before the first marker leads the first file",
-			files: map[string]string{ov + "etc/net.ww": "# header\n{{range $k, $d := .NetDevs}}{{file (print \"ifcfg-\" $k)}}\nDEVICE={{$d.Device}}\n{{end}}"},
+			name:  "file splits output; what comes before the first file is not written",
+			files: map[string]string{ov + "etc/net.ww": "# header\n{{range $k, $d := .NetDevs}}{{file (print \"ifcfg-\" $k) -}}\nDEVICE={{$d.Device}}\n{{end}}"},
 			node:  "n1",
-			want:  map[string]string{"etc/ifcfg-eth": "# header\nDEVICE=eth0\n", "etc/ifcfg-ib": "DEVICE=ib0\n"},
+			want:  map[string]string{"etc/ifcfg-eth": "DEVICE=eth0\n", "etc/ifcfg-ib": "DEVICE=ib0\n"},
 		},
 		{
-			name:  "a marker consumes its whole line and the last one wins",
-			files: map[string]string{ov + "a.ww": "x {{file \"b\"}} {{file \"c\"}} lost\nkept\n"},
+			// Site copies of Warewulf's templates share lines with file
+			// calls: Warewulf 4.7 keeps that text, before the call in the
+			// previous file, after it in the new one.
+			name:  "text on a line with file is kept on both sides",
+			files: map[string]string{ov + "a.ww": "x {{file \"b\"}} {{file \"c\"}} kept\nkept too\n"},
 			node:  "n1",
-			want:  map[string]string{"c": "kept\n"},
+			want:  map[string]string{"b": " ", "c": " kept\nkept too\n"},
+		},
+		{
+			name:  "without trimming the line's newline goes to the new file",
+			files: map[string]string{ov + "a.ww": "{{- range $n := list \"a\" \"b\" \"c\"}}\n{{file $n}}\n{{- end -}}"},
+			node:  "n1",
+			want:  map[string]string{"a": "\n", "b": "\n", "c": ""},
+		},
+		{
+			name:  "every file of a trimmed range is written, empty",
+			files: map[string]string{ov + "a.ww": "{{- range $n := list \"a\" \"b\" \"c\" -}}\n{{- file $n -}}\n{{- end -}}"},
+			node:  "n1",
+			want:  map[string]string{"a": "", "b": "", "c": ""},
+		},
+		{
+			name:  "a softlink before the first file makes the template's own output a link",
+			files: map[string]string{ov + "etc/t.ww": "{{- softlink \"/target\" -}}{{- file \"named\" -}}named content"},
+			node:  "n1",
+			want:  map[string]string{"etc/t": "-> /target", "etc/named": "named content"},
+		},
+		{
+			name:  "a later file of the same name replaces an earlier one",
+			files: map[string]string{ov + "a.ww": "{{file \"x\"}}one{{file \"x\"}}two"},
+			node:  "n1",
+			want:  map[string]string{"x": "two"},
 		},
 		{
 			name:  "file cannot leave the overlay",
@@ -179,7 +206,7 @@ func TestTemplates(t *testing.T) {
 		},
 		{
 			name:  "absolute file names stay inside the image",
-			files: map[string]string{ov + "etc/a.ww": "{{file \"/opt/x\"}}\nx\n"},
+			files: map[string]string{ov + "etc/a.ww": "{{file \"/opt/x\" -}}\nx\n"},
 			node:  "n1",
 			want:  map[string]string{"opt/x": "x\n"},
 		},
