@@ -189,7 +189,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, prefix string) {
 		seen[name] = seenKey{line: kn.Line, written: written}
 		idx, ok := fields[name]
 		if !ok {
-			d.fail(kn.Line, "unknown key %q", key)
+			// Warewulf warns and goes on: a stray or newer key must not
+			// stop every command. The value is not used.
+			d.warn(kn.Line, "unknown key %q; ignored", key)
 			continue
 		}
 		d.decodeValue(vn, v.Field(idx), key)

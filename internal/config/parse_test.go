@@ -79,11 +79,16 @@ func TestLegacyKeys(t *testing.T) {
 	}
 }
 
+// A legacy key is recognised only where older releases wrote it:
+// elsewhere it is an unknown key, not "no longer used".
 func TestLegacyOnlyAtTheirPlace(t *testing.T) {
-	_, _, err := Parse(text("dhcp:", "  datastore: /x", "mount: true"), "test.conf")
-	want := "test.conf:2: unknown key \"dhcp.datastore\"\ntest.conf:3: unknown key \"mount\""
-	if err == nil || err.Error() != want {
-		t.Errorf("error = %v, want %q", err, want)
+	_, warnings, err := Parse(text("dhcp:", "  datastore: /x", "mount: true"), "test.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`test.conf:2: unknown key "dhcp.datastore"; ignored`, `test.conf:3: unknown key "mount"; ignored`}
+	if diff := cmp.Diff(want, warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }
 
@@ -230,6 +235,40 @@ func TestValidate(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Validate() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// An unknown or misspelt key is a warning naming its line and key, as in
+// Warewulf, and the rest of the file still applies.
+func TestUnknownKeysWarn(t *testing.T) {
+	tests := []struct {
+		name     string
+		file     string
+		warnings []string
+		port     int
+	}{
+		{"misspelt key in a section", "warewulf:\n  prot: 9999\n  port: 9874\n",
+			[]string{`test.conf:2: unknown key "warewulf.prot"; ignored`}, 9874},
+		{"unknown top-level key", "ipadr: 10.0.0.1\n",
+			[]string{`test.conf:1: unknown key "ipadr"; ignored`}, 9873},
+		{"unknown key in a list item", "image mounts:\n  - source: /a\n    readonly: true\n    rw: false\n",
+			[]string{`test.conf:4: unknown key "image mounts[0].rw"; ignored`}, 9873},
+		{"a newer release's section", "warewulf:\n  port: 9875\nfuture:\n  key: value\n",
+			[]string{`test.conf:3: unknown key "future"; ignored`}, 9875},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, warnings, err := Parse([]byte(tc.file), "test.conf")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(tc.warnings, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			if c.Warewulf.Port != tc.port {
+				t.Errorf("warewulf.port = %d, want %d", c.Warewulf.Port, tc.port)
 			}
 		})
 	}
