@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
@@ -119,7 +120,7 @@ func (d *daemon) port(t *testing.T) int {
 	return n
 }
 
-func (d *daemon) status() provision.NodeStatus { return d.srv.Status()["n1"] }
+func (d *daemon) status() contract.NodeStatus { return d.srv.Status()["n1"] }
 
 func writeFile(t *testing.T, p, content string, mode os.FileMode) {
 	t.Helper()

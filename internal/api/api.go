@@ -26,9 +26,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
-	"github.com/wwboot/wwboot/internal/provision"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
@@ -44,7 +44,7 @@ type Options struct {
 	// API builds and on-demand ones are shared. nil makes one.
 	Builder *overlay.Builder
 	// Status returns every node's provisioning status; nil reports none.
-	Status func() map[string]provision.NodeStatus
+	Status func() map[string]contract.NodeStatus
 	// Reload makes the daemon serve what was just written; nil does
 	// nothing.
 	Reload func() error

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/overlay"
-	"github.com/wwboot/wwboot/internal/provision"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
@@ -125,8 +125,8 @@ func newFixtureEnv(t *testing.T, apiConf string, env map[string]string, change .
 	o := Options{
 		Site:    st,
 		Builder: &overlay.Builder{Dir: st.OverlayImageDir(), NoSync: true},
-		Status: func() map[string]provision.NodeStatus {
-			return map[string]provision.NodeStatus{"n1": {Node: "n1", Stage: "KERNEL", Sent: "vmlinuz", Addr: "10.0.0.1"}}
+		Status: func() map[string]contract.NodeStatus {
+			return map[string]contract.NodeStatus{"n1": {Node: "n1", Stage: "KERNEL", Sent: "vmlinuz", Addr: "10.0.0.1"}}
 		},
 		Reload: func() error { f.reloads.Add(1); return nil },
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/provision"
 )
 
@@ -55,9 +56,9 @@ func TestFailedLoginFlood(t *testing.T) {
 	if err := UpdateUsers(context.Background(), f.site.AuthConf(), func(u *Users) error { u.Set(testUser, h); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	// The daemon: boot routes with the API under /api/.
+	// The daemon: boot routes with the API under /api/ beside them.
 	boot, err := provision.New(provision.Options{Config: f.cfg, Nodes: f.site.Nodes(), Overlays: f.site.Overlays(),
-		Images: f.site.Images(), Builder: f.opts.Builder, API: f.h})
+		Images: f.site.Images(), Builder: f.opts.Builder})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +68,14 @@ func TestFailedLoginFlood(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- boot.ServeListener(ctx, ln) }()
+	mux := http.NewServeMux()
+	mux.Handle(contract.PathAPI, f.h)
+	mux.Handle("/", boot.Handler())
+	go func() { done <- boot.ServeHandler(ctx, mux, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("ServeListener: %v", err)
+			t.Errorf("ServeHandler: %v", err)
 		}
 	})
 	base := "http://" + ln.Addr().String()

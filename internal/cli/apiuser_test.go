@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bufio"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +11,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/api"
-	"github.com/wwboot/wwboot/internal/overlay"
-	"github.com/wwboot/wwboot/internal/provision"
 )
 
 func TestConfigureAPIUser(t *testing.T) {
@@ -80,63 +75,6 @@ func TestConfigureAPIUser(t *testing.T) {
 				if err := bcrypt.CompareHashAndPassword([]byte(got[name]), []byte(pw)); err != nil {
 					t.Errorf("%s: password %q does not match: %v", name, pw, err)
 				}
-			}
-		})
-	}
-}
-
-func TestAPIHandler(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		conf     string
-		wantNil  bool
-		wantCode int
-	}{
-		{name: "off by default", wantNil: true},
-		{name: "enabled", conf: "api:\n  enabled: true\n", wantCode: http.StatusOK},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tr := newTree(t, "")
-			f, err := os.OpenFile(tr.conf, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WriteString(tc.conf); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
-			tr.mustRun("node", "add", "n1")
-			if _, _, err := tr.run("pw\n", "configure", "api-user", "admin"); err != nil {
-				t.Fatal(err)
-			}
-			a := &app{env: Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard,
-				Getenv: func(string) string { return "" }}, confPath: tr.conf}
-			a.stdin = bufio.NewReader(a.env.Stdin)
-			if err := a.setup(); err != nil {
-				t.Fatal(err)
-			}
-			reloads := 0
-			h, err := a.apiHandler(&overlay.Builder{Dir: t.TempDir()}, func() error { reloads++; return nil },
-				func() map[string]provision.NodeStatus { return nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (h == nil) != tc.wantNil {
-				t.Fatalf("handler %v, want nil = %v", h, tc.wantNil)
-			}
-			if h == nil {
-				return
-			}
-			r := httptest.NewRequest("PATCH", "/api/nodes/n1", strings.NewReader(`{"node": {"comment": "via API"}}`))
-			r.RemoteAddr = "127.0.0.1:1234"
-			r.SetBasicAuth("admin", "pw")
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != tc.wantCode {
-				t.Fatalf("code %d: %s", w.Code, w.Body)
-			}
-			if !strings.Contains(tr.nodesConf(), "comment: via API") || reloads != 1 {
-				t.Errorf("reloads %d, nodes.conf:\n%s", reloads, tr.nodesConf())
 			}
 		})
 	}

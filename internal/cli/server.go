@@ -1,20 +1,13 @@
 package cli
 
 import (
-	"crypto/tls"
-	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"path"
-	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/wwboot/wwboot/internal/provision"
-	"github.com/wwboot/wwboot/internal/tftp"
+	"github.com/wwboot/wwboot/internal/daemon"
 )
 
 func (a *app) serverCommand() *cobra.Command {
@@ -40,65 +33,8 @@ connections per client" (see "Provisioning daemon" in the README).
 SIGTERM or SIGINT stops it gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if addr == "" {
-				addr = net.JoinHostPort("", strconv.Itoa(a.cfg.Warewulf.Port))
-			}
-			// Every connection is a file descriptor: take all the system
-			// allows (warewulf.max connections stays below it).
-			if from, to, err := raiseOpenFiles(); err != nil {
-				a.log.Warn("open-file limit not raised", "soft", from, "err", err)
-			} else {
-				a.log.Info("open-file limit", "soft", to, "was", from)
-			}
-			// HTTPS listens on the host --listen names, on the TLS port.
-			tlsHost, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return fmt.Errorf("--listen %q: %w", addr, err)
-			}
-			var templates = os.DirFS(a.site.IpxeTemplateDir())
-			render, err := a.site.RenderOptions()
-			if err != nil {
-				return err
-			}
-			tokenKey, err := provision.LoadTokenKey(a.site.TokenKey())
-			if err != nil {
-				return err
-			}
-			var tlsConf *tls.Config
-			if a.cfg.Warewulf.TLS {
-				if tlsConf, err = serverTLS(a.site); err != nil {
-					return err
-				}
-			}
-			// The API's callbacks run only on requests, once srv is set.
-			var srv *provision.Server
-			builder := a.site.NewBuilder(0)
-			api, err := a.apiHandler(builder, func() error { return srv.Reload() },
-				func() map[string]provision.NodeStatus { return srv.Status() })
-			if err != nil {
-				return err
-			}
-			// UEFI HTTP-boot clients fetch the iPXE EFI binaries over HTTP.
-			efiboot := map[string]string{}
-			files, _ := tftp.ResolveIpxe(a.site.IpxeSource(), a.cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
-			for name, file := range files {
-				efiboot[path.Base(name)] = file
-			}
-			srv, err = provision.New(provision.Options{
-				EFIBoot:    efiboot,
-				API:        api,
-				Render:     render,
-				TokenKey:   tokenKey,
-				ConfigPath: a.confLoaded,
-				Config:     a.cfg,
-				Nodes:      a.store(),
-				Overlays:   a.site.Overlays(),
-				Images:     a.site.Images(),
-				Builder:    builder,
-				StatusFile: a.site.StatusFile(),
-				Templates:  templates,
-				Log:        a.log,
-			})
+			d, err := daemon.New(daemon.Options{Site: a.site, ConfigPath: a.confLoaded, Listen: addr,
+				Stderr: a.env.Stderr, Log: a.log})
 			if err != nil {
 				return err
 			}
@@ -113,7 +49,7 @@ SIGTERM or SIGINT stops it gracefully.`,
 					case <-ctx.Done():
 						return
 					case <-hup:
-						if err := srv.Reload(); err != nil {
+						if _, err := d.Reload(); err != nil {
 							a.log.Error("reload failed; still serving the previous configuration", "err", err)
 						} else {
 							a.log.Info("reloaded warewulf.conf, nodes.conf and overlays")
@@ -121,50 +57,9 @@ SIGTERM or SIGINT stops it gracefully.`,
 					}
 				}
 			}()
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return fmt.Errorf("HTTP listener: %w", err)
-			}
-			lns := []net.Listener{ln}
-			fmt.Fprintf(a.env.Stderr, "wwctl server: HTTP on %s\n", ln.Addr())
-			if tlsConf != nil {
-				tln, err := net.Listen("tcp", net.JoinHostPort(tlsHost, strconv.Itoa(a.cfg.Warewulf.TLSPort)))
-				if err != nil {
-					ln.Close()
-					return fmt.Errorf("HTTPS listener: %w", err)
-				}
-				fmt.Fprintf(a.env.Stderr, "wwctl server: HTTPS on %s\n", tln.Addr())
-				lns = append(lns, provision.TLSListener(tln, tlsConf))
-			}
-			g, gctx := errgroup.WithContext(ctx)
-			if err := a.startNetboot(gctx, g, srv); err != nil {
-				for _, l := range lns {
-					l.Close()
-				}
-				return err
-			}
-			g.Go(func() error { return srv.ServeListeners(gctx, lns...) })
-			return g.Wait()
+			return d.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "listen", "", "Address to listen on (default :<warewulf.port>)")
 	return cmd
-}
-
-// raiseOpenFiles raises the process's RLIMIT_NOFILE soft limit to its
-// hard limit and returns the soft limit before and after.
-func raiseOpenFiles() (from, to uint64, err error) {
-	var r syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
-		return 0, 0, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
-	}
-	if r.Cur >= r.Max {
-		return r.Cur, r.Cur, nil
-	}
-	from = r.Cur
-	r.Cur = r.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
-		return from, from, fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", r.Max, err)
-	}
-	return from, r.Max, nil
 }

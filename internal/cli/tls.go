@@ -23,7 +23,6 @@ import (
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/site"
 )
 
 func (a *app) configureTLS() *cobra.Command {
@@ -166,18 +165,4 @@ func newTLSPair(cfg *config.Config, keyType string, now time.Time) (keyPEM, cert
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
-}
-
-// serverTLS loads the daemon's key and certificate for its HTTPS
-// listener, with a message saying how to make them when they are missing.
-func serverTLS(st *site.Site) (*tls.Config, error) {
-	keyPath, certPath := st.TLSKey(), st.TLSCert()
-	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("warewulf.tls is on but %s or %s is missing: run wwctl configure tls", certPath, keyPath)
-		}
-		return nil, fmt.Errorf("TLS key pair: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }

@@ -1,7 +1,8 @@
 // Package provision is the HTTP side of the provisioning daemon (wwctl
 // server): it identifies a booting node by its hardware address, answers
 // with an iPXE script, the kernel, the image and the node's overlays, and
-// records how far each node got.
+// records how far each node got, in memory. Package daemon composes it
+// with the other servers and keeps it current (reloads, status saves).
 package provision
 
 import (
@@ -10,13 +11,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -34,14 +32,13 @@ import (
 
 // Options are what a Server works with.
 type Options struct {
-	Config *config.Config
-	// ConfigPath, when set, is the warewulf.conf Config came from: Reload
-	// reads it again, and a change to it is noticed as one to nodes.conf.
-	ConfigPath string
-	Nodes      *inventory.Store
-	Overlays   *overlay.Store // with Builtin set by the caller
-	Images     *image.Images
-	Builder    *overlay.Builder
+	// Config is the configuration the first load uses (Apply replaces
+	// it).
+	Config   *config.Config
+	Nodes    *inventory.Store
+	Overlays *overlay.Store // with Builtin set by the caller
+	Images   *image.Images
+	Builder  *overlay.Builder
 	// StatusFile is where node status is kept across restarts; "" keeps
 	// it in memory only.
 	StatusFile string
@@ -56,8 +53,6 @@ type Options struct {
 	// EFIBoot maps the names of iPXE EFI binaries to their files, served
 	// at /efiboot/<name> to UEFI HTTP-boot clients.
 	EFIBoot map[string]string
-	// API, when set, answers every request under /api/ (the REST API).
-	API http.Handler
 	// Render are the options overlays are rendered with: they must be
 	// those "wwctl overlay build" uses (build host, built-in overlays'
 	// time), or every image it built looks stale to the daemon.
@@ -85,6 +80,9 @@ type Server struct {
 	// reloadMu serializes loads so that a reload never replaces a newer
 	// state with an older one.
 	reloadMu sync.Mutex
+	// flushMu serializes status saves, so that an older copy is never
+	// written over a newer one.
+	flushMu sync.Mutex
 	// readHeaderTimeout is the limit on reading a request's header; 0
 	// is 10 s (tests shorten it).
 	readHeaderTimeout time.Duration
@@ -104,8 +102,8 @@ type Server struct {
 	joinBufs sync.Pool // *[]byte
 
 	statusMu sync.Mutex
-	status   map[string]NodeStatus
-	unknown  map[string]NodeStatus // by hardware address
+	status   map[string]contract.NodeStatus
+	unknown  map[string]contract.NodeStatus // by hardware address
 	// leased is the address the embedded DHCP server last gave each
 	// node (RecordStage), for nodes nodes.conf gives none (fromNode).
 	leased  map[string]net.IP
@@ -132,7 +130,7 @@ func New(o Options) (*Server, error) {
 	if o.Config == nil || o.Nodes == nil || o.Overlays == nil || o.Images == nil || o.Builder == nil {
 		return nil, errors.New("provision: Config, Nodes, Overlays, Images and Builder are required")
 	}
-	s := &Server{o: o, log: o.Log, now: o.Now, arp: o.ARP, status: map[string]NodeStatus{}, unknown: map[string]NodeStatus{},
+	s := &Server{o: o, log: o.Log, now: o.Now, arp: o.ARP, status: map[string]contract.NodeStatus{}, unknown: map[string]contract.NodeStatus{},
 		leased: map[string]net.IP{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -160,7 +158,7 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("provision: token key: %w", err)
 		}
 	}
-	if err := s.Reload(); err != nil {
+	if err := s.Apply(o.Config); err != nil {
 		return nil, err
 	}
 	if err := s.loadStatus(); err != nil {
@@ -169,28 +167,20 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Reload re-reads nodes.conf and the overlays. On error the previous
-// state stays in use.
-func (s *Server) Reload() error {
+// Reload re-reads nodes.conf and the overlays under the configuration
+// in use. On error the previous state stays in use.
+func (s *Server) Reload() error { return s.Apply(nil) }
+
+// Apply reads nodes.conf and the overlays under cfg (nil: the
+// configuration in use) and serves them and cfg from then on. On error
+// the previous state stays in use. The caller decides what in cfg needs
+// a restart: listeners and connection limits keep what ServeListeners
+// started with.
+func (s *Server) Apply(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	cfg := s.o.Config
-	if s.o.ConfigPath != "" {
-		c, warnings, err := config.Load(s.o.ConfigPath)
-		if err != nil {
-			return fmt.Errorf("provision: %w", err)
-		}
-		for _, w := range warnings {
-			s.log.Warn(w)
-		}
-		if c.Warewulf.Port != cfg.Warewulf.Port || c.Warewulf.TLS != cfg.Warewulf.TLS || c.Warewulf.TLSPort != cfg.Warewulf.TLSPort ||
-			c.Warewulf.MaxConnections != cfg.Warewulf.MaxConnections || c.Warewulf.MaxClientConnections != cfg.Warewulf.MaxClientConnections ||
-			c.Warewulf.IdleClientConnections != cfg.Warewulf.IdleClientConnections || c.Warewulf.IdleTimeout != cfg.Warewulf.IdleTimeout ||
-			c.Dhcp != cfg.Dhcp || c.Tftp.Mode != cfg.Tftp.Mode || c.Paths != cfg.Paths {
-			s.log.Warn("warewulf.conf changed ports, listeners, connection limits, DHCP/TFTP or paths: restart the daemon to apply those; the rest applies now",
-				"file", s.o.ConfigPath)
-		}
-		cfg = c
+	if cfg == nil {
+		cfg = s.state.Load().cfg
 	}
 	inv, err := s.o.Nodes.Load()
 	if err != nil {
@@ -266,9 +256,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+contract.PathStatus, s.handleStatus)
 	mux.HandleFunc("GET "+contract.PathMetrics, s.handleMetrics)
 	mux.HandleFunc("GET /"+contract.RouteEFIBoot+"/{file}", s.handleEFIBoot)
-	if s.o.API != nil {
-		mux.Handle(contract.PathAPI, s.o.API)
-	}
+	return CollapseSlashes(mux)
+}
+
+// CollapseSlashes serves h with every "//" of the path collapsed to "/",
+// as some firmware asks for "//grub.efi" (http.ServeMux would answer
+// with a redirect).
+func CollapseSlashes(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "//") {
 			p := r.URL.Path
@@ -280,18 +274,8 @@ func (s *Server) Handler() http.Handler {
 			r2.URL.RawPath = ""
 			r = r2
 		}
-		mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
-}
-
-// Serve answers on addr until ctx ends, then shuts down gracefully and
-// saves the status, which it also saves every 2 s while it changes.
-func (s *Server) Serve(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("provision: %w", err)
-	}
-	return s.ServeListener(ctx, ln)
 }
 
 // tlsListener is a listener that serves HTTPS, told apart so the log
@@ -306,31 +290,6 @@ type tlsListener struct {
 // TLSListener wraps ln to serve HTTPS with cfg, for ServeListeners.
 func TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
 	return tlsListener{Listener: tls.NewListener(ln, cfg), raw: ln, cfg: cfg}
-}
-
-// inputsStamp summarizes the modification times and sizes of nodes.conf
-// and every file of the site overlays, so a change is noticed without a
-// signal.
-func (s *Server) inputsStamp() string {
-	h := fnv.New64a()
-	stat := func(p string) {
-		if st, err := os.Stat(p); err == nil {
-			fmt.Fprintf(h, "%s %d %d\n", p, st.ModTime().UnixNano(), st.Size())
-		}
-	}
-	stat(s.o.Nodes.Path())
-	if s.o.ConfigPath != "" {
-		stat(s.o.ConfigPath)
-	}
-	if s.o.Overlays != nil && s.o.Overlays.Site != "" {
-		_ = filepath.WalkDir(s.o.Overlays.Site, func(p string, d fs.DirEntry, err error) error {
-			if err == nil {
-				stat(p)
-			}
-			return nil
-		})
-	}
-	return fmt.Sprintf("%x", h.Sum64())
 }
 
 func (s *Server) headerTimeout() time.Duration {
@@ -370,16 +329,24 @@ func openFileLimit() (int, bool) {
 	return int(r.Cur), true
 }
 
-// ServeListener is Serve on an open listener, which it closes.
+// ServeListener is ServeListeners on one listener.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	return s.ServeListeners(ctx, ln)
 }
 
-// ServeListeners answers on every listener (one made with TLSListener
-// serves HTTPS) until ctx ends or one fails, then shuts down gracefully
-// and saves the status. The connections of all listeners are limited
-// together as warewulf.conf says (max connections and the keys after it).
+// ServeListeners serves Handler on lns (see ServeHandler).
 func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error {
+	return s.ServeHandler(ctx, s.Handler(), lns...)
+}
+
+// ServeHandler answers with h (Handler, or the daemon's composition of
+// it with other services) on every listener, which it closes (one made
+// with TLSListener serves HTTPS), until ctx ends or one fails, then
+// shuts down gracefully: it returns once the requests in flight are
+// answered. The connections of all listeners are limited together as
+// warewulf.conf says (max connections and the keys after it). Saving
+// the status is the caller's (FlushStatus).
+func (s *Server) ServeHandler(ctx context.Context, h http.Handler, lns ...net.Listener) error {
 	lim := s.connLimits()
 	limiter := newConnLimiter(lim, s.log)
 	s.conns.Store(limiter)
@@ -396,7 +363,7 @@ func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error 
 	s.log.Info("connection limits", "max connections", lim.max, "per client", lim.perClient,
 		"idle per client", lim.idleShare, "idle timeout", lim.idle, "beyond the share", lim.shortIdle)
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: s.headerTimeout(),
 		IdleTimeout:       lim.idle,
 		MaxHeaderBytes:    64 << 10,
@@ -404,33 +371,7 @@ func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error 
 		ConnState:         limiter.connState,
 	}
 	done := make(chan struct{})
-	flushed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		tick := time.NewTicker(2 * time.Second)
-		defer tick.Stop()
-		stamp := s.inputsStamp()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				if err := s.flushStatus(false); err != nil {
-					s.log.Warn("save node status", "err", err)
-				}
-				// nodes.conf or a site overlay changed: load them, as
-				// SIGHUP would.
-				if now := s.inputsStamp(); now != stamp {
-					stamp = now
-					if err := s.Reload(); err != nil {
-						s.log.Error("reload after a change failed; still serving the previous state", "err", err)
-					} else {
-						s.log.Info("reloaded nodes.conf and overlays after a change")
-					}
-				}
-			}
-		}
-	}()
+	defer close(done)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -464,15 +405,10 @@ func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error 
 	}
 	if err == nil {
 		// Shutdown returns once the listeners are closed; wait for it to
-		// finish the requests in flight before saving.
+		// finish the requests in flight before returning.
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = srv.Shutdown(sctx)
 		cancel()
-	}
-	close(done)
-	<-flushed
-	if ferr := s.flushStatus(true); ferr != nil && err == nil {
-		err = fmt.Errorf("provision: save node status: %w", ferr)
 	}
 	return err
 }

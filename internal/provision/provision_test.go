@@ -5,18 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
 )
@@ -233,7 +232,7 @@ func TestStatusRecordedAndPersisted(t *testing.T) {
 	get(h, "/runtime/aa:bb:cc:dd:ee:04?compress=gz", "10.0.0.4:1000", nil)
 	get(h, "/kernel/aa:bb:cc:dd:ee:03?compress=zstd", "10.0.0.3:1000", nil)
 	at := f.clock
-	want := map[string]NodeStatus{
+	want := map[string]contract.NodeStatus{
 		"n1": {Node: "n1", Stage: "IMAGE", Sent: "rocky.img.gz", Addr: "10.0.0.1", Bytes: int64(len(imageGzip)), LastSeen: at},
 		"n2": {Node: "n2", Stage: "KERNEL", Sent: "BAD_ASSET", Addr: "10.0.0.2", LastSeen: at},
 		"n3": {Node: "n3", Stage: "KERNEL", Sent: "NOT_FOUND", Addr: "10.0.0.3", LastSeen: at},
@@ -262,7 +261,7 @@ func TestStatusRecordedAndPersisted(t *testing.T) {
 	if n1["last seen"] != float64(at.Unix()) {
 		t.Errorf("last seen %v, want %d", n1["last seen"], at.Unix())
 	}
-	if err := s.FlushStatus(); err != nil {
+	if err := s.FlushStatus(true); err != nil {
 		t.Fatal(err)
 	}
 	s2 := f.server(t)
@@ -271,38 +270,6 @@ func TestStatusRecordedAndPersisted(t *testing.T) {
 	want["n4"] = rt
 	if d := cmp.Diff(want, got2); d != "" {
 		t.Errorf("status after restart (-want +got):\n%s", d)
-	}
-}
-
-func TestServePersistsOnShutdown(t *testing.T) {
-	f := newFixture(t, fixtureNodes, false)
-	s := f.server(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.ServeListener(ctx, ln) }()
-	resp, err := http.Get("http://" + ln.Addr().String() + "/kernel/aa:bb:cc:dd:ee:01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("code %d", resp.StatusCode)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not return")
-	}
-	if st := f.server(t).Status()["n1"]; st.Stage != "KERNEL" || st.Addr != "127.0.0.1" {
-		t.Errorf("status after restart: %+v", st)
 	}
 }
 
@@ -453,42 +420,6 @@ func TestPartsReader(t *testing.T) {
 	}
 	if n, _ := pr.Seek(0, 2); n != int64(len(all)) {
 		t.Errorf("size %d, want %d", n, len(all))
-	}
-}
-
-// TestReloadWhenNodesConfChanges edits nodes.conf under a running server:
-// the new node's MAC is known without a signal.
-func TestReloadWhenNodesConfChanges(t *testing.T) {
-	f := newFixture(t, fixtureNodes, false)
-	s := f.server(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.ServeListener(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	url := "http://" + ln.Addr().String() + "/kernel/aa:bb:cc:dd:ee:09"
-	code := func() int {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if c := code(); c != http.StatusNotFound {
-		t.Fatalf("unknown MAC answered %d", c)
-	}
-	write(t, f.cfg.NodesConf(), fixtureNodes+"  n9:\n    profiles: [default]\n    network devices:\n      default: {hwaddr: \"aa:bb:cc:dd:ee:09\"}\n")
-	// The server looks every 2 s; wait for it, not for a set time.
-	deadline := time.Now().Add(20 * time.Second)
-	for code() != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("the new node was never served")
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

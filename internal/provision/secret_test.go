@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 const secretBytes = "-----BEGIN OPENSSH PRIVATE KEY----- cluster host key"
@@ -235,11 +237,11 @@ func TestUnknownAndMetrics(t *testing.T) {
 	get(h, "/kernel/aa:bb:cc:dd:ee:99", "10.0.0.99:40000", nil)
 	get(h, "/kernel/not-a-mac", "10.0.0.98:40000", nil)
 	w := get(h, "/status", "", nil)
-	var doc statusDoc
+	var doc contract.StatusDoc
 	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]NodeStatus{"aa:bb:cc:dd:ee:99": {Stage: "KERNEL", Sent: "NOT_FOUND", Addr: "10.0.0.99", LastSeen: f.clock}}
+	want := map[string]contract.NodeStatus{"aa:bb:cc:dd:ee:99": {Stage: "KERNEL", Sent: "NOT_FOUND", Addr: "10.0.0.99", LastSeen: f.clock}}
 	if diff := cmp.Diff(want, doc.Unknown); diff != "" {
 		t.Errorf("unknown (-want +got):\n%s", diff)
 	}
@@ -259,34 +261,5 @@ func TestUnknownAndMetrics(t *testing.T) {
 		if !strings.Contains(metrics, line+"\n") {
 			t.Errorf("/metrics lacks %q:\n%s", line, metrics)
 		}
-	}
-}
-
-func TestReloadReadsWarewulfConf(t *testing.T) {
-	f := newFixture(t, fixtureNodes, false)
-	confPath := filepath.Join(f.root, "etc/warewulf/warewulf.conf")
-	f.opts.ConfigPath = confPath
-	s := f.server(t)
-	h := s.Handler()
-	if body := get(h, "/ipxe/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil).Body.String(); !strings.Contains(body, "http://10.0.0.254:9873") {
-		t.Fatalf("script before the change:\n%s", body)
-	}
-	data, err := os.ReadFile(confPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, confPath, strings.Replace(string(data), "ipaddr: 10.0.0.254", "ipaddr: 10.0.0.253", 1))
-	if err := s.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	if body := get(h, "/ipxe/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil).Body.String(); !strings.Contains(body, "http://10.0.0.253:9873") {
-		t.Errorf("script after the change:\n%s", body)
-	}
-	write(t, confPath, "warewulf: {port: nonsense}\n")
-	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "warewulf.conf") {
-		t.Errorf("a broken warewulf.conf reloaded with %v, want an error naming it", err)
-	}
-	if body := get(h, "/ipxe/aa:bb:cc:dd:ee:01", "10.0.0.1:40000", nil).Body.String(); !strings.Contains(body, "http://10.0.0.253:9873") {
-		t.Errorf("a failed reload changed what is served:\n%s", body)
 	}
 }

@@ -15,16 +15,9 @@ import (
 	"github.com/wwboot/wwboot/internal/contract"
 )
 
-// NodeStatus is how far a node got: the contract's status of one node,
-// named here for the daemon's callers.
-type NodeStatus = contract.NodeStatus
-
-// statusDoc is what /status answers and the status file holds.
-type statusDoc = contract.StatusDoc
-
 func (s *Server) record(node, stage, sent, addr string, bytes int64) {
 	s.statusMu.Lock()
-	s.status[node] = NodeStatus{Node: node, Stage: stage, Sent: sent, Addr: addr, Bytes: bytes, LastSeen: s.now()}
+	s.status[node] = contract.NodeStatus{Node: node, Stage: stage, Sent: sent, Addr: addr, Bytes: bytes, LastSeen: s.now()}
 	s.dirty = true
 	s.count(stage, sent, bytes)
 	s.statusMu.Unlock()
@@ -51,20 +44,20 @@ func (s *Server) recordUnknown(hwaddr, stage, sent, addr string) {
 		}
 		delete(s.unknown, oldest)
 	}
-	s.unknown[hwaddr] = NodeStatus{Stage: stage, Sent: sent, Addr: addr, LastSeen: s.now()}
+	s.unknown[hwaddr] = contract.NodeStatus{Stage: stage, Sent: sent, Addr: addr, LastSeen: s.now()}
 }
 
 // Status returns a copy of every node's status; a node of the inventory
 // that never asked for anything has an empty one.
-func (s *Server) Status() map[string]NodeStatus {
+func (s *Server) Status() map[string]contract.NodeStatus {
 	nodes := s.state.Load().nodes
 	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
-	out := make(map[string]NodeStatus, len(nodes))
+	out := make(map[string]contract.NodeStatus, len(nodes))
 	for name := range nodes {
 		st, ok := s.status[name]
 		if !ok {
-			st = NodeStatus{Node: name}
+			st = contract.NodeStatus{Node: name}
 		}
 		out[name] = st
 	}
@@ -73,14 +66,14 @@ func (s *Server) Status() map[string]NodeStatus {
 
 // Unknown returns the hardware addresses that asked to boot but belong to
 // no node (and none was discoverable), with what they asked for last.
-func (s *Server) Unknown() map[string]NodeStatus {
+func (s *Server) Unknown() map[string]contract.NodeStatus {
 	s.statusMu.Lock()
 	defer s.statusMu.Unlock()
 	return maps.Clone(s.unknown)
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	data, err := json.MarshalIndent(statusDoc{Nodes: s.Status(), Unknown: s.Unknown()}, "", "  ")
+	data, err := json.MarshalIndent(contract.StatusDoc{Nodes: s.Status(), Unknown: s.Unknown()}, "", "  ")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -115,14 +108,17 @@ func (s *Server) loadStatus() error {
 	return nil
 }
 
-// flushStatus saves the status when it changed since the last save, or
-// always with force.
-func (s *Server) flushStatus(force bool) error {
+// FlushStatus saves the status to Options.StatusFile when it changed
+// since the last save, or with always, in any case. Saves are
+// serialized, so a later call never leaves an older status on disk.
+func (s *Server) FlushStatus(always bool) error {
 	if s.o.StatusFile == "" {
 		return nil
 	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.statusMu.Lock()
-	if !s.dirty && !force {
+	if !s.dirty && !always {
 		s.statusMu.Unlock()
 		return nil
 	}
@@ -141,6 +137,3 @@ func (s *Server) flushStatus(force bool) error {
 	}
 	return nil
 }
-
-// FlushStatus saves the status now.
-func (s *Server) FlushStatus() error { return s.flushStatus(true) }

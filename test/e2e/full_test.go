@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // systemdProbe matches SystemdProbeOverlay's line.
@@ -145,7 +145,7 @@ func (tc *testCluster) waitMultiUser(ctx context.Context, vm *VM, n node) {
 	if err != nil {
 		tc.t.Fatalf("%s: %v", n.name, err)
 	}
-	err = tc.Status.Wait(bootCtx, n.name+" fetching its runtime overlay (wwclient)", func(events []Event, _ map[string]provision.NodeStatus) bool {
+	err = tc.Status.Wait(bootCtx, n.name+" fetching its runtime overlay (wwclient)", func(events []Event, _ map[string]contract.NodeStatus) bool {
 		return len(Heartbeats(events, n.name, initLine.At)) > 0
 	})
 	if err != nil {

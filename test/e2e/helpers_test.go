@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // Environment of the virtual cluster tests.
@@ -195,7 +195,7 @@ func (tc *testCluster) waitBooted(ctx context.Context, vm *VM, node, ip string) 
 		tc.t.Errorf("%s: node's addresses %q lack %s", node, m[3], ip)
 	}
 	// After init, only wwclient asks for the runtime overlay.
-	err = tc.Status.Wait(ctx, node+" fetching its runtime overlay (wwclient)", func(events []Event, _ map[string]provision.NodeStatus) bool {
+	err = tc.Status.Wait(ctx, node+" fetching its runtime overlay (wwclient)", func(events []Event, _ map[string]contract.NodeStatus) bool {
 		return len(Heartbeats(events, node, initLine.At)) > 0
 	})
 	if err != nil {

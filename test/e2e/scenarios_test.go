@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // bootTime bounds one VM's boot under TCG on a loaded 2-core host
@@ -51,7 +51,7 @@ func TestBIOSBusybox(t *testing.T) {
 	hbCtx, cancelHB := context.WithTimeout(ctx, 4*updateInterval*time.Second)
 	defer cancelHB()
 	since := time.Now()
-	err := tc.Status.Wait(hbCtx, "two wwclient heartbeats of n1", func(events []Event, _ map[string]provision.NodeStatus) bool {
+	err := tc.Status.Wait(hbCtx, "two wwclient heartbeats of n1", func(events []Event, _ map[string]contract.NodeStatus) bool {
 		return len(Heartbeats(events, "n1", since)) >= 2
 	})
 	if err != nil {

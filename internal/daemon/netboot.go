@@ -1,10 +1,11 @@
-package cli
+package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -20,17 +21,26 @@ import (
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/dhcp"
 	"github.com/wwboot/wwboot/internal/ndp"
+	"github.com/wwboot/wwboot/internal/site"
 	"github.com/wwboot/wwboot/internal/tftp"
 )
 
-// startNetboot opens the embedded DHCP and TFTP servers that dhcp.mode
-// and tftp.mode ask for, reports each listener on stderr, and serves
+// netboot is what the embedded DHCP and TFTP servers are started with.
+type netboot struct {
+	cfg    *config.Config
+	site   *site.Site
+	log    *slog.Logger
+	stderr io.Writer // the listeners are reported here
+}
+
+// start opens the embedded DHCP and TFTP servers that dhcp.mode
+// and tftp.mode ask for, reports each listener on n.stderr, and serves
 // them in g until ctx ends. A missing interface or a port in use is
 // returned before anything is served, and nothing stays open then.
 // With embedded DHCP it also answers IPv6 router solicitations on the
 // same interface (package ndp), which is never a reason to fail.
-func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes) error {
-	cfg := a.cfg
+func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes) error {
+	cfg := n.cfg
 	serveDHCP := cfg.Dhcp.Enabled && (cfg.Dhcp.Mode == config.ModeEmbedded || cfg.Dhcp.Mode == config.ModeProxy)
 	serveTFTP := cfg.Tftp.Enabled && cfg.Tftp.Mode == config.ModeEmbedded
 	if !serveDHCP && !serveTFTP {
@@ -59,7 +69,7 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 		for code, bin := range cfg.Tftp.IpxeBinaries {
 			boot[code] = tftp.BootName(bin)
 		}
-		leaseFile := a.site.LeaseFile()
+		leaseFile := n.site.LeaseFile()
 		if err := os.MkdirAll(filepath.Dir(leaseFile), 0o755); err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
@@ -68,7 +78,7 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 			RangeStart: start, RangeEnd: end, LeaseFile: leaseFile, BootFiles: boot,
 			OfferHold: time.Duration(cfg.Dhcp.OfferHold) * time.Second,
 			OfferRate: cfg.Dhcp.OffersPerSecond, ClientOfferRate: cfg.Dhcp.ClientOffersPerMinute,
-			Nodes: nodes, Log: a.log,
+			Nodes: nodes, Log: n.log,
 		})
 		if err != nil {
 			return err
@@ -79,13 +89,13 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 	}
 	var tsrv *tftp.Server
 	if serveTFTP {
-		files, missing := tftp.ResolveIpxe(a.site.IpxeSource(), cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
-		a.reportMissingIpxe(missing, a.site.IpxeSource())
+		files, missing := tftp.ResolveIpxe(n.site.IpxeSource(), cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
+		n.reportMissingIpxe(missing, n.site.IpxeSource())
 		addr := net.JoinHostPort("", strconv.Itoa(tftp.Port))
 		if serverIP.IsValid() {
 			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))
 		}
-		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Log: a.log,
+		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Log: n.log,
 			MaxTransfers: cfg.Tftp.MaxTransfers, ClientTransfers: cfg.Tftp.TransfersPerClient})
 		if err != nil {
 			if dsrv != nil {
@@ -99,8 +109,8 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 	// network, and whether it has IPv6 routers, is the site's.
 	var ra *ndp.Responder
 	if dsrv != nil && cfg.Dhcp.Mode == config.ModeEmbedded {
-		if ra, err = ndp.New(ndp.Options{Interface: ifname, Log: a.log}); err != nil {
-			a.log.Info("IPv6 router solicitations are not answered; iPXE waits for IPv6 autoconfiguration", "err", err)
+		if ra, err = ndp.New(ndp.Options{Interface: ifname, Log: n.log}); err != nil {
+			n.log.Info("IPv6 router solicitations are not answered; iPXE waits for IPv6 autoconfiguration", "err", err)
 		}
 	}
 	if m, ok := nodes.(metricsAdder); ok {
@@ -108,27 +118,27 @@ func (a *app) startNetboot(ctx context.Context, g *errgroup.Group, nodes dhcp.No
 	}
 	if dsrv != nil {
 		for _, l := range dsrv.Addrs() {
-			fmt.Fprintf(a.env.Stderr, "wwctl server: DHCP (%s) listening on %s\n", cfg.Dhcp.Mode, l)
+			fmt.Fprintf(n.stderr, "wwctl server: DHCP (%s) listening on %s\n", cfg.Dhcp.Mode, l)
 		}
 		g.Go(func() error { return dsrv.Serve(ctx) })
 	}
 	if ra != nil {
 		g.Go(func() error {
 			if err := ra.Serve(ctx); err != nil {
-				a.log.Warn("IPv6 router solicitations are no longer answered", "err", err)
+				n.log.Warn("IPv6 router solicitations are no longer answered", "err", err)
 			}
 			return nil
 		})
 	}
 	if tsrv != nil {
-		fmt.Fprintf(a.env.Stderr, "wwctl server: TFTP listening on udp %s (root %s)\n", tsrv.Addr(), cfg.Tftp.TftpRoot)
+		fmt.Fprintf(n.stderr, "wwctl server: TFTP listening on udp %s (root %s)\n", tsrv.Addr(), cfg.Tftp.TftpRoot)
 		g.Go(func() error { return tsrv.Serve(ctx) })
 	}
 	return nil
 }
 
 // metricsAdder is the provisioning server's hook for /metrics, which
-// the nodes given to startNetboot are in the daemon.
+// the nodes given to netboot.start are in the daemon.
 type metricsAdder interface {
 	AddMetrics(write func(io.Writer))
 }
@@ -158,7 +168,7 @@ func writeNetbootMetrics(w io.Writer, d *dhcp.Server, t *tftp.Server) {
 // nodes are most likely of that kind. Distributions ship iPXE for their
 // own architecture only (Debian amd64 has no arm64 build), so one for
 // another architecture is said once, as information.
-func (a *app) reportMissingIpxe(missing []string, source string) {
+func (n *netboot) reportMissingIpxe(missing []string, source string) {
 	own := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
 	var mine, others []string
 	for _, bin := range missing {
@@ -170,11 +180,11 @@ func (a *app) reportMissingIpxe(missing []string, source string) {
 	}
 	searched := strings.Join(tftp.IpxeSearchPath(source, tftp.DefaultIpxeDirs()), ",")
 	if len(mine) > 0 {
-		a.log.Warn("iPXE binaries not found; install the ipxe package or set paths.ipxesource",
+		n.log.Warn("iPXE binaries not found; install the ipxe package or set paths.ipxesource",
 			"missing", strings.Join(mine, ","), "searched", searched)
 	}
 	if len(others) > 0 {
-		a.log.Info("no iPXE binaries for other architectures: nodes that need them cannot boot from TFTP (set paths.ipxesource or tftp.ipxe to provide them)",
+		n.log.Info("no iPXE binaries for other architectures: nodes that need them cannot boot from TFTP (set paths.ipxesource or tftp.ipxe to provide them)",
 			"missing", strings.Join(others, ","), "searched", searched)
 	}
 }

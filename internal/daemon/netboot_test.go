@@ -1,4 +1,4 @@
-package cli
+package daemon
 
 import (
 	"bytes"
@@ -36,13 +36,13 @@ type metricsNodes struct {
 
 func (m *metricsNodes) AddMetrics(write func(io.Writer)) { m.writes = append(m.writes, write) }
 
-func netbootApp(cfg *config.Config, stderr *bytes.Buffer) *app {
+func netbootApp(cfg *config.Config, stderr *bytes.Buffer) *netboot {
 	log := slog.New(slog.DiscardHandler)
 	st, err := site.Open(site.Options{Config: cfg, Log: log})
 	if err != nil {
 		panic(err) // only a nil configuration fails
 	}
-	return &app{cfg: cfg, site: st, log: log, env: Env{Stderr: stderr}}
+	return &netboot{cfg: cfg, site: st, log: log, stderr: stderr}
 }
 
 func netbootConfig(t *testing.T, mutate func(c *config.Config)) *config.Config {
@@ -71,7 +71,7 @@ func TestNetbootConfigErrors(t *testing.T) {
 			var stderr bytes.Buffer
 			a := netbootApp(netbootConfig(t, tc.mutate), &stderr)
 			g, ctx := errgroup.WithContext(t.Context())
-			err := a.startNetboot(ctx, g, noNodes{})
+			err := a.start(ctx, g, noNodes{})
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error %v, want %q", err, tc.want)
 			}
@@ -89,7 +89,7 @@ func TestNetbootDisabled(t *testing.T) {
 		c.Dhcp.Interface = "nosuch0" // not looked at
 	}), &stderr)
 	g, ctx := errgroup.WithContext(t.Context())
-	if err := a.startNetboot(ctx, g, noNodes{}); err != nil {
+	if err := a.start(ctx, g, noNodes{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Wait(); err != nil || stderr.Len() != 0 {
@@ -109,7 +109,7 @@ func TestNetbootListeners(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		g, gctx := errgroup.WithContext(ctx)
 		nodes := &metricsNodes{}
-		if err := netbootApp(cfg, &stderr).startNetboot(gctx, g, nodes); err != nil {
+		if err := netbootApp(cfg, &stderr).start(gctx, g, nodes); err != nil {
 			t.Fatal(err)
 		}
 		var metrics strings.Builder
@@ -144,7 +144,7 @@ func TestNetbootListeners(t *testing.T) {
 				tc.mutate(&second)
 				var stderr2 bytes.Buffer
 				g2, ctx2 := errgroup.WithContext(t.Context())
-				err := netbootApp(&second, &stderr2).startNetboot(ctx2, g2, noNodes{})
+				err := netbootApp(&second, &stderr2).start(ctx2, g2, noNodes{})
 				if err == nil || err.Error() != tc.want {
 					t.Errorf("error %v, want %q", err, tc.want)
 				}
@@ -189,7 +189,7 @@ func TestReportMissingIpxe(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			a := &app{log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
+			a := &netboot{log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{
 				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 					if a.Key == slog.TimeKey {
 						return slog.Attr{}
