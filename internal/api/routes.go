@@ -70,6 +70,9 @@ func (s *Server) routeTable() []route {
 			handle: s.getImage},
 		route{method: "POST", path: "/api/images/{name}/build", summary: "Build an image's boot archives (waits for the build)",
 			query: []param{forceParam}, resp: "ImageBuild", codes: []int{404}, handle: s.buildImage},
+		route{method: "POST", path: "/api/images/{name}/import", summary: "Import an image (waits for the import; force replaces one)",
+			query: []param{forceParam}, body: "ImageImportRequest", resp: "ImageImport", codes: []int{201, 400, 409, 422},
+			handle: s.importImage},
 		route{method: "DELETE", path: "/api/images/{name}", summary: "Delete an image no node or profile names", resp: "Deleted",
 			codes: []int{404, 409}, handle: s.deleteImage},
 
