@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/wwboot/wwboot/internal/provision"
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // The harness's own parts, without VMs: these run in every "go test".
@@ -62,16 +62,16 @@ func TestBootTimings(t *testing.T) {
 	vm := &VM{Name: "n1", Started: t0, Console: newConsole(t0)}
 	vm.Console.lines = []Line{{At: at(20), Text: "Loading the image..."}, {At: at(27.5), Text: "wwinit: booting node n1 (image bb, root initramfs)"}}
 	ev := func(s float64, stage, sent string) Event {
-		return Event{At: at(s), NodeStatus: provision.NodeStatus{Node: "n1", Stage: stage, Sent: sent}}
+		return Event{At: at(s), NodeStatus: contract.NodeStatus{Node: "n1", Stage: stage, Sent: sent}}
 	}
 	events := []Event{
 		ev(-5, StageRuntime, "old.img.gz"), // an earlier boot
 		ev(2.4, StageDHCP, "lease"),
-		{At: at(2.5), NodeStatus: provision.NodeStatus{Node: "n2", Stage: StageDHCP}},
+		{At: at(2.5), NodeStatus: contract.NodeStatus{Node: "n2", Stage: StageDHCP}},
 		ev(18.4, StageIPXE, "default.ipxe"),
 		ev(18.6, StageImage, "bb.img.gz"),
 		ev(19.0, StageSystem, "s.img.gz"),
-		ev(19.2, StageRuntime, "BAD_REQUEST"),
+		ev(19.2, StageRuntime, contract.SentBadRequest),
 		ev(29.4, StageRuntime, "r.img.gz"),
 		ev(37.4, StageRuntime, "r.img.gz"),
 	}
