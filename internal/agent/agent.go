@@ -9,10 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/nodeclient"
 )
 
 // Options are what an Agent works with.
@@ -31,7 +32,7 @@ type Options struct {
 // Agent applies a node's runtime overlay.
 type Agent struct {
 	cfg     *Config
-	client  *http.Client
+	fetcher *nodeclient.Fetcher
 	apply   *applier
 	state   string
 	log     *slog.Logger
@@ -51,7 +52,7 @@ func New(o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: o.Config, client: client, state: o.StateFile, log: o.Log, refresh: o.Refresh,
+	a := &Agent{cfg: o.Config, fetcher: newFetcher(client), state: o.StateFile, log: o.Log, refresh: o.Refresh,
 		apply: &applier{root: root, chown: os.Geteuid() == 0}}
 	if a.state == "" {
 		a.state = filepath.Join(root, "warewulf", "wwclient.state")
@@ -67,7 +68,7 @@ func New(o Options) (*Agent, error) {
 // one.
 func (a *Agent) Sync(ctx context.Context) (bool, error) {
 	st := readState(a.state)
-	body, etag, err := fetch(ctx, a.client, a.cfg, st.ETag)
+	body, etag, err := fetch(ctx, a.fetcher, a.cfg, st.ETag)
 	if err != nil {
 		return false, err
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/nodeclient"
 )
 
 const interval = time.Second
@@ -154,7 +156,7 @@ func TestSecurePort(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = a.Sync(context.Background())
-			var se *statusError
+			var se *nodeclient.StatusError
 			switch {
 			case tt.wantCode == 0 && err != nil:
 				t.Fatalf("Sync: %v", err)
@@ -162,7 +164,7 @@ func TestSecurePort(t *testing.T) {
 				if !fileIs(filepath.Join(root, "etc/secret"), "s3cret\n")() {
 					t.Error("etc/secret not applied")
 				}
-			case !errors.As(err, &se) || se.code != tt.wantCode:
+			case !errors.As(err, &se) || se.Code != tt.wantCode:
 				t.Fatalf("Sync error = %v, want status %d", err, tt.wantCode)
 			}
 		})

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -58,60 +57,36 @@ func runtimeURL(c *Config) string {
 	return contract.ArtifactURL(scheme+"://"+net.JoinHostPort(c.Server, strconv.Itoa(port)), contract.RouteRuntime, c.WWID, q)
 }
 
-// statusError is a response other than 200 or 304.
-type statusError struct {
-	code int
-	msg  string
-}
-
-func (e *statusError) Error() string {
-	s := fmt.Sprintf("server answered %d %s", e.code, http.StatusText(e.code))
-	if e.msg != "" {
-		s += ": " + e.msg
-	}
-	return s
+// newFetcher fetches through client as stage one does (nodeclient's
+// Fetcher: the body checked against the daemon's sha256), without
+// resuming: the runtime overlay is small, and fetched again at the next
+// contact.
+func newFetcher(client *http.Client) *nodeclient.Fetcher {
+	return &nodeclient.Fetcher{Client: client, Header: http.Header{"User-Agent": {"wwclient"}}}
 }
 
 // fetch asks for the runtime overlay unless it still has etag. It
-// returns the body and its ETag, or nil when unchanged.
-func fetch(ctx context.Context, client *http.Client, c *Config, etag string) ([]byte, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, runtimeURL(c), nil)
-	if err != nil {
-		return nil, "", err
+// returns the body and its ETag, or nil when unchanged. An answer other
+// than 200 or 304 is a *nodeclient.StatusError.
+func fetch(ctx context.Context, f *nodeclient.Fetcher, c *Config, etag string) ([]byte, string, error) {
+	d, err := f.OpenIfNoneMatch(ctx, runtimeURL(c), etag)
+	if errors.Is(err, nodeclient.ErrNotModified) {
+		return nil, etag, nil
 	}
-	req.Header.Set("User-Agent", "wwclient")
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	resp, err := client.Do(req)
 	if err != nil {
 		return nil, "", explainDial(err, c)
 	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotModified:
-		return nil, etag, nil
-	case http.StatusOK:
-	default:
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, "", &statusError{code: resp.StatusCode, msg: strings.TrimSpace(string(msg))}
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxOverlay+1))
+	defer d.Close()
+	// The sha256 the build recorded is checked at the end of the body:
+	// bytes damaged on the server's disk or on the way are not applied.
+	body, err := io.ReadAll(io.LimitReader(d, maxOverlay+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("download: %w", err)
 	}
 	if len(body) > maxOverlay {
 		return nil, "", fmt.Errorf("runtime overlay larger than %d bytes", maxOverlay)
 	}
-	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
-		return nil, "", fmt.Errorf("download: got %d of %d bytes", len(body), resp.ContentLength)
-	}
-	// The sha256 the build recorded: bytes damaged on the server's disk
-	// or on the way are not applied.
-	if err := nodeclient.CheckSHA256(body, resp.Header.Get(contract.HeaderChecksum)); err != nil {
-		return nil, "", fmt.Errorf("download: %w", err)
-	}
-	return body, resp.Header.Get("ETag"), nil
+	return body, d.ETag(), nil
 }
 
 // explainDial adds what to do about a source port that cannot be bound.

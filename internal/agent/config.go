@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // DefaultSecurePort is the source port wwclient binds when the server is
@@ -228,7 +230,7 @@ func cmdlineWWID(cmdline, sysClassNet string) string {
 		return ""
 	}
 	for _, arg := range strings.Fields(string(data)) {
-		v, ok := strings.CutPrefix(arg, "wwid=")
+		v, ok := strings.CutPrefix(arg, contract.ArgWWID+"=")
 		if !ok {
 			continue
 		}

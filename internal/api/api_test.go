@@ -27,7 +27,8 @@ func wantRoutes() []string {
 		"GET /api/nodes/{id}/overlays", "POST /api/nodes/overlays/build", "POST /api/nodes/{id}/overlays/build",
 		"GET /api/profiles/", "GET /api/profiles/{id}", "GET /api/profiles/{id}/raw", "GET /api/profiles/{id}/fields",
 		"PUT /api/profiles/{id}", "PATCH /api/profiles/{id}", "DELETE /api/profiles/{id}",
-		"GET /api/images", "GET /api/images/{name}", "POST /api/images/{name}/build", "DELETE /api/images/{name}",
+		"GET /api/images", "GET /api/images/{name}", "POST /api/images/{name}/build", "POST /api/images/{name}/import",
+		"DELETE /api/images/{name}",
 		"GET /api/overlays/", "GET /api/overlays/{name}", "PUT /api/overlays/{name}", "DELETE /api/overlays/{name}",
 		"GET /api/overlays/{name}/file", "PUT /api/overlays/{name}/file", "DELETE /api/overlays/{name}/file",
 	}
@@ -291,6 +292,8 @@ func TestRoutes(t *testing.T) {
 					t.Errorf("built image shows %v", img)
 				}
 			}},
+		{name: "import over an existing image", route: "POST /api/images/{name}/import", method: "POST",
+			target: "/api/images/rocky/import", body: `{"uri": "/nonexistent"}`, wantCode: 409},
 		{name: "delete image in use", route: "DELETE /api/images/{name}", method: "DELETE", target: "/api/images/rocky", wantCode: 409,
 			check: func(t *testing.T, f *fixture, v any) {
 				if got := pick(t, v, "message"); got != `image "rocky" is used by profile default; change them first` {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -13,116 +12,24 @@ import (
 	"github.com/wwboot/wwboot/internal/site"
 )
 
-// kind is what the node and profile routes share: the same handlers
-// work on either through these functions.
-type kind struct {
-	noun   string // "node", also the key of request bodies
-	plural string // "nodes", the path segment
-	schema string // OpenAPI schema of one entity
-	names  func(*inventory.Inventory) []string
-	has    func(*inventory.Inventory, string) bool
-	// raw encodes the entities' own fields as a mapping of name to
-	// entity, in nodes.conf's shape.
-	raw func(inv *inventory.Inventory, names []string) *yaml.Node
-	// merged applies the entities' profiles.
-	merged func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, *yaml.Node, error)
-	// parse reads a mapping of name to entity and returns a function
-	// that puts the entities into an inventory.
-	parse  func(data []byte, file string) (func(*inventory.Inventory), error)
-	remove func(*inventory.Inventory, string)
-	// overlays are the entity's own system and runtime overlay lists
-	// (nil when it does not exist).
-	overlays func(inv *inventory.Inventory, name string) [2][]string
-}
-
-// newKind builds a kind over one of the inventory's two maps.
-func newKind[T any](noun, schema string, of func(*inventory.Inventory) map[string]*T,
-	encode func([]string, map[string]*T) *yaml.Node, parse func([]byte, string) (map[string]*T, []string, error),
-	merge func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, error),
-	part func(*inventory.Merged) *T, own func(*T) *inventory.Profile) *kind {
-	return &kind{
-		noun: noun, plural: noun + "s", schema: schema,
-		names: func(inv *inventory.Inventory) []string { return inventory.SortedNames(of(inv)) },
-		has:   func(inv *inventory.Inventory, name string) bool { _, ok := of(inv)[name]; return ok },
-		raw:   func(inv *inventory.Inventory, names []string) *yaml.Node { return encode(names, of(inv)) },
-		merged: func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, *yaml.Node, error) {
-			ms, err := merge(inv, names, provenance)
-			if err != nil {
-				return nil, nil, err
-			}
-			parts := make(map[string]*T, len(ms))
-			for _, m := range ms {
-				parts[m.Name] = part(m)
-			}
-			return ms, encode(names, parts), nil
-		},
-		parse: func(data []byte, file string) (func(*inventory.Inventory), error) {
-			parsed, names, err := parse(data, file)
-			return func(inv *inventory.Inventory) {
-				for _, name := range names {
-					of(inv)[name] = parsed[name]
-				}
-			}, err
-		},
-		remove: func(inv *inventory.Inventory, name string) { delete(of(inv), name) },
-		overlays: func(inv *inventory.Inventory, name string) [2][]string {
-			e, ok := of(inv)[name]
-			if !ok || e == nil {
-				return [2][]string{}
-			}
-			p := own(e)
-			return [2][]string{p.SystemOverlay, p.RuntimeOverlay}
-		},
+// schemaOf is the OpenAPI schema of one entity of kind k.
+func schemaOf(k site.Kind) string {
+	if k == site.NodeKind {
+		return "Node"
 	}
-}
-
-func nodeKind() *kind {
-	return newKind("node", "Node", func(inv *inventory.Inventory) map[string]*inventory.Node { return inv.Nodes },
-		inventory.EncodeNodes, inventory.ParseNodes,
-		func(inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, error) {
-			return inv.MergeNodes(names, provenance)
-		},
-		func(m *inventory.Merged) *inventory.Node { return &m.Node },
-		func(n *inventory.Node) *inventory.Profile { return &n.Profile })
-}
-
-// profileKind merges a profile with the profiles it includes; merged
-// profiles always carry their sources.
-func profileKind() *kind {
-	return newKind("profile", "Profile", func(inv *inventory.Inventory) map[string]*inventory.Profile { return inv.Profiles },
-		inventory.EncodeProfiles, inventory.ParseProfiles,
-		func(inv *inventory.Inventory, names []string, _ bool) ([]*inventory.Merged, error) {
-			ms := make([]*inventory.Merged, 0, len(names))
-			for _, name := range names {
-				m, err := inv.MergeProfile(name)
-				if err != nil {
-					return nil, err
-				}
-				ms = append(ms, m)
-			}
-			return ms, nil
-		},
-		func(m *inventory.Merged) *inventory.Profile { return &m.Profile },
-		func(p *inventory.Profile) *inventory.Profile { return p })
+	return "Profile"
 }
 
 // checkOverlays refuses overlay names that a change brought into name's
-// own lists (before them: the lists before the change) and that name no
-// overlay; names already there are left alone. "~NAME" is checked as
-// NAME.
-func (s *Server) checkOverlays(k *kind, inv *inventory.Inventory, name string, before [2][]string) error {
-	after := k.overlays(inv, name)
-	for i, field := range []string{"system overlay", "runtime overlay"} {
-		for _, o := range after[i] {
-			if slices.Contains(before[i], o) {
-				continue
-			}
-			if err := s.site.CheckOverlaysExist(o); err != nil {
-				return errorf(http.StatusBadRequest, "%s %s: %v", k.noun, field, err)
-			}
-		}
+// own lists and that name no overlay (site.CheckNewOverlays) as a bad
+// request.
+func (s *Server) checkOverlays(k site.Kind, inv *inventory.Inventory, name string, before [2][]string) error {
+	err := s.site.CheckNewOverlays(k, inv, name, before)
+	var oe *site.OverlayFieldError
+	if errors.As(err, &oe) {
+		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	return nil
+	return err
 }
 
 // toJSON turns a nodes.conf tree into values for encoding/json: values
@@ -151,31 +58,40 @@ func entry(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-func (s *Server) notFound(k *kind, name string) error {
-	return errorf(http.StatusNotFound, "%s %q does not exist", k.noun, name)
+// merged applies the entities' profiles and encodes them.
+func merged(k site.Kind, inv *inventory.Inventory, names []string, provenance bool) ([]*inventory.Merged, *yaml.Node, error) {
+	ms, err := k.Merge(inv, names, provenance)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ms, k.EncodeMerged(names, ms), nil
+}
+
+func (s *Server) notFound(k site.Kind, name string) error {
+	return errorf(http.StatusNotFound, "%s %q does not exist", k, name)
 }
 
 // loadEntity reads the inventory and checks that the entity of the path
 // exists.
-func (s *Server) loadEntity(k *kind, r *http.Request) (*inventory.Inventory, string, error) {
+func (s *Server) loadEntity(k site.Kind, r *http.Request) (*inventory.Inventory, string, error) {
 	name := r.PathValue("id")
 	inv, err := s.site.Nodes().Load()
 	if err != nil {
 		return nil, "", err
 	}
-	if !k.has(inv, name) {
+	if !k.Has(inv, name) {
 		return nil, "", s.notFound(k, name)
 	}
 	return inv, name, nil
 }
 
-func (s *Server) list(k *kind) func(http.ResponseWriter, *http.Request) error {
+func (s *Server) list(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		inv, err := s.site.Nodes().Load()
 		if err != nil {
 			return err
 		}
-		_, doc, err := k.merged(inv, k.names(inv), false)
+		_, doc, err := merged(k, inv, k.Names(inv), false)
 		if err != nil {
 			return err
 		}
@@ -189,15 +105,15 @@ func (s *Server) list(k *kind) func(http.ResponseWriter, *http.Request) error {
 }
 
 // get answers the merged entity, or with raw its own fields.
-func (s *Server) get(k *kind, raw bool) func(http.ResponseWriter, *http.Request) error {
+func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		inv, name, err := s.loadEntity(k, r)
 		if err != nil {
 			return err
 		}
-		doc := k.raw(inv, []string{name})
+		doc := k.Encode(inv, []string{name})
 		if !raw {
-			if _, doc, err = k.merged(inv, []string{name}, false); err != nil {
+			if _, doc, err = merged(k, inv, []string{name}, false); err != nil {
 				return err
 			}
 		}
@@ -219,13 +135,13 @@ type fieldRow struct {
 	Set    bool   `json:"set"`
 }
 
-func (s *Server) fields(k *kind) func(http.ResponseWriter, *http.Request) error {
+func (s *Server) fields(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		inv, name, err := s.loadEntity(k, r)
 		if err != nil {
 			return err
 		}
-		ms, _, err := k.merged(inv, []string{name}, true)
+		ms, _, err := merged(k, inv, []string{name}, true)
 		if err != nil {
 			return err
 		}
@@ -243,45 +159,45 @@ func (s *Server) fields(k *kind) func(http.ResponseWriter, *http.Request) error 
 type writeResult map[string]any
 
 // readEntity reads a request body {"<noun>": {...}}.
-func readEntity(k *kind, r *http.Request) (json.RawMessage, error) {
+func readEntity(k site.Kind, r *http.Request) (json.RawMessage, error) {
 	var body map[string]json.RawMessage
 	if err := decodeBody(r, &body); err != nil {
 		return nil, err
 	}
 	for key := range body {
-		if key != k.noun {
-			return nil, errorf(http.StatusBadRequest, "request body: unknown key %q (expected {%q: {...}})", key, k.noun)
+		if key != string(k) {
+			return nil, errorf(http.StatusBadRequest, "request body: unknown key %q (expected {%q: {...}})", key, k)
 		}
 	}
-	raw, ok := body[k.noun]
+	raw, ok := body[string(k)]
 	if !ok || string(raw) == "null" {
-		return nil, errorf(http.StatusBadRequest, "request body: expected {%q: {...}}", k.noun)
+		return nil, errorf(http.StatusBadRequest, "request body: expected {%q: {...}}", k)
 	}
 	return raw, nil
 }
 
 // parseEntity checks an entity given as JSON with the nodes.conf decoder,
 // which names any unknown key or malformed value.
-func parseEntity(k *kind, name string, raw []byte) (func(*inventory.Inventory), error) {
+func parseEntity(k site.Kind, name string, raw []byte) (*site.Set, error) {
 	doc, err := json.Marshal(map[string]json.RawMessage{name: raw})
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "request body: %v", err)
 	}
-	put, err := k.parse(doc, "request body")
+	set, err := k.Parse(doc, "request body")
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
-	return put, nil
+	return set, nil
 }
 
 // update runs change under the store's lock. It returns the entity's own
 // fields after the change (before it, with before), and warnings.
-func (s *Server) update(r *http.Request, k *kind, name string, before bool, change func(inv *inventory.Inventory) error) (writeResult, error) {
+func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, change func(inv *inventory.Inventory) error) (writeResult, error) {
 	var out *yaml.Node
 	warnings, err := s.site.Nodes().Update(r.Context(), func(inv *inventory.Inventory) error {
 		encode := func() {
-			if k.has(inv, name) {
-				out = entry(k.raw(inv, []string{name}), name)
+			if k.Has(inv, name) {
+				out = entry(k.Encode(inv, []string{name}), name)
 			}
 		}
 		if before {
@@ -302,7 +218,7 @@ func (s *Server) update(r *http.Request, k *kind, name string, before bool, chan
 	if err != nil {
 		return nil, err
 	}
-	res := writeResult{k.noun: v}
+	res := writeResult{string(k): v}
 	msgs := []string{}
 	for _, p := range warnings {
 		msgs = append(msgs, "existing problem in nodes.conf: "+p.String())
@@ -312,30 +228,30 @@ func (s *Server) update(r *http.Request, k *kind, name string, before bool, chan
 }
 
 // put adds or replaces an entity; "If-None-Match: *" only adds.
-func (s *Server) put(k *kind) func(http.ResponseWriter, *http.Request) error {
+func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
 		if !inventory.ValidName(name) {
-			return errorf(http.StatusBadRequest, "%s name %q is not valid (letters, digits, '.', '_', '-')", k.noun, name)
+			return errorf(http.StatusBadRequest, "%s name %q is not valid (letters, digits, '.', '_', '-')", k, name)
 		}
 		raw, err := readEntity(k, r)
 		if err != nil {
 			return err
 		}
-		put, err := parseEntity(k, name, raw)
+		set, err := parseEntity(k, name, raw)
 		if err != nil {
 			return err
 		}
 		createOnly := r.Header.Get("If-None-Match") == "*"
 		created := false
 		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
-			exists := k.has(inv, name)
+			exists := k.Has(inv, name)
 			if exists && createOnly {
-				return errorf(http.StatusPreconditionFailed, "%s %q already exists (If-None-Match: *)", k.noun, name)
+				return errorf(http.StatusPreconditionFailed, "%s %q already exists (If-None-Match: *)", k, name)
 			}
 			created = !exists
-			before := k.overlays(inv, name)
-			put(inv)
+			before := k.Overlays(inv, name)
+			set.Put(inv)
 			return s.checkOverlays(k, inv, name, before)
 		})
 		if err != nil {
@@ -353,7 +269,7 @@ func (s *Server) put(k *kind) func(http.ResponseWriter, *http.Request) error {
 // patch merges the body into the entity's own fields (RFC 7386 JSON
 // merge patch over the nodes.conf shape): mappings merge key by key, any
 // other value replaces, null removes.
-func (s *Server) patch(k *kind) func(http.ResponseWriter, *http.Request) error {
+func (s *Server) patch(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
 		raw, err := readEntity(k, r)
@@ -367,25 +283,25 @@ func (s *Server) patch(k *kind) func(http.ResponseWriter, *http.Request) error {
 		}
 		var patchDoc yaml.Node
 		if err := yaml.Unmarshal(raw, &patchDoc); err != nil || len(patchDoc.Content) == 0 || patchDoc.Content[0].Kind != yaml.MappingNode {
-			return errorf(http.StatusBadRequest, "request body: %q must be an object", k.noun)
+			return errorf(http.StatusBadRequest, "request body: %q must be an object", k)
 		}
 		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
-			if !k.has(inv, name) {
+			if !k.Has(inv, name) {
 				return s.notFound(k, name)
 			}
-			merged := mergePatch(entry(k.raw(inv, []string{name}), name), patchDoc.Content[0])
+			merged := mergePatch(entry(k.Encode(inv, []string{name}), name), patchDoc.Content[0])
 			doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
 				{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}, merged}}
 			data, err := yaml.Marshal(doc)
 			if err != nil {
 				return fmt.Errorf("apply patch: %w", err)
 			}
-			put, err := k.parse(data, "patched "+k.noun)
+			set, err := k.Parse(data, "patched "+string(k))
 			if err != nil {
 				return errorf(http.StatusBadRequest, "%v", err)
 			}
-			before := k.overlays(inv, name)
-			put(inv)
+			before := k.Overlays(inv, name)
+			set.Put(inv)
 			return s.checkOverlays(k, inv, name, before)
 		})
 		if err != nil {
@@ -429,34 +345,28 @@ func mergePatch(dst, patch *yaml.Node) *yaml.Node {
 	return out
 }
 
-func (s *Server) remove(k *kind) func(http.ResponseWriter, *http.Request) error {
+func (s *Server) remove(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
 		res, err := s.update(r, k, name, true, func(inv *inventory.Inventory) error {
-			if !k.has(inv, name) {
+			if !k.Has(inv, name) {
 				return s.notFound(k, name)
 			}
-			if k.noun == "profile" {
-				// The rules wwctl profile delete follows.
-				if err := site.CheckProfilesDeletable(inv, []string{name}); err != nil {
-					return err
-				}
-			}
-			k.remove(inv, name)
-			return nil
+			// The rules wwctl's delete follows.
+			return k.Delete(inv, []string{name})
 		})
 		var inUse *site.InUseError
 		if errors.Is(err, site.ErrDefaultProfile) {
 			return errorf(http.StatusBadRequest, "%v", err)
 		}
 		if errors.As(err, &inUse) {
-			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k.noun, name),
+			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k, name),
 				problems: []string{inUse.Error()}}
 		}
 		var ve *inventory.ValidationError
 		if errors.As(err, &ve) {
 			// Deleting a profile that is still listed somewhere.
-			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k.noun, name),
+			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k, name),
 				problems: problemStrings(ve)}
 		}
 		if err != nil {

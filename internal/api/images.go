@@ -6,6 +6,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/oci"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
@@ -163,5 +164,66 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": []string{}})
+	return nil
+}
+
+// importRequest is the body of an image import: Warewulf's fields.
+type importRequest struct {
+	// URI is what to import: docker://REGISTRY/REPO:TAG, oci:DIR,
+	// oci-archive:FILE, an archive or a directory on the server.
+	URI      string `json:"uri"`
+	NoHTTPS  bool   `json:"nohttps"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// imageImport is what an import read.
+type imageImport struct {
+	Image    string   `json:"image"`
+	Source   string   `json:"source"`
+	Kind     string   `json:"kind"`
+	Digest   string   `json:"digest"`
+	Platform string   `json:"platform"`
+	Warnings []string `json:"warnings"`
+}
+
+// importImage imports an image as "wwctl image import" does (the site's
+// import: the "image import" limits, the download cache); ?force
+// replaces an image of that name. The request waits for the import.
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if !image.ValidName(name) {
+		return errorf(http.StatusBadRequest, "image name %q is not valid (letters, digits, '-', '_', '.', ':')", name)
+	}
+	force, err := boolQuery(r, "force")
+	if err != nil {
+		return err
+	}
+	var req importRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.URI == "" {
+		return errorf(http.StatusBadRequest, `request body: "uri" names what to import`)
+	}
+	exists := s.site.Images().Exists(name)
+	if exists && !force {
+		return errorf(http.StatusConflict, "image %q already exists (force=true replaces it)", name)
+	}
+	info, err := s.site.ImportImage(r.Context(), req.URI, name, site.ImportOptions{
+		Replace: force, Username: req.User, Password: req.Password, NoHTTPS: req.NoHTTPS})
+	var le *oci.LimitError
+	if errors.As(err, &le) || errors.Is(err, oci.ErrUnsafe) {
+		return errorf(http.StatusUnprocessableEntity, "%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	code := http.StatusCreated
+	if exists {
+		code = http.StatusOK
+	}
+	reply(w, code, imageImport{Image: name, Source: info.Source, Kind: info.Kind, Digest: info.Digest,
+		Platform: info.Platform, Warnings: []string{}})
 	return nil
 }

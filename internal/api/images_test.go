@@ -1,9 +1,12 @@
 package api
 
 import (
+	"archive/tar"
+	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -75,6 +78,76 @@ func TestBuildImageMakesBootstrap(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("bootstraps (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// POST /api/images/{name}/import imports through the site's import, as
+// "wwctl image import" does: a new image is 201, an existing one needs
+// force, a hostile source is refused and changes nothing.
+func TestImportImage(t *testing.T) {
+	tests := []struct {
+		name     string
+		path     string
+		body     string // %s is the source directory, %e the hostile tarball
+		wantCode int
+		wantMsg  string
+		wantOS   string // the image's etc/os-release after, "" for none
+	}{
+		{name: "a new image", path: "/api/images/alma/import", body: `{"uri": "%s"}`, wantCode: http.StatusCreated,
+			wantOS: "ID=src\n"},
+		{name: "an existing image needs force", path: "/api/images/rocky/import", body: `{"uri": "%s"}`,
+			wantCode: http.StatusConflict, wantMsg: `image "rocky" already exists (force=true replaces it)`, wantOS: "ID=rocky\n"},
+		{name: "force replaces", path: "/api/images/rocky/import?force=true", body: `{"uri": "%s"}`, wantCode: http.StatusOK,
+			wantOS: "ID=src\n"},
+		{name: "a hostile source", path: "/api/images/rocky/import?force=true", body: `{"uri": "%e"}`,
+			wantCode: http.StatusUnprocessableEntity, wantMsg: `"../escape"`, wantOS: "ID=rocky\n"},
+		{name: "no uri", path: "/api/images/alma/import", body: `{}`, wantCode: http.StatusBadRequest, wantMsg: `"uri"`},
+		{name: "unknown key", path: "/api/images/alma/import", body: `{"url": "%s"}`, wantCode: http.StatusBadRequest, wantMsg: `"url"`},
+		{name: "bad name", path: "/api/images/a..b%2Fc/import", body: `{"uri": "%s"}`, wantCode: http.StatusBadRequest,
+			wantMsg: "is not valid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "api:\n  enabled: true\n")
+			src := filepath.Join(f.root, "src")
+			write(t, filepath.Join(src, "bin/sh"), "sh")
+			write(t, filepath.Join(src, "etc/os-release"), "ID=src\n")
+			evil := filepath.Join(f.root, "evil.tar")
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			for _, name := range []string{"bin/sh", "../escape"} {
+				if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 1, Typeflag: tar.TypeReg}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tw.Write([]byte("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			write(t, evil, buf.String())
+			body := strings.NewReplacer("%s", src, "%e", evil).Replace(tt.body)
+			res := f.do("POST", tt.path, body)
+			msg := ""
+			if res.code >= 300 {
+				msg, _ = pick(t, res.json(t), "message").(string)
+			}
+			if res.code != tt.wantCode || !strings.Contains(msg, tt.wantMsg) {
+				t.Fatalf("answer %d %s, want %d with %q", res.code, res.body, tt.wantCode, tt.wantMsg)
+			}
+			if tt.wantOS == "" {
+				return
+			}
+			name := strings.Split(tt.path, "/")[3]
+			got, err := os.ReadFile(filepath.Join(f.site.Images().RootFS(name), "etc/os-release"))
+			if err != nil || string(got) != tt.wantOS {
+				t.Errorf("%s's os-release %q (%v), want %q", name, got, err, tt.wantOS)
+			}
+			if res.code < 300 && pick(t, res.json(t), "kind") != "directory" {
+				t.Errorf("kind %v, want directory", pick(t, res.json(t), "kind"))
 			}
 		})
 	}

@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // route is one API operation: what the mux registers and what the
@@ -34,22 +36,23 @@ func (s *Server) routeTable() []route {
 		route{method: "GET", path: "/api/status", summary: "Every node's provisioning status", resp: "Status",
 			handle: s.getStatus},
 	)
-	for _, k := range []*kind{nodeKind(), profileKind()} {
-		base := "/api/" + k.plural + "/"
+	for _, k := range []site.Kind{site.NodeKind, site.ProfileKind} {
+		noun, plural, schema := string(k), k.Plural(), schemaOf(k)
+		base := "/api/" + plural + "/"
 		routes = append(routes,
-			route{method: "GET", path: base, summary: "All " + k.plural + ", with their profiles applied", resp: k.schema + "Map",
+			route{method: "GET", path: base, summary: "All " + plural + ", with their profiles applied", resp: schema + "Map",
 				handle: s.list(k)},
-			route{method: "GET", path: base + "{id}", summary: "One " + k.noun + ", with its profiles applied", resp: k.schema,
+			route{method: "GET", path: base + "{id}", summary: "One " + noun + ", with its profiles applied", resp: schema,
 				codes: []int{404}, handle: s.get(k, false)},
-			route{method: "GET", path: base + "{id}/raw", summary: "One " + k.noun + "'s own fields, as in nodes.conf", resp: k.schema,
+			route{method: "GET", path: base + "{id}/raw", summary: "One " + noun + "'s own fields, as in nodes.conf", resp: schema,
 				codes: []int{404}, handle: s.get(k, true)},
-			route{method: "GET", path: base + "{id}/fields", summary: "Every field of one " + k.noun + " and where its value comes from",
+			route{method: "GET", path: base + "{id}/fields", summary: "Every field of one " + noun + " and where its value comes from",
 				resp: "FieldList", codes: []int{404}, handle: s.fields(k)},
-			route{method: "PUT", path: base + "{id}", summary: "Add or replace a " + k.noun + " (If-None-Match: * only adds)",
-				body: k.schema + "Body", resp: k.schema + "Write", codes: []int{201, 400, 412}, handle: s.put(k)},
-			route{method: "PATCH", path: base + "{id}", summary: "Change a " + k.noun + "'s own fields (JSON merge patch; null removes)",
-				body: k.schema + "Body", resp: k.schema + "Write", codes: []int{400, 404}, handle: s.patch(k)},
-			route{method: "DELETE", path: base + "{id}", summary: "Delete a " + k.noun, resp: k.schema + "Write",
+			route{method: "PUT", path: base + "{id}", summary: "Add or replace a " + noun + " (If-None-Match: * only adds)",
+				body: schema + "Body", resp: schema + "Write", codes: []int{201, 400, 412}, handle: s.put(k)},
+			route{method: "PATCH", path: base + "{id}", summary: "Change a " + noun + "'s own fields (JSON merge patch; null removes)",
+				body: schema + "Body", resp: schema + "Write", codes: []int{400, 404}, handle: s.patch(k)},
+			route{method: "DELETE", path: base + "{id}", summary: "Delete a " + noun, resp: schema + "Write",
 				codes: []int{400, 404, 409}, handle: s.remove(k)},
 		)
 	}
@@ -67,6 +70,9 @@ func (s *Server) routeTable() []route {
 			handle: s.getImage},
 		route{method: "POST", path: "/api/images/{name}/build", summary: "Build an image's boot archives (waits for the build)",
 			query: []param{forceParam}, resp: "ImageBuild", codes: []int{404}, handle: s.buildImage},
+		route{method: "POST", path: "/api/images/{name}/import", summary: "Import an image (waits for the import; force replaces one)",
+			query: []param{forceParam}, body: "ImageImportRequest", resp: "ImageImport", codes: []int{201, 400, 409, 422},
+			handle: s.importImage},
 		route{method: "DELETE", path: "/api/images/{name}", summary: "Delete an image no node or profile names", resp: "Deleted",
 			codes: []int{404, 409}, handle: s.deleteImage},
 

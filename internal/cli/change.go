@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 // changer is what "set" and "unset" share: flags saying what to change,
@@ -22,7 +23,7 @@ func (ff *fieldFlags) setProfile(p *inventory.Profile) error { return ff.applyPr
 func (uf *unsetFlags) setNode(n *inventory.Node) error       { return uf.applyNode(n) }
 func (uf *unsetFlags) setProfile(p *inventory.Profile) error { return uf.applyProfile(p) }
 
-func (a *app) setCommand(n noun) *cobra.Command {
+func (a *app) setCommand(n site.Kind) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     fmt.Sprintf("set [%s...] [OPTIONS]", upper(n)),
 		Aliases: []string{"modify"},
@@ -33,11 +34,11 @@ it empty, overriding what profiles give. The changes are shown and confirmed
 before they are written, unless --yes.`, n),
 	}
 	return a.changeCommand(n, cmd, "nothing to change", func(fs *pflag.FlagSet) changer {
-		return addFieldFlags(fs, n == nodeNoun)
+		return addFieldFlags(fs, n == site.NodeKind)
 	})
 }
 
-func (a *app) unsetCommand(n noun) *cobra.Command {
+func (a *app) unsetCommand(n site.Kind) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   fmt.Sprintf("unset [%s...] [OPTIONS]", upper(n)),
 		Short: fmt.Sprintf("Clear fields of existing %ss, so they are inherited again", n),
@@ -46,13 +47,13 @@ flag takes no value: "wwctl %s unset NAME --comment --ipaddr". --netname alone
 removes the whole network device (likewise --diskname, --partname, --fsname).`, n, n),
 	}
 	return a.changeCommand(n, cmd, "nothing to clear", func(fs *pflag.FlagSet) changer {
-		return addUnsetFlags(fs, n == nodeNoun)
+		return addUnsetFlags(fs, n == site.NodeKind)
 	})
 }
 
 // changeCommand completes a set or unset command: a profile command
 // without names changes the "default" profile, as in Warewulf.
-func (a *app) changeCommand(n noun, cmd *cobra.Command, nothing string, flags func(*pflag.FlagSet) changer) *cobra.Command {
+func (a *app) changeCommand(n site.Kind, cmd *cobra.Command, nothing string, flags func(*pflag.FlagSet) changer) *cobra.Command {
 	var all, yes bool
 	c := flags(cmd.Flags())
 	cmd.ValidArgsFunction = a.completeNames(n)
@@ -65,11 +66,11 @@ func (a *app) changeCommand(n noun, cmd *cobra.Command, nothing string, flags fu
 				return err
 			}
 		}
-		if n == profileNoun && len(args) == 0 && !all {
+		if n == site.ProfileKind && len(args) == 0 && !all {
 			args = []string{"default"}
 		}
 		return a.modify(cmd.Context(), n, args, all, yes, func(inv *inventory.Inventory, name string) error {
-			if n == nodeNoun {
+			if n == site.NodeKind {
 				return c.setNode(inv.Nodes[name])
 			}
 			return c.setProfile(inv.Profiles[name])

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/hostlist"
+	"github.com/wwboot/wwboot/internal/site"
 	"github.com/wwboot/wwboot/internal/sshca"
 )
 
@@ -68,7 +69,7 @@ which the overlay prefers.`,
 				if err != nil {
 					return err
 				}
-				if _, err := selectNames(nodeNoun, inv, names, false); err != nil {
+				if _, err := site.NodeKind.Select(inv, names, false); err != nil {
 					return err
 				}
 				dirs = dirs[:0]

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/site"
 	"github.com/wwboot/wwboot/internal/sshca"
 )
 
@@ -48,7 +49,7 @@ func (a *app) configureNodeKeys(ctx context.Context, types, patterns []string, f
 		if err != nil {
 			return err
 		}
-		if names, err = selectNames(nodeNoun, inv, patterns, false); err != nil {
+		if names, err = site.NodeKind.Select(inv, patterns, false); err != nil {
 			return err
 		}
 	}

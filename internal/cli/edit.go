@@ -12,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 const editHeader = `# Edit the %[1]ss below; save and quit to apply. Each %[1]s is replaced by
@@ -23,20 +23,8 @@ const editHeader = `# Edit the %[1]ss below; save and quit to apply. Each %[1]s 
 # Delete an entry to remove the %[1]s; add an entry to create one.
 `
 
-// entitySet is a parsed map of nodes or profiles in file order.
-type entitySet struct {
-	nodes    map[string]*inventory.Node
-	profiles map[string]*inventory.Profile
-	names    []string
-}
-
-func encodeSet(n noun, inv *inventory.Inventory, names []string) ([]byte, error) {
-	var doc *yaml.Node
-	if n == nodeNoun {
-		doc = inventory.EncodeNodes(names, inv.Nodes)
-	} else {
-		doc = inventory.EncodeProfiles(names, inv.Profiles)
-	}
+func encodeSet(n site.Kind, inv *inventory.Inventory, names []string) ([]byte, error) {
+	doc := n.Encode(inv, names)
 	if len(names) == 0 {
 		return nil, nil
 	}
@@ -47,29 +35,7 @@ func encodeSet(n noun, inv *inventory.Inventory, names []string) ([]byte, error)
 	return buf.Bytes(), nil
 }
 
-func parseSet(n noun, data []byte, file string) (*entitySet, error) {
-	s := &entitySet{}
-	var err error
-	if n == nodeNoun {
-		s.nodes, s.names, err = inventory.ParseNodes(data, file)
-	} else {
-		s.profiles, s.names, err = inventory.ParseProfiles(data, file)
-	}
-	return s, err
-}
-
-// replace puts the set's entities into inv, replacing whole entities.
-func (s *entitySet) replace(n noun, inv *inventory.Inventory) {
-	for _, name := range s.names {
-		if n == nodeNoun {
-			inv.Nodes[name] = s.nodes[name]
-		} else {
-			inv.Profiles[name] = s.profiles[name]
-		}
-	}
-}
-
-func (a *app) editCommand(n noun) *cobra.Command {
+func (a *app) editCommand(n site.Kind) *cobra.Command {
 	var noHeader, yes bool
 	cmd := &cobra.Command{
 		Use:   fmt.Sprintf("edit [%s...]", strings.ToUpper(string(n))),
@@ -87,12 +53,12 @@ nothing is written until it is valid. Each %[1]s is replaced by what you wrote.`
 	return cmd
 }
 
-func (a *app) edit(ctx context.Context, n noun, args []string, noHeader, yes bool) error {
+func (a *app) edit(ctx context.Context, n site.Kind, args []string, noHeader, yes bool) error {
 	inv, err := a.store().Load()
 	if err != nil {
 		return err
 	}
-	selected, err := selectNames(n, inv, args, len(args) == 0)
+	selected, err := n.Select(inv, args, len(args) == 0)
 	if err != nil {
 		return err
 	}
@@ -113,13 +79,13 @@ func (a *app) edit(ctx context.Context, n noun, args []string, noHeader, yes boo
 // applyEdit replaces, adds and deletes what the edited text says, once it
 // is known to be valid and the administrator agreed. inv is the inventory
 // the text was made from.
-func (a *app) applyEdit(ctx context.Context, n noun, inv *inventory.Inventory, selected []string, original, edited []byte, yes bool) error {
-	set, err := parseSet(n, edited, "edited file")
+func (a *app) applyEdit(ctx context.Context, n site.Kind, inv *inventory.Inventory, selected []string, original, edited []byte, yes bool) error {
+	set, err := n.Parse(edited, "edited file")
 	if err != nil {
 		return err
 	}
 	inSet := map[string]bool{}
-	for _, name := range set.names {
+	for _, name := range set.Names {
 		inSet[name] = true
 	}
 	var deleted []string
@@ -134,9 +100,9 @@ func (a *app) applyEdit(ctx context.Context, n noun, inv *inventory.Inventory, s
 	}
 	// Only what the text changes counts as replaced; an entry written
 	// back as it was is left alone.
-	edits := &inventory.Inventory{Nodes: set.nodes, Profiles: set.profiles}
+	edits := &inventory.Inventory{Nodes: set.Nodes, Profiles: set.Profiles}
 	var added, changed []string
-	for _, name := range set.names {
+	for _, name := range set.Names {
 		if !was[name] {
 			added = append(added, name)
 			continue
@@ -180,18 +146,14 @@ func (a *app) applyEdit(ctx context.Context, n noun, inv *inventory.Inventory, s
 			return fmt.Errorf("these %ss were changed by someone else while you edited; start the edit again", n)
 		}
 		for _, name := range added {
-			if n.has(inv, name) {
+			if n.Has(inv, name) {
 				return fmt.Errorf("%s %q already exists (it was not among those being edited)", n, name)
 			}
 		}
 		for _, name := range deleted {
-			if n == nodeNoun {
-				delete(inv.Nodes, name)
-			} else {
-				delete(inv.Profiles, name)
-			}
+			n.Remove(inv, name)
 		}
-		set.replace(n, inv)
+		set.Put(inv)
 		return nil
 	}
 	// Checked before the question: an invalid edit goes back to the
@@ -211,10 +173,10 @@ func (a *app) applyEdit(ctx context.Context, n noun, inv *inventory.Inventory, s
 	return nil
 }
 
-func presentOf(n noun, inv *inventory.Inventory, names []string) []string {
+func presentOf(n site.Kind, inv *inventory.Inventory, names []string) []string {
 	var out []string
 	for _, name := range names {
-		if n.has(inv, name) {
+		if n.Has(inv, name) {
 			out = append(out, name)
 		}
 	}
@@ -260,11 +222,11 @@ An imported node replaces an existing node of that name entirely.`,
 			if err != nil {
 				return err
 			}
-			var set *entitySet
+			var set *site.Set
 			if strings.HasSuffix(strings.ToLower(args[0]), ".csv") {
 				set, err = parseNodeCSV(data, args[0])
 			} else {
-				set, err = parseSet(nodeNoun, data, args[0])
+				set, err = site.NodeKind.Parse(data, args[0])
 			}
 			if err != nil {
 				return err
@@ -274,7 +236,7 @@ An imported node replaces an existing node of that name entirely.`,
 				return err
 			}
 			var replaced []string
-			for _, name := range set.names {
+			for _, name := range set.Names {
 				if _, ok := inv.Nodes[name]; ok {
 					replaced = append(replaced, name)
 				}
@@ -285,14 +247,14 @@ An imported node replaces an existing node of that name entirely.`,
 				}
 			}
 			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
-				set.replace(nodeNoun, inv)
+				set.Put(inv)
 				return nil
 			})
 			a.warn(warnings)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out(), "Imported %d node(s) (%d replaced)\n", len(set.names), len(replaced))
+			fmt.Fprintf(a.out(), "Imported %d node(s) (%d replaced)\n", len(set.Names), len(replaced))
 			return nil
 		},
 	}
@@ -317,7 +279,7 @@ func readInput(stdin io.Reader, path string) ([]byte, error) {
 
 // parseNodeCSV builds one node per row as "node add" would, from flags
 // named by the header row.
-func parseNodeCSV(data []byte, file string) (*entitySet, error) {
+func parseNodeCSV(data []byte, file string) (*site.Set, error) {
 	r := csv.NewReader(bytes.NewReader(data))
 	r.TrimLeadingSpace = true
 	rows, err := r.ReadAll()
@@ -338,14 +300,14 @@ func parseNodeCSV(data []byte, file string) (*entitySet, error) {
 			return nil, fmt.Errorf("%s:1: column %d: %q is not a node field flag", file, i+2, col)
 		}
 	}
-	set := &entitySet{nodes: map[string]*inventory.Node{}}
+	set := &site.Set{Kind: site.NodeKind, Nodes: map[string]*inventory.Node{}}
 	for li, row := range rows[1:] {
 		line := li + 2
 		name := strings.TrimSpace(row[0])
 		if name == "" {
 			return nil, fmt.Errorf("%s:%d: node name is empty", file, line)
 		}
-		if _, dup := set.nodes[name]; dup {
+		if _, dup := set.Nodes[name]; dup {
 			return nil, fmt.Errorf("%s:%d: node %q appears twice", file, line, name)
 		}
 		fs := pflag.NewFlagSet("csv", pflag.ContinueOnError)
@@ -366,8 +328,8 @@ func parseNodeCSV(data []byte, file string) (*entitySet, error) {
 		if err := ff.applyNode(n, 0); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", file, line, err)
 		}
-		set.nodes[name] = n
-		set.names = append(set.names, name)
+		set.Nodes[name] = n
+		set.Names = append(set.Names, name)
 	}
 	return set, nil
 }
@@ -380,28 +342,25 @@ func (a *app) nodeExport() *cobra.Command {
 		Long: `Print nodes (all when none are named) as YAML. By default each node's own
 fields are printed, so export | import round-trips without baking profile
 values into the nodes; --merged prints them with their profiles applied.`,
-		ValidArgsFunction: a.completeNames(nodeNoun),
+		ValidArgsFunction: a.completeNames(site.NodeKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			inv, err := a.store().Load()
 			if err != nil {
 				return err
 			}
-			names, err := selectNames(nodeNoun, inv, args, len(args) == 0)
+			names, err := site.NodeKind.Select(inv, args, len(args) == 0)
 			if err != nil {
 				return err
 			}
-			nodes := inv.Nodes
+			doc := site.NodeKind.Encode(inv, names)
 			if merged {
-				ms, err := inv.MergeNodes(names, false)
+				ms, err := site.NodeKind.Merge(inv, names, false)
 				if err != nil {
 					return err
 				}
-				nodes = make(map[string]*inventory.Node, len(ms))
-				for _, m := range ms {
-					nodes[m.Name] = &m.Node
-				}
+				doc = site.NodeKind.EncodeMerged(names, ms)
 			}
-			return writeYAML(a.out(), inventory.EncodeNodes(names, nodes))
+			return writeYAML(a.out(), doc)
 		},
 	}
 	cmd.Flags().BoolVar(&merged, "merged", false, "Print nodes with their profiles applied")

@@ -9,75 +9,17 @@ import (
 
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
-// noun lets the commands that nodes and profiles share work on either.
-type noun string
-
-const (
-	nodeNoun    noun = "node"
-	profileNoun noun = "profile"
-)
-
-func (n noun) names(inv *inventory.Inventory) []string {
-	if n == nodeNoun {
-		return inv.NodeNames()
-	}
-	return inv.ProfileNames()
-}
-
-func (n noun) has(inv *inventory.Inventory, name string) bool {
-	if n == nodeNoun {
-		_, ok := inv.Nodes[name]
-		return ok
-	}
-	_, ok := inv.Profiles[name]
-	return ok
-}
-
-// raw returns an entity's own fields; a profile is returned as a node
-// without node-only fields so both flatten the same way.
-func (n noun) raw(inv *inventory.Inventory, name string) *inventory.Node {
-	if n == nodeNoun {
-		return inv.Nodes[name]
-	}
-	if p := inv.Profiles[name]; p != nil {
-		return &inventory.Node{Profile: *p}
-	}
-	return nil
-}
-
-func upper(n noun) string { return strings.ToUpper(string(n)) }
-
-// selectNames expands hostlist patterns into existing names, in natural
-// order; every name must exist. With all, every entity is selected.
-func selectNames(n noun, inv *inventory.Inventory, patterns []string, all bool) ([]string, error) {
-	if all {
-		return n.names(inv), nil
-	}
-	names, err := hostlist.Expand(patterns...)
-	if err != nil {
-		return nil, err
-	}
-	var missing []string
-	for _, name := range names {
-		if !n.has(inv, name) {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("no such %s: %s", n, hostlist.Compress(missing))
-	}
-	sort.SliceStable(names, func(i, j int) bool { return inventory.NaturalLess(names[i], names[j]) })
-	return names, nil
-}
+func upper(n site.Kind) string { return strings.ToUpper(string(n)) }
 
 // flatten returns each named entity's own set values, field -> value.
-func flatten(n noun, inv *inventory.Inventory, names []string) map[string]map[string]string {
+func flatten(n site.Kind, inv *inventory.Inventory, names []string) map[string]map[string]string {
 	out := make(map[string]map[string]string, len(names))
 	for _, name := range names {
 		fields := map[string]string{}
-		if raw := n.raw(inv, name); raw != nil {
+		if raw := n.Own(inv, name); raw != nil {
 			m := &inventory.Merged{Name: name, Node: *raw}
 			for _, v := range m.Values(false) {
 				if v.Field != "Id" {
@@ -143,7 +85,7 @@ func shown(v string, set bool) string {
 }
 
 // completeNames completes node or profile names from nodes.conf.
-func (a *app) completeNames(n noun) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+func (a *app) completeNames(n site.Kind) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if a.cfg == nil {
 			if err := a.setup(); err != nil {
@@ -154,6 +96,6 @@ func (a *app) completeNames(n noun) func(*cobra.Command, []string, string) ([]st
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
-		return n.names(inv), cobra.ShellCompDirectiveNoFileComp
+		return n.Names(inv), cobra.ShellCompDirectiveNoFileComp
 	}
 }

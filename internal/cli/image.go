@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wwboot/wwboot/internal/mkchroot"
-	"github.com/wwboot/wwboot/internal/oci"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
@@ -36,56 +34,9 @@ func (a *app) imageCommand() *cobra.Command {
 	return cmd
 }
 
-// importLimits are warewulf.conf's "image import" limits.
-func (a *app) importLimits() oci.Limits {
-	c := a.cfg.ImageImport
-	return oci.Limits{
-		MaxSize:       int64(c.MaxSizeGiB) << 30,
-		MaxEntries:    int64(c.MaxEntries),
-		MaxPathLength: c.MaxPathLength,
-		MaxDepth:      c.MaxDepth,
-	}
-}
-
-// limitHint adds to an import refused for one of the importLimits the
-// warewulf.conf key that raises it.
-func limitHint(err error) error {
-	var le *oci.LimitError
-	if !errors.As(err, &le) {
-		return err
-	}
-	key := map[string]string{
-		oci.LimitSize:       "max size gib",
-		oci.LimitEntries:    "max entries",
-		oci.LimitPathLength: "max path length",
-		oci.LimitDepth:      "max depth",
-	}[le.Limit]
-	if key == "" {
-		return err
-	}
-	return fmt.Errorf("%w (the limit is \"image import: %s\" in warewulf.conf)", err, key)
-}
-
-// defaultImageName is Warewulf's: the last element of the source, without
-// an archive extension.
-func defaultImageName(source string) string {
-	s := strings.TrimSuffix(source, "/")
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
-	}
-	if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i:], "/") && strings.HasPrefix(source, "oci") {
-		s = s[i+1:]
-	}
-	s = path.Base(s)
-	for _, ext := range []string{".tar.gz", ".tar.zst", ".tgz", ".tar"} {
-		s = strings.TrimSuffix(s, ext)
-	}
-	return s
-}
-
 func (a *app) imageImport() *cobra.Command {
-	var force, update, build, syncuser bool
-	var opts oci.Options
+	var build, syncuser bool
+	var opts site.ImportOptions
 	cmd := &cobra.Command{
 		Use:     "import SOURCE [NAME]",
 		Aliases: []string{"pull"},
@@ -105,7 +56,7 @@ Registry credentials: --username/--password or WAREWULF_OCI_USERNAME and
 WAREWULF_OCI_PASSWORD.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := defaultImageName(args[0])
+			name := site.DefaultImageName(args[0])
 			if len(args) == 2 {
 				name = args[1]
 			}
@@ -115,30 +66,11 @@ WAREWULF_OCI_PASSWORD.`,
 			if opts.Password == "" {
 				opts.Password = a.env.Getenv("WAREWULF_OCI_PASSWORD")
 			}
-			opts.CacheDir = a.site.CacheDir()
-			opts.Log = a.log
-			if p := a.byteProgress(); p != nil {
-				opts.Progress = func(_ string, done, total int64) { p(done, total) }
-			}
-			im := a.site.Images()
-			var base func(string) error
-			if update {
-				base = func(dst string) error {
-					_, err := oci.Import(cmd.Context(), im.RootFS(name), dst, oci.Options{Log: a.log, Limits: opts.Limits})
-					return err
-				}
-			}
-			opts.Update = update
-			opts.Limits = a.importLimits()
-			var info *oci.Info
-			err := im.Install(name, force || update, base, func(dst string) error {
-				var err error
-				info, err = oci.Import(cmd.Context(), args[0], dst, opts)
-				return err
-			})
+			opts.Progress = a.byteProgress()
+			info, err := a.site.ImportImage(cmd.Context(), args[0], name, opts)
 			a.progressDone()
 			if err != nil {
-				return limitHint(err)
+				return err
 			}
 			fmt.Fprintf(a.out(), "Imported %s (%s) as image %s\n", args[0], info.Kind, name)
 			if syncuser {
@@ -153,8 +85,8 @@ WAREWULF_OCI_PASSWORD.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVarP(&force, "force", "f", false, "Replace an image of that name")
-	f.BoolVarP(&update, "update", "u", false, "Add to an image of that name instead of replacing it")
+	f.BoolVarP(&opts.Replace, "force", "f", false, "Replace an image of that name")
+	f.BoolVarP(&opts.Update, "update", "u", false, "Add to an image of that name instead of replacing it")
 	f.BoolVarP(&build, "build", "b", false, "Build the image afterwards")
 	f.BoolVar(&syncuser, "syncuser", false, "Give the image's users the server's ids (see image syncuser)")
 	f.StringVar(&opts.Username, "username", "", "Registry user name")
@@ -344,16 +276,8 @@ func (a *app) imageCopy() *cobra.Command {
 		Short:   "Copy an image",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := a.site.Images()
-			if !im.Exists(args[0]) {
-				return fmt.Errorf("image %q does not exist", args[0])
-			}
-			err := im.Install(args[1], false, nil, func(dst string) error {
-				_, err := oci.Import(cmd.Context(), im.RootFS(args[0]), dst, oci.Options{Log: a.log, Limits: a.importLimits()})
+			if err := a.site.CopyImage(cmd.Context(), args[0], args[1]); err != nil {
 				return err
-			})
-			if err != nil {
-				return limitHint(err)
 			}
 			fmt.Fprintf(a.out(), "Copied image %s to %s\n", args[0], args[1])
 			if build {

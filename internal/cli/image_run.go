@@ -64,7 +64,7 @@ func (a *app) runInImage(ctx context.Context, name string, argv, bindFlags []str
 		return fmt.Errorf("image %q does not exist", name)
 	}
 	if im.ReadOnly(name) {
-		return fmt.Errorf("image %q is read-only (remove %s to change it)", name, filepath.Join(im.Dir(name), "readonly"))
+		return fmt.Errorf("image %q is read-only (remove %s to change it)", name, im.ReadOnlyMarker(name))
 	}
 	var binds []sandbox.Bind
 	for _, m := range a.cfg.ImageMounts {

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 type listOptions struct {
@@ -23,9 +24,9 @@ func (a *app) nodeList() *cobra.Command {
 		Long: `List nodes with their profiles applied. --all shows every field with the
 profile it came from ("--": the node's own; SUPERSEDED: the node's own value
 replaces a profile's).`,
-		ValidArgsFunction: a.completeNames(nodeNoun),
+		ValidArgsFunction: a.completeNames(site.NodeKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.list(nodeNoun, args, o)
+			return a.list(site.NodeKind, args, o)
 		},
 	}
 	f := cmd.Flags()
@@ -38,29 +39,19 @@ replaces a profile's).`,
 	return cmd
 }
 
-func (a *app) list(n noun, args []string, o listOptions) error {
+func (a *app) list(n site.Kind, args []string, o listOptions) error {
 	inv, err := a.store().Load()
 	if err != nil {
 		return err
 	}
-	names, err := selectNames(n, inv, args, len(args) == 0)
+	names, err := n.Select(inv, args, len(args) == 0)
 	if err != nil {
 		return err
 	}
-	var merged []*inventory.Merged
-	if n == nodeNoun {
-		// Provenance costs a map per node; only --all shows it.
-		if merged, err = inv.MergeNodes(names, o.all); err != nil {
-			return err
-		}
-	} else {
-		for _, name := range names {
-			m, err := inv.MergeProfile(name)
-			if err != nil {
-				return err
-			}
-			merged = append(merged, m)
-		}
+	// Provenance costs a map per node; only --all shows it.
+	merged, err := n.Merge(inv, names, o.all)
+	if err != nil {
+		return err
 	}
 	switch {
 	case (o.json || o.yaml) && o.all:
@@ -101,7 +92,7 @@ func (a *app) list(n noun, args []string, o listOptions) error {
 	switch {
 	case o.all:
 		source := "PROFILE"
-		if n == profileNoun {
+		if n == site.ProfileKind {
 			source = "SOURCE"
 		}
 		t = newTable(strings.ToUpper(string(n)), "FIELD", source, "VALUE")
@@ -149,7 +140,7 @@ func (a *app) list(n noun, args []string, o listOptions) error {
 				valueOrDash(strings.Join(m.SystemOverlay, ","))+"/"+valueOrDash(strings.Join(m.RuntimeOverlay, ",")))
 		}
 	default:
-		if n == profileNoun {
+		if n == site.ProfileKind {
 			t = newTable("PROFILE NAME", "COMMENT/DESCRIPTION")
 			for _, m := range merged {
 				t.add(m.Name, val(m.Comment))

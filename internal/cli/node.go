@@ -8,6 +8,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 func (a *app) nodeCommand() *cobra.Command {
@@ -17,8 +18,8 @@ func (a *app) nodeCommand() *cobra.Command {
 		Long: `Nodes are the machines of the cluster, kept in nodes.conf. NODE arguments take
 hostlist patterns: n[001-100,200],gpu[1-4].`,
 	}
-	cmd.AddCommand(a.nodeAdd(), a.setCommand(nodeNoun), a.unsetCommand(nodeNoun), a.nodeList(), a.nodeDelete(),
-		a.editCommand(nodeNoun), a.nodeImport(), a.nodeExport(), a.nodeStatus())
+	cmd.AddCommand(a.nodeAdd(), a.setCommand(site.NodeKind), a.unsetCommand(site.NodeKind), a.nodeList(), a.nodeDelete(),
+		a.editCommand(site.NodeKind), a.nodeImport(), a.nodeExport(), a.nodeStatus())
 	return cmd
 }
 
@@ -81,13 +82,13 @@ func (a *app) nodeDelete() *cobra.Command {
 		Aliases:           []string{"rm", "del", "remove"},
 		Short:             "Remove nodes",
 		Args:              cobra.MinimumNArgs(1),
-		ValidArgsFunction: a.completeNames(nodeNoun),
+		ValidArgsFunction: a.completeNames(site.NodeKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			inv, err := a.store().Load()
 			if err != nil {
 				return err
 			}
-			names, err := selectNames(nodeNoun, inv, args, false)
+			names, err := site.NodeKind.Select(inv, args, false)
 			if err != nil {
 				return err
 			}
@@ -95,14 +96,11 @@ func (a *app) nodeDelete() *cobra.Command {
 				return err
 			}
 			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
-				names, err := selectNames(nodeNoun, inv, args, false)
+				names, err := site.NodeKind.Select(inv, args, false)
 				if err != nil {
 					return err
 				}
-				for _, name := range names {
-					delete(inv.Nodes, name)
-				}
-				return nil
+				return site.NodeKind.Delete(inv, names)
 			})
 			a.warn(warnings)
 			if err != nil {
@@ -132,12 +130,12 @@ func (a *app) showChanges(lines []string) bool {
 // modify is set and unset for both nouns: preview the change on a
 // snapshot, show it, confirm, then apply it again under the store's lock
 // on the current file, so that a concurrent edit of other fields is kept.
-func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes bool, change func(inv *inventory.Inventory, name string) error) error {
+func (a *app) modify(ctx context.Context, noun site.Kind, args []string, all, yes bool, change func(inv *inventory.Inventory, name string) error) error {
 	if len(args) == 0 && !all {
 		return fmt.Errorf("name the %ss to change, or use --all", noun)
 	}
 	apply := func(inv *inventory.Inventory) ([]string, error) {
-		names, err := selectNames(noun, inv, args, all)
+		names, err := noun.Select(inv, args, all)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +148,7 @@ func (a *app) modify(ctx context.Context, noun noun, args []string, all, yes boo
 	}
 	// preview applies the change to inv and describes it.
 	preview := func(inv *inventory.Inventory) (names, lines []string, err error) {
-		names, err = selectNames(noun, inv, args, all)
+		names, err = noun.Select(inv, args, all)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -429,7 +429,7 @@ func (a *app) overlayBuild() *cobra.Command {
 named). Only images whose inputs changed are rebuilt; --force rebuilds all and
 rewrites their archives, which repairs one damaged on disk (nodes refuse it: each
 image's sha256 is recorded at build and sent with it).`,
-		ValidArgsFunction: a.completeNames(nodeNoun),
+		ValidArgsFunction: a.completeNames(site.NodeKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snap, err := a.site.Snapshot()
 			if err != nil {

@@ -19,8 +19,8 @@ func (a *app) profileCommand() *cobra.Command {
 order (profiles a profile includes come first); later values win, lists are
 appended, maps merged, and the node's own values win over all.`,
 	}
-	cmd.AddCommand(a.profileAdd(), a.setCommand(profileNoun), a.unsetCommand(profileNoun), a.profileList(),
-		a.profileDelete(), a.editCommand(profileNoun))
+	cmd.AddCommand(a.profileAdd(), a.setCommand(site.ProfileKind), a.unsetCommand(site.ProfileKind), a.profileList(),
+		a.profileDelete(), a.editCommand(site.ProfileKind))
 	return cmd
 }
 
@@ -70,9 +70,9 @@ func (a *app) profileList() *cobra.Command {
 		Use:               "list [PROFILE...]",
 		Aliases:           []string{"ls"},
 		Short:             "List profiles",
-		ValidArgsFunction: a.completeNames(profileNoun),
+		ValidArgsFunction: a.completeNames(site.ProfileKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.list(profileNoun, args, o)
+			return a.list(site.ProfileKind, args, o)
 		},
 	}
 	f := cmd.Flags()
@@ -89,14 +89,14 @@ func (a *app) profileDelete() *cobra.Command {
 		Aliases:           []string{"rm", "del", "remove"},
 		Short:             "Remove profiles that no node or profile uses",
 		Args:              cobra.MinimumNArgs(1),
-		ValidArgsFunction: a.completeNames(profileNoun),
+		ValidArgsFunction: a.completeNames(site.ProfileKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			check := func(inv *inventory.Inventory) ([]string, error) {
-				names, err := selectNames(profileNoun, inv, args, false)
+				names, err := site.ProfileKind.Select(inv, args, false)
 				if err != nil {
 					return nil, err
 				}
-				if err := site.CheckProfilesDeletable(inv, names); err != nil {
+				if err := site.ProfileKind.CheckDeletable(inv, names); err != nil {
 					return nil, err
 				}
 				return names, nil
@@ -114,10 +114,10 @@ func (a *app) profileDelete() *cobra.Command {
 			}
 			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
 				names, err := check(inv)
-				for _, name := range names {
-					delete(inv.Profiles, name)
+				if err != nil {
+					return err
 				}
-				return err
+				return site.ProfileKind.Delete(inv, names)
 			})
 			a.warn(warnings)
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/hostlist"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
 type statusOptions struct {
@@ -39,7 +40,7 @@ RUNTIME_OVERLAY), what was sent, and the seconds since it was last seen, as
 the provisioning daemon records them (GET /status on warewulf.conf's address
 and port). On a terminal a node not seen for an update interval is yellow,
 for two, red.`,
-		ValidArgsFunction: a.completeNames(nodeNoun),
+		ValidArgsFunction: a.completeNames(site.NodeKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var names []string
 			if len(args) > 0 {

@@ -49,6 +49,19 @@ const (
 	QueryOwn      = "own"      // initramfs: the image's own, not the bootstrap
 )
 
+// Kernel command line arguments (NAME=value) by which the iPXE script
+// tells the node programs who they are and where the daemon is: wwclient
+// reads ArgWWID, stage one of two-stage boot all of them.
+const (
+	ArgWWID     = "wwid"       // the boot interface's hardware address (wwclient: or "[iface]")
+	ArgServer   = "wwserver"   // the daemon, scheme://host:port
+	ArgToken    = "wwtoken"    // the node token (QueryToken of the requests)
+	ArgAssetKey = "wwassetkey" // the asset key (QueryAssetKey)
+	ArgUUID     = "wwuuid"     // the SMBIOS UUID (QueryUUID)
+	ArgRoot     = "wwroot"     // initramfs, tmpfs, ramfs or a root device
+	ArgCompress = "wwcompress" // gz or zst (QueryCompress)
+)
+
 // Headers of the daemon's answers.
 const (
 	// HeaderChecksum is the sha256 (hex) of the body as sent; a node

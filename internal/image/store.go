@@ -75,12 +75,16 @@ func (im *Images) Exists(name string) bool {
 	return err == nil && st.IsDir()
 }
 
-// ReadOnly reports whether the image is marked read-only (a "readonly"
-// file beside its rootfs, as in Warewulf): exec and shell refuse it.
+// ReadOnly reports whether the image is marked read-only (ReadOnlyMarker
+// exists, as in Warewulf): exec and shell refuse it.
 func (im *Images) ReadOnly(name string) bool {
-	_, err := os.Stat(filepath.Join(im.Dir(name), "readonly"))
+	_, err := os.Stat(im.ReadOnlyMarker(name))
 	return err == nil
 }
+
+// ReadOnlyMarker is the file that marks an image read-only: "readonly"
+// beside its rootfs.
+func (im *Images) ReadOnlyMarker(name string) string { return filepath.Join(im.Dir(name), "readonly") }
 
 // Names lists the images, sorted.
 func (im *Images) Names() ([]string, error) {

@@ -23,9 +23,29 @@ import (
 // daemon gave for it: it is refused.
 var ErrChecksum = errors.New("sha256 mismatch")
 
+// ErrNotModified answers OpenIfNoneMatch when the daemon still has the
+// artifact the caller holds (304 Not Modified).
+var ErrNotModified = errors.New("not modified")
+
+// StatusError is an answer other than 200 OK (or 304 to
+// OpenIfNoneMatch).
+type StatusError struct {
+	URL    string
+	Code   int
+	Status string // "401 Unauthorized"
+	// Msg is the first line of the answer's body.
+	Msg string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("GET %s: %s: %s", redact(e.URL), e.Status, e.Msg)
+}
+
 // Fetcher downloads artifacts from the daemon.
 type Fetcher struct {
 	Client *http.Client
+	// Header is sent with every request (User-Agent, ...).
+	Header http.Header
 	// Resumes is how many times a cut transfer is resumed (with a Range
 	// request from where it stopped) before the download fails.
 	Resumes int
@@ -63,13 +83,32 @@ type Download struct {
 // either, the length and the compression's own checksums guard the
 // transfer.
 func (f *Fetcher) Open(ctx context.Context, url string, etagIsSHA256 bool) (*Download, error) {
-	resp, err := f.get(ctx, url, nil)
+	return f.open(ctx, url, etagIsSHA256, nil)
+}
+
+// OpenIfNoneMatch is Open unless the daemon's artifact still has ETag
+// etag (the one the caller holds), which it answers with ErrNotModified.
+// The expected sha256 is the X-Checksum-Sha256 header alone.
+func (f *Fetcher) OpenIfNoneMatch(ctx context.Context, url, etag string) (*Download, error) {
+	var h http.Header
+	if etag != "" {
+		h = http.Header{"If-None-Match": {etag}}
+	}
+	return f.open(ctx, url, false, h)
+}
+
+func (f *Fetcher) open(ctx context.Context, url string, etagIsSHA256 bool, h http.Header) (*Download, error) {
+	resp, err := f.get(ctx, url, h)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode == http.StatusNotModified && h.Get("If-None-Match") != "" {
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %s: %s", redact(url), resp.Status, firstLine(resp))
+		return nil, ErrNotModified
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, &StatusError{URL: url, Code: resp.StatusCode, Status: resp.Status, Msg: firstLine(resp)}
 	}
 	d := &Download{f: f, ctx: ctx, url: url, body: resp.Body, etag: resp.Header.Get("ETag"), length: resp.ContentLength, sum: sha256.New()}
 	d.want = strings.ToLower(resp.Header.Get(contract.HeaderChecksum))
@@ -78,6 +117,9 @@ func (f *Fetcher) Open(ctx context.Context, url string, etagIsSHA256 bool) (*Dow
 	}
 	return d, nil
 }
+
+// ETag is the artifact's ETag as the daemon gave it, "" if none.
+func (d *Download) ETag() string { return d.etag }
 
 // SHA256 is the checksum the download is checked against, "" if none.
 func (d *Download) SHA256() string { return d.want }
@@ -186,6 +228,9 @@ func (f *Fetcher) get(ctx context.Context, url string, h http.Header) (*http.Res
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range f.Header {
+		req.Header[k] = v
 	}
 	for k, v := range h {
 		req.Header[k] = v

@@ -218,3 +218,69 @@ func TestNewClientPrivilegedPort(t *testing.T) {
 		})
 	}
 }
+
+// OpenIfNoneMatch is how wwclient asks for its runtime overlay: the
+// ETag it holds, 304 when unchanged, the body checked against the
+// daemon's sha256 otherwise, the answer's code on refusal.
+func TestOpenIfNoneMatch(t *testing.T) {
+	body := []byte("runtime overlay")
+	sum := sha256.Sum256(body)
+	var gotAgent atomic.Value
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAgent.Store(r.Header.Get("User-Agent"))
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/refused"):
+			http.Error(w, "wrong asset key\nmore", http.StatusUnauthorized)
+			return
+		case r.Header.Get("If-None-Match") == `"v1"`:
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("X-Checksum-Sha256", hex.EncodeToString(sum[:]))
+		if strings.HasPrefix(r.URL.Path, "/corrupt") {
+			w.Write([]byte("runtime overlaY"))
+			return
+		}
+		w.Write(body)
+	}))
+	defer ts.Close()
+	tests := []struct {
+		name, path, etag string
+		want             string
+		wantETag         string
+		wantErr          error
+		wantCode         int
+	}{
+		{name: "first contact", path: "/runtime/aa", want: "runtime overlay", wantETag: `"v1"`},
+		{name: "changed", path: "/runtime/aa", etag: `"v0"`, want: "runtime overlay", wantETag: `"v1"`},
+		{name: "unchanged", path: "/runtime/aa", etag: `"v1"`, wantErr: ErrNotModified},
+		{name: "damaged", path: "/corrupt/aa", wantErr: ErrChecksum},
+		{name: "refused", path: "/refused/aa", wantCode: http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &Fetcher{Client: ts.Client(), Header: http.Header{"User-Agent": {"wwclient"}}}
+			d, err := f.OpenIfNoneMatch(context.Background(), ts.URL+tt.path, tt.etag)
+			var got []byte
+			if err == nil {
+				got, err = io.ReadAll(d)
+				d.Close()
+			}
+			var se *StatusError
+			switch {
+			case tt.wantCode != 0:
+				if !errors.As(err, &se) || se.Code != tt.wantCode || se.Msg != "wrong asset key" {
+					t.Fatalf("error %v, want a StatusError %d with the body's first line", err, tt.wantCode)
+				}
+			case !errors.Is(err, tt.wantErr):
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			case err == nil && (string(got) != tt.want || d.ETag() != tt.wantETag):
+				t.Errorf("got %q with ETag %s, want %q with %s", got, d.ETag(), tt.want, tt.wantETag)
+			}
+			if a := gotAgent.Load(); a != "wwclient" {
+				t.Errorf("User-Agent %v, want wwclient", a)
+			}
+		})
+	}
+}

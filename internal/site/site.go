@@ -1,10 +1,11 @@
 // Package site is one installation opened from its warewulf.conf: every
 // path derived from the configuration, the stores (inventory, images,
-// overlays), the overlay builder and its render options, and the
-// operations that cross stores (build an image with its bootstrap,
-// delete or rename an image its users name, write a site overlay file,
-// the rules about profiles). wwctl and the REST API are front ends over
-// it and hold no domain rules of their own.
+// overlays), the overlay builder and its render options, nodes or
+// profiles alike (Kind: select, parse, merge, the rules of deletion and
+// of overlays), and the operations that cross stores (build an image
+// with its bootstrap, import, copy, delete or rename an image its users
+// name, write a site overlay file). wwctl and the REST API are front ends
+// over it and hold no domain rules of their own.
 package site
 
 import (

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // Params are what stage one reads from the kernel command line, put
@@ -49,31 +51,31 @@ func ParseCmdline(cmdline string) (*Params, error) {
 	for _, arg := range strings.Fields(cmdline) {
 		k, v, _ := strings.Cut(arg, "=")
 		switch k {
-		case "wwid":
+		case contract.ArgWWID:
 			hw, err := net.ParseMAC(v)
 			if err != nil {
 				return nil, fmt.Errorf("wwid=%s is not a hardware address", v)
 			}
 			p.HWAddr = hw
-		case "wwserver":
+		case contract.ArgServer:
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return nil, fmt.Errorf("wwserver=%s is not an http:// or https:// URL", v)
 			}
 			p.Server = strings.TrimSuffix(v, "/")
-		case "wwtoken":
+		case contract.ArgToken:
 			p.Token = v
-		case "wwassetkey":
+		case contract.ArgAssetKey:
 			p.AssetKey = v
-		case "wwuuid":
+		case contract.ArgUUID:
 			p.UUID = v
-		case "wwroot":
+		case contract.ArgRoot:
 			if v != "" {
 				p.Root = v
 			}
 		case "wwinit.tmpfs.size":
 			p.TmpfsSize = v
-		case "wwcompress":
+		case contract.ArgCompress:
 			switch v {
 			case "gz", "zst":
 				p.Compress = v
@@ -145,17 +147,17 @@ func parseIP(v string) (*StaticIP, error) {
 
 // query is the query string of every request: what the iPXE script's
 // requests carry.
-func (p *Params) query() string {
+func (p *Params) query() url.Values {
 	q := url.Values{}
 	if p.AssetKey != "" {
-		q.Set("assetkey", p.AssetKey)
+		q.Set(contract.QueryAssetKey, p.AssetKey)
 	}
 	if p.UUID != "" {
-		q.Set("uuid", p.UUID)
+		q.Set(contract.QueryUUID, p.UUID)
 	}
 	if p.Token != "" {
-		q.Set("token", p.Token)
+		q.Set(contract.QueryToken, p.Token)
 	}
-	q.Set("compress", p.Compress)
-	return q.Encode()
+	q.Set(contract.QueryCompress, p.Compress)
+	return q
 }

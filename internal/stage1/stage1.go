@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/nodeclient"
 )
 
@@ -92,11 +93,11 @@ type artifact struct {
 // artifacts are fetched in this order, later ones over earlier ones.
 func artifacts() []artifact {
 	return []artifact{
-		{stage: "image", required: true, etagSHA256: true},
-		{stage: "system", required: true},
+		{stage: contract.RouteImage, required: true, etagSHA256: true},
+		{stage: contract.RouteSystem, required: true},
 		// Over TLS the daemon refuses the runtime overlay on plain HTTP:
 		// wwclient fetches it later, as in single-stage boot.
-		{stage: "runtime", required: false},
+		{stage: contract.RouteRuntime, required: false},
 	}
 }
 
@@ -168,7 +169,7 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 	x := &Extractor{Owners: s.Owners}
 	for _, a := range artifacts() {
 		t0 := s.Now()
-		url := p.Server + "/" + a.stage + "/" + p.HWAddr.String() + "?" + p.query()
+		url := contract.ArtifactURL(p.Server, a.stage, p.HWAddr.String(), p.query())
 		st, d, err := s.fetch(ctx, f, x, url, a)
 		if err != nil {
 			if !a.required {

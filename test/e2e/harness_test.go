@@ -71,7 +71,7 @@ func TestBootTimings(t *testing.T) {
 		ev(18.4, StageIPXE, "default.ipxe"),
 		ev(18.6, StageImage, "bb.img.gz"),
 		ev(19.0, StageSystem, "s.img.gz"),
-		ev(19.2, StageRuntime, "BAD_REQUEST"),
+		ev(19.2, StageRuntime, contract.SentBadRequest),
 		ev(29.4, StageRuntime, "r.img.gz"),
 		ev(37.4, StageRuntime, "r.img.gz"),
 	}
