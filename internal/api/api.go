@@ -45,9 +45,10 @@ type Options struct {
 	Builder *overlay.Builder
 	// Status returns every node's provisioning status; nil reports none.
 	Status func() map[string]contract.NodeStatus
-	// Reload makes the daemon serve what was just written; nil does
-	// nothing.
-	Reload func() error
+	// Reload makes the daemon serve what was just written and returns
+	// its warnings (warewulf.conf's, changes that need a restart), which
+	// a write's answer carries; nil does nothing.
+	Reload func() (warnings []string, err error)
 	// AuthFile is auth.conf; "" is the site's.
 	AuthFile string
 	Log      *slog.Logger
@@ -245,11 +246,12 @@ func (s *Server) reload() []string {
 	if s.o.Reload == nil {
 		return nil
 	}
-	if err := s.o.Reload(); err != nil {
+	warnings, err := s.o.Reload()
+	if err != nil {
 		s.log.Error("reload after API write failed; the daemon serves the previous state", "err", err)
-		return []string{"written, but the daemon did not reload: " + err.Error()}
+		return append(warnings, "written, but the daemon did not reload: "+err.Error())
 	}
-	return nil
+	return warnings
 }
 
 // boolQuery reads a boolean query parameter: absent is false, "" (as in

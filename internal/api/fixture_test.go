@@ -128,7 +128,7 @@ func newFixtureEnv(t *testing.T, apiConf string, env map[string]string, change .
 		Status: func() map[string]contract.NodeStatus {
 			return map[string]contract.NodeStatus{"n1": {Node: "n1", Stage: "KERNEL", Sent: "vmlinuz", Addr: "10.0.0.1"}}
 		},
-		Reload: func() error { f.reloads.Add(1); return nil },
+		Reload: func() ([]string, error) { f.reloads.Add(1); return nil, nil },
 	}
 	for _, c := range change {
 		c(&o)

@@ -148,9 +148,9 @@ func TestOverlayReferences(t *testing.T) {
 	}
 }
 
-// TestOverlayWritesReportReloadWarnings: when the daemon fails to reload
-// after an overlay write, the answer says so, as node and profile writes
-// do, instead of dropping it.
+// TestOverlayWritesReportReloadWarnings: the daemon's reload warnings
+// (a change that needs a restart) reach the answer of an overlay write,
+// and so does a failed reload, as for node and profile writes.
 func TestOverlayWritesReportReloadWarnings(t *testing.T) {
 	tests := []struct {
 		name, method, target, body string
@@ -166,20 +166,21 @@ func TestOverlayWritesReportReloadWarnings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, fail := range []bool{false, true} {
 				f := newFixture(t, "api:\n  enabled: true\n", func(o *Options) {
-					o.Reload = func() error {
+					o.Reload = func() ([]string, error) {
+						warnings := []string{"restart the daemon to apply warewulf.port"}
 						if fail {
-							return errors.New("templates broken")
+							return warnings, errors.New("templates broken")
 						}
-						return nil
+						return warnings, nil
 					}
 				})
 				res := f.do(tt.method, tt.target, tt.body)
 				if res.code != tt.wantCode {
 					t.Fatalf("%d %s", res.code, res.body)
 				}
-				want := []any{}
+				want := []any{"restart the daemon to apply warewulf.port"}
 				if fail {
-					want = []any{"written, but the daemon did not reload: templates broken"}
+					want = append(want, "written, but the daemon did not reload: templates broken")
 				}
 				if diff := cmp.Diff(want, pick(t, res.json(t), "warnings")); diff != "" {
 					t.Errorf("reload failing %v: warnings (-want +got):\n%s", fail, diff)

@@ -14,7 +14,7 @@ import (
 // api.enabled is off (the default). reload makes the daemon serve what
 // an API call wrote; status reports the nodes' provisioning status.
 // builder is the daemon's, so API builds and on-demand ones are shared.
-func apiHandler(st *site.Site, builder *overlay.Builder, reload func() error, status func() map[string]contract.NodeStatus,
+func apiHandler(st *site.Site, builder *overlay.Builder, reload func() ([]string, error), status func() map[string]contract.NodeStatus,
 	log *slog.Logger) (http.Handler, error) {
 	cfg := st.Config()
 	if !cfg.API.Enabled {

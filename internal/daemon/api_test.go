@@ -57,7 +57,7 @@ func TestAPIHandler(t *testing.T) {
 			f := newFixture(t, tc.conf)
 			f.addAPIUser(t)
 			reloads := 0
-			h, err := apiHandler(f.site(t), &overlay.Builder{Dir: t.TempDir()}, func() error { reloads++; return nil },
+			h, err := apiHandler(f.site(t), &overlay.Builder{Dir: t.TempDir()}, func() ([]string, error) { reloads++; return nil, nil },
 				func() map[string]contract.NodeStatus { return nil }, f.site(t).Log())
 			if err != nil {
 				t.Fatal(err)

@@ -134,8 +134,7 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	reload := func() error { _, err := d.Reload(); return err }
-	if d.api, err = apiHandler(d.site, builder, reload, d.srv.Status, d.log); err != nil {
+	if d.api, err = apiHandler(d.site, builder, d.Reload, d.srv.Status, d.log); err != nil {
 		return nil, err
 	}
 	return d, nil
