@@ -150,8 +150,10 @@ func (a *app) applyEdit(ctx context.Context, n site.Kind, inv *inventory.Invento
 				return fmt.Errorf("%s %q already exists (it was not among those being edited)", n, name)
 			}
 		}
-		for _, name := range deleted {
-			n.Remove(inv, name)
+		// The rules of deletion are those of "delete" (the default
+		// profile stays, a profile in use is refused).
+		if err := n.Delete(inv, deleted); err != nil {
+			return err
 		}
 		set.Put(inv)
 		return nil

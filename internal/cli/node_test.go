@@ -278,6 +278,21 @@ func TestEdit(t *testing.T) {
 			t.Errorf("second edit not applied:\n%s", tr.nodesConf())
 		}
 	})
+	t.Run("deleting the default profile is refused as by profile delete", func(t *testing.T) {
+		tr := newTree(t, "testdata/nodes.conf")
+		before := tr.nodesConf()
+		tr.env["EDITOR"] = writeEditor(t, tr.root, `: > "$1"`)
+		_, stderr, err := tr.run("n\n", "profile", "edit", "default", "-y")
+		if err == nil || !strings.Contains(err.Error(), "edit abandoned") {
+			t.Fatalf("error = %v", err)
+		}
+		if !strings.Contains(stderr, "the default profile cannot be deleted") {
+			t.Errorf("stderr: %s", stderr)
+		}
+		if tr.nodesConf() != before {
+			t.Error("nodes.conf changed")
+		}
+	})
 	t.Run("unchanged", func(t *testing.T) {
 		tr := newTree(t, "testdata/nodes.conf")
 		tr.env["EDITOR"] = "true"
