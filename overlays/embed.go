@@ -1,11 +1,15 @@
 // Package overlays holds the stock overlays shipped inside the binary:
-// hosts, hostname, issue, resolv, fstab, localtime, chrony,
-// ssh.host_keys, ssh.authorized_keys, syncuser, udev.netname,
+// wwinit, wwclient, hosts, hostname, issue, resolv, fstab, localtime,
+// chrony, ssh.host_keys, ssh.authorized_keys, syncuser, udev.netname,
 // systemd.netname, ifcfg, ifupdown, NetworkManager, systemd.networkd,
-// netplan and debug. They render the same files as Warewulf v4's stock
-// overlays of those names, from the same template data, so a node sees
-// what it would under Warewulf; where Warewulf's output is wrong, the
-// template says how and why ours differs.
+// netplan, wicked, debug; the disk overlays ignition, sfdisk, mkfs,
+// mkswap, systemd.mount, systemd.swap; mig (NVIDIA MIG partitions); and
+// host, the server's own files (/etc/hosts, dhcpd and dnsmasq
+// configuration, NFS exports, ssh set-up at login, GRUB's first menu).
+// They render the same files as Warewulf v4.7's stock overlays of those
+// names, from the same template data, so a node sees what it would
+// under Warewulf; where Warewulf's output is wrong, the template says
+// how and why ours differs.
 //
 // Layout: every overlay is a directory <name>/ holding
 //

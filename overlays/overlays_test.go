@@ -74,9 +74,11 @@ func serverRoot(t *testing.T) string {
 	}
 	files := map[string]string{
 		"usr/share/zoneinfo/Europe/Oslo": "TZif2 fake zone\n",
-		"root/.ssh/authorized_keys":      "ssh-ed25519 AAAAadmin admin@server\nssh-rsa AAAAbackup backup@server\n",
-		"etc/passwd":                     "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\nchrony:x:990:990::/var/lib/chrony:/sbin/nologin\n",
-		"etc/group":                      "root:x:0:\nwheel:x:10:alice\nalice:x:1000:\n",
+		// The host overlay keeps what is above the marker.
+		"etc/hosts":                 "127.0.0.1 localhost\n10.0.0.50 printer.example printer\n# Do not edit after this line\n10.0.9.9 stale-entry\n",
+		"root/.ssh/authorized_keys": "ssh-ed25519 AAAAadmin admin@server\nssh-rsa AAAAbackup backup@server\n",
+		"etc/passwd":                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\nchrony:x:990:990::/var/lib/chrony:/sbin/nologin\n",
+		"etc/group":                 "root:x:0:\nwheel:x:10:alice\nalice:x:1000:\n",
 		"var/lib/warewulf/chroots/rocky-9/rootfs/etc/passwd": "root:x:0:0:root:/root:/bin/bash\nchrony:x:992:992::/var/lib/chrony:/sbin/nologin\nsshd:x:74:74::/usr/share/empty.sshd:/sbin/nologin\n",
 		"var/lib/warewulf/chroots/rocky-9/rootfs/etc/group":  "root:x:0:\nwheel:x:10:\nsshd:x:74:\n",
 	}
@@ -170,6 +172,9 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ov := range names {
+		if ov == "host" { // the server's own files: TestGoldenHost
+			continue
+		}
 		for _, node := range snap.NodeNames() {
 			t.Run(ov+"/"+node, func(t *testing.T) {
 				out, err := r.Render(snap.Node(node), "", []string{ov})
@@ -179,6 +184,45 @@ func TestGolden(t *testing.T) {
 				checkGolden(t, filepath.Join("testdata", "golden", ov, node), out.Tree)
 			})
 		}
+	}
+}
+
+// TestGoldenHost renders the host overlay for the server itself, as
+// "wwctl overlay show --render host" does, under the golden
+// warewulf.conf and two variants, and compares the outputs with
+// testdata/golden/host/<variant>.
+func TestGoldenHost(t *testing.T) {
+	root := serverRoot(t)
+	base := readTestdata(t, "warewulf.conf")
+	for _, tc := range []struct {
+		name string
+		conf string
+	}{
+		// IPv6, a DHCP range, NFS exports, two ssh key types.
+		{"server", base},
+		// Fixed leases for every node, shim and GRUB for EFI, dnsmasq as
+		// the TFTP server, no IPv6 range.
+		{"server-static", strings.NewReplacer(
+			"  range6 start: fd00:10::1000\n  range6 end: fd00:10::1fff\n", "  template: static\n",
+			"  secure: true\n", "  secure: true\n  grubboot: true\n",
+			"\nnfs:\n", "\ntftp:\n  enabled: true\nnfs:\n",
+		).Replace(base)},
+		// No DHCP, NFS, IPv6, range or key types: dhcpd.conf and exports
+		// are not written, dnsmasq hands out static leases only.
+		{"server-off", "ipaddr: 10.0.0.1\nnetmask: 255.255.0.0\ndhcp:\n  enabled: false\nnfs:\n  enabled: false\nssh:\n  key types: []\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := newSnapshot(t, root, tc.conf, readTestdata(t, "nodes.conf"))
+			r, err := snap.Renderer("host")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := r.Render(nil, "server", []string{"host"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join("testdata", "golden", "host", tc.name), out.Tree)
+		})
 	}
 }
 
@@ -296,24 +340,39 @@ func TestBareNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"NetworkManager":      {"etc/NetworkManager/conf.d/warewulf-unmanaged.conf", "etc/NetworkManager/conf.d/ww4-discard-configuration.conf", "warewulf/init.d/20-NetworkManager"},
-		"chrony":              {"etc/chrony.conf", "etc/chrony/chrony.conf"},
-		"debug":               {"tstruct.md"},
-		"fstab":               {"etc/fstab"},
-		"hostname":            {"etc/hostname"},
-		"hosts":               {"etc/hosts"},
-		"ifcfg":               {"etc/sysconfig/network"},
-		"ifupdown":            nil,
-		"issue":               {"etc/issue"},
-		"localtime":           nil,
+		"NetworkManager": {"etc/NetworkManager/conf.d/warewulf-unmanaged.conf", "etc/NetworkManager/conf.d/ww4-discard-configuration.conf", "warewulf/init.d/20-NetworkManager"},
+		"chrony":         {"etc/chrony.conf", "etc/chrony/chrony.conf"},
+		"debug":          {"tstruct.md"},
+		"fstab":          {"etc/fstab"},
+		"hostname":       {"etc/hostname"},
+		"host": {"etc/dhcp/dhcpd.conf", "etc/dhcpd.conf", "etc/dnsmasq.d/ww4-hosts.conf", "etc/dnsmasq.d/ww4-listen.conf", "etc/exports", "etc/hosts",
+			"etc/profile.d/ssh_setup.csh", "etc/profile.d/ssh_setup.sh", "var/lib/tftpboot/warewulf/grub.cfg"},
+		"hosts": {"etc/hosts"},
+		// Its units and scripts are there for every node; what depends on
+		// disks is not.
+		"ignition": {"etc/systemd/system/local-fs.target.wants/ww-ignition-disks.target",
+			"etc/systemd/system/local-fs.target.wants/ww-ignition.service", "etc/systemd/system/ww-ignition-disks.target",
+			"etc/systemd/system/ww-ignition.service", "warewulf/wwinit.d/10-ignition.sh"},
+		"ifcfg":     {"etc/sysconfig/network"},
+		"ifupdown":  nil,
+		"issue":     {"etc/issue"},
+		"localtime": nil,
+		"mig": {"etc/systemd/system/multi-user.target.wants/ww-nvidia-mig.service", "etc/systemd/system/ww-nvidia-mig.service",
+			"usr/local/sbin/mig2gres"},
+		"mkfs":                {"warewulf/wwinit.d/20-mkfs.sh"},
+		"mkswap":              {"warewulf/wwinit.d/20-mkswap.sh"},
 		"netplan":             {"etc/netplan/warewulf.yaml"},
 		"resolv":              {"etc/resolv.conf"},
 		"ssh.authorized_keys": nil,
 		"ssh.host_keys":       nil,
+		"sfdisk":              {"warewulf/wwinit.d/10-sfdisk.sh"},
 		"syncuser":            nil,
 		"systemd.netname":     nil,
+		"systemd.mount":       nil,
 		"systemd.networkd":    nil,
+		"systemd.swap":        nil,
 		"udev.netname":        {"etc/udev/rules.d/70-persistent-net.rules"},
+		"wicked":              nil,
 		"wwclient": {"etc/systemd/system/multi-user.target.wants/wwclient.service", "etc/systemd/system/wwclient.service",
 			"warewulf/init.d/80-wwclient", "warewulf/wwclient", "warewulf/wwclient.conf"},
 		"wwinit": {"init", "warewulf/config", "warewulf/init.d/10-modules", "warewulf/init.d/20-loopback",

@@ -3,6 +3,7 @@ package overlay
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -242,38 +244,42 @@ func systemdEscape(s string, isPath bool) string {
 }
 
 // ignitionJSON builds Ignition's storage section from the node's disks
-// and filesystems, "" when it has neither. Warewulf's two bugs here
-// (start_mib read from size_mib, mount options split per character) are
-// not reproduced.
+// and filesystems, "" when it has neither, with Warewulf's field and
+// partition order: by number (none is 0), then those with a size first,
+// smaller first. Warewulf's bugs here are not reproduced: start_mib read
+// from size_mib, mount options split per character, disks and equal
+// partitions in random order (here by device, then by label), and a
+// panic for two equal partitions without a size.
 func ignitionJSON(n *Node) string {
 	if len(n.Disks) == 0 && len(n.FileSystems) == 0 {
 		return ""
 	}
 	type partition struct {
+		GUID               string `json:"guid,omitempty"`
 		Label              string `json:"label,omitempty"`
 		Number             int    `json:"number,omitempty"`
+		Resize             *bool  `json:"resize,omitempty"`
 		ShouldExist        *bool  `json:"shouldExist,omitempty"`
-		WipePartitionEntry *bool  `json:"wipePartitionEntry,omitempty"`
 		SizeMiB            *int   `json:"sizeMiB,omitempty"`
 		StartMiB           *int   `json:"startMiB,omitempty"`
 		TypeGUID           string `json:"typeGuid,omitempty"`
-		GUID               string `json:"guid,omitempty"`
-		Resize             *bool  `json:"resize,omitempty"`
+		WipePartitionEntry *bool  `json:"wipePartitionEntry,omitempty"`
 	}
 	type disk struct {
 		Device     string      `json:"device"`
 		Partitions []partition `json:"partitions,omitempty"`
 		WipeTable  *bool       `json:"wipeTable,omitempty"`
 	}
+	// Path is always written, as Warewulf does ("" for none).
 	type filesystem struct {
 		Device         string   `json:"device"`
-		Path           string   `json:"path,omitempty"`
 		Format         string   `json:"format,omitempty"`
-		WipeFilesystem *bool    `json:"wipeFilesystem,omitempty"`
 		Label          string   `json:"label,omitempty"`
-		UUID           string   `json:"uuid,omitempty"`
-		Options        []string `json:"options,omitempty"`
 		MountOptions   []string `json:"mountOptions,omitempty"`
+		Options        []string `json:"options,omitempty"`
+		Path           string   `json:"path"`
+		UUID           string   `json:"uuid,omitempty"`
+		WipeFilesystem *bool    `json:"wipeFilesystem,omitempty"`
 	}
 	atoi := func(s string) *int {
 		if v, err := strconv.Atoi(s); err == nil {
@@ -288,7 +294,8 @@ func ignitionJSON(n *Node) string {
 	for _, name := range sortedKeys(n.Disks) {
 		d := n.Disks[name]
 		out := disk{Device: name, WipeTable: d.WipeTableP}
-		for _, p := range d.PartitionList() {
+		for _, label := range sortedKeys(d.Partitions) {
+			p := d.Partitions[label]
 			num := 0
 			if v := atoi(p.Number); v != nil {
 				num = *v
@@ -297,6 +304,20 @@ func ignitionJSON(n *Node) string {
 				WipePartitionEntry: p.WipePartitionEntryP, SizeMiB: atoi(p.SizeMiB), StartMiB: atoi(p.StartMiB),
 				TypeGUID: p.TypeGuid, GUID: p.Guid, Resize: p.ResizeP})
 		}
+		slices.SortStableFunc(out.Partitions, func(a, b partition) int {
+			if a.Number != b.Number {
+				return cmp.Compare(a.Number, b.Number)
+			}
+			switch {
+			case a.SizeMiB == nil && b.SizeMiB == nil:
+				return 0
+			case a.SizeMiB == nil:
+				return 1
+			case b.SizeMiB == nil:
+				return -1
+			}
+			return cmp.Compare(*a.SizeMiB, *b.SizeMiB)
+		})
 		storage.Disks = append(storage.Disks, out)
 	}
 	for _, name := range sortedKeys(n.FileSystems) {

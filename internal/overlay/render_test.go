@@ -263,7 +263,7 @@ func TestTemplates(t *testing.T) {
 			files: map[string]string{ov + "i.ww": "{{IgnitionJson}}"},
 			node:  "n1",
 			want: map[string]string{"i": `{"ignition":{"version":"3.1.0"},"storage":{"disks":[{"device":"/dev/vda","partitions":[{"label":"root","number":1,"shouldExist":true},{"label":"swap","number":2,"sizeMiB":1024}],"wipeTable":true}],` +
-				`"filesystems":[{"device":"/dev/disk/by-partlabel/root","path":"/","format":"ext4","mountOptions":["noatime","ro"]}]}}`},
+				`"filesystems":[{"device":"/dev/disk/by-partlabel/root","format":"ext4","mountOptions":["noatime","ro"],"path":"/"}]}}`},
 		},
 		{
 			name:  "a template error names overlay, file and line",
