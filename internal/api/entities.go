@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
@@ -315,7 +316,7 @@ func (s *Server) update(r *http.Request, k *kind, name string, before bool, chan
 func (s *Server) put(k *kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
-		if !inventory.ValidName(name) {
+		if !naming.Node.Valid(name) {
 			return errorf(http.StatusBadRequest, "%s name %q is not valid (letters, digits, '.', '_', '-')", k.noun, name)
 		}
 		raw, err := readEntity(k, r)

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 type listOptions struct {
@@ -124,7 +125,7 @@ func (a *app) list(n noun, args []string, o listOptions) error {
 				d := m.NetDevs[net]
 				hw := val(d.Hwaddr)
 				if d.Hwaddr != nil {
-					hw = shown(inventory.NormalizeMAC(*d.Hwaddr), true)
+					hw = shown(naming.NormalizeMAC(*d.Hwaddr), true)
 				}
 				t.add(m.Name, net, hw, val(d.Ipaddr), val(d.Gateway), val(d.Device))
 			}

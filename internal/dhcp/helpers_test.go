@@ -17,6 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/dhcp/nettest"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 func TestMain(m *testing.M) {
@@ -60,7 +61,7 @@ func newFakeNodes(ms ...*inventory.Merged) *fakeNodes {
 func (f *fakeNodes) NodeByMAC(hw string) (*inventory.Merged, bool) {
 	for _, m := range f.nodes {
 		for _, d := range m.NetDevs {
-			if d.Hwaddr != nil && inventory.NormalizeMAC(strings.ToLower(*d.Hwaddr)) == inventory.NormalizeMAC(strings.ToLower(hw)) {
+			if d.Hwaddr != nil && naming.NormalizeMAC(*d.Hwaddr) == naming.NormalizeMAC(hw) {
 				return m, true
 			}
 		}

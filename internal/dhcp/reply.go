@@ -15,6 +15,7 @@ import (
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // stageDHCP is the stage recorded in a node's status.
@@ -38,7 +39,7 @@ func (s *Server) staticBinding(hw string) (binding, bool) {
 	}
 	for _, name := range inventory.SortedNames(m.NetDevs) {
 		d := m.NetDevs[name]
-		if d == nil || d.Hwaddr == nil || inventory.NormalizeMAC(*d.Hwaddr) != hw {
+		if d == nil || d.Hwaddr == nil || naming.NormalizeMAC(*d.Hwaddr) != hw {
 			continue
 		}
 		a, err := netip.ParseAddr(deref(d.Ipaddr))

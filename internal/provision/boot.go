@@ -13,6 +13,7 @@ import (
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // Stages of the two-stage and UEFI HTTP boot.
@@ -82,7 +83,7 @@ func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *req
 func (s *Server) nodeKernel(w http.ResponseWriter, req *request) (root, img string, k *image.Kernel, ok bool) {
 	m := req.st.nodes[req.node]
 	img = deref(m.ImageName)
-	if img == "" || !image.ValidName(img) {
+	if !naming.Image.Valid(img) {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
 		return "", "", nil, false
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // serveImage sends the node's image archive. An image with secret files
@@ -23,7 +24,7 @@ import (
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request) {
 	m := req.st.nodes[req.node]
 	img := deref(m.ImageName)
-	if img == "" || !image.ValidName(img) {
+	if !naming.Image.Valid(img) {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
 		return
 	}

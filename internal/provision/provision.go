@@ -29,6 +29,7 @@ import (
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 	"github.com/wwboot/wwboot/internal/overlay"
 )
 
@@ -206,7 +207,7 @@ func (s *Server) Reload() error {
 		st.nodes[m.Name] = m
 		for _, name := range inventory.SortedNames(m.NetDevs) {
 			if hw := m.NetDevs[name].Hwaddr; hw != nil && *hw != "" {
-				mac := inventory.NormalizeMAC(strings.ToLower(*hw))
+				mac := naming.NormalizeMAC(*hw)
 				if prev, ok := st.byMAC[mac]; ok && prev != m.Name {
 					s.log.Warn("hardware address used by two nodes", "hwaddr", mac, "nodes", prev+","+m.Name)
 					continue
@@ -481,7 +482,7 @@ func (s *Server) ServeListeners(ctx context.Context, lns ...net.Listener) error 
 // inventory as last loaded, for the embedded DHCP server.
 func (s *Server) NodeByMAC(hwaddr string) (*inventory.Merged, bool) {
 	st := s.state.Load()
-	name, ok := st.byMAC[inventory.NormalizeMAC(strings.ToLower(hwaddr))]
+	name, ok := st.byMAC[naming.NormalizeMAC(hwaddr)]
 	if !ok {
 		return nil, false
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // Stages as status reports them (the contract's names).
@@ -46,30 +47,6 @@ type request struct {
 	addr   string // client IP
 	st     *state
 	proof  string // how the request proved it is the node; "" if not
-}
-
-// parseMAC reads a hardware address in any common notation:
-// aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabbccddeeff.
-func parseMAC(s string) (string, error) {
-	// The form nodes and iPXE send: nothing to do.
-	if len(s) == 17 && inventory.IsCanonicalMAC(s) {
-		return s, nil
-	}
-	if len(s) == 12 && !strings.ContainsAny(s, ":-.") {
-		var b strings.Builder
-		for i := 0; i < 12; i += 2 {
-			if i > 0 {
-				b.WriteByte(':')
-			}
-			b.WriteString(s[i : i+2])
-		}
-		s = b.String()
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a hardware address", s)
-	}
-	return inventory.NormalizeMAC(hw.String()), nil
 }
 
 // queryValue is r.URL.Query().Get(key) without parsing an empty query.
@@ -151,7 +128,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 				return
 			}
 		}
-		hw, err := parseMAC(wwid)
+		hw, err := naming.ParseMAC(wwid)
 		if err != nil {
 			s.fail(w, req, http.StatusBadRequest, sentBadRequest, "%v", err)
 			return
@@ -236,7 +213,7 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 		var cands []*inventory.Merged
 		for _, m := range merged {
 			for _, d := range m.NetDevs {
-				if d.Hwaddr != nil && inventory.NormalizeMAC(strings.ToLower(*d.Hwaddr)) == hw {
+				if d.Hwaddr != nil && naming.NormalizeMAC(*d.Hwaddr) == hw {
 					chosen = m.Name // given meanwhile, by another request
 					return nil
 				}
