@@ -10,7 +10,6 @@ import (
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
-	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // serveImage sends the node's image archive. An image with secret files
@@ -22,13 +21,11 @@ import (
 // proof. Each variant has its own ETag and X-Checksum-Sha256, the sha256
 // of exactly the bytes it is, recorded when the image was built.
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request) {
-	m := req.st.nodes[req.node]
-	img := deref(m.ImageName)
-	if !naming.Image.Valid(img) {
+	img, out := req.plan.image, req.plan.archive
+	if img == "" {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
 		return
 	}
-	out := s.o.Images.Archive(img)
 	p := out + ".img" + req.format.Ext()
 	f, err := os.Open(p)
 	if err != nil {

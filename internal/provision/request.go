@@ -46,6 +46,7 @@ type request struct {
 	format compress.Format
 	addr   string // client IP
 	st     *state
+	plan   *plan  // the node's boot plan in st; nil when node is ""
 	proof  string // how the request proved it is the node; "" if not
 }
 
@@ -161,12 +162,13 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 			s.fail(w, req, http.StatusNotFound, sentNotFound, "no node has hardware address %s", hw)
 			return
 		}
-		m := req.st.nodes[req.node]
-		if m.AssetKey != nil && *m.AssetKey != "" && q.Get(contract.QueryAssetKey) != *m.AssetKey {
+		req.plan = req.st.plans[req.node]
+		v := req.plan.node
+		if v.AssetKey != "" && q.Get(contract.QueryAssetKey) != v.AssetKey {
 			s.fail(w, req, http.StatusUnauthorized, sentBadAsset, "wrong asset key for node %s", req.node)
 			return
 		}
-		req.proof = s.proof(r, req, m, port)
+		req.proof = s.proof(r, req, v, port)
 		switch stage {
 		case stageIPXE:
 			s.serveIPXE(w, r, req)
@@ -197,8 +199,8 @@ func parsePort(s string) (int, error) {
 func (s *Server) discover(ctx context.Context, hw string) (string, *state, error) {
 	st := s.state.Load()
 	found := false
-	for _, m := range st.nodes {
-		if isDiscoverable(m) {
+	for _, v := range st.nodes {
+		if v.Discoverable {
 			found = true
 			break
 		}
@@ -226,7 +228,7 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 			return nil
 		}
 		slices.SortFunc(cands, func(a, b *inventory.Merged) int {
-			ca, cb := deref(a.ClusterName), deref(b.ClusterName)
+			ca, cb := inventory.Deref(a.ClusterName), inventory.Deref(b.ClusterName)
 			if ca != cb {
 				return strings.Compare(ca, cb)
 			}
@@ -240,7 +242,7 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 		})
 		m := cands[0]
 		n := inv.Nodes[m.Name]
-		dev := deref(m.PrimaryNetDev)
+		dev := inventory.Deref(m.PrimaryNetDev)
 		if dev == "" {
 			if names := inventory.SortedNames(m.NetDevs); len(names) > 0 {
 				dev = names[0]
@@ -286,11 +288,4 @@ func isDiscoverable(m *inventory.Merged) bool {
 	}
 	v, ok := inventory.ParseBool(*m.Discoverable)
 	return ok && v
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }
