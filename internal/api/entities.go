@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
@@ -231,7 +232,7 @@ func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, 
 func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
-		if !inventory.ValidName(name) {
+		if !naming.Node.Valid(name) {
 			return errorf(http.StatusBadRequest, "%s name %q is not valid (letters, digits, '.', '_', '-')", k, name)
 		}
 		raw, err := readEntity(k, r)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 	"github.com/wwboot/wwboot/internal/oci"
 	"github.com/wwboot/wwboot/internal/site"
 )
@@ -192,7 +193,7 @@ type imageImport struct {
 // replaces an image of that name. The request waits for the import.
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if !image.ValidName(name) {
+	if !naming.Image.Valid(name) {
 		return errorf(http.StatusBadRequest, "image name %q is not valid (letters, digits, '-', '_', '.', ':')", name)
 	}
 	force, err := boolQuery(r, "force")

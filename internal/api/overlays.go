@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wwboot/wwboot/internal/naming"
 	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/site"
 )
@@ -170,7 +171,7 @@ func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
 // exists.
 func (s *Server) createOverlay(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if !overlay.ValidName(name) {
+	if !naming.Overlay.Valid(name) {
 		return errorf(http.StatusBadRequest, "overlay name %q is not valid (letters, digits, '-', '.', '_', ':')", name)
 	}
 	if _, _, ok := s.site.Overlays().Locate(name); ok {

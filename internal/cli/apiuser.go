@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wwboot/wwboot/internal/api"
-	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 func (a *app) configureAPIUser() *cobra.Command {
@@ -25,7 +25,7 @@ input. The daemon picks up the change on the next request.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if !inventory.ValidName(name) {
+			if !naming.Node.Valid(name) {
 				return fmt.Errorf("user name %q is not valid (letters, digits, '.', '_', '-')", name)
 			}
 			path := a.site.AuthConf()

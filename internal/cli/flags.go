@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wwboot/wwboot/internal/inventory"
-	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // unsetWords clear a value (the field inherits again), as in Warewulf.
@@ -328,7 +328,7 @@ func scalarValue(flag string, kind inventory.Kind, raw string) (*string, error) 
 			return nil, fmt.Errorf("--%s: %q %s", flag, raw, msg)
 		}
 		if kind == inventory.KindMAC {
-			raw = inventory.NormalizeMAC(raw)
+			raw = naming.NormalizeMAC(raw)
 		}
 	}
 	return &raw, nil
@@ -397,7 +397,7 @@ func (a *app) checkOverlays(ff *fieldFlags) error {
 			if name == "" || isUnsetWord(name) {
 				continue
 			}
-			if !overlay.ValidName(name) {
+			if !naming.Overlay.Valid(name) {
 				return fmt.Errorf("--%s: %q is not a valid overlay name (letters, digits, '-', '.', '_', ':')", flag, name)
 			}
 			if err := a.site.CheckOverlaysExist(name); err != nil {

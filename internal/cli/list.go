@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
@@ -115,7 +116,7 @@ func (a *app) list(n site.Kind, args []string, o listOptions) error {
 				d := m.NetDevs[net]
 				hw := val(d.Hwaddr)
 				if d.Hwaddr != nil {
-					hw = shown(inventory.NormalizeMAC(*d.Hwaddr), true)
+					hw = shown(naming.NormalizeMAC(*d.Hwaddr), true)
 				}
 				t.add(m.Name, net, hw, val(d.Ipaddr), val(d.Gateway), val(d.Device))
 			}

@@ -23,9 +23,9 @@ import (
 // noNodes is an empty inventory.
 type noNodes struct{}
 
-func (noNodes) NodeByMAC(string) (*inventory.Merged, bool) { return nil, false }
-func (noNodes) Nodes() map[string]*inventory.Merged        { return nil }
-func (noNodes) RecordStage(_, _, _, _ string, _ int64)     {}
+func (noNodes) NodeByMAC(string) (*inventory.NodeView, bool) { return nil, false }
+func (noNodes) Nodes() map[string]*inventory.NodeView        { return nil }
+func (noNodes) RecordStage(_, _, _, _ string, _ int64)       {}
 
 // metricsNodes is noNodes that takes metrics like the provisioning
 // server.

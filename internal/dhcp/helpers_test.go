@@ -17,6 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/dhcp/nettest"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 func TestMain(m *testing.M) {
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 
 // fakeNodes is an inventory of fixed nodes that records stages.
 type fakeNodes struct {
-	nodes map[string]*inventory.Merged
+	nodes map[string]*inventory.NodeView
 
 	mu     sync.Mutex
 	stages []string
@@ -37,7 +38,7 @@ type fakeNodes struct {
 func ptr(s string) *string { return &s }
 
 // node makes a node with one network device.
-func node(name, hw, ip, gw string) *inventory.Merged {
+func node(name, hw, ip, gw string) *inventory.NodeView {
 	d := &inventory.NetDev{Hwaddr: ptr(hw)}
 	if ip != "" {
 		d.Ipaddr = ptr(ip)
@@ -45,30 +46,32 @@ func node(name, hw, ip, gw string) *inventory.Merged {
 	if gw != "" {
 		d.Gateway = ptr(gw)
 	}
-	return &inventory.Merged{Name: name, Node: inventory.Node{Profile: inventory.Profile{
-		NetDevs: map[string]*inventory.NetDev{"default": d}}}}
+	v, err := inventory.NewView(&inventory.Merged{Name: name, Node: inventory.Node{Profile: inventory.Profile{
+		NetDevs: map[string]*inventory.NetDev{"default": d}}}})
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
-func newFakeNodes(ms ...*inventory.Merged) *fakeNodes {
-	f := &fakeNodes{nodes: map[string]*inventory.Merged{}}
+func newFakeNodes(ms ...*inventory.NodeView) *fakeNodes {
+	f := &fakeNodes{nodes: map[string]*inventory.NodeView{}}
 	for _, m := range ms {
 		f.nodes[m.Name] = m
 	}
 	return f
 }
 
-func (f *fakeNodes) NodeByMAC(hw string) (*inventory.Merged, bool) {
-	for _, m := range f.nodes {
-		for _, d := range m.NetDevs {
-			if d.Hwaddr != nil && inventory.NormalizeMAC(strings.ToLower(*d.Hwaddr)) == inventory.NormalizeMAC(strings.ToLower(hw)) {
-				return m, true
-			}
+func (f *fakeNodes) NodeByMAC(hw string) (*inventory.NodeView, bool) {
+	for _, v := range f.nodes {
+		if _, ok := v.NetDevByMAC(naming.NormalizeMAC(hw)); ok {
+			return v, true
 		}
 	}
 	return nil, false
 }
 
-func (f *fakeNodes) Nodes() map[string]*inventory.Merged { return f.nodes }
+func (f *fakeNodes) Nodes() map[string]*inventory.NodeView { return f.nodes }
 
 func (f *fakeNodes) RecordStage(node, stage, sent, addr string, _ int64) {
 	f.mu.Lock()

@@ -14,7 +14,6 @@ import (
 
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/contract"
-	"github.com/wwboot/wwboot/internal/inventory"
 )
 
 // stageDHCP is the stage recorded in a node's status.
@@ -32,36 +31,19 @@ type binding struct {
 // network device with that hardware address. A node device without an
 // address yields ok false: the client gets a dynamic address.
 func (s *Server) staticBinding(hw string) (binding, bool) {
-	m, ok := s.o.Nodes.NodeByMAC(hw)
+	v, ok := s.o.Nodes.NodeByMAC(hw)
 	if !ok {
 		return binding{}, false
 	}
-	for _, name := range inventory.SortedNames(m.NetDevs) {
-		d := m.NetDevs[name]
-		if d == nil || d.Hwaddr == nil || inventory.NormalizeMAC(*d.Hwaddr) != hw {
-			continue
-		}
-		a, err := netip.ParseAddr(deref(d.Ipaddr))
-		if err != nil || !a.Is4() {
-			return binding{node: m.Name}, false
-		}
-		b := binding{node: m.Name, addr: a, mask: s.mask}
-		if mask := net.ParseIP(deref(d.Netmask)).To4(); mask != nil {
-			b.mask = net.IPMask(mask)
-		}
-		if gw, err := netip.ParseAddr(deref(d.Gateway)); err == nil && gw.Is4() {
-			b.gateway = gw
-		}
-		return b, true
+	d, ok := v.NetDevByMAC(hw)
+	if !ok || !d.Addr.Is4() {
+		return binding{node: v.Name}, false
 	}
-	return binding{node: m.Name}, false
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
+	b := binding{node: v.Name, addr: d.Addr, mask: s.mask, gateway: d.Gateway}
+	if d.Prefix.IsValid() {
+		b.mask = net.CIDRMask(d.Prefix.Bits(), 32)
 	}
-	return *p
+	return b, true
 }
 
 // bootFile returns what c should load next: iPXE gets the URL of its

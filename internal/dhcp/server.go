@@ -44,10 +44,11 @@ const DefaultLeaseTime = time.Hour
 // Nodes is what the server needs from the inventory. The provisioning
 // daemon implements it.
 type Nodes interface {
-	// NodeByMAC returns the node a hardware address belongs to.
-	NodeByMAC(hwaddr string) (*inventory.Merged, bool)
+	// NodeByMAC returns the node a hardware address (in naming's
+	// canonical form) belongs to.
+	NodeByMAC(hwaddr string) (*inventory.NodeView, bool)
 	// Nodes returns every node by name; the caller does not modify them.
-	Nodes() map[string]*inventory.Merged
+	Nodes() map[string]*inventory.NodeView
 	// RecordStage records in a node's status what was sent to it.
 	RecordStage(node, stage, sent, addr string, bytes int64)
 }
@@ -381,19 +382,14 @@ func (s *Server) reserved(a netip.Addr) bool {
 	defer s.staticMu.Unlock()
 	if now := s.now(); s.staticSet == nil || now.Sub(s.staticAt) > 2*time.Second || now.Before(s.staticAt) {
 		set := map[netip.Addr]bool{}
-		for _, m := range s.o.Nodes.Nodes() {
-			for _, d := range m.NetDevs {
-				if d == nil {
-					continue
-				}
-				if ip, err := netip.ParseAddr(deref(d.Ipaddr)); err == nil {
-					set[ip] = true
+		for _, v := range s.o.Nodes.Nodes() {
+			for _, d := range v.NetDevs {
+				if d.Addr.IsValid() {
+					set[d.Addr] = true
 				}
 			}
-			if m.Ipmi != nil {
-				if ip, err := netip.ParseAddr(deref(m.Ipmi.Ipaddr)); err == nil {
-					set[ip] = true
-				}
+			if v.IpmiAddr.IsValid() {
+				set[v.IpmiAddr] = true
 			}
 		}
 		s.staticSet, s.staticAt = set, now

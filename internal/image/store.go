@@ -12,10 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // Images is where images live. It is Warewulf's layout, so an existing
@@ -34,28 +35,6 @@ func (im *Images) log() *slog.Logger {
 	return im.Log
 }
 
-// ValidName reports whether name may name an image: letters, digits and
-// "-", "_", ".", ":" (Warewulf's rule), not starting with a dot.
-func ValidName(name string) bool {
-	if name == "" || strings.HasPrefix(name, ".") {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func checkName(name string) error {
-	if !ValidName(name) {
-		return fmt.Errorf("image name %q is not valid (letters, digits, '-', '_', '.', ':')", name)
-	}
-	return nil
-}
-
 // Dir is the image's directory (it holds rootfs and the markers).
 func (im *Images) Dir(name string) string { return filepath.Join(im.Chroots, name) }
 
@@ -68,7 +47,7 @@ func (im *Images) Archive(name string) string { return filepath.Join(im.Provisio
 
 // Exists reports whether the image has a root filesystem.
 func (im *Images) Exists(name string) bool {
-	if !ValidName(name) {
+	if !naming.Image.Valid(name) {
 		return false
 	}
 	st, err := os.Stat(im.RootFS(name))
@@ -116,7 +95,7 @@ func (im *Images) Names() ([]string, error) {
 // removes the trees (of any image) whose lock is not held: those of
 // imports that were killed.
 func (im *Images) Install(name string, replace bool, base func(dst string) error, fill func(dst string) error) error {
-	if err := checkName(name); err != nil {
+	if err := naming.Image.Check(name); err != nil {
 		return err
 	}
 	exists := im.Exists(name)
@@ -218,7 +197,7 @@ func copyMarkers(from, to string) error {
 
 // Rename renames an image and its archives.
 func (im *Images) Rename(from, to string) error {
-	if err := checkName(to); err != nil {
+	if err := naming.Image.Check(to); err != nil {
 		return err
 	}
 	if !im.Exists(from) {

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // Problem is one thing wrong with an inventory. Its text names the entity,
@@ -30,31 +32,6 @@ func (p Problem) String() string {
 	return s + ": " + p.Msg
 }
 
-// ValidName reports whether name may be used for a node or profile:
-// host-name characters (letters, digits, '.', '_', '-'), starting with a
-// letter or digit, at most 253 bytes.
-func ValidName(name string) bool { return len(name) <= 253 && validChars(name, "._-") }
-
-// validNetName is ValidName for network device names, which may also
-// hold ':'.
-func validNetName(name string) bool { return validChars(name, "._:-") }
-
-func validChars(s, extra string) bool {
-	if s == "" || !isAlnum(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if !isAlnum(s[i]) && !strings.ContainsRune(extra, rune(s[i])) {
-			return false
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
 // Validate checks every value's syntax, names, profile references and
 // cycles, and the uniqueness of hardware and IP addresses across the
 // merged nodes. Problems come sorted, so two runs compare equal.
@@ -66,7 +43,7 @@ func (inv *Inventory) Validate() []Problem {
 		add := func(field, value, msg string) {
 			ps = append(ps, Problem{Entity: "profile", Name: name, Field: field, Value: value, Msg: msg})
 		}
-		if !ValidName(name) {
+		if !naming.Profile.Valid(name) {
 			add("", "", "name may only contain letters, digits, '.', '_' and '-', starting with a letter or digit")
 		}
 		checkProfile(p, t, add)
@@ -82,7 +59,7 @@ func (inv *Inventory) Validate() []Problem {
 		add := func(field, value, msg string) {
 			ps = append(ps, Problem{Entity: "node", Name: name, Field: field, Value: value, Msg: msg})
 		}
-		if !ValidName(name) {
+		if !naming.Node.Valid(name) {
 			add("", "", "name may only contain letters, digits, '.', '_' and '-', starting with a letter or digit")
 		}
 		checkFields(n, t.node, "", add)
@@ -112,7 +89,7 @@ func checkProfile(p *Profile, t *tables, add func(field, value, msg string)) {
 	}
 	for _, name := range sortedKeys(p.NetDevs) {
 		prefix := "NetDevs[" + name + "]."
-		if !validNetName(name) {
+		if !naming.Network.Valid(name) {
 			add("NetDevs["+name+"]", "", "network name may only contain letters, digits, '.', '_', ':' and '-'")
 		}
 		if d := p.NetDevs[name]; d != nil {
@@ -184,7 +161,7 @@ func CheckValue(k Kind, s string) string {
 			return "is not a valid netmask (the one bits must be contiguous)"
 		}
 	case KindMAC:
-		if _, err := net.ParseMAC(s); err != nil {
+		if _, err := naming.ParseMAC(s); err != nil {
 			return "is not a hardware address (expected aa:bb:cc:dd:ee:ff)"
 		}
 	case KindBool:
@@ -339,7 +316,7 @@ func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
 			d := m.NetDevs[netname]
 			prefix := "NetDevs[" + netname + "]."
 			if d.Hwaddr != nil && *d.Hwaddr != "" {
-				mac := NormalizeMAC(*d.Hwaddr)
+				mac := naming.NormalizeMAC(*d.Hwaddr)
 				claim(key{mac: mac}, owner{m.Name, prefix + "Hwaddr", mac})
 			}
 			claimIP(d.Ipaddr, m.Name, prefix+"Ipaddr")
@@ -373,39 +350,4 @@ func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
 		}
 	}
 	return ps
-}
-
-// NormalizeMAC writes a hardware address the way it is compared and
-// stored: lower case, colon separated. Text that is not an address comes
-// back unchanged.
-func NormalizeMAC(s string) string {
-	if IsCanonicalMAC(s) {
-		return s
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil {
-		return s
-	}
-	return hw.String()
-}
-
-// IsCanonicalMAC reports whether s is already in aa:bb:cc:dd:ee:ff form
-// (6, 8 or 20 bytes), the common case, which needs no allocation.
-func IsCanonicalMAC(s string) bool {
-	if n := len(s) + 1; n%3 != 0 || (n/3 != 6 && n/3 != 8 && n/3 != 20) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != ':' {
-				return false
-			}
-			continue
-		}
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

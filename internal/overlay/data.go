@@ -261,35 +261,35 @@ func boolp(b *bool) bool { return b != nil && *b }
 // newNode converts a merged inventory node. Maps and the kernel and IPMI
 // sections are never nil, so templates can index them freely.
 func newNode(m *inventory.Merged) *Node {
-	n := &Node{id: m.Name, Discoverable: WWbool(str(m.Discoverable)), AssetKey: str(m.AssetKey)}
+	n := &Node{id: m.Name, Discoverable: WWbool(inventory.Deref(m.Discoverable)), AssetKey: inventory.Deref(m.AssetKey)}
 	p := &n.Profile
 	p.Profiles = m.Profiles
-	p.Comment = str(m.Comment)
-	p.ClusterName = str(m.ClusterName)
-	p.ImageName = str(m.ImageName)
-	p.Ipxe = str(m.Ipxe)
+	p.Comment = inventory.Deref(m.Comment)
+	p.ClusterName = inventory.Deref(m.ClusterName)
+	p.ImageName = inventory.Deref(m.ImageName)
+	p.Ipxe = inventory.Deref(m.Ipxe)
 	p.RuntimeOverlay = m.RuntimeOverlay
 	p.SystemOverlay = m.SystemOverlay
-	p.Init = str(m.Init)
-	p.Root = str(m.Root)
-	p.PrimaryNetDev = str(m.PrimaryNetDev)
+	p.Init = inventory.Deref(m.Init)
+	p.Root = inventory.Deref(m.Root)
+	p.PrimaryNetDev = inventory.Deref(m.PrimaryNetDev)
 	p.Tags = copyMap(m.Tags)
 	p.Kernel = &KernelConf{}
 	if m.Kernel != nil {
-		p.Kernel.Version = str(m.Kernel.Version)
+		p.Kernel.Version = inventory.Deref(m.Kernel.Version)
 		p.Kernel.Args = m.Kernel.Args
 	}
 	p.Ipmi = &IpmiConf{Tags: map[string]string{}}
 	if i := m.Ipmi; i != nil {
-		p.Ipmi = &IpmiConf{UserName: str(i.UserName), Password: str(i.Password), Ipaddr: ip(i.Ipaddr),
-			Gateway: ip(i.Gateway), Netmask: ip(i.Netmask), Port: str(i.Port), Interface: str(i.Interface),
-			EscapeChar: str(i.EscapeChar), Write: WWbool(str(i.Write)), Template: str(i.Template), Tags: copyMap(i.Tags)}
+		p.Ipmi = &IpmiConf{UserName: inventory.Deref(i.UserName), Password: inventory.Deref(i.Password), Ipaddr: ip(i.Ipaddr),
+			Gateway: ip(i.Gateway), Netmask: ip(i.Netmask), Port: inventory.Deref(i.Port), Interface: inventory.Deref(i.Interface),
+			EscapeChar: inventory.Deref(i.EscapeChar), Write: WWbool(inventory.Deref(i.Write)), Template: inventory.Deref(i.Template), Tags: copyMap(i.Tags)}
 	}
 	p.NetDevs = map[string]*NetDev{}
 	for name, d := range m.NetDevs {
-		p.NetDevs[name] = &NetDev{Type: str(d.Type), OnBoot: WWbool(str(d.OnBoot)), Device: str(d.Device),
-			Hwaddr: str(d.Hwaddr), Ipaddr: ip(d.Ipaddr), Netmask: ip(d.Netmask), Gateway: ip(d.Gateway),
-			Ipaddr6: ip(d.Ipaddr6), PrefixLen6: str(d.Prefixlen6), Gateway6: ip(d.Gateway6), MTU: str(d.MTU),
+		p.NetDevs[name] = &NetDev{Type: inventory.Deref(d.Type), OnBoot: WWbool(inventory.Deref(d.OnBoot)), Device: inventory.Deref(d.Device),
+			Hwaddr: inventory.Deref(d.Hwaddr), Ipaddr: ip(d.Ipaddr), Netmask: ip(d.Netmask), Gateway: ip(d.Gateway),
+			Ipaddr6: ip(d.Ipaddr6), PrefixLen6: inventory.Deref(d.Prefixlen6), Gateway6: ip(d.Gateway6), MTU: inventory.Deref(d.MTU),
 			Tags: copyMap(d.Tags)}
 	}
 	// The primary device is the one named, else the first by name, and
@@ -304,8 +304,8 @@ func newNode(m *inventory.Merged) *Node {
 	for name, d := range m.Disks {
 		disk := &Disk{id: name, WipeTableP: ybool(d.WipeTable), Partitions: map[string]*Partition{}}
 		for pn, part := range d.Partitions {
-			disk.Partitions[pn] = &Partition{id: pn, Number: str(part.Number), SizeMiB: str(part.SizeMiB),
-				StartMiB: str(part.StartMiB), TypeGuid: str(part.TypeGUID), Guid: str(part.GUID),
+			disk.Partitions[pn] = &Partition{id: pn, Number: inventory.Deref(part.Number), SizeMiB: inventory.Deref(part.SizeMiB),
+				StartMiB: inventory.Deref(part.StartMiB), TypeGuid: inventory.Deref(part.TypeGUID), Guid: inventory.Deref(part.GUID),
 				WipePartitionEntryP: ybool(part.WipePartitionEntry), ShouldExistP: ybool(part.ShouldExist),
 				ResizeP: ybool(part.Resize)}
 		}
@@ -313,9 +313,9 @@ func newNode(m *inventory.Merged) *Node {
 	}
 	p.FileSystems = map[string]*FileSystem{}
 	for name, f := range m.FileSystems {
-		p.FileSystems[name] = &FileSystem{id: name, Format: str(f.Format), Path: str(f.Path),
-			WipeFileSystemP: ybool(f.WipeFileSystem), Label: str(f.Label), Uuid: str(f.UUID),
-			Options: f.Options, MountOptions: str(f.MountOptions)}
+		p.FileSystems[name] = &FileSystem{id: name, Format: inventory.Deref(f.Format), Path: inventory.Deref(f.Path),
+			WipeFileSystemP: ybool(f.WipeFileSystem), Label: inventory.Deref(f.Label), Uuid: inventory.Deref(f.UUID),
+			Options: f.Options, MountOptions: inventory.Deref(f.MountOptions)}
 	}
 	p.Resources = map[string]any{}
 	for k, v := range m.Resources {
@@ -356,13 +356,6 @@ func topLevel(n *Node) Node {
 		c.FileSystems[k] = &fc
 	}
 	return c
-}
-
-func str(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func ip(s *string) net.IP {

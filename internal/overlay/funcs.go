@@ -18,6 +18,8 @@ import (
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
+
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // execState is what the functions of one template execution change or
@@ -80,7 +82,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 			return strings.TrimSuffix(string(data), "\n")
 		},
 		"IncludeFrom": func(image, p string) string {
-			if image == "" || !validName(image) {
+			if !naming.Image.Valid(image) {
 				return ""
 			}
 			full := filepath.Join(e.chrootdir, image, "rootfs", filepath.Clean("/"+p))
@@ -337,18 +339,4 @@ func ignitionJSON(n *Node) string {
 		return err.Error()
 	}
 	return string(out)
-}
-
-// validName is the rule for overlay and image names.
-func validName(name string) bool {
-	if name == "" || name == "." || name == ".." {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._:", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

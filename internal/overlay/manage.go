@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // SiteDir returns the site directory of an overlay, copying a shipped
@@ -78,8 +79,8 @@ func lchown(p string, uid, gid int) error {
 
 // Create makes an empty site overlay.
 func (s *Store) Create(name string) error {
-	if !validName(name) {
-		return fmt.Errorf("overlay name %q is not valid (letters, digits, '-', '.', '_', ':')", name)
+	if err := naming.Overlay.Check(name); err != nil {
+		return err
 	}
 	if _, _, ok := s.Locate(name); ok {
 		return fmt.Errorf("overlay %q already exists", name)

@@ -253,6 +253,17 @@ func TestTemplates(t *testing.T) {
 			want: map[string]string{"out": "KEY||a\nb\n# END|\nroot:x:0:0\nbob:x:1001:1001\nalice:x:1000:1000\n"},
 		},
 		{
+			// The image store keeps removed and replaced images in
+			// .NAME.deleted-* and .NAME.old-* beside the images.
+			name: "IncludeFrom reads only images a name may have",
+			files: map[string]string{
+				"var/warewulf/chroots/.rocky.deleted-1/rootfs/etc/passwd": "root:x:0:0\n",
+				ov + "out.ww": "[{{IncludeFrom \".rocky.deleted-1\" \"/etc/passwd\"}}]",
+			},
+			node: "n1",
+			want: map[string]string{"out": "[]"},
+		},
+		{
 			name:  "sprig and helpers",
 			files: map[string]string{ov + "out.ww": "{{upper .Id}} {{.Kernel.Args | join \" \"}} {{inc 1}} {{dec 1}} {{basename \"/a/b\"}} {{SystemdEscapePath \"/mnt/my data\"}} {{SystemdEscape \"a-b/c\"}} {{default \"x\" .Tags.nosuch}}\n"},
 			node:  "n1",

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // Kind is what an overlay entry is.
@@ -79,9 +81,6 @@ type SourceFile struct {
 // Template reports whether the file is a template (name ends in .ww).
 func (f *SourceFile) Template() bool { return f.Kind == KindFile && strings.HasSuffix(f.Path, ".ww") }
 
-// ValidName reports whether name may name an overlay.
-func ValidName(name string) bool { return validName(name) }
-
 // Names lists every overlay name, sorted.
 func (s *Store) Names() ([]string, error) {
 	seen := map[string]bool{}
@@ -94,7 +93,7 @@ func (s *Store) Names() ([]string, error) {
 			return nil, fmt.Errorf("list overlays: %w", err)
 		}
 		for _, e := range entries {
-			if e.IsDir() && validName(e.Name()) {
+			if e.IsDir() && naming.Overlay.Valid(e.Name()) {
 				seen[e.Name()] = true
 			}
 		}
@@ -105,7 +104,7 @@ func (s *Store) Names() ([]string, error) {
 			return nil, fmt.Errorf("list built-in overlays: %w", err)
 		}
 		for _, e := range entries {
-			if e.IsDir() && validName(e.Name()) {
+			if e.IsDir() && naming.Overlay.Valid(e.Name()) {
 				seen[e.Name()] = true
 			}
 		}
@@ -116,7 +115,7 @@ func (s *Store) Names() ([]string, error) {
 // Locate says where the overlay called name would be read from, without
 // reading it. ok is false when it does not exist.
 func (s *Store) Locate(name string) (origin Origin, dir string, ok bool) {
-	if !validName(name) {
+	if !naming.Overlay.Valid(name) {
 		return "", "", false
 	}
 	for _, c := range []struct {
@@ -143,8 +142,8 @@ func (s *Store) Locate(name string) (origin Origin, dir string, ok bool) {
 func (s *Store) Get(name string) (*Overlay, error) {
 	origin, dir, ok := s.Locate(name)
 	if !ok {
-		if !validName(name) {
-			return nil, fmt.Errorf("overlay name %q is not valid (letters, digits, '-', '.', '_', ':')", name)
+		if err := naming.Overlay.Check(name); err != nil {
+			return nil, err
 		}
 		return nil, fmt.Errorf("overlay %q does not exist", name)
 	}

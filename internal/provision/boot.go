@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wwboot/wwboot/internal/bootstrap"
-	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 )
@@ -33,7 +32,7 @@ func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *req
 		return
 	}
 	if own, _ := strconv.ParseBool(queryValue(r, contract.QueryOwn)); !own {
-		if s.serveBootstrap(w, r, req, img, k.Version) {
+		if s.serveBootstrap(w, r, req, k.Version) {
 			return
 		}
 	}
@@ -54,11 +53,10 @@ func (s *Server) serveInitramfs(w http.ResponseWriter, r *http.Request, req *req
 }
 
 // serveBootstrap sends the image's bootstrap for kernel version, if one
-// is built (gzip preferred: every kernel unpacks it), and reports
-// whether it did.
-func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *request, img, version string) bool {
-	for _, format := range []compress.Format{compress.Gzip, compress.Zstd} {
-		p := bootstrap.OutName(s.o.Images.Archive(img), version, format)
+// is built (the plan's preferred form first), and reports whether it
+// did.
+func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *request, version string) bool {
+	for _, p := range req.plan.bootstraps(version) {
 		sum, err := image.ReadSHA256(p)
 		if err != nil {
 			continue
@@ -77,31 +75,20 @@ func (s *Server) serveBootstrap(w http.ResponseWriter, r *http.Request, req *req
 	return false
 }
 
-// nodeKernel finds the kernel req's node boots: the version its kernel
-// field names, else the image's default. On failure it has answered.
+// nodeKernel finds the kernel req's node boots, as its plan says. On
+// failure it has answered.
 func (s *Server) nodeKernel(w http.ResponseWriter, req *request) (root, img string, k *image.Kernel, ok bool) {
-	m := req.st.nodes[req.node]
-	img = deref(m.ImageName)
-	if img == "" || !image.ValidName(img) {
+	p := req.plan
+	k, err := p.kernel()
+	if errors.Is(err, errNoImage) {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
 		return "", "", nil, false
 	}
-	root = s.o.Images.RootFS(img)
-	kernels, err := s.imageKernels(req.st, img)
 	if err != nil {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
+		s.fail(w, req, http.StatusNotFound, sentNotFound, "%v", err)
 		return "", "", nil, false
 	}
-	version := ""
-	if m.Kernel != nil {
-		version = deref(m.Kernel.Version)
-	}
-	k, err = image.FindKernel(kernels, version)
-	if err != nil {
-		s.fail(w, req, http.StatusNotFound, sentNotFound, "image %q: %v", img, err)
-		return "", "", nil, false
-	}
-	return root, img, k, true
+	return p.root, p.image, k, true
 }
 
 // handleEFIBoot sends an iPXE EFI binary to a UEFI HTTP-boot client, to

@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/wwboot/wwboot/internal/compress"
-	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/overlay"
 )
 
 // checkedTTL is how long a checked overlay artifact or an image's list of
-// kernels is trusted within one load of the inventory. A change to
+// kernels (plan.go) is trusted within one load of the inventory. A change to
 // nodes.conf or an overlay makes a new load, which starts afresh; what
 // the TTL bounds is how late the daemon notices a file a template read,
 // a rebuilt image, or images rebuilt by hand.
@@ -28,11 +27,10 @@ type checks struct {
 	// read: found without a lock. artifacts has any other.
 	nodes     map[string]*nodeChecks
 	artifacts sync.Map // node -> *nodeChecks
-	kernels   sync.Map // image name -> *checked[kernelList]
 }
 
 // init makes room for the checks of every one of nodes.
-func (c *checks) init(nodes map[string]*inventory.Merged) {
+func (c *checks) init(nodes map[string]*inventory.NodeView) {
 	c.nodes = make(map[string]*nodeChecks, len(nodes))
 	all := make([]nodeChecks, len(nodes))
 	i := 0
@@ -75,16 +73,6 @@ type checked[T any] struct {
 	at time.Time
 }
 
-func fresh[T any](m *sync.Map, key string) (T, bool) {
-	if c, ok := m.Load(key); ok {
-		if c := c.(*checked[T]); time.Since(c.at) < checkedTTL {
-			return c.v, true
-		}
-	}
-	var zero T
-	return zero, false
-}
-
 // artifact returns req's node's overlay image of kind, brought up to date
 // first when autobuild overlays is set, unless that was done less than
 // checkedTTL ago in this state. The builder checks without a lock and
@@ -113,37 +101,4 @@ func (s *Server) forgetArtifact(req *request, kind overlay.ImageKind) {
 	if slot := req.st.checks.slot(req.node, kind, req.format); slot != nil {
 		slot.Store(nil)
 	}
-}
-
-// kernelList is what image.Kernels found in an image.
-type kernelList struct {
-	kernels []image.Kernel
-	err     error
-}
-
-// imageKernels returns img's kernels, looked for in its root at most once
-// per checkedTTL in this state: every kernel and initramfs request of a
-// boot storm asks for them. The caller must not modify them.
-func (s *Server) imageKernels(st *state, img string) ([]image.Kernel, error) {
-	if v, ok := fresh[kernelList](&st.checks.kernels, img); ok {
-		return v.kernels, v.err
-	}
-	at := time.Now()
-	ks, err := image.Kernels(s.o.Images.RootFS(img))
-	st.checks.kernels.Store(img, &checked[kernelList]{kernelList{ks, err}, at})
-	return ks, err
-}
-
-// defaultKernel returns the version of the kernel a node of img gets when
-// it names none, "" when there is none.
-func (s *Server) defaultKernel(st *state, img string) string {
-	ks, err := s.imageKernels(st, img)
-	if err != nil {
-		return ""
-	}
-	k, err := image.FindKernel(ks, "")
-	if err != nil {
-		return ""
-	}
-	return k.Version
 }

@@ -21,13 +21,11 @@ import (
 // proof. Each variant has its own ETag and X-Checksum-Sha256, the sha256
 // of exactly the bytes it is, recorded when the image was built.
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, req *request) {
-	m := req.st.nodes[req.node]
-	img := deref(m.ImageName)
-	if img == "" || !image.ValidName(img) {
+	img, out := req.plan.image, req.plan.archive
+	if img == "" {
 		s.fail(w, req, http.StatusNotFound, sentNotFound, "node %s has no image", req.node)
 		return
 	}
-	out := s.o.Images.Archive(img)
 	p := out + ".img" + req.format.Ext()
 	f, err := os.Open(p)
 	if err != nil {

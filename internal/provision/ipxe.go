@@ -45,13 +45,6 @@ type ipxeData struct {
 	TLSPort string
 }
 
-func ipxeName(m *inventory.Merged) string {
-	if m.Ipxe != nil && *m.Ipxe != "" {
-		return *m.Ipxe
-	}
-	return "default"
-}
-
 // loadTemplate reads <name>.ipxe from the site templates, else from the
 // embedded ones.
 func (s *Server) loadTemplate(name string) (*template.Template, error) {
@@ -94,8 +87,7 @@ func (s *Server) authority(r *http.Request, cfg *config.Config) (ip, port string
 	return ip, port
 }
 
-func (s *Server) renderIPXE(w http.ResponseWriter, r *http.Request, req *request, name string, d ipxeData) {
-	t := req.st.ipxe[name]
+func (s *Server) renderIPXE(w http.ResponseWriter, r *http.Request, req *request, name string, t *template.Template, d ipxeData) {
 	if t == nil {
 		s.fail(w, req, http.StatusInternalServerError, sentNotFound, "ipxe template %q is not loaded", name)
 		return
@@ -118,35 +110,31 @@ func (s *Server) renderIPXE(w http.ResponseWriter, r *http.Request, req *request
 }
 
 func (s *Server) serveUnconfigured(w http.ResponseWriter, r *http.Request, req *request) {
-	s.renderIPXE(w, r, req, "unconfigured", ipxeData{})
+	s.renderIPXE(w, r, req, "unconfigured", req.st.ipxe["unconfigured"], ipxeData{})
 }
 
+// serveIPXE renders the node's iPXE template with what its plan says.
 func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request) {
-	m := req.st.nodes[req.node]
+	p := req.plan
+	v := p.node
 	d := ipxeData{
-		Id:        m.Name,
-		Hostname:  m.Name,
-		Fqdn:      m.Name,
-		Cluster:   deref(m.ClusterName),
-		ImageName: deref(m.ImageName),
-		Ipxe:      ipxeName(m),
-		Root:      deref(m.Root),
-		Tags:      m.Tags,
-		NetDevs:   m.NetDevs,
+		Id:            v.Name,
+		Hostname:      v.Name,
+		Fqdn:          v.Name,
+		Cluster:       v.Cluster,
+		ImageName:     v.Image,
+		Ipxe:          p.ipxe,
+		Root:          v.Root,
+		Tags:          v.Tags,
+		NetDevs:       v.Merged.NetDevs,
+		KernelArgs:    p.kernelArgs,
+		KernelVersion: p.ipxeKernelVersion(),
 	}
 	if d.Tags == nil {
 		d.Tags = map[string]string{}
 	}
-	d.Token = s.issueToken(req, m)
+	d.Token = s.issueToken(req, v)
 	d.TLS = req.st.cfg.Warewulf.TLS
 	d.TLSPort = strconv.Itoa(req.st.cfg.Warewulf.TLSPort)
-	if m.Kernel != nil {
-		d.KernelArgs = strings.Join(m.Kernel.Args, " ")
-		d.KernelVersion = deref(m.Kernel.Version)
-	}
-	if d.KernelVersion == "" && d.ImageName != "" {
-		// The kernel the node will get: the image's default.
-		d.KernelVersion = s.defaultKernel(req.st, d.ImageName)
-	}
-	s.renderIPXE(w, r, req, d.Ipxe, d)
+	s.renderIPXE(w, r, req, p.ipxe, p.template, d)
 }

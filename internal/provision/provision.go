@@ -27,6 +27,7 @@ import (
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 	"github.com/wwboot/wwboot/internal/overlay"
 )
 
@@ -116,9 +117,10 @@ type state struct {
 	cfg    *config.Config
 	inv    *inventory.Inventory
 	snap   *overlay.Snapshot
-	nodes  map[string]*inventory.Merged
-	byMAC  map[string]string // normalized hwaddr -> node name
-	ipxe   map[string]*template.Template
+	nodes  map[string]*inventory.NodeView
+	plans  map[string]*plan              // by node name (plan.go)
+	byMAC  map[string]string             // canonical hwaddr -> node name
+	ipxe   map[string]*template.Template // by name
 	loaded time.Time
 	checks checks // cache.go
 }
@@ -190,38 +192,9 @@ func (s *Server) Apply(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
-	st := &state{cfg: cfg, inv: inv, snap: snap, nodes: map[string]*inventory.Merged{}, byMAC: map[string]string{},
-		ipxe: map[string]*template.Template{}, loaded: s.now()}
-	for _, m := range inv.MergeAll() {
-		st.nodes[m.Name] = m
-		for _, name := range inventory.SortedNames(m.NetDevs) {
-			if hw := m.NetDevs[name].Hwaddr; hw != nil && *hw != "" {
-				mac := inventory.NormalizeMAC(strings.ToLower(*hw))
-				if prev, ok := st.byMAC[mac]; ok && prev != m.Name {
-					s.log.Warn("hardware address used by two nodes", "hwaddr", mac, "nodes", prev+","+m.Name)
-					continue
-				}
-				st.byMAC[mac] = m.Name
-			}
-		}
-		name := ipxeName(m)
-		if _, ok := st.ipxe[name]; ok {
-			continue
-		}
-		t, err := s.loadTemplate(name)
-		if err != nil {
-			return fmt.Errorf("provision: node %q: ipxe template %q: %w", m.Name, name, err)
-		}
-		st.ipxe[name] = t
-	}
-	for _, name := range []string{"unconfigured", "default"} {
-		if _, ok := st.ipxe[name]; !ok {
-			t, err := s.loadTemplate(name)
-			if err != nil {
-				return fmt.Errorf("provision: ipxe template %q: %w", name, err)
-			}
-			st.ipxe[name] = t
-		}
+	st := &state{cfg: cfg, inv: inv, snap: snap, loaded: s.now()}
+	if err := s.buildPlans(st); err != nil {
+		return err
 	}
 	st.checks.init(st.nodes)
 	s.state.Store(st)
@@ -413,20 +386,21 @@ func (s *Server) ServeHandler(ctx context.Context, h http.Handler, lns ...net.Li
 	return err
 }
 
-// NodeByMAC returns the merged node a hardware address belongs to in the
+// NodeByMAC returns the node a hardware address belongs to in the
 // inventory as last loaded, for the embedded DHCP server.
-func (s *Server) NodeByMAC(hwaddr string) (*inventory.Merged, bool) {
+func (s *Server) NodeByMAC(hwaddr string) (*inventory.NodeView, bool) {
 	st := s.state.Load()
-	name, ok := st.byMAC[inventory.NormalizeMAC(strings.ToLower(hwaddr))]
+	name, ok := st.byMAC[naming.NormalizeMAC(hwaddr)]
 	if !ok {
 		return nil, false
 	}
 	return st.nodes[name], true
 }
 
-// Nodes returns every merged node of the inventory as last loaded, by
-// name. The caller must not modify them.
-func (s *Server) Nodes() map[string]*inventory.Merged {
+// Nodes returns every node of the inventory as last loaded, by name,
+// but those left out for values that do not parse (buildPlans). The
+// caller must not modify them.
+func (s *Server) Nodes() map[string]*inventory.NodeView {
 	return s.state.Load().nodes
 }
 

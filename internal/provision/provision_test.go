@@ -377,20 +377,6 @@ func TestDiscoveryConcurrent(t *testing.T) {
 	}
 }
 
-func TestParseMAC(t *testing.T) {
-	for _, in := range []string{"aa:bb:cc:dd:ee:0f", "AA:BB:CC:DD:EE:0F", "aa-bb-cc-dd-ee-0f", "AA-BB-CC-DD-EE-0F", "aabb.ccdd.ee0f", "aabbccddee0f", "AABBCCDDEE0F"} {
-		got, err := parseMAC(in)
-		if err != nil || got != "aa:bb:cc:dd:ee:0f" {
-			t.Errorf("parseMAC(%q) = %q, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "aabbccddeeff00", "zz:bb:cc:dd:ee:ff", "aabbccddeefz"} {
-		if got, err := parseMAC(in); err == nil {
-			t.Errorf("parseMAC(%q) = %q, want an error", in, got)
-		}
-	}
-}
-
 func TestPartsReader(t *testing.T) {
 	dir := t.TempDir()
 	contents := []string{"hello ", "", "wide ", "world"}

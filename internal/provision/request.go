@@ -17,6 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/naming"
 )
 
 // Stages as status reports them (the contract's names).
@@ -45,31 +46,8 @@ type request struct {
 	format compress.Format
 	addr   string // client IP
 	st     *state
+	plan   *plan  // the node's boot plan in st; nil when node is ""
 	proof  string // how the request proved it is the node; "" if not
-}
-
-// parseMAC reads a hardware address in any common notation:
-// aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabbccddeeff.
-func parseMAC(s string) (string, error) {
-	// The form nodes and iPXE send: nothing to do.
-	if len(s) == 17 && inventory.IsCanonicalMAC(s) {
-		return s, nil
-	}
-	if len(s) == 12 && !strings.ContainsAny(s, ":-.") {
-		var b strings.Builder
-		for i := 0; i < 12; i += 2 {
-			if i > 0 {
-				b.WriteByte(':')
-			}
-			b.WriteString(s[i : i+2])
-		}
-		s = b.String()
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a hardware address", s)
-	}
-	return inventory.NormalizeMAC(hw.String()), nil
 }
 
 // queryValue is r.URL.Query().Get(key) without parsing an empty query.
@@ -151,7 +129,7 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 				return
 			}
 		}
-		hw, err := parseMAC(wwid)
+		hw, err := naming.ParseMAC(wwid)
 		if err != nil {
 			s.fail(w, req, http.StatusBadRequest, sentBadRequest, "%v", err)
 			return
@@ -184,12 +162,13 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 			s.fail(w, req, http.StatusNotFound, sentNotFound, "no node has hardware address %s", hw)
 			return
 		}
-		m := req.st.nodes[req.node]
-		if m.AssetKey != nil && *m.AssetKey != "" && q.Get(contract.QueryAssetKey) != *m.AssetKey {
+		req.plan = req.st.plans[req.node]
+		v := req.plan.node
+		if v.AssetKey != "" && q.Get(contract.QueryAssetKey) != v.AssetKey {
 			s.fail(w, req, http.StatusUnauthorized, sentBadAsset, "wrong asset key for node %s", req.node)
 			return
 		}
-		req.proof = s.proof(r, req, m, port)
+		req.proof = s.proof(r, req, v, port)
 		switch stage {
 		case stageIPXE:
 			s.serveIPXE(w, r, req)
@@ -220,8 +199,8 @@ func parsePort(s string) (int, error) {
 func (s *Server) discover(ctx context.Context, hw string) (string, *state, error) {
 	st := s.state.Load()
 	found := false
-	for _, m := range st.nodes {
-		if isDiscoverable(m) {
+	for _, v := range st.nodes {
+		if v.Discoverable {
 			found = true
 			break
 		}
@@ -236,7 +215,7 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 		var cands []*inventory.Merged
 		for _, m := range merged {
 			for _, d := range m.NetDevs {
-				if d.Hwaddr != nil && inventory.NormalizeMAC(strings.ToLower(*d.Hwaddr)) == hw {
+				if d.Hwaddr != nil && naming.NormalizeMAC(*d.Hwaddr) == hw {
 					chosen = m.Name // given meanwhile, by another request
 					return nil
 				}
@@ -249,7 +228,7 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 			return nil
 		}
 		slices.SortFunc(cands, func(a, b *inventory.Merged) int {
-			ca, cb := deref(a.ClusterName), deref(b.ClusterName)
+			ca, cb := inventory.Deref(a.ClusterName), inventory.Deref(b.ClusterName)
 			if ca != cb {
 				return strings.Compare(ca, cb)
 			}
@@ -263,7 +242,7 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 		})
 		m := cands[0]
 		n := inv.Nodes[m.Name]
-		dev := deref(m.PrimaryNetDev)
+		dev := inventory.Deref(m.PrimaryNetDev)
 		if dev == "" {
 			if names := inventory.SortedNames(m.NetDevs); len(names) > 0 {
 				dev = names[0]
@@ -309,11 +288,4 @@ func isDiscoverable(m *inventory.Merged) bool {
 	}
 	v, ok := inventory.ParseBool(*m.Discoverable)
 	return ok && v
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }

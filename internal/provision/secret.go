@@ -8,10 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,68 +83,51 @@ func (s *Server) validToken(node, tok string) bool {
 	return false
 }
 
-// nodeAddrs lists the addresses nodes.conf gives m's interfaces.
-func nodeAddrs(m *inventory.Merged) []net.IP {
-	var out []net.IP
-	for _, d := range m.NetDevs {
-		for _, a := range []*string{d.Ipaddr, d.Ipaddr6} {
-			if ip := net.ParseIP(deref(a)); ip != nil {
-				out = append(out, ip)
-			}
-		}
-	}
-	return out
-}
-
-// fromNode reports whether addr is m's address: one nodes.conf gives it,
+// fromNode reports whether addr is v's address: one nodes.conf gives it,
 // or, when it has none there, the one the embedded DHCP server last gave
 // it. A node with neither has no address to come from.
-func (s *Server) fromNode(addr string, m *inventory.Merged) bool {
-	ip := net.ParseIP(addr)
-	if ip == nil {
+func (s *Server) fromNode(addr string, v *inventory.NodeView) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Zone() != "" {
 		return false
 	}
-	addrs := nodeAddrs(m)
+	ip = ip.Unmap()
+	addrs := v.Addrs()
 	if len(addrs) == 0 {
 		s.statusMu.Lock()
-		leased := s.leased[m.Name]
+		leased := s.leased[v.Name]
 		s.statusMu.Unlock()
-		return leased != nil && leased.Equal(ip)
+		return leased != nil && leased.Equal(ip.AsSlice())
 	}
-	for _, a := range addrs {
-		if a.Equal(ip) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(addrs, ip)
 }
 
-// proof works out how r proved it comes from node m (whose asset key, if
+// proof works out how r proved it comes from node v (whose asset key, if
 // any, the caller has already checked).
-func (s *Server) proof(r *http.Request, req *request, m *inventory.Merged, port string) string {
-	if deref(m.AssetKey) != "" {
+func (s *Server) proof(r *http.Request, req *request, v *inventory.NodeView, port string) string {
+	if v.AssetKey != "" {
 		return proofAssetKey
 	}
-	if tok := queryValue(r, contract.QueryToken); tok != "" && s.validToken(m.Name, tok) {
+	if tok := queryValue(r, contract.QueryToken); tok != "" && s.validToken(v.Name, tok) {
 		return proofToken
 	}
 	if p, err := parsePort(port); err == nil && p > 0 && p < 1024 {
 		// Only root can bind the port, but root on any machine: the
 		// address must be the node's too.
-		if s.fromNode(req.addr, m) {
+		if s.fromNode(req.addr, v) {
 			return proofPrivileged
 		}
 	}
 	return proofNone
 }
 
-// issueToken returns the token to place in m's iPXE script, or "" when
+// issueToken returns the token to place in v's iPXE script, or "" when
 // the request for the script does not come from the node: the node's
 // asset key was given, or the request came from the node's address
 // (fromNode).
-func (s *Server) issueToken(req *request, m *inventory.Merged) string {
-	if s.fromNode(req.addr, m) || deref(m.AssetKey) != "" {
-		return s.token(m.Name, s.now())
+func (s *Server) issueToken(req *request, v *inventory.NodeView) string {
+	if s.fromNode(req.addr, v) || v.AssetKey != "" {
+		return s.token(v.Name, s.now())
 	}
 	return ""
 }
