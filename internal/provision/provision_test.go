@@ -359,8 +359,8 @@ func TestDiscoveryConcurrent(t *testing.T) {
 			t.Errorf("%s given to %s and %s", macs[0], prev, m.Name)
 		}
 		owner[macs[0]] = m.Name
-		if isDiscoverable(m) {
-			t.Errorf("node %s still discoverable", m.Name)
+		if v, err := inventory.NewView(m); err != nil || v.Discoverable {
+			t.Errorf("node %s still discoverable (%v)", m.Name, err)
 		}
 	}
 	if len(owner) != 10 {

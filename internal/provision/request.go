@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -210,59 +209,7 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 	}
 	var chosen string
 	_, err := s.o.Nodes.Update(ctx, func(inv *inventory.Inventory) error {
-		chosen = ""
-		merged := inv.MergeAll()
-		var cands []*inventory.Merged
-		for _, m := range merged {
-			for _, d := range m.NetDevs {
-				if d.Hwaddr != nil && naming.NormalizeMAC(*d.Hwaddr) == hw {
-					chosen = m.Name // given meanwhile, by another request
-					return nil
-				}
-			}
-			if isDiscoverable(m) {
-				cands = append(cands, m)
-			}
-		}
-		if len(cands) == 0 {
-			return nil
-		}
-		slices.SortFunc(cands, func(a, b *inventory.Merged) int {
-			ca, cb := inventory.Deref(a.ClusterName), inventory.Deref(b.ClusterName)
-			if ca != cb {
-				return strings.Compare(ca, cb)
-			}
-			if inventory.NaturalLess(a.Name, b.Name) {
-				return -1
-			}
-			if inventory.NaturalLess(b.Name, a.Name) {
-				return 1
-			}
-			return strings.Compare(a.Name, b.Name)
-		})
-		m := cands[0]
-		n := inv.Nodes[m.Name]
-		dev := inventory.Deref(m.PrimaryNetDev)
-		if dev == "" {
-			if names := inventory.SortedNames(m.NetDevs); len(names) > 0 {
-				dev = names[0]
-			} else {
-				dev = "default"
-			}
-		}
-		if n.NetDevs == nil {
-			n.NetDevs = map[string]*inventory.NetDev{}
-		}
-		if n.NetDevs[dev] == nil {
-			n.NetDevs[dev] = &inventory.NetDev{}
-		}
-		n.NetDevs[dev].Hwaddr = &hw
-		n.Discoverable = nil
-		if again, err := inv.Merge(m.Name); err == nil && isDiscoverable(again) {
-			no := "false"
-			n.Discoverable = &no
-		}
-		chosen = m.Name
+		chosen = inv.Discover(hw)
 		return nil
 	})
 	if err != nil {
@@ -282,10 +229,3 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 	return chosen, st, nil
 }
 
-func isDiscoverable(m *inventory.Merged) bool {
-	if m.Discoverable == nil {
-		return false
-	}
-	v, ok := inventory.ParseBool(*m.Discoverable)
-	return ok && v
-}
