@@ -228,4 +228,3 @@ func (s *Server) discover(ctx context.Context, hw string) (string, *state, error
 	}
 	return chosen, st, nil
 }
-
