@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/nodeclient"
@@ -27,7 +29,7 @@ func TestFollowsServer(t *testing.T) {
 	needRoot(t)
 	d := newDaemon(t, true)
 	root := t.TempDir()
-	writeFile(t, filepath.Join(root, "etc/local"), "the node's own\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(root, "etc/local"), "the node's own\n", 0o644)
 	if err := os.Chmod(filepath.Join(root, "etc"), 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ func TestSecurePort(t *testing.T) {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 		conf := filepath.Join(dir, "wwclient.conf")
-		writeFile(t, conf, "WWID='"+testWWID+"'\nWW_IPADDR='127.0.0.1'\nWW_PORT='"+strings.TrimPrefix(d.addr, "127.0.0.1:")+
+		sitetest.WriteMode(t, conf, "WWID='"+testWWID+"'\nWW_IPADDR='127.0.0.1'\nWW_PORT='"+strings.TrimPrefix(d.addr, "127.0.0.1:")+
 			"'\nWW_SECURE='true'\nWW_INTERVAL='1'\n", 0o644)
 		cmd := exec.Command(bin, "--once", "--config", conf, "--root", filepath.Join(dir, "root"), "--cmdline", "/nonexistent")
 		cmd.Env = []string{}
@@ -240,7 +242,7 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		data[len(data)/2] ^= 0xff
-		writeFile(t, p, string(data), st.Mode().Perm())
+		sitetest.WriteMode(t, p, string(data), st.Mode().Perm())
 	}
 	// Loaded again, the server checks the files anew and reads the
 	// damaged bytes.

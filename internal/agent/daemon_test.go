@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -36,15 +37,10 @@ type daemon struct {
 
 func newDaemon(t *testing.T, secure bool) *daemon {
 	t.Helper()
-	root := t.TempDir()
-	conf := "ipaddr: 127.0.0.1\nnetmask: 255.0.0.0\nwarewulf:\n  port: 9873\n  secure: " + strconv.FormatBool(secure) +
-		"\n  update interval: 1\npaths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
-	writeFile(t, filepath.Join(root, "etc/warewulf/warewulf.conf"), conf, 0o644)
-	cfg, _, err := config.Load(filepath.Join(root, "etc/warewulf/warewulf.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, cfg.NodesConf(), "nodes:\n  n1:\n    runtime overlay: [rt]\n    network devices:\n      default: {hwaddr: \""+
+	in := sitetest.New(t, "ipaddr: 127.0.0.1\nnetmask: 255.0.0.0\nwarewulf:\n  port: 9873\n  secure: "+
+		strconv.FormatBool(secure)+"\n  update interval: 1\n")
+	root, cfg := in.Root, in.Config
+	sitetest.WriteMode(t, cfg.NodesConf(), "nodes:\n  n1:\n    runtime overlay: [rt]\n    network devices:\n      default: {hwaddr: \""+
 		testWWID+"\", ipaddr: 127.0.0.1}\n", 0o644)
 	d := &daemon{site: filepath.Join(cfg.Paths.Wwoverlaydir, "rt", "rootfs"), built: filepath.Join(cfg.Paths.Wwprovisiondir, "overlays")}
 	d.put(t, "etc/motd.ww", "welcome to {{.Id}}\n", 0o644)
@@ -71,7 +67,7 @@ func newDaemon(t *testing.T, secure bool) *daemon {
 
 func (d *daemon) put(t *testing.T, rel, content string, mode os.FileMode) {
 	t.Helper()
-	writeFile(t, filepath.Join(d.site, rel), content, mode)
+	sitetest.WriteMode(t, filepath.Join(d.site, rel), content, mode)
 }
 
 // change edits the overlay and has the server load it now, as it would
@@ -121,19 +117,6 @@ func (d *daemon) port(t *testing.T) int {
 }
 
 func (d *daemon) status() contract.NodeStatus { return d.srv.Status()["n1"] }
-
-func writeFile(t *testing.T, p, content string, mode os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // logBuffer collects an agent's log lines.
 type logBuffer struct {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -16,11 +18,11 @@ import (
 
 func TestLoadConfig(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "cmdline"), "quiet wwid=aa:bb:cc:dd:ee:09 ro\n", 0o644)
-	writeFile(t, filepath.Join(dir, "cmdline-iface"), "wwid=[eth7]\n", 0o644)
-	writeFile(t, filepath.Join(dir, "net/eth7/address"), "aa:bb:cc:dd:ee:07\n", 0o644)
-	writeFile(t, filepath.Join(dir, "dmi/chassis_asset_tag"), "rack4-key\n", 0o644)
-	writeFile(t, filepath.Join(dir, "dmi/product_uuid"), "u-1\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(dir, "cmdline"), "quiet wwid=aa:bb:cc:dd:ee:09 ro\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(dir, "cmdline-iface"), "wwid=[eth7]\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(dir, "net/eth7/address"), "aa:bb:cc:dd:ee:07\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(dir, "dmi/chassis_asset_tag"), "rack4-key\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(dir, "dmi/product_uuid"), "u-1\n", 0o644)
 	base := "# comment\nWWID='aa:bb:cc:dd:ee:01'\nWW_IPADDR='10.0.0.1/16'\nWW_PORT='9873'\nWW_TLS='false'\n" +
 		"WW_SECURE='true'\nWW_INTERVAL='60'\n"
 	tests := []struct {
@@ -56,7 +58,7 @@ func TestLoadConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "wwclient.conf")
-			writeFile(t, p, tt.file, 0o644)
+			sitetest.WriteMode(t, p, tt.file, 0o644)
 			src := Sources{Getenv: func(k string) string { return tt.env[k] }, SysClassNet: filepath.Join(dir, "net"), DMIDir: filepath.Join(dir, "dmi")}
 			if tt.cmdline != "" {
 				src.Cmdline = filepath.Join(dir, tt.cmdline)
@@ -158,13 +160,13 @@ func TestReadOverlay(t *testing.T) {
 // TestApply covers the cases the daemon test does not reach.
 func TestApply(t *testing.T) {
 	root := t.TempDir()
-	writeFile(t, filepath.Join(root, "usr/lib/x"), "", 0o644)
+	sitetest.WriteMode(t, filepath.Join(root, "usr/lib/x"), "", 0o644)
 	if err := os.Symlink("usr/lib", filepath.Join(root, "lib")); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(root, "blocked/file"), "", 0o644)
-	writeFile(t, filepath.Join(root, "notdir"), "a file\n", 0o644)
-	writeFile(t, filepath.Join(root, "etc/old"), "placed before\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(root, "blocked/file"), "", 0o644)
+	sitetest.WriteMode(t, filepath.Join(root, "notdir"), "a file\n", 0o644)
+	sitetest.WriteMode(t, filepath.Join(root, "etc/old"), "placed before\n", 0o644)
 	if err := os.Mkdir(filepath.Join(root, "etc/olddir"), 0o755); err != nil {
 		t.Fatal(err)
 	}

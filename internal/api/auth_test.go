@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
 
@@ -80,7 +82,7 @@ func TestAuthHashes(t *testing.T) {
 		})
 	}
 	// A broken file keeps the previous users in force.
-	write(t, f.site.AuthConf(), "users: [")
+	sitetest.Write(t, f.site.AuthConf(), "users: [")
 	if res := f.do("GET", "/api/status", ""); res.code != 200 {
 		t.Fatalf("after a broken auth.conf: code %d: %s", res.code, res.body)
 	}
@@ -106,7 +108,7 @@ func TestReadUsers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "auth.conf")
-			write(t, p, tc.content)
+			sitetest.Write(t, p, tc.content)
 			u, err := ReadUsers(p)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), p) {
@@ -173,7 +175,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{name: "bad subnet", edit: func(cfg *config.Config, o *Options) { cfg.API.AllowedSubnets = []string{"10.0.0.0/33"} }, wantErr: `"10.0.0.0/33"`},
 		{name: "bad auth.conf", edit: func(_ *config.Config, o *Options) {
 			o.AuthFile = filepath.Join(t.TempDir(), "auth.conf")
-			write(t, o.AuthFile, "users:\n  - name: a\n    password hash: plain\n")
+			sitetest.Write(t, o.AuthFile, "users:\n  - name: a\n    password hash: plain\n")
 		}, wantErr: "not a bcrypt hash"},
 		{name: "no site", edit: func(_ *config.Config, o *Options) { o.Site = nil }, wantErr: "required"},
 	}

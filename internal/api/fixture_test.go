@@ -14,6 +14,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wwboot/wwboot/internal/config"
@@ -64,16 +66,6 @@ type fixture struct {
 	before []byte
 }
 
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // hash is a cheap bcrypt hash with the given prefix ($2a$, $2b$, $2y$).
 func hash(t *testing.T, password, prefix string) string {
 	t.Helper()
@@ -98,15 +90,9 @@ func newFixture(t *testing.T, apiConf string, change ...func(*Options)) *fixture
 // that one installed on the machine is not found.
 func newFixtureEnv(t *testing.T, apiConf string, env map[string]string, change ...func(*Options)) *fixture {
 	t.Helper()
-	root := t.TempDir()
-	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\n" + apiConf +
-		"paths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
-	write(t, filepath.Join(root, "etc/warewulf/warewulf.conf"), conf)
-	cfg, _, err := config.Load(filepath.Join(root, "etc/warewulf/warewulf.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, cfg.NodesConf(), fixtureNodes)
+	in := sitetest.New(t, sitetest.DefaultConf+apiConf)
+	root, cfg := in.Root, in.Config
+	in.WriteNodes(t, fixtureNodes)
 	if env == nil {
 		env = map[string]string{"WWSTAGE1": filepath.Join(root, "no-wwstage1")}
 	}
@@ -115,12 +101,12 @@ func newFixtureEnv(t *testing.T, apiConf string, env map[string]string, change .
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, st.AuthConf(), "users:\n  - name: "+testUser+"\n    password hash: "+hash(t, testPassword, "$2b$")+"\n")
+	sitetest.Write(t, st.AuthConf(), "users:\n  - name: "+testUser+"\n    password hash: "+hash(t, testPassword, "$2b$")+"\n")
 	im := st.Images()
-	write(t, filepath.Join(im.RootFS("rocky"), "boot/vmlinuz-6.1.0-1-amd64"), "kernel")
-	write(t, filepath.Join(im.RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
-	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/motd.ww"), "node {{.Id}} of {{.ClusterName}}\n")
-	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/issue"), "welcome\n")
+	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "boot/vmlinuz-6.1.0-1-amd64"), "kernel")
+	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
+	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/motd.ww"), "node {{.Id}} of {{.ClusterName}}\n")
+	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/issue"), "welcome\n")
 	f := &fixture{t: t, root: root, cfg: cfg, site: st}
 	o := Options{
 		Site:    st,

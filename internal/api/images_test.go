@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -18,7 +20,7 @@ import (
 func withBootstrapInputs(t *testing.T, root string) map[string]string {
 	t.Helper()
 	stage1 := filepath.Join(root, "wwstage1")
-	write(t, stage1, "#!stage one stand-in\n")
+	sitetest.Write(t, stage1, "#!stage one stand-in\n")
 	return map[string]string{"WWSTAGE1": stage1, "SOURCE_DATE_EPOCH": "1700000000"}
 }
 
@@ -32,7 +34,7 @@ func addModules(t *testing.T, f *fixture) {
 		mod + "kernel/net/core/failover.ko":      "ELF failover",
 		"lib/firmware/bnx2/bnx2-mips.fw":         "fw",
 	} {
-		write(t, filepath.Join(rootfs, p), content)
+		sitetest.Write(t, filepath.Join(rootfs, p), content)
 	}
 }
 
@@ -112,8 +114,8 @@ func TestImportImage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, "api:\n  enabled: true\n")
 			src := filepath.Join(f.root, "src")
-			write(t, filepath.Join(src, "bin/sh"), "sh")
-			write(t, filepath.Join(src, "etc/os-release"), "ID=src\n")
+			sitetest.Write(t, filepath.Join(src, "bin/sh"), "sh")
+			sitetest.Write(t, filepath.Join(src, "etc/os-release"), "ID=src\n")
 			evil := filepath.Join(f.root, "evil.tar")
 			var buf bytes.Buffer
 			tw := tar.NewWriter(&buf)
@@ -128,7 +130,7 @@ func TestImportImage(t *testing.T) {
 			if err := tw.Close(); err != nil {
 				t.Fatal(err)
 			}
-			write(t, evil, buf.String())
+			sitetest.Write(t, evil, buf.String())
 			body := strings.NewReplacer("%s", src, "%e", evil).Replace(tt.body)
 			res := f.do("POST", tt.path, body)
 			msg := ""

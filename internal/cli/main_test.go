@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/sandbox"
@@ -47,14 +49,10 @@ type tree struct {
 
 func newTree(t *testing.T, nodesConf string) *tree {
 	t.Helper()
-	root := t.TempDir()
-	tr := &tree{t: t, root: root, conf: filepath.Join(root, "warewulf.conf"),
-		nodes: filepath.Join(root, "etc", "warewulf", "nodes.conf"), env: map[string]string{}}
-	conf := "paths:\n  sysconfdir: " + filepath.Join(root, "etc") + "\n  localstatedir: " + filepath.Join(root, "var") +
-		"\n  datadir: " + filepath.Join(root, "share") + "\n  cachedir: " + filepath.Join(root, "cache") + "\n"
-	if err := os.WriteFile(tr.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// No ipaddr: commands that need one say so.
+	in := sitetest.New(t, "# wwctl's tests\n")
+	root := in.Root
+	tr := &tree{t: t, root: root, conf: in.ConfPath, nodes: in.Config.NodesConf(), env: map[string]string{}}
 	// The wwclient overlay carries this file as the node agent; these
 	// tests never run it.
 	tr.env["WWCLIENT"] = filepath.Join(root, "wwclient")

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/config"
@@ -45,36 +47,23 @@ type fixture struct {
 	cfg        *config.Config
 }
 
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func newFixture(t *testing.T, extraConf string) *fixture {
 	t.Helper()
-	root := t.TempDir()
-	f := &fixture{root: root, conf: filepath.Join(root, "etc/warewulf/warewulf.conf")}
-	write(t, f.conf, "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\nwarewulf:\n  port: 9873\n"+
-		"dhcp:\n  mode: external\ntftp:\n  mode: external\n"+
-		"paths:\n  sysconfdir: "+root+"/etc\n  localstatedir: "+root+"/var\n  datadir: "+root+"/share\n"+extraConf)
-	f.cfg = f.load(t)
-	write(t, f.cfg.NodesConf(), testNodes)
+	in := sitetest.New(t, sitetest.DefaultConf+"warewulf:\n  port: 9873\n"+
+		"dhcp:\n  mode: external\ntftp:\n  mode: external\n"+extraConf)
+	f := &fixture{root: in.Root, conf: in.ConfPath, cfg: in.Config}
+	in.WriteNodes(t, testNodes)
 	st := f.site(t)
 	rootfs := st.Images().RootFS("rocky")
-	write(t, filepath.Join(rootfs, "boot/vmlinuz-6.1.0-1-amd64"), kernelBytes)
-	write(t, filepath.Join(rootfs, "etc/os-release"), "ID=fake\n")
+	sitetest.Write(t, filepath.Join(rootfs, "boot/vmlinuz-6.1.0-1-amd64"), kernelBytes)
+	sitetest.Write(t, filepath.Join(rootfs, "etc/os-release"), "ID=fake\n")
 	archive := st.Images().Archive("rocky") + ".img"
 	const image = "070701 fake uncompressed image archive of rocky\n"
 	sum := sha256.Sum256([]byte(image))
-	write(t, archive, image)
-	write(t, archive+".sha256", hex.EncodeToString(sum[:])+"  "+filepath.Base(archive)+"\n")
-	write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/hostname.ww"), "{{.Id}}\n")
-	write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "rt/rootfs/etc/motd.ww"), "welcome to {{.Id}}\n")
+	sitetest.Write(t, archive, image)
+	sitetest.Write(t, archive+".sha256", hex.EncodeToString(sum[:])+"  "+filepath.Base(archive)+"\n")
+	sitetest.Write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/hostname.ww"), "{{.Id}}\n")
+	sitetest.Write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "rt/rootfs/etc/motd.ww"), "welcome to {{.Id}}\n")
 	return f
 }
 
@@ -194,7 +183,7 @@ func TestReloadWhenNodesConfChanges(t *testing.T) {
 	if c := getCode(t, url); c != http.StatusNotFound {
 		t.Fatalf("unknown MAC answered %d", c)
 	}
-	write(t, f.cfg.NodesConf(), testNodes+"  n9:\n    profiles: [default]\n    network devices:\n      default: {hwaddr: \"aa:bb:cc:dd:ee:09\"}\n")
+	sitetest.Write(t, f.cfg.NodesConf(), testNodes+"  n9:\n    profiles: [default]\n    network devices:\n      default: {hwaddr: \"aa:bb:cc:dd:ee:09\"}\n")
 	// The daemon looks every 2 s; wait for it, not for a set time.
 	deadline := time.Now().Add(20 * time.Second)
 	for getCode(t, url) != http.StatusOK {
@@ -235,7 +224,7 @@ func TestReloadReadsWarewulfConf(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := string(data)
 			data = []byte(strings.Replace(s, tc.from, tc.to, 1))
-			write(t, f.conf, string(data))
+			sitetest.Write(t, f.conf, string(data))
 			warnings, err := d.Reload()
 			if err != nil {
 				t.Fatal(err)
@@ -248,7 +237,7 @@ func TestReloadReadsWarewulfConf(t *testing.T) {
 			}
 		})
 	}
-	write(t, f.conf, "warewulf: {port: nonsense}\n")
+	sitetest.Write(t, f.conf, "warewulf: {port: nonsense}\n")
 	if _, err := d.Reload(); err == nil || !strings.Contains(err.Error(), "warewulf.conf") {
 		t.Errorf("a broken warewulf.conf reloaded with %v, want an error naming it", err)
 	}

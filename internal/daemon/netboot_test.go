@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/dhcp/nettest"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/site"
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 )
 
 // noNodes is an empty inventory.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/dhcp/nettest"
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/naming"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/wwboot/wwboot/internal/dhcp/nettest"
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 )
 
 const (

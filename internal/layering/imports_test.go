@@ -38,6 +38,8 @@ var (
 	// Serving and front ends.
 	serving = []string{"internal/provision", "internal/api", "internal/dhcp", "internal/tftp", "internal/ndp",
 		"internal/site", "internal/daemon", "internal/cli"}
+	// Test kits: fixtures shared by the tests of several packages.
+	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest"}
 )
 
 func rules() []rule {
@@ -48,6 +50,7 @@ func rules() []rule {
 		{name: "build packages never import serving packages or front ends", from: build, deny: serving},
 		{name: "only cmd/wwctl imports the CLI", from: nil, deny: []string{"internal/cli"}},
 		{name: "only the CLI imports the daemon", from: nil, except: []string{"internal/cli"}, deny: []string{"internal/daemon"}},
+		{name: "only tests import the test kits", from: nil, deny: testkits},
 	}
 }
 
@@ -123,7 +126,7 @@ func goList(t *testing.T, field string, deep bool) graph {
 func TestImportDirection(t *testing.T) {
 	direct := goList(t, "Imports", false)
 	deps := goList(t, "Deps", false)
-	for _, p := range slices.Concat(formats, node, build, serving, []string{"cmd/wwclient", "cmd/wwstage1"}) {
+	for _, p := range slices.Concat(formats, node, build, serving, testkits, []string{"cmd/wwclient", "cmd/wwstage1"}) {
 		if _, ok := direct[p]; !ok {
 			t.Errorf("package %s is in the rules but not in the module: update the rules", p)
 		}
@@ -147,12 +150,14 @@ func TestViolations(t *testing.T) {
 		"internal/cli":       {"internal/daemon"},
 		"internal/daemon":    {"internal/provision"},
 		"internal/api":       {"internal/daemon"},
+		"internal/dhcp":      {"internal/testkit/nettest"},
 	}
 	deps := graph{"cmd/wwclient": {"internal/agent", "internal/cpio", "internal/compress", "internal/inventory", "internal/atomicfile"}}
 	want := []string{
 		"cmd/wwclient imports internal/inventory (node programs are built from format, contract and node packages)",
 		"internal/api imports internal/daemon (only the CLI imports the daemon)",
 		"internal/cpio imports internal/compress (formats import nothing of ours)",
+		"internal/dhcp imports internal/testkit/nettest (only tests import the test kits)",
 		"internal/overlay imports internal/provision (build packages never import serving packages or front ends)",
 		"internal/provision imports internal/cli (only cmd/wwctl imports the CLI)",
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/ipv6"
 
-	"github.com/wwboot/wwboot/internal/dhcp/nettest"
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 )
 
 func TestMain(m *testing.M) {

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
 const entitiesNodes = `nodeprofiles:
@@ -173,8 +174,8 @@ func TestCheckNewOverlays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openAt(t, t.TempDir(), nil)
-			writeFile(t, filepath.Join(s.Overlays().Site, "sys/rootfs/etc/issue"), "hi")
+			s, _ := openSite(t, nil)
+			sitetest.Write(t, filepath.Join(s.Overlays().Site, "sys/rootfs/etc/issue"), "hi")
 			inv := parseInventory(t, entitiesNodes)
 			before := tt.kind.Overlays(inv, tt.entity)
 			set, err := tt.kind.Parse([]byte(tt.entity+":\n  "+tt.change), "input")

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/oci"
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
 // tarGz writes a gzip-compressed tarball of files (name -> content).
@@ -35,7 +36,7 @@ func tarGz(t *testing.T, path string, files ...[2]string) {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, buf.String())
+	sitetest.Write(t, path, buf.String())
 }
 
 // files lists an image's regular files, path -> content.
@@ -84,18 +85,17 @@ func TestImportImage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := t.TempDir()
-			s := openAt(t, root, nil)
+			s, root := openSite(t, nil)
 			if tt.maxEntries > 0 {
 				s.Config().ImageImport.MaxEntries = tt.maxEntries
 			}
-			writeFile(t, filepath.Join(s.Images().RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
-			writeFile(t, filepath.Join(s.Images().RootFS("rocky"), "etc/rocky"), "old")
-			writeFile(t, filepath.Join(s.Images().RootFS("rocky"), "bin/sh"), "sh")
-			writeFile(t, filepath.Join(root, "src/bin/sh"), "dir sh")
+			sitetest.Write(t, filepath.Join(s.Images().RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
+			sitetest.Write(t, filepath.Join(s.Images().RootFS("rocky"), "etc/rocky"), "old")
+			sitetest.Write(t, filepath.Join(s.Images().RootFS("rocky"), "bin/sh"), "sh")
+			sitetest.Write(t, filepath.Join(root, "src/bin/sh"), "dir sh")
 			sources := map[string]string{"dir": filepath.Join(root, "src"), "tar": filepath.Join(root, "src.tar.gz"),
 				"hostile": filepath.Join(root, "evil.tar.gz")}
-			writeFile(t, filepath.Join(sources["dir"], "etc/os-release"), "ID=dir\n")
+			sitetest.Write(t, filepath.Join(sources["dir"], "etc/os-release"), "ID=dir\n")
 			tarGz(t, sources["tar"], [2]string{"etc/os-release", "ID=tar\n"}, [2]string{"bin/sh", "sh"})
 			tarGz(t, sources["hostile"], [2]string{"bin/sh", "sh"}, [2]string{"../escape", "x"})
 
@@ -136,11 +136,11 @@ func TestCopyImage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openAt(t, t.TempDir(), nil)
-			writeFile(t, filepath.Join(s.Images().RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
-			writeFile(t, filepath.Join(s.Images().RootFS("alma"), "etc/os-release"), "ID=alma\n")
-			writeFile(t, filepath.Join(s.Images().RootFS("rocky"), "bin/sh"), "sh")
-			writeFile(t, filepath.Join(s.Images().RootFS("alma"), "bin/sh"), "sh")
+			s, _ := openSite(t, nil)
+			sitetest.Write(t, filepath.Join(s.Images().RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
+			sitetest.Write(t, filepath.Join(s.Images().RootFS("alma"), "etc/os-release"), "ID=alma\n")
+			sitetest.Write(t, filepath.Join(s.Images().RootFS("rocky"), "bin/sh"), "sh")
+			sitetest.Write(t, filepath.Join(s.Images().RootFS("alma"), "bin/sh"), "sh")
 			err := s.CopyImage(t.Context(), tt.from, tt.to)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("error %v, want %q", err, tt.wantErr)

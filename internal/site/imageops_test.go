@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
 const usersNodes = `nodeprofiles:
@@ -35,11 +37,10 @@ func TestDeleteAndRenameImage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := t.TempDir()
-			s := openAt(t, root, nil)
-			writeFile(t, s.NodesConf(), usersNodes)
+			s, _ := openSite(t, nil)
+			sitetest.Write(t, s.NodesConf(), usersNodes)
 			for _, im := range []string{"rocky", "alma", "debian"} {
-				writeFile(t, filepath.Join(s.Images().RootFS(im), "etc/os-release"), "ID="+im+"\n")
+				sitetest.Write(t, filepath.Join(s.Images().RootFS(im), "etc/os-release"), "ID="+im+"\n")
 			}
 			err := s.DeleteImage(tt.image)
 			var inUse *InUseError
@@ -67,9 +68,9 @@ func TestDeleteAndRenameImage(t *testing.T) {
 }
 
 func TestRenameImageRenamesItsUsers(t *testing.T) {
-	s := openAt(t, t.TempDir(), nil)
-	writeFile(t, s.NodesConf(), usersNodes)
-	writeFile(t, filepath.Join(s.Images().RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
+	s, _ := openSite(t, nil)
+	sitetest.Write(t, s.NodesConf(), usersNodes)
+	sitetest.Write(t, filepath.Join(s.Images().RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
 	if err := s.RenameImage(t.Context(), "rocky", "rocky9"); err != nil {
 		t.Fatal(err)
 	}

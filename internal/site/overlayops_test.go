@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
 func TestWriteOverlayFile(t *testing.T) {
@@ -27,9 +29,9 @@ func TestWriteOverlayFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openAt(t, t.TempDir(), nil)
+			s, _ := openSite(t, nil)
 			secret := filepath.Join(s.Overlays().Site, "sys/rootfs/etc/secret")
-			writeFile(t, secret, "old")
+			sitetest.Write(t, secret, "old")
 			if err := os.Chmod(secret, 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -55,8 +57,8 @@ func TestWriteOverlayFile(t *testing.T) {
 }
 
 func TestCheckOverlaysExist(t *testing.T) {
-	s := openAt(t, t.TempDir(), nil)
-	writeFile(t, filepath.Join(s.Overlays().Site, "sys/rootfs/etc/issue"), "hi")
+	s, _ := openSite(t, nil)
+	sitetest.Write(t, filepath.Join(s.Overlays().Site, "sys/rootfs/etc/issue"), "hi")
 	if err := s.CheckOverlaysExist("sys", "~sys", "", "wwinit"); err != nil {
 		t.Errorf("existing overlays refused: %v", err)
 	}

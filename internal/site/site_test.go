@@ -1,34 +1,27 @@
 package site
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
-// openAt opens a site whose paths: section puts everything under root.
-func openAt(t *testing.T, root string, env map[string]string) *Site {
+// openSite opens a site laid out in a temporary directory, and returns
+// that directory.
+func openSite(t *testing.T, env map[string]string) (*Site, string) {
 	t.Helper()
-	conf := filepath.Join(root, "etc/warewulf/warewulf.conf")
-	writeFile(t, conf, "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\npaths:\n  sysconfdir: "+root+"/etc\n  localstatedir: "+
-		root+"/var\n  datadir: "+root+"/share\n  cachedir: "+root+"/cache\n")
-	cfg, _, err := config.Load(conf)
+	in := sitetest.New(t, "")
+	s, err := Open(Options{Config: in.Config, Getenv: func(k string) string { return env[k] }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(Options{Config: cfg, Getenv: func(k string) string { return env[k] }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return s, in.Root
 }
 
 func TestPathsFollowTheConfiguration(t *testing.T) {
-	root := t.TempDir()
-	s := openAt(t, root, nil)
+	s, root := openSite(t, nil)
 	got := map[string]string{
 		"nodes.conf": s.NodesConf(), "auth.conf": s.AuthConf(), "bootstrap.conf": s.BootstrapConf(),
 		"keys": s.KeysDir(), "node keys": s.NodeKeysDir("n1"), "tls key": s.TLSKey(), "tls cert": s.TLSCert(),
@@ -66,7 +59,7 @@ func TestRenderOptionsEpoch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openAt(t, t.TempDir(), map[string]string{"SOURCE_DATE_EPOCH": tt.epoch})
+			s, _ := openSite(t, map[string]string{"SOURCE_DATE_EPOCH": tt.epoch})
 			opts, err := s.RenderOptions()
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error %v, want error %v", err, tt.wantErr)

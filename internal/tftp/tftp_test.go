@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/wwboot/wwboot/internal/dhcp/nettest"
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 )
 
 func TestCleanName(t *testing.T) {
