@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/testkit/nettest"
 	"github.com/wwboot/wwboot/internal/inventory"
 	"github.com/wwboot/wwboot/internal/naming"
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 )
 
 func TestMain(m *testing.M) {
