@@ -130,9 +130,23 @@ func funcMap(e env, st **execState) template.FuncMap {
 		"IgnitionJson": func() string { return ignitionJSON((*st).node) },
 		"SshHostKeys":  func(types []string) ([]SshHostKey, error) { return e.sshHostKeys(*st, types) },
 		"SshHostCA":    func() string { return e.sshHostCA(*st) },
-		"UniqueField": func(sep string, index int, text string) string {
-			return uniqueField(sep, index, text)
-		},
+	}
+	for k, v := range PlainFuncs() {
+		if _, own := m[k]; !own || sprigOverrides(k) {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// PlainFuncs are the template functions that need no node, overlay or
+// server file: Warewulf's pure helpers and Sprig in full. The daemon's
+// iPXE templates get them (Warewulf 4.7 gives its iPXE templates Sprig,
+// and the ones it installs call Sprig's default), and overlay templates
+// get them besides the functions that read files or change the output.
+func PlainFuncs() template.FuncMap {
+	m := template.FuncMap{
+		"UniqueField":       uniqueField,
 		"SystemdEscape":     func(s string) string { return systemdEscape(s, false) },
 		"SystemdEscapePath": func(s string) string { return systemdEscape(s, true) },
 		"basename":          path.Base,
@@ -144,6 +158,13 @@ func funcMap(e env, st **execState) template.FuncMap {
 		m[k] = v
 	}
 	return m
+}
+
+// sprigOverrides reports whether Sprig's function of that name replaces
+// one of Warewulf's own, as adding Sprig last does in Warewulf.
+func sprigOverrides(name string) bool {
+	_, ok := sprig.TxtFuncMap()[name]
+	return ok
 }
 
 func (e env) includePath(p string) string {

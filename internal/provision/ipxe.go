@@ -8,34 +8,44 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"text/template"
 
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/overlay"
 )
 
 //go:embed templates/*.ipxe
 var embedded embed.FS
 
-// ipxeData is what an iPXE template sees.
+// ipxeData is what an iPXE template sees: Warewulf 4.7's fields, and
+// ours (Token, TLSPort).
 type ipxeData struct {
-	Id            string
-	Hostname      string
-	Fqdn          string
-	Cluster       string
-	ImageName     string
-	Ipxe          string
-	Hwaddr        string
-	Ipaddr        string
+	// Message and WaitTime are Warewulf's, always empty there too.
+	Message   string
+	WaitTime  string
+	Id        string
+	Hostname  string
+	Fqdn      string
+	Cluster   string
+	ImageName string
+	Ipxe      string
+	Hwaddr    string
+	Ipaddr    string
+	// Ipaddr6 is the server's IPv6 address (warewulf.conf ipaddr6,
+	// without its prefix), or "".
+	Ipaddr6       string
 	Port          string
 	Authority     string // ip:port of this server
 	KernelArgs    string
 	KernelVersion string
 	Root          string
 	Tags          map[string]string
-	NetDevs       map[string]*inventory.NetDev
+	// NetDevs are the node's network devices as overlay templates see
+	// them: strings, "" when unset.
+	NetDevs map[string]*overlay.NetDev
 	// Token proves later requests come from the node; "" when the
 	// script's request did not come from the node (see issueToken).
 	Token string
@@ -66,7 +76,7 @@ func (s *Server) loadTemplate(name string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := template.New(file).Option("missingkey=zero").Parse(string(data))
+	t, err := template.New(file).Option("missingkey=zero").Funcs(overlay.PlainFuncs()).Parse(string(data))
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +104,11 @@ func (s *Server) renderIPXE(w http.ResponseWriter, r *http.Request, req *request
 	}
 	d.Ipaddr, d.Port = s.authority(r, req.st.cfg)
 	d.Authority = net.JoinHostPort(d.Ipaddr, d.Port)
+	if p, err := netip.ParsePrefix(req.st.cfg.Ipaddr6); err == nil {
+		d.Ipaddr6 = p.Addr().String()
+	} else if a, err := netip.ParseAddr(req.st.cfg.Ipaddr6); err == nil {
+		d.Ipaddr6 = a.String()
+	}
 	d.Hwaddr = req.hwaddr
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
@@ -126,12 +141,15 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request)
 		Ipxe:          p.ipxe,
 		Root:          v.Root,
 		Tags:          v.Tags,
-		NetDevs:       v.Merged.NetDevs,
+		NetDevs:       map[string]*overlay.NetDev{},
 		KernelArgs:    p.kernelArgs,
 		KernelVersion: p.ipxeKernelVersion(),
 	}
 	if d.Tags == nil {
 		d.Tags = map[string]string{}
+	}
+	if n := req.st.snap.Node(v.Name); n != nil {
+		d.NetDevs = n.NetDevs
 	}
 	d.Token = s.issueToken(req, v)
 	d.TLS = req.st.cfg.Warewulf.TLS
