@@ -96,12 +96,9 @@ type Server struct {
 	conns atomic.Pointer[connLimiter]
 
 	tokenKey []byte
-	// blobs holds small overlay archives' bytes (blobs.go); nil keeps
-	// none.
-	blobs *blobCache
-	// joinBufs are buffers a body held in memory is joined in
-	// (writeParts).
-	joinBufs sync.Pool // *[]byte
+	// archives are the nodes' overlay images, checked, built and kept
+	// in memory as they are served.
+	archives *overlay.Archives
 
 	statusMu sync.Mutex
 	status   map[string]NodeStatus
@@ -143,16 +140,7 @@ func New(o Options) (*Server, error) {
 	if s.arp == nil {
 		s.arp = procARP
 	}
-	if o.OverlayMemory >= 0 {
-		total, largest := o.OverlayMemory, o.OverlayMemoryMax
-		if total == 0 {
-			total = defaultBlobBytes
-		}
-		if largest <= 0 {
-			largest = defaultBlobMax
-		}
-		s.blobs = newBlobCache(total, largest)
-	}
+	s.archives = overlay.NewArchives(o.Builder, overlay.ServeOptions{Memory: o.OverlayMemory, MemoryMax: o.OverlayMemoryMax})
 	s.tokenKey = o.TokenKey
 	if len(s.tokenKey) == 0 {
 		s.tokenKey = make([]byte, 32)
@@ -233,7 +221,6 @@ func (s *Server) Reload() error {
 			st.ipxe[name] = t
 		}
 	}
-	st.checks.init(st.nodes)
 	s.state.Store(st)
 	s.log.Info("loaded nodes", "nodes", len(st.nodes), "hwaddrs", len(st.byMAC))
 	return nil
