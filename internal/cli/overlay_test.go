@@ -34,7 +34,7 @@ func TestOverlayWorkflow(t *testing.T) {
 	if out := tr.mustRun("overlay", "build", "n1"); !strings.Contains(out, "1 built, 1 unchanged, 0 failed") {
 		t.Errorf("build after an edit: %s", out)
 	}
-	for _, p := range []string{"__SYSTEM__.img.gz", "__RUNTIME__.img.gz"} {
+	for _, p := range []string{"__SYSTEM__.pack", "__RUNTIME__.pack"} {
 		if _, err := os.Stat(filepath.Join(tr.root, "var/warewulf/provision/overlays/n1", p)); err != nil {
 			t.Error(err)
 		}

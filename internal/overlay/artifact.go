@@ -14,16 +14,34 @@ import (
 )
 
 // Part is one archive of an image; a node unpacks the parts in order.
+// It is Size bytes at Offset in the file at Path: a shared archive's own
+// file, or a section of the node's pack.
 type Part struct {
-	Path string
-	Size int64
-	// ModTime and Inode are the file's when the artifact was assembled:
-	// with Size they let whoever keeps the part's bytes tell that the
+	Path   string
+	Offset int64
+	Size   int64
+	// FileSize, ModTime and Inode are the file's when the artifact was
+	// assembled: they let whoever keeps the part's bytes tell that the
 	// file is still the one checked, without reading it again.
-	ModTime time.Time
-	Inode   uint64
+	FileSize int64
+	ModTime  time.Time
+	Inode    uint64
 	// Secret marks the archive of the node's secret files.
 	Secret bool
+}
+
+// Read returns the part's bytes as its file holds them now.
+func (p Part) Read() ([]byte, error) {
+	f, err := os.Open(p.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data := make([]byte, p.Size)
+	if _, err := f.ReadAt(data, p.Offset); err != nil {
+		return nil, fmt.Errorf("read %s: %w", p.Path, err)
+	}
+	return data, nil
 }
 
 // Artifact is a node's image of one kind in one format.
@@ -75,34 +93,25 @@ func (a *Artifact) Size() int64 {
 	return n
 }
 
-type flight struct {
-	done chan struct{}
-	err  error
-}
-
 // Artifact returns a node's image of kind k in format f. With build set
 // it first brings the image up to date when its inputs changed; callers
-// asking for the same image at the same time share one build.
+// asking for the same image at the same time share one build, and the
+// stale images asked for while builds run are built together
+// (ondemand.go).
 func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k ImageKind, f compress.Format, build bool) (*Artifact, error) {
 	if snap.Node(node) == nil {
 		return nil, fmt.Errorf("node %q does not exist", node)
 	}
 	// Most requests find the image up to date: that check reads the
-	// manifest, which builds replace atomically, and needs no lock. An
-	// archive found missing then means a build after all.
+	// pack's manifest, which builds replace atomically, and needs no lock.
+	// A part found missing then means a build after all.
 	if build {
 		if m := b.upToDate(snap, node, k); m != nil {
 			if a, err := b.assembleFrom(m, node, k, f); err == nil {
 				return a, nil
 			}
 		}
-		if err := b.once(ctx, node+"\x00"+string(k), func() error {
-			res, err := b.Build(ctx, snap, []string{node}, []ImageKind{k}, false, nil)
-			if err != nil {
-				return err
-			}
-			return res[0].Err
-		}); err != nil {
+		if err := b.buildOnDemand(ctx, snap, node, k); err != nil {
 			return nil, err
 		}
 	}
@@ -112,7 +121,7 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 // assemble lists the parts of node's image of kind k in format f, as its
 // manifest records them.
 func (b *Builder) assemble(node string, k ImageKind, f compress.Format) (*Artifact, error) {
-	m := b.manifest(filepath.Join(b.Dir, node, k.Base()+".json"))
+	m := b.manifest(filepath.Join(b.Dir, node, packName(k.Base())))
 	if m == nil {
 		return nil, fmt.Errorf("node %q has no %s overlay image; run wwctl overlay build", node, k)
 	}
@@ -122,27 +131,43 @@ func (b *Builder) assemble(node string, k ImageKind, f compress.Format) (*Artifa
 // assembleFrom lists the parts manifest m records, each as it is on disk
 // now.
 func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress.Format) (*Artifact, error) {
-	dir := filepath.Join(b.Dir, node)
+	pack := filepath.Join(b.Dir, node, packName(k.Base()))
 	a := &Artifact{Node: node, Kind: k, Format: f, Parts: make([]Part, 0, 3)}
 	if m.Shared != "" {
-		a.Parts = append(a.Parts, Part{Path: b.sharedPath(m.Shared, f)})
+		a.Parts = append(a.Parts, Part{Path: b.sharedPath(m.Shared, f), Size: -1})
 	}
-	if m.Own != "" {
-		a.Parts = append(a.Parts, Part{Path: filepath.Join(dir, ownName(k.Base(), m.Own, f))})
+	for _, secret := range []bool{false, true} {
+		if sum := map[bool]string{false: m.Own, true: m.Secret}[secret]; sum == "" {
+			continue
+		}
+		s, ok := m.Sections[sectionName(secret, f)]
+		if !ok {
+			return nil, fmt.Errorf("node %q %s overlay: its pack has no %s", node, k, sectionName(secret, f))
+		}
+		a.Parts = append(a.Parts, Part{Path: pack, Offset: m.dataStart + s.Off, Size: s.Len, Secret: secret})
 	}
-	if m.Secret != "" {
-		a.Parts = append(a.Parts, Part{Path: filepath.Join(dir, archiveName(k.Base(), m.Secret, f, 0o600)), Secret: true})
-	}
+	var last *Part
 	for i := range a.Parts {
 		p := &a.Parts[i]
+		if last != nil && last.Path == p.Path {
+			p.FileSize, p.ModTime, p.Inode = last.FileSize, last.ModTime, last.Inode
+			continue
+		}
 		st, err := os.Stat(p.Path)
 		if err != nil {
 			return nil, fmt.Errorf("node %q %s overlay: %w", node, k, err)
 		}
-		p.Size, p.ModTime = st.Size(), st.ModTime()
+		p.FileSize, p.ModTime = st.Size(), st.ModTime()
+		if p.Size < 0 {
+			p.Size = st.Size()
+		}
+		if p.Offset+p.Size > p.FileSize {
+			return nil, fmt.Errorf("node %q %s overlay: %s is shorter than its manifest says", node, k, p.Path)
+		}
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 			p.Inode = sys.Ino
 		}
+		last = p
 	}
 	etag := func(secret string) string {
 		sum := sha256.Sum256([]byte(m.Shared + "\x00" + m.Own + "\x00" + secret + "\x00" + string(f)))
@@ -163,9 +188,9 @@ type cachedManifest struct {
 	m         *manifest
 }
 
-// manifest is readManifest through the Builder's cache: a stat instead
-// of a read and a parse when the file is the one read before. The
-// manifest returned must not be modified.
+// manifest is the manifest of the pack at path, through the Builder's
+// cache: a stat instead of a read and a parse when the file is the one
+// read before. The manifest returned must not be modified.
 func (b *Builder) manifest(path string) *manifest {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -173,7 +198,7 @@ func (b *Builder) manifest(path string) *manifest {
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
-		return readManifest(path)
+		return readPack(path)
 	}
 	key := cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano()}
 	if c, ok := b.manifests.Load(path); ok {
@@ -181,7 +206,7 @@ func (b *Builder) manifest(path string) *manifest {
 			return c.m
 		}
 	}
-	m := readManifest(path)
+	m := readPack(path)
 	if m != nil {
 		key.m = m
 		b.manifests.Store(path, &key)
@@ -206,36 +231,3 @@ func (b *Builder) upToDate(snap *Snapshot, node string, k ImageKind) *manifest {
 	}
 	return j.old
 }
-
-// once runs fn for key unless a call for key is under way, in which case
-// it waits for that call and returns its error.
-func (b *Builder) once(ctx context.Context, key string, fn func() error) error {
-	b.mu.Lock()
-	if b.flights == nil {
-		b.flights = map[string]*flight{}
-	}
-	if f, ok := b.flights[key]; ok {
-		b.waits.Add(1)
-		b.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	f := &flight{done: make(chan struct{})}
-	b.flights[key] = f
-	b.mu.Unlock()
-	b.builds.Add(1)
-	f.err = fn()
-	b.mu.Lock()
-	delete(b.flights, key)
-	b.mu.Unlock()
-	close(f.done)
-	return f.err
-}
-
-// Stats returns how many on-demand builds Artifact ran and how many
-// callers waited for one another's build instead.
-func (b *Builder) Stats() (builds, waits int64) { return b.builds.Load(), b.waits.Load() }

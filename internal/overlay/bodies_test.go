@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,7 +19,7 @@ func servedSum(t *testing.T, parts []Part) string {
 	t.Helper()
 	h := sha256.New()
 	for _, p := range parts {
-		data, err := os.ReadFile(p.Path)
+		data, err := p.Read()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,24 +75,26 @@ func TestBuildRecordsTheServedSHA256(t *testing.T) {
 			f.write(t, "t/rootfs/etc/static", "same everywhere, edited\n")
 		}, statuses("n1/system", "n2/system", "n3/system")},
 		{"a manifest from before sums were recorded", func(t *testing.T) {
-			manifests, _ := filepath.Glob(filepath.Join(f.builder.Dir, "n*", "*.json"))
-			if len(manifests) != 6 {
-				t.Fatalf("manifests %v", manifests)
+			packs, _ := filepath.Glob(filepath.Join(f.builder.Dir, "n*", "*.pack"))
+			if len(packs) != 6 {
+				t.Fatalf("packs %v", packs)
 			}
-			for _, p := range manifests {
-				var m map[string]any
-				data, err := os.ReadFile(p)
+			for _, p := range packs {
+				m := readPack(p)
+				if m == nil {
+					t.Fatalf("%s: no manifest", p)
+				}
+				data, err := readPackData(p, m)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := json.Unmarshal(data, &m); err != nil {
+				old := *m
+				old.Bodies = nil
+				pack, err := encodePack(&old, data)
+				if err != nil {
 					t.Fatal(err)
 				}
-				delete(m, "bodies")
-				if data, err = json.Marshal(m); err != nil {
-					t.Fatal(err)
-				}
-				f.writeFile(t, p, string(data))
+				f.writeFile(t, p, string(pack))
 			}
 		}, statuses()},
 	} {
@@ -120,7 +121,7 @@ func TestForcedBuildRepairsADamagedArchive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data[len(data)/2] ^= 0xff
+		data[p.Offset+p.Size/2] ^= 0xff
 		if err := os.WriteFile(p.Path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}

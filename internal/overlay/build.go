@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/compress"
 )
@@ -58,14 +60,21 @@ type Builder struct {
 	// NoSync skips flushing the build to disk at its end (tests).
 	NoSync bool
 
+	// OnDemandBuilds bounds the builds Artifact runs at once (0: 2).
+	OnDemandBuilds int
+
+	// mu guards the on-demand builds (ondemand.go): flights by node and
+	// kind, those not started yet in order, and how many builds run.
 	mu      sync.Mutex
 	flights map[string]*flight
+	pending []*flight
+	running int
 	// manifests caches parsed manifests by path, each valid while the
 	// file keeps its inode, size and modification time (builds replace
 	// manifests by rename, so a new one is a new inode).
 	manifests sync.Map // path -> *cachedManifest
-	// builds counts calls that ran a build, waits callers that joined
-	// one under way (tests read them).
+	// builds counts the images Artifact built, waits the callers that
+	// joined a build of the same image (tests and metrics read them).
 	builds, waits atomic.Int64
 	// swept is set once this Builder removed the temporary files an
 	// interrupted build left (removeLeftovers).
@@ -104,12 +113,18 @@ type manifest struct {
 	Own string `json:"own"`
 	// Secret is the sha256 of the archive of the node's secret files
 	// (Entry.Secret), unpacked last; "" when it has none.
-	Secret string           `json:"secret,omitempty"`
-	Sizes  map[string]int64 `json:"sizes"` // file name -> bytes
+	Secret string `json:"secret,omitempty"`
+	// Sections are where each form of the own and secret archives is in
+	// the pack, by sectionName.
+	Sections map[string]section `json:"sections"`
 	// Bodies are the sha256 of the image as the daemon serves it, by
 	// bodyKey of the format: recorded when the archives are written, so
 	// that a node can tell bytes damaged on disk or on the way.
 	Bodies map[string]bodySums `json:"bodies,omitempty"`
+
+	// dataStart is the offset of the pack's data, where the sections'
+	// offsets start (set when read).
+	dataStart int64
 }
 
 // bodySums are the sha256 of a node's image in one format: its parts
@@ -150,14 +165,16 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	if err := os.MkdirAll(filepath.Join(b.Dir, sharedDir), 0o755); err != nil {
 		return nil, fmt.Errorf("build overlays: %w", err)
 	}
-	unlock, err := atomicfile.Lock(ctx, filepath.Join(b.Dir, ".lock"))
+	lk, err := openLock(filepath.Join(b.Dir, ".lock"), false)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	// Under the lock no other build is writing: a temporary file here is
-	// a killed build's. Once per Builder (the daemon's first build).
-	if !b.swept.Load() {
+	defer lk.close()
+	// Once per Builder (the daemon's first build), when no other build
+	// runs (the lock taken exclusively): a temporary file here is then a
+	// killed build's. Other builds are not waited for: this one holds the
+	// lock shared, as they do, and a later one removes the leftovers.
+	sweep := func() {
 		if n, err := b.removeLeftovers(); err != nil {
 			b.logger().Warn("removing files an interrupted build left", "err", err)
 		} else {
@@ -166,6 +183,30 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 				b.logger().Info("removed files an interrupted build left", "files", n, "dir", b.Dir)
 			}
 		}
+	}
+	exclusive := false
+	if !b.swept.Load() {
+		if exclusive, err = lk.try(unix.LOCK_EX); err != nil {
+			return nil, err
+		}
+	}
+	if !exclusive {
+		if err := lk.lock(ctx, unix.LOCK_SH); err != nil {
+			return nil, err
+		}
+		if !b.swept.Load() {
+			// Converting may drop the shared lock when it fails: taken
+			// again below.
+			if exclusive, err = lk.try(unix.LOCK_EX); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if exclusive {
+		sweep()
+	}
+	if err := lk.lock(ctx, unix.LOCK_SH); err != nil {
+		return nil, err
 	}
 
 	var jobs []*job
@@ -231,7 +272,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		if j.tree == nil {
 			return
 		}
-		j.res = st.write(w, j, shared[j.group])
+		j.res = st.write(ctx, w, j, shared[j.group])
 		tick()
 	})
 	if err := ctx.Err(); err != nil {
@@ -242,9 +283,14 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 			return nil, err
 		}
 	}
+	// Shared archives no image refers to are removed when no other build
+	// runs (one that does may be about to refer to one); else a later
+	// build removes them.
 	if st.newShared {
-		if err := b.collectShared(); err != nil {
-			b.logger().Warn("removing unused shared archives", "err", err)
+		if ok, _ := lk.try(unix.LOCK_EX); ok {
+			if err := b.collectShared(); err != nil {
+				b.logger().Warn("removing unused shared archives", "err", err)
+			}
 		}
 	}
 	return results(), nil
@@ -354,20 +400,24 @@ func (s *buildState) check(j *job, force bool) error {
 		return err
 	}
 	j.inputs, j.force = inputs, force
-	j.old = s.b.manifest(filepath.Join(s.nodeDir(j.node), j.kind.Base()+".json"))
+	j.old = s.b.manifest(s.packPath(j.node, j.kind))
 	// An image built before bodies were recorded is built again, once,
 	// so that the daemon can give its sha256.
-	if force || j.old == nil || j.old.Bodies == nil || j.old.Inputs != inputs || !s.readsCurrent(j.old.Reads) || (!s.assumePresent && !s.present(j.node, j.kind, j.old)) {
+	if force || j.old == nil || j.old.Bodies == nil || j.old.Inputs != inputs || !s.readsCurrent(j.old.Reads) || (!s.assumePresent && !s.present(j.old)) {
 		return nil
 	}
-	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged}
-	if j.old.Own != "" {
-		j.res.Bytes = j.old.Sizes[ownName(j.kind.Base(), j.old.Own, compress.None)]
-	}
-	if j.old.Secret != "" {
-		j.res.Bytes += j.old.Sizes[archiveName(j.kind.Base(), j.old.Secret, compress.None, 0o600)]
-	}
+	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged, Bytes: j.old.uncompressed()}
 	return nil
+}
+
+// uncompressed is the size of the node's own and secret archives.
+func (m *manifest) uncompressed() int64 {
+	return m.Sections[sectionName(false, compress.None)].Len + m.Sections[sectionName(true, compress.None)].Len
+}
+
+// packPath is the pack of node's image of kind k.
+func (s *buildState) packPath(node string, k ImageKind) string {
+	return filepath.Join(s.nodeDir(node), packName(k.Base()))
 }
 
 // readsCurrent reports whether every file a rendering read still has the
@@ -401,12 +451,10 @@ func (s *buildState) readsCurrent(reads map[string]string) bool {
 	return true
 }
 
-func (s *buildState) present(node string, k ImageKind, m *manifest) bool {
-	for name := range m.Sizes {
-		if _, err := os.Stat(filepath.Join(s.nodeDir(node), name)); err != nil {
-			return false
-		}
-	}
+// present reports whether the shared archive m refers to is there in
+// every form (the pack m was read from holds the rest: Builder.manifest
+// checked its length).
+func (s *buildState) present(m *manifest) bool {
 	if m.Shared != "" {
 		for _, f := range Formats {
 			if _, err := os.Stat(s.b.sharedPath(m.Shared, f)); err != nil {

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -163,11 +164,11 @@ func unpack(t *testing.T, a *Artifact) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, p := range a.Parts {
-		fh, err := os.Open(p.Path)
+		data, err := p.Read()
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := compress.NewReader(fh, a.Format)
+		zr, err := compress.NewReader(bytes.NewReader(data), a.Format)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +190,6 @@ func unpack(t *testing.T, a *Artifact) map[string]string {
 			}
 		}
 		zr.Close()
-		fh.Close()
 	}
 	return out
 }
@@ -227,8 +227,8 @@ func TestArtifactsUnpackToTheRenderedTree(t *testing.T) {
 func TestBadTemplateKeepsPreviousArchive(t *testing.T) {
 	f := newBuildFixture(t)
 	f.build(t)
-	link := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.img.gz")
-	before, err := os.Readlink(link)
+	snap := f.snapshot(t)
+	before, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,19 +239,22 @@ func TestBadTemplateKeepsPreviousArchive(t *testing.T) {
 			t.Errorf("result %q, want a failure naming overlay, file and line", line)
 		}
 	}
-	after, _ := os.Readlink(link)
-	if before != after {
-		t.Errorf("archive replaced after a failed build: %s -> %s", before, after)
+	after, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, false)
+	if err != nil {
+		t.Fatalf("previous image gone: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(link), before)); err != nil {
-		t.Errorf("previous archive gone: %v", err)
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("image replaced after a failed build (-before +after):\n%s", diff)
+	}
+	if got := unpack(t, after)["etc/hostname"]; got != "n1\n" {
+		t.Errorf("hostname %q after a failed build, want the previous one", got)
 	}
 }
 
 func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 	f := newBuildFixture(t)
 	f.build(t)
-	link := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.img.gz")
+	pack := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.pack")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var readErr error
@@ -265,12 +268,21 @@ func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 				return
 			default:
 			}
-			fh, err := os.Open(link)
+			// As the daemon does: the manifest and the section from one
+			// open file.
+			fh, err := os.Open(pack)
 			if err != nil {
 				readErr = err
 				return
 			}
-			zr, err := compress.NewReader(fh, compress.Gzip)
+			m, err := decodePackHead(fh)
+			if err != nil {
+				readErr = fmt.Errorf("read %d: %w", reads, err)
+				fh.Close()
+				return
+			}
+			sec := m.Sections[sectionName(false, compress.Gzip)]
+			zr, err := compress.NewReader(io.NewSectionReader(fh, m.dataStart+sec.Off, sec.Len), compress.Gzip)
 			if err != nil {
 				readErr = fmt.Errorf("read %d: %w", reads, err)
 				fh.Close()
@@ -367,10 +379,6 @@ func TestImageWithNothingOfItsOwn(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{"etc/motd": "welcome\n"}, unpack(t, a)); diff != "" {
 		t.Error(diff)
 	}
-	target, err := os.Readlink(filepath.Join(f.builder.Dir, "n1", "__RUNTIME__.img.gz"))
-	if err != nil || !strings.HasPrefix(target, "../.shared/") {
-		t.Errorf("__RUNTIME__.img.gz -> %q (%v), want the shared archive", target, err)
-	}
 }
 
 // TestGNUCpioExtractsTheRenderedTree unpacks a node's built archives with
@@ -388,12 +396,19 @@ func TestGNUCpioExtractsTheRenderedTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, p := range a.Parts {
-		list, err := exec.Command(gnu, "-t", "-F", p.Path).CombinedOutput()
+	parts := t.TempDir()
+	for i, p := range a.Parts {
+		data, err := p.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(parts, fmt.Sprint(i))
+		f.writeFile(t, file, string(data))
+		list, err := exec.Command(gnu, "-t", "-F", file).CombinedOutput()
 		if err != nil {
 			t.Fatalf("cpio -t %s: %v\n%s", p.Path, err, list)
 		}
-		cmd := exec.Command(gnu, "-i", "-d", "-u", "-F", p.Path)
+		cmd := exec.Command(gnu, "-i", "-d", "-u", "-F", file)
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("cpio -i %s: %v\n%s", p.Path, err, out)
@@ -473,33 +488,43 @@ func TestSecretFilesGoToTheirOwnPart(t *testing.T) {
 	if diff := cmp.Diff(statuses(), f.build(t)); diff != "" {
 		t.Errorf("rebuild (-want +got):\n%s", diff)
 	}
-	if _, err := os.Stat(secretParts[0].Path); err != nil {
+	if _, err := secretParts[0].Read(); err != nil {
 		t.Errorf("secret archive removed by a no-op rebuild: %v", err)
 	}
 }
 
 func TestArtifactRebuildsAMissingArchive(t *testing.T) {
-	f := newBuildFixture(t)
-	f.build(t)
-	snap := f.snapshot(t)
-	a, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	own := a.Parts[len(a.Parts)-1].Path
-	if err := os.Remove(own); err != nil {
-		t.Fatal(err)
-	}
-	// A second look through the manifest cache still notices.
-	if _, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, false); err == nil {
-		t.Fatal("Artifact without build served a missing archive")
-	}
-	a, err = f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(a.Parts[len(a.Parts)-1].Path); err != nil {
-		t.Errorf("archive not rebuilt: %v", err)
+	for _, tc := range []struct {
+		name string
+		part func(a *Artifact) string // the file removed
+	}{
+		{name: "the node's pack", part: func(a *Artifact) string { return a.Parts[len(a.Parts)-1].Path }},
+		{name: "the shared archive", part: func(a *Artifact) string { return a.Parts[0].Path }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newBuildFixture(t)
+			f.build(t)
+			snap := f.snapshot(t)
+			a, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := unpack(t, a)
+			if err := os.Remove(tc.part(a)); err != nil {
+				t.Fatal(err)
+			}
+			// A second look through the manifest cache still notices.
+			if _, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, false); err == nil {
+				t.Fatal("Artifact without build served a missing archive")
+			}
+			a, err = f.builder.Artifact(context.Background(), snap, "n1", System, compress.Gzip, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, unpack(t, a)); diff != "" {
+				t.Errorf("rebuilt image (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

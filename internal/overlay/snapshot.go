@@ -30,6 +30,10 @@ type Snapshot struct {
 	// inputs memoizes inputsDigest: kind, node and overlays -> digest.
 	inputs sync.Map
 
+	// servedChecks are Archives' checks of images in this snapshot.
+	servedOnce   sync.Once
+	servedChecks *servedChecks
+
 	groupsOnce sync.Once
 	groups     map[string]int // overlay group -> nodes in it
 

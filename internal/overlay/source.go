@@ -1,6 +1,15 @@
 // Package overlay renders overlays (trees of files and Warewulf-compatible
-// Go templates) per node, and builds them into the archives nodes receive
-// at boot and while they run.
+// Go templates) per node, builds them into the archives nodes receive at
+// boot and while they run, and serves them (Archives).
+//
+// On disk, under the Builder's Dir (<wwprovisiondir>/overlays): a node's
+// image of each kind is one pack file, NODE/__SYSTEM__.pack or
+// NODE/__RUNTIME__.pack (format in pack.go: header, JSON manifest with
+// section offsets, the node's own and secret archives in three forms),
+// 0600 when it holds secret files and 0640 otherwise; the archives
+// shared by nodes with the same overlays are .shared/SUM.img{,.gz,.zst}
+// with a manifest per group, .shared/GROUP.json; .lock is the lock file
+// builds share (lock.go).
 package overlay
 
 import (

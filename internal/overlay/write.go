@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
@@ -10,12 +11,12 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/compress"
@@ -55,7 +56,10 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		rs := rendered[j.group]
 		if len(rs) < 2 || len(rs) < members[j.group] {
 			set := &sharedSet{}
-			if data, err := os.ReadFile(manifestPath); err == nil && json.Unmarshal(data, set) == nil && set.Archive != "" {
+			// The group's archive, when it is there in every form: else
+			// the nodes rendered get everything in their own archives.
+			if data, err := os.ReadFile(manifestPath); err == nil && json.Unmarshal(data, set) == nil && set.Archive != "" &&
+				s.present(&manifest{Shared: set.Archive}) {
 				out[j.group] = set
 			} else {
 				out[j.group] = nil
@@ -91,7 +95,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
 		_, err = os.Stat(s.b.sharedPath(set.Archive, compress.Zstd))
 		if forced := slices.ContainsFunc(rs, func(j *job) bool { return j.force }); err != nil || forced {
-			if _, err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, nil, archivePerm); err != nil {
+			if err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, archivePerm); err != nil {
 				return nil, err
 			}
 			s.newShared = true
@@ -108,9 +112,10 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 	return out, nil
 }
 
-// write writes a node's own archive: every entry that is not in the
-// shared archive as it is.
-func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
+// write writes a node's image: its own archive, every entry that is not
+// in the shared archive as it is, and its secret archive, in every form,
+// into the node's pack, holding the node's directory lock.
+func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sharedSet) Result {
 	res := Result{Node: j.node, Kind: j.kind}
 	own := map[string]string{}
 	sharedSum := ""
@@ -135,7 +140,7 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 		}
 	}
 	fail := func(err error) Result { return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err} }
-	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sizes: map[string]int64{}}
+	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sections: map[string]section{}}
 	var data, secretData []byte
 	if len(own) > 0 || sharedSum == "" {
 		var err error
@@ -153,77 +158,103 @@ func (s *buildState) write(w *renderers, j *job, shared *sharedSet) Result {
 		sum := sha256.Sum256(secretData)
 		m.Secret = hex.EncodeToString(sum[:])
 	}
+	res.Bytes = int64(len(data) + len(secretData))
 	dir := s.nodeDir(j.node)
-	base := j.kind.Base()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	// Warewulf's name for the image it serves (__SYSTEM__.img.gz) is a
-	// link to the current archive: the node's own, or the shared one when
-	// the node has nothing of its own. It never leads to the secrets.
-	link := func(f compress.Format) string {
-		if m.Own == "" {
-			return filepath.Join("..", sharedDir, m.Shared+".img"+f.Ext())
-		}
-		return ownName(base, m.Own, f)
+	unlock, err := lockDir(ctx, dir)
+	if err != nil {
+		return fail(err)
 	}
-	// The previous build's archives are looked for on disk once, for
-	// both the own and the secret archive.
-	oldPresent := sync.OnceValue(func() bool { return s.present(j.node, j.kind, j.old) })
-	// writeOnce writes an archive's forms unless the previous build
-	// wrote the same ones (and the build is not forced), and records
-	// their sizes. It returns the forms it wrote.
-	writeOnce := func(sum, prev string, data []byte, perm os.FileMode) (map[compress.Format][]byte, error) {
-		if sum == "" {
-			return nil, nil
+	defer unlock()
+	status := func() Status {
+		if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared && j.old.Secret == m.Secret {
+			return Unchanged
 		}
-		if !j.force && j.old != nil && prev == sum && oldPresent() {
-			for _, f := range Formats {
-				name := archiveName(base, sum, f, perm)
-				m.Sizes[name] = j.old.Sizes[name]
+		return Built
+	}
+	path := s.packPath(j.node, j.kind)
+	// What is there now: the image checked, or one another build (wwctl
+	// overlay build beside the daemon) wrote since. When that is this
+	// very image, it stays.
+	cur := s.b.manifest(path)
+	if cur != nil && !j.force && cur.Inputs == m.Inputs && cur.Output == m.Output && cur.Shared == m.Shared &&
+		cur.Own == m.Own && cur.Secret == m.Secret && cur.Bodies != nil && maps.Equal(cur.Reads, m.Reads) && s.present(cur) {
+		res.Status = status()
+		return res
+	}
+	// The forms of an archive the pack on disk holds already are taken
+	// from it rather than compressed again (a template's input changed,
+	// its output did not), unless the build is forced, which repairs a
+	// damaged pack.
+	var prev []byte
+	if cur != nil && !j.force && (cur.Own == m.Own || cur.Secret == m.Secret) {
+		if prev, err = readPackData(path, cur); err != nil {
+			prev = nil
+		}
+	}
+	type form struct {
+		secret bool
+		f      compress.Format
+		out    []byte
+	}
+	forms := make([]form, 0, 2*len(Formats))
+	total := 0
+	for _, a := range []struct {
+		secret bool
+		sum    string
+		data   []byte
+	}{{false, m.Own, data}, {true, m.Secret, secretData}} {
+		if a.sum == "" {
+			continue
+		}
+		same := prev != nil && (a.secret && cur.Secret == a.sum || !a.secret && cur.Own == a.sum)
+		for _, f := range Formats {
+			out, ok := []byte(nil), false
+			if same {
+				out, ok = cur.sectionBytes(prev, a.secret, f)
 			}
-			return nil, nil
+			if !ok {
+				if out, err = compressed(a.data, f, w); err != nil {
+					return fail(err)
+				}
+				if f != compress.None {
+					out = bytes.Clone(out) // the encoder's buffer, reused by its next call
+				}
+			}
+			forms = append(forms, form{a.secret, f, out})
+			total += len(out)
 		}
-		forms, err := s.b.writeForms(func(f compress.Format) string { return filepath.Join(dir, archiveName(base, sum, f, perm)) }, data, w, perm)
-		if err != nil {
-			return nil, err
-		}
-		for f, out := range forms {
-			m.Sizes[archiveName(base, sum, f, perm)] = int64(len(out))
-		}
-		return forms, nil
 	}
-	var prevOwn, prevSecret string
-	if j.old != nil {
-		prevOwn, prevSecret = j.old.Own, j.old.Secret
+	packData := make([]byte, 0, total)
+	for _, fm := range forms {
+		m.Sections[sectionName(fm.secret, fm.f)] = section{Off: int64(len(packData)), Len: int64(len(fm.out))}
+		packData = append(packData, fm.out...)
 	}
-	ownForms, err := writeOnce(m.Own, prevOwn, data, archivePerm)
+	if cur != nil && !j.force && prev != nil && cur.Bodies != nil && cur.Shared == m.Shared && cur.Own == m.Own && cur.Secret == m.Secret {
+		m.Bodies = cur.Bodies
+	} else if m.Bodies, err = s.bodies(m, packData); err != nil {
+		return fail(err)
+	}
+	pack, err := encodePack(m, packData)
 	if err != nil {
 		return fail(err)
 	}
-	secretForms, err := writeOnce(m.Secret, prevSecret, secretData, secretPerm)
-	if err != nil {
+	perm := archivePerm
+	if m.Secret != "" {
+		perm = secretPerm
+	}
+	if err := atomicfile.Create(path, pack, perm); err != nil {
 		return fail(err)
 	}
-	if m.Bodies, err = s.bodies(j, m, ownForms, secretForms); err != nil {
-		return fail(err)
+	// Once a node has its pack, what is beside it is a killed build's
+	// temporary file at most, which the first build of a process removes
+	// (removeLeftovers): no need to list the directory each time.
+	if cur == nil {
+		removeOld(dir, j.kind.Base())
 	}
-	res.Status = Built
-	if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared && j.old.Secret == m.Secret {
-		res.Status = Unchanged
-	}
-	if err := replaceSymlink(link(compress.Gzip), filepath.Join(dir, base+".img.gz")); err != nil {
-		return fail(err)
-	}
-	js, err := json.Marshal(m)
-	if err != nil {
-		return fail(err)
-	}
-	if err := atomicfile.Create(filepath.Join(dir, base+".json"), js, archivePerm); err != nil {
-		return fail(err)
-	}
-	removeOld(dir, base, m.Sizes)
-	res.Bytes = int64(len(data) + len(secretData))
+	res.Status = status()
 	return res
 }
 
@@ -235,29 +266,15 @@ func (s *buildState) secret(h string) bool {
 	return e != nil && e.Secret()
 }
 
-// ownName is the file name of a node's own archive in format f.
-func ownName(base, sum string, f compress.Format) string {
-	return base + "." + sum[:16] + ".img" + f.Ext()
-}
-
-// Modes of the archives and manifests a build writes. None is
+// Modes of the archives and packs a build writes. None is
 // world-readable: only the daemon (root) serves them, and a shared or
 // own archive still shows what a node is given (its hosts, its
-// addresses) to whoever logs in on the server. Secret archives are
-// root's alone.
+// addresses) to whoever logs in on the server. A pack with a secret
+// archive is root's alone.
 const (
 	archivePerm os.FileMode = 0o640
 	secretPerm  os.FileMode = 0o600
 )
-
-// archiveName is the file name of a node's own archive (perm
-// archivePerm), or of its secret archive (perm secretPerm), in format f.
-func archiveName(base, sum string, f compress.Format, perm os.FileMode) string {
-	if perm == secretPerm {
-		return base + ".secret." + sum[:16] + ".img" + f.Ext()
-	}
-	return ownName(base, sum, f)
-}
 
 // archive writes the entries (by hash) as a reproducible cpio archive,
 // adding the directories above them so it unpacks on its own.
@@ -307,44 +324,24 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 }
 
 // writeForms writes data uncompressed, gzipped and zstd-compressed under
-// content-addressed names, and returns each file's bytes. A worker's
-// encoders compress small archives; without a worker the parallel stream
-// compressors do.
-func (b *Builder) writeForms(name func(compress.Format) string, data []byte, w *renderers, perm os.FileMode) (map[compress.Format][]byte, error) {
-	forms := map[compress.Format][]byte{}
+// content-addressed names (the shared archives).
+func (b *Builder) writeForms(name func(compress.Format) string, data []byte, perm os.FileMode) error {
 	for _, f := range Formats {
-		out, err := compressed(data, f, w)
+		out, err := compressed(data, f, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := atomicfile.Create(name(f), out, perm); err != nil {
-			return nil, err
+			return err
 		}
-		if w != nil && f != compress.None {
-			out = bytes.Clone(out) // the encoder's buffer, reused by its next call
-		}
-		forms[f] = out
 	}
-	return forms, nil
+	return nil
 }
 
 // bodies works out the sha256 of the image m describes in every format,
-// as the daemon serves it: the shared, own and secret archives one after
-// the other. own and secret are the forms this build wrote; the others
-// are read back from their files. An image whose archives are all the
-// previous build's keeps its sums.
-func (s *buildState) bodies(j *job, m *manifest, own, secret map[compress.Format][]byte) (map[string]bodySums, error) {
-	if !j.force && own == nil && secret == nil && j.old != nil && j.old.Bodies != nil &&
-		j.old.Shared == m.Shared && j.old.Own == m.Own && j.old.Secret == m.Secret {
-		return j.old.Bodies, nil
-	}
-	dir, base := s.nodeDir(j.node), j.kind.Base()
-	form := func(written map[compress.Format][]byte, sum string, f compress.Format, perm os.FileMode) ([]byte, error) {
-		if out, ok := written[f]; ok {
-			return out, nil
-		}
-		return os.ReadFile(filepath.Join(dir, archiveName(base, sum, f, perm)))
-	}
+// as the daemon serves it: the shared archive, then the own and secret
+// archives from data (the pack's data).
+func (s *buildState) bodies(m *manifest, data []byte) (map[string]bodySums, error) {
 	out := make(map[string]bodySums, len(Formats))
 	for _, f := range Formats {
 		h, err := s.sharedHash(m.Shared, f)
@@ -352,20 +349,14 @@ func (s *buildState) bodies(j *job, m *manifest, own, secret map[compress.Format
 			return nil, err
 		}
 		if m.Own != "" {
-			data, err := form(own, m.Own, f, archivePerm)
-			if err != nil {
-				return nil, err
-			}
-			h.Write(data)
+			b, _ := m.sectionBytes(data, false, f)
+			h.Write(b)
 		}
 		var b bodySums
 		if m.Secret != "" {
 			b.Public = hex.EncodeToString(h.Sum(nil))
-			data, err := form(secret, m.Secret, f, secretPerm)
-			if err != nil {
-				return nil, err
-			}
-			h.Write(data)
+			sec, _ := m.sectionBytes(data, true, f)
+			h.Write(sec)
 		}
 		b.All = hex.EncodeToString(h.Sum(nil))
 		out[bodyKey(f)] = b
@@ -447,44 +438,24 @@ func outputDigest(tree map[string]string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func readManifest(path string) *manifest {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	m := &manifest{}
-	if json.Unmarshal(data, m) != nil || (m.Own == "" && m.Shared == "") {
-		return nil
-	}
-	return m
-}
-
-func replaceSymlink(target, link string) error {
-	if cur, err := os.Readlink(link); err == nil && cur == target {
-		return nil
-	}
-	tmp := link + ".tmp"
-	_ = os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
-	}
-	return os.Rename(tmp, link)
-}
-
-// removeOld deletes a node's previous archives of a kind: every
-// base.* file but the current ones (keep), the manifest and Warewulf's
-// link. A reader that has one open keeps reading it.
-func removeOld(dir, base string, keep map[string]int64) {
+// removeOld deletes what a node directory holds of base besides its
+// pack: the archives, manifest and link of the format before packs, and
+// the temporary files of a build of base that was killed. The caller
+// holds the directory's lock, so no build is writing base there. A reader
+// that has a file open keeps reading it.
+func removeOld(dir, base string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
+	pack := packName(base)
 	for _, e := range entries {
 		n := e.Name()
-		if _, ok := keep[n]; ok || !strings.HasPrefix(n, base+".") || strings.HasPrefix(n, base+".img") || strings.HasSuffix(n, ".json") {
-			continue
+		old := strings.HasPrefix(n, base+".") && n != pack
+		temp := strings.HasPrefix(n, "."+base+".") && strings.Contains(n, ".tmp-")
+		if old || temp {
+			_ = os.Remove(filepath.Join(dir, n))
 		}
-		_ = os.Remove(filepath.Join(dir, n))
 	}
 }
 
@@ -546,7 +517,7 @@ func (b *Builder) collectShared() error {
 			continue
 		}
 		for _, k := range []ImageKind{System, Runtime} {
-			if m := readManifest(filepath.Join(b.Dir, n.Name(), k.Base()+".json")); m != nil && m.Shared != "" {
+			if m := b.manifest(filepath.Join(b.Dir, n.Name(), packName(k.Base()))); m != nil && m.Shared != "" {
 				used[m.Shared] = true
 			}
 		}

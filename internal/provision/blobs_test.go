@@ -3,7 +3,6 @@ package provision
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -56,85 +54,6 @@ func BenchmarkServeSystemOverlay(b *testing.B) {
 	}
 }
 
-func TestBlobCacheKeepsToItsBound(t *testing.T) {
-	mod := time.Unix(1_700_000_000, 0)
-	part := func(i int, size int64) overlay.Part {
-		return overlay.Part{Path: fmt.Sprintf("/o/n%04d/__SYSTEM__.img", i), Size: size, ModTime: mod, Inode: uint64(i + 1)}
-	}
-	blobOf := func(p overlay.Part) *blob {
-		return &blob{data: bytes.Repeat([]byte{'x'}, int(p.Size)), mod: p.ModTime, inode: p.Inode}
-	}
-	tests := []struct {
-		name        string
-		parts       []overlay.Part
-		wantEntries int
-	}{
-		{name: "all fit", parts: []overlay.Part{part(0, 100), part(1, 100)}, wantEntries: 2},
-		{name: "others make room", parts: func() []overlay.Part {
-			var ps []overlay.Part
-			for i := range 100 {
-				ps = append(ps, part(i, 1000))
-			}
-			return ps
-		}(), wantEntries: 8}, // 8 × (1000 + path + overhead) ≤ 10,000
-		{name: "too big to keep", parts: []overlay.Part{part(0, 2001)}, wantEntries: 0},
-		{name: "secret", parts: []overlay.Part{{Path: "/o/n1/__SYSTEM__.secret.x.img", Size: 10, ModTime: mod, Inode: 9, Secret: true}}, wantEntries: 0},
-		{name: "no identity", parts: []overlay.Part{{Path: "/o/n1/x", Size: 10}}, wantEntries: 0},
-		{name: "same path again", parts: []overlay.Part{part(0, 100), part(0, 200)}, wantEntries: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newBlobCache(10_000, 2000)
-			for _, p := range tt.parts {
-				c.put(p, blobOf(p))
-				if _, size := c.stats(); size > c.max {
-					t.Fatalf("holds %d bytes, more than its bound of %d", size, c.max)
-				}
-			}
-			entries, size := c.stats()
-			var want int64
-			c.each(func(path string, b *blob) { want += blobCost(path, b.data) })
-			if entries != tt.wantEntries || size != want {
-				t.Errorf("%d entries of %d bytes, want %d entries of %d", entries, size, tt.wantEntries, want)
-			}
-			// The last put is the one found.
-			last := tt.parts[len(tt.parts)-1]
-			if _, ok := c.get(last); ok != (tt.wantEntries > 0) {
-				t.Errorf("get(%s) found = %v", last.Path, ok)
-			}
-		})
-	}
-}
-
-// An entry serves only the file the artifact was checked against.
-func TestBlobCacheChecksIdentity(t *testing.T) {
-	mod := time.Unix(1_700_000_000, 0)
-	p := overlay.Part{Path: "/o/n1/__SYSTEM__.img", Size: 3, ModTime: mod, Inode: 7}
-	c := newBlobCache(1<<20, 1<<10)
-	c.put(p, &blob{data: []byte("abc"), mod: mod, inode: 7})
-	tests := []struct {
-		name   string
-		change func(*overlay.Part)
-		found  bool
-	}{
-		{name: "same file", change: func(*overlay.Part) {}, found: true},
-		{name: "other size", change: func(p *overlay.Part) { p.Size = 4 }},
-		{name: "other time", change: func(p *overlay.Part) { p.ModTime = mod.Add(time.Nanosecond) }},
-		{name: "other inode", change: func(p *overlay.Part) { p.Inode = 8 }},
-		{name: "other path", change: func(p *overlay.Part) { p.Path += ".gz" }},
-		{name: "secret", change: func(p *overlay.Part) { p.Secret = true }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := p
-			tt.change(&q)
-			if _, ok := c.get(q); ok != tt.found {
-				t.Errorf("found = %v, want %v", ok, tt.found)
-			}
-		})
-	}
-}
-
 // fetch gets target from h and fails the test unless it is a 200.
 func fetch(t *testing.T, h http.Handler, target, remote string) *httptest.ResponseRecorder {
 	t.Helper()
@@ -150,7 +69,7 @@ func partsContent(t *testing.T, a *overlay.Artifact) string {
 	t.Helper()
 	var b strings.Builder
 	for _, p := range a.Parts {
-		data, err := os.ReadFile(p.Path)
+		data, err := p.Read()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +100,7 @@ func TestOverlayFromMemoryAfterRebuild(t *testing.T) {
 				build()
 			}
 			first := fetch(t, h, "/system/aa:bb:cc:dd:ee:01", priv)
-			if entries, _ := s.blobs.stats(); entries == 0 {
+			if entries, _ := s.archives.MemoryStats(); entries == 0 {
 				t.Fatal("nothing kept in memory after sending the overlay")
 			}
 			// Sent again from memory: the same.
@@ -232,16 +151,22 @@ func TestOverlayFromMemoryFollowsTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := a.Parts[len(a.Parts)-1].Path
-	data, err := os.ReadFile(own)
+	// The node's own archive, changed in its pack, which is replaced.
+	own := a.Parts[len(a.Parts)-1]
+	data, err := own.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
 	changed := bytes.ToUpper(data)
-	if err := os.WriteFile(own+".new", changed, 0o644); err != nil {
+	pack, err := os.ReadFile(own.Path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(own+".new", own); err != nil {
+	copy(pack[own.Offset:], changed)
+	if err := os.WriteFile(own.Path+".new", pack, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(own.Path+".new", own.Path); err != nil {
 		t.Fatal(err)
 	}
 	// A new load checks the artifact again.
@@ -288,14 +213,9 @@ func TestOverlayFromMemorySecrets(t *testing.T) {
 			if etags[true] == etags[false] {
 				t.Errorf("the same ETag %s with and without the secret", etags[true])
 			}
-			if entries, _ := s.blobs.stats(); entries == 0 {
+			if entries, _ := s.archives.MemoryStats(); entries == 0 {
 				t.Error("nothing kept in memory")
 			}
-			s.blobs.each(func(path string, b *blob) {
-				if strings.Contains(path, ".secret.") || strings.Contains(string(b.data), secretBytes) {
-					t.Errorf("secret archive %s kept in memory", path)
-				}
-			})
 		})
 	}
 }
@@ -314,26 +234,7 @@ func TestOverlayWithoutMemory(t *testing.T) {
 	if diff := cmp.Diff(partsContent(t, a), w.Body.String()); diff != "" {
 		t.Errorf("(-built +sent):\n%s", diff)
 	}
-	if s.blobs != nil {
-		t.Error("a cache with OverlayMemory -1")
+	if entries, _ := s.archives.MemoryStats(); entries != 0 {
+		t.Errorf("%d archives in memory with OverlayMemory -1", entries)
 	}
-}
-
-// each calls fn with every entry (tests).
-func (c *blobCache) each(fn func(path string, b *blob)) {
-	c.entries.Range(func(k, v any) bool {
-		fn(k.(string), v.(*blob))
-		return true
-	})
-}
-
-// stats returns the entries and bytes held (tests).
-func (c *blobCache) stats() (entries int, size int64) {
-	if c == nil {
-		return 0, 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.each(func(string, *blob) { entries++ })
-	return entries, c.size
 }

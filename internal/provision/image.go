@@ -10,6 +10,7 @@ import (
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/image"
+	"github.com/wwboot/wwboot/internal/overlay"
 )
 
 // serveImage sends the node's image archive. An image with secret files
@@ -83,23 +84,11 @@ func (s *Server) serveImageWithSecrets(w http.ResponseWriter, r *http.Request, r
 		s.log.Error("image secret files withheld: rebuild the image (wwctl image build --force)", "node", req.node, "image", img, "err", err)
 		return false
 	}
-	pr := &partsReader{}
-	pr.segs = pr.seg[:0]
-	for _, part := range []*os.File{f, sf} {
-		st, err := part.Stat()
-		if err != nil || !st.Mode().IsRegular() {
-			s.log.Error("image secret files withheld: an archive is not a regular file", "node", req.node, "image", img, "file", part.Name())
-			return false
-		}
-		pr.add(segment{f: part, size: st.Size()}, st.ModTime(), "")
+	body, err := overlay.JoinFiles(both, both, f, sf)
+	if err != nil {
+		s.log.Error("image secret files withheld: an archive is not a regular file", "node", req.node, "image", img, "err", err)
+		return false
 	}
-	if plainGet(r) {
-		s.sendParts(w, r, req, sent, both, both, pr)
-		return true
-	}
-	// The sha256 is the whole body's, also in a partial answer: stage
-	// one checks what it assembled from the parts it resumed.
-	w.Header().Set(contract.HeaderChecksum, both)
-	s.serveContent(w, r, req, sent, both, pr.mod, pr)
+	s.serveBody(w, r, req, sent, body)
 	return true
 }

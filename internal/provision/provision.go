@@ -95,12 +95,9 @@ type Server struct {
 	conns atomic.Pointer[connLimiter]
 
 	tokenKey []byte
-	// blobs holds small overlay archives' bytes (blobs.go); nil keeps
-	// none.
-	blobs *blobCache
-	// joinBufs are buffers a body held in memory is joined in
-	// (writeParts).
-	joinBufs sync.Pool // *[]byte
+	// archives are the nodes' overlay images, checked, built and kept
+	// in memory as they are served.
+	archives *overlay.Archives
 
 	statusMu sync.Mutex
 	status   map[string]contract.NodeStatus
@@ -122,7 +119,6 @@ type state struct {
 	byMAC  map[string]string             // canonical hwaddr -> node name
 	ipxe   map[string]*template.Template // by name
 	loaded time.Time
-	checks checks // cache.go
 }
 
 // New loads the inventory, the overlays and the iPXE templates every node
@@ -143,16 +139,7 @@ func New(o Options) (*Server, error) {
 	if s.arp == nil {
 		s.arp = procARP
 	}
-	if o.OverlayMemory >= 0 {
-		total, largest := o.OverlayMemory, o.OverlayMemoryMax
-		if total == 0 {
-			total = defaultBlobBytes
-		}
-		if largest <= 0 {
-			largest = defaultBlobMax
-		}
-		s.blobs = newBlobCache(total, largest)
-	}
+	s.archives = overlay.NewArchives(o.Builder, overlay.ServeOptions{Memory: o.OverlayMemory, MemoryMax: o.OverlayMemoryMax})
 	s.tokenKey = o.TokenKey
 	if len(s.tokenKey) == 0 {
 		s.tokenKey = make([]byte, 32)
@@ -196,7 +183,6 @@ func (s *Server) Apply(cfg *config.Config) error {
 	if err := s.buildPlans(st); err != nil {
 		return err
 	}
-	st.checks.init(st.nodes)
 	s.state.Store(st)
 	s.log.Info("loaded nodes", "nodes", len(st.nodes), "hwaddrs", len(st.byMAC))
 	return nil

@@ -141,7 +141,7 @@ func TestOverlayBodyIsConcatenatedParts(t *testing.T) {
 				}
 				var want []byte
 				for _, p := range a.Parts {
-					data, err := os.ReadFile(p.Path)
+					data, err := p.Read()
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -374,38 +374,6 @@ func TestDiscoveryConcurrent(t *testing.T) {
 	w = get(h, "/ipxe/02:00:00:00:00:ff", priv, nil)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "not known") {
 		t.Errorf("11th: %d %s", w.Code, w.Body)
-	}
-}
-
-func TestPartsReader(t *testing.T) {
-	dir := t.TempDir()
-	contents := []string{"hello ", "", "wide ", "world"}
-	var parts []overlay.Part
-	for i, c := range contents {
-		p := filepath.Join(dir, fmt.Sprint(i))
-		write(t, p, c)
-		parts = append(parts, overlay.Part{Path: p, Size: int64(len(c))})
-	}
-	pr, err := (*blobCache)(nil).open(parts) // no cache: every part an open file
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	all := strings.Join(contents, "")
-	for _, off := range []int64{0, 3, 6, 11, 15, 16} {
-		if _, err := pr.Seek(off, 0); err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if _, err := buf.ReadFrom(pr); err != nil {
-			t.Fatal(err)
-		}
-		if buf.String() != all[off:] {
-			t.Errorf("from %d: %q, want %q", off, buf.String(), all[off:])
-		}
-	}
-	if n, _ := pr.Seek(0, 2); n != int64(len(all)) {
-		t.Errorf("size %d, want %d", n, len(all))
 	}
 }
 

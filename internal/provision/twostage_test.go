@@ -17,6 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/bootstrap"
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/nodeclient"
+	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/stage1"
 )
 
@@ -144,18 +145,21 @@ func TestStageOneRefusesADamagedOverlay(t *testing.T) {
 	if err != nil || d.SHA256() == "" {
 		t.Fatalf("intact overlay: sha256 %q, %v", d.SHA256(), err)
 	}
-	archives, _ := filepath.Glob(filepath.Join(f.opts.Builder.Dir, "n1", "__SYSTEM__.*.img.zst"))
-	if len(archives) == 0 {
-		t.Fatal("no zstd archive built")
+	// Damage the node's own zstd archive in its pack.
+	a, err := f.opts.Builder.Artifact(context.Background(), f.server(t).state.Load().snap, "n1", overlay.System, compress.Zstd, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range archives {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)/2] ^= 0xff
-		write(t, p, string(data))
+	own := a.Parts[len(a.Parts)-1]
+	if own.Secret || !strings.HasSuffix(own.Path, ".pack") {
+		t.Fatalf("last part %+v, want the node's own archive", own)
 	}
+	data, err := os.ReadFile(own.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[own.Offset+own.Size/2] ^= 0xff
+	write(t, own.Path, string(data))
 	// A daemon started afresh holds nothing in memory: it reads the
 	// damaged file.
 	if _, err := fetch(f.server(t)); !errors.Is(err, nodeclient.ErrChecksum) {

@@ -53,6 +53,7 @@ const (
 	targetOverlay = 0.8
 	targetImage   = 0.9
 	targetStart   = 2 * time.Second
+	targetStorm   = 1.5         // boot storm wall ÷ wwctl overlay build of the same nodes
 	targetRSS     = 300_000_000 // bytes
 )
 
@@ -61,6 +62,7 @@ func main() { harness.Main("daemon", run) }
 // options are the command line.
 type options struct {
 	nodes, conns, imageClients, runs int
+	stormNodes                       int
 	imageSize, overlaySize           int64
 	duration                         time.Duration
 	wwctl                            string
@@ -77,6 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Int64Var(&o.imageSize, "image-size", 1e9, "bytes of the (random) image archive")
 	fs.Int64Var(&o.overlaySize, "overlay-size", 30_000, "approximate bytes of a node's system overlay")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one measurement")
+	fs.IntVar(&o.stormNodes, "storm-nodes", 1000, "nodes of the boot storm (all asking at once after a template change); 0 skips it")
 	fs.StringVar(&o.wwctl, "wwctl", "", "prebuilt wwctl binary (default: build ./cmd/wwctl)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory and print its path")
 	static := fs.String("static", "", "internal: serve this directory with http.FileServer on -listen")
@@ -89,6 +92,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if o.nodes < 1 || o.nodes >= 100000 || o.conns < 1 || o.imageClients < 1 || o.runs < 1 || o.imageSize < 1 || o.duration <= 0 {
 		return errors.New("-nodes (1 to 99999), -conns, -image-clients, -runs, -image-size and -duration must be positive")
+	}
+	if o.stormNodes < 0 || o.stormNodes > o.nodes || o.stormNodes > 60000 {
+		return errors.New("-storm-nodes must be between 0 and -nodes (at most 60000)")
 	}
 	tmp, err := os.MkdirTemp("", "wwctl-daemon-")
 	if err != nil {
@@ -139,6 +145,7 @@ type bench struct {
 	hwm, rss, staticHWM int64
 	failures            int64
 	firstFailure        string
+	storm               *stormResult
 }
 
 // setup writes the tree, builds the overlays, starts both servers and
@@ -356,6 +363,10 @@ func (b *bench) measure(ctx context.Context) error {
 		return err
 	}
 	b.staticHWM, _, err = memory(b.static.cmd.Process.Pid)
+	if err != nil || b.o.stormNodes == 0 {
+		return err
+	}
+	b.storm, err = b.bootStorm(ctx)
 	return err
 }
 
@@ -381,6 +392,12 @@ func (b *bench) report(stdout io.Writer) {
 		ratio := d / s
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fx\t≥ %.2gx\t%s\n", c.name, fmtRate(d, c.unit), fmtRate(s, c.unit), ratio, c.target, okOver(ratio >= c.target))
 	}
+	if st := b.storm; st != nil {
+		ratio := float64(st.wall) / float64(st.build)
+		fmt.Fprintf(tw, "boot storm, %d stale nodes at once\t%s (%d/%d answered)\t%s (wwctl overlay build)\t%.2fx\t≤ %.2gx\t%s\n",
+			st.nodes, harness.FmtDur(st.wall), st.answered, st.nodes, harness.FmtDur(st.build), ratio, targetStorm,
+			okOver(ratio <= targetStorm && st.answered == st.nodes))
+	}
 	fmt.Fprintf(tw, "start to first answer\t%s\t\t\t< %s\t%s\n", harness.FmtDur(b.startup), harness.FmtDur(targetStart), okOver(b.startup < targetStart))
 	fmt.Fprintf(tw, "peak RSS after the load\t%s\t%s\t\t< %s\t%s\n", fmtBytes(b.hwm), fmtBytes(b.staticHWM), fmtBytes(targetRSS), okOver(b.hwm < targetRSS))
 	_ = tw.Flush()
@@ -388,7 +405,10 @@ func (b *bench) report(stdout io.Writer) {
 		"http.FileServer serving a copy of one script and one overlay and the image archive itself.\n"+
 		"Both are child processes; the load generator (keep-alive HTTP/1.1) runs in this one and takes\n"+
 		"its share of the CPUs, which narrows the gaps. Start is exec to the first 200 of /ipxe/<mac>;\n"+
-		"peak RSS is VmHWM (daemon's current RSS %s).\n", fmtBytes(b.rss))
+		"peak RSS is VmHWM (daemon's current RSS %s). The boot storm edits a system overlay template\n"+
+		"so that every image is stale, times \"wwctl overlay build\" of the storm's nodes (STATIC column),\n"+
+		"edits it again, waits for the daemon to reload, and has every node ask for /system/<mac> at once,\n"+
+		"each on its own connection from its own 127.x address; DAEMON is until the last answer.\n", fmtBytes(b.rss))
 	if b.failures > 0 {
 		fmt.Fprintf(stdout, "FAILED: %d request(s); first: %s\n", b.failures, b.firstFailure)
 	}
