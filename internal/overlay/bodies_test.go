@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -94,7 +96,7 @@ func TestBuildRecordsTheServedSHA256(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				f.writeFile(t, p, string(pack))
+				sitetest.Write(t, p, string(pack))
 			}
 		}, statuses()},
 	} {

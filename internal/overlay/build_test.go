@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
@@ -44,12 +46,8 @@ type buildFixture struct {
 
 func newBuildFixture(t *testing.T) *buildFixture {
 	t.Helper()
-	root := t.TempDir()
-	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\npaths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
-	cfg, _, err := config.Parse([]byte(conf), "warewulf.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := sitetest.New(t, "")
+	root, cfg := in.Root, in.Config
 	f := &buildFixture{root: root, cfg: cfg, nodes: buildNodes,
 		builder: &Builder{Dir: filepath.Join(cfg.Paths.Wwprovisiondir, "overlays"), Workers: 2, NoSync: true}}
 	f.write(t, "t/rootfs/etc/static", "same everywhere\n")
@@ -57,23 +55,13 @@ func newBuildFixture(t *testing.T) *buildFixture {
 	f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}}\n")
 	f.write(t, "t/rootfs/etc/key.ww", "{{Include \"key\"}}\n")
 	f.write(t, "r/rootfs/etc/motd.ww", "welcome to {{.Id}}\n")
-	f.writeFile(t, filepath.Join(root, "etc/warewulf/key"), "K1")
+	sitetest.Write(t, filepath.Join(root, "etc/warewulf/key"), "K1")
 	return f
 }
 
 func (f *buildFixture) write(t *testing.T, rel, content string) {
 	t.Helper()
-	f.writeFile(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, rel), content)
-}
-
-func (f *buildFixture) writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	sitetest.Write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, rel), content)
 }
 
 func (f *buildFixture) snapshot(t *testing.T) *Snapshot {
@@ -141,7 +129,7 @@ func TestIncrementalBuild(t *testing.T) {
 			f.write(t, "t/rootfs/etc/hostname.ww", "{{- .Id}}{{if eq .Id \"n2\"}} (spare){{end}}\n")
 		}},
 		{name: "an included file changes for every node", change: func() {
-			f.writeFile(t, filepath.Join(f.root, "etc/warewulf/key"), "K2")
+			sitetest.Write(t, filepath.Join(f.root, "etc/warewulf/key"), "K2")
 		}, built: []string{"n1/system", "n2/system", "n3/system"}},
 		{name: "a node's address changes everyone's hosts file", change: func() {
 			f.nodes = strings.Replace(f.nodes, "10.0.0.3", "10.0.0.33", 1)
@@ -403,7 +391,7 @@ func TestGNUCpioExtractsTheRenderedTree(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := filepath.Join(parts, fmt.Sprint(i))
-		f.writeFile(t, file, string(data))
+		sitetest.Write(t, file, string(data))
 		list, err := exec.Command(gnu, "-t", "-F", file).CombinedOutput()
 		if err != nil {
 			t.Fatalf("cpio -t %s: %v\n%s", p.Path, err, list)
@@ -540,14 +528,14 @@ func TestBuildRemovesWhatAKilledBuildLeft(t *testing.T) {
 		filepath.Join(dir, sharedDir, ".abcd.img.gz.tmp-77"),
 	}
 	for _, p := range leftovers {
-		f.writeFile(t, p, "half an archive")
+		sitetest.Write(t, p, "half an archive")
 	}
 	if err := os.Symlink("system-0123.img.gz", filepath.Join(dir, "n2", "__SYSTEM__.img.gz.tmp")); err != nil {
 		t.Fatal(err)
 	}
 	leftovers = append(leftovers, filepath.Join(dir, "n2", "__SYSTEM__.img.gz.tmp"))
 	keep := filepath.Join(dir, "n3", "notes.tmp") // not a link: not ours
-	f.writeFile(t, keep, "x")
+	sitetest.Write(t, keep, "x")
 
 	// While another build holds the lock, its temporary files are live.
 	unlock, err := atomicfile.Lock(context.Background(), filepath.Join(dir, ".lock"))

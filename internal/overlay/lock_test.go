@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -66,12 +68,12 @@ func TestBuildRemovesTheFormatBeforePacks(t *testing.T) {
 	old := []string{"__SYSTEM__.json", "__SYSTEM__.0123456789abcdef.img", "__SYSTEM__.0123456789abcdef.img.gz",
 		"__SYSTEM__.secret.0123456789abcdef.img.zst", "__RUNTIME__.json"}
 	for _, n := range old {
-		f.writeFile(t, filepath.Join(dir, n), "old")
+		sitetest.Write(t, filepath.Join(dir, n), "old")
 	}
 	if err := os.Symlink("__SYSTEM__.0123456789abcdef.img.gz", filepath.Join(dir, "__SYSTEM__.img.gz")); err != nil {
 		t.Fatal(err)
 	}
-	f.writeFile(t, filepath.Join(dir, "notes"), "an administrator's")
+	sitetest.Write(t, filepath.Join(dir, "notes"), "an administrator's")
 	f.build(t)
 	entries, err := os.ReadDir(dir)
 	if err != nil {

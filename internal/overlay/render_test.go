@@ -9,6 +9,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/config"
@@ -51,12 +53,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, files map[string]string) *fixture {
 	t.Helper()
-	root := t.TempDir()
-	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\npaths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
-	cfg, _, err := config.Parse([]byte(conf), "warewulf.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := sitetest.New(t, "")
+	root, cfg := in.Root, in.Config
 	for p, content := range files {
 		mode := os.FileMode(0o644)
 		if i := strings.Index(p, "@"); i > 0 {
@@ -66,16 +64,7 @@ func newFixture(t *testing.T, files map[string]string) *fixture {
 			}
 			mode, p = os.FileMode(m), p[:i]
 		}
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(full, mode); err != nil {
-			t.Fatal(err)
-		}
+		sitetest.WriteMode(t, filepath.Join(root, p), content, mode)
 	}
 	inv, err := inventory.Parse([]byte(testNodes), "nodes.conf")
 	if err != nil {

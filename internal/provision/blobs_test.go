@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -108,8 +110,8 @@ func TestOverlayFromMemoryAfterRebuild(t *testing.T) {
 				t.Fatal("the second answer differs from the first")
 			}
 
-			write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/hostname.ww"), "host {{.Id}} rebuilt\n")
-			write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/static"), "the same for every node, rebuilt\n")
+			sitetest.Write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/hostname.ww"), "host {{.Id}} rebuilt\n")
+			sitetest.Write(t, filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/static"), "the same for every node, rebuilt\n")
 			if err := s.Reload(); err != nil {
 				t.Fatal(err)
 			}

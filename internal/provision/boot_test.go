@@ -6,13 +6,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
 func TestInitramfsAndEFIBoot(t *testing.T) {
 	f := newFixture(t, fixtureNodes, false)
-	write(t, filepath.Join(f.opts.Images.RootFS("rocky"), "boot/initrd.img-6.1.0-1-amd64"), "initramfs of rocky\n")
+	sitetest.Write(t, filepath.Join(f.opts.Images.RootFS("rocky"), "boot/initrd.img-6.1.0-1-amd64"), "initramfs of rocky\n")
 	efi := filepath.Join(f.root, "ipxe/snponly.efi")
-	write(t, efi, "iPXE EFI binary\n")
+	sitetest.Write(t, efi, "iPXE EFI binary\n")
 	f.opts.EFIBoot = map[string]string{"snponly.efi": efi}
 	s := f.server(t)
 	h := s.Handler()

@@ -8,9 +8,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/image"
@@ -66,42 +69,25 @@ type fixture struct {
 	clock time.Time
 }
 
-func write(t testing.TB, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // writeArchive writes a fake built archive and its sha256 file.
 func writeArchive(t testing.TB, p, content string) string {
 	t.Helper()
-	write(t, p, content)
+	sitetest.Write(t, p, content)
 	sum := sha256.Sum256([]byte(content))
 	h := hex.EncodeToString(sum[:])
-	write(t, p+".sha256", h+"  "+filepath.Base(p)+"\n")
+	sitetest.Write(t, p+".sha256", h+"  "+filepath.Base(p)+"\n")
 	return h
 }
 
 func newFixture(t testing.TB, nodes string, secure bool) *fixture {
 	t.Helper()
-	root := t.TempDir()
-	conf := "ipaddr: 10.0.0.254\nnetmask: 255.255.255.0\nwarewulf:\n  port: 9873\n  secure: " +
-		map[bool]string{true: "true", false: "false"}[secure] +
-		"\npaths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n  datadir: " + root + "/share\n"
-	write(t, filepath.Join(root, "etc/warewulf/warewulf.conf"), conf)
-	cfg, _, err := config.Load(filepath.Join(root, "etc/warewulf/warewulf.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, cfg.NodesConf(), nodes)
+	in := sitetest.New(t, sitetest.DefaultConf+"warewulf:\n  port: 9873\n  secure: "+strconv.FormatBool(secure)+"\n")
+	root, cfg := in.Root, in.Config
+	in.WriteNodes(t, nodes)
 	images := &image.Images{Chroots: cfg.Paths.Wwchrootdir, Provision: cfg.Paths.Wwprovisiondir}
 	for _, name := range []string{"rocky", "gzonly"} {
-		write(t, filepath.Join(images.RootFS(name), "boot/vmlinuz-6.1.0-1-amd64"), kernelBytes)
-		write(t, filepath.Join(images.RootFS(name), "etc/os-release"), "ID=fake\n")
+		sitetest.Write(t, filepath.Join(images.RootFS(name), "boot/vmlinuz-6.1.0-1-amd64"), kernelBytes)
+		sitetest.Write(t, filepath.Join(images.RootFS(name), "etc/os-release"), "ID=fake\n")
 	}
 	if err := os.Symlink("/boot/vmlinuz-6.1.0-1-amd64", filepath.Join(images.RootFS("rocky"), "boot/vmlinuz")); err != nil {
 		t.Fatal(err)
@@ -109,9 +95,9 @@ func newFixture(t testing.TB, nodes string, secure bool) *fixture {
 	writeArchive(t, images.Archive("rocky")+".img", imageBytes)
 	writeArchive(t, images.Archive("rocky")+".img.gz", imageGzip)
 	writeArchive(t, images.Archive("gzonly")+".img.gz", imageGzip)
-	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/static"), "the same for every node\n")
-	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/hostname.ww"), "{{.Id}}\n")
-	write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "rt/rootfs/etc/motd.ww"), "welcome to {{.Id}}\n")
+	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/static"), "the same for every node\n")
+	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/hostname.ww"), "{{.Id}}\n")
+	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "rt/rootfs/etc/motd.ww"), "welcome to {{.Id}}\n")
 	f := &fixture{root: root, cfg: cfg, arp: map[string]string{}, clock: time.Unix(1_700_000_000, 0)}
 	f.opts = Options{
 		Config:     cfg,

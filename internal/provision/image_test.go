@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -38,7 +40,7 @@ func imageSecretFixture(t *testing.T) *fixture {
 	root := f.opts.Images.RootFS("rocky")
 	for name, body := range map[string]string{"etc/shadow": imageShadow, "etc/ssh/ssh_host_rsa_key": imageKey} {
 		p := filepath.Join(root, name)
-		write(t, p, body)
+		sitetest.Write(t, p, body)
 		if err := os.Chmod(p, map[string]os.FileMode{"etc/shadow": 0o640}[name]|0o600); err != nil {
 			t.Fatal(err)
 		}

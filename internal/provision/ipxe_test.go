@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -40,7 +42,7 @@ func TestIpxeTemplatesAsWarewulf(t *testing.T) {
 			f := newFixture(t, nodes, false)
 			f.cfg.Ipaddr6 = tc.ipaddr6
 			dir := filepath.Join(f.root, "etc/warewulf/ipxe")
-			write(t, filepath.Join(dir, "site.ipxe"), tc.template)
+			sitetest.Write(t, filepath.Join(dir, "site.ipxe"), tc.template)
 			f.opts.Templates = os.DirFS(dir)
 			w := get(f.server(t).Handler(), "/ipxe/aa:bb:cc:dd:ee:09", priv, nil)
 			if w.Code != 200 {

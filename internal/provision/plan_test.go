@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -46,7 +48,7 @@ func TestPlanFollowsReload(t *testing.T) {
 
 	changed := strings.Replace(fixtureNodes, "    image name: rocky\n", "    image name: gzonly\n", 1)
 	changed = strings.Replace(changed, "      args: [quiet, crashkernel=no]\n", "      version: \"6.1\"\n      args: [quiet]\n", 1)
-	write(t, f.cfg.NodesConf(), changed)
+	sitetest.Write(t, f.cfg.NodesConf(), changed)
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func TestPlanKernelRefresh(t *testing.T) {
 	if got := path(); got != "/boot/vmlinuz-6.1.0-1-amd64" {
 		t.Fatalf("kernel %s, want 6.1.0-1", got)
 	}
-	write(t, filepath.Join(f.opts.Images.RootFS("gzonly"), "boot/vmlinuz-6.2.0-1-amd64"), kernelBytes)
+	sitetest.Write(t, filepath.Join(f.opts.Images.RootFS("gzonly"), "boot/vmlinuz-6.2.0-1-amd64"), kernelBytes)
 	now = now.Add(checkedTTL - time.Second)
 	if got := path(); got != "/boot/vmlinuz-6.1.0-1-amd64" {
 		t.Errorf("within checkedTTL: kernel %s, want the one found first", got)

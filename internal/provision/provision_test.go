@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -282,13 +284,13 @@ func TestUnknownIpxeTemplate(t *testing.T) {
 	}
 	// A site template of that name makes it valid, and is served.
 	f.opts.Templates = os.DirFS(filepath.Join(f.root, "etc/warewulf/ipxe"))
-	write(t, filepath.Join(f.root, "etc/warewulf/ipxe/nosuch.ipxe"), "#!ipxe\necho site {{.Id}} {{.Hwaddr}}\n")
+	sitetest.Write(t, filepath.Join(f.root, "etc/warewulf/ipxe/nosuch.ipxe"), "#!ipxe\necho site {{.Id}} {{.Hwaddr}}\n")
 	s := f.server(t)
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	// Reload fails, and keeps the old state, when a template disappears.
-	write(t, f.opts.Nodes.Path(), nodes+"  n10:\n    ipxe template: gone\n")
+	sitetest.Write(t, f.opts.Nodes.Path(), nodes+"  n10:\n    ipxe template: gone\n")
 	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), `"gone"`) {
 		t.Fatalf("Reload: %v", err)
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/contract"
@@ -29,7 +31,7 @@ func secretFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := newFixture(t, fixtureNodes, false)
 	key := filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/ssh/ssh_host_ed25519_key")
-	write(t, key, secretBytes+"\n")
+	sitetest.Write(t, key, secretBytes+"\n")
 	if err := os.Chmod(key, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+
 	"github.com/wwboot/wwboot/internal/bootstrap"
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/nodeclient"
@@ -23,7 +25,7 @@ import (
 
 func TestInitramfsServesBootstrap(t *testing.T) {
 	f := newFixture(t, fixtureNodes, false)
-	write(t, filepath.Join(f.opts.Images.RootFS("rocky"), "boot/initrd.img-6.1.0-1-amd64"), "initramfs of rocky\n")
+	sitetest.Write(t, filepath.Join(f.opts.Images.RootFS("rocky"), "boot/initrd.img-6.1.0-1-amd64"), "initramfs of rocky\n")
 	sum := writeArchive(t, bootstrap.OutName(f.opts.Images.Archive("rocky"), "6.1.0-1-amd64", compress.Gzip), "bootstrap of rocky\n")
 	// A bootstrap for another kernel is not the node's.
 	writeArchive(t, bootstrap.OutName(f.opts.Images.Archive("gzonly"), "5.14.0", compress.Gzip), "bootstrap of another kernel\n")
@@ -159,7 +161,7 @@ func TestStageOneRefusesADamagedOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	data[own.Offset+own.Size/2] ^= 0xff
-	write(t, own.Path, string(data))
+	sitetest.Write(t, own.Path, string(data))
 	// A daemon started afresh holds nothing in memory: it reads the
 	// damaged file.
 	if _, err := fetch(f.server(t)); !errors.Is(err, nodeclient.ErrChecksum) {
