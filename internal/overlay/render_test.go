@@ -194,6 +194,17 @@ func TestTemplates(t *testing.T) {
 			err:   `leaves the overlay`,
 		},
 		{
+			// The names Warewulf 4.7 gives templates: methods there
+			// (TLSEnabled, Enabled, AuthenticationConf), and the settings
+			// behind them.
+			name: "Warewulf 4.7's configuration names",
+			files: map[string]string{ov + "a.ww": "{{.Warewulf.TLSEnabled}} {{.Warewulf.TLSPort}} {{.Warewulf.Secure}} " +
+				"{{.Warewulf.SecureP}} {{.Dhcp.Enabled}} {{.Tftp.Enabled}} {{.Nfs.Enabled}} " +
+				"{{base .Paths.AuthenticationConf}}"},
+			node: "n1",
+			want: map[string]string{"a": "false 9874 true true true true true auth.conf"},
+		},
+		{
 			name:  "absolute file names stay inside the image",
 			files: map[string]string{ov + "etc/a.ww": "{{file \"/opt/x\" -}}\nx\n"},
 			node:  "n1",

@@ -52,12 +52,17 @@ type Data struct {
 	ContainerName string
 }
 
-// WarewulfConf is the "warewulf:" section of warewulf.conf.
+// WarewulfConf is the "warewulf:" section of warewulf.conf, with the
+// names Warewulf 4.7 gives templates (where it has methods, such as
+// TLSEnabled, a field of the same name reads the same in a template)
+// and the older ones (SecurePort, EnableTLS).
 type WarewulfConf struct {
 	Port              int
+	TLSPort           int
 	SecurePort        int
 	Secure            bool
 	SecureFiles       bool
+	TLSEnabled        bool
 	UpdateInterval    int
 	AutobuildOverlays bool
 	EnableHostOverlay bool
@@ -65,11 +70,15 @@ type WarewulfConf struct {
 	GrubBoot          bool
 	Syslog            bool
 	SystemdName       string
+	// Warewulf 4.7's settings as written (nil: not set), behind its
+	// methods above.
+	SecureP, SecureFilesP, TLSEnabledP, AutobuildOverlaysP, EnableHostOverlayP, GrubBootP *bool
 }
 
 // DhcpConf is the "dhcp:" section.
 type DhcpConf struct {
 	Enabled     bool
+	EnabledP    *bool // Warewulf 4.7's setting behind Enabled
 	Mode        string
 	Interface   string
 	Template    string
@@ -88,6 +97,7 @@ type WwclientConf struct {
 // TftpConf is the "tftp:" section.
 type TftpConf struct {
 	Enabled      bool
+	EnabledP     *bool // Warewulf 4.7's setting behind Enabled
 	Mode         string
 	TftpRoot     string
 	SystemdName  string
@@ -97,6 +107,7 @@ type TftpConf struct {
 // NfsConf is the "nfs:" section.
 type NfsConf struct {
 	Enabled         bool
+	EnabledP        *bool // Warewulf 4.7's setting behind Enabled
 	ExportsExtended []*NfsExport
 	SystemdName     string
 }
@@ -136,6 +147,13 @@ type PathsConf struct {
 // NodesConf is the inventory's path.
 func (p PathsConf) NodesConf() string { return filepath.Join(p.Sysconfdir, "warewulf", "nodes.conf") }
 
+// AuthenticationConf is the REST API's users file.
+func (p PathsConf) AuthenticationConf() string {
+	return filepath.Join(p.Sysconfdir, "warewulf", "auth.conf")
+}
+
+func boolPtr(b bool) *bool { return &b }
+
 // OciBlobCachedir is where image layers are cached.
 func (p PathsConf) OciBlobCachedir() string { return filepath.Join(p.Cachedir, "warewulf") }
 
@@ -154,18 +172,22 @@ func (p PathsConf) OverlayProvisiondir() string { return filepath.Join(p.WWProvi
 // it is computed once per build.
 func configView(c *config.Config) Data {
 	d := Data{
-		Dhcp: DhcpConf{Enabled: c.Dhcp.Enabled, Mode: c.Dhcp.Mode, Interface: c.Dhcp.Interface, Template: c.Dhcp.Template,
+		Dhcp: DhcpConf{Enabled: c.Dhcp.Enabled, EnabledP: boolPtr(c.Dhcp.Enabled), Mode: c.Dhcp.Mode, Interface: c.Dhcp.Interface, Template: c.Dhcp.Template,
 			RangeStart: c.Dhcp.RangeStart, RangeEnd: c.Dhcp.RangeEnd, Range6Start: c.Dhcp.Range6Start,
 			Range6End: c.Dhcp.Range6End, SystemdName: c.Dhcp.SystemdName},
 		Ssh: SshConf{KeyTypes: c.SSH.KeyTypes, SharedHostKeys: c.SSH.SharedHostKeys},
-		Warewulf: WarewulfConf{Port: c.Warewulf.Port, SecurePort: c.Warewulf.TLSPort, Secure: c.Warewulf.Secure,
-			SecureFiles: c.Warewulf.SecureFiles, UpdateInterval: c.Warewulf.UpdateInterval,
-			AutobuildOverlays: c.Warewulf.AutobuildOverlays, EnableHostOverlay: c.Warewulf.HostOverlay,
-			EnableTLS: c.Warewulf.TLS, GrubBoot: c.Warewulf.GrubBoot, SystemdName: c.Warewulf.SystemdName},
+		Warewulf: WarewulfConf{Port: c.Warewulf.Port, TLSPort: c.Warewulf.TLSPort, SecurePort: c.Warewulf.TLSPort,
+			Secure: c.Warewulf.Secure, SecureFiles: c.Warewulf.SecureFiles, TLSEnabled: c.Warewulf.TLS,
+			UpdateInterval: c.Warewulf.UpdateInterval, AutobuildOverlays: c.Warewulf.AutobuildOverlays,
+			EnableHostOverlay: c.Warewulf.HostOverlay, EnableTLS: c.Warewulf.TLS, GrubBoot: c.Warewulf.GrubBoot,
+			SystemdName: c.Warewulf.SystemdName,
+			SecureP:     boolPtr(c.Warewulf.Secure), SecureFilesP: boolPtr(c.Warewulf.SecureFiles),
+			TLSEnabledP: boolPtr(c.Warewulf.TLS), AutobuildOverlaysP: boolPtr(c.Warewulf.AutobuildOverlays),
+			EnableHostOverlayP: boolPtr(c.Warewulf.HostOverlay), GrubBootP: boolPtr(c.Warewulf.GrubBoot)},
 		Wwclient: WwclientConf{Port: c.Wwclient.Port},
-		Tftp: TftpConf{Enabled: c.Tftp.Enabled, Mode: c.Tftp.Mode, TftpRoot: c.Tftp.TftpRoot,
+		Tftp: TftpConf{Enabled: c.Tftp.Enabled, EnabledP: boolPtr(c.Tftp.Enabled), Mode: c.Tftp.Mode, TftpRoot: c.Tftp.TftpRoot,
 			SystemdName: c.Tftp.SystemdName, IpxeBinaries: c.Tftp.IpxeBinaries},
-		Nfs: NfsConf{Enabled: c.Nfs.Enabled, SystemdName: c.Nfs.SystemdName},
+		Nfs: NfsConf{Enabled: c.Nfs.Enabled, EnabledP: boolPtr(c.Nfs.Enabled), SystemdName: c.Nfs.SystemdName},
 		Paths: PathsConf{Bindir: c.Paths.Bindir, Sysconfdir: c.Paths.Sysconfdir, Localstatedir: c.Paths.Localstatedir,
 			Cachedir: c.Paths.Cachedir, Ipxesource: c.Paths.Ipxesource, Srvdir: c.Paths.Srvdir,
 			Firewallddir: c.Paths.Firewallddir, Systemddir: c.Paths.Systemddir, Datadir: c.Paths.Datadir,
