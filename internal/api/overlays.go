@@ -151,7 +151,8 @@ func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	entries, err := rd.RenderFile(snap.Node(node), node, name, p)
+	target, host := snap.RenderTarget(node)
+	entries, err := rd.RenderFile(target, host, name, p)
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "render %s of overlay %q for %s: %v", p, name, node, err)
 	}

@@ -123,8 +123,8 @@ func (a *app) overlayShow() *cobra.Command {
 		Aliases: []string{"cat"},
 		Short:   "Print a file of an overlay, or what it renders to for a node",
 		Long: `Print a file of an overlay. With --render NODE a template is rendered for that
-node (a name that is not a node renders for the server itself, as the host
-overlay does); a template that makes several files prints each under a header.`,
+node (a name that is not a node, such as "host", renders for the server itself,
+whose Id and ClusterName are its host name, as the host overlay is); a template that makes several files prints each under a header.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if node == "" {
@@ -152,7 +152,8 @@ overlay does); a template that makes several files prints each under a header.`,
 			if err != nil {
 				return err
 			}
-			entries, err := r.RenderFile(snap.Node(node), node, args[0], args[1])
+			target, host := snap.RenderTarget(node)
+			entries, err := r.RenderFile(target, host, args[0], args[1])
 			if err != nil {
 				return err
 			}

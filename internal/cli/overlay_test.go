@@ -22,6 +22,15 @@ func TestOverlayWorkflow(t *testing.T) {
 	if !strings.Contains(tr.mustRun("overlay", "list"), "site                 2           true") {
 		t.Errorf("list does not show the site overlay:\n%s", tr.mustRun("overlay", "list"))
 	}
+	tr.mustRun("overlay", "create", "srv")
+	// A name that is not a node renders for the server itself, named by
+	// its host name, as Warewulf's overlay show does.
+	tr.env["EDITOR"] = writeEditor(t, tr.root, `printf '{{.Id}} {{.ClusterName}}\n' > "$1"`)
+	tr.mustRun("overlay", "edit", "--parents", "srv", "etc/who.ww")
+	host, _ := os.Hostname()
+	if got, want := tr.mustRun("overlay", "show", "--render", "host", "srv", "etc/who.ww"), host+" "+host+"\n"; got != want {
+		t.Errorf("rendered for the server %q, want %q", got, want)
+	}
 	tr.mustRun("node", "set", "n[1-2]", "--runtime-overlays", "hosts,site", "-y")
 	if out := tr.mustRun("overlay", "build"); !strings.Contains(out, "4 built, 0 unchanged, 0 failed") {
 		t.Errorf("first build: %s", out)

@@ -67,6 +67,21 @@ func NewSnapshot(cfg *config.Config, inv *inventory.Inventory, store *Store, opt
 	return s, nil
 }
 
+// RenderTarget returns the node named name to render templates for, or,
+// when no node has that name, nil and the server's host name: as in
+// Warewulf, a template rendered for a name that is not a node ("wwctl
+// overlay show --render host") is rendered for the server itself, whose
+// Id and ClusterName are its host name.
+func (s *Snapshot) RenderTarget(name string) (*Node, string) {
+	if n := s.Node(name); n != nil {
+		return n, name
+	}
+	if s.opts.BuildHost != "" {
+		return nil, s.opts.BuildHost
+	}
+	return nil, name
+}
+
 // Node returns the named node, or nil.
 func (s *Snapshot) Node(name string) *Node { return s.nodes.lookup(name) }
 

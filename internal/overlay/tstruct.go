@@ -261,7 +261,7 @@ func (s *nodeSet) data(base Data, n *Node, host string) Data {
 	d := base
 	d.AllNodes = s.all
 	if n == nil {
-		n = &Node{id: host, server: true, Profile: Profile{Kernel: &KernelConf{}, Ipmi: &IpmiConf{Tags: map[string]string{}},
+		n = &Node{id: host, server: true, Profile: Profile{ClusterName: host, Kernel: &KernelConf{}, Ipmi: &IpmiConf{Tags: map[string]string{}},
 			NetDevs: map[string]*NetDev{}, Tags: map[string]string{}, Disks: map[string]*Disk{},
 			FileSystems: map[string]*FileSystem{}, Resources: map[string]any{}}}
 	}
