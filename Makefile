@@ -24,6 +24,9 @@ build: deps
 	@echo "build: compiling wwctl, wwclient, wwstage1 (the packages being compiled are listed; a first run compiles the standard library and modules too)"
 	$(GO) build -v -ldflags "$(LDFLAGS)" -o bin/wwctl ./cmd/wwctl 2>&1 | sed -u 's/^/  /'
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/wwclient ./cmd/wwclient
+	@# Warewulf's wwclient.x86_64 and wwclient.aarch64 overlays carry these.
+	CGO_ENABLED=0 GOARCH=amd64 $(GO) build -ldflags "-s -w" -o bin/wwclient.x86_64 ./cmd/wwclient
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -ldflags "-s -w" -o bin/wwclient.aarch64 ./cmd/wwclient
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/wwstage1 ./cmd/wwstage1
 	ln -sf wwctl bin/warewulfd
 

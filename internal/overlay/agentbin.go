@@ -27,20 +27,119 @@ func WwclientPaths(exe, override string) []string {
 	if override != "" {
 		return []string{override}
 	}
+	return binaryPaths(exe, "wwclient")
+}
+
+// binaryPaths lists where a node program named file is looked for, as
+// WwclientPaths says.
+func binaryPaths(exe, file string) []string {
 	var out []string
 	if exe != "" {
 		dir := filepath.Dir(exe)
-		out = append(out, filepath.Join(dir, "wwclient"),
-			filepath.Join(dir, "..", "lib", "wwboot", "wwclient"),
-			filepath.Join(dir, "..", "libexec", "wwboot", "wwclient"))
+		out = append(out, filepath.Join(dir, file),
+			filepath.Join(dir, "..", "lib", "wwboot", file),
+			filepath.Join(dir, "..", "libexec", "wwboot", file))
 	}
-	for _, p := range []string{"/usr/lib/wwboot/wwclient", "/usr/libexec/wwboot/wwclient", "/usr/bin/wwclient"} {
+	for _, p := range []string{"/usr/lib/wwboot/" + file, "/usr/libexec/wwboot/" + file, "/usr/bin/" + file} {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
 	return out
 }
+
+// WwclientArchs are the architectures Warewulf ships a copy of the
+// wwclient overlay for, as wwclient.<arch>, each with the agent built for
+// that architecture (wwclient.<arch> beside wwctl: "make build" writes
+// bin/wwclient.x86_64 and bin/wwclient.aarch64).
+func WwclientArchs() []string { return []string{"x86_64", "aarch64"} }
+
+// WithWwclientArchs adds to builtin, which holds the wwclient overlay,
+// one copy of it per architecture of WwclientArchs named
+// wwclient.<arch>: the same files, with the binary found as
+// wwclient.<arch> in the places WwclientPaths lists for exe. A copy
+// whose binary is not found is not there (a profile naming it gets
+// "overlay does not exist"), so that an installation without the
+// cross-built agents lists and builds its other overlays.
+func WithWwclientArchs(builtin fs.FS, exe string) fs.FS {
+	v := &archCopies{base: builtin, copies: map[string]*withFile{}}
+	for _, arch := range WwclientArchs() {
+		v.copies["wwclient."+arch] = &withFile{base: builtin, name: WwclientFile,
+			paths: binaryPaths(exe, "wwclient."+arch), binary: "wwclient." + arch}
+	}
+	return v
+}
+
+// archCopies serves copies of the wwclient overlay under other names.
+type archCopies struct {
+	base   fs.FS
+	copies map[string]*withFile // overlay name -> its files, with its binary
+}
+
+// resolve maps a path in a copy to the wwclient overlay's path and the
+// file system that serves it.
+func (a *archCopies) resolve(name string) (fs.FS, string) {
+	first, rest, _ := strings.Cut(name, "/")
+	c, ok := a.copies[first]
+	if !ok {
+		return a.base, name
+	}
+	if _, _, err := c.find(); err != nil {
+		return a.base, name // not there
+	}
+	if rest == "" {
+		return c, "wwclient"
+	}
+	return c, "wwclient/" + rest
+}
+
+func (a *archCopies) Open(name string) (fs.File, error) {
+	fsys, p := a.resolve(name)
+	return fsys.Open(p)
+}
+
+func (a *archCopies) ReadFile(name string) ([]byte, error) {
+	fsys, p := a.resolve(name)
+	return fs.ReadFile(fsys, p)
+}
+
+func (a *archCopies) Stat(name string) (fs.FileInfo, error) {
+	fsys, p := a.resolve(name)
+	st, err := fs.Stat(fsys, p)
+	if err == nil && p == "wwclient" && name != "wwclient" {
+		return renamedInfo{FileInfo: st, name: name}, nil
+	}
+	return st, err
+}
+
+// ReadDir lists a directory; the top level gets the copies beside the
+// wwclient overlay.
+func (a *archCopies) ReadDir(name string) ([]fs.DirEntry, error) {
+	fsys, p := a.resolve(name)
+	entries, err := fs.ReadDir(fsys, p)
+	if err != nil || name != "." {
+		return entries, err
+	}
+	st, err := fs.Stat(a.base, "wwclient")
+	if err != nil {
+		return entries, nil // no wwclient overlay to copy
+	}
+	for copyName, c := range a.copies {
+		if _, _, err := c.find(); err == nil {
+			entries = append(entries, fs.FileInfoToDirEntry(renamedInfo{FileInfo: st, name: copyName}))
+		}
+	}
+	slices.SortFunc(entries, func(x, y fs.DirEntry) int { return strings.Compare(x.Name(), y.Name()) })
+	return entries, nil
+}
+
+// renamedInfo is a directory's FileInfo under another name.
+type renamedInfo struct {
+	fs.FileInfo
+	name string
+}
+
+func (r renamedInfo) Name() string { return r.name }
 
 // WithWwclient returns builtin with the file at WwclientFile read from
 // the first of paths that is a regular file. The search happens each
@@ -56,6 +155,8 @@ type withFile struct {
 	base  fs.FS
 	name  string
 	paths []string
+	// binary is the program's file name in messages; "" is wwclient.
+	binary string
 }
 
 func (w *withFile) find() (string, fs.FileInfo, error) {
@@ -64,8 +165,12 @@ func (w *withFile) find() (string, fs.FileInfo, error) {
 			return p, st, nil
 		}
 	}
-	return "", nil, fmt.Errorf("no wwclient binary for the wwclient overlay: build it (make build writes bin/wwclient) or install it; looked in %s",
-		strings.Join(w.paths, ", "))
+	bin := w.binary
+	if bin == "" {
+		bin = "wwclient"
+	}
+	return "", nil, fmt.Errorf("no %s binary for the %s overlay: build it (make build writes bin/%s) or install it; looked in %s",
+		bin, bin, bin, strings.Join(w.paths, ", "))
 }
 
 func (w *withFile) Open(name string) (fs.File, error) {
@@ -131,6 +236,9 @@ func (e binEntry) Type() fs.FileMode          { return 0 }
 func (e binEntry) Info() (fs.FileInfo, error) { return e.w.Stat(e.w.name) }
 
 var (
+	_ fs.ReadDirFS  = (*archCopies)(nil)
+	_ fs.StatFS     = (*archCopies)(nil)
+	_ fs.ReadFileFS = (*archCopies)(nil)
 	_ fs.ReadDirFS  = (*withFile)(nil)
 	_ fs.StatFS     = (*withFile)(nil)
 	_ fs.ReadFileFS = (*withFile)(nil)

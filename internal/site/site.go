@@ -78,6 +78,9 @@ func Open(o Options) (*Site, error) {
 		// The wwclient overlay's binary is the static cmd/wwclient found
 		// next to the program or installed (or $WWCLIENT).
 		builtin = overlay.WithWwclient(overlays.FS(), overlay.WwclientPaths(s.exe, s.getenv("WWCLIENT")))
+		// And Warewulf's per-architecture copies, wwclient.x86_64 and
+		// wwclient.aarch64, with wwclient.<arch> found beside wwctl.
+		builtin = overlay.WithWwclientArchs(builtin, s.exe)
 	}
 	s.overlays = &overlay.Store{Site: p.Wwoverlaydir, Dist: filepath.Join(p.Datadir, "warewulf", "overlays"), Builtin: builtin}
 	return s, nil
