@@ -73,8 +73,11 @@ inside() {
     wait $pid || true
     fail "$demo exited before both nodes reached RUNTIME_OVERLAY (log: $log)"
   fi
-  $reached || say "both nodes did not reach RUNTIME_OVERLAY within ${FRESH_DEMO_TIMEOUT:-1200} s"
-  say "both nodes at RUNTIME_OVERLAY $((SECONDS - start)) s after '$demo' started; Ctrl-C"
+  if $reached; then
+    say "both nodes at RUNTIME_OVERLAY $((SECONDS - start)) s after '$demo' started; Ctrl-C"
+  else
+    say "both nodes did not reach RUNTIME_OVERLAY within ${FRESH_DEMO_TIMEOUT:-1200} s; Ctrl-C"
+  fi
   kill -INT -- -$pid
   local waited=0
   while kill -0 $pid 2>/dev/null && [ $waited -lt 60 ]; do
