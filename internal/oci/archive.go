@@ -52,6 +52,11 @@ func isImageArchiveName(name string) bool {
 	return len(h) == 64 && strings.Trim(h, "0123456789abcdef") == ""
 }
 
+// maxIndexEntries bounds the entries an image archive's scan keeps (its
+// blobs, manifests and links): a real archive has a few hundred, and a
+// crafted one of millions of blob names must not exhaust memory.
+const maxIndexEntries = 1 << 16
+
 // scanArchive reads the tar headers of the file at p and tells what it is:
 // KindOCIArchive (it has oci-layout at the top), KindDockerArchive
 // (manifest.json at the top) or KindTarball. The scan stops at the first
@@ -104,6 +109,9 @@ func scanArchive(ctx context.Context, p string) (*tarArchive, string, error) {
 		name := cleanArchiveName(hdr.Name)
 		if !isImageArchiveName(name) {
 			return a, KindTarball, nil
+		}
+		if len(a.files)+len(a.links) >= maxIndexEntries {
+			return nil, "", fmt.Errorf("%s: more than %d blobs, manifests and links: not an image archive this tool accepts", p, maxIndexEntries)
 		}
 		switch hdr.Typeflag {
 		case tar.TypeReg:
