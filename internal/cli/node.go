@@ -13,8 +13,9 @@ import (
 
 func (a *app) nodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "node COMMAND [OPTIONS]",
-		Short: "Add, change, list and remove nodes",
+		Use:     "node COMMAND [OPTIONS]",
+		Aliases: []string{"nodes"},
+		Short:   "Add, change, list and remove nodes",
 		Long: `Nodes are the machines of the cluster, kept in nodes.conf. NODE arguments take
 hostlist patterns: n[001-100,200],gpu[1-4].`,
 	}
