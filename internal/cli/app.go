@@ -83,6 +83,10 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if isGroup(cmd) {
+				// Help or an unknown subcommand: no configuration needed.
+				return nil
+			}
 			return a.setup()
 		},
 	}
@@ -98,7 +102,45 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 		a.serverCommand(),
 		a.genconfigCommand(), a.versionCommand())
 	disableFlagsInUse(root)
+	root.InitDefaultCompletionCmd()
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// isGroup reports whether c only holds subcommands (node, image, ...).
+func isGroup(c *cobra.Command) bool {
+	return c.HasSubCommands() && c.Annotations[groupAnnotation] == "true"
+}
+
+const groupAnnotation = "wwctl-group"
+
+// refuseUnknownSubcommands makes every command that only holds
+// subcommands fail on an argument that names none of them ("wwctl node
+// frob"), where cobra would print the help and exit 0; without arguments
+// it still prints the help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[groupAnnotation] = "true"
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+		}
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
 }
 
 // disableFlagsInUse stops cobra appending "[flags]" to usage lines that

@@ -43,8 +43,14 @@ func (a *app) unsetCommand(n site.Kind) *cobra.Command {
 		Use:   fmt.Sprintf("unset [%s...] [OPTIONS]", upper(n)),
 		Short: fmt.Sprintf("Clear fields of existing %ss, so they are inherited again", n),
 		Long: fmt.Sprintf(`Clear fields of existing %ss, so that they are inherited again. Each field
-flag takes no value: "wwctl %s unset NAME --comment --ipaddr". --netname alone
-removes the whole network device (likewise --diskname, --partname, --fsname).`, n, n),
+flag takes no value: "wwctl %s unset NAME --comment --ipaddr". As in Warewulf:
+network flags apply to --netname, "default" unless given; disk flags need
+--diskname, partition flags --diskname and --partname, filesystem flags
+--fsname. --netname given alone removes the whole network device (likewise
+--diskname, --fsname; --partname alone removes the partition from
+--diskname, or from every disk that has it). Clearing what is not there
+changes nothing, and network devices, disks, partitions and filesystems left
+empty are removed.`, n, n),
 	}
 	return a.changeCommand(n, cmd, "nothing to clear", func(fs *pflag.FlagSet) changer {
 		return addUnsetFlags(fs, n == site.NodeKind)
@@ -52,10 +58,11 @@ removes the whole network device (likewise --diskname, --partname, --fsname).`, 
 }
 
 // changeCommand completes a set or unset command: a profile command
-// without names changes the "default" profile, as in Warewulf.
+// without names changes the "default" profile, as Warewulf before 4.7 did.
 func (a *app) changeCommand(n site.Kind, cmd *cobra.Command, nothing string, flags func(*pflag.FlagSet) changer) *cobra.Command {
-	var all, yes bool
+	var all, yes, force bool
 	c := flags(cmd.Flags())
+	_, unset := c.(*unsetFlags)
 	cmd.ValidArgsFunction = a.completeNames(n)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if !c.changed() {
@@ -66,10 +73,15 @@ func (a *app) changeCommand(n site.Kind, cmd *cobra.Command, nothing string, fla
 				return err
 			}
 		}
+		if uf, ok := c.(*unsetFlags); ok {
+			if err := uf.check(); err != nil {
+				return err
+			}
+		}
 		if n == site.ProfileKind && len(args) == 0 && !all {
 			args = []string{"default"}
 		}
-		return a.modify(cmd.Context(), n, args, all, yes, func(inv *inventory.Inventory, name string) error {
+		return a.modify(cmd.Context(), n, args, modifyOptions{all: all, yes: yes, skipMissing: unset && force}, func(inv *inventory.Inventory, name string) error {
 			if n == site.NodeKind {
 				return c.setNode(inv.Nodes[name])
 			}
@@ -78,7 +90,13 @@ func (a *app) changeCommand(n site.Kind, cmd *cobra.Command, nothing string, fla
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, fmt.Sprintf("Change every %s", n))
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation")
-	cmd.Flags().BoolVarP(&yes, "force", "f", false, "Same as --yes")
-	_ = cmd.Flags().MarkHidden("force")
+	if unset {
+		cmd.Flags().BoolVarP(&force, "force", "f", false, fmt.Sprintf("Skip names that match no %s, with a warning, rather than fail", n))
+	} else {
+		// Warewulf's set has -f/--force, deprecated and without effect.
+		cmd.Flags().BoolVarP(&force, "force", "f", false, "No effect")
+		_ = cmd.Flags().MarkHidden("force")
+		_ = cmd.Flags().MarkDeprecated("force", "it has no effect, as in Warewulf (--yes skips the question)")
+	}
 	return cmd
 }

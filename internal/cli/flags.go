@@ -55,7 +55,7 @@ func addFieldFlags(fs *pflag.FlagSet, node bool) *fieldFlags {
 	fs.StringVar(&ff.fsname, "fsname", "", "Filesystem the filesystem flags apply to")
 	fs.StringVar(&ff.netDel, "netdel", "", "Delete this network device")
 	fs.StringVar(&ff.diskDel, "diskdel", "", "Delete this disk")
-	fs.StringVar(&ff.partDel, "partdel", "", "Delete this partition (of --diskname)")
+	fs.StringVar(&ff.partDel, "partdel", "", "Delete this partition (of --diskname, else of every disk that has it)")
 	fs.StringVar(&ff.fsDel, "fsdel", "", "Delete this filesystem")
 	fs.StringSliceVar(&ff.tagAdd, "tagadd", nil, "Add tags: key=value[,key=value]")
 	fs.StringSliceVar(&ff.tagDel, "tagdel", nil, "Delete tags by key")
@@ -218,20 +218,20 @@ func (ff *fieldFlags) applyStorage(p *inventory.Profile, offset int) error {
 		if ff.fsname == "" {
 			return fmt.Errorf("filesystem flags need --fsname")
 		}
-		fs := entry(&p.FileSystems, fsDevice(ff.fsname))
+		name, err := fsDevice(ff.fsname)
+		if err != nil {
+			return fmt.Errorf("--fsname: %w", err)
+		}
+		fs := entry(&p.FileSystems, name)
 		if err := applyScalars(ff.fs, fs, inventory.FileSystemFields(), offset); err != nil {
 			return err
 		}
 	}
 	if ff.partDel != "" {
-		d, ok := p.Disks[ff.diskname]
-		if !ok {
-			return fmt.Errorf("--partdel needs the --diskname it belongs to")
+		// Without --diskname, from every disk that has it (Warewulf's rule).
+		if err := deletePartition(p, ff.diskname, ff.partDel); err != nil {
+			return fmt.Errorf("--partdel: %w", err)
 		}
-		if _, ok := d.Partitions[ff.partDel]; !ok {
-			return fmt.Errorf("--partdel: disk %q has no partition %q", ff.diskname, ff.partDel)
-		}
-		delete(d.Partitions, ff.partDel)
 	}
 	if ff.diskDel != "" {
 		if _, ok := p.Disks[ff.diskDel]; !ok {
@@ -240,7 +240,10 @@ func (ff *fieldFlags) applyStorage(p *inventory.Profile, offset int) error {
 		delete(p.Disks, ff.diskDel)
 	}
 	if ff.fsDel != "" {
-		name := fsDevice(ff.fsDel)
+		name, err := fsDevice(ff.fsDel)
+		if err != nil {
+			return fmt.Errorf("--fsdel: %w", err)
+		}
 		if _, ok := p.FileSystems[name]; !ok {
 			return fmt.Errorf("--fsdel: no filesystem %q", ff.fsDel)
 		}
@@ -250,12 +253,17 @@ func (ff *fieldFlags) applyStorage(p *inventory.Profile, offset int) error {
 }
 
 // fsDevice turns a bare filesystem name into the partition-label path, as
-// Warewulf does: "rootfs" means /dev/disk/by-partlabel/rootfs.
-func fsDevice(name string) string {
-	if strings.HasPrefix(name, "/dev/") {
-		return name
+// Warewulf does: "rootfs" means /dev/disk/by-partlabel/rootfs. Any other
+// name must be a device path: "dev/vda1" is refused rather than read as
+// the partition label "dev/vda1".
+func fsDevice(name string) (string, error) {
+	switch {
+	case strings.HasPrefix(name, "/dev/"):
+		return name, nil
+	case name == "" || strings.Contains(name, "/"):
+		return "", fmt.Errorf("%q is neither a device path under /dev/ nor a partition label (no '/')", name)
 	}
-	return "/dev/disk/by-partlabel/" + name
+	return "/dev/disk/by-partlabel/" + name, nil
 }
 
 func entry[T any](m *map[string]*T, key string) *T {

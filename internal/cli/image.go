@@ -23,7 +23,7 @@ func (e *ExitError) Error() string { return fmt.Sprintf("command exited with sta
 func (a *app) imageCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "image COMMAND [OPTIONS]",
-		Aliases: []string{"container"},
+		Aliases: []string{"vnfs", "container"},
 		Short:   "Import, create, change and build node images",
 		Long: `An image is a node's operating system: a root filesystem under
 <wwchrootdir>/NAME/rootfs, built into a compressed cpio archive under

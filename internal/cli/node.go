@@ -13,8 +13,9 @@ import (
 
 func (a *app) nodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "node COMMAND [OPTIONS]",
-		Short: "Add, change, list and remove nodes",
+		Use:     "node COMMAND [OPTIONS]",
+		Aliases: []string{"nodes"},
+		Short:   "Add, change, list and remove nodes",
 		Long: `Nodes are the machines of the cluster, kept in nodes.conf. NODE arguments take
 hostlist patterns: n[001-100,200],gpu[1-4].`,
 	}
@@ -127,15 +128,40 @@ func (a *app) showChanges(lines []string) bool {
 	return true
 }
 
+// modifyOptions are what set and unset share: --all, --yes, and unset's
+// --force (names matching nothing are skipped with a warning).
+type modifyOptions struct {
+	all, yes, skipMissing bool
+}
+
 // modify is set and unset for both nouns: preview the change on a
 // snapshot, show it, confirm, then apply it again under the store's lock
 // on the current file, so that a concurrent edit of other fields is kept.
-func (a *app) modify(ctx context.Context, noun site.Kind, args []string, all, yes bool, change func(inv *inventory.Inventory, name string) error) error {
+func (a *app) modify(ctx context.Context, noun site.Kind, args []string, o modifyOptions, change func(inv *inventory.Inventory, name string) error) error {
+	all, yes := o.all, o.yes
 	if len(args) == 0 && !all {
 		return fmt.Errorf("name the %ss to change, or use --all", noun)
 	}
+	warned := false
+	selectNames := func(inv *inventory.Inventory) ([]string, error) {
+		if !o.skipMissing || all {
+			return noun.Select(inv, args, all)
+		}
+		names, missing, err := noun.Match(inv, args)
+		if err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("no such %s: %s", noun, hostlist.Compress(missing))
+		}
+		if len(missing) > 0 && !warned {
+			a.log.Warn(fmt.Sprintf("skipped, no such %s: %s", noun, hostlist.Compress(missing)))
+			warned = true
+		}
+		return names, nil
+	}
 	apply := func(inv *inventory.Inventory) ([]string, error) {
-		names, err := noun.Select(inv, args, all)
+		names, err := selectNames(inv)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +174,7 @@ func (a *app) modify(ctx context.Context, noun site.Kind, args []string, all, ye
 	}
 	// preview applies the change to inv and describes it.
 	preview := func(inv *inventory.Inventory) (names, lines []string, err error) {
-		names, err = noun.Select(inv, args, all)
+		names, err = selectNames(inv)
 		if err != nil {
 			return nil, nil, err
 		}

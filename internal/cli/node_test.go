@@ -9,6 +9,72 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// TestListFormatsGolden holds every list table Warewulf prints, over
+// bonded, VLAN, IPv6 and IPMI nodes, so that a change to their layout
+// shows as a diff: header, underline, then one row per node or field.
+func TestListFormatsGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{name: "ww-node-list", args: []string{"node", "list"}},
+		{name: "ww-node-list-net", args: []string{"node", "list", "-n"}},
+		{name: "ww-node-list-ipmi", args: []string{"node", "list", "-i"}},
+		{name: "ww-node-list-long", args: []string{"node", "list", "-l"}},
+		{name: "ww-node-list-all", args: []string{"node", "list", "-a"}},
+		{name: "ww-node-list-all-fields-vlan01", args: []string{"node", "list", "--all-fields", "vlan01"}},
+		{name: "ww-profile-list", args: []string{"profile", "list"}},
+		{name: "ww-profile-list-all", args: []string{"profile", "list", "-a"}},
+		{name: "ww-profile-list-all-fields-bonded", args: []string{"profile", "list", "--all-fields", "bonded"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTree(t, "testdata/list-nodes.conf")
+			golden(t, tc.name+".txt", tr.mustRun(tc.args...))
+		})
+	}
+}
+
+// The names a list command shows, and what it says on stderr: Warewulf
+// skips empty names ("n001,") and names that match nothing, and lists
+// everything for ",".
+func TestListSelection(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		want      []string
+		wantError string // on stderr
+	}{
+		{name: "trailing comma", args: []string{"node", "list", "n001,"}, want: []string{"n001"}},
+		{name: "comma list", args: []string{"node", "list", "n002,n001"}, want: []string{"n001", "n002"}},
+		{name: "unknown names are skipped", args: []string{"node", "list", "n001,n009", "x[1-2]"}, want: []string{"n001"}, wantError: "no such node: n009,x[1-2]"},
+		{name: "only unknown names", args: []string{"node", "list", "-n", "n009"}, want: nil, wantError: "no such node: n009"},
+		{name: "a lone comma lists all", args: []string{"profile", "list", ","}, want: []string{"default", "gpu", "ib"}},
+		{name: "profile trailing comma", args: []string{"profile", "list", "gpu,"}, want: []string{"gpu"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTree(t, "testdata/nodes.conf")
+			out, stderr, err := tr.run("", tc.args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if len(lines) < 2 || strings.Trim(lines[1], "- ") != "" {
+				t.Fatalf("no underline row under the header:\n%s", out)
+			}
+			var got []string
+			for _, l := range lines[2:] {
+				got = append(got, strings.Fields(l)[0])
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("rows (-want +got):\n%s", diff)
+			}
+			if tc.wantError == "" && stderr != "" || !strings.Contains(stderr, tc.wantError) {
+				t.Errorf("stderr %q, want %q", stderr, tc.wantError)
+			}
+		})
+	}
+}
+
 func TestListGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name string

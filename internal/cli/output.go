@@ -16,9 +16,16 @@ import (
 type table struct {
 	header []string
 	rows   [][]string
+	// underline adds Warewulf's row of dashes under the header, as long
+	// as each header cell, so that "tail -n +3" gives the first row.
+	underline bool
 }
 
 func newTable(header ...string) *table { return &table{header: header} }
+
+// newListTable is a table as Warewulf's list commands print it: the
+// header, its underline, then the rows.
+func newListTable(header ...string) *table { return &table{header: header, underline: true} }
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
@@ -50,6 +57,13 @@ func (t *table) write(w io.Writer) error {
 		bw.WriteByte('\n')
 	}
 	line(t.header)
+	if t.underline {
+		dashes := make([]string, len(t.header))
+		for i, h := range t.header {
+			dashes[i] = strings.Repeat("-", utf8.RuneCountInString(h))
+		}
+		line(dashes)
+	}
 	for _, r := range t.rows {
 		line(r)
 	}

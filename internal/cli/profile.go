@@ -67,16 +67,21 @@ func (a *app) profileAdd() *cobra.Command {
 func (a *app) profileList() *cobra.Command {
 	var o listOptions
 	cmd := &cobra.Command{
-		Use:               "list [PROFILE...]",
-		Aliases:           []string{"ls"},
-		Short:             "List profiles",
+		Use:     "list [PROFILE...]",
+		Aliases: []string{"ls"},
+		Short:   "List profiles",
+		Long: `List profiles in Warewulf's tables: a header, a row of dashes, then one row
+per profile. --all shows each profile's own fields, unset ones as "--";
+--all-fields shows every field with the included profiles merged and the
+source of each value. Names that match no profile are skipped.`,
 		ValidArgsFunction: a.completeNames(site.ProfileKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.list(site.ProfileKind, args, o)
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVarP(&o.all, "all", "a", false, "Show every field, with its source")
+	f.BoolVarP(&o.all, "all", "a", false, "Show each profile's own fields")
+	f.BoolVar(&o.allFields, "all-fields", false, allFieldsHelp)
 	f.BoolVarP(&o.json, "json", "j", false, "Print JSON")
 	f.BoolVarP(&o.yaml, "yaml", "y", false, "Print YAML")
 	return cmd

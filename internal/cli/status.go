@@ -23,7 +23,8 @@ import (
 type statusOptions struct {
 	watch   bool
 	every   int
-	byTime  bool
+	since   int64 // Unix time; 0 for no filter
+	byLast  bool
 	reverse bool
 	unknown bool
 	json    bool
@@ -67,7 +68,8 @@ for two, red.`,
 	f := cmd.Flags()
 	f.BoolVarP(&o.watch, "watch", "w", false, "Refresh until interrupted")
 	f.IntVarP(&o.every, "update", "U", 500, "Refresh interval of --watch, in milliseconds")
-	f.BoolVarP(&o.byTime, "time", "t", false, "Sort by time since last seen")
+	f.BoolVarP(&o.byLast, "last", "l", false, "Sort by the last check-in, most recent first")
+	f.Int64VarP(&o.since, "time", "t", 0, "Show only nodes that checked in at or after this Unix time (seconds)")
 	f.BoolVarP(&o.reverse, "reverse", "r", false, "Reverse the order")
 	f.BoolVarP(&o.unknown, "unknown", "u", false, "Show only nodes never seen or in error")
 	f.BoolVarP(&o.json, "json", "j", false, "Print JSON (a list in the table's order)")
@@ -129,10 +131,13 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 		if o.unknown && !st.LastSeen.IsZero() && !contract.Failed(st.Sent) {
 			continue
 		}
+		if o.since > 0 && st.LastSeenUnix() < o.since {
+			continue
+		}
 		rows = append(rows, st)
 	}
 	sort.Slice(rows, func(i, j int) bool {
-		if o.byTime && !rows[i].LastSeen.Equal(rows[j].LastSeen) {
+		if o.byLast && !rows[i].LastSeen.Equal(rows[j].LastSeen) {
 			return rows[i].LastSeen.After(rows[j].LastSeen)
 		}
 		return inventory.NaturalLess(rows[i].Node, rows[j].Node)
@@ -156,7 +161,11 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 	if o.watch && colour {
 		fmt.Fprint(a.out(), "\033[H\033[2J")
 	}
-	t := newTable("NODENAME", "STAGE", "SENT", "LASTSEEN (s)")
+	// Warewulf's layout: fixed columns, then a line of 80 '='.
+	row := func(cells ...string) string {
+		return strings.TrimRight(fmt.Sprintf("%-20s %-20s %-25s %-10s", cells[0], cells[1], cells[2], cells[3]), " ")
+	}
+	lines := []string{row("NODENAME", "STAGE", "SENT", "LASTSEEN (s)"), strings.Repeat("=", 80)}
 	var ages []int64
 	for _, st := range rows {
 		seen, age := "--", int64(-1)
@@ -165,23 +174,18 @@ func (a *app) printStatus(ctx context.Context, names []string, o statusOptions) 
 			seen = strconv.FormatInt(age, 10)
 		}
 		ages = append(ages, age)
-		t.add(st.Node, valueOrDash(st.Stage), valueOrDash(st.Sent), seen)
+		lines = append(lines, row(st.Node, valueOrDash(st.Stage), valueOrDash(st.Sent), seen))
 	}
-	if !colour {
-		return t.write(a.out())
-	}
-	var sb strings.Builder
-	if err := t.write(&sb); err != nil {
-		return err
-	}
-	lines := strings.Split(strings.TrimSuffix(sb.String(), "\n"), "\n")
 	fmt.Fprintln(a.out(), lines[0])
-	for i, line := range lines[1:] {
-		switch age := ages[i]; {
-		case age >= 2*interval:
-			line = "\033[31m" + line + "\033[0m"
-		case age >= interval+5:
-			line = "\033[33m" + line + "\033[0m"
+	fmt.Fprintln(a.out(), lines[1])
+	for i, line := range lines[2:] {
+		if colour {
+			switch age := ages[i]; {
+			case age >= 2*interval:
+				line = "\033[31m" + line + "\033[0m"
+			case age >= interval+5:
+				line = "\033[33m" + line + "\033[0m"
+			}
 		}
 		fmt.Fprintln(a.out(), line)
 	}

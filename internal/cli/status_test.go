@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,19 +33,22 @@ func TestNodeStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.mustRun("node", "add", "n[1-3]")
+	// Warewulf's layout: columns of 20, 20, 25 and 10, a line of '='.
+	head := "NODENAME             STAGE                SENT                      LASTSEEN (s)\n" + strings.Repeat("=", 80) + "\n"
+	n1 := "n1                   RUNTIME_OVERLAY      __RUNTIME__.img.gz        16\n"
+	n2 := "n2                   IPXE                 BAD_ASSET                 3\n"
+	n3 := "n3                   --                   --                        --\n"
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"all, never-seen nodes too", []string{"node", "status"},
-			"NODENAME  STAGE            SENT                LASTSEEN (s)\nn1        RUNTIME_OVERLAY  __RUNTIME__.img.gz  16\nn2        IPXE             BAD_ASSET           3\nn3        --               --                  --\n"},
-		{"by time", []string{"node", "status", "-t"},
-			"NODENAME  STAGE            SENT                LASTSEEN (s)\nn2        IPXE             BAD_ASSET           3\nn1        RUNTIME_OVERLAY  __RUNTIME__.img.gz  16\nn3        --               --                  --\n"},
-		{"unknown or in error", []string{"node", "status", "-u"},
-			"NODENAME  STAGE  SENT       LASTSEEN (s)\nn2        IPXE   BAD_ASSET  3\nn3        --     --         --\n"},
-		{"selected", []string{"node", "status", "n1"},
-			"NODENAME  STAGE            SENT                LASTSEEN (s)\nn1        RUNTIME_OVERLAY  __RUNTIME__.img.gz  16\n"},
+		{"all, never-seen nodes too", []string{"node", "status"}, head + n1 + n2 + n3},
+		{"by last check-in", []string{"node", "status", "-l"}, head + n2 + n1 + n3},
+		{"by last check-in, reversed", []string{"node", "status", "--last", "-r"}, head + n3 + n1 + n2},
+		{"checked in since a time", []string{"node", "status", "-t", strconv.FormatInt(now-10, 10)}, head + n2},
+		{"unknown or in error", []string{"node", "status", "-u"}, head + n2 + n3},
+		{"selected", []string{"node", "status", "n1,"}, head + n1},
 		{"json", []string{"node", "status", "-j", "n3"},
 			"[\n  {\n    \"node name\": \"n3\",\n    \"stage\": \"\",\n    \"sent\": \"\",\n    \"ipaddr\": \"\",\n    \"last seen\": 0,\n    \"bytes\": 0\n  }\n]\n"},
 		{"yaml", []string{"node", "status", "-y", "n3"},

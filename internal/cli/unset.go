@@ -9,7 +9,12 @@ import (
 )
 
 // unsetFlags are the flags of "node unset" and "profile unset": the same
-// names as the set flags, taking no value.
+// names as the set flags, taking no value. Their rules are Warewulf
+// 4.7's: network flags apply to --netname, "default" unless given;
+// partition flags need --diskname and --partname, disk flags --diskname,
+// filesystem flags --fsname. A scope flag alone removes what it names
+// (--partname without --diskname: from every disk). Clearing what is not
+// there changes nothing, and entries left empty are removed.
 type unsetFlags struct {
 	fs    *pflag.FlagSet
 	names []string
@@ -30,10 +35,10 @@ func addUnsetFlags(fs *pflag.FlagSet, node bool) *unsetFlags {
 	registerUnset(fs, inventory.DiskFields())
 	registerUnset(fs, inventory.PartitionFields())
 	registerUnset(fs, inventory.FileSystemFields())
-	fs.StringVar(&uf.netname, "netname", "", "Network device the network flags apply to; alone, remove the device")
-	fs.StringVar(&uf.diskname, "diskname", "", "Disk the disk flags apply to; alone, remove the disk")
-	fs.StringVar(&uf.partname, "partname", "", "Partition (of --diskname) the partition flags apply to; alone, remove it")
-	fs.StringVar(&uf.fsname, "fsname", "", "Filesystem the filesystem flags apply to; alone, remove it")
+	fs.StringVar(&uf.netname, "netname", "default", "Network device the network flags apply to; given alone, remove the device")
+	fs.StringVar(&uf.diskname, "diskname", "", "Disk the disk and partition flags apply to; given alone, remove the disk")
+	fs.StringVar(&uf.partname, "partname", "", "Partition the partition flags apply to; given alone, remove it (from --diskname, else from every disk)")
+	fs.StringVar(&uf.fsname, "fsname", "", "Filesystem the filesystem flags apply to; given alone, remove it")
 	fs.StringSliceVar(&uf.tags, "tag", nil, "Remove tags by key")
 	fs.StringSliceVar(&uf.netTags, "nettag", nil, "Remove network device tags by key (of --netname)")
 	fs.StringSliceVar(&uf.ipmiTags, "ipmitag", nil, "Remove IPMI tags by key")
@@ -51,12 +56,34 @@ func registerUnset[T any](fs *pflag.FlagSet, fields []inventory.Field[T]) {
 
 func (uf *unsetFlags) changed() bool { return anyGiven(uf.fs, uf.names) }
 
+// check refuses scoped flags without their scope, before anything is read.
+func (uf *unsetFlags) check() error {
+	if f := firstChanged(uf.fs, inventory.DiskFields()); f != "" && uf.diskname == "" {
+		return fmt.Errorf("--diskname must be given with --%s", f)
+	}
+	if f := firstChanged(uf.fs, inventory.PartitionFields()); f != "" && (uf.diskname == "" || uf.partname == "") {
+		return fmt.Errorf("--diskname and --partname must be given with --%s", f)
+	}
+	if f := firstChanged(uf.fs, inventory.FileSystemFields()); f != "" && uf.fsname == "" {
+		return fmt.Errorf("--fsname must be given with --%s", f)
+	}
+	if uf.fsname != "" {
+		if _, err := fsDevice(uf.fsname); err != nil {
+			return fmt.Errorf("--fsname: %w", err)
+		}
+	}
+	return nil
+}
+
 func (uf *unsetFlags) applyNode(n *inventory.Node) error {
 	clearFields(uf.fs, n, inventory.NodeFields())
 	return uf.applyProfile(&n.Profile)
 }
 
 func (uf *unsetFlags) applyProfile(p *inventory.Profile) error {
+	if err := uf.check(); err != nil {
+		return err
+	}
 	clearFields(uf.fs, p, inventory.ProfileFields())
 	for _, k := range uf.tags {
 		delete(p.Tags, k)
@@ -70,76 +97,82 @@ func (uf *unsetFlags) applyProfile(p *inventory.Profile) error {
 			delete(p.Ipmi.Tags, k)
 		}
 	}
-	if uf.netname != "" {
-		d, ok := p.NetDevs[uf.netname]
-		if !ok {
-			return fmt.Errorf("no network device %q", uf.netname)
+	netFields := anyChanged(uf.fs, inventory.NetDevFields()) || len(uf.netTags) > 0
+	if d := p.NetDevs[uf.netname]; d != nil && netFields {
+		clearFields(uf.fs, d, inventory.NetDevFields())
+		for _, k := range uf.netTags {
+			delete(d.Tags, k)
 		}
-		if anyChanged(uf.fs, inventory.NetDevFields()) || len(uf.netTags) > 0 {
-			clearFields(uf.fs, d, inventory.NetDevFields())
-			for _, k := range uf.netTags {
-				delete(d.Tags, k)
-			}
-		} else {
-			delete(p.NetDevs, uf.netname)
-		}
-	} else if anyChanged(uf.fs, inventory.NetDevFields()) || len(uf.netTags) > 0 {
-		return fmt.Errorf("network flags need --netname")
+	}
+	if uf.fs.Changed("netname") && !netFields {
+		delete(p.NetDevs, uf.netname)
 	}
 	if err := uf.applyStorage(p); err != nil {
 		return err
 	}
+	p.PruneEmpty()
 	return nil
 }
 
 func (uf *unsetFlags) applyStorage(p *inventory.Profile) error {
-	diskFlags := anyChanged(uf.fs, inventory.DiskFields())
-	partFlags := anyChanged(uf.fs, inventory.PartitionFields())
-	if uf.diskname == "" && (diskFlags || partFlags || uf.partname != "") {
-		return fmt.Errorf("disk and partition flags need --diskname")
-	}
-	if uf.diskname != "" {
-		d, ok := p.Disks[uf.diskname]
-		if !ok {
-			return fmt.Errorf("no disk %q", uf.diskname)
+	diskFields := anyChanged(uf.fs, inventory.DiskFields())
+	partFields := anyChanged(uf.fs, inventory.PartitionFields())
+	if d := p.Disks[uf.diskname]; d != nil {
+		if diskFields {
+			clearFields(uf.fs, d, inventory.DiskFields())
 		}
-		switch {
-		case uf.partname != "":
-			part, ok := d.Partitions[uf.partname]
-			if !ok {
-				return fmt.Errorf("disk %q has no partition %q", uf.diskname, uf.partname)
-			}
-			if partFlags {
-				clearFields(uf.fs, part, inventory.PartitionFields())
-			} else {
-				delete(d.Partitions, uf.partname)
-			}
-			clearFields(uf.fs, d, inventory.DiskFields())
-		case diskFlags || partFlags:
-			if partFlags {
-				return fmt.Errorf("partition flags need --partname")
-			}
-			clearFields(uf.fs, d, inventory.DiskFields())
-		default:
-			delete(p.Disks, uf.diskname)
+		if part := d.Partitions[uf.partname]; part != nil && partFields {
+			clearFields(uf.fs, part, inventory.PartitionFields())
 		}
 	}
-	fsFlags := anyChanged(uf.fs, inventory.FileSystemFields())
+	if uf.diskname != "" && uf.partname == "" && !diskFields {
+		delete(p.Disks, uf.diskname)
+	}
+	if uf.partname != "" && !partFields {
+		// Removing a partition that is not there is an error in Warewulf.
+		if err := deletePartition(p, uf.diskname, uf.partname); err != nil {
+			return err
+		}
+	}
 	if uf.fsname == "" {
-		if fsFlags {
-			return fmt.Errorf("filesystem flags need --fsname")
-		}
 		return nil
 	}
-	name := fsDevice(uf.fsname)
-	fs, ok := p.FileSystems[name]
-	if !ok {
-		return fmt.Errorf("no filesystem %q", uf.fsname)
-	}
-	if fsFlags {
-		clearFields(uf.fs, fs, inventory.FileSystemFields())
-	} else {
+	name, _ := fsDevice(uf.fsname) // check has refused a bad name
+	if !anyChanged(uf.fs, inventory.FileSystemFields()) {
 		delete(p.FileSystems, name)
+	} else if fs := p.FileSystems[name]; fs != nil {
+		clearFields(uf.fs, fs, inventory.FileSystemFields())
+	}
+	return nil
+}
+
+// deletePartition removes partition part from disk, or from every disk
+// when disk is "", as Warewulf's "--partdel" and "unset --partname" do;
+// a partition found nowhere is an error.
+func deletePartition(p *inventory.Profile, disk, part string) error {
+	if disk != "" {
+		d := p.Disks[disk]
+		if d == nil {
+			return fmt.Errorf("no disk %q", disk)
+		}
+		if _, ok := d.Partitions[part]; !ok {
+			return fmt.Errorf("disk %q has no partition %q", disk, part)
+		}
+		delete(d.Partitions, part)
+		return nil
+	}
+	found := false
+	for _, d := range p.Disks {
+		if d == nil {
+			continue
+		}
+		if _, ok := d.Partitions[part]; ok {
+			delete(d.Partitions, part)
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("no disk has a partition %q", part)
 	}
 	return nil
 }
@@ -161,4 +194,14 @@ func clearFields[T any](fs *pflag.FlagSet, v *T, fields []inventory.Field[T]) {
 			*f.Map(v) = nil
 		}
 	}
+}
+
+// firstChanged names the first of fields' flags given, "" for none.
+func firstChanged[T any](fs *pflag.FlagSet, fields []inventory.Field[T]) string {
+	for _, f := range fields {
+		if f.Flag != "" && fs.Changed(f.Flag) {
+			return f.Flag
+		}
+	}
+	return ""
 }

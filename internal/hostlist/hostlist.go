@@ -2,7 +2,8 @@
 // administrators write them: n[001-003,005], gpu[1-4], rack[1-2]n[01-02],
 // n[1-2]-ib.
 //
-// A pattern is a comma-separated list of names. Commas inside brackets
+// A pattern is a comma-separated list of names; empty names between
+// commas ("n01,", "a,,b") are skipped, as Warewulf does. Commas inside brackets
 // belong to the bracket group, which holds a comma list of numbers and
 // ranges (lo-hi). Several groups in one name expand to their cartesian
 // product, leftmost group varying slowest. A number or range whose text has
@@ -47,7 +48,8 @@ type name struct {
 // Expand returns the names the patterns denote, in the order written, with
 // later duplicates removed. Each pattern may itself be a comma-separated
 // list. Expand returns an error naming the offending pattern for unbalanced
-// or nested brackets, empty names, groups or group elements, non-numeric or
+// or nested brackets, a pattern with no name at all ("" or ","), empty
+// groups or group elements, non-numeric or
 // descending ranges, characters not allowed in names, and for expansions of
 // more than MaxNames names; the limit is checked before any name is built.
 // With no patterns it returns nil.
@@ -87,7 +89,9 @@ func Expand(patterns ...string) ([]string, error) {
 }
 
 // splitTop splits a pattern at commas outside brackets and checks that
-// brackets are balanced and not nested.
+// brackets are balanced and not nested. Empty names between commas are
+// skipped, as Warewulf skips them ("n01," is n01), but a pattern must name
+// something.
 func splitTop(p string) ([]string, error) {
 	var elems []string
 	depth, start, open := 0, 0, 0
@@ -105,10 +109,9 @@ func splitTop(p string) ([]string, error) {
 			depth = 0
 		case ',':
 			if depth == 0 {
-				if i == start {
-					return nil, fmt.Errorf("hostlist pattern %q: empty name at column %d", p, i+1)
+				if i > start {
+					elems = append(elems, p[start:i])
 				}
-				elems = append(elems, p[start:i])
 				start = i + 1
 			}
 		}
@@ -116,13 +119,13 @@ func splitTop(p string) ([]string, error) {
 	if depth > 0 {
 		return nil, fmt.Errorf("hostlist pattern %q: unclosed '[' at column %d", p, open+1)
 	}
-	if start == len(p) {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("hostlist pattern %q: empty name", p)
-		}
-		return nil, fmt.Errorf("hostlist pattern %q: empty name after trailing ','", p)
+	if start < len(p) {
+		elems = append(elems, p[start:])
 	}
-	return append(elems, p[start:]), nil
+	if len(elems) == 0 {
+		return nil, fmt.Errorf("hostlist pattern %q names nothing", p)
+	}
+	return elems, nil
 }
 
 // parseName parses one element that splitTop has already checked for

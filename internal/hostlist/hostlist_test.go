@@ -59,6 +59,11 @@ func TestExpand(t *testing.T) {
 		{name: "mixed list", patterns: []string{"n[01-03,05],x1"}, want: []string{"n01", "n02", "n03", "n05", "x1"}},
 		{name: "single value range", patterns: []string{"n[4-4]"}, want: []string{"n4"}},
 		{name: "18 digit number", patterns: []string{"n[999999999999999999]"}, want: []string{"n999999999999999999"}},
+		// Warewulf skips empty names: scripts build lists as "n01,".
+		{name: "trailing comma", patterns: []string{"n01,"}, want: []string{"n01"}},
+		{name: "leading comma", patterns: []string{",a"}, want: []string{"a"}},
+		{name: "empty name in list", patterns: []string{"a,,b"}, want: []string{"a", "b"}},
+		{name: "trailing comma after a group", patterns: []string{"n[1-2],"}, want: []string{"n1", "n2"}},
 		{name: "long digits outside brackets", patterns: []string{"n12345678901234567890123"}, want: []string{"n12345678901234567890123"}},
 	}
 	for _, tc := range tests {
@@ -95,10 +100,9 @@ func TestExpandErrors(t *testing.T) {
 		{name: "space in group", patterns: []string{"n[1 - 3]"}, want: []string{"non-numeric range bound"}},
 		{name: "mixed padded widths", patterns: []string{"n[01-0100]"}, want: []string{`"n[01-0100]"`, "mixes zero-padded widths 2 and 4"}},
 		{name: "number too long", patterns: []string{"n[1234567890123456789]"}, want: []string{"longer than 18 digits"}},
-		{name: "empty name in list", patterns: []string{"a,,b"}, want: []string{`"a,,b"`, "empty name at column 3"}},
-		{name: "leading comma", patterns: []string{",a"}, want: []string{`",a"`, "empty name at column 1"}},
-		{name: "trailing comma", patterns: []string{"a,"}, want: []string{`"a,"`, "empty name after trailing ','"}},
-		{name: "empty pattern", patterns: []string{""}, want: []string{`""`, "empty name"}},
+		{name: "empty pattern", patterns: []string{""}, want: []string{`""`, "names nothing"}},
+		{name: "only commas", patterns: []string{",,"}, want: []string{`",,"`, "names nothing"}},
+		{name: "only commas after a good argument", patterns: []string{"a", ","}, want: []string{`","`, "names nothing"}},
 		{name: "space", patterns: []string{"n 1"}, want: []string{`"n 1"`, `character " " at column 2 is not allowed`}},
 		{name: "slash", patterns: []string{"a/b"}, want: []string{`"a/b"`, `character "/"`}},
 		{name: "glob", patterns: []string{"n*"}, want: []string{`"n*"`, `character "*"`}},

@@ -20,7 +20,8 @@ type Merged struct {
 	Chain []string
 	// Sources maps a field path ("NetDevs[default].Ipaddr", "Tags[rack]")
 	// to where its value came from: a profile name, several for lists
-	// ("default,gpu"), "" for the node itself, or Superseded. It is nil
+	// ("default,gpu", "default,n01" when the node appends to them), "" for
+	// the node itself, or Superseded. It is nil
 	// when the merge was made without provenance.
 	Sources map[string]string
 
@@ -86,8 +87,20 @@ func (inv *Inventory) MergeProfile(name string) (*Merged, error) {
 	ownSource(m.Sources, "Profiles", len(p.Profiles) > 0)
 	m.Comment = p.Comment
 	ownSource(m.Sources, "Comment", p.Comment != nil)
+	nameSelf(m.Sources, name)
 	cleanLists(&m.Node, t)
 	return m, nil
+}
+
+// OwnProfile is a profile's own fields alone, without those of the
+// profiles it includes, for Warewulf's "profile list --all". Its Chain
+// and Sources are empty.
+func (inv *Inventory) OwnProfile(name string) (*Merged, error) {
+	p, ok := inv.Profiles[name]
+	if !ok {
+		return nil, fmt.Errorf("profile %q does not exist", name)
+	}
+	return &Merged{Name: name, Node: Node{Profile: *p}, isProfile: true}, nil
 }
 
 func (inv *Inventory) merge(name string, n *Node, t *tables, provenance bool) *Merged {
@@ -105,6 +118,7 @@ func (inv *Inventory) merge(name string, n *Node, t *tables, provenance bool) *M
 	ownSource(m.Sources, "Profiles", len(n.Profiles) > 0)
 	m.Comment = n.Comment
 	ownSource(m.Sources, "Comment", n.Comment != nil)
+	nameSelf(m.Sources, name)
 	cleanLists(&m.Node, t)
 	return m
 }
@@ -256,14 +270,29 @@ func setSource(sources map[string]string, name, from string) {
 	sources[name] = from
 }
 
+// selfSource stands for the entity's own contribution in a joined list
+// source until nameSelf replaces it with the entity's name; no profile
+// can be named so.
+const selfSource = "\x00"
+
 func joinSource(prev, from string) string {
 	if from == "" {
-		from = "node"
+		from = selfSource
 	}
 	if prev == "" {
-		prev = "node"
+		prev = selfSource
 	}
 	return prev + "," + from
+}
+
+// nameSelf names the entity in joined list sources, as Warewulf shows a
+// node's own list entries after its profiles': "default,n01".
+func nameSelf(sources map[string]string, name string) {
+	for k, v := range sources {
+		if strings.Contains(v, selfSource) {
+			sources[k] = strings.ReplaceAll(v, selfSource, name)
+		}
+	}
 }
 
 // cleanLists removes "~x" and every x from each merged list.

@@ -284,3 +284,34 @@ func TestMergeSemantics(t *testing.T) {
 		})
 	}
 }
+
+// A list the node appends to names the node in its source, as Warewulf's
+// "node list -a" shows it ("p1,n01"); so does a profile appending to the
+// profiles it includes.
+func TestListSourceNamesTheEntity(t *testing.T) {
+	conf := "nodeprofiles:\n  p1: {runtime overlay: [r1]}\n  p2: {profiles: [p1], runtime overlay: [r2]}\n" +
+		"nodes:\n  n01: {profiles: [p1], runtime overlay: [r3]}\n  n02: {runtime overlay: [r4]}\n"
+	inv, err := Parse([]byte(conf), "nodes.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := func(m *Merged) string { return m.Sources["RuntimeOverlay"] }
+	for _, tc := range []struct {
+		name, entity, want string
+		merge              func(string) (*Merged, error)
+	}{
+		{name: "node after its profile", entity: "n01", want: "p1,n01", merge: inv.Merge},
+		{name: "node alone", entity: "n02", want: "", merge: inv.Merge},
+		{name: "profile after the one it includes", entity: "p2", want: "p1,p2", merge: inv.MergeProfile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := tc.merge(tc.entity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := source(m); got != tc.want {
+				t.Errorf("source = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -160,21 +160,33 @@ func (k Kind) Select(inv *inventory.Inventory, patterns []string, all bool) ([]s
 	if all {
 		return k.Names(inv), nil
 	}
-	names, err := hostlist.Expand(patterns...)
+	names, missing, err := k.Match(inv, patterns)
 	if err != nil {
 		return nil, err
-	}
-	var missing []string
-	for _, name := range names {
-		if !k.Has(inv, name) {
-			missing = append(missing, name)
-		}
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("no such %s: %s", k, hostlist.Compress(missing))
 	}
-	sort.SliceStable(names, func(i, j int) bool { return inventory.NaturalLess(names[i], names[j]) })
 	return names, nil
+}
+
+// Match expands hostlist patterns into the names that exist, in natural
+// order, and those that do not (missing), for the commands that skip
+// unknown names as Warewulf does (list, unset --force).
+func (k Kind) Match(inv *inventory.Inventory, patterns []string) (names, missing []string, err error) {
+	expanded, err := hostlist.Expand(patterns...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range expanded {
+		if k.Has(inv, name) {
+			names = append(names, name)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	sort.SliceStable(names, func(i, j int) bool { return inventory.NaturalLess(names[i], names[j]) })
+	return names, missing, nil
 }
 
 // CheckDeletable applies the rules of deletion to the named entities,

@@ -104,8 +104,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, _, err := command(ctx, ww("node", "list"), &out); err != nil {
 		return err
 	}
-	if got := strings.Count(out.String(), "\n"); got != *nodes+1 {
-		return fmt.Errorf("wwctl node list printed %d lines, want %d (header + nodes)", got, *nodes+1)
+	if got := strings.Count(out.String(), "\n"); got != *nodes+2 {
+		return fmt.Errorf("wwctl node list printed %d lines, want %d (header, underline, nodes)", got, *nodes+2)
 	}
 	target := fmt.Sprintf("n%05d", (*nodes+1)/2)
 	type dur = time.Duration
