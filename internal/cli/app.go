@@ -184,6 +184,13 @@ func (a *app) warn(ps []inventory.Problem) {
 	}
 }
 
+// warnKeys prints warnings about keys of a file the format does not have.
+func (a *app) warnKeys(ws []inventory.Warning) {
+	for _, w := range ws {
+		a.log.Warn(w.String())
+	}
+}
+
 // confirm asks a yes/no question on stderr and reads the answer from
 // stdin. With yes set it returns true without asking. End of input counts
 // as "no", so a script without --yes changes nothing.

@@ -16,8 +16,11 @@ type Inventory struct {
 	// doc is the tree the inventory was read from; writes carry its
 	// comments and key order over.
 	doc *yaml.Node
-	// extra holds top-level keys of older Warewulf versions, kept as is.
+	// extra holds top-level keys other than nodeprofiles and nodes, kept
+	// as they are.
 	extra []*yaml.Node
+	// warnings are the decoder's warnings about the file.
+	warnings []Warning
 }
 
 func newInventory() *Inventory {

@@ -106,15 +106,13 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{name: "syntax", conf: "nodes:\n  n1: [\n", want: "nodes.conf: yaml: line 2"},
-		{name: "unknown top-level key", conf: "nodes: {}\nnodez: {}\n", want: `nodes.conf:2: unknown top-level key "nodez"`},
-		{name: "unknown node key", conf: "nodes:\n  n1:\n    imagename: x\n", want: `nodes.conf:3: node "n1": unknown key "imagename"`},
-		{name: "unknown netdev key", conf: "nodes:\n  n1:\n    network devices:\n      eth0:\n        ip: 10.0.0.1\n", want: `nodes.conf:5: node "n1": network device "eth0": unknown key "ip"`},
 		{name: "list where a value belongs", conf: "nodes:\n  n1:\n    comment: [a, b]\n", want: `nodes.conf:3: node "n1": "comment" must be a single value`},
 		{name: "mapping where a list belongs", conf: "nodes:\n  n1:\n    profiles: {a: b}\n", want: `nodes.conf:3: node "n1": "profiles" must be a list`},
-		{name: "node-only key in a profile", conf: "nodeprofiles:\n  p:\n    asset key: x\n", want: `nodes.conf:3: profile "p": "asset key" can only be set on a node`},
 		{name: "scalar document", conf: "hello\n", want: `nodes.conf:1: expected a mapping`},
 		{name: "nodes is a list", conf: "nodes:\n  - n1\n", want: `nodes.conf:2: expected a mapping of node names`},
 		{name: "duplicate key", conf: "nodes:\n  n1: {}\n  n1: {}\n", want: `nodes.conf:3: node "n1" is defined twice (first at line 2)`},
+		{name: "bad value of an old key", conf: "nodes:\n  n1:\n    network devices:\n      eth0: {ipcidr: 10.0.0.1}\n", want: `"ipcidr": "10.0.0.1" is not an IPv4 address with a prefix length`},
+		{name: "bad primary flag", conf: "nodes:\n  n1:\n    network devices:\n      eth0: {default: maybe}\n", want: `"default": "maybe" is not a boolean`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.conf), "nodes.conf")
