@@ -48,15 +48,16 @@ func TestLegacyKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hint := " (" + UpgradeHint + ")"
 	wantWarnings := []string{
-		path + `:1: WW_INTERNAL is no longer used; ignored`,
-		path + `:11: warewulf.syslog is no longer used; ignored`,
-		path + `:12: warewulf.datastore is no longer used; ignored`,
-		path + `:31: nfs.export paths[0].mount options is no longer used; ignored`,
-		path + `:32: nfs.export paths[0].mount is no longer used; ignored`,
-		path + `:35: nfs.export paths[1].mount options is no longer used; ignored`,
-		path + `:36: nfs.export paths[1].mount is no longer used; ignored`,
-		path + `:38: "container mounts" is the old name of "image mounts"; read as "image mounts"`,
+		path + `:1: WW_INTERNAL is no longer used; ignored` + hint,
+		path + `:11: warewulf.syslog is no longer used; ignored` + hint,
+		path + `:12: warewulf.datastore is the old form; read as "paths.datadir" if that is not set` + hint,
+		path + `:31: nfs.export paths[0].mount options is no longer used; ignored` + hint,
+		path + `:32: nfs.export paths[0].mount is no longer used; ignored` + hint,
+		path + `:35: nfs.export paths[1].mount options is no longer used; ignored` + hint,
+		path + `:36: nfs.export paths[1].mount is no longer used; ignored` + hint,
+		path + `:38: "container mounts" is the old name of "image mounts"; read as "image mounts"` + hint,
 	}
 	if diff := cmp.Diff(wantWarnings, warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)

@@ -28,6 +28,12 @@ type decoder struct {
 	warns []Warning
 	// dropped counts the warnings beyond maxDecodeErrors.
 	dropped int
+	// oldKeys are the keys of older Warewulf versions kept unread, all of
+	// them: "wwctl upgrade nodes" removes them.
+	oldKeys []Warning
+	// converted are the older forms read into the current model, all of
+	// them: "wwctl upgrade nodes" lists them.
+	converted []Warning
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -40,18 +46,25 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 
 // warn records a warning about key k of the entity ctx, which was read.
 func (d *decoder) warn(k *yaml.Node, ctx string, legacy bool, format string, args ...any) {
-	d.addWarning(Warning{File: d.file, Line: k.Line, Entity: ctx, Key: k.Value,
-		Text: fmt.Sprintf(format, args...), Legacy: legacy})
+	w := Warning{File: d.file, Line: k.Line, Entity: ctx, Key: k.Value,
+		Text: fmt.Sprintf(format, args...), Legacy: legacy}
+	if legacy {
+		d.converted = append(d.converted, w)
+	}
+	d.addWarning(w)
 }
 
 // kept records a warning about key k of the entity ctx, which was kept
 // unread.
 func (d *decoder) kept(k *yaml.Node, ctx string, legacy bool, format string, args ...any) {
 	d.addWarning(Warning{File: d.file, Line: k.Line, Entity: ctx, Key: k.Value,
-		Text: fmt.Sprintf(format, args...), Kept: true, Legacy: legacy})
+		Text: fmt.Sprintf(format, args...), Kept: true, Legacy: legacy, node: k})
 }
 
 func (d *decoder) addWarning(w Warning) {
+	if w.Kept && w.Legacy {
+		d.oldKeys = append(d.oldKeys, w)
+	}
 	if len(d.warns) >= maxDecodeErrors {
 		d.dropped++
 		return
@@ -133,6 +146,7 @@ func decodeDocument(doc *yaml.Node, file string) (*Inventory, error) {
 		return nil, err
 	}
 	inv.warnings = d.warnings()
+	inv.oldKeys, inv.converted = d.oldKeys, d.converted
 	return inv, nil
 }
 
@@ -334,6 +348,10 @@ func decodeField[T any](d *decoder, k, v *yaml.Node, ctx string, t *T, f Field[T
 		d.scalar(k, v, ctx, f.Str(t))
 	case f.List != nil:
 		d.list(k, v, ctx, f.List(t), f.Spaces)
+		if v.Kind == yaml.ScalarNode && !isNull(v) {
+			// Warewulf before 4.6 wrote some lists as one string.
+			d.warn(k, ctx, true, "%q given as one string is the old form of a list; read as %q", k.Value, *f.List(t))
+		}
 	case f.Map != nil:
 		d.stringMap(k, v, ctx, f.Map(t))
 	}

@@ -21,6 +21,9 @@ type Inventory struct {
 	extra []*yaml.Node
 	// warnings are the decoder's warnings about the file.
 	warnings []Warning
+	// oldKeys and converted are every older form the decoder kept unread
+	// or read into the model (see Upgrade).
+	oldKeys, converted []Warning
 }
 
 func newInventory() *Inventory {

@@ -27,6 +27,8 @@ type Warning struct {
 	// Legacy marks a form of Warewulf 4.2-4.5 that "wwctl upgrade nodes"
 	// converts.
 	Legacy bool
+
+	node *yaml.Node // the key, for Upgrade to remove
 }
 
 func (w Warning) String() string {
