@@ -96,7 +96,7 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	_ = pf.MarkHidden("loglevel")
 	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.overlayCommand(), a.imageCommand(), a.configureCommand(),
 		a.serverCommand(),
-		a.genconfigCommand(), a.versionCommand())
+		a.genconfigCommand(), a.versionCommand(), a.upgradeCommand())
 	disableFlagsInUse(root)
 	return root
 }

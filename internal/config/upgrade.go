@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -65,17 +66,21 @@ func upgradeTree(root *yaml.Node, note func(line int, format string, args ...any
 	if k, v := take(root, "WW_INTERNAL"); k != nil {
 		note(k.Line, "removed WW_INTERNAL (was %s)", describe(v))
 	}
+	at := index(root, "ipv6net")
 	if k, v := take(root, "ipv6net"); k != nil {
+		// The new keys take the old one's place.
+		var add []*yaml.Node
 		if p, err := netip.ParsePrefix(v.Value); err == nil {
 			if get(root, "ipaddr6") == nil {
-				set(root, "ipaddr6", p.Addr().String())
+				add = append(add, str("ipaddr6"), str(p.Addr().String()))
 				note(k.Line, "ipv6net %s: ipaddr6 set to %s", v.Value, p.Addr())
 			}
 			if get(root, "prefixlen6") == nil {
-				set(root, "prefixlen6", strconv.Itoa(p.Bits()))
+				add = append(add, str("prefixlen6"), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(p.Bits())})
 				note(k.Line, "ipv6net %s: prefixlen6 set to %d", v.Value, p.Bits())
 			}
 		}
+		root.Content = slices.Insert(root.Content, at, add...)
 		note(k.Line, "removed ipv6net")
 	}
 	if ww := get(root, "warewulf"); ww != nil && ww.Kind == yaml.MappingNode {
@@ -201,6 +206,17 @@ func get(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// index returns the position of key's key node in the mapping m, -1 if
+// m has no such key.
+func index(m *yaml.Node, key string) int {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // take removes key from the mapping m and returns its key and value

@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -77,12 +78,20 @@ func (d *decoder) unknown(k *yaml.Node, ctx string) {
 	d.kept(k, ctx, false, "unknown key %q", k.Value)
 }
 
-// warnings returns the warnings, with a last one counting those left out.
+// warnings returns the warnings in line order, with a last one counting
+// those left out.
 func (d *decoder) warnings() []Warning {
+	byLine(d.warns)
 	if d.dropped == 0 {
 		return d.warns
 	}
 	return append(d.warns, Warning{File: d.file, Text: fmt.Sprintf("(%d further warnings not shown)", d.dropped)})
+}
+
+// byLine sorts warnings by line: older forms are looked at after the
+// keys of their entity.
+func byLine(ws []Warning) {
+	slices.SortStableFunc(ws, func(a, b Warning) int { return a.Line - b.Line })
 }
 
 func (d *decoder) err() error {
@@ -146,6 +155,7 @@ func decodeDocument(doc *yaml.Node, file string) (*Inventory, error) {
 		return nil, err
 	}
 	inv.warnings = d.warnings()
+	byLine(d.converted)
 	inv.oldKeys, inv.converted = d.oldKeys, d.converted
 	return inv, nil
 }
