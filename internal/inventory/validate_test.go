@@ -144,6 +144,10 @@ func FuzzParse(f *testing.F) {
 		"nodes:\n  n1:\n    network devices:\n      default: {hwaddr: aa:bb:cc:dd:ee:ff, ipaddr: 10.0.0.1}\n",
 		"nodes:\n  n1:\n    kernel: {args: [quiet]}\n    ipmi: {ipaddr: 1.2.3.4, tags: {a: b}}\n    disks: {/dev/sda: {partitions: {p: {number: \"1\"}}}}\n",
 		"nodes:\n  n1:\n    resources: {fstab: [{spec: a}]}\n    filesystems: {/dev/x: {options: [-q]}}\n",
+		// Unknown keys and forms of Warewulf 4.2-4.5.
+		"WW_INTERNAL: 45\nx: 1\nnodeprofiles:\n  p: {discoverable: true, keys: {a: b}, tagsdel: [a], ipmi netmask: 255.0.0.0, y: [1]}\n",
+		"nodes:\n  n1:\n    kernel override: k\n    kernel args: quiet\n    network devices:\n      eth0: {default: true, ip6addr: 'fd00::1', ipcidr: 10.0.0.1/8, prefix: 1, z: {}}\n",
+		"nodes:\n  n1:\n    container name: a\n    image name: b\n    filesystems: {/dev/x: {mount_options: [a, b], q: 1}}\n",
 	} {
 		f.Add([]byte(s))
 	}
