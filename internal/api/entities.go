@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -187,6 +188,9 @@ func parseEntity(k site.Kind, name string, raw []byte) (*site.Set, error) {
 	set, err := k.Parse(doc, "request body")
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if err := refuseUnknown(set.Warnings); err != nil {
+		return nil, err
 	}
 	return set, nil
 }
@@ -384,4 +388,20 @@ func problemStrings(ve *inventory.ValidationError) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// refuseUnknown refuses explicit input with keys the format does not have
+// (nodes.conf keeps such keys with a warning; a client means what it
+// sends).
+func refuseUnknown(ws []inventory.Warning) error {
+	var msgs []string
+	for _, w := range ws {
+		if w.Kept {
+			msgs = append(msgs, w.Problem())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errorf(http.StatusBadRequest, "%s", strings.Join(msgs, "\n"))
 }

@@ -100,7 +100,7 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	_ = pf.MarkHidden("loglevel")
 	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.overlayCommand(), a.imageCommand(), a.configureCommand(),
 		a.serverCommand(),
-		a.genconfigCommand(), a.versionCommand())
+		a.genconfigCommand(), a.versionCommand(), a.upgradeCommand())
 	disableFlagsInUse(root)
 	root.InitDefaultCompletionCmd()
 	refuseUnknownSubcommands(root)
@@ -223,6 +223,13 @@ func (a *app) out() io.Writer { return a.env.Stdout }
 func (a *app) warn(ps []inventory.Problem) {
 	for _, p := range ps {
 		a.log.Warn("existing problem in nodes.conf: " + p.String())
+	}
+}
+
+// warnKeys prints warnings about keys of a file the format does not have.
+func (a *app) warnKeys(ws []inventory.Warning) {
+	for _, w := range ws {
+		a.log.Warn(w.String())
 	}
 }
 

@@ -84,6 +84,7 @@ func (a *app) applyEdit(ctx context.Context, n site.Kind, inv *inventory.Invento
 	if err != nil {
 		return err
 	}
+	a.warnKeys(set.Warnings)
 	inSet := map[string]bool{}
 	for _, name := range set.Names {
 		inSet[name] = true
@@ -233,6 +234,7 @@ An imported node replaces an existing node of that name entirely.`,
 			if err != nil {
 				return err
 			}
+			a.warnKeys(set.Warnings)
 			inv, err := a.store().Load()
 			if err != nil {
 				return err

@@ -392,7 +392,10 @@ func TestBadWarewulfConf(t *testing.T) {
 	}
 }
 
-func TestMalformedNodesConf(t *testing.T) {
+// A misspelt key in nodes.conf is a warning on stderr that names file,
+// line and key; the command goes on, and a write keeps the key. A
+// malformed value stays an error.
+func TestUnknownKeyInNodesConf(t *testing.T) {
 	tr := newTree(t, "")
 	if err := os.MkdirAll(filepath.Dir(tr.nodes), 0o755); err != nil {
 		t.Fatal(err)
@@ -400,9 +403,33 @@ func TestMalformedNodesConf(t *testing.T) {
 	if err := os.WriteFile(tr.nodes, []byte("nodes:\n  n1:\n    network devices:\n      eth0: {ipadr: 1.2.3.4}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The first command reads the file as written here; node set moves
+	// the line.
+	want := tr.nodes + `:4: node \"n1\": network device \"eth0\": unknown key \"ipadr\"; kept in the file, not used`
+	for i, args := range [][]string{{"node", "list"}, {"node", "set", "--yes", "n1", "--comment", "x"}, {"profile", "list"}} {
+		out, errOut, err := tr.run("", args...)
+		if err != nil {
+			t.Fatalf("wwctl %s: %v", strings.Join(args, " "), err)
+		}
+		if i > 0 {
+			want = `: node \"n1\": network device \"eth0\": unknown key \"ipadr\"; kept in the file, not used`
+		}
+		if !strings.Contains(errOut, want) {
+			t.Errorf("wwctl %s: stderr = %q, want it to contain %q", strings.Join(args, " "), errOut, want)
+		}
+		if args[0] == "node" && args[1] == "list" && !strings.Contains(out, "n1") {
+			t.Errorf("node list: %q", out)
+		}
+	}
+	if got := tr.nodesConf(); !strings.Contains(got, "ipadr: 1.2.3.4") || !strings.Contains(got, "comment: x") {
+		t.Errorf("nodes.conf after node set:\n%s", got)
+	}
+
+	if err := os.WriteFile(tr.nodes, []byte("nodes:\n  n1:\n    network devices:\n      eth0: {ipaddr: [1.2.3.4]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err := tr.run("", "node", "list")
-	want := tr.nodes + `:4: node "n1": network device "eth0": unknown key "ipadr"`
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("error = %v, want %q", err, want)
+	if wantErr := tr.nodes + `:4: node "n1": network device "eth0": "ipaddr" must be a single value`; err == nil || !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("error = %v, want %q", err, wantErr)
 	}
 }

@@ -59,13 +59,25 @@ func legacyAliases() map[string]string {
 func legacyIgnored() map[string]bool {
 	return map[string]bool{
 		"WW_INTERNAL":                      true,
-		"ipv6net":                          true,
-		"warewulf.datastore":               true,
 		"warewulf.syslog":                  true,
 		"nfs.export paths[].mount":         true,
 		"nfs.export paths[].mount options": true,
 	}
 }
+
+// legacyRead are keys of older Warewulf versions whose value readLegacy
+// reads into the current keys, with what the warning says.
+func legacyRead() map[string]string {
+	return map[string]string{
+		"ipv6net":            `read as "ipaddr6" and "prefixlen6" where they are not set`,
+		"warewulf.datastore": `read as "paths.datadir" if that is not set`,
+		"nfs.exports":        `read as "nfs.export paths"`,
+	}
+}
+
+// UpgradeHint is what a warning about an older form tells the
+// administrator to run.
+const UpgradeHint = `run "wwctl upgrade config" to convert the file`
 
 // schemaKey turns "nfs.export paths[3].mount" into "nfs.export paths[].mount".
 func schemaKey(key string) string {
@@ -170,12 +182,16 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, prefix string) {
 		// cannot smuggle a "[]" into the lookup.
 		legacy := joinKey(schemaKey(prefix), name)
 		if legacyIgnored()[legacy] {
-			d.warn(kn.Line, "%s is no longer used; ignored", key)
+			d.warn(kn.Line, "%s is no longer used; ignored (%s)", key, UpgradeHint)
+			continue
+		}
+		if how, ok := legacyRead()[legacy]; ok {
+			d.warn(kn.Line, "%s is the old form; %s (%s)", key, how, UpgradeHint)
 			continue
 		}
 		if current, ok := legacyAliases()[legacy]; ok {
 			name = current
-			d.warn(kn.Line, "%q is the old name of %q; read as %q", written, name, name)
+			d.warn(kn.Line, "%q is the old name of %q; read as %q (%s)", written, name, name, UpgradeHint)
 			key = joinKey(prefix, name)
 		}
 		if first, dup := seen[name]; dup {

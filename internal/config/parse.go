@@ -43,6 +43,7 @@ func Parse(data []byte, name string) (*Config, []string, error) {
 	d := newDecoder()
 	if root != nil && !isNull(root) {
 		d.decodeStruct(root, reflect.ValueOf(c).Elem(), "")
+		d.readLegacy(root, c)
 	}
 	c.splitCIDR()
 	c.fillDerived(d.isSet)

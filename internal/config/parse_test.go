@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -48,15 +49,16 @@ func TestLegacyKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hint := " (" + UpgradeHint + ")"
 	wantWarnings := []string{
-		path + `:1: WW_INTERNAL is no longer used; ignored`,
-		path + `:11: warewulf.syslog is no longer used; ignored`,
-		path + `:12: warewulf.datastore is no longer used; ignored`,
-		path + `:31: nfs.export paths[0].mount options is no longer used; ignored`,
-		path + `:32: nfs.export paths[0].mount is no longer used; ignored`,
-		path + `:35: nfs.export paths[1].mount options is no longer used; ignored`,
-		path + `:36: nfs.export paths[1].mount is no longer used; ignored`,
-		path + `:38: "container mounts" is the old name of "image mounts"; read as "image mounts"`,
+		path + `:1: WW_INTERNAL is no longer used; ignored` + hint,
+		path + `:11: warewulf.syslog is no longer used; ignored` + hint,
+		path + `:12: warewulf.datastore is the old form; read as "paths.datadir" if that is not set` + hint,
+		path + `:31: nfs.export paths[0].mount options is no longer used; ignored` + hint,
+		path + `:32: nfs.export paths[0].mount is no longer used; ignored` + hint,
+		path + `:35: nfs.export paths[1].mount options is no longer used; ignored` + hint,
+		path + `:36: nfs.export paths[1].mount is no longer used; ignored` + hint,
+		path + `:38: "container mounts" is the old name of "image mounts"; read as "image mounts"` + hint,
 	}
 	if diff := cmp.Diff(wantWarnings, warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
@@ -271,5 +273,88 @@ func TestUnknownKeysWarn(t *testing.T) {
 				t.Errorf("warewulf.port = %d, want %d", c.Warewulf.Port, tc.port)
 			}
 		})
+	}
+}
+
+// TestUpgradeOldFiles converts warewulf.conf files of Warewulf 4.2 and
+// 4.5: they load with warnings naming "wwctl upgrade config", and the
+// converted file loads without a warning to the same configuration.
+func TestUpgradeOldFiles(t *testing.T) {
+	for _, version := range []string{"4.2", "4.5"} {
+		t.Run(version, func(t *testing.T) {
+			file := filepath.Join("testdata", "site-"+version+".conf")
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, warnings, err := Parse(data, "warewulf.conf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warnings) == 0 {
+				t.Fatal("no warnings")
+			}
+			for _, w := range warnings {
+				if !strings.HasSuffix(w, "("+UpgradeHint+")") {
+					t.Errorf("warning does not name the upgrade: %s", w)
+				}
+			}
+			u, err := Upgrade(data, "warewulf.conf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			goldenFile(t, filepath.Join("testdata", "site-"+version+".upgraded.conf"), u.Data)
+			goldenFile(t, filepath.Join("testdata", "site-"+version+".changes"), []byte(strings.Join(u.Changes, "\n")+"\n"))
+			current, warnings, err := Parse(u.Data, "warewulf.conf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warnings) > 0 || len(u.Warnings) > 0 {
+				t.Errorf("the upgraded file warns: %q", warnings)
+			}
+			if diff := cmp.Diff(old, current); diff != "" {
+				t.Errorf("configuration (-old +upgraded):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLegacyNFSMounts(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []LegacyMount
+	}{
+		{"site-4.2.conf", []LegacyMount{{Path: "/home"}, {Path: "/var/warewulf"}}},
+		{"site-4.5.conf", []LegacyMount{{Path: "/home", MountOptions: "defaults"}}},
+		{"site-4.6.conf", nil},
+	} {
+		data, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := LegacyNFSMounts(data, tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.file, diff)
+		}
+	}
+}
+
+func goldenFile(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }

@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -15,10 +16,25 @@ const maxDecodeErrors = 20
 // decoder turns a nodes.conf tree into the model. It is written per field
 // table rather than with reflection so that every error can name the file,
 // line, entity and key, and so that 10,000 nodes decode in milliseconds.
+//
+// Malformed values are errors. Keys the format does not have are warnings:
+// they are kept (see Profile.Unknown) and the rest of the file applies, as
+// Warewulf goes on past a key it does not know. Keys of Warewulf 4.2-4.5
+// are read into the current model where their meaning is clear (see
+// legacy.go), with a warning naming "wwctl upgrade nodes".
 type decoder struct {
-	file string
-	t    *tables
-	errs []error
+	file  string
+	t     *tables
+	errs  []error
+	warns []Warning
+	// dropped counts the warnings beyond maxDecodeErrors.
+	dropped int
+	// oldKeys are the keys of older Warewulf versions kept unread, all of
+	// them: "wwctl upgrade nodes" removes them.
+	oldKeys []Warning
+	// converted are the older forms read into the current model, all of
+	// them: "wwctl upgrade nodes" lists them.
+	converted []Warning
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -27,6 +43,55 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 	}
 	msg := fmt.Sprintf(format, args...)
 	d.errs = append(d.errs, fmt.Errorf("%s:%d: %s", d.file, n.Line, msg))
+}
+
+// warn records a warning about key k of the entity ctx, which was read.
+func (d *decoder) warn(k *yaml.Node, ctx string, legacy bool, format string, args ...any) {
+	w := Warning{File: d.file, Line: k.Line, Entity: ctx, Key: k.Value,
+		Text: fmt.Sprintf(format, args...), Legacy: legacy}
+	if legacy {
+		d.converted = append(d.converted, w)
+	}
+	d.addWarning(w)
+}
+
+// kept records a warning about key k of the entity ctx, which was kept
+// unread.
+func (d *decoder) kept(k *yaml.Node, ctx string, legacy bool, format string, args ...any) {
+	d.addWarning(Warning{File: d.file, Line: k.Line, Entity: ctx, Key: k.Value,
+		Text: fmt.Sprintf(format, args...), Kept: true, Legacy: legacy, node: k})
+}
+
+func (d *decoder) addWarning(w Warning) {
+	if w.Kept && w.Legacy {
+		d.oldKeys = append(d.oldKeys, w)
+	}
+	if len(d.warns) >= maxDecodeErrors {
+		d.dropped++
+		return
+	}
+	d.warns = append(d.warns, w)
+}
+
+// unknown records a key the format does not have.
+func (d *decoder) unknown(k *yaml.Node, ctx string) {
+	d.kept(k, ctx, false, "unknown key %q", k.Value)
+}
+
+// warnings returns the warnings in line order, with a last one counting
+// those left out.
+func (d *decoder) warnings() []Warning {
+	byLine(d.warns)
+	if d.dropped == 0 {
+		return d.warns
+	}
+	return append(d.warns, Warning{File: d.file, Text: fmt.Sprintf("(%d further warnings not shown)", d.dropped)})
+}
+
+// byLine sorts warnings by line: older forms are looked at after the
+// keys of their entity.
+func byLine(ws []Warning) {
+	slices.SortStableFunc(ws, func(a, b Warning) int { return a.Line - b.Line })
 }
 
 func (d *decoder) err() error {
@@ -78,15 +143,20 @@ func decodeDocument(doc *yaml.Node, file string) (*Inventory, error) {
 				inv.Nodes[name] = n
 			})
 		case "WW_INTERNAL":
-			// Written by older Warewulf versions; kept as it is.
+			// Warewulf before 4.6 wrote its format version here.
+			d.kept(k, "", true, "%q is no longer used", k.Value)
 			inv.extra = append(inv.extra, k, v)
 		default:
-			d.errorf(k, "unknown top-level key %q (expected \"nodeprofiles\" or \"nodes\")", k.Value)
+			d.kept(k, "", false, "unknown top-level key %q (expected \"nodeprofiles\" or \"nodes\")", k.Value)
+			inv.extra = append(inv.extra, k, v)
 		}
 	}
 	if err := d.err(); err != nil {
 		return nil, err
 	}
+	inv.warnings = d.warnings()
+	byLine(d.converted)
+	inv.oldKeys, inv.converted = d.oldKeys, d.converted
 	return inv, nil
 }
 
@@ -110,36 +180,45 @@ func (d *decoder) entities(m *yaml.Node, what string, each func(name string, v *
 }
 
 func (d *decoder) node(m *yaml.Node, n *Node, ctx string) {
-	d.fields(m, ctx, func(k, v *yaml.Node) bool {
+	var old []*yaml.Node
+	d.fields(m, ctx, &n.Unknown, func(k, v *yaml.Node) bool {
 		if f, ok := findField(d.t.node, k.Value); ok {
 			d.scalar(k, v, ctx, f.Str(n))
 			return true
 		}
+		if legacyEntityKey(k.Value) {
+			old = append(old, k, v)
+			return true
+		}
 		return d.profileKey(k, v, &n.Profile, ctx)
 	})
+	d.legacyEntity(old, &n.Profile, ctx)
 }
 
 func (d *decoder) profile(m *yaml.Node, p *Profile, ctx string) {
-	d.fields(m, ctx, func(k, v *yaml.Node) bool {
+	var old []*yaml.Node
+	d.fields(m, ctx, &p.Unknown, func(k, v *yaml.Node) bool {
 		switch k.Value {
 		case "discoverable", "asset key":
-			d.errorf(k, "%s: %q can only be set on a node", ctx, k.Value)
+			// Warewulf before 4.6 accepted them on a profile, where
+			// they never applied to a node.
+			d.kept(k, ctx, true, "%q can only be set on a node", k.Value)
+			p.Unknown = append(p.Unknown, k, v)
+			return true
+		}
+		if legacyEntityKey(k.Value) {
+			old = append(old, k, v)
 			return true
 		}
 		return d.profileKey(k, v, p, ctx)
 	})
+	d.legacyEntity(old, p, ctx)
 }
 
 // profileKey decodes one key of the inheritable part; it reports false
 // for a key it does not know.
 func (d *decoder) profileKey(k, v *yaml.Node, p *Profile, ctx string) bool {
 	key := k.Value
-	switch key {
-	case "container name": // before Warewulf 4.6
-		key = "image name"
-	case "keys": // before Warewulf 4.4
-		key = "tags"
-	}
 	if f, ok := findField(d.t.profile, key); ok {
 		decodeField(d, k, v, ctx, p, f)
 		return true
@@ -150,40 +229,57 @@ func (d *decoder) profileKey(k, v *yaml.Node, p *Profile, ctx string) bool {
 			return true
 		}
 		p.Kernel = &Kernel{}
-		d.fields(v, ctx+": kernel", func(k, v *yaml.Node) bool {
+		var old []*yaml.Node
+		c := ctx + ": kernel"
+		d.fields(v, c, &p.Kernel.Unknown, func(k, v *yaml.Node) bool {
 			if k.Value == "override" { // before Warewulf 4.6
-				d.scalar(k, v, ctx+": kernel", &p.Kernel.Version)
+				old = append(old, k, v)
 				return true
 			}
-			return decodeKnown(d, k, v, ctx+": kernel", p.Kernel, d.t.kernel)
+			return decodeKnown(d, k, v, c, p.Kernel, d.t.kernel)
 		})
+		d.legacyKernel(old, p.Kernel, c)
 	case "ipmi":
 		if isNull(v) {
 			return true
 		}
 		p.Ipmi = &IPMI{}
-		d.fields(v, ctx+": ipmi", func(k, v *yaml.Node) bool {
-			return decodeKnown(d, k, v, ctx+": ipmi", p.Ipmi, d.t.ipmi)
+		var old []*yaml.Node
+		c := ctx + ": ipmi"
+		d.fields(v, c, &p.Ipmi.Unknown, func(k, v *yaml.Node) bool {
+			if k.Value == "tagsdel" { // before Warewulf 4.6
+				old = append(old, k, v)
+				return true
+			}
+			return decodeKnown(d, k, v, c, p.Ipmi, d.t.ipmi)
 		})
+		d.legacyTagsDel(old, &p.Ipmi.Tags, &p.Ipmi.Unknown, c)
 	case "network devices":
-		p.NetDevs = decodeMap(d, v, ctx, "network device", func(m *yaml.Node, c string) *NetDev {
+		var primary []string // devices that say they are primary the old way
+		p.NetDevs = decodeMap(d, v, ctx, "network device", func(name string, m *yaml.Node, c string) *NetDev {
 			nd := &NetDev{}
-			d.fields(m, c, func(k, v *yaml.Node) bool {
-				if k.Value == "primary" { // before Warewulf 4.5; "primary network" replaced it
+			var old []*yaml.Node
+			d.fields(m, c, &nd.Unknown, func(k, v *yaml.Node) bool {
+				if legacyNetDevKey(k.Value) {
+					old = append(old, k, v)
 					return true
 				}
 				return decodeKnown(d, k, v, c, nd, d.t.netdev)
 			})
+			if d.legacyNetDev(old, nd, c) {
+				primary = append(primary, name)
+			}
 			return nd
 		})
+		d.legacyPrimary(primary, p, ctx)
 	case "disks":
-		p.Disks = decodeMap(d, v, ctx, "disk", func(m *yaml.Node, c string) *Disk {
+		p.Disks = decodeMap(d, v, ctx, "disk", func(_ string, m *yaml.Node, c string) *Disk {
 			disk := &Disk{}
-			d.fields(m, c, func(k, v *yaml.Node) bool {
+			d.fields(m, c, &disk.Unknown, func(k, v *yaml.Node) bool {
 				if k.Value == "partitions" {
-					disk.Partitions = decodeMap(d, v, c, "partition", func(m *yaml.Node, c string) *Partition {
+					disk.Partitions = decodeMap(d, v, c, "partition", func(_ string, m *yaml.Node, c string) *Partition {
 						part := &Partition{}
-						d.fields(m, c, func(k, v *yaml.Node) bool {
+						d.fields(m, c, &part.Unknown, func(k, v *yaml.Node) bool {
 							return decodeKnown(d, k, v, c, part, d.t.part)
 						})
 						return part
@@ -195,9 +291,13 @@ func (d *decoder) profileKey(k, v *yaml.Node, p *Profile, ctx string) bool {
 			return disk
 		})
 	case "filesystems":
-		p.FileSystems = decodeMap(d, v, ctx, "filesystem", func(m *yaml.Node, c string) *FileSystem {
+		p.FileSystems = decodeMap(d, v, ctx, "filesystem", func(_ string, m *yaml.Node, c string) *FileSystem {
 			fs := &FileSystem{}
-			d.fields(m, c, func(k, v *yaml.Node) bool {
+			d.fields(m, c, &fs.Unknown, func(k, v *yaml.Node) bool {
+				if k.Value == "mount_options" && v.Kind == yaml.SequenceNode {
+					d.legacyMountOptions(k, v, fs, c)
+					return true
+				}
 				return decodeKnown(d, k, v, c, fs, d.t.fs)
 			})
 			return fs
@@ -221,8 +321,8 @@ func (d *decoder) profileKey(k, v *yaml.Node, p *Profile, ctx string) bool {
 }
 
 // fields walks a mapping and hands each key to known; keys it does not
-// know are reported with their line.
-func (d *decoder) fields(m *yaml.Node, ctx string, known func(k, v *yaml.Node) bool) {
+// know are warned about with their line and kept in unknown.
+func (d *decoder) fields(m *yaml.Node, ctx string, unknown *[]*yaml.Node, known func(k, v *yaml.Node) bool) {
 	if isNull(m) {
 		return
 	}
@@ -238,7 +338,8 @@ func (d *decoder) fields(m *yaml.Node, ctx string, known func(k, v *yaml.Node) b
 			continue
 		}
 		if !known(k, v) {
-			d.errorf(k, "%s: unknown key %q", ctx, k.Value)
+			d.unknown(k, ctx)
+			*unknown = append(*unknown, k, v)
 		}
 	}
 }
@@ -257,12 +358,16 @@ func decodeField[T any](d *decoder, k, v *yaml.Node, ctx string, t *T, f Field[T
 		d.scalar(k, v, ctx, f.Str(t))
 	case f.List != nil:
 		d.list(k, v, ctx, f.List(t), f.Spaces)
+		if v.Kind == yaml.ScalarNode && !isNull(v) {
+			// Warewulf before 4.6 wrote some lists as one string.
+			d.warn(k, ctx, true, "%q given as one string is the old form of a list; read as %q", k.Value, *f.List(t))
+		}
 	case f.Map != nil:
 		d.stringMap(k, v, ctx, f.Map(t))
 	}
 }
 
-func decodeMap[T any](d *decoder, m *yaml.Node, ctx, what string, each func(*yaml.Node, string) *T) map[string]*T {
+func decodeMap[T any](d *decoder, m *yaml.Node, ctx, what string, each func(name string, v *yaml.Node, ctx string) *T) map[string]*T {
 	if isNull(m) {
 		return nil
 	}
@@ -278,7 +383,7 @@ func decodeMap[T any](d *decoder, m *yaml.Node, ctx, what string, each func(*yam
 			d.errorf(k, "%s: %s name must be a non-empty string", ctx, what)
 			continue
 		}
-		out[k.Value] = each(v, fmt.Sprintf("%s: %s %q", ctx, what, k.Value))
+		out[k.Value] = each(k.Value, v, fmt.Sprintf("%s: %s %q", ctx, what, k.Value))
 	}
 	return out
 }

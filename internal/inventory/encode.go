@@ -49,16 +49,16 @@ func (e *encoder) profileInto(m *yaml.Node, p *Profile) {
 		switch f.Key {
 		case "system overlay":
 			if p.Kernel != nil {
-				addNonEmpty(m, "kernel", encodeEntity(p.Kernel, e.t.kernel))
+				addNonEmpty(m, "kernel", encodeEntity(p.Kernel, e.t.kernel, p.Kernel.Unknown))
 			}
 			if p.Ipmi != nil {
-				addNonEmpty(m, "ipmi", encodeEntity(p.Ipmi, e.t.ipmi))
+				addNonEmpty(m, "ipmi", encodeEntity(p.Ipmi, e.t.ipmi, p.Ipmi.Unknown))
 			}
 		case "root":
 			if len(p.NetDevs) > 0 {
 				devs := mapping()
 				for _, name := range sortedKeys(p.NetDevs) {
-					addPair(devs, name, encodeEntity(p.NetDevs[name], e.t.netdev))
+					addPair(devs, name, encodeEntity(p.NetDevs[name], e.t.netdev, p.NetDevs[name].Unknown))
 				}
 				addPair(m, "network devices", devs)
 			}
@@ -68,14 +68,16 @@ func (e *encoder) profileInto(m *yaml.Node, p *Profile) {
 		disks := mapping()
 		for _, name := range sortedKeys(p.Disks) {
 			d := p.Disks[name]
-			dm := encodeEntity(d, e.t.disk)
+			dm := encodeEntity(d, e.t.disk, nil)
 			if len(d.Partitions) > 0 {
 				parts := mapping()
 				for _, pn := range sortedKeys(d.Partitions) {
-					addPair(parts, pn, encodeEntity(d.Partitions[pn], e.t.part))
+					part := d.Partitions[pn]
+					addPair(parts, pn, encodeEntity(part, e.t.part, part.Unknown))
 				}
 				addPair(dm, "partitions", parts)
 			}
+			dm.Content = append(dm.Content, d.Unknown...)
 			addPair(disks, name, dm)
 		}
 		addPair(m, "disks", disks)
@@ -83,7 +85,7 @@ func (e *encoder) profileInto(m *yaml.Node, p *Profile) {
 	if len(p.FileSystems) > 0 {
 		fss := mapping()
 		for _, name := range sortedKeys(p.FileSystems) {
-			addPair(fss, name, encodeEntity(p.FileSystems[name], e.t.fs))
+			addPair(fss, name, encodeEntity(p.FileSystems[name], e.t.fs, p.FileSystems[name].Unknown))
 		}
 		addPair(m, "filesystems", fss)
 	}
@@ -94,11 +96,15 @@ func (e *encoder) profileInto(m *yaml.Node, p *Profile) {
 		}
 		addPair(m, "resources", res)
 	}
+	m.Content = append(m.Content, p.Unknown...)
 }
 
-func encodeEntity[T any](t *T, fields []Field[T]) *yaml.Node {
+// encodeEntity writes an entity's fields and then the keys it kept
+// without knowing them.
+func encodeEntity[T any](t *T, fields []Field[T], unknown []*yaml.Node) *yaml.Node {
 	m := mapping()
 	encodeFields(m, t, fields)
+	m.Content = append(m.Content, unknown...)
 	return m
 }
 

@@ -29,41 +29,42 @@ func EncodeProfiles(names []string, profiles map[string]*Profile) *yaml.Node {
 
 // ParseNodes reads a mapping of node name to node (the format of "node
 // export", "node edit" and "node import"). It returns the names in file
-// order.
-func ParseNodes(data []byte, file string) (map[string]*Node, []string, error) {
+// order, and warnings about keys the format does not have (which the
+// caller may refuse: see Warning).
+func ParseNodes(data []byte, file string) (map[string]*Node, []string, []Warning, error) {
 	var names []string
 	nodes := map[string]*Node{}
-	err := parseEntityMap(data, file, "node", func(d *decoder, name string, v *yaml.Node) {
+	warnings, err := parseEntityMap(data, file, "node", func(d *decoder, name string, v *yaml.Node) {
 		n := &Node{}
 		d.node(v, n, "node "+quote(name))
 		nodes[name] = n
 		names = append(names, name)
 	})
-	return nodes, names, err
+	return nodes, names, warnings, err
 }
 
 // ParseProfiles is ParseNodes for profiles.
-func ParseProfiles(data []byte, file string) (map[string]*Profile, []string, error) {
+func ParseProfiles(data []byte, file string) (map[string]*Profile, []string, []Warning, error) {
 	var names []string
 	profiles := map[string]*Profile{}
-	err := parseEntityMap(data, file, "profile", func(d *decoder, name string, v *yaml.Node) {
+	warnings, err := parseEntityMap(data, file, "profile", func(d *decoder, name string, v *yaml.Node) {
 		p := &Profile{}
 		d.profile(v, p, "profile "+quote(name))
 		profiles[name] = p
 		names = append(names, name)
 	})
-	return profiles, names, err
+	return profiles, names, warnings, err
 }
 
-func parseEntityMap(data []byte, file, what string, each func(d *decoder, name string, v *yaml.Node)) error {
+func parseEntityMap(data []byte, file, what string, each func(d *decoder, name string, v *yaml.Node)) ([]Warning, error) {
 	doc, err := parseYAML(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	d := &decoder{file: file, t: newTables()}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil
+		return nil, nil
 	}
 	d.entities(doc.Content[0], what, func(name string, v *yaml.Node) { each(d, name, v) })
-	return d.err()
+	return d.warnings(), d.err()
 }

@@ -16,8 +16,14 @@ type Inventory struct {
 	// doc is the tree the inventory was read from; writes carry its
 	// comments and key order over.
 	doc *yaml.Node
-	// extra holds top-level keys of older Warewulf versions, kept as is.
+	// extra holds top-level keys other than nodeprofiles and nodes, kept
+	// as they are.
 	extra []*yaml.Node
+	// warnings are the decoder's warnings about the file.
+	warnings []Warning
+	// oldKeys and converted are every older form the decoder kept unread
+	// or read into the model (see Upgrade).
+	oldKeys, converted []Warning
 }
 
 func newInventory() *Inventory {

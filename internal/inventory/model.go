@@ -41,12 +41,19 @@ type Profile struct {
 	// Resources is free-form structured data (fstab entries, ignition, ...)
 	// kept as YAML so that its comments and shape survive rewrites.
 	Resources map[string]*yaml.Node
+	// Unknown holds the keys of this mapping that the format does not
+	// have (misspelt, newer, or from an older Warewulf with no meaning
+	// now), as key and value nodes in file order. They are never merged
+	// or used, and they are written back as they were.
+	Unknown []*yaml.Node
 }
 
 // Kernel selects the kernel inside the image and its command line.
 type Kernel struct {
 	Version *string
 	Args    []string
+	// Unknown: see Profile.Unknown.
+	Unknown []*yaml.Node
 }
 
 // IPMI is a node's baseboard management controller.
@@ -62,6 +69,8 @@ type IPMI struct {
 	Write      *string
 	Template   *string
 	Tags       map[string]string
+	// Unknown: see Profile.Unknown.
+	Unknown []*yaml.Node
 }
 
 // NetDev is one network device of a node, keyed by network name.
@@ -78,12 +87,16 @@ type NetDev struct {
 	Gateway6   *string
 	MTU        *string
 	Tags       map[string]string
+	// Unknown: see Profile.Unknown.
+	Unknown []*yaml.Node
 }
 
 // Disk is a block device to partition, keyed by device path.
 type Disk struct {
 	WipeTable  *string
 	Partitions map[string]*Partition
+	// Unknown: see Profile.Unknown.
+	Unknown []*yaml.Node
 }
 
 // Partition is one partition of a Disk, keyed by its label.
@@ -96,6 +109,8 @@ type Partition struct {
 	WipePartitionEntry *string
 	ShouldExist        *string
 	Resize             *string
+	// Unknown: see Profile.Unknown.
+	Unknown []*yaml.Node
 }
 
 // FileSystem is a filesystem to create or mount, keyed by device path.
@@ -107,6 +122,8 @@ type FileSystem struct {
 	UUID           *string
 	Options        []string
 	MountOptions   *string
+	// Unknown: see Profile.Unknown.
+	Unknown []*yaml.Node
 }
 
 // Kind says how a field's value is checked, and how it is written.

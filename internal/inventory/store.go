@@ -3,6 +3,7 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 )
@@ -29,11 +31,27 @@ func DefaultNodesConf() []byte { return bytes.Clone(defaultNodesConf) }
 // passwords.
 type Store struct {
 	path string
+	warn func(Warning)
+
+	mu sync.Mutex
+	// warned is the digest of the content last warned about, so that a
+	// process that reads an unchanged file again does not repeat itself.
+	warned [sha256.Size]byte
+}
+
+// StoreOptions are what a store is opened with.
+type StoreOptions struct {
+	// Warn receives the warnings about the file (see Warning) the first
+	// time a content is read; nil discards them.
+	Warn func(Warning)
 }
 
 // NewStore returns the store for the nodes.conf at path. The file need
 // not exist: until the first write the shipped default is used.
-func NewStore(path string) *Store { return &Store{path: path} }
+func NewStore(path string) *Store { return NewStoreWith(path, StoreOptions{}) }
+
+// NewStoreWith is NewStore with options.
+func NewStoreWith(path string, o StoreOptions) *Store { return &Store{path: path, warn: o.Warn} }
 
 // Path is the nodes.conf path.
 func (s *Store) Path() string { return s.path }
@@ -44,7 +62,26 @@ func (s *Store) Load() (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, s.path)
+	return s.parse(data)
+}
+
+// parse reads data and passes the warnings about it on, once per content.
+func (s *Store) parse(data []byte) (*Inventory, error) {
+	inv, err := Parse(data, s.path)
+	if err != nil || s.warn == nil || len(inv.warnings) == 0 {
+		return inv, err
+	}
+	sum := sha256.Sum256(data)
+	s.mu.Lock()
+	seen := s.warned == sum
+	s.warned = sum
+	s.mu.Unlock()
+	if !seen {
+		for _, w := range inv.warnings {
+			s.warn(w)
+		}
+	}
+	return inv, nil
 }
 
 // read returns the file's content, or the shipped default and exists
@@ -130,7 +167,7 @@ func (s *Store) Check(change func(*Inventory) error) (warnings []Problem, err er
 // apply runs change on the inventory data holds and validates the
 // result: problems data already had are warnings, new ones refuse it.
 func (s *Store) apply(data []byte, change func(*Inventory) error) (*Inventory, []Problem, error) {
-	inv, err := Parse(data, s.path)
+	inv, err := s.parse(data)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -106,15 +106,13 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{name: "syntax", conf: "nodes:\n  n1: [\n", want: "nodes.conf: yaml: line 2"},
-		{name: "unknown top-level key", conf: "nodes: {}\nnodez: {}\n", want: `nodes.conf:2: unknown top-level key "nodez"`},
-		{name: "unknown node key", conf: "nodes:\n  n1:\n    imagename: x\n", want: `nodes.conf:3: node "n1": unknown key "imagename"`},
-		{name: "unknown netdev key", conf: "nodes:\n  n1:\n    network devices:\n      eth0:\n        ip: 10.0.0.1\n", want: `nodes.conf:5: node "n1": network device "eth0": unknown key "ip"`},
 		{name: "list where a value belongs", conf: "nodes:\n  n1:\n    comment: [a, b]\n", want: `nodes.conf:3: node "n1": "comment" must be a single value`},
 		{name: "mapping where a list belongs", conf: "nodes:\n  n1:\n    profiles: {a: b}\n", want: `nodes.conf:3: node "n1": "profiles" must be a list`},
-		{name: "node-only key in a profile", conf: "nodeprofiles:\n  p:\n    asset key: x\n", want: `nodes.conf:3: profile "p": "asset key" can only be set on a node`},
 		{name: "scalar document", conf: "hello\n", want: `nodes.conf:1: expected a mapping`},
 		{name: "nodes is a list", conf: "nodes:\n  - n1\n", want: `nodes.conf:2: expected a mapping of node names`},
 		{name: "duplicate key", conf: "nodes:\n  n1: {}\n  n1: {}\n", want: `nodes.conf:3: node "n1" is defined twice (first at line 2)`},
+		{name: "bad value of an old key", conf: "nodes:\n  n1:\n    network devices:\n      eth0: {ipcidr: 10.0.0.1}\n", want: `"ipcidr": "10.0.0.1" is not an IPv4 address with a prefix length`},
+		{name: "bad primary flag", conf: "nodes:\n  n1:\n    network devices:\n      eth0: {default: maybe}\n", want: `"default": "maybe" is not a boolean`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.conf), "nodes.conf")
@@ -146,6 +144,10 @@ func FuzzParse(f *testing.F) {
 		"nodes:\n  n1:\n    network devices:\n      default: {hwaddr: aa:bb:cc:dd:ee:ff, ipaddr: 10.0.0.1}\n",
 		"nodes:\n  n1:\n    kernel: {args: [quiet]}\n    ipmi: {ipaddr: 1.2.3.4, tags: {a: b}}\n    disks: {/dev/sda: {partitions: {p: {number: \"1\"}}}}\n",
 		"nodes:\n  n1:\n    resources: {fstab: [{spec: a}]}\n    filesystems: {/dev/x: {options: [-q]}}\n",
+		// Unknown keys and forms of Warewulf 4.2-4.5.
+		"WW_INTERNAL: 45\nx: 1\nnodeprofiles:\n  p: {discoverable: true, keys: {a: b}, tagsdel: [a], ipmi netmask: 255.0.0.0, y: [1]}\n",
+		"nodes:\n  n1:\n    kernel override: k\n    kernel args: quiet\n    network devices:\n      eth0: {default: true, ip6addr: 'fd00::1', ipcidr: 10.0.0.1/8, prefix: 1, z: {}}\n",
+		"nodes:\n  n1:\n    container name: a\n    image name: b\n    filesystems: {/dev/x: {mount_options: [a, b], q: 1}}\n",
 	} {
 		f.Add([]byte(s))
 	}

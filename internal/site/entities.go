@@ -126,6 +126,8 @@ type Set struct {
 	Nodes    map[string]*inventory.Node
 	Profiles map[string]*inventory.Profile
 	Names    []string
+	// Warnings name keys the format does not have: kept, not used.
+	Warnings []inventory.Warning
 }
 
 // Parse reads a mapping of name to entity in nodes.conf's shape, naming
@@ -134,9 +136,9 @@ func (k Kind) Parse(data []byte, file string) (*Set, error) {
 	s := &Set{Kind: k}
 	var err error
 	if k == NodeKind {
-		s.Nodes, s.Names, err = inventory.ParseNodes(data, file)
+		s.Nodes, s.Names, s.Warnings, err = inventory.ParseNodes(data, file)
 	} else {
-		s.Profiles, s.Names, err = inventory.ParseProfiles(data, file)
+		s.Profiles, s.Names, s.Warnings, err = inventory.ParseProfiles(data, file)
 	}
 	return s, err
 }

@@ -71,7 +71,11 @@ func Open(o Options) (*Site, error) {
 		s.exe, _ = os.Executable()
 	}
 	p := s.cfg.Paths
-	s.nodes = inventory.NewStore(s.cfg.NodesConf())
+	// Warnings about nodes.conf (keys it does not know, forms of older
+	// Warewulf versions) reach wwctl's stderr and the daemon's log.
+	s.nodes = inventory.NewStoreWith(s.cfg.NodesConf(), inventory.StoreOptions{
+		Warn: func(w inventory.Warning) { s.log.Warn(w.String()) },
+	})
 	s.images = &image.Images{Chroots: p.Wwchrootdir, Provision: p.Wwprovisiondir, Log: s.log}
 	builtin := o.BuiltinOverlays
 	if builtin == nil {
