@@ -53,6 +53,12 @@ func TestListSelection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := newTree(t, "testdata/nodes.conf")
+			// Without the old WW_INTERNAL key, whose warning is not what
+			// this test is about.
+			conf := strings.Replace(tr.nodesConf(), "WW_INTERNAL: 45\n", "", 1)
+			if err := os.WriteFile(tr.nodes, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			out, stderr, err := tr.run("", tc.args...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
