@@ -76,7 +76,7 @@ func (s *Site) ExecImage(ctx context.Context, name string, argv []string, o Exec
 		binds = append(binds, sandbox.Bind{Source: m.Source, Dest: dest, ReadOnly: m.ReadOnly})
 	}
 	opts := sandbox.Options{Root: im.RootFS(name), Hostname: name, Binds: append(binds, o.Binds...),
-		Env: append([]string{"WW_IMAGE_SHELL=" + name, "WW_CONTAINER_SHELL=" + name}, o.Env...),
+		Env:   append([]string{"WW_IMAGE_SHELL=" + name, "WW_CONTAINER_SHELL=" + name}, o.Env...),
 		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Log: s.log}
 	if o.Node != "" {
 		layer, err := os.MkdirTemp("", "wwctl-node-")
