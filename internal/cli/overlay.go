@@ -284,7 +284,7 @@ shipped overlay is copied to the site directory first. Nothing is built: the
 daemon and "wwctl overlay build" rebuild the images whose inputs changed.
 --workers is accepted for Warewulf's scripts and has no effect, as in
 Warewulf 4.7, whose import no longer builds either.`,
-		Args:    cobra.RangeArgs(2, 3),
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dest := args[1]
 			if len(args) == 3 {
