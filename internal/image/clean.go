@@ -88,3 +88,26 @@ func lockHeld(p string) bool {
 	ok, err := lockNB(f)
 	return err != nil || !ok
 }
+
+// TreeSize is the size of the regular files of an image's root
+// filesystem (their apparent sizes), what "image list --chroot" shows.
+func (im *Images) TreeSize(name string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(im.RootFS(name), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("image %s: %w", name, err)
+	}
+	return total, nil
+}
