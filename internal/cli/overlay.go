@@ -397,6 +397,10 @@ func (a *app) overlayInfo() *cobra.Command {
 		Use:     "info OVERLAY FILE",
 		Aliases: []string{"variables", "vars"},
 		Short:   "List the template data a template uses",
+		Long: `List what a template documents of itself (its {{/* wwdoc: ... */}} comments,
+by key: wwdoc, wwdoc1, ...) and the template data it uses: each variable's
+node or profile option, type and help (the template's own
+{{/* .Variable: help */}} comment, else the option's help).`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := a.site.Overlays().Get(args[0])
@@ -417,9 +421,12 @@ func (a *app) overlayInfo() *cobra.Command {
 				for _, d := range docs {
 					fmt.Fprintln(a.out(), d)
 				}
-				t := newTable("VARIABLE", "TYPE")
+				if len(docs) > 0 {
+					fmt.Fprintln(a.out())
+				}
+				t := newTable("VARIABLE", "OPTION", "TYPE", "HELP")
 				for _, v := range vars {
-					t.add(v.Name, v.Type)
+					t.add(v.Name, v.Option, v.Type, v.Help)
 				}
 				return t.write(a.out())
 			}
