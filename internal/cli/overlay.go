@@ -401,7 +401,7 @@ func (a *app) overlayInfo() *cobra.Command {
 by key: wwdoc, wwdoc1, ...) and the template data it uses: each variable's
 node or profile option, type and help (the template's own
 {{/* .Variable: help */}} comment, else the option's help).`,
-		Args:    cobra.ExactArgs(2),
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := a.site.Overlays().Get(args[0])
 			if err != nil {
