@@ -16,13 +16,72 @@ import (
 )
 
 func (a *app) configureCommand() *cobra.Command {
+	var all bool
+	ssh, tls, dhcp := a.configureSSH(), a.configureTLS(), a.configureDHCP()
 	cmd := &cobra.Command{
 		Use:   "configure COMMAND",
 		Short: "Set up services and keys on the server",
+		Long: `Set up what the server needs from warewulf.conf. --all does, in turn, what
+"configure tls" (a certificate when there is none), "configure dhcp" and
+"configure ssh" do; the TFTP server is wwctl server itself.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !all {
+				return cmd.Help()
+			}
+			for _, sub := range []*cobra.Command{tls, dhcp, ssh} {
+				sub.SetContext(cmd.Context())
+				if err := sub.RunE(sub, nil); err != nil {
+					return fmt.Errorf("configure %s: %w", sub.Name(), err)
+				}
+			}
+			return nil
+		},
 	}
-	cmd.AddCommand(a.configureSSH(), a.configureAPIUser())
-	cmd.AddCommand(a.configureTLS())
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Configure everything: tls, dhcp and ssh")
+	cmd.AddCommand(ssh, a.configureAPIUser(), tls, dhcp)
 	return cmd
+}
+
+func (a *app) configureDHCP() *cobra.Command {
+	return &cobra.Command{
+		Use:   "dhcp",
+		Short: "Check the DHCP configuration, or write the external DHCP server's",
+		Long: `Warewulf's "configure dhcp" writes dhcpd's configuration and restarts it. Here
+wwctl server answers DHCP itself by default: with dhcp.mode embedded or proxy
+this checks the dhcp section of warewulf.conf and says what the server will
+serve. With dhcp.mode external it writes the external server's configuration
+from the host overlay: ISC dhcpd's (<sysconfdir>/dhcp/dhcpd.conf) or, when
+dhcp.systemd name is dnsmasq, dnsmasq's (<sysconfdir>/dnsmasq.d/ww4-*.conf),
+and says which service to restart (it restarts none itself).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			plan, err := a.site.ConfigureDHCP()
+			if err != nil {
+				return err
+			}
+			switch plan.Served {
+			case "":
+				fmt.Fprintln(a.out(), "DHCP is not enabled in warewulf.conf (dhcp.enabled): nothing to configure")
+			case "wwctl server":
+				where := plan.Interface
+				if where == "" {
+					where = "the interface holding " + plan.Address
+				}
+				rng := plan.Range
+				if rng == "" {
+					rng = "none: nodes.conf's addresses only"
+				}
+				fmt.Fprintf(a.out(), "DHCP is served by wwctl server (dhcp.mode %s) on %s; dynamic range %s. Nothing to write.\n", plan.Mode, where, rng)
+			default:
+				for _, p := range plan.Written {
+					fmt.Fprintf(a.out(), "Wrote %s\n", p)
+				}
+				fmt.Fprintf(a.out(), "Restart the DHCP service to apply it: systemctl restart %s\n", plan.Service)
+			}
+			return nil
+		},
+	}
 }
 
 func (a *app) configureSSH() *cobra.Command {

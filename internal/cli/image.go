@@ -165,6 +165,7 @@ network. --list shows the templates and what each needs.`,
 }
 
 type buildFlags struct {
+	syncuser     bool
 	force        bool
 	uncompressed bool
 	excludes     []string
@@ -178,8 +179,10 @@ func (a *app) imageBuild() *cobra.Command {
 		Use:   "build IMAGE...",
 		Short: "Build images into the archives nodes boot",
 		Long: `Build each image's root filesystem into a reproducible cpio archive,
-compressed with gzip and zstd (and uncompressed with --uncompressed), with its
-sha256 beside it. Paths matching "image excludes" in warewulf.conf, the
+compressed with gzip and zstd (and uncompressed with --uncompressed, or when
+it was built uncompressed before: that archive is kept current), with its
+sha256 beside it. --syncuser first gives the image's users the server's ids
+(see image syncuser). Paths matching "image excludes" in warewulf.conf, the
 image's own etc/warewulf/excludes or --exclude are left out; --hybridpath DIR
 turns each of them into a symbolic link to DIR/path instead, for a tree
 shared over a network filesystem. An unchanged tree is not rebuilt.`,
@@ -201,12 +204,20 @@ shared over a network filesystem. An unchanged tree is not rebuilt.`,
 	f.BoolVarP(&all, "all", "a", false, "Build every image")
 	f.BoolVarP(&bf.force, "force", "f", false, "Rebuild an unchanged image")
 	f.BoolVar(&bf.uncompressed, "uncompressed", false, "Also write the uncompressed archive")
+	f.BoolVar(&bf.syncuser, "syncuser", false, "Synchronize the image's user and group ids with the server's first")
 	f.StringArrayVar(&bf.excludes, "exclude", nil, "Leave this path pattern out (repeatable)")
 	f.StringVar(&bf.hybridPath, "hybridpath", "", "Make excluded paths links into this directory")
 	return cmd
 }
 
 func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) error {
+	if bf.syncuser {
+		for _, name := range names {
+			if err := a.syncUsers(ctx, name, true, false); err != nil {
+				return err
+			}
+		}
+	}
 	for _, name := range names {
 		start := time.Now()
 		res, err := a.site.BuildImage(ctx, name, site.BuildOptions{
@@ -217,21 +228,31 @@ func (a *app) buildImages(ctx context.Context, names []string, bf buildFlags) er
 		if err != nil {
 			return err
 		}
-		if res.Skipped {
-			fmt.Fprintf(a.out(), "Image %s unchanged (use --force to rebuild)\n", name)
-			continue
-		}
-		fmt.Fprintf(a.out(), "Built image %s: %d files, %s in %s\n", name, res.Files, humanBytes(res.Bytes), time.Since(start).Round(10*time.Millisecond))
-		for _, o := range res.Outputs {
-			fmt.Fprintf(a.out(), "  %s  %s  sha256:%s\n", o.Path, humanBytes(o.Size), o.SHA256)
-			if o.SecretPath != "" {
-				fmt.Fprintf(a.out(), "  %s  %s  secret files, for nodes that prove themselves; sha256 of both:%s\n", o.SecretPath, humanBytes(o.SecretSize), o.SecretSHA256)
-			}
-		}
-		// The site logged any bootstrap warning; the image is built.
-		a.printBootstraps(name, res.Bootstraps)
+		a.printBuild(name, res, time.Since(start))
 	}
 	return nil
+}
+
+// printBuild shows what an image build did; took, when not 0, is how
+// long it took.
+func (a *app) printBuild(name string, res *site.ImageBuild, took time.Duration) {
+	if res.Skipped {
+		fmt.Fprintf(a.out(), "Image %s unchanged (use --force to rebuild)\n", name)
+		return
+	}
+	fmt.Fprintf(a.out(), "Built image %s: %d files, %s", name, res.Files, humanBytes(res.Bytes))
+	if took > 0 {
+		fmt.Fprintf(a.out(), " in %s", took.Round(10*time.Millisecond))
+	}
+	fmt.Fprintln(a.out())
+	for _, o := range res.Outputs {
+		fmt.Fprintf(a.out(), "  %s  %s  sha256:%s\n", o.Path, humanBytes(o.Size), o.SHA256)
+		if o.SecretPath != "" {
+			fmt.Fprintf(a.out(), "  %s  %s  secret files, for nodes that prove themselves; sha256 of both:%s\n", o.SecretPath, humanBytes(o.SecretSize), o.SecretSHA256)
+		}
+	}
+	// The site logged any bootstrap warning; the image is built.
+	a.printBootstraps(name, res.Bootstraps)
 }
 
 // byteProgress shows bytes done on a terminal.

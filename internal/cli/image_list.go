@@ -2,51 +2,118 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/site"
 )
 
 func (a *app) imageList() *cobra.Command {
+	var long, kernel, size, chroot, compressed bool
 	cmd := &cobra.Command{
 		Use:     "list [IMAGE...]",
 		Aliases: []string{"ls"},
 		Short:   "List images",
+		Long: `List the images (or those named), with Warewulf's columns: the name alone, or
+with --kernel the nodes using each and its default kernel, with --size the
+size of its uncompressed archive NAME.img (0 B when it was not built
+uncompressed: see image build --uncompressed), --compressed that of NAME.img.gz,
+--chroot that of its root filesystem, and with --long all of that and when the
+image was made and last built.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			im := a.site.Images()
-			names, err := a.imageNames(args)
+			names, err := im.Names()
 			if err != nil {
 				return err
+			}
+			if len(args) > 0 {
+				names = slices.DeleteFunc(names, func(n string) bool { return !slices.Contains(args, n) })
+			}
+			showSize := size || chroot || compressed
+			if !long && !kernel && !showSize {
+				t := newTable("IMAGE NAME")
+				for _, name := range names {
+					t.add(name)
+				}
+				return t.write(a.out())
 			}
 			inv, err := a.store().Load()
 			if err != nil {
 				return err
 			}
 			merged := inv.MergeAll()
-			t := newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "BUILT", "SIZE (ZSTD)")
-			for _, name := range names {
-				users := site.ImageNodes(merged, name)
-				kv := "--"
+			sizeOf := func(name string) string {
+				var n int64
+				switch {
+				case chroot:
+					n, err = im.TreeSize(name)
+					if err != nil {
+						a.log.Error("image size", "err", err)
+						n = 0
+					}
+				case compressed:
+					if st, err := os.Stat(im.Archive(name) + ".img.gz"); err == nil {
+						n = st.Size()
+					}
+				default:
+					if st, err := os.Stat(im.Archive(name) + ".img"); err == nil {
+						n = st.Size()
+					}
+				}
+				return humanBytes(n)
+			}
+			kernelOf := func(name string) string {
 				if ks, err := image.Kernels(im.RootFS(name)); err == nil {
 					if k, err := image.FindKernel(ks, ""); err == nil {
-						kv = k.Version
+						return k.Version
 					}
 				}
-				built, size := "--", "--"
-				for _, b := range im.Archives(name) {
-					built = b.ModTime.Format("2006-01-02 15:04")
-					if strings.HasSuffix(b.Path, ".zst") {
-						size = humanBytes(b.Size)
+				return ""
+			}
+			var t *table
+			switch {
+			case long:
+				t = newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "CREATION TIME", "MODIFICATION TIME", "SIZE")
+			case kernel:
+				t = newTable("IMAGE NAME", "NODES", "KERNEL VERSION")
+			default:
+				t = newTable("IMAGE NAME", "NODES", "SIZE")
+			}
+			for _, name := range names {
+				nodes := strconv.Itoa(len(site.ImageNodes(merged, name)))
+				switch {
+				case long:
+					created, built := time.Unix(0, 0), time.Unix(0, 0)
+					if st, err := os.Stat(im.Dir(name)); err == nil {
+						created = st.ModTime()
 					}
+					// The newest form of the archive: wwboot writes the
+					// plain one only when asked.
+					if b := im.Archives(name); len(b) > 0 {
+						built = b[0].ModTime
+					}
+					t.add(name, nodes, kernelOf(name), created.Format(time.RFC822), built.Format(time.RFC822), sizeOf(name))
+				case kernel:
+					t.add(name, nodes, kernelOf(name))
+				default:
+					t.add(name, nodes, sizeOf(name))
 				}
-				t.add(name, fmt.Sprint(len(users)), kv, built, size)
 			}
 			return t.write(a.out())
 		},
 	}
+	f := cmd.Flags()
+	f.BoolVarP(&long, "long", "l", false, "Show nodes, kernel, creation and build times and size")
+	f.BoolVarP(&kernel, "kernel", "k", false, "Show the nodes using each image and its kernel version")
+	f.BoolVarP(&size, "size", "s", false, "Show the size of the uncompressed archive")
+	f.BoolVarP(&chroot, "chroot", "c", false, "Show the size of the root filesystem")
+	f.BoolVar(&compressed, "compressed", false, "Show the size of the gzip archive")
 	return cmd
 }
 

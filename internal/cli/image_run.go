@@ -7,38 +7,64 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/sandbox"
+	"github.com/wwboot/wwboot/internal/site"
 )
 
+// runFlags are the flags exec and shell share.
+type runFlags struct {
+	binds    []string
+	build    bool
+	syncuser bool
+	node     string
+}
+
+func (rf *runFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVarP(&rf.binds, "bind", "b", nil, "Bind mount src[:dst[:ro]] (repeatable)")
+	f.BoolVar(&rf.build, "build", true, "Rebuild the image afterwards (when the command succeeded)")
+	f.BoolVar(&rf.syncuser, "syncuser", false, "Give the image's users the server's ids if the command changed etc/passwd or etc/group")
+	f.StringVarP(&rf.node, "node", "n", "", "Show the image read-only with this node's rendered overlays on top (nothing is changed or built)")
+}
+
+const runLong = `, in new mount, PID and UTS namespaces
+with /proc, /sys, /dev and /run mounted, the "image mounts" of warewulf.conf and
+--bind src[:dst[:ro]] bind-mounted. One session changes an image at a time; a
+read-only image is refused. When the command succeeds, the image's
+etc/warewulf/image_exit.sh runs if it has one, --syncuser gives its users the
+server's ids if etc/passwd or etc/group changed, and the image is rebuilt
+(--build=false skips that).
+
+--node NODE shows the image as that node sees its root: read-only, with the
+node's system and runtime overlays rendered on top. Nothing is written into the
+image, and nothing is synchronised or built.`
+
 func (a *app) imageExec() *cobra.Command {
-	var binds []string
-	var build bool
+	var rf runFlags
 	cmd := &cobra.Command{
 		Use:   "exec IMAGE [OPTIONS] -- COMMAND...",
 		Short: "Run a command inside an image (to install packages, say)",
-		Long: `Run a command inside an image, in new mount, PID and UTS namespaces with /proc,
-/sys, /dev and /run mounted, the "image mounts" of warewulf.conf and --bind
-src[:dst[:ro]] bind-mounted. One session changes an image at a time; a
-read-only image is refused. The image is rebuilt afterwards unless
---build=false. Example: wwctl image exec debian -- apt-get install -y htop`,
+		Long: "Run a command inside an image" + runLong + `
+
+Example: wwctl image exec debian -- apt-get install -y htop`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runInImage(cmd.Context(), args[0], args[1:], binds, build)
+			return a.runInImage(cmd.Context(), args[0], args[1:], rf)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&binds, "bind", "b", nil, "Bind mount src[:dst[:ro]] (repeatable)")
-	cmd.Flags().BoolVar(&build, "build", true, "Rebuild the image afterwards")
+	rf.add(cmd)
 	return cmd
 }
 
 func (a *app) imageShell() *cobra.Command {
-	var binds []string
-	var build bool
+	var rf runFlags
 	cmd := &cobra.Command{
 		Use:     "shell IMAGE [OPTIONS]",
 		Aliases: []string{"chroot"},
 		Short:   "Open a shell inside an image",
+		Long:    "Open a shell ($SHELL, /bin/bash or /bin/sh, the first the image has) inside an image" + runLong,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			shell := "/bin/sh"
@@ -50,54 +76,43 @@ func (a *app) imageShell() *cobra.Command {
 					}
 				}
 			}
-			return a.runInImage(cmd.Context(), args[0], []string{shell}, binds, build)
+			return a.runInImage(cmd.Context(), args[0], []string{shell}, rf)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&binds, "bind", "b", nil, "Bind mount src[:dst[:ro]] (repeatable)")
-	cmd.Flags().BoolVar(&build, "build", true, "Rebuild the image afterwards")
+	rf.add(cmd)
 	return cmd
 }
 
-func (a *app) runInImage(ctx context.Context, name string, argv, bindFlags []string, build bool) error {
-	im := a.site.Images()
-	if !im.Exists(name) {
-		return fmt.Errorf("image %q does not exist", name)
-	}
-	if im.ReadOnly(name) {
-		return fmt.Errorf("image %q is read-only (remove %s to change it)", name, im.ReadOnlyMarker(name))
-	}
-	var binds []sandbox.Bind
-	for _, m := range a.cfg.ImageMounts {
-		dest := m.Dest
-		if dest == "" {
-			dest = m.Source
-		}
-		binds = append(binds, sandbox.Bind{Source: m.Source, Dest: dest, ReadOnly: m.ReadOnly})
-	}
-	for _, b := range bindFlags {
+func (a *app) runInImage(ctx context.Context, name string, argv []string, rf runFlags) error {
+	o := site.ExecOptions{NoBuild: !rf.build, SyncUser: rf.syncuser, Node: rf.node,
+		Stdin: a.env.Stdin, Stdout: a.env.Stdout, Stderr: a.env.Stderr}
+	for _, b := range rf.binds {
 		bind, err := sandbox.ParseBind(b)
 		if err != nil {
 			return err
 		}
-		binds = append(binds, bind)
+		o.Binds = append(o.Binds, bind)
 	}
-	unlock, err := sandbox.Lock(ctx, im.Dir(name))
+	res, err := a.site.ExecImage(ctx, name, argv, o)
 	if err != nil {
 		return err
 	}
-	code, err := sandbox.Run(ctx, sandbox.Options{Root: im.RootFS(name), Hostname: name, Binds: binds,
-		Stdin: a.env.Stdin, Stdout: a.env.Stdout, Stderr: a.env.Stderr, Log: a.log}, argv)
-	unlock()
-	if err != nil {
-		return err
-	}
-	if build {
-		if err := a.buildImages(ctx, []string{name}, buildFlags{}); err != nil {
+	if res.Sync != nil {
+		if err := a.printSync(name, res.Sync, true); err != nil {
 			return err
 		}
 	}
-	if code != 0 {
-		return &ExitError{Code: code}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.env.Stderr, "warning: %s\n", w)
+	}
+	if res.Build != nil {
+		a.printBuild(name, res.Build, 0)
+	}
+	if res.Code != 0 {
+		if rf.build && rf.node == "" {
+			fmt.Fprintf(a.env.Stderr, "Image %s not rebuilt: the command failed\n", name)
+		}
+		return &ExitError{Code: res.Code}
 	}
 	return nil
 }
@@ -123,14 +138,21 @@ nothing changes. --write=false only reports.`,
 }
 
 func (a *app) syncUsers(ctx context.Context, name string, write, build bool) error {
-	im := a.site.Images()
-	if !im.Exists(name) {
-		return fmt.Errorf("image %q does not exist", name)
-	}
-	res, err := image.SyncUsers(ctx, im.RootFS(name), a.site.HostPasswd(), a.site.HostGroup(), write)
+	res, err := a.site.SyncImageUsers(ctx, name, write)
 	if err != nil {
-		return fmt.Errorf("image %s: %w", name, err)
+		return err
 	}
+	if err := a.printSync(name, res, write); err != nil {
+		return err
+	}
+	if build {
+		return a.buildImages(ctx, []string{name}, buildFlags{})
+	}
+	return nil
+}
+
+// printSync shows what syncuser changed, or would change.
+func (a *app) printSync(name string, res *image.SyncResult, write bool) error {
 	if len(res.Changes) == 0 {
 		fmt.Fprintf(a.out(), "Image %s: users and groups already match the server\n", name)
 		return nil
@@ -147,8 +169,5 @@ func (a *app) syncUsers(ctx context.Context, name string, write, build bool) err
 		return nil
 	}
 	fmt.Fprintf(a.out(), "Changed the owner of %d file(s)\n", res.Files)
-	if build {
-		return a.buildImages(ctx, []string{name}, buildFlags{})
-	}
 	return nil
 }

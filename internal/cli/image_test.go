@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/wwboot/wwboot/internal/mkchroot"
 )
 
@@ -52,10 +54,11 @@ func TestImageCreateBuildList(t *testing.T) {
 			t.Errorf("kernels lack %q: %s", want, kernels)
 		}
 	}
-	list := strings.Join(strings.Fields(tr.mustRun("image", "list")), " ")
-	if !strings.Contains(list, "bb 1 6.1.0-27-amd64") {
-		t.Errorf("list: %s", list)
+	list := strings.Join(strings.Fields(tr.mustRun("image", "list", "-k")), " ")
+	if !strings.Contains(list, "IMAGE NAME NODES KERNEL VERSION") || !strings.Contains(list, "bb 1 6.1.0-27-amd64") {
+		t.Errorf("list -k: %s", list)
 	}
+	imageListColumns(t, tr)
 }
 
 func TestImageImportAndRefusals(t *testing.T) {
@@ -288,5 +291,45 @@ func TestImageImportLimits(t *testing.T) {
 				t.Errorf("image small changed: %q, %v", b, err)
 			}
 		})
+	}
+}
+
+// imageListColumns checks image list's Warewulf columns on a tree whose
+// image bb is built compressed only and used by one node.
+func imageListColumns(t *testing.T, tr *tree) {
+	t.Helper()
+	fields := func(args ...string) []string {
+		var rows []string
+		for _, l := range strings.Split(strings.TrimSpace(tr.mustRun(append([]string{"image", "list"}, args...)...)), "\n") {
+			if !strings.HasPrefix(l, "---") {
+				rows = append(rows, strings.Join(strings.Fields(l), " "))
+			}
+		}
+		return rows
+	}
+	gz, err := os.Stat(filepath.Join(tr.root, "var/warewulf/provision/images/bb.img.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"IMAGE NAME", "bb"}},
+		{[]string{"-s"}, []string{"IMAGE NAME NODES SIZE", "bb 1 0 B"}},
+		{[]string{"--compressed"}, []string{"IMAGE NAME NODES SIZE", "bb 1 " + humanBytes(gz.Size())}},
+		{[]string{"nosuch"}, []string{"IMAGE NAME"}},
+	} {
+		if diff := cmp.Diff(tc.want, fields(tc.args...)); diff != "" {
+			t.Errorf("image list %v (-want +got):\n%s", tc.args, diff)
+		}
+	}
+	if rows := fields("-c"); len(rows) != 2 || !strings.HasPrefix(rows[1], "bb 1 ") || strings.HasSuffix(rows[1], " 0 B") {
+		t.Errorf("image list -c: %q", rows)
+	}
+	rows := fields("-l")
+	if len(rows) != 2 || rows[0] != "IMAGE NAME NODES KERNEL VERSION CREATION TIME MODIFICATION TIME SIZE" ||
+		!strings.HasPrefix(rows[1], "bb 1 6.1.0-27-amd64 ") || !strings.HasSuffix(rows[1], " 0 B") {
+		t.Errorf("image list -l: %q", rows)
 	}
 }

@@ -185,14 +185,20 @@ const newTemplateHeader = `{{/* This template is rendered for each node; see "ww
 
 func (a *app) overlayEdit() *cobra.Command {
 	var parents bool
+	var dirMode string
 	cmd := &cobra.Command{
 		Use:   "edit OVERLAY FILE",
 		Short: "Edit or create a file of an overlay in $EDITOR",
 		Long: `Edit (or create) a file of an overlay in $EDITOR. A shipped overlay is copied to
 the site directory first. A template (*.ww) is checked when saved and can be
-edited again until it parses; nothing is written before.`,
+edited again until it parses; nothing is written before. --parents makes
+missing directories, with --mode's permissions.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			mode, err := parseMode(dirMode)
+			if err != nil {
+				return err
+			}
 			store := a.site.Overlays()
 			p, err := store.SitePath(args[0], args[1])
 			if err != nil {
@@ -218,11 +224,12 @@ edited again until it parses; nothing is written before.`,
 				return err
 			}
 			// An edited file keeps its mode.
-			_, _, err = a.site.WriteOverlayFile(site.OverlayFile{Overlay: args[0], Path: args[1], Content: text})
+			_, _, err = a.site.WriteOverlayFile(site.OverlayFile{Overlay: args[0], Path: args[1], Content: text, DirMode: mode})
 			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Create missing directories")
+	cmd.Flags().StringVarP(&dirMode, "mode", "m", "0755", "Permission mode (octal) of the directories --parents makes")
 	return cmd
 }
 
@@ -268,11 +275,17 @@ func (a *app) editText(ctx context.Context, name string, text []byte, check func
 
 func (a *app) overlayImport() *cobra.Command {
 	var overwrite, parents bool
+	var workers int
 	cmd := &cobra.Command{
 		Use:     "import OVERLAY FILE [NEWNAME]",
 		Aliases: []string{"cp"},
 		Short:   "Copy a file of the server into an overlay",
-		Args:    cobra.RangeArgs(2, 3),
+		Long: `Copy FILE of the server into OVERLAY as NEWNAME (default: the same path). A
+shipped overlay is copied to the site directory first. Nothing is built: the
+daemon and "wwctl overlay build" rebuild the images whose inputs changed.
+--workers is accepted for Warewulf's scripts and has no effect, as in
+Warewulf 4.7, whose import no longer builds either.`,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dest := args[1]
 			if len(args) == 3 {
@@ -283,6 +296,7 @@ func (a *app) overlayImport() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&overwrite, "overwrite", "o", false, "Replace a file that exists")
 	cmd.Flags().BoolVarP(&parents, "parents", "p", false, "Create missing directories")
+	cmd.Flags().IntVar(&workers, "workers", 0, "Accepted for Warewulf's scripts; nothing is built (no effect)")
 	return cmd
 }
 
@@ -358,18 +372,13 @@ func (a *app) overlayChown() *cobra.Command {
 	return &cobra.Command{
 		Use:   "chown OVERLAY FILE UID[:GID]",
 		Short: "Change the owner of a file in an overlay (numeric ids)",
-		Args:  cobra.ExactArgs(3),
+		Long: `Change the owner of a file in an overlay to the numeric user id UID and, when
+given, the group id GID. UID alone keeps the group; :GID alone keeps the user.`,
+		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, g, _ := strings.Cut(args[2], ":")
-			uid, err := strconv.Atoi(u)
-			if err != nil || uid < 0 {
-				return fmt.Errorf("owner %q: the user id must be a number", args[2])
-			}
-			gid := uid
-			if g != "" {
-				if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
-					return fmt.Errorf("owner %q: the group id must be a number", args[2])
-				}
+			uid, gid, err := overlay.ParseOwner(args[2])
+			if err != nil {
+				return err
 			}
 			return a.site.Overlays().Chown(args[0], args[1], uid, gid)
 		},
@@ -389,7 +398,11 @@ func (a *app) overlayInfo() *cobra.Command {
 		Use:     "info OVERLAY FILE",
 		Aliases: []string{"variables", "vars"},
 		Short:   "List the template data a template uses",
-		Args:    cobra.ExactArgs(2),
+		Long: `List what a template documents of itself (its {{/* wwdoc: ... */}} comments,
+by key: wwdoc, wwdoc1, ...) and the template data it uses: each variable's
+node or profile option, type and help (the template's own
+{{/* .Variable: help */}} comment, else the option's help).`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := a.site.Overlays().Get(args[0])
 			if err != nil {
@@ -409,9 +422,12 @@ func (a *app) overlayInfo() *cobra.Command {
 				for _, d := range docs {
 					fmt.Fprintln(a.out(), d)
 				}
-				t := newTable("VARIABLE", "TYPE")
+				if len(docs) > 0 {
+					fmt.Fprintln(a.out())
+				}
+				t := newTable("VARIABLE", "OPTION", "TYPE", "HELP")
 				for _, v := range vars {
-					t.add(v.Name, v.Type)
+					t.add(v.Name, v.Option, v.Type, v.Help)
 				}
 				return t.write(a.out())
 			}

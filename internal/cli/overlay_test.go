@@ -49,7 +49,7 @@ func TestOverlayWorkflow(t *testing.T) {
 		}
 	}
 	info := tr.mustRun("overlay", "info", "site", "etc/motd.ww")
-	for _, want := range []string{".Id", ".NetDevs.default.Ipaddr  net.IP"} {
+	for _, want := range []string{"VARIABLE                 OPTION    TYPE    HELP", ".NetDevs.default.Ipaddr  --ipaddr  IP      IPv4 address"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("info lacks %q:\n%s", want, info)
 		}

@@ -109,6 +109,12 @@ func checkProfile(p *Profile, t *tables, add func(field, value, msg string)) {
 		}
 	}
 	for _, name := range sortedKeys(p.FileSystems) {
+		if msg := fileSystemKeyProblem(name); msg != "" || !strings.HasPrefix(name, "/") {
+			if msg == "" {
+				msg = "a filesystem's device must be a path under /dev (such as /dev/vda1)"
+			}
+			add("FileSystems["+name+"]", "", msg)
+		}
 		if fs := p.FileSystems[name]; fs != nil {
 			checkFields(fs, t.fs, "FileSystems["+name+"].", add)
 		}

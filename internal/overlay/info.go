@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+
+	"github.com/wwboot/wwboot/internal/inventory"
 )
 
 // FuncNames returns the template functions, for checking a template's
@@ -16,14 +18,23 @@ func FuncNames() template.FuncMap { return funcMap(env{}, new(*execState)) }
 // Var is a piece of template data a template uses.
 type Var struct {
 	Name string // as written: .NetDevs, .Tags.rack, $.Ipaddr
-	Type string // its Go type, "" when unknown
+	Type string // its type as Warewulf names it (IP, node.NetDev), "" when unknown
+	// Option is the wwctl node/profile flag that sets it ("--ipaddr"),
+	// Help what the template's own comment ({{/* .Name: help */}}) or
+	// else the flag says of it.
+	Option, Help string
 }
 
-var wwdoc = regexp.MustCompile(`^\s*wwdoc:\s*(.*?)\s*$`)
+// commentDoc is Warewulf's documentation comment, {{/* KEY: text */}}:
+// keys holding "wwdoc" document the template, others a variable.
+var commentDoc = regexp.MustCompile(`{{-?\s*/\*\s*(.*?):\s*(.*?)\s*\*/\s*-?}}`)
 
 // Variables lists the top-level template data a template reads, with
-// their types, and the "wwdoc:" comments it carries ({{/* wwdoc: ... */}}),
-// for "wwctl overlay info".
+// their types, flags and help, and the lines of its "wwdoc" comments
+// ({{/* wwdoc: ... */}}, {{/* wwdoc2: ... */}}, in the order of their
+// keys, the last of a key winning), for "wwctl overlay info" as Warewulf
+// shows it. Variables of unknown type are left out, except tags and
+// those a comment documents.
 func Variables(src []byte) ([]Var, []string, error) {
 	trees := map[string]*parse.Tree{}
 	tr := parse.New("t")
@@ -77,11 +88,6 @@ func Variables(src []byte) ([]Var, []string, error) {
 			walkArgs(n.Pipe, top)
 			walk(n.List, false)
 			walk(n.ElseList, top)
-		case *parse.CommentNode:
-			text := strings.TrimSuffix(strings.TrimPrefix(n.Text, "/*"), "*/")
-			if m := wwdoc.FindStringSubmatch(text); m != nil {
-				docs = append(docs, m[1])
-			}
 		}
 	}
 	names := make([]string, 0, len(trees))
@@ -92,9 +98,35 @@ func Variables(src []byte) ([]Var, []string, error) {
 	for _, name := range names {
 		walk(trees[name].Root, true)
 	}
+	comments := map[string]string{}
+	for _, m := range commentDoc.FindAllStringSubmatch(string(src), -1) {
+		comments[m[1]] = m[2]
+	}
+	keys := make([]string, 0, len(comments))
+	for k := range comments {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.Contains(k, "wwdoc") {
+			docs = append(docs, comments[k])
+		}
+	}
 	var vars []Var
 	for name := range seen {
-		vars = append(vars, Var{Name: name, Type: typeOf(name)})
+		v := Var{Name: name}
+		var parent, field string
+		v.Type, parent, field = typeOf(name)
+		if d, ok := fieldDocs()[parent][strings.ToLower(strings.TrimSuffix(field, "P"))]; ok && !strings.Contains(name, "Tags.") {
+			v.Option, v.Help = d[0], d[1]
+		}
+		if h, ok := comments[name]; ok {
+			v.Help = h
+		}
+		if v.Type == "" && v.Help == "" && !strings.Contains(name, "Tags") {
+			continue
+		}
+		vars = append(vars, v)
 	}
 	sort.Slice(vars, func(i, j int) bool { return vars[i].Name < vars[j].Name })
 	return vars, docs, nil
@@ -109,8 +141,9 @@ func builtinFuncs() map[string]any {
 	return m
 }
 
-// typeOf follows a field path through Data's type.
-func typeOf(name string) string {
+// typeOf follows a field path through Data's type, and names the
+// struct type and field it ends at ("" for a map key).
+func typeOf(name string) (typ, parent, field string) {
 	t := reflect.TypeOf(Data{})
 	for _, part := range strings.Split(strings.TrimPrefix(name, "."), ".") {
 		for t.Kind() == reflect.Pointer {
@@ -119,19 +152,65 @@ func typeOf(name string) string {
 		switch t.Kind() {
 		case reflect.Struct:
 			if f, ok := t.FieldByName(part); ok {
+				parent, field = fieldOwner(t, f), part
 				t = f.Type
 				continue
 			}
 			if m, ok := reflect.PointerTo(t).MethodByName(part); ok && m.Type.NumOut() > 0 {
+				parent, field = t.Name(), part
 				t = m.Type.Out(0)
 				continue
 			}
-			return ""
+			return "", "", ""
 		case reflect.Map:
+			parent, field = "", ""
 			t = t.Elem()
 		default:
-			return ""
+			return "", "", ""
 		}
 	}
-	return strings.ReplaceAll(t.String(), "overlay.", "")
+	r := strings.NewReplacer("net.IP", "IP", "overlay.", "node.")
+	return r.Replace(t.String()), parent, field
+}
+
+// fieldOwner names the struct that declares f (a promoted field's own
+// struct, not t).
+func fieldOwner(t reflect.Type, f reflect.StructField) string {
+	for _, i := range f.Index[:len(f.Index)-1] {
+		t = t.Field(i).Type
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+	}
+	return t.Name()
+}
+
+// fieldDocs maps a template struct's name and a field's lower-case name
+// to the wwctl flag that sets the field and its help.
+func fieldDocs() map[string]map[string][2]string {
+	m := map[string]map[string][2]string{}
+	addDocs(m, []string{"Node", "Profile"}, inventory.NodeFields())
+	addDocs(m, []string{"Node", "Profile"}, inventory.ProfileFields())
+	addDocs(m, []string{"KernelConf"}, inventory.KernelFields())
+	addDocs(m, []string{"IpmiConf"}, inventory.IPMIFields())
+	addDocs(m, []string{"NetDev"}, inventory.NetDevFields())
+	addDocs(m, []string{"Disk"}, inventory.DiskFields())
+	addDocs(m, []string{"Partition"}, inventory.PartitionFields())
+	addDocs(m, []string{"FileSystem"}, inventory.FileSystemFields())
+	return m
+}
+
+func addDocs[T any](m map[string]map[string][2]string, owners []string, fields []inventory.Field[T]) {
+	for _, o := range owners {
+		if m[o] == nil {
+			m[o] = map[string][2]string{}
+		}
+		for _, f := range fields {
+			opt := ""
+			if f.Flag != "" {
+				opt = "--" + f.Flag
+			}
+			m[o][strings.ToLower(f.Name)] = [2]string{opt, f.Help}
+		}
+	}
 }

@@ -13,24 +13,29 @@ func TestVariables(t *testing.T) {
 		docs       []string
 	}{
 		{
-			name: "fields at the top level, in if and its else",
-			text: "{{.Id}}{{if .Kernel.Version}}x{{else}}{{.Ipaddr}}{{end}}",
-			want: []Var{{".Id", "string"}, {".Ipaddr", "string"}, {".Kernel.Version", "string"}},
+			name: "fields at the top level, in if and its else, with their options",
+			text: "{{.Id}}{{if .Kernel.Version}}x{{else}}{{.Ipaddr}}{{end}}{{.ImageName}}{{.Ipmi.Ipaddr}}",
+			want: []Var{{Name: ".Id", Type: "string"}, {Name: ".ImageName", Type: "string", Option: "--image", Help: "Image to boot"},
+				{Name: ".Ipaddr", Type: "string"}, {Name: ".Ipmi.Ipaddr", Type: "IP", Option: "--ipmiaddr", Help: "IPMI IPv4 address"},
+				{Name: ".Kernel.Version", Type: "string", Option: "--kernelversion", Help: "Kernel version (prefix) or path inside the image"}},
 		},
 		{
 			name: "dot rebound by range and with; $ still the top",
 			text: "{{range .NetDevs}}{{.Device}}{{$.Hostname}}{{end}}{{with .Ipmi}}{{.Port}}{{else}}{{.Tags.rack}}{{end}}",
-			want: []Var{{".Hostname", "string"}, {".Ipmi", "*IpmiConf"}, {".NetDevs", "map[string]*NetDev"}, {".Tags.rack", "string"}},
+			want: []Var{{Name: ".Hostname", Type: "string"}, {Name: ".Ipmi", Type: "*node.IpmiConf"},
+				{Name: ".NetDevs", Type: "map[string]*node.NetDev"}, {Name: ".Tags.rack", Type: "string"}},
 		},
 		{
-			name: "wwdoc comments",
-			text: "{{/* wwdoc: first */}}{{/* not doc */}}{{/*wwdoc:second  */}}",
-			docs: []string{"first", "second"},
+			name: "wwdoc comments by key, the last of a key winning; variable help from comments",
+			text: "{{/* wwdoc2: second */}}{{/* wwdoc1: first */}}{{- /*wwdoc:zero  */ -}}{{/* wwdoc: top */}}" +
+				"{{/* .Id: the node */}}{{/* .Tags.env: where it runs */}}{{.Id}}{{.Tags.env}}{{/* not doc */}}",
+			want: []Var{{Name: ".Id", Type: "string", Help: "the node"}, {Name: ".Tags.env", Type: "string", Help: "where it runs"}},
+			docs: []string{"top", "first", "second"},
 		},
 		{
-			name: "unknown field has no type",
-			text: "{{.Nosuch}}",
-			want: []Var{{".Nosuch", ""}},
+			name: "unknown fields are left out, tags and documented ones kept",
+			text: "{{.Nosuch}}{{.Node.Tags.bar}}{{/* .Other: documented */}}{{.Other}}",
+			want: []Var{{Name: ".Node.Tags.bar", Type: "string"}, {Name: ".Other", Help: "documented"}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

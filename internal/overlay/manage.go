@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
@@ -185,7 +186,38 @@ func (s *Store) Chmod(name, file string, mode fs.FileMode) error {
 	return nil
 }
 
-// Chown changes the owner of a file in an overlay (numeric ids).
+// ParseOwner parses chown's "UID[:GID]" as Warewulf does: numeric ids,
+// -1 for the one not given (kept), so "1000" keeps the group and ":100"
+// the user.
+func ParseOwner(spec string) (uid, gid int, err error) {
+	u, g, hasGroup := strings.Cut(spec, ":")
+	id := func(s, what string) (int, error) {
+		if s == "" {
+			return -1, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("owner %q: the %s id %q is not a number", spec, what, s)
+		}
+		return n, nil
+	}
+	if uid, err = id(u, "user"); err != nil {
+		return 0, 0, err
+	}
+	gid = -1
+	if hasGroup {
+		if gid, err = id(g, "group"); err != nil {
+			return 0, 0, err
+		}
+	}
+	if uid == -1 && gid == -1 {
+		return 0, 0, fmt.Errorf("owner %q: give a user id, a group id or both (UID[:GID])", spec)
+	}
+	return uid, gid, nil
+}
+
+// Chown changes the owner of a file in an overlay (numeric ids; -1
+// keeps the user or the group).
 func (s *Store) Chown(name, file string, uid, gid int) error {
 	p, err := s.SitePath(name, file)
 	if err != nil {

@@ -38,6 +38,8 @@ type child struct {
 	cfg     childConfig
 	rep     *os.File
 	rootDev uint64
+	// layered: the root is an overlay filesystem over the image.
+	layered bool
 }
 
 // source is a host path held open (O_PATH) across pivot_root, so it can
@@ -142,7 +144,11 @@ func openSource(p string) (source, error) {
 // source (our O_PATH fds) from a mount still in the namespace.
 func (c *child) pivot() (detach func() error, err error) {
 	root := c.cfg.Root
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if len(c.cfg.Layers) > 0 {
+		if err := c.mountLayers(); err != nil {
+			return nil, err
+		}
+	} else if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, fmt.Errorf("bind image root %s: %w", root, err)
 	}
 	oldRoot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -175,6 +181,43 @@ func (c *child) pivot() (detach func() error, err error) {
 		}
 		return nil
 	}, nil
+}
+
+// mountLayers mounts, on the image root, an overlay filesystem of the
+// layers over the image whose upper (changed) layer is a tmpfs on the
+// scratch directory: the image and the layers are only read.
+func (c *child) mountLayers() error {
+	scratch := c.cfg.Scratch
+	if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=700"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", scratch, err)
+	}
+	upper, work := filepath.Join(scratch, "upper"), filepath.Join(scratch, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// The upper layer's root takes the image root's mode and owner, as
+	// the merged root shows the upper one's.
+	var st unix.Stat_t
+	if err := unix.Stat(c.cfg.Root, &st); err != nil {
+		return fmt.Errorf("stat image root: %w", err)
+	}
+	if err := unix.Chmod(upper, st.Mode&0o7777); err != nil {
+		return err
+	}
+	if err := unix.Chown(upper, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	lower := strings.Join(append(append([]string(nil), c.cfg.Layers...), c.cfg.Root), ":")
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", c.cfg.Root, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount the node's overlays over the image (overlay %s): %w", opts, err)
+	}
+	// What the sandbox creates lives in the tmpfs: nothing to remove
+	// from the image afterwards.
+	c.layered = true
+	return nil
 }
 
 // mountSystem mounts /proc, /sys, /dev and /run.
@@ -286,6 +329,9 @@ func (c *child) touch(p string) error {
 // created tells Run about a path made in the image itself (not on one of
 // the sandbox's tmpfs mounts), by its canonical path inside the image.
 func (c *child) created(p string) {
+	if c.layered {
+		return
+	}
 	canon, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		canon = p

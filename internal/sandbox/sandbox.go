@@ -72,6 +72,13 @@ type Options struct {
 	// ReadOnly mounts the image's root read-only (an image marked
 	// read-only). Binds keep their own mode.
 	ReadOnly bool
+	// Layers are host directories laid over the image, the first on top
+	// (a node's rendered overlays, for "image exec --node"). With layers
+	// the image is seen through an overlay filesystem whose changes go to
+	// a tmpfs that ends with the sandbox: nothing is written into the
+	// image or the layers, not even the mount points of /proc or a bind.
+	// Paths holding ',', ':' or '\' cannot be layered.
+	Layers []string
 	// Env is added to the sandbox's environment and overrides its
 	// defaults (PATH, HOME, TERM, PS1, HISTFILE).
 	Env []string
@@ -119,8 +126,12 @@ type childConfig struct {
 	Hostname string   `json:"hostname"`
 	Binds    []Bind   `json:"binds"`
 	ReadOnly bool     `json:"readonly"`
-	Env      []string `json:"env"`
-	Argv     []string `json:"argv"`
+	Layers   []string `json:"layers,omitempty"`
+	// Scratch is an empty host directory the child mounts a tmpfs on, in
+	// its own namespace, for the overlay filesystem's changes.
+	Scratch string   `json:"scratch,omitempty"`
+	Env     []string `json:"env"`
+	Argv    []string `json:"argv"`
 }
 
 // report is one line the child writes on fd 4: a path it created in the
@@ -173,6 +184,17 @@ func Run(ctx context.Context, opts Options, argv []string) (int, error) {
 		Env:      environ(hostname, os.Getenv("TERM"), opts.Env),
 		Argv:     argv,
 	}
+	if len(opts.Layers) > 0 {
+		if cfg.Layers, err = layerDirs(root, opts.Layers); err != nil {
+			return -1, err
+		}
+		// The tmpfs is mounted only in the child's namespace: here the
+		// directory stays empty, and goes when the sandbox ends.
+		if cfg.Scratch, err = os.MkdirTemp("", "wwctl-sandbox-"); err != nil {
+			return -1, fmt.Errorf("image exec: %w", err)
+		}
+		defer os.Remove(cfg.Scratch)
+	}
 	code, created, err := start(ctx, cfg, opts, log)
 	removeCreated(root, created, log)
 	return code, err
@@ -201,6 +223,31 @@ func resolveRoot(root string) (string, error) {
 		return "", errors.New("image root is the host's /: refusing to sandbox the host")
 	}
 	return abs, nil
+}
+
+// layerDirs checks the layers and the root can be named in an overlay
+// filesystem's options, and makes the layers canonical.
+func layerDirs(root string, layers []string) ([]string, error) {
+	out := make([]string, 0, len(layers))
+	for _, l := range layers {
+		abs, err := filepath.Abs(l)
+		if err == nil {
+			abs, err = filepath.EvalSymlinks(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("image exec: layer %s: %w", l, err)
+		}
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("image exec: layer %s is not a directory", l)
+		}
+		out = append(out, abs)
+	}
+	for _, p := range append([]string{root}, out...) {
+		if strings.ContainsAny(p, ",:\\") {
+			return nil, fmt.Errorf("image exec: %s cannot be layered: an overlay filesystem cannot name a path holding ',', ':' or '\\'", p)
+		}
+	}
+	return out, nil
 }
 
 // hostBinds makes bind sources absolute and drops, with a warning, those

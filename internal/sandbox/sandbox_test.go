@@ -387,3 +387,63 @@ func TestRunCancel(t *testing.T) {
 		t.Errorf("mounts left: %q", left)
 	}
 }
+
+// TestRunLayers lays a directory over an image, as "image exec --node"
+// does with a node's rendered overlays: the layer's files are seen over
+// the image's, mount points the image lacks are made, and nothing at all
+// is written into the image or the layer.
+func TestRunLayers(t *testing.T) {
+	// No proc, dev, sys or run: their mount points must not land in the image.
+	root := busyboxRoot(t, "etc")
+	if err := os.WriteFile(filepath.Join(root, "etc", "hostname"), []byte("image\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layer := t.TempDir()
+	mustMkdir(t, filepath.Join(layer, "etc", "warewulf"))
+	for p, content := range map[string]string{"etc/hostname": "n1\n", "etc/warewulf/node.conf": "node\n"} {
+		if err := os.WriteFile(filepath.Join(layer, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host := filepath.Join(t.TempDir(), "host.txt")
+	if err := os.WriteFile(host, []byte("bound\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	beforeImage, beforeLayer := tree(t, root), tree(t, layer)
+	tests := []struct {
+		name     string
+		readOnly bool
+		script   string
+		want     string
+		wantCode int
+	}{
+		{name: "layer over image", script: "cat /etc/hostname /etc/warewulf/node.conf /mnt/host.txt; ls /bin/busybox; ls /proc/self/cmdline",
+			want: "n1\nnode\nbound\n/bin/busybox\n/proc/self/cmdline\n"},
+		{name: "writes vanish", script: "echo x > /etc/new && echo y > /etc/hostname && cat /etc/new /etc/hostname", want: "x\ny\n"},
+		{name: "read-only view", readOnly: true, script: "echo x > /etc/new 2>/dev/null || echo refused", want: "refused\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut, err := run(t, sandbox.Options{Root: root, Layers: []string{layer}, ReadOnly: tt.readOnly,
+				Binds: []sandbox.Bind{{Source: host, Dest: "/mnt/host.txt", ReadOnly: true}}}, tt.script)
+			if err != nil || code != tt.wantCode {
+				t.Fatalf("Run = %d, %v; stderr:\n%s", code, err, errOut)
+			}
+			if diff := cmp.Diff(tt.want, out); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(beforeImage, tree(t, root)); diff != "" {
+				t.Errorf("image changed (-before +after):\n%s", diff)
+			}
+			if diff := cmp.Diff(beforeLayer, tree(t, layer)); diff != "" {
+				t.Errorf("layer changed (-before +after):\n%s", diff)
+			}
+			if data, _ := os.ReadFile(filepath.Join(root, "etc", "hostname")); string(data) != "image\n" {
+				t.Errorf("image's /etc/hostname = %q", data)
+			}
+		})
+	}
+	if _, err := sandbox.Run(context.Background(), sandbox.Options{Root: root, Layers: []string{t.TempDir() + "/a,b"}}, []string{"true"}); err == nil {
+		t.Error("a layer that does not exist was accepted")
+	}
+}

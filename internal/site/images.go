@@ -3,6 +3,7 @@ package site
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/wwboot/wwboot/internal/bootstrap"
 	"github.com/wwboot/wwboot/internal/compress"
@@ -14,7 +15,9 @@ import (
 type BuildOptions struct {
 	// Force rebuilds an unchanged tree.
 	Force bool
-	// Uncompressed also writes the uncompressed archive.
+	// Uncompressed also writes the uncompressed archive. An image that
+	// has one already gets it rebuilt anyway, so that it is never older
+	// than the compressed ones.
 	Uncompressed bool
 	// Excludes are path patterns left out besides warewulf.conf's and
 	// the image's own.
@@ -41,7 +44,9 @@ type Bootstrap struct {
 }
 
 // BuildImage builds an image's boot archives (gzip and zstd, and plain
-// with o.Uncompressed) and then, when the stage-one program is installed
+// with o.Uncompressed or when the image has a plain archive already: a
+// node booting with IPXEMenuEntry=initrd_nocompress must not get a stale
+// one) and then, when the stage-one program is installed
 // and the image has a kernel, the bootstraps of two-stage boot. The
 // bootstrap is the image's companion: a failure to make it is a warning,
 // as two-stage boot of the image falls back to its own initramfs. An
@@ -51,6 +56,9 @@ func (s *Site) BuildImage(ctx context.Context, name string, o BuildOptions) (*Im
 		return nil, fmt.Errorf("image %q does not exist", name)
 	}
 	formats := []compress.Format{compress.Gzip, compress.Zstd}
+	if _, err := os.Lstat(s.images.Archive(name) + ".img"); err == nil {
+		o.Uncompressed = true
+	}
 	if o.Uncompressed {
 		formats = append([]compress.Format{compress.None}, formats...)
 	}

@@ -58,6 +58,9 @@ type OverlayFile struct {
 	Mode fs.FileMode
 	// CreateOnly refuses to replace an existing file (ErrFileExists).
 	CreateOnly bool
+	// DirMode is the mode of the directories made for the file; 0 is
+	// 0755.
+	DirMode fs.FileMode
 }
 
 // WriteOverlayFile checks a template, then writes the file into the
@@ -86,7 +89,7 @@ func (s *Site) WriteOverlayFile(f OverlayFile) (created bool, mode fs.FileMode, 
 	case mode == 0:
 		mode = 0o644
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := mkdirs(filepath.Dir(dst), f.DirMode); err != nil {
 		return false, 0, fmt.Errorf("overlay %q: %w", f.Overlay, err)
 	}
 	if err := atomicfile.WriteFile(dst, f.Content, mode); err != nil {
@@ -96,6 +99,30 @@ func (s *Site) WriteOverlayFile(f OverlayFile) (created bool, mode fs.FileMode, 
 		return false, 0, fmt.Errorf("overlay %q: %w", f.Overlay, err)
 	}
 	return !exists, mode, nil
+}
+
+// mkdirs makes dir and its missing parents with mode (0: 0755), whatever
+// the umask.
+func mkdirs(dir string, mode fs.FileMode) error {
+	if mode == 0 {
+		mode = 0o755
+	}
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := os.Chmod(d, mode); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MissingOverlayError is an overlay name that names no overlay.

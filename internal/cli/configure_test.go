@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigureDHCP(t *testing.T) {
+	t.Run("embedded without an address", func(t *testing.T) {
+		tr := newTree(t, "")
+		_, _, err := tr.run("", "configure", "dhcp")
+		if err == nil || !strings.Contains(err.Error(), "set ipaddr") {
+			t.Errorf("configure dhcp: %v", err)
+		}
+	})
+	t.Run("embedded", func(t *testing.T) {
+		tr := newTree(t, "")
+		tr.appendConf("ipaddr: 192.0.2.1\nnetmask: 255.255.255.0\ndhcp:\n  range start: 192.0.2.100\n  range end: 192.0.2.150\n")
+		out := tr.mustRun("configure", "dhcp")
+		if !strings.Contains(out, "served by wwctl server (dhcp.mode embedded) on the interface holding 192.0.2.1; dynamic range 192.0.2.100-192.0.2.150") {
+			t.Errorf("configure dhcp: %q", out)
+		}
+	})
+	t.Run("external writes dhcpd.conf", func(t *testing.T) {
+		tr := newTree(t, "")
+		tr.appendConf("ipaddr: 192.0.2.1\nnetmask: 255.255.255.0\ndhcp:\n  mode: external\n  range start: 192.0.2.100\n  range end: 192.0.2.150\n")
+		tr.mustRun("node", "add", "n1", "--ipaddr", "192.0.2.11", "--hwaddr", "52:54:00:00:00:01")
+		out := tr.mustRun("configure", "dhcp")
+		conf := filepath.Join(tr.root, "etc/dhcp/dhcpd.conf")
+		if !strings.Contains(out, "Wrote "+conf) || !strings.Contains(out, "systemctl restart dhcpd") {
+			t.Errorf("configure dhcp: %q", out)
+		}
+		data, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "range 192.0.2.100 192.0.2.150") {
+			t.Errorf("dhcpd.conf lacks the range:\n%s", data)
+		}
+	})
+	t.Run("all", func(t *testing.T) {
+		tr := newTree(t, "")
+		tr.appendConf("ipaddr: 192.0.2.1\nnetmask: 255.255.255.0\n")
+		out := tr.mustRun("configure", "--all")
+		if !strings.Contains(out, "served by wwctl server") {
+			t.Errorf("configure --all: %q", out)
+		}
+		for _, p := range []string{"etc/warewulf/tls/warewulf.crt", "etc/warewulf/keys/ssh_host_ca_key"} {
+			if _, err := os.Stat(filepath.Join(tr.root, p)); err != nil {
+				t.Errorf("configure --all: %v", err)
+			}
+		}
+	})
+}
