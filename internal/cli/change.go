@@ -78,9 +78,6 @@ func (a *app) changeCommand(n site.Kind, cmd *cobra.Command, nothing string, fla
 				return err
 			}
 		}
-		if n == site.ProfileKind && len(args) == 0 && !all {
-			args = []string{"default"}
-		}
 		return a.modify(cmd.Context(), n, args, modifyOptions{all: all, yes: yes, skipMissing: unset && force}, func(inv *inventory.Inventory, name string) error {
 			if n == site.NodeKind {
 				return c.setNode(inv.Nodes[name])

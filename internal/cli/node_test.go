@@ -145,6 +145,7 @@ func TestRefusedChangesLeaveFileUnchanged(t *testing.T) {
 		{name: "duplicate IP from a range add", args: []string{"node", "add", "x[1-2]", "--ipaddr", "10.0.0.1"},
 			want: `node "x1": NetDevs[default].Ipaddr: "10.0.0.1" is also used by node "n001" (NetDevs[default].Ipaddr)`},
 		{name: "missing profile", args: []string{"node", "set", "n001", "--profile", "nosuch", "-y"}, want: `Profiles: "nosuch" is not an existing profile`},
+		{name: "profile set without profiles, as Warewulf refuses it", args: []string{"profile", "set", "--comment", "x", "-y"}, want: "name the profiles to change, or use --all"},
 		{name: "profile cycle", args: []string{"profile", "set", "ib", "--profile", "gpu", "-y"}, want: `includes itself: gpu -> ib -> gpu`},
 		{name: "unknown node", args: []string{"node", "set", "n[001-009]", "--comment", "x", "-y"}, want: `no such node: n[003-009]`},
 		{name: "existing node", args: []string{"node", "add", "n001"}, want: `node already exists: n001`},

@@ -189,7 +189,7 @@ func TestUnknownOverlayRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"node", "set", "n1", "--system-overlays", "wwinit,site", "--runtime-overlays", "site,~hosts", "--yes"},
 		{"node", "set", "n1", "--runtime-overlays", "UNSET", "--yes"},
-		{"profile", "set", "--runtime-overlays", "", "--yes"},
+		{"profile", "set", "default", "--runtime-overlays", "", "--yes"},
 	} {
 		if _, _, err := tr.run("", args...); err != nil {
 			t.Errorf("%v: %v", args, err)
