@@ -225,7 +225,7 @@ func TestImportReplaces(t *testing.T) {
 	}
 	tr.mustRun("node", "import", file, "--yes")
 	got := tr.mustRun("node", "export", "n001")
-	want := "n001:\n  profiles:\n    - default\n  comment: replaced\n"
+	want := "n001:\n    profiles:\n        - default\n    comment: replaced\n"
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("imported node was merged, not replaced (-want +got):\n%s", diff)
 	}

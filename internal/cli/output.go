@@ -83,7 +83,7 @@ func writeJSON(w io.Writer, v any) error {
 // writeYAML prints a YAML tree.
 func writeYAML(w io.Writer, n *yaml.Node) error {
 	enc := yaml.NewEncoder(w)
-	enc.SetIndent(2)
+	enc.SetIndent(4) // yaml.Marshal's, which Warewulf prints with
 	if err := enc.Encode(n); err != nil {
 		return fmt.Errorf("write YAML: %w", err)
 	}

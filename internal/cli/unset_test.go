@@ -65,27 +65,27 @@ func TestUnsetWarewulfSemantics(t *testing.T) {
 			name: "network flags without --netname mean default",
 			args: []string{"--ipaddr", "--netdev", "--nettag", "dns1,dns2"},
 			want: `n01:
-  profiles:
-    - default
-  comment: first
-  ipmi:
-    username: admin
-    tags:
-      vlan: "42"
-  network devices:
-    eth1:
-      ipaddr: 10.1.0.1
+    profiles:
+        - default
+    comment: first
+    ipmi:
+        username: admin
+        tags:
+            vlan: "42"
+    network devices:
+        eth1:
+            ipaddr: 10.1.0.1
 ` + storageExport,
 		},
 		{
 			name: "--netname scopes the network flags",
 			args: []string{"--netname", "eth1", "--ipaddr"},
-			want: exportWithout(t, "    eth1:\n      ipaddr: 10.1.0.1\n"),
+			want: exportWithout(t, "        eth1:\n            ipaddr: 10.1.0.1\n"),
 		},
 		{
 			name: "--netname alone removes the device",
 			args: []string{"--netname=eth1"},
-			want: exportWithout(t, "    eth1:\n      ipaddr: 10.1.0.1\n"),
+			want: exportWithout(t, "        eth1:\n            ipaddr: 10.1.0.1\n"),
 		},
 		{name: "absent device is a no-op", args: []string{"--netname", "eth9", "--ipaddr"}},
 		{name: "absent device alone is a no-op", args: []string{"--netname=eth9"}},
@@ -97,27 +97,27 @@ func TestUnsetWarewulfSemantics(t *testing.T) {
 		{
 			name: "--partname alone removes it from every disk; emptied disks go",
 			args: []string{"--partname=swap"},
-			want: exportWithout(t, "        swap:\n          number: \"1\"\n", "    /dev/vdb:\n      partitions:\n        swap:\n          number: \"1\"\n"),
+			want: exportWithout(t, "                swap:\n                    number: \"1\"\n", "        /dev/vdb:\n            partitions:\n                swap:\n                    number: \"1\"\n"),
 		},
 		{
 			name: "--partname with --diskname removes it from that disk",
 			args: []string{"--partname=swap", "--diskname=/dev/vdb"},
-			want: exportWithout(t, "    /dev/vdb:\n      partitions:\n        swap:\n          number: \"1\"\n"),
+			want: exportWithout(t, "        /dev/vdb:\n            partitions:\n                swap:\n                    number: \"1\"\n"),
 		},
 		{
 			name: "partition flags clear that partition; one left empty goes",
 			args: []string{"--partnumber", "--diskname=/dev/vda", "--partname=root"},
-			want: exportWithout(t, "        root:\n          number: \"2\"\n"),
+			want: exportWithout(t, "                root:\n                    number: \"2\"\n"),
 		},
 		{
 			name: "disk flags clear that disk",
 			args: []string{"--diskwipe", "--diskname=/dev/vda"},
-			want: exportWithout(t, "      wipe_table: true\n"),
+			want: exportWithout(t, "            wipe_table: true\n"),
 		},
 		{
 			name: "filesystem flags take a partition label; the emptied filesystem goes",
 			args: []string{"--fsformat", "--fspath", "--fsname=root"},
-			want: exportWithout(t, "  filesystems:\n    /dev/disk/by-partlabel/root:\n      format: ext4\n      path: /\n"),
+			want: exportWithout(t, "    filesystems:\n        /dev/disk/by-partlabel/root:\n            format: ext4\n            path: /\n"),
 		},
 		{name: "partition found nowhere", args: []string{"--partname=nopart"}, wantErr: `no disk has a partition "nopart"`},
 		{name: "partition of an absent disk", args: []string{"--partname=swap", "--diskname=/dev/nonexistent"}, wantErr: `no disk "/dev/nonexistent"`},
@@ -168,42 +168,42 @@ func TestUnsetWarewulfSemantics(t *testing.T) {
 
 // storageExport is the disks and filesystems of n01 in unsetConf, as
 // "node export" prints them.
-const storageExport = `  disks:
-    /dev/vda:
-      wipe_table: true
-      partitions:
-        root:
-          number: "2"
-        swap:
-          number: "1"
-    /dev/vdb:
-      partitions:
-        swap:
-          number: "1"
-  filesystems:
-    /dev/disk/by-partlabel/root:
-      format: ext4
-      path: /
+const storageExport = `    disks:
+        /dev/vda:
+            wipe_table: true
+            partitions:
+                root:
+                    number: "2"
+                swap:
+                    number: "1"
+        /dev/vdb:
+            partitions:
+                swap:
+                    number: "1"
+    filesystems:
+        /dev/disk/by-partlabel/root:
+            format: ext4
+            path: /
 `
 
 // fullExport is n01 of unsetConf as "node export" prints it.
 const fullExport = `n01:
-  profiles:
-    - default
-  comment: first
-  ipmi:
-    username: admin
-    tags:
-      vlan: "42"
-  network devices:
-    default:
-      device: eth0
-      ipaddr: 10.0.0.1
-      tags:
-        dns1: 10.0.0.53
-        dns2: 10.0.0.54
-    eth1:
-      ipaddr: 10.1.0.1
+    profiles:
+        - default
+    comment: first
+    ipmi:
+        username: admin
+        tags:
+            vlan: "42"
+    network devices:
+        default:
+            device: eth0
+            ipaddr: 10.0.0.1
+            tags:
+                dns1: 10.0.0.53
+                dns2: 10.0.0.54
+        eth1:
+            ipaddr: 10.1.0.1
 ` + storageExport
 
 // exportWithout is fullExport with each of parts, which must be in it,
