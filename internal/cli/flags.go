@@ -180,6 +180,14 @@ func (ff *fieldFlags) applyProfile(p *inventory.Profile, offset int) error {
 		if err := applyTags(&d.Tags, ff.netTagAdd, ff.netTagDel); err != nil {
 			return err
 		}
+		// As in Warewulf, a device the change left without a value is
+		// gone (--nettagdel of its last tags, an address cleared).
+		if p.NetDevs[ff.netname].Empty() {
+			delete(p.NetDevs, ff.netname)
+			if len(p.NetDevs) == 0 {
+				p.NetDevs = nil
+			}
+		}
 	}
 	if ff.netDel != "" {
 		if _, ok := p.NetDevs[ff.netDel]; !ok {
@@ -319,6 +327,13 @@ func applyScalars[T any](fs *pflag.FlagSet, v *T, fields []inventory.Field[T], o
 func scalarValue(flag string, kind inventory.Kind, raw string) (*string, error) {
 	if raw == "UNSET" || raw == "UNDEF" {
 		return nil, nil
+	}
+	// As in Warewulf, the unspecified address (0.0.0.0, ::) clears an
+	// address: no node has it.
+	if kind == inventory.KindIPv4 || kind == inventory.KindIPv6 || kind == inventory.KindNetmask {
+		if a, err := netip.ParseAddr(raw); err == nil && a.IsUnspecified() {
+			return nil, nil
+		}
 	}
 	if kind == inventory.KindBool || kind == inventory.KindYAMLBool {
 		if isUnsetWord(raw) {

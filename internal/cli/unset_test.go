@@ -282,7 +282,10 @@ func TestSetPartdelAndForce(t *testing.T) {
 	}{
 		{name: "partdel from every disk", args: []string{"--partdel=swap", "-y"}, gone: []string{"swap:"}},
 		// As in Warewulf, set leaves the emptied disk ("/dev/vdb: {}").
-		{name: "partdel from one disk", args: []string{"--partdel=swap", "--diskname=/dev/vdb", "-y"}, gone: []string{"/dev/vdb:\n      partitions:"}},
+		{name: "partdel from one disk", args: []string{"--partdel=swap", "--diskname=/dev/vdb", "-y"}, gone: []string{"/dev/vdb:\n            partitions:"}},
+		// As in Warewulf, a network device left without a value goes.
+		{name: "a device left without a value goes", args: []string{"--netname=eth1", "--ipaddr=0.0.0.0", "-y"}, gone: []string{"eth1:"}},
+		{name: "the unspecified address clears", args: []string{"--ipaddr=0.0.0.0", "-y"}, gone: []string{"ipaddr: 10.0.0.1", "0.0.0.0"}},
 		{name: "partdel found nowhere", args: []string{"--partdel=nopart", "-y"}, wantErr: `--partdel: no disk has a partition "nopart"`},
 		{name: "fsname that is no device path", args: []string{"--fsname=dev/vda1", "--fspath=/x", "-y"}, wantErr: `--fsname: "dev/vda1" is neither a device path`},
 		{name: "force does not answer the question", args: []string{"--comment=x", "--force"}, wantErr: "aborted, nothing changed"},

@@ -49,6 +49,10 @@ func (p *Profile) PruneEmpty() {
 	}
 }
 
+// Empty reports whether the network device holds no value (nil is
+// empty).
+func (d *NetDev) Empty() bool { return d == nil || isEmpty(d, newTables().netdev) }
+
 // isEmpty reports whether v has no scalar set (even to ""), no list
 // entry and no map key.
 func isEmpty[T any](v *T, fields []Field[T]) bool {
