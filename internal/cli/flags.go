@@ -240,6 +240,15 @@ func (ff *fieldFlags) applyStorage(p *inventory.Profile, offset int) error {
 		if err := deletePartition(p, ff.diskname, ff.partDel); err != nil {
 			return fmt.Errorf("--partdel: %w", err)
 		}
+		// A disk left with nothing is gone, not "{}" in nodes.conf.
+		for name, d := range p.Disks {
+			if d.Empty() {
+				delete(p.Disks, name)
+			}
+		}
+		if len(p.Disks) == 0 {
+			p.Disks = nil
+		}
 	}
 	if ff.diskDel != "" {
 		if _, ok := p.Disks[ff.diskDel]; !ok {

@@ -281,8 +281,8 @@ func TestSetPartdelAndForce(t *testing.T) {
 		wantErr string
 	}{
 		{name: "partdel from every disk", args: []string{"--partdel=swap", "-y"}, gone: []string{"swap:"}},
-		// As in Warewulf, set leaves the emptied disk ("/dev/vdb: {}").
-		{name: "partdel from one disk", args: []string{"--partdel=swap", "--diskname=/dev/vdb", "-y"}, gone: []string{"/dev/vdb:\n            partitions:"}},
+		// The emptied disk goes too, as Warewulf's profile set does.
+		{name: "partdel from one disk", args: []string{"--partdel=swap", "--diskname=/dev/vdb", "-y"}, gone: []string{"/dev/vdb:"}},
 		// As in Warewulf, a network device left without a value goes.
 		{name: "a device left without a value goes", args: []string{"--netname=eth1", "--ipaddr=0.0.0.0", "-y"}, gone: []string{"eth1:"}},
 		{name: "the unspecified address clears", args: []string{"--ipaddr=0.0.0.0", "-y"}, gone: []string{"ipaddr: 10.0.0.1", "0.0.0.0"}},

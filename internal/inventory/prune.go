@@ -53,6 +53,12 @@ func (p *Profile) PruneEmpty() {
 // empty).
 func (d *NetDev) Empty() bool { return d == nil || isEmpty(d, newTables().netdev) }
 
+// Empty reports whether the disk holds no value and no partition (nil
+// is empty).
+func (d *Disk) Empty() bool {
+	return d == nil || len(d.Partitions) == 0 && isEmpty(d, newTables().disk)
+}
+
 // isEmpty reports whether v has no scalar set (even to ""), no list
 // entry and no map key.
 func isEmpty[T any](v *T, fields []Field[T]) bool {
