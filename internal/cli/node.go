@@ -89,15 +89,24 @@ func (a *app) nodeDelete() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			names, err := site.NodeKind.Select(inv, args, false)
+			// As in Warewulf, a name that is no node is already gone: a
+			// warning, not an error, so that a clean-up can run twice.
+			names, missing, err := site.NodeKind.Match(inv, args)
 			if err != nil {
 				return err
+			}
+			if len(missing) > 0 {
+				a.log.Warn(fmt.Sprintf("no such node: %s", hostlist.Compress(missing)))
+			}
+			if len(names) == 0 {
+				fmt.Fprintln(a.out(), "No changes.")
+				return nil
 			}
 			if err := a.confirm(yes, "Delete %d node(s): %s?", len(names), hostlist.Compress(names)); err != nil {
 				return err
 			}
 			warnings, err := a.store().Update(cmd.Context(), func(inv *inventory.Inventory) error {
-				names, err := site.NodeKind.Select(inv, args, false)
+				names, _, err := site.NodeKind.Match(inv, args)
 				if err != nil {
 					return err
 				}

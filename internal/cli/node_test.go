@@ -186,6 +186,24 @@ func TestConfirmationYes(t *testing.T) {
 	}
 }
 
+// Deleting a node that is not there is a warning, as in Warewulf, so a
+// clean-up script can run twice.
+func TestDeleteMissingNodes(t *testing.T) {
+	tr := newTree(t, "testdata/nodes.conf")
+	out, stderr, err := tr.run("", "node", "delete", "n001,n999", "-y")
+	if err != nil || !strings.Contains(out, "Deleted 1 node(s): n001") || !strings.Contains(stderr, "no such node: n999") {
+		t.Fatalf("delete n001,n999: %v\nout: %s\nstderr: %s", err, out, stderr)
+	}
+	before := tr.nodesConf()
+	out, stderr, err = tr.run("", "node", "delete", "n001", "-y")
+	if err != nil || out != "No changes.\n" || !strings.Contains(stderr, "no such node: n001") {
+		t.Fatalf("delete n001 again: %v\nout: %q\nstderr: %s", err, out, stderr)
+	}
+	if tr.nodesConf() != before {
+		t.Error("nodes.conf changed")
+	}
+}
+
 func TestSetShowsGroupedChanges(t *testing.T) {
 	tr := newTree(t, "testdata/nodes.conf")
 	out := tr.mustRun("node", "set", "n001", "n002", "--image", "alma-9", "-y")
