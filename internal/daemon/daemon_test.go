@@ -67,15 +67,6 @@ func newFixture(t *testing.T, extraConf string) *fixture {
 	return f
 }
 
-func (f *fixture) load(t *testing.T) *config.Config {
-	t.Helper()
-	cfg, _, err := config.Load(f.conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 func (f *fixture) site(t *testing.T) *site.Site {
 	t.Helper()
 	st, err := site.Open(site.Options{Config: f.cfg, Log: slog.New(slog.DiscardHandler)})

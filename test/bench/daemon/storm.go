@@ -71,7 +71,6 @@ func (b *bench) bootStorm(ctx context.Context) (*stormResult, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	ready := make(chan struct{})
-	start = time.Now()
 	for i, mac := range b.macs[:n] {
 		wg.Add(1)
 		go func() {
