@@ -32,6 +32,9 @@ type execState struct {
 	// sha256 of its content ("" when it could not be read), so a build
 	// knows when its inputs change.
 	reads map[string]string
+	// files, when set, are the files and links the build read so far
+	// (nil: read each time).
+	files *fileCache
 	// outs are the template's outputs in the order file() opened them;
 	// the first, unnamed, is the template's own (render.go).
 	outs []*output
@@ -111,7 +114,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 			return b.String() + marker
 		},
 		"ImportLink": func(p string) string {
-			target, err := e.evalSymlinks(p)
+			target, err := (*st).evalSymlinks(e, p)
 			(*st).note("link:"+p, []byte(target))
 			if err != nil {
 				return "abort"
@@ -120,7 +123,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 		},
 		"softlink": func(target string) string { return (*st).softlink(target) },
 		"readlink": func(p string) (string, error) {
-			target, err := e.evalSymlinks(p)
+			target, err := (*st).evalSymlinks(e, p)
 			(*st).note("link:"+p, []byte(target))
 			return target, err
 		},
@@ -197,8 +200,26 @@ func (e env) evalSymlinks(p string) (string, error) {
 	return target, nil
 }
 
-// read reads a file and records it as an input of the execution.
+// evalSymlinks resolves a server path as e.evalSymlinks does, through
+// the build's cache when there is one.
+func (s *execState) evalSymlinks(e env, p string) (string, error) {
+	if s.files != nil {
+		return s.files.link(e, p)
+	}
+	return e.evalSymlinks(p)
+}
+
+// read reads a file and records it as an input of the execution. The
+// bytes returned must not be modified (the build's cache holds them).
 func (s *execState) read(p string) ([]byte, error) {
+	if s.files != nil {
+		data, sum, err := s.files.read(p)
+		if s.reads == nil {
+			s.reads = map[string]string{}
+		}
+		s.reads[p] = sum
+		return data, err
+	}
 	data, err := os.ReadFile(p)
 	if err != nil {
 		s.note(p, nil)

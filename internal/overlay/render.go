@@ -96,6 +96,8 @@ type Renderer struct {
 	funcs    template.FuncMap
 	parsed   map[*SourceFile]*parsedTemplate
 	memo     *sync.Map // *SourceFile -> *memoEntry, shared by a snapshot's renderers
+	// files, when set, is the build's cache of the files templates read.
+	files *fileCache
 }
 
 type parsedTemplate struct {
@@ -284,7 +286,7 @@ func (r *Renderer) execute(t *template.Template, o *Overlay, f *SourceFile, data
 	data.BuildTime = when.In(r.opts.Location).Format("01-02-2006 15:04:05 MST")
 	data.BuildTimeUnix = strconv.FormatInt(when.Unix(), 10)
 
-	r.state = &execState{node: data.ThisNode, outs: []*output{{}}}
+	r.state = &execState{node: data.ThisNode, outs: []*output{{}}, files: r.files}
 	if err := t.Execute(r.state, data); err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}

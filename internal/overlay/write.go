@@ -160,8 +160,14 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 	}
 	res.Bytes = int64(len(data) + len(secretData))
 	dir := s.nodeDir(j.node)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(err)
+	// A directory made here holds nothing to clean up (removeOld).
+	fresh := false
+	if err := os.Mkdir(dir, 0o755); err == nil {
+		fresh = true
+	} else if !errors.Is(err, fs.ErrExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
 	}
 	unlock, err := lockDir(ctx, dir)
 	if err != nil {
@@ -251,7 +257,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 	// Once a node has its pack, what is beside it is a killed build's
 	// temporary file at most, which the first build of a process removes
 	// (removeLeftovers): no need to list the directory each time.
-	if cur == nil {
+	if cur == nil && !fresh {
 		removeOld(dir, j.kind.Base())
 	}
 	res.Status = status()
