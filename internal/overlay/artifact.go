@@ -214,6 +214,20 @@ func (b *Builder) manifest(path string) *manifest {
 	return m
 }
 
+// remember caches m as the manifest of the pack at path, which holds it
+// (a build just wrote it).
+func (b *Builder) remember(path string, m *manifest) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return
+	}
+	b.manifests.Store(path, &cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano(), m: m})
+}
+
 // upToDate returns node's manifest of kind k when the image was built
 // from the inputs snap gives it, with every file it read unchanged, and
 // nil otherwise.

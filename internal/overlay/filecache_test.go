@@ -1,11 +1,13 @@
 package overlay
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // TestFileCacheReadsOnce checks that a build's cache reads a file once,
@@ -56,5 +58,34 @@ func TestFileCacheReadsOnce(t *testing.T) {
 	// Without a cache, the file is read again.
 	if plain.reads[p] == first.reads[p] {
 		t.Errorf("uncached read of the changed file gave the old sum")
+	}
+}
+
+// TestBuildRemembersManifest checks that the manifest a build keeps for
+// the pack it wrote is the one the pack holds, so that the next check
+// (the daemon's, collectShared) can trust the cache. One node is built:
+// a build of the whole group would read every pack again to collect
+// unused shared archives, which fills the cache anyway.
+func TestBuildRemembersManifest(t *testing.T) {
+	f := newBuildFixture(t)
+	snap := f.snapshot(t)
+	if _, err := f.builder.Build(context.Background(), snap, []string{"n1"}, []ImageKind{System, Runtime}, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{"n1"} {
+		for _, k := range []ImageKind{System, Runtime} {
+			path := filepath.Join(f.builder.Dir, node, packName(k.Base()))
+			cached, ok := f.builder.manifests.Load(path)
+			if !ok {
+				t.Fatalf("%s %s: no manifest kept after the build", node, k)
+			}
+			onDisk := readPack(path)
+			if onDisk == nil {
+				t.Fatalf("%s %s: no pack", node, k)
+			}
+			if diff := cmp.Diff(onDisk, cached.(*cachedManifest).m, cmp.AllowUnexported(manifest{}), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("%s %s: kept manifest (-on disk +kept):\n%s", node, k, diff)
+			}
+		}
 	}
 }

@@ -254,6 +254,11 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 	if err := atomicfile.Create(path, pack, perm); err != nil {
 		return fail(err)
 	}
+	// The manifest just written is the one the daemon's next check and
+	// collectShared read: keep it, for the file as it is now (no other
+	// build replaces it while this one holds the directory's lock).
+	m.dataStart = int64(len(pack) - len(packData))
+	s.b.remember(path, m)
 	// Once a node has its pack, what is beside it is a killed build's
 	// temporary file at most, which the first build of a process removes
 	// (removeLeftovers): no need to list the directory each time.
