@@ -44,8 +44,15 @@ func (k ImageKind) overlays(n *Node) []string {
 	return n.SystemOverlay
 }
 
-// Formats are the forms every archive is written in.
+// Formats are the forms an image is served in.
 var Formats = []compress.Format{compress.None, compress.Gzip, compress.Zstd}
+
+// storedFormats are the forms of a node's own and secret archives its
+// pack holds: uncompressed, and gzip, which iPXE and wwclient ask for.
+// The others are made from the uncompressed form when asked for
+// (derive.go); shared archives, a few per cluster, are written in
+// every form.
+var storedFormats = []compress.Format{compress.None, compress.Gzip}
 
 // Builder builds nodes' overlay archives under Dir
 // (<wwprovisiondir>/overlays). Each node's image is two archives the
@@ -73,6 +80,8 @@ type Builder struct {
 	// file keeps its inode, size and modification time (builds replace
 	// manifests by rename, so a new one is a new inode).
 	manifests sync.Map // path -> *cachedManifest
+	// derived are the forms of archives made on demand (derive.go).
+	derived derivedForms
 	// builds counts the images Artifact built, waits the callers that
 	// joined a build of the same image (tests and metrics read them).
 	builds, waits atomic.Int64

@@ -205,7 +205,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 		f      compress.Format
 		out    []byte
 	}
-	forms := make([]form, 0, 2*len(Formats))
+	forms := make([]form, 0, 2*len(storedFormats))
 	total := 0
 	for _, a := range []struct {
 		secret bool
@@ -216,7 +216,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 			continue
 		}
 		same := prev != nil && (a.secret && cur.Secret == a.sum || !a.secret && cur.Own == a.sum)
-		for _, f := range Formats {
+		for _, f := range storedFormats {
 			out, ok := []byte(nil), false
 			if same {
 				out, ok = cur.sectionBytes(prev, a.secret, f)
@@ -238,7 +238,8 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 		m.Sections[sectionName(fm.secret, fm.f)] = section{Off: int64(len(packData)), Len: int64(len(fm.out))}
 		packData = append(packData, fm.out...)
 	}
-	if cur != nil && !j.force && prev != nil && cur.Bodies != nil && cur.Shared == m.Shared && cur.Own == m.Own && cur.Secret == m.Secret {
+	if cur != nil && !j.force && prev != nil && cur.Bodies != nil && cur.Shared == m.Shared && cur.Own == m.Own && cur.Secret == m.Secret &&
+		len(cur.Sections) == len(m.Sections) {
 		m.Bodies = cur.Bodies
 	} else if m.Bodies, err = s.bodies(m, packData); err != nil {
 		return fail(err)
@@ -353,8 +354,8 @@ func (b *Builder) writeForms(name func(compress.Format) string, data []byte, per
 // as the daemon serves it: the shared archive, then the own and secret
 // archives from data (the pack's data).
 func (s *buildState) bodies(m *manifest, data []byte) (map[string]bodySums, error) {
-	out := make(map[string]bodySums, len(Formats))
-	for _, f := range Formats {
+	out := make(map[string]bodySums, len(storedFormats))
+	for _, f := range storedFormats {
 		h, err := s.sharedHash(m.Shared, f)
 		if err != nil {
 			return nil, err
