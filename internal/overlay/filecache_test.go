@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/Masterminds/sprig/v3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -87,5 +88,41 @@ func TestBuildRemembersManifest(t *testing.T) {
 				t.Errorf("%s %s: kept manifest (-on disk +kept):\n%s", node, k, diff)
 			}
 		}
+	}
+}
+
+// TestRegexMatchAsSprig checks that the templates' regexMatch and
+// mustRegexMatch, which compile each expression once a renderer, answer
+// as Sprig's, which compile at every call, invalid expressions included.
+func TestRegexMatchAsSprig(t *testing.T) {
+	var st *execState
+	ours := funcMap(env{}, &st)
+	sp := sprig.TxtFuncMap()
+	for _, tc := range []struct{ name, expr, s string }{
+		{"match", "^DNS[0-9]*$", "DNS1"},
+		{"no match", "^DNS[0-9]*$", "NTP"},
+		{"same expression again", "^DNS[0-9]*$", "DNS"},
+		{"invalid", "^(DNS", "DNS1"},
+		{"invalid again", "^(DNS", "DNS1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			type answer struct {
+				Match, MustMatch bool
+				Err              string
+			}
+			ask := func(m map[string]any) answer {
+				var a answer
+				a.Match = m["regexMatch"].(func(string, string) bool)(tc.expr, tc.s)
+				var err error
+				a.MustMatch, err = m["mustRegexMatch"].(func(string, string) (bool, error))(tc.expr, tc.s)
+				if err != nil {
+					a.Err = err.Error()
+				}
+				return a
+			}
+			if diff := cmp.Diff(ask(sp), ask(ours)); diff != "" {
+				t.Errorf("regexMatch %q %q (-sprig +ours):\n%s", tc.expr, tc.s, diff)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,6 +139,34 @@ func funcMap(e env, st **execState) template.FuncMap {
 		if _, own := m[k]; !own || sprigOverrides(k) {
 			m[k] = v
 		}
+	}
+	// Sprig's regexMatch compiles its expression at every call, and the
+	// network templates call it for every tag of every node: these
+	// compile each expression once a renderer (a worker's, not shared).
+	// Same answers, an invalid expression included (false, or the error
+	// for mustRegexMatch).
+	compiled := map[string]*regexp.Regexp{}
+	compile := func(expr string) (*regexp.Regexp, error) {
+		if re, ok := compiled[expr]; ok {
+			return re, nil
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, err
+		}
+		compiled[expr] = re
+		return re, nil
+	}
+	m["regexMatch"] = func(expr, s string) bool {
+		re, err := compile(expr)
+		return err == nil && re.MatchString(s)
+	}
+	m["mustRegexMatch"] = func(expr, s string) (bool, error) {
+		re, err := compile(expr)
+		if err != nil {
+			return false, err
+		}
+		return re.MatchString(s), nil
 	}
 	return m
 }
