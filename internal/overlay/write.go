@@ -313,8 +313,14 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 		all = append(all, e)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
-	var buf bytes.Buffer
-	w := cpio.NewWriter(&buf)
+	// The archive's size, near enough: a header and padding per entry
+	// besides its name and data.
+	size := 512
+	for _, e := range all {
+		size += 128 + len(e.Path) + len(e.Data) + len(e.Target)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	w := cpio.NewWriter(buf)
 	for _, e := range all {
 		var err error
 		switch e.Kind {
@@ -339,9 +345,14 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 // content-addressed names (the shared archives).
 func (b *Builder) writeForms(name func(compress.Format) string, data []byte, perm os.FileMode) error {
 	for _, f := range Formats {
-		out, err := compressed(data, f, nil)
-		if err != nil {
-			return err
+		out := data
+		if f != compress.None {
+			// Pooled one-shot encoders: a streaming zstd writer
+			// allocates its window and job buffers (16 MB) each time.
+			var err error
+			if out, err = b.derived.compress(data, f); err != nil {
+				return err
+			}
 		}
 		if err := atomicfile.Create(name(f), out, perm); err != nil {
 			return err
@@ -416,25 +427,11 @@ func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {
 	if f == compress.None {
 		return data, nil
 	}
-	if w != nil {
-		e, err := w.encoder(f)
-		if err != nil {
-			return nil, err
-		}
-		return e.Encode(data)
-	}
-	var buf bytes.Buffer
-	zw, err := compress.NewWriter(&buf, f, compress.Options{})
+	e, err := w.encoder(f)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := zw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return e.Encode(data)
 }
 
 func outputDigest(tree map[string]string) string {
