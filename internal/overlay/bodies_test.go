@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -166,7 +167,7 @@ func TestFormMadeOnDemand(t *testing.T) {
 		sections = append(sections, name)
 	}
 	sort.Strings(sections)
-	if diff := cmp.Diff([]string{"own.img", "own.img.gz"}, sections); diff != "" {
+	if diff := cmp.Diff([]string{"own.img"}, sections); diff != "" {
 		t.Errorf("sections of the pack (-want +got):\n%s", diff)
 	}
 	snap := f.snapshot(t)
@@ -190,5 +191,44 @@ func TestFormMadeOnDemand(t *testing.T) {
 	}
 	if _, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Zstd, false); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("zstd form of a damaged archive: %v, want it refused as damaged", err)
+	}
+}
+
+// TestDerivedFormsKept checks which forms made on demand are kept: within
+// the bound, never a secret archive's, none with a negative bound.
+func TestDerivedFormsKept(t *testing.T) {
+	data := bytes.Repeat([]byte("cpio archive "), 100)
+	for _, tc := range []struct {
+		name   string
+		secret bool
+		limit  int64
+		kept   bool
+	}{
+		{"default bound", false, 0, true},
+		{"secret", true, 0, false},
+		{"none kept", false, -1, false},
+		{"bound smaller than the form", false, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var d derivedForms
+			first, err := d.form(data, "sum", compress.Gzip, tc.secret, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A second, different archive under the same bound.
+			if _, err := d.form(append(data, 'x'), "other", compress.Gzip, tc.secret, tc.limit); err != nil {
+				t.Fatal(err)
+			}
+			again, err := d.form(data, "sum", compress.Gzip, tc.secret, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(first, again) {
+				t.Fatal("the same archive made two different forms")
+			}
+			if kept := &first[0] == &again[0]; kept != tc.kept {
+				t.Errorf("kept %v, want %v", kept, tc.kept)
+			}
+		})
 	}
 }

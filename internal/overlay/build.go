@@ -48,11 +48,10 @@ func (k ImageKind) overlays(n *Node) []string {
 var Formats = []compress.Format{compress.None, compress.Gzip, compress.Zstd}
 
 // storedFormats are the forms of a node's own and secret archives its
-// pack holds: uncompressed, and gzip, which iPXE and wwclient ask for.
-// The others are made from the uncompressed form when asked for
-// (derive.go); shared archives, a few per cluster, are written in
-// every form.
-var storedFormats = []compress.Format{compress.None, compress.Gzip}
+// pack holds: uncompressed only. The compressed forms are made from it
+// when asked for (derive.go); shared archives, a few per cluster, are
+// written in every form.
+var storedFormats = []compress.Format{compress.None}
 
 // Builder builds nodes' overlay archives under Dir
 // (<wwprovisiondir>/overlays). Each node's image is two archives the
@@ -69,6 +68,9 @@ type Builder struct {
 
 	// OnDemandBuilds bounds the builds Artifact runs at once (0: 2).
 	OnDemandBuilds int
+	// DerivedMemory bounds the bytes of compressed forms Artifact made
+	// from packs and keeps (derive.go; 0: 32 MiB, negative: none kept).
+	DerivedMemory int64
 
 	// mu guards the on-demand builds (ondemand.go): flights by node and
 	// kind, those not started yet in order, and how many builds run.

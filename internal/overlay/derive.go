@@ -15,8 +15,8 @@ import (
 )
 
 // A pack holds a node's own and secret archives in storedFormats only;
-// a form it lacks (zstd) is made from the uncompressed one when first
-// asked for. The uncompressed bytes are checked against the sha256 the
+// a form it lacks (gzip, zstd) is made from the uncompressed one when
+// first asked for. The uncompressed bytes are checked against the sha256 the
 // build recorded (manifest.Own, manifest.Secret) before, so that a
 // damaged pack is refused where the form is made, and the sha256 of the
 // image in the new form is worked out from bytes known to be right.
@@ -24,7 +24,8 @@ import (
 // bytes, so a form made again (after a restart, or for a secret archive,
 // which is never kept) has the sha256 of the first.
 
-// defaultDerivedBytes bounds the forms kept in memory.
+// defaultDerivedBytes bounds the forms kept in memory when
+// Builder.DerivedMemory is unset.
 const defaultDerivedBytes = 32 << 20
 
 // derivedForms keeps the forms made, by the sha256 of the archive and
@@ -55,9 +56,12 @@ type sharedSum struct {
 }
 
 // form returns archive data (sha256 sum) in format f, compressing it and
-// keeping the result unless secret.
-func (d *derivedForms) form(data []byte, sum string, f compress.Format, secret bool) ([]byte, error) {
-	if secret {
+// keeping the result, within limit bytes, unless secret.
+func (d *derivedForms) form(data []byte, sum string, f compress.Format, secret bool, limit int64) ([]byte, error) {
+	if limit == 0 {
+		limit = defaultDerivedBytes
+	}
+	if secret || limit < 0 {
 		return d.compress(data, f)
 	}
 	key := sum + "." + string(f)
@@ -79,7 +83,7 @@ func (d *derivedForms) form(data []byte, sum string, f compress.Format, secret b
 	if made && e.err == nil {
 		d.mu.Lock()
 		d.size += int64(len(e.data))
-		if d.size > defaultDerivedBytes {
+		if d.size > limit {
 			// Full: start again (the forms are made again when asked).
 			d.entries = map[string]*derivedForm{key: e}
 			d.size = int64(len(e.data))
@@ -197,7 +201,7 @@ func (b *Builder) derivedPart(path string, dataStart int64, s section, sum strin
 		return Part{}, fmt.Errorf("%s: the %s archive is damaged (sha256 %x, built as %s); wwctl overlay build --force writes it again",
 			path, what, got, sum)
 	}
-	data, err := b.derived.form(raw, sum, f, secret)
+	data, err := b.derived.form(raw, sum, f, secret, b.DerivedMemory)
 	if err != nil {
 		return Part{}, err
 	}
