@@ -212,9 +212,11 @@ func TestSecurePort(t *testing.T) {
 }
 
 // TestDamagedOverlayIsRefused damages the runtime overlay on the
-// server's disk after it was built: the server sends it with the sha256
-// the build recorded, and wwclient refuses it, leaving the node as it
-// was.
+// server's disk after it was built, leaving the node as it was: the
+// gzip form wwclient asks for is made from the uncompressed archive the
+// pack holds, which the server checks against the sha256 the build
+// recorded and refuses to send (a form sent as stored is checked by
+// wwclient: internal/provision's TestStageOneRefusesADamagedOverlay).
 func TestDamagedOverlayIsRefused(t *testing.T) {
 	d := newDaemon(t, false)
 	sync := func() (string, error) {
@@ -230,8 +232,8 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 	if _, err := sync(); err != nil {
 		t.Fatalf("intact overlay: %v", err)
 	}
-	// The node's own gzip archive, a section of its pack (the format is
-	// in internal/overlay/pack.go).
+	// The node's own archive, uncompressed, a section of its pack (the
+	// format is in internal/overlay/pack.go).
 	p := filepath.Join(d.built, "n1", "__RUNTIME__.pack")
 	st, err := os.Stat(p)
 	if err != nil {
@@ -249,9 +251,9 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 	if err := json.Unmarshal(data[len(magic)+4:len(magic)+4+n], &m); err != nil {
 		t.Fatal(err)
 	}
-	gz, ok := m.Sections["own.img.gz"]
+	gz, ok := m.Sections["own.img"]
 	if !ok {
-		t.Fatalf("no gzip archive built: %v", m.Sections)
+		t.Fatalf("no uncompressed archive built: %v", m.Sections)
 	}
 	data[len(magic)+4+n+gz.Off+gz.Len/2] ^= 0xff
 	sitetest.WriteMode(t, p, string(data), st.Mode().Perm())
@@ -259,8 +261,8 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 	// damaged bytes.
 	d.change(t, func() {})
 	root, err := sync()
-	if err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
-		t.Fatalf("damaged overlay: Sync error %v, want a sha256 mismatch", err)
+	if err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("damaged overlay: Sync error %v, want it refused as damaged", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/keep")); !os.IsNotExist(err) {
 		t.Errorf("etc/keep of the damaged overlay applied (%v)", err)

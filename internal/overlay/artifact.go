@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,10 +29,18 @@ type Part struct {
 	Inode    uint64
 	// Secret marks the archive of the node's secret files.
 	Secret bool
+	// Data, when set, are the part's bytes, made in memory from the
+	// uncompressed form at Offset in Path (a form the pack does not
+	// hold, derive.go); Size is their length.
+	Data []byte
 }
 
-// Read returns the part's bytes as its file holds them now.
+// Read returns the part's bytes as its file holds them now (Data when
+// set).
 func (p Part) Read() ([]byte, error) {
+	if p.Data != nil {
+		return bytes.Clone(p.Data), nil
+	}
 	f, err := os.Open(p.Path)
 	if err != nil {
 		return nil, err
@@ -133,18 +142,33 @@ func (b *Builder) assemble(node string, k ImageKind, f compress.Format) (*Artifa
 func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress.Format) (*Artifact, error) {
 	pack := filepath.Join(b.Dir, node, packName(k.Base()))
 	a := &Artifact{Node: node, Kind: k, Format: f, Parts: make([]Part, 0, 3)}
+	derived := false
 	if m.Shared != "" {
 		a.Parts = append(a.Parts, Part{Path: b.sharedPath(m.Shared, f), Size: -1})
 	}
 	for _, secret := range []bool{false, true} {
-		if sum := map[bool]string{false: m.Own, true: m.Secret}[secret]; sum == "" {
+		sum := m.Own
+		if secret {
+			sum = m.Secret
+		}
+		if sum == "" {
 			continue
 		}
 		s, ok := m.Sections[sectionName(secret, f)]
-		if !ok {
+		if ok {
+			a.Parts = append(a.Parts, Part{Path: pack, Offset: m.dataStart + s.Off, Size: s.Len, Secret: secret})
+			continue
+		}
+		raw, ok := m.Sections[sectionName(secret, compress.None)]
+		if !ok || f == compress.None {
 			return nil, fmt.Errorf("node %q %s overlay: its pack has no %s", node, k, sectionName(secret, f))
 		}
-		a.Parts = append(a.Parts, Part{Path: pack, Offset: m.dataStart + s.Off, Size: s.Len, Secret: secret})
+		p, err := b.derivedPart(pack, m.dataStart, raw, sum, secret, f)
+		if err != nil {
+			return nil, fmt.Errorf("node %q %s overlay: %w", node, k, err)
+		}
+		a.Parts = append(a.Parts, p)
+		derived = true
 	}
 	var last *Part
 	for i := range a.Parts {
@@ -161,7 +185,7 @@ func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress
 		if p.Size < 0 {
 			p.Size = st.Size()
 		}
-		if p.Offset+p.Size > p.FileSize {
+		if p.Data == nil && p.Offset+p.Size > p.FileSize {
 			return nil, fmt.Errorf("node %q %s overlay: %s is shorter than its manifest says", node, k, p.Path)
 		}
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
@@ -174,6 +198,12 @@ func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress
 		return hex.EncodeToString(sum[:16])
 	}
 	a.ETag, a.PublicETag = etag(m.Secret), etag("")
+	if derived {
+		if err := b.derive(a, m, pack, f); err != nil {
+			return nil, fmt.Errorf("node %q %s overlay: %w", node, k, err)
+		}
+		return a, nil
+	}
 	sums := m.Bodies[bodyKey(f)]
 	a.SHA256, a.PublicSHA256 = sums.All, sums.Public
 	if m.Secret == "" {
@@ -212,6 +242,20 @@ func (b *Builder) manifest(path string) *manifest {
 		b.manifests.Store(path, &key)
 	}
 	return m
+}
+
+// remember caches m as the manifest of the pack at path, which holds it
+// (a build just wrote it).
+func (b *Builder) remember(path string, m *manifest) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return
+	}
+	b.manifests.Store(path, &cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano(), m: m})
 }
 
 // upToDate returns node's manifest of kind k when the image was built

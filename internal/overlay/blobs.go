@@ -134,6 +134,10 @@ func (c *blobCache) open(parts []Part) (*Body, error) {
 	body := &Body{}
 	body.segs = body.seg[:0]
 	for _, p := range parts {
+		if p.Data != nil {
+			body.add(segment{data: p.Data, size: int64(len(p.Data))}, p.ModTime, "")
+			continue
+		}
 		if b, ok := c.get(p); ok {
 			body.add(segment{data: b.data, size: int64(len(b.data))}, b.mod, b.lastModified)
 			continue

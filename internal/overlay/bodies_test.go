@@ -1,11 +1,14 @@
 package overlay
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
@@ -145,4 +148,87 @@ func TestForcedBuildRepairsADamagedArchive(t *testing.T) {
 		t.Errorf("after a forced build: recorded %s, served %s; want both %s", after.SHA256, servedSum(t, after.Parts), a.SHA256)
 	}
 	checkBodies(t, f)
+}
+
+// TestFormMadeOnDemand checks that a pack holds its archives in the
+// stored forms only, that the zstd form is made from the uncompressed
+// one with the sha256 of what is served, and that a damaged
+// uncompressed archive is refused where the form is made.
+func TestFormMadeOnDemand(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	pack := filepath.Join(f.builder.Dir, "n1", packName(System.Base()))
+	m := readPack(pack)
+	if m == nil {
+		t.Fatal("no pack")
+	}
+	var sections []string
+	for name := range m.Sections {
+		sections = append(sections, name)
+	}
+	sort.Strings(sections)
+	if diff := cmp.Diff([]string{"own.img"}, sections); diff != "" {
+		t.Errorf("sections of the pack (-want +got):\n%s", diff)
+	}
+	snap := f.snapshot(t)
+	a, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Zstd, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := a.Parts[len(a.Parts)-1]
+	if own.Data == nil || a.SHA256 != servedSum(t, a.Parts) {
+		t.Fatalf("zstd form: made in memory %v, sha256 %s, served %s", own.Data != nil, a.SHA256, servedSum(t, a.Parts))
+	}
+	// Damage the uncompressed archive the zstd form is made from.
+	raw := m.Sections[sectionName(false, compress.None)]
+	data, err := os.ReadFile(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[m.dataStart+raw.Off+raw.Len/2] ^= 0xff
+	if err := os.WriteFile(pack, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.builder.Artifact(context.Background(), snap, "n1", System, compress.Zstd, false); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("zstd form of a damaged archive: %v, want it refused as damaged", err)
+	}
+}
+
+// TestDerivedFormsKept checks which forms made on demand are kept: within
+// the bound, never a secret archive's, none with a negative bound.
+func TestDerivedFormsKept(t *testing.T) {
+	data := bytes.Repeat([]byte("cpio archive "), 100)
+	for _, tc := range []struct {
+		name   string
+		secret bool
+		limit  int64
+		kept   bool
+	}{
+		{"default bound", false, 0, true},
+		{"secret", true, 0, false},
+		{"none kept", false, -1, false},
+		{"bound smaller than the form", false, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var d derivedForms
+			first, err := d.form(data, "sum", compress.Gzip, tc.secret, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A second, different archive under the same bound.
+			if _, err := d.form(append(data, 'x'), "other", compress.Gzip, tc.secret, tc.limit); err != nil {
+				t.Fatal(err)
+			}
+			again, err := d.form(data, "sum", compress.Gzip, tc.secret, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(first, again) {
+				t.Fatal("the same archive made two different forms")
+			}
+			if kept := &first[0] == &again[0]; kept != tc.kept {
+				t.Errorf("kept %v, want %v", kept, tc.kept)
+			}
+		})
+	}
 }

@@ -44,8 +44,14 @@ func (k ImageKind) overlays(n *Node) []string {
 	return n.SystemOverlay
 }
 
-// Formats are the forms every archive is written in.
+// Formats are the forms an image is served in.
 var Formats = []compress.Format{compress.None, compress.Gzip, compress.Zstd}
+
+// storedFormats are the forms of a node's own and secret archives its
+// pack holds: uncompressed only. The compressed forms are made from it
+// when asked for (derive.go); shared archives, a few per cluster, are
+// written in every form.
+var storedFormats = []compress.Format{compress.None}
 
 // Builder builds nodes' overlay archives under Dir
 // (<wwprovisiondir>/overlays). Each node's image is two archives the
@@ -62,6 +68,9 @@ type Builder struct {
 
 	// OnDemandBuilds bounds the builds Artifact runs at once (0: 2).
 	OnDemandBuilds int
+	// DerivedMemory bounds the bytes of compressed forms Artifact made
+	// from packs and keeps (derive.go; 0: 32 MiB, negative: none kept).
+	DerivedMemory int64
 
 	// mu guards the on-demand builds (ondemand.go): flights by node and
 	// kind, those not started yet in order, and how many builds run.
@@ -73,6 +82,8 @@ type Builder struct {
 	// file keeps its inode, size and modification time (builds replace
 	// manifests by rename, so a new one is a new inode).
 	manifests sync.Map // path -> *cachedManifest
+	// derived are the forms of archives made on demand (derive.go).
+	derived derivedForms
 	// builds counts the images Artifact built, waits the callers that
 	// joined a build of the same image (tests and metrics read them).
 	builds, waits atomic.Int64
@@ -220,7 +231,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 			jobs = append(jobs, &job{node: name, kind: k, overlays: list, group: groupKey(k, list)})
 		}
 	}
-	st := &buildState{b: b, snap: snap, entries: map[string]*Entry{}, readCache: map[string]string{}}
+	st := &buildState{b: b, snap: snap, entries: map[string]*Entry{}, files: newFileCache()}
 	total, done := len(jobs), 0
 	var progressMu sync.Mutex
 	tick := func() {
@@ -234,7 +245,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	}
 
 	// Render what is stale.
-	b.parallel(ctx, jobs, snap, func(r *renderers, j *job) {
+	b.parallel(ctx, jobs, snap, st.files, func(r *renderers, j *job) {
 		if err := st.check(j, force); err != nil {
 			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 			tick()
@@ -268,7 +279,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	if err != nil {
 		return nil, err
 	}
-	b.parallel(ctx, jobs, snap, func(w *renderers, j *job) {
+	b.parallel(ctx, jobs, snap, st.files, func(w *renderers, j *job) {
 		if j.tree == nil {
 			return
 		}
@@ -307,6 +318,7 @@ func (b *Builder) logger() *slog.Logger {
 // compressors reused from one small archive to the next.
 type renderers struct {
 	snap  *Snapshot
+	files *fileCache
 	byKey map[string]*Renderer
 	enc   map[compress.Format]*compress.Encoder
 }
@@ -335,11 +347,12 @@ func (r *renderers) get(overlays []string) (*Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
+	x.files = r.files
 	r.byKey[key] = x
 	return x, nil
 }
 
-func (b *Builder) parallel(ctx context.Context, jobs []*job, snap *Snapshot, do func(*renderers, *job)) {
+func (b *Builder) parallel(ctx context.Context, jobs []*job, snap *Snapshot, files *fileCache, do func(*renderers, *job)) {
 	workers := b.Workers
 	if workers <= 0 {
 		workers = 2
@@ -350,17 +363,24 @@ func (b *Builder) parallel(ctx context.Context, jobs []*job, snap *Snapshot, do 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := &renderers{snap: snap, byKey: map[string]*Renderer{}}
+			r := &renderers{snap: snap, files: files, byKey: map[string]*Renderer{}}
 			for j := range ch {
 				do(r, j)
 			}
 		}()
 	}
-	for _, j := range jobs {
-		if ctx.Err() != nil {
-			break
+	// One kind after the other: the images of one node, which share its
+	// directory lock, are then not written by two workers at once.
+	for _, system := range []bool{true, false} {
+		for _, j := range jobs {
+			if (j.kind == System) != system {
+				continue
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			ch <- j
 		}
-		ch <- j
 	}
 	close(ch)
 	wg.Wait()
@@ -378,9 +398,11 @@ type buildState struct {
 	b    *Builder
 	snap *Snapshot
 
-	mu        sync.Mutex
-	entries   map[string]*Entry // entry hash -> entry, so equal files are held once
-	readCache map[string]string
+	mu      sync.Mutex
+	entries map[string]*Entry // entry hash -> entry, so equal files are held once
+	// files are the server files the build's templates read, read once
+	// (fileCache).
+	files *fileCache
 	// sharedStates are the sha256 states after a shared archive's form,
 	// by its path: every node of the group continues from it.
 	sharedStates map[string][]byte
@@ -424,31 +446,31 @@ func (s *buildState) packPath(node string, k ImageKind) string {
 // content it had.
 func (s *buildState) readsCurrent(reads map[string]string) bool {
 	e := env{sysconfdir: s.snap.opts.Sysconfdir, chrootdir: s.snap.opts.Chrootdir, hostRoot: s.snap.opts.HostRoot}
+	files := s.fileCache()
 	for key, want := range reads {
-		s.mu.Lock()
-		got, ok := s.readCache[key]
-		s.mu.Unlock()
-		if !ok {
-			st := &execState{}
-			if p, isLink := strings.CutPrefix(key, "link:"); isLink {
-				target, _ := e.evalSymlinks(p)
-				st.note(key, []byte(target))
-			} else {
-				_, _ = st.read(key)
-			}
-			got = st.reads[key]
-			s.mu.Lock()
-			if s.readCache == nil {
-				s.readCache = map[string]string{}
-			}
-			s.readCache[key] = got
-			s.mu.Unlock()
+		var got string
+		if p, isLink := strings.CutPrefix(key, "link:"); isLink {
+			target, _ := files.link(e, p)
+			sum := sha256.Sum256([]byte(target))
+			got = hex.EncodeToString(sum[:])
+		} else {
+			_, got, _ = files.read(key)
 		}
 		if got != want {
 			return false
 		}
 	}
 	return true
+}
+
+// fileCache returns the build's cache of the files templates read.
+func (s *buildState) fileCache() *fileCache {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.files == nil {
+		s.files = newFileCache()
+	}
+	return s.files
 }
 
 // present reports whether the shared archive m refers to is there in

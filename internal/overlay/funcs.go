@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type execState struct {
 	// sha256 of its content ("" when it could not be read), so a build
 	// knows when its inputs change.
 	reads map[string]string
+	// files, when set, are the files and links the build read so far
+	// (nil: read each time).
+	files *fileCache
 	// outs are the template's outputs in the order file() opened them;
 	// the first, unnamed, is the template's own (render.go).
 	outs []*output
@@ -111,7 +115,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 			return b.String() + marker
 		},
 		"ImportLink": func(p string) string {
-			target, err := e.evalSymlinks(p)
+			target, err := (*st).evalSymlinks(e, p)
 			(*st).note("link:"+p, []byte(target))
 			if err != nil {
 				return "abort"
@@ -120,7 +124,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 		},
 		"softlink": func(target string) string { return (*st).softlink(target) },
 		"readlink": func(p string) (string, error) {
-			target, err := e.evalSymlinks(p)
+			target, err := (*st).evalSymlinks(e, p)
 			(*st).note("link:"+p, []byte(target))
 			return target, err
 		},
@@ -135,6 +139,34 @@ func funcMap(e env, st **execState) template.FuncMap {
 		if _, own := m[k]; !own || sprigOverrides(k) {
 			m[k] = v
 		}
+	}
+	// Sprig's regexMatch compiles its expression at every call, and the
+	// network templates call it for every tag of every node: these
+	// compile each expression once a renderer (a worker's, not shared).
+	// Same answers, an invalid expression included (false, or the error
+	// for mustRegexMatch).
+	compiled := map[string]*regexp.Regexp{}
+	compile := func(expr string) (*regexp.Regexp, error) {
+		if re, ok := compiled[expr]; ok {
+			return re, nil
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, err
+		}
+		compiled[expr] = re
+		return re, nil
+	}
+	m["regexMatch"] = func(expr, s string) bool {
+		re, err := compile(expr)
+		return err == nil && re.MatchString(s)
+	}
+	m["mustRegexMatch"] = func(expr, s string) (bool, error) {
+		re, err := compile(expr)
+		if err != nil {
+			return false, err
+		}
+		return re.MatchString(s), nil
 	}
 	return m
 }
@@ -197,8 +229,26 @@ func (e env) evalSymlinks(p string) (string, error) {
 	return target, nil
 }
 
-// read reads a file and records it as an input of the execution.
+// evalSymlinks resolves a server path as e.evalSymlinks does, through
+// the build's cache when there is one.
+func (s *execState) evalSymlinks(e env, p string) (string, error) {
+	if s.files != nil {
+		return s.files.link(e, p)
+	}
+	return e.evalSymlinks(p)
+}
+
+// read reads a file and records it as an input of the execution. The
+// bytes returned must not be modified (the build's cache holds them).
 func (s *execState) read(p string) ([]byte, error) {
+	if s.files != nil {
+		data, sum, err := s.files.read(p)
+		if s.reads == nil {
+			s.reads = map[string]string{}
+		}
+		s.reads[p] = sum
+		return data, err
+	}
 	data, err := os.ReadFile(p)
 	if err != nil {
 		s.note(p, nil)

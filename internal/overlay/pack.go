@@ -25,7 +25,7 @@ import (
 //	the data: the sections the manifest lists
 //
 // The manifest's Sections give each archive form (the node's own archive
-// and its secret archive, each uncompressed, gzip and zstd) as an offset
+// and its secret archive, each in storedFormats) as an offset
 // from the start of the data and a length; the daemon sends a section
 // straight from the file (sendfile(2) from an offset). A pack holding a
 // secret archive is the daemon's alone (0600), any other 0640. A build

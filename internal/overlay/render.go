@@ -96,10 +96,16 @@ type Renderer struct {
 	funcs    template.FuncMap
 	parsed   map[*SourceFile]*parsedTemplate
 	memo     *sync.Map // *SourceFile -> *memoEntry, shared by a snapshot's renderers
+	// files, when set, is the build's cache of the files templates read.
+	files *fileCache
 }
 
 type parsedTemplate struct {
 	t *template.Template
+	// source, buildTime and buildTimeUnix are the template's
+	// .BuildSource, .BuildTime and .BuildTimeUnix, the same for every
+	// node.
+	source, buildTime, buildTimeUnix string
 	// sameForAll: the output does not depend on the node, so it is
 	// rendered once and shared.
 	sameForAll bool
@@ -215,7 +221,15 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	if err != nil {
 		return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
-	p := &parsedTemplate{t: t, sameForAll: r.memo != nil && sameForEveryNode(t)}
+	p := &parsedTemplate{t: t, sameForAll: r.memo != nil && sameForEveryNode(t), source: r.sourcePath(o, f)}
+	when := f.ModTime
+	if r.opts.Epoch != nil {
+		when = *r.opts.Epoch
+	} else if when.IsZero() {
+		when = r.opts.Builtin
+	}
+	p.buildTime = when.In(r.opts.Location).Format("01-02-2006 15:04:05 MST")
+	p.buildTimeUnix = strconv.FormatInt(when.Unix(), 10)
 	r.parsed[f] = p
 	return p, nil
 }
@@ -230,7 +244,7 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 		m := v.(*memoEntry)
 		m.once.Do(func() {
 			var pieces []piece
-			pieces, m.reads, m.abort, m.err = r.execute(t.t, o, f, data)
+			pieces, m.reads, m.abort, m.err = r.execute(t, o, f, data)
 			for _, p := range pieces {
 				e := pieceEntry(p, f)
 				e.sum = entryHash(e)
@@ -249,7 +263,7 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 		}
 		return nil
 	}
-	pieces, reads, abort, err := r.execute(t.t, o, f, data)
+	pieces, reads, abort, err := r.execute(t, o, f, data)
 	for k, v := range reads {
 		out.Reads[k] = v
 	}
@@ -272,19 +286,12 @@ func pieceEntry(p piece, f *SourceFile) *Entry {
 }
 
 // execute runs one template for data and splits its output.
-func (r *Renderer) execute(t *template.Template, o *Overlay, f *SourceFile, data Data) (pieces []piece, reads map[string]string, abort bool, err error) {
+func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data Data) (pieces []piece, reads map[string]string, abort bool, err error) {
+	t := pt.t
 	data.Overlay = o.Name
-	data.BuildSource = r.sourcePath(o, f)
-	when := f.ModTime
-	if r.opts.Epoch != nil {
-		when = *r.opts.Epoch
-	} else if when.IsZero() {
-		when = r.opts.Builtin
-	}
-	data.BuildTime = when.In(r.opts.Location).Format("01-02-2006 15:04:05 MST")
-	data.BuildTimeUnix = strconv.FormatInt(when.Unix(), 10)
+	data.BuildSource, data.BuildTime, data.BuildTimeUnix = pt.source, pt.buildTime, pt.buildTimeUnix
 
-	r.state = &execState{node: data.ThisNode, outs: []*output{{}}}
+	r.state = &execState{node: data.ThisNode, outs: []*output{{}}, files: r.files}
 	if err := t.Execute(r.state, data); err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}

@@ -5,7 +5,8 @@
 // On disk, under the Builder's Dir (<wwprovisiondir>/overlays): a node's
 // image of each kind is one pack file, NODE/__SYSTEM__.pack or
 // NODE/__RUNTIME__.pack (format in pack.go: header, JSON manifest with
-// section offsets, the node's own and secret archives in three forms),
+// section offsets, the node's own and secret archives uncompressed; the
+// compressed forms are made from them when asked, derive.go),
 // 0600 when it holds secret files and 0640 otherwise; the archives
 // shared by nodes with the same overlays are .shared/SUM.img{,.gz,.zst}
 // with a manifest per group, .shared/GROUP.json; .lock is the lock file

@@ -160,8 +160,14 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 	}
 	res.Bytes = int64(len(data) + len(secretData))
 	dir := s.nodeDir(j.node)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(err)
+	// A directory made here holds nothing to clean up (removeOld).
+	fresh := false
+	if err := os.Mkdir(dir, 0o755); err == nil {
+		fresh = true
+	} else if !errors.Is(err, fs.ErrExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
 	}
 	unlock, err := lockDir(ctx, dir)
 	if err != nil {
@@ -199,7 +205,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 		f      compress.Format
 		out    []byte
 	}
-	forms := make([]form, 0, 2*len(Formats))
+	forms := make([]form, 0, 2*len(storedFormats))
 	total := 0
 	for _, a := range []struct {
 		secret bool
@@ -210,7 +216,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 			continue
 		}
 		same := prev != nil && (a.secret && cur.Secret == a.sum || !a.secret && cur.Own == a.sum)
-		for _, f := range Formats {
+		for _, f := range storedFormats {
 			out, ok := []byte(nil), false
 			if same {
 				out, ok = cur.sectionBytes(prev, a.secret, f)
@@ -232,7 +238,8 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 		m.Sections[sectionName(fm.secret, fm.f)] = section{Off: int64(len(packData)), Len: int64(len(fm.out))}
 		packData = append(packData, fm.out...)
 	}
-	if cur != nil && !j.force && prev != nil && cur.Bodies != nil && cur.Shared == m.Shared && cur.Own == m.Own && cur.Secret == m.Secret {
+	if cur != nil && !j.force && prev != nil && cur.Bodies != nil && cur.Shared == m.Shared && cur.Own == m.Own && cur.Secret == m.Secret &&
+		len(cur.Sections) == len(m.Sections) {
 		m.Bodies = cur.Bodies
 	} else if m.Bodies, err = s.bodies(m, packData); err != nil {
 		return fail(err)
@@ -248,10 +255,15 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 	if err := atomicfile.Create(path, pack, perm); err != nil {
 		return fail(err)
 	}
+	// The manifest just written is the one the daemon's next check and
+	// collectShared read: keep it, for the file as it is now (no other
+	// build replaces it while this one holds the directory's lock).
+	m.dataStart = int64(len(pack) - len(packData))
+	s.b.remember(path, m)
 	// Once a node has its pack, what is beside it is a killed build's
 	// temporary file at most, which the first build of a process removes
 	// (removeLeftovers): no need to list the directory each time.
-	if cur == nil {
+	if cur == nil && !fresh {
 		removeOld(dir, j.kind.Base())
 	}
 	res.Status = status()
@@ -301,8 +313,14 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 		all = append(all, e)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
-	var buf bytes.Buffer
-	w := cpio.NewWriter(&buf)
+	// The archive's size, near enough: a header and padding per entry
+	// besides its name and data.
+	size := 512
+	for _, e := range all {
+		size += 128 + len(e.Path) + len(e.Data) + len(e.Target)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	w := cpio.NewWriter(buf)
 	for _, e := range all {
 		var err error
 		switch e.Kind {
@@ -327,9 +345,14 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 // content-addressed names (the shared archives).
 func (b *Builder) writeForms(name func(compress.Format) string, data []byte, perm os.FileMode) error {
 	for _, f := range Formats {
-		out, err := compressed(data, f, nil)
-		if err != nil {
-			return err
+		out := data
+		if f != compress.None {
+			// Pooled one-shot encoders: a streaming zstd writer
+			// allocates its window and job buffers (16 MB) each time.
+			var err error
+			if out, err = b.derived.compress(data, f); err != nil {
+				return err
+			}
 		}
 		if err := atomicfile.Create(name(f), out, perm); err != nil {
 			return err
@@ -342,8 +365,8 @@ func (b *Builder) writeForms(name func(compress.Format) string, data []byte, per
 // as the daemon serves it: the shared archive, then the own and secret
 // archives from data (the pack's data).
 func (s *buildState) bodies(m *manifest, data []byte) (map[string]bodySums, error) {
-	out := make(map[string]bodySums, len(Formats))
-	for _, f := range Formats {
+	out := make(map[string]bodySums, len(storedFormats))
+	for _, f := range storedFormats {
 		h, err := s.sharedHash(m.Shared, f)
 		if err != nil {
 			return nil, err
@@ -404,25 +427,11 @@ func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {
 	if f == compress.None {
 		return data, nil
 	}
-	if w != nil {
-		e, err := w.encoder(f)
-		if err != nil {
-			return nil, err
-		}
-		return e.Encode(data)
-	}
-	var buf bytes.Buffer
-	zw, err := compress.NewWriter(&buf, f, compress.Options{})
+	e, err := w.encoder(f)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := zw.Write(data); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return e.Encode(data)
 }
 
 func outputDigest(tree map[string]string) string {

@@ -120,51 +120,70 @@ func TestOverlayCarriesItsSHA256(t *testing.T) {
 // TestStageOneRefusesADamagedOverlay runs stage one's downloader against
 // the daemon: an overlay archive damaged on the server's disk after the
 // build goes out with the sha256 the build recorded, and stage one
-// refuses it.
+// refuses it; a form the pack does not hold (zstd, gzip), made from a
+// damaged uncompressed archive, is refused by the daemon, which checks
+// the uncompressed archive's sha256 before making it.
 func TestStageOneRefusesADamagedOverlay(t *testing.T) {
-	f := newFixture(t, fixtureNodes, false)
-	const target = "/system/aa:bb:cc:dd:ee:01?compress=zstd"
-	fetch := func(s *Server) (*nodeclient.Download, error) {
-		t.Helper()
-		ts := httptest.NewServer(s.Handler())
-		defer ts.Close()
-		fe := &nodeclient.Fetcher{Client: ts.Client(), Say: t.Logf}
-		d, err := fe.Open(context.Background(), ts.URL+target, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		_, xerr := (&stage1.Extractor{}).Extract(d, t.TempDir())
-		// As stage one does: reading to the end checks the sha256,
-		// which says more than a failed unpacking.
-		if _, err = io.Copy(io.Discard, d); err == nil {
-			err = xerr
-		}
-		return d, err
-	}
-	// The first request builds the image.
-	d, err := fetch(f.server(t))
-	if err != nil || d.SHA256() == "" {
-		t.Fatalf("intact overlay: sha256 %q, %v", d.SHA256(), err)
-	}
-	// Damage the node's own zstd archive in its pack.
-	a, err := f.opts.Builder.Artifact(context.Background(), f.server(t).state.Load().snap, "n1", overlay.System, compress.Zstd, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	own := a.Parts[len(a.Parts)-1]
-	if own.Secret || !strings.HasSuffix(own.Path, ".pack") {
-		t.Fatalf("last part %+v, want the node's own archive", own)
-	}
-	data, err := os.ReadFile(own.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[own.Offset+own.Size/2] ^= 0xff
-	sitetest.Write(t, own.Path, string(data))
-	// A daemon started afresh holds nothing in memory: it reads the
-	// damaged file.
-	if _, err := fetch(f.server(t)); !errors.Is(err, nodeclient.ErrChecksum) {
-		t.Fatalf("damaged overlay: %v, want a sha256 mismatch", err)
+	for _, tc := range []struct {
+		name    string
+		format  compress.Format // asked for
+		damaged compress.Format // the form damaged in the pack
+		wantErr func(error) bool
+	}{
+		{"the form the pack holds", compress.None, compress.None,
+			func(err error) bool { return errors.Is(err, nodeclient.ErrChecksum) }},
+		{"a form made on demand", compress.Zstd, compress.None,
+			func(err error) bool { return err != nil && strings.Contains(err.Error(), "damaged") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, fixtureNodes, false)
+			target := "/system/aa:bb:cc:dd:ee:01"
+			if tc.format != compress.None {
+				target += "?compress=" + string(tc.format)
+			}
+			fetch := func(s *Server) (*nodeclient.Download, error) {
+				t.Helper()
+				ts := httptest.NewServer(s.Handler())
+				defer ts.Close()
+				fe := &nodeclient.Fetcher{Client: ts.Client(), Say: t.Logf}
+				d, err := fe.Open(context.Background(), ts.URL+target, false)
+				if err != nil {
+					return nil, err
+				}
+				defer d.Close()
+				_, xerr := (&stage1.Extractor{}).Extract(d, t.TempDir())
+				// As stage one does: reading to the end checks the sha256,
+				// which says more than a failed unpacking.
+				if _, err = io.Copy(io.Discard, d); err == nil {
+					err = xerr
+				}
+				return d, err
+			}
+			// The first request builds the image.
+			d, err := fetch(f.server(t))
+			if err != nil || d.SHA256() == "" {
+				t.Fatalf("intact overlay: %v", err)
+			}
+			// Damage the node's own archive in its pack.
+			a, err := f.opts.Builder.Artifact(context.Background(), f.server(t).state.Load().snap, "n1", overlay.System, tc.damaged, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := a.Parts[len(a.Parts)-1]
+			if own.Secret || own.Data != nil || !strings.HasSuffix(own.Path, ".pack") {
+				t.Fatalf("last part %+v, want the node's own archive in its pack", own)
+			}
+			data, err := os.ReadFile(own.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[own.Offset+own.Size/2] ^= 0xff
+			sitetest.Write(t, own.Path, string(data))
+			// A daemon started afresh holds nothing in memory: it reads the
+			// damaged file.
+			if _, err := fetch(f.server(t)); !tc.wantErr(err) {
+				t.Fatalf("damaged overlay: %v", err)
+			}
+		})
 	}
 }

@@ -1,0 +1,128 @@
+package overlay
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/Masterminds/sprig/v3"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// TestFileCacheReadsOnce checks that a build's cache reads a file once,
+// so that every node of a build sees the same content, and a missing
+// file is recorded as "" like an uncached read.
+func TestFileCacheReadsOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "passwd")
+	if err := os.WriteFile(p, []byte("root:x:0:0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newFileCache()
+	read := func(p string) (string, string, bool) {
+		st := &execState{files: c}
+		data, err := st.read(p)
+		return string(data), st.reads[p], err == nil
+	}
+	type result struct {
+		Data, Sum string
+		OK        bool
+	}
+	var got []result
+	for _, step := range []func(){
+		func() {},
+		func() { _ = os.WriteFile(p, []byte("changed\n"), 0o644) },
+	} {
+		step()
+		d, s, ok := read(p)
+		got = append(got, result{d, s, ok})
+	}
+	d, s, ok := read(filepath.Join(dir, "missing"))
+	got = append(got, result{d, s, ok})
+
+	plain := &execState{}
+	if _, err := plain.read(p); err != nil {
+		t.Fatal(err)
+	}
+	first := &execState{}
+	first.note(p, []byte("root:x:0:0\n"))
+	want := []result{
+		{"root:x:0:0\n", first.reads[p], true},
+		{"root:x:0:0\n", first.reads[p], true}, // read once: the build sees one content
+		{"", "", false},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cached reads (-want +got):\n%s", diff)
+	}
+	// Without a cache, the file is read again.
+	if plain.reads[p] == first.reads[p] {
+		t.Errorf("uncached read of the changed file gave the old sum")
+	}
+}
+
+// TestBuildRemembersManifest checks that the manifest a build keeps for
+// the pack it wrote is the one the pack holds, so that the next check
+// (the daemon's, collectShared) can trust the cache. One node is built:
+// a build of the whole group would read every pack again to collect
+// unused shared archives, which fills the cache anyway.
+func TestBuildRemembersManifest(t *testing.T) {
+	f := newBuildFixture(t)
+	snap := f.snapshot(t)
+	if _, err := f.builder.Build(context.Background(), snap, []string{"n1"}, []ImageKind{System, Runtime}, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{"n1"} {
+		for _, k := range []ImageKind{System, Runtime} {
+			path := filepath.Join(f.builder.Dir, node, packName(k.Base()))
+			cached, ok := f.builder.manifests.Load(path)
+			if !ok {
+				t.Fatalf("%s %s: no manifest kept after the build", node, k)
+			}
+			onDisk := readPack(path)
+			if onDisk == nil {
+				t.Fatalf("%s %s: no pack", node, k)
+			}
+			if diff := cmp.Diff(onDisk, cached.(*cachedManifest).m, cmp.AllowUnexported(manifest{}), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("%s %s: kept manifest (-on disk +kept):\n%s", node, k, diff)
+			}
+		}
+	}
+}
+
+// TestRegexMatchAsSprig checks that the templates' regexMatch and
+// mustRegexMatch, which compile each expression once a renderer, answer
+// as Sprig's, which compile at every call, invalid expressions included.
+func TestRegexMatchAsSprig(t *testing.T) {
+	var st *execState
+	ours := funcMap(env{}, &st)
+	sp := sprig.TxtFuncMap()
+	for _, tc := range []struct{ name, expr, s string }{
+		{"match", "^DNS[0-9]*$", "DNS1"},
+		{"no match", "^DNS[0-9]*$", "NTP"},
+		{"same expression again", "^DNS[0-9]*$", "DNS"},
+		{"invalid", "^(DNS", "DNS1"},
+		{"invalid again", "^(DNS", "DNS1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			type answer struct {
+				Match, MustMatch bool
+				Err              string
+			}
+			ask := func(m map[string]any) answer {
+				var a answer
+				a.Match = m["regexMatch"].(func(string, string) bool)(tc.expr, tc.s)
+				var err error
+				a.MustMatch, err = m["mustRegexMatch"].(func(string, string) (bool, error))(tc.expr, tc.s)
+				if err != nil {
+					a.Err = err.Error()
+				}
+				return a
+			}
+			if diff := cmp.Diff(ask(sp), ask(ours)); diff != "" {
+				t.Errorf("regexMatch %q %q (-sprig +ours):\n%s", tc.expr, tc.s, diff)
+			}
+		})
+	}
+}
