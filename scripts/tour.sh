@@ -33,7 +33,8 @@ step "$wwctl" node delete n004 --yes
 step cat "$tmp/etc/warewulf/nodes.conf"
 
 # Overlays: keys, a site template, a render and an incremental build.
-step "$wwctl" configure ssh
+# configure ssh also makes root's key in $HOME/.ssh: a throwaway one here.
+HOME="$tmp" step "$wwctl" configure ssh
 step "$wwctl" overlay create site
 EDITOR="$tmp/editor.sh"
 printf '#!/bin/sh\nprintf "Welcome to {{.Id}} ({{.NetDevs.default.Ipaddr}}), cluster of {{len .AllNodes}} nodes\\n" > "$1"\n' >"$EDITOR"

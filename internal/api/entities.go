@@ -97,6 +97,7 @@ func (s *Server) list(k site.Kind) func(http.ResponseWriter, *http.Request) erro
 		if err != nil {
 			return err
 		}
+		inventory.MaskSecrets(doc) // the raw view has them
 		v, err := toJSON(doc)
 		if err != nil {
 			return err
@@ -118,6 +119,7 @@ func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Requ
 			if _, doc, err = merged(k, inv, []string{name}, false); err != nil {
 				return err
 			}
+			inventory.MaskSecrets(doc)
 		}
 		v, err := toJSON(entry(doc, name))
 		if err != nil {
@@ -149,7 +151,7 @@ func (s *Server) fields(k site.Kind) func(http.ResponseWriter, *http.Request) er
 		}
 		rows := []fieldRow{}
 		for _, v := range ms[0].Values(true) {
-			rows = append(rows, fieldRow{Field: v.Field, Source: v.Source, Value: v.Value, Set: v.Set})
+			rows = append(rows, fieldRow{Field: v.Field, Source: v.Source, Value: v.Masked(), Set: v.Set})
 		}
 		reply(w, http.StatusOK, rows)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -90,7 +91,7 @@ func (a *app) configureSSH() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "ssh",
 		Aliases: []string{"keys"},
-		Short:   "Create the SSH host certificate authority and the nodes' host keys",
+		Short:   "Create the SSH host certificate authority, the nodes' host keys and root's key",
 		Long: `Give nodes the SSH host keys the ssh.host_keys overlay carries, one per type
 of "ssh: key types" in warewulf.conf (or --keytypes). Existing keys are kept.
 
@@ -105,6 +106,12 @@ through the overlay's ssh_known_hosts. A node added later gets its keys and
 certificate at its first overlay build; running this again is harmless.
 --per-node NODES limits the node keys to those nodes.
 
+As in Warewulf, it also gives the user running it (root) the key pair it logs
+into nodes with and the authorized_keys the ssh.authorized_keys overlay carries
+to nodes: in $HOME/.ssh, id_<type> of the first key type that exists, else a
+new one of the first type (no passphrase), and its public key added to
+authorized_keys unless that holds it already.
+
 With "ssh: shared host keys: true" in warewulf.conf every node gets the same
 keys, as in Warewulf: this makes <sysconfdir>/warewulf/keys/ssh_host_<type>_key,
 and --per-node NODES gives those nodes keys of their own (keys/nodes/<node>/),
@@ -116,7 +123,10 @@ which the overlay prefers.`,
 				types = a.cfg.SSH.KeyTypes
 			}
 			if !a.cfg.SSH.SharedHostKeys {
-				return a.configureNodeKeys(cmd.Context(), types, perNode, len(keyTypes) > 0)
+				if err := a.configureNodeKeys(cmd.Context(), types, perNode, len(keyTypes) > 0); err != nil {
+					return err
+				}
+				return a.configureUserKey(types)
 			}
 			dirs := []string{a.site.KeysDir()}
 			if len(perNode) > 0 {
@@ -150,7 +160,7 @@ which the overlay prefers.`,
 					}
 				}
 			}
-			return nil
+			return a.configureUserKey(types)
 		},
 	}
 	cmd.Flags().StringSliceVarP(&keyTypes, "keytypes", "t", nil, "Key types (ed25519, ecdsa, rsa)")
@@ -180,4 +190,29 @@ func hostKey(dir, keyType string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// configureUserKey makes the user's key pair and authorized_keys where
+// they are missing (sshca.EnsureUserKey), in $HOME/.ssh.
+func (a *app) configureUserKey(types []string) error {
+	home := a.env.Getenv("HOME")
+	if home == "" {
+		u, err := user.Current()
+		if err != nil {
+			return fmt.Errorf("the user's home directory: %w", err)
+		}
+		home = u.HomeDir
+	}
+	dir := filepath.Join(home, ".ssh")
+	c, err := sshca.EnsureUserKey(dir, types)
+	if c.CreatedKey != "" {
+		fmt.Fprintf(a.out(), "Created %s\n", c.CreatedKey)
+	}
+	if c.Authorized {
+		fmt.Fprintf(a.out(), "Added %s.pub to %s\n", c.Key, filepath.Join(dir, "authorized_keys"))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/wwboot/wwboot/internal/sshca"
 )
 
 // hostCert reads a node's certificate of a key type.
@@ -52,8 +54,10 @@ func TestConfigureSSH(t *testing.T) {
 		"Signed ed25519 host certificates of n1 for 10.0.1.1 n1 n1-default n1-eth0",
 		"Created ed25519 host keys of n2 in " + filepath.Join(keys, "nodes/n2"),
 		"Signed ed25519 host certificates of n2 for 10.0.1.2 n2 n2-default n2-eth0",
-		"Added to " + knownHosts + ": " + line,
-	}, "\n")
+		"Added to " + knownHosts + ": " + strings.TrimSuffix(line, "\n"),
+		"Created " + filepath.Join(tr.root, "home/.ssh/id_ed25519"),
+		"Added " + filepath.Join(tr.root, "home/.ssh/id_ed25519.pub") + " to " + filepath.Join(tr.root, "home/.ssh/authorized_keys"),
+	}, "\n") + "\n"
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("first run (-want +got):\n%s", diff)
 	}
@@ -111,5 +115,95 @@ func TestConfigureSSH(t *testing.T) {
 
 	if _, _, err := tr.run("", "configure", "ssh", "--keytypes", "dsa"); err == nil || !strings.Contains(err.Error(), `"dsa" is not one of`) {
 		t.Errorf("--keytypes dsa: %v", err)
+	}
+}
+
+// TestConfigureSSHUserKey: configure ssh gives root a key pair and an
+// authorized_keys holding its public key, as Warewulf does, filling only
+// what is missing: an existing key of a later type is used, not replaced;
+// keys already authorized are kept and not added twice.
+func TestConfigureSSHUserKey(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		existing   map[string]string // files in ~/.ssh before
+		wantKey    string            // the key pair used
+		wantMade   bool
+		wantOthers []string // lines authorized_keys keeps
+	}{
+		{name: "nothing there", wantKey: "id_ed25519", wantMade: true},
+		{name: "a key of a later type", existing: map[string]string{"id_rsa": "rsa"}, wantKey: "id_rsa"},
+		{name: "authorized_keys of other keys", existing: map[string]string{"authorized_keys": "admin"},
+			wantKey: "id_ed25519", wantMade: true, wantOthers: []string{"admin"}},
+		{name: "all there", existing: map[string]string{"id_ed25519": "ed25519", "authorized_keys": "id_ed25519"},
+			wantKey: "id_ed25519"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTree(t, "")
+			tr.appendConf("ssh:\n  key types: [dsa, ed25519, rsa]\n")
+			dir := filepath.Join(tr.root, "home/.ssh")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			lines := map[string]string{} // authorized_keys lines of the keys made here
+			for _, name := range []string{"id_ed25519", "id_rsa", "admin"} {
+				typ := map[string]string{"id_ed25519": "ed25519", "id_rsa": "rsa", "admin": "ed25519"}[name]
+				priv, pub, err := sshca.GenerateKey(typ, "made-by-test-"+name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines[name] = string(pub)
+				if tc.existing[name] != "" {
+					writeFile(t, filepath.Join(dir, name), string(priv), 0o600)
+					writeFile(t, filepath.Join(dir, name+".pub"), string(pub), 0o644)
+				}
+			}
+			if who := tc.existing["authorized_keys"]; who != "" {
+				writeFile(t, filepath.Join(dir, "authorized_keys"), "# keep me\n"+lines[who], 0o600)
+			}
+
+			out := tr.mustRun("configure", "ssh")
+			key := filepath.Join(dir, tc.wantKey)
+			if got := strings.Contains(out, "Created "+key+"\n"); got != tc.wantMade {
+				t.Errorf("made %s: %v, want %v:\n%s", key, got, tc.wantMade, out)
+			}
+			pub, err := os.ReadFile(key + ".pub")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantMade {
+				if priv, err := os.ReadFile(key); err != nil || !strings.HasPrefix(string(priv), "-----BEGIN OPENSSH PRIVATE KEY-----") {
+					t.Errorf("private key: %v", err)
+				}
+				if st, err := os.Stat(key); err != nil || st.Mode().Perm() != 0o600 {
+					t.Errorf("private key mode: %v %v", err, st.Mode().Perm())
+				}
+			}
+			auth, err := os.ReadFile(filepath.Join(dir, "authorized_keys"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(auth), strings.Fields(string(pub))[1]); n != 1 {
+				t.Errorf("authorized_keys holds the key %d times:\n%s", n, auth)
+			}
+			for _, other := range tc.wantOthers {
+				if !strings.Contains(string(auth), "# keep me\n"+lines[other]) {
+					t.Errorf("authorized_keys lost %s:\n%s", other, auth)
+				}
+			}
+			if st, _ := os.Stat(filepath.Join(dir, "authorized_keys")); st.Mode().Perm() != 0o600 {
+				t.Errorf("authorized_keys mode %v", st.Mode().Perm())
+			}
+			// Nothing left to do the second time.
+			if again := tr.mustRun("configure", "ssh"); strings.Contains(again, dir) {
+				t.Errorf("second run: %s", again)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
 	}
 }

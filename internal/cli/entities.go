@@ -56,7 +56,9 @@ func describeChanges(names []string, before, after map[string]map[string]string)
 			if hadOld == hasNew && old == nw {
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("  %s: %s -> %s", f, shown(old, hadOld), shown(nw, hasNew)))
+			shownOld := inventory.Value{Field: f, Value: old, Set: hadOld}.Masked()
+			shownNew := inventory.Value{Field: f, Value: nw, Set: hasNew}.Masked()
+			parts = append(parts, fmt.Sprintf("  %s: %s -> %s", f, shown(shownOld, hadOld), shown(shownNew, hasNew)))
 		}
 		if len(parts) == 0 {
 			continue

@@ -92,6 +92,7 @@ func (a *app) list(n site.Kind, args []string, o listOptions) error {
 	case (o.json || o.yaml) && n == site.ProfileKind:
 		// Warewulf prints a profile's own fields.
 		doc := n.Encode(inv, names)
+		inventory.MaskSecrets(doc)
 		if o.json {
 			return writeJSON(a.out(), nodeToAny(doc))
 		}
@@ -102,6 +103,7 @@ func (a *app) list(n site.Kind, args []string, o listOptions) error {
 			return err
 		}
 		doc := n.EncodeMerged(names, merged)
+		inventory.MaskSecrets(doc)
 		if o.json {
 			return writeJSON(a.out(), nodeToAny(doc))
 		}
@@ -232,7 +234,7 @@ func warewulfValue(m *inventory.Merged, v inventory.Value) string {
 			}
 		}
 	}
-	return shown(v.Value, true)
+	return shown(v.Masked(), true)
 }
 
 // allFieldsTable is wwboot's own "--all-fields": every field, set or not,
@@ -247,7 +249,7 @@ func allFieldsTable(n site.Kind, merged []*inventory.Merged) *table {
 		for _, v := range m.Values(true) {
 			value := "--"
 			if v.Set {
-				value = shown(v.Value, true)
+				value = shown(v.Masked(), true)
 			}
 			t.add(m.Name, v.Field, valueOrDash(v.Source), value)
 		}
@@ -267,7 +269,7 @@ func (a *app) writeFieldRows(merged []*inventory.Merged, asJSON bool) error {
 	var rows []row
 	for _, m := range merged {
 		for _, v := range m.Values(true) {
-			rows = append(rows, row{m.Name, v.Field, v.Source, v.Value, v.Set})
+			rows = append(rows, row{m.Name, v.Field, v.Source, v.Masked(), v.Set})
 		}
 	}
 	if asJSON {

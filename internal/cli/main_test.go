@@ -56,6 +56,8 @@ func newTree(t *testing.T, nodesConf string) *tree {
 	// The wwclient overlay carries this file as the node agent; these
 	// tests never run it.
 	tr.env["WWCLIENT"] = filepath.Join(root, "wwclient")
+	// configure ssh makes the user's key in $HOME/.ssh: never the real one.
+	tr.env["HOME"] = filepath.Join(root, "home")
 	if err := os.WriteFile(tr.env["WWCLIENT"], []byte("#!/bin/sh\necho test stand-in for wwclient\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}

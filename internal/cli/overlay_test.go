@@ -118,7 +118,9 @@ func TestConfigureSSHShared(t *testing.T) {
 	tr := newTree(t, "")
 	tr.appendConf("ssh:\n  shared host keys: true\n")
 	out := tr.mustRun("configure", "ssh", "--keytypes", "ed25519")
-	want := "Created " + filepath.Join(tr.root, "etc/warewulf/keys/ssh_host_ed25519_key") + "\n"
+	home := filepath.Join(tr.root, "home/.ssh")
+	want := "Created " + filepath.Join(tr.root, "etc/warewulf/keys/ssh_host_ed25519_key") + "\n" +
+		"Created " + home + "/id_ed25519\nAdded " + home + "/id_ed25519.pub to " + home + "/authorized_keys\n"
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Error(diff)
 	}

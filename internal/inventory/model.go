@@ -164,6 +164,8 @@ type Field[T any] struct {
 	// space rather than commas: kernel and mkfs arguments hold commas
 	// (console=ttyS0,115200).
 	Spaces bool
+	// Secret marks a value shown only as SecretMask (see secret.go).
+	Secret bool
 }
 
 func str[T any](key, name, flag, short string, kind Kind, help string, get func(*T) **string) Field[T] {
@@ -229,7 +231,7 @@ func KernelFields() []Field[Kernel] {
 func IPMIFields() []Field[IPMI] {
 	return []Field[IPMI]{
 		str("username", "UserName", "ipmiuser", "", KindString, "IPMI user name", func(i *IPMI) **string { return &i.UserName }),
-		str("password", "Password", "ipmipass", "", KindString, "IPMI password", func(i *IPMI) **string { return &i.Password }),
+		secret(str("password", "Password", "ipmipass", "", KindString, "IPMI password", func(i *IPMI) **string { return &i.Password })),
 		str("ipaddr", "Ipaddr", "ipmiaddr", "", KindIPv4, "IPMI IPv4 address", func(i *IPMI) **string { return &i.Ipaddr }),
 		str("gateway", "Gateway", "ipmigateway", "", KindIPv4, "IPMI gateway", func(i *IPMI) **string { return &i.Gateway }),
 		str("netmask", "Netmask", "ipminetmask", "", KindNetmask, "IPMI netmask", func(i *IPMI) **string { return &i.Netmask }),

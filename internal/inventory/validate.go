@@ -273,16 +273,22 @@ func canonicalCycle(c []string) string {
 	return strings.Join(members, "\x00")
 }
 
+// DefaultIPMIPort is the BMC's port when "ipmi port" is unset (RMCP).
+const DefaultIPMIPort = 623
+
 // checkUnique reports hardware and IP addresses that merged nodes share,
 // once for every node involved, so that the node an administrator just
-// changed is named whichever way the names sort.
+// changed is named whichever way the names sort. BMCs may share an
+// address on different ports (a chassis BMC, simulators on one host); a
+// BMC on an address a network device has is still a duplicate.
 func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
-	type owner struct{ node, field, value string }
-	// An address is a parsed IP or a canonical MAC; comparable keys keep
-	// 30,000 claims free of string building.
+	type owner struct{ node, field, value, note string }
+	// An address is a parsed IP or a canonical MAC, with a BMC's port;
+	// comparable keys keep 30,000 claims free of string building.
 	type key struct {
-		ip  netip.Addr
-		mac string
+		ip   netip.Addr
+		mac  string
+		port int // a BMC's; 0 for a network device's address
 	}
 	first := make(map[key]owner, 3*len(nodeNames))
 	dups := map[key][]owner{}
@@ -307,8 +313,13 @@ func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
 		if err != nil {
 			return // reported by the syntax check
 		}
-		claim(key{ip: a.Unmap()}, owner{node, field, *s})
+		claim(key{ip: a.Unmap()}, owner{node: node, field: field, value: *s})
 	}
+	type bmc struct {
+		k key
+		o owner
+	}
+	var bmcs []bmc
 	merged, _ := inv.MergeNodes(nodeNames, false)
 	for _, m := range merged {
 		names := make([]string, 0, len(m.NetDevs))
@@ -323,13 +334,30 @@ func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
 			prefix := "NetDevs[" + netname + "]."
 			if d.Hwaddr != nil && *d.Hwaddr != "" {
 				mac := naming.NormalizeMAC(*d.Hwaddr)
-				claim(key{mac: mac}, owner{m.Name, prefix + "Hwaddr", mac})
+				claim(key{mac: mac}, owner{node: m.Name, field: prefix + "Hwaddr", value: mac})
 			}
 			claimIP(d.Ipaddr, m.Name, prefix+"Ipaddr")
 			claimIP(d.Ipaddr6, m.Name, prefix+"Ipaddr6")
 		}
-		if m.Ipmi != nil {
-			claimIP(m.Ipmi.Ipaddr, m.Name, "Ipmi.Ipaddr")
+		if m.Ipmi != nil && m.Ipmi.Ipaddr != nil && *m.Ipmi.Ipaddr != "" {
+			a, aerr := netip.ParseAddr(*m.Ipmi.Ipaddr)
+			port := DefaultIPMIPort
+			var perr error
+			if m.Ipmi.Port != nil && *m.Ipmi.Port != "" {
+				port, perr = strconv.Atoi(*m.Ipmi.Port)
+			}
+			if aerr == nil && perr == nil { // else reported by the syntax check
+				bmcs = append(bmcs, bmc{key{ip: a.Unmap(), port: port},
+					owner{m.Name, "Ipmi.Ipaddr", *m.Ipmi.Ipaddr, fmt.Sprintf(", port %d", port)}})
+			}
+		}
+	}
+	// After every network device, so that a device of a later node is
+	// seen too.
+	for _, b := range bmcs {
+		claim(b.k, b.o)
+		if _, ok := first[key{ip: b.k.ip}]; ok {
+			claim(key{ip: b.k.ip}, b.o)
 		}
 	}
 	var ps []Problem
@@ -345,10 +373,14 @@ func (inv *Inventory) checkUnique(nodeNames []string) []Problem {
 					others = append(others, fmt.Sprintf("and %d more", len(os)-4))
 					break
 				}
+				note := ""
+				if k.port != 0 {
+					note = other.note
+				}
 				if other.node == o.node {
-					others = append(others, other.field)
+					others = append(others, other.field+note)
 				} else {
-					others = append(others, fmt.Sprintf("node %q (%s)", other.node, other.field))
+					others = append(others, fmt.Sprintf("node %q (%s%s)", other.node, other.field, note))
 				}
 			}
 			ps = append(ps, Problem{Entity: "node", Name: o.node, Field: o.field, Value: o.value,

@@ -49,6 +49,26 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "BMCs share an address on different ports",
+			conf: "nodes:\n  n1: {ipmi: {ipaddr: 10.0.0.9}}\n  n2: {ipmi: {ipaddr: 10.0.0.9, port: \"624\"}}\n  n3: {ipmi: {ipaddr: 10.0.0.9, port: \"625\"}}\n",
+		},
+		{
+			name: "BMCs on one address and port, the default one unset",
+			conf: "nodes:\n  n1: {ipmi: {ipaddr: 10.0.0.9}}\n  n2: {ipmi: {ipaddr: 10.0.0.9, port: \"623\"}}\n  n3: {ipmi: {ipaddr: 10.0.0.9, port: \"624\"}}\n",
+			want: []string{
+				`node "n1": Ipmi.Ipaddr: "10.0.0.9" is also used by node "n2" (Ipmi.Ipaddr, port 623)`,
+				`node "n2": Ipmi.Ipaddr: "10.0.0.9" is also used by node "n1" (Ipmi.Ipaddr, port 623)`,
+			},
+		},
+		{
+			name: "BMC on another node's device address, whatever its port",
+			conf: "nodes:\n  n1: {ipmi: {ipaddr: 10.0.0.1, port: \"700\"}}\n  n2: {network devices: {default: {ipaddr: 10.0.0.1}}}\n",
+			want: []string{
+				`node "n1": Ipmi.Ipaddr: "10.0.0.1" is also used by node "n2" (NetDevs[default].Ipaddr)`,
+				`node "n2": NetDevs[default].Ipaddr: "10.0.0.1" is also used by node "n1" (Ipmi.Ipaddr)`,
+			},
+		},
+		{
 			name: "inherited hardware address collides",
 			conf: "nodeprofiles:\n  p: {network devices: {default: {hwaddr: aa:bb:cc:dd:ee:ff}}}\nnodes:\n  n1: {profiles: [p]}\n  n2: {profiles: [p]}\n",
 			want: []string{

@@ -39,7 +39,7 @@ var (
 	serving = []string{"internal/provision", "internal/api", "internal/dhcp", "internal/tftp", "internal/ndp",
 		"internal/site", "internal/daemon", "internal/cli"}
 	// Test kits: fixtures shared by the tests of several packages.
-	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest"}
+	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest", "internal/testkit/sshdtest"}
 )
 
 func rules() []rule {

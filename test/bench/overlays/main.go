@@ -260,7 +260,8 @@ func (b *bench) newTree(ctx context.Context, dir string, n int, stdout io.Writer
 	if err := os.WriteFile(t.conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	if _, _, err := command(ctx, t.ww("configure", "ssh"), nil, nil); err != nil {
+	// configure ssh also makes the user's key in $HOME/.ssh: keep it in dir.
+	if _, _, err := command(ctx, t.ww("configure", "ssh"), append(os.Environ(), "HOME="+dir), nil); err != nil {
 		return nil, err
 	}
 	if !b.checked {
