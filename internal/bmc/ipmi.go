@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bougou/go-ipmi/pkg/client"
 	"github.com/bougou/go-ipmi/pkg/command/chassis"
@@ -317,10 +319,11 @@ func fromIPMI(s *types.Sensor, full bool) Sensor {
 }
 
 // cleanText keeps the printable characters of a BMC's text (an SDR's ID
-// string is bytes the BMC chose): no control characters reach a terminal.
+// string is bytes the BMC chose): no control characters, C0 or C1, reach
+// a terminal.
 func cleanText(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
 		}
 		return r
