@@ -25,6 +25,8 @@ func wantRoutes() []string {
 		"GET /api/nodes/", "GET /api/nodes/{id}", "GET /api/nodes/{id}/raw", "GET /api/nodes/{id}/fields",
 		"PUT /api/nodes/{id}", "PATCH /api/nodes/{id}", "DELETE /api/nodes/{id}",
 		"GET /api/nodes/{id}/overlays", "POST /api/nodes/overlays/build", "POST /api/nodes/{id}/overlays/build",
+		"GET /api/nodes/{id}/power", "POST /api/nodes/{id}/power", "PUT /api/nodes/{id}/bootdev", "PUT /api/nodes/{id}/identify",
+		"GET /api/nodes/{id}/sensors",
 		"GET /api/profiles/", "GET /api/profiles/{id}", "GET /api/profiles/{id}/raw", "GET /api/profiles/{id}/fields",
 		"PUT /api/profiles/{id}", "PATCH /api/profiles/{id}", "DELETE /api/profiles/{id}",
 		"GET /api/images", "GET /api/images/{name}", "POST /api/images/{name}/build", "POST /api/images/{name}/import",
@@ -378,6 +380,16 @@ func TestRoutes(t *testing.T) {
 			}},
 		{name: "delete missing overlay file", route: "DELETE /api/overlays/{name}/file", method: "DELETE",
 			target: "/api/overlays/sys/file?path=/etc/none", wantCode: 404},
+		// The fixture's nodes have no BMC: their own failure, 502 (the
+		// simulator's test, TestBMCRoutes, has BMCs that answer).
+		{name: "power status without BMC", route: "GET /api/nodes/{id}/power", method: "GET", target: "/api/nodes/n1/power", wantCode: 502},
+		{name: "power on, bad action", route: "POST /api/nodes/{id}/power", method: "POST", target: "/api/nodes/n1/power",
+			body: `{"action": "up"}`, wantCode: 400},
+		{name: "bootdev, bad device", route: "PUT /api/nodes/{id}/bootdev", method: "PUT", target: "/api/nodes/n1/bootdev",
+			body: `{"device": "floppy"}`, wantCode: 400},
+		{name: "identify without BMC", route: "PUT /api/nodes/{id}/identify", method: "PUT", target: "/api/nodes/n1/identify",
+			body: `{"on": true}`, wantCode: 502},
+		{name: "sensors of a missing node", route: "GET /api/nodes/{id}/sensors", method: "GET", target: "/api/nodes/nope/sensors", wantCode: 404},
 		{name: "unknown route", method: "GET", target: "/api/nothing", wantCode: 404,
 			check: func(t *testing.T, f *fixture, v any) {
 				if !strings.Contains(pick(t, v, "message").(string), "no such API route: GET /api/nothing") {

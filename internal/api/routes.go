@@ -56,6 +56,7 @@ func (s *Server) routeTable() []route {
 				codes: []int{400, 404, 409}, handle: s.remove(k)},
 		)
 	}
+	routes = append(routes, s.bmcRoutes()...)
 	routes = append(routes,
 		route{method: "GET", path: "/api/nodes/{id}/overlays", summary: "A node's system and runtime overlays", resp: "NodeOverlays",
 			codes: []int{404}, handle: s.getNodeOverlays},

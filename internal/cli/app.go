@@ -98,7 +98,7 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	_ = pf.MarkHidden("emptyconf")
 	pf.IntVar(&a.logLevel, "loglevel", 0, "Warewulf's numeric log level (10 debug, 20 info, 30 warning, 40 error)")
 	_ = pf.MarkHidden("loglevel")
-	root.AddCommand(a.nodeCommand(), a.profileCommand(), a.overlayCommand(), a.imageCommand(), a.configureCommand(),
+	root.AddCommand(a.nodeCommand(), a.powerCommand(), a.profileCommand(), a.overlayCommand(), a.imageCommand(), a.configureCommand(),
 		a.serverCommand(), a.cleanCommand(), a.sshCommand(),
 		a.genconfigCommand(), a.versionCommand(), a.upgradeCommand())
 	disableFlagsInUse(root)

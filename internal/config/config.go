@@ -66,8 +66,10 @@ type Config struct {
 	ImageExcludes []string `yaml:"image excludes"`
 	// ImageImport bounds what "wwctl image import" unpacks.
 	ImageImport ImageImportConf `yaml:"image import"`
-	Wwclient    WwclientConf    `yaml:"wwclient"`
-	Paths       PathsConf       `yaml:"paths"`
+	// IPMI is how wwctl and the API talk to the nodes' BMCs.
+	IPMI     IPMIConf     `yaml:"ipmi"`
+	Wwclient WwclientConf `yaml:"wwclient"`
+	Paths    PathsConf    `yaml:"paths"`
 }
 
 // ImageImportConf is the "image import" section: limits that stop a
@@ -86,6 +88,18 @@ type ImageImportConf struct {
 	// MaxDepth bounds the number of components of a path in the image.
 	MaxDepth int `yaml:"max depth"`
 }
+
+// IPMIConf is the "ipmi" section: the nodes' BMCs as "wwctl power",
+// "wwctl node sensors" and the API talk to them.
+type IPMIConf struct {
+	// Timeout bounds, in seconds, everything done with one BMC for one
+	// command (session, command, close): a dead, slow or refusing BMC
+	// costs its node this long and never holds up the others.
+	Timeout int `yaml:"timeout"`
+}
+
+// DefaultIPMITimeout is ipmi.timeout's default, in seconds.
+const DefaultIPMITimeout = 10
 
 // WarewulfConf is the "warewulf" section: the provisioning daemon.
 type WarewulfConf struct {
@@ -308,6 +322,7 @@ func Default() *Config {
 			MaxPathLength: 4096,
 			MaxDepth:      256,
 		},
+		IPMI: IPMIConf{Timeout: DefaultIPMITimeout},
 		Paths: PathsConf{
 			Bindir:        "/usr/bin",
 			Sysconfdir:    "/etc",

@@ -83,6 +83,7 @@ func TestDefault(t *testing.T) {
 		{"image import.max entries", c.ImageImport.MaxEntries, 10_000_000},
 		{"image import.max path length", c.ImageImport.MaxPathLength, 4096},
 		{"image import.max depth", c.ImageImport.MaxDepth, 256},
+		{"ipmi.timeout", c.IPMI.Timeout, 10},
 		{"wwclient.port", c.Wwclient.Port, 0},
 		{"paths.sysconfdir", c.Paths.Sysconfdir, "/etc"},
 		{"paths.localstatedir", c.Paths.Localstatedir, "/var/lib"},

@@ -213,6 +213,7 @@ func TestValidate(t *testing.T) {
 		{"derived path", func(c *Config) { c.Paths.Wwoverlaydir = "" }, `paths.wwoverlaydir: "" is not an absolute path`},
 		{"mode", func(c *Config) { c.Dhcp.Mode = "" }, `dhcp.mode: "" is not one of embedded, proxy, external`},
 		{"image import limit", func(c *Config) { c.ImageImport.MaxDepth = 0 }, "image import.max depth: 0 is below the minimum of 1"},
+		{"ipmi timeout", func(c *Config) { c.IPMI.Timeout = 0 }, "ipmi.timeout: 0 is below the minimum of 1"},
 		{"ipaddr in cidr form", func(c *Config) { c.Ipaddr = "10.0.0.1/24" }, `ipaddr: "10.0.0.1/24" is not an IPv4 address`},
 		{"offer hold", func(c *Config) { c.Dhcp.OfferHold = 0 }, "dhcp.offer hold: 0 is below the minimum of 1"},
 		{"offer rates", func(c *Config) {

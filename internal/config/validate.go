@@ -89,6 +89,7 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	k.atLeast("image import.max entries", c.ImageImport.MaxEntries, 1)
 	k.atLeast("image import.max path length", c.ImageImport.MaxPathLength, 1)
 	k.atLeast("image import.max depth", c.ImageImport.MaxDepth, 1)
+	k.atLeast("ipmi.timeout", c.IPMI.Timeout, 1)
 	k.port("wwclient.port", c.Wwclient.Port, 0)
 	c.checkPaths(&k, isSet)
 	return k.problems

@@ -34,12 +34,12 @@ var (
 	node = []string{"internal/agent", "internal/stage1", "internal/nodeclient"}
 	// Build: what makes images and overlays.
 	build = []string{"internal/inventory", "internal/image", "internal/overlay", "internal/bootstrap",
-		"internal/oci", "internal/mkchroot", "internal/sandbox", "internal/sshca"}
+		"internal/oci", "internal/mkchroot", "internal/sandbox", "internal/sshca", "internal/bmc"}
 	// Serving and front ends.
 	serving = []string{"internal/provision", "internal/api", "internal/dhcp", "internal/tftp", "internal/ndp",
 		"internal/site", "internal/daemon", "internal/cli"}
 	// Test kits: fixtures shared by the tests of several packages.
-	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest", "internal/testkit/sshdtest"}
+	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest", "internal/testkit/sshdtest", "internal/testkit/bmcsim"}
 )
 
 func rules() []rule {
