@@ -21,6 +21,10 @@ import (
 
 const sshd = "/usr/sbin/sshd"
 
+// privsepDir is Debian's sshd's compiled-in privilege separation
+// directory.
+const privsepDir = "/run/sshd"
+
 // Cluster is a set of sshd servers and the client set-up that reaches
 // them.
 type Cluster struct {
@@ -44,6 +48,13 @@ func Start(t *testing.T, n, down int) *Cluster {
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("sshd lets a test log in only when run as root")
+	}
+	// sshd refuses to start without its privilege separation directory,
+	// which systemd makes when the ssh service starts. On a machine
+	// where openssh-server was installed but never started (a fresh
+	// root, a container), there is none: make it as the service would.
+	if err := os.MkdirAll(privsepDir, 0o755); err != nil {
+		t.Fatalf("sshd's privilege separation directory: %v", err)
 	}
 	dir := t.TempDir()
 	keygen(t, filepath.Join(dir, "id_ed25519"))
