@@ -66,12 +66,7 @@ func BMCTarget(m *inventory.Merged) bmc.Target {
 	if i == nil {
 		return t
 	}
-	s := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
+	s := inventory.Deref
 	t.Ipaddr, t.Port, t.UserName, t.Password = s(i.Ipaddr), s(i.Port), s(i.UserName), s(i.Password)
 	t.Interface, t.EscapeChar, t.Netmask, t.Gateway = s(i.Interface), s(i.EscapeChar), s(i.Netmask), s(i.Gateway)
 	t.Write, t.Template, t.Tags = s(i.Write), s(i.Template), i.Tags
@@ -88,15 +83,7 @@ func (s *Site) RunBMC(ctx context.Context, patterns []string, r bmc.Request, o B
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
-	inv, err := s.nodes.Load()
-	if err != nil {
-		return nil, err
-	}
-	names, err := NodeKind.Select(inv, patterns, false)
-	if err != nil {
-		return nil, err
-	}
-	merged, err := inv.MergeNodes(names, false)
+	merged, err := s.mergedNodes(patterns)
 	if err != nil {
 		return nil, err
 	}
@@ -122,37 +109,25 @@ func (s *Site) runBMC(ctx context.Context, targets []bmc.Target, r bmc.Request, 
 		newDriver = func(t bmc.Target) (bmc.Driver, error) { return bmc.New(t, opts) }
 	}
 	results := make([]BMCResult, len(targets))
-	sem := make(chan struct{}, fanout)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
 	for i, t := range targets {
 		results[i] = BMCResult{Node: t.Node}
 		if t.Ipaddr != "" {
 			results[i].BMC = t.Address()
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			results[i].Err = &NodeError{Node: t.Node, BMC: results[i].BMC, Request: r, Err: fmt.Errorf("not started: %w", ctx.Err())}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s.runOne(ctx, &results[i], t, r, o.Show, timeout, newDriver)
-			if o.Progress != nil {
-				mu.Lock()
-				done++
-				o.Progress(done, len(targets))
-				mu.Unlock()
-			}
-		}()
 	}
-	wg.Wait()
+	var mu sync.Mutex
+	done := 0
+	fanOut(ctx, len(targets), fanout, func(i int) {
+		s.runOne(ctx, &results[i], targets[i], r, o.Show, timeout, newDriver)
+		if o.Progress != nil {
+			mu.Lock()
+			done++
+			o.Progress(done, len(targets))
+			mu.Unlock()
+		}
+	}, func(i int, err error) {
+		results[i].Err = &NodeError{Node: targets[i].Node, BMC: results[i].BMC, Request: r, Err: fmt.Errorf("not started: %w", err)}
+	})
 	return results
 }
 

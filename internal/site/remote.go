@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -27,15 +26,7 @@ type RemoteTarget struct {
 // of its primary network device (the one "primary network" names, else
 // the first by name). A node without one gets an Err and no address.
 func (s *Site) RemoteTargets(patterns []string) ([]RemoteTarget, error) {
-	inv, err := s.nodes.Load()
-	if err != nil {
-		return nil, err
-	}
-	names, err := NodeKind.Select(inv, patterns, false)
-	if err != nil {
-		return nil, err
-	}
-	merged, err := inv.MergeNodes(names, false)
+	merged, err := s.mergedNodes(patterns)
 	if err != nil {
 		return nil, err
 	}
@@ -112,33 +103,26 @@ type RemoteResult struct {
 // or fails costs only its own slot. Results come in the targets' order.
 // Cancelling ctx kills the programs still running.
 func RunRemote(ctx context.Context, targets []RemoteTarget, opts RemoteOptions, out RemoteOutput) []RemoteResult {
-	fanout := max(opts.Fanout, 1)
 	results := make([]RemoteResult, len(targets))
-	slots := make(chan struct{}, fanout)
-	var wg sync.WaitGroup
 	for i, t := range targets {
 		results[i] = RemoteResult{Node: t.Node, ExitCode: -1, Err: t.Err}
-		if t.Err != nil {
-			continue
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			results[i].Err = ctx.Err()
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			results[i] = runOne(ctx, t, opts, out)
-			if opts.Sleep > 0 {
-				select {
-				case <-time.After(opts.Sleep):
-				case <-ctx.Done():
-				}
-			}
-		})
 	}
-	wg.Wait()
+	fanOut(ctx, len(targets), opts.Fanout, func(i int) {
+		if targets[i].Err != nil {
+			return // no address: nothing to run
+		}
+		results[i] = runOne(ctx, targets[i], opts, out)
+		if opts.Sleep > 0 {
+			select {
+			case <-time.After(opts.Sleep):
+			case <-ctx.Done():
+			}
+		}
+	}, func(i int, err error) {
+		if results[i].Err == nil {
+			results[i].Err = err
+		}
+	})
 	return results
 }
 
