@@ -135,8 +135,10 @@ func funcMap(e env, st **execState) template.FuncMap {
 		"SshHostKeys":  func(types []string) ([]SshHostKey, error) { return e.sshHostKeys(*st, types) },
 		"SshHostCA":    func() string { return e.sshHostCA(*st) },
 	}
+	// The functions above read files or change the output; no Sprig
+	// function has their names.
 	for k, v := range PlainFuncs() {
-		if _, own := m[k]; !own || sprigOverrides(k) {
+		if _, own := m[k]; !own {
 			m[k] = v
 		}
 	}
@@ -190,13 +192,6 @@ func PlainFuncs() template.FuncMap {
 		m[k] = v
 	}
 	return m
-}
-
-// sprigOverrides reports whether Sprig's function of that name replaces
-// one of Warewulf's own, as adding Sprig last does in Warewulf.
-func sprigOverrides(name string) bool {
-	_, ok := sprig.TxtFuncMap()[name]
-	return ok
 }
 
 func (e env) includePath(p string) string {
