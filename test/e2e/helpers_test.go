@@ -110,10 +110,11 @@ func newTestCluster(t *testing.T, interval int) *testCluster {
 	tc := &testCluster{Cluster: c, t: t, kernel: k}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("daemon log (%s), last lines:\n%s", c.DaemonLog, tailFile(c.DaemonLog, 40))
+			// The daemon's log last: a CI report keeps the end of the output.
 			for _, vm := range tc.vms {
-				t.Logf("console of %s (%s), last lines:\n%s", vm.Name, vm.ConsoleFile, vm.Console.Tail(40))
+				t.Logf("console of %s (%s), last lines:\n%s", vm.Name, vm.ConsoleFile, vm.Console.Tail(30))
 			}
+			t.Logf("daemon log (%s), last lines:\n%s", c.DaemonLog, tailFile(c.DaemonLog, 40))
 		}
 		if err := c.Close(); err != nil {
 			t.Errorf("cleanup: %v", err)
@@ -199,7 +200,7 @@ func (tc *testCluster) waitBooted(ctx context.Context, vm *VM, node, ip string) 
 		return len(Heartbeats(events, node, initLine.At)) > 0
 	})
 	if err != nil {
-		tc.t.Fatal(err)
+		tc.t.Fatalf("%v\ninit seen at %s; the daemon's status changes:\n%s", err, initLine.At.Format("15:04:05.000"), EventLines(tc.Status.Events()))
 	}
 }
 

@@ -70,8 +70,9 @@ func (c *Cluster) WriteOverlay(name string, files ...File) error {
 
 // ProbeOverlay is the system overlay through which a busybox node reports
 // on its console what the tests check: once, its host name, whether
-// wwclient runs, its addresses and modules; then the content of
-// /etc/e2e-marker (from a runtime overlay) each time it changes.
+// wwclient runs, its addresses and modules; then wwclient's log, and the
+// content of /etc/e2e-marker (from a runtime overlay) each time it
+// changes.
 func ProbeOverlay() []File {
 	return []File{{Path: "etc/init.d/S99e2eprobe", Mode: 0o755, Content: `#!/bin/sh
 # wwboot e2e probe: reports on the console what the virtual cluster
@@ -79,6 +80,8 @@ func ProbeOverlay() []File {
 (
 	exec </dev/null >/dev/console 2>&1
 	echo "E2E-PROBE up host=$(hostname) wwclient=$(pidof wwclient || echo none) addrs=$(ip -4 -o addr show | awk '$2 != "lo" { printf "%s,", $4 }') modules=$(cut -d' ' -f1 /proc/modules | tr '\n' ,)"
+	# wwclient's log on the console too, for a failing test's report.
+	tail -n +1 -f /var/log/wwclient.log 2>/dev/null | while IFS= read -r l; do echo "E2E-WWCLIENT $l"; done &
 	last=
 	while :; do
 		cur=$(cat /etc/e2e-marker 2>/dev/null)

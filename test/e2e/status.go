@@ -157,6 +157,15 @@ func (s *StatusLog) WaitReady(ctx context.Context) error {
 	return s.Wait(ctx, "daemon answering "+contract.PathStatus, func([]Event, map[string]contract.NodeStatus) bool { return true })
 }
 
+// EventLines lists events a line each, for failure messages.
+func EventLines(events []Event) string {
+	var b strings.Builder
+	for _, e := range events {
+		fmt.Fprintf(&b, "  %s node=%q stage=%s sent=%s bytes=%d addr=%s\n", e.At.Format("15:04:05.000"), e.Node, e.Stage, e.Sent, e.Bytes, e.Addr)
+	}
+	return b.String()
+}
+
 // NodeEvents returns the events of one node.
 func NodeEvents(events []Event, node string) []Event {
 	var out []Event
