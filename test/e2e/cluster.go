@@ -71,6 +71,7 @@ type Cluster struct {
 	pollDone   chan struct{}
 	mu         sync.Mutex
 	vms        []*VM
+	bmcs       []*BMC
 	closeOnce  sync.Once
 	closeErr   error
 	signals    chan os.Signal
@@ -269,7 +270,7 @@ func (c *Cluster) Close() error {
 
 func (c *Cluster) teardown() error {
 	c.mu.Lock()
-	vms, daemon, ns, stopPoll := c.vms, c.daemon, c.ns, c.stopPoll
+	vms, bmcs, daemon, ns, stopPoll := c.vms, c.bmcs, c.daemon, c.ns, c.stopPoll
 	c.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
@@ -283,6 +284,10 @@ func (c *Cluster) teardown() error {
 	}
 	wg.Wait()
 	errs = append(errs, vmErrs...)
+	// A BMC after its VM: it would power the VM on again.
+	for _, b := range bmcs {
+		errs = append(errs, b.proc.Stop(10*time.Second))
+	}
 	if stopPoll != nil {
 		stopPoll()
 		<-c.pollDone
@@ -299,6 +304,11 @@ func (c *Cluster) teardown() error {
 	for _, vm := range vms {
 		if done, _ := vm.Exited(); !done {
 			errs = append(errs, fmt.Errorf("VM %s (pid %d) is still running", vm.Name, vm.proc.PID()))
+		}
+	}
+	for _, b := range bmcs {
+		if done, _ := b.proc.Exited(); !done {
+			errs = append(errs, fmt.Errorf("BMC simulator (pid %d) is still running", b.proc.PID()))
 		}
 	}
 	if daemon != nil {

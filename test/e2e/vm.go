@@ -56,64 +56,32 @@ type VM struct {
 	Console *Console
 	// ConsoleFile is where the console is written.
 	ConsoleFile string
-	proc        *Proc
-	stdin       io.WriteCloser
+	proc        vmProc
+	stdin       io.WriteCloser // nil: the console takes no input
 	copied      chan struct{}
+	// stopConsole, when set, ends a console that follows a file.
+	stopConsole func()
+}
+
+// vmProc is the QEMU process of a VM: one the harness started (*Proc),
+// or one a BMC simulator starts and stops (pidFileProc).
+type vmProc interface {
+	PID() int
+	Exited() (bool, error)
+	Stop(grace time.Duration) error
 }
 
 // startVM boots a VM in ns from the network on a new tap, with its files
 // (console, QEMU's errors, UEFI variables) in dir.
 func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log *slog.Logger) (*VM, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	tap, err := ns.AddTap(ctx)
 	if err != nil {
 		return nil, err
 	}
-	mem, cpus := o.MemoryMB, o.CPUs
-	if mem == 0 {
-		mem = 1024
+	args, err := qemuArgs(dir, tap, accel, o, "-chardev", "stdio,id=s0,signal=off", "-serial", "chardev:s0")
+	if err != nil {
+		return nil, err
 	}
-	if cpus == 0 {
-		cpus = 1
-	}
-	args := []string{"qemu-system-x86_64", "-name", o.Name,
-		"-accel", accel, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		// SeaBIOS copies its text (and iPXE's) to the serial port only
-		// with -nographic.
-		"-nographic", "-nodefaults", "-no-reboot",
-		"-chardev", "stdio,id=s0,signal=off", "-serial", "chardev:s0",
-		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
-	}
-	if accel == "kvm" {
-		args = append(args, "-cpu", "host")
-	}
-	dev := "virtio-net-pci,netdev=n0,mac=" + o.MAC + ",bootindex=1"
-	if o.NoROM {
-		dev += ",romfile="
-	}
-	args = append(args, "-device", dev)
-	if o.Disk != "" {
-		// QEMU's option syntax doubles a comma within a value.
-		args = append(args, "-drive", "file="+strings.ReplaceAll(o.Disk, ",", ",,")+",format=raw,if=none,id=d0",
-			"-device", "virtio-blk-pci,drive=d0")
-	}
-	switch o.Firmware {
-	case BIOS, "":
-		args = append(args, "-machine", "pc", "-boot", "order=n")
-	case UEFI:
-		vars := filepath.Join(dir, "OVMF_VARS.fd")
-		if err := copyFile(ovmfVars, vars); err != nil {
-			return nil, fmt.Errorf("UEFI variables for %s: %w", o.Name, err)
-		}
-		args = append(args, "-machine", "q35",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
-	default:
-		return nil, fmt.Errorf("VM %s: unknown firmware %q", o.Name, o.Firmware)
-	}
-
 	vm := &VM{Name: o.Name, MAC: o.MAC, ConsoleFile: filepath.Join(dir, "console.log"), copied: make(chan struct{})}
 	consoleFile, err := os.Create(vm.ConsoleFile)
 	if err != nil {
@@ -164,8 +132,62 @@ func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log
 	return vm, nil
 }
 
+// qemuArgs is the QEMU command line of a VM on tap, with its files in dir
+// and its serial port and other devices as serial gives them.
+func qemuArgs(dir, tap, accel string, o VMOptions, serial ...string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	mem, cpus := o.MemoryMB, o.CPUs
+	if mem == 0 {
+		mem = 1024
+	}
+	if cpus == 0 {
+		cpus = 1
+	}
+	args := []string{"qemu-system-x86_64", "-name", o.Name,
+		"-accel", accel, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		// SeaBIOS copies its text (and iPXE's) to the serial port only
+		// with -nographic.
+		"-nographic", "-nodefaults", "-no-reboot",
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+	}
+	args = append(args, serial...)
+	if accel == "kvm" {
+		args = append(args, "-cpu", "host")
+	}
+	dev := "virtio-net-pci,netdev=n0,mac=" + o.MAC + ",bootindex=1"
+	if o.NoROM {
+		dev += ",romfile="
+	}
+	args = append(args, "-device", dev)
+	if o.Disk != "" {
+		// QEMU's option syntax doubles a comma within a value.
+		args = append(args, "-drive", "file="+strings.ReplaceAll(o.Disk, ",", ",,")+",format=raw,if=none,id=d0",
+			"-device", "virtio-blk-pci,drive=d0")
+	}
+	switch o.Firmware {
+	case BIOS, "":
+		args = append(args, "-machine", "pc", "-boot", "order=n")
+	case UEFI:
+		vars := filepath.Join(dir, "OVMF_VARS.fd")
+		if err := copyFile(ovmfVars, vars); err != nil {
+			return nil, fmt.Errorf("UEFI variables for %s: %w", o.Name, err)
+		}
+		args = append(args, "-machine", "q35",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	default:
+		return nil, fmt.Errorf("VM %s: unknown firmware %q", o.Name, o.Firmware)
+	}
+	return args, nil
+}
+
 // Type writes s to the VM's serial console, as if typed.
 func (vm *VM) Type(s string) error {
+	if vm.stdin == nil {
+		return fmt.Errorf("VM %s: its console is its BMC's serial over LAN, not the harness's", vm.Name)
+	}
 	_, err := io.WriteString(vm.stdin, s)
 	return err
 }
@@ -177,7 +199,12 @@ func (vm *VM) Exited() (bool, error) { return vm.proc.Exited() }
 // console to be written out.
 func (vm *VM) Stop() error {
 	err := vm.proc.Stop(10 * time.Second)
-	vm.stdin.Close()
+	if vm.stdin != nil {
+		vm.stdin.Close()
+	}
+	if vm.stopConsole != nil {
+		vm.stopConsole()
+	}
 	select {
 	case <-vm.copied:
 	case <-time.After(5 * time.Second):

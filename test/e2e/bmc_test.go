@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Scenario j: the node's BMC is OpenIPMI's ipmi_sim, whose chassis
+// control starts and stops the VM. wwctl, inside the namespace, reads
+// the power state, sets the boot device, powers the node on (it boots
+// from the network to its runtime overlay), reads its sensors and powers
+// it off.
+func TestBMCPower(t *testing.T) {
+	tc := newTestCluster(t, updateInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	tc.setupImage(ctx)
+	const mac, ip = "52:54:00:e2:e0:61", "192.0.2.61"
+	lan, _, _ := bmcPorts(0)
+	tc.addNodes(ctx, "bb", node{name: "n1", mac: mac, ip: ip, args: []string{"--system-overlays", "e2eprobe",
+		"--ipmiaddr", ServerIP, "--ipmiport", strconv.Itoa(lan), "--ipmiuser", BMCUser, "--ipmipass", BMCPassword,
+		"--ipmiinterface", "lanplus"}})
+	if err := tc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bmc, vm, err := tc.StartBMC(ctx, VMOptions{Name: "n1", MAC: mac, Firmware: BIOS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.vms = append(tc.vms, vm)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("BMC chassis calls: %q\nipmi_sim's log:\n%s", bmc.Calls(), bmc.Log())
+		}
+	})
+	power := func(want string, args ...string) {
+		t.Helper()
+		out, err := tc.WwctlIn(ctx, nil, append(args, "-j")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []map[string]string
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("wwctl %s: %v:\n%s", strings.Join(args, " "), err, out)
+		}
+		if len(rows) != 1 || rows[0]["node"] != "n1" || rows[0]["bmc"] != fmt.Sprintf("%s:%d", ServerIP, lan) {
+			t.Fatalf("wwctl %s: want one row for n1 and its BMC, got %v", strings.Join(args, " "), rows)
+		}
+		got := rows[0]["power"] + rows[0]["result"]
+		if got != want {
+			t.Fatalf("wwctl %s: %q, want %q (%v)", strings.Join(args, " "), got, want, rows)
+		}
+	}
+
+	power("off", "power", "status", "n1")
+	if done, _ := vm.Exited(); !done {
+		t.Fatal("the VM runs before its BMC powered it on")
+	}
+	power("ok", "power", "bootdev", "pxe", "n1")
+	if !slices.Contains(bmc.Calls(), "set boot pxe") {
+		t.Errorf("the BMC was not asked for boot device pxe: %q", bmc.Calls())
+	}
+
+	power("ok", "power", "on", "n1")
+	bootCtx, cancelBoot := context.WithTimeout(ctx, bootTime)
+	defer cancelBoot()
+	tc.waitBooted(bootCtx, vm, "n1", ip)
+	power("on", "power", "status", "n1")
+	tc.logTimings(map[string]*VM{"n1": vm})
+
+	out, err := tc.WwctlIn(ctx, nil, "node", "sensors", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "CPU Temp") || !strings.Contains(out, "45") {
+		t.Errorf("wwctl node sensors n1 lacks the simulator's CPU Temp at 45:\n%s", out)
+	}
+
+	power("ok", "power", "off", "n1")
+	deadline := time.Now().Add(30 * time.Second)
+	for done, _ := vm.Exited(); !done; done, _ = vm.Exited() {
+		if time.Now().After(deadline) {
+			t.Fatal("the VM still runs 30 s after its BMC powered it off")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	power("off", "power", "status", "n1")
+}
