@@ -87,8 +87,9 @@ type conn struct {
 }
 
 // watchDialer dials the BMC's UDP address and counts the datagrams that
-// come back and are not RMCP at all, which the library drops in silence.
-type watchDialer struct{ garbage atomic.Int64 }
+// come back, and those that are not RMCP at all, which the library drops
+// in silence.
+type watchDialer struct{ received, garbage atomic.Int64 }
 
 // isRMCP reports whether a datagram has the RMCP header (ASF 2.0 §3.2.2)
 // every IPMI over LAN message has: version 06h, a reserved byte, a
@@ -117,8 +118,11 @@ type watchedConn struct {
 
 func (c *watchedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if err == nil && !isRMCP(b[:n]) {
-		c.w.garbage.Add(1)
+	if err == nil {
+		c.w.received.Add(1)
+		if !isRMCP(b[:n]) {
+			c.w.garbage.Add(1)
+		}
 	}
 	return n, err
 }
@@ -133,6 +137,10 @@ func (w *watchDialer) classify(ctx context.Context, what string, err error) erro
 			// IPMI 1.5: a BMC drops a request whose authentication code
 			// is wrong; it answered the session challenge just before.
 			return fmt.Errorf("%s: %w (the BMC answered the session challenge but not the authenticated request: user name or password refused)", what, ErrAuth)
+		}
+		if n := w.received.Load(); n > 0 && what == "open session" {
+			// RMCP, but nothing that answered the session's requests.
+			return fmt.Errorf("%s: %w: %d datagrams came back in time, none a usable answer (is this address an IPMI BMC?)", what, ErrTimeout, n)
 		}
 		return fmt.Errorf("%s: %w (no answer in time)", what, ErrTimeout)
 	}
