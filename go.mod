@@ -15,6 +15,7 @@ require (
 	golang.org/x/net v0.43.0
 	golang.org/x/sync v0.18.0
 	golang.org/x/sys v0.40.0
+	golang.org/x/term v0.34.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -55,5 +56,4 @@ require (
 	github.com/spf13/cast v1.7.0 // indirect
 	github.com/u-root/uio v0.0.0-20230220225925-ffce2a382923 // indirect
 	github.com/vbatts/tar-split v0.12.2 // indirect
-	golang.org/x/term v0.34.0 // indirect
 )

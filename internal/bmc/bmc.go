@@ -7,16 +7,19 @@
 //
 // Every call is one exchange with the BMC (session, command, close), and
 // is bounded by the caller's context: the site layer gives each BMC its
-// own deadline (warewulf.conf's ipmi.timeout).
+// own deadline (warewulf.conf's ipmi.timeout). The serial console
+// (Consoler) is the exception: it lasts until its user leaves.
 package bmc
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Driver is one BMC.
@@ -29,6 +32,35 @@ type Driver interface {
 	// Describe says what Do would send for r, with no password, for
 	// --show.
 	Describe(r Request) string
+}
+
+// Consoler is a driver with a serial console (IPMI serial over LAN, or a
+// template's Console command). A Driver that is not one has no console.
+type Consoler interface {
+	// Console connects in (what the user types) and out (the node's
+	// serial output) to the node's serial port until the user leaves, in
+	// ends, ctx ends or the BMC ends the session; the BMC's console is
+	// released on every one of these.
+	Console(ctx context.Context, in io.Reader, out io.Writer, o ConsoleOptions) error
+}
+
+// ConsoleOptions are how a console runs.
+type ConsoleOptions struct {
+	// Connect bounds opening the session and activating the console
+	// (and, at the end, releasing it); 0 is no bound but ctx.
+	Connect time.Duration
+	// Force takes the console over when another session holds it (as
+	// ipmitool's "sol deactivate" then "sol activate").
+	Force bool
+	// Messages gets the console's own messages (the escape help), in
+	// raw-terminal form (CR LF), and a template command's stderr; nil
+	// discards them.
+	Messages io.Writer
+	// Ready, when set, is called once the console is live, before any of
+	// its output (to make the terminal raw and say how to leave). A
+	// template's console command owns the terminal itself: Ready is not
+	// called for it.
+	Ready func()
 }
 
 // PowerState is what a BMC reports of the chassis power.
@@ -96,6 +128,9 @@ const (
 	OpBootDev  Op = "bootdev"
 	OpIdentify Op = "identify"
 	OpSensors  Op = "sensors"
+	// OpConsole names the serial console in errors; Do does not run it
+	// (see Consoler).
+	OpConsole Op = "console"
 )
 
 // Request is one operation on a BMC.
@@ -207,6 +242,8 @@ var (
 	ErrRefused = errors.New("refused")
 	// ErrUnsupported: the driver cannot do this.
 	ErrUnsupported = errors.New("not supported")
+	// ErrBusy: another session holds the BMC's serial console.
+	ErrBusy = errors.New("console in use")
 )
 
 // Target is a node's BMC, from its "ipmi" fields.

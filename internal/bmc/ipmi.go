@@ -51,9 +51,22 @@ const attempt = 2 * time.Second
 // session opens a session, runs f and closes the session. Everything is
 // bounded by ctx.
 func (d *ipmiDriver) session(ctx context.Context, f func(c *conn) error) error {
+	c, err := d.open(ctx)
+	if err != nil {
+		return err
+	}
+	err = f(c)
+	// The session is closed even when the command failed, within what is
+	// left of the deadline; a close that fails changes nothing done.
+	_ = c.Close(ctx)
+	return err
+}
+
+// open opens a session, bounded by ctx.
+func (d *ipmiDriver) open(ctx context.Context) (*conn, error) {
 	c, err := client.NewClient(d.t.Ipaddr, d.port, d.t.UserName, d.t.Password)
 	if err != nil {
-		return fmt.Errorf("ipmi: %w", err)
+		return nil, fmt.Errorf("ipmi: %w", err)
 	}
 	c.WithInterface(d.intf)
 	// The connection is ours, to tell a BMC that answers garbage from
@@ -71,13 +84,9 @@ func (d *ipmiDriver) session(ctx context.Context, f func(c *conn) error) error {
 		c.WithCipherSuiteID(types.CipherSuiteID17, types.CipherSuiteID3)
 	}
 	if err := c.Connect(ctx); err != nil {
-		return w.classify(ctx, "open session", err)
+		return nil, w.classify(ctx, "open session", err)
 	}
-	err = f(&conn{c, w})
-	// The session is closed even when the command failed, within what is
-	// left of the deadline; a close that fails changes nothing done.
-	_ = c.Close(ctx)
-	return err
+	return &conn{c, w}, nil
 }
 
 // conn is an open session.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,8 @@ import (
 // templateDriver runs a Warewulf BMC command template: the file is a Go
 // template with sprig's functions, rendered with the node's ipmi fields
 // and .Cmd (PowerOn, PowerOff, PowerCycle, PowerReset, PowerSoft,
-// PowerStatus, SDRList, SensorList), whose text is run with /bin/sh -c,
-// as Warewulf's internal/pkg/bmc does. The boot device and the identify
+// PowerStatus, SDRList, SensorList, and Console, run interactively),
+// whose text is run with /bin/sh -c, as Warewulf's internal/pkg/bmc does. The boot device and the identify
 // light, which Warewulf's templates do not know, are .Cmd BootDevice
 // (with .BootDevice and .Persistent), IdentifyOn and IdentifyOff: a
 // template that renders nothing of its own for them does not support
@@ -104,7 +105,12 @@ func command(r Request) string {
 // commandLine renders r's command, refusing one the template does not
 // define (it renders the same as no command at all).
 func (d *templateDriver) commandLine(r Request, masked bool) (string, error) {
-	cmd := command(r)
+	return d.templateCommand(command(r), r, masked)
+}
+
+// templateCommand renders .Cmd cmd, refusing one the template does not
+// define.
+func (d *templateDriver) templateCommand(cmd string, r Request, masked bool) (string, error) {
 	line, err := d.render(cmd, r, masked)
 	if err != nil {
 		return "", err
@@ -184,6 +190,39 @@ func (d *templateDriver) Sensors(ctx context.Context, full bool) ([]Sensor, erro
 		return nil, err
 	}
 	return ParseSensorLines(out), nil
+}
+
+// Console runs the template's Console command ("ipmitool ... sol
+// activate" in Warewulf's ipmitool.tmpl) with in, out and o.Messages as
+// its stdin, stdout and stderr, as Warewulf runs it: the command handles
+// the terminal and the escape sequences itself. When ctx ends it gets
+// SIGTERM (ipmitool then releases the console), and SIGKILL 5 s later.
+func (d *templateDriver) Console(ctx context.Context, in io.Reader, out io.Writer, o ConsoleOptions) error {
+	line, err := d.templateCommand("Console", Request{Op: OpConsole}, false)
+	if err != nil {
+		return err
+	}
+	c := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+	// In the terminal's process group, unlike the other commands: the
+	// console reads the terminal.
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+	c.WaitDelay = 5 * time.Second
+	c.Stdin, c.Stdout, c.Stderr = in, out, o.Messages
+	if o.Messages == nil {
+		c.Stderr = io.Discard
+	}
+	err = c.Run()
+	if ctx.Err() != nil {
+		return fmt.Errorf("Console: %w", context.Cause(ctx))
+	}
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("Console: the template's command failed: %w: %s", ErrRefused, ee)
+		}
+		return fmt.Errorf("Console: %w", err)
+	}
+	return nil
 }
 
 func (d *templateDriver) Describe(r Request) string {

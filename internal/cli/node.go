@@ -20,7 +20,7 @@ func (a *app) nodeCommand() *cobra.Command {
 hostlist patterns: n[001-100,200],gpu[1-4].`,
 	}
 	cmd.AddCommand(a.nodeAdd(), a.setCommand(site.NodeKind), a.unsetCommand(site.NodeKind), a.nodeList(), a.nodeDelete(),
-		a.editCommand(site.NodeKind), a.nodeImport(), a.nodeExport(), a.nodeStatus(), a.nodeSensors())
+		a.editCommand(site.NodeKind), a.nodeImport(), a.nodeExport(), a.nodeStatus(), a.nodeSensors(), a.nodeConsole())
 	return cmd
 }
 

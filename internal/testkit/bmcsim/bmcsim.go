@@ -1,11 +1,13 @@
 // Package bmcsim runs BMCs for tests: OpenIPMI's simulator ipmi_sim on a
 // loopback UDP port, whose chassis control (power, reset, boot device,
 // identify) is a script that records every call and keeps the state in
-// files; and two broken BMCs, one that never answers and one that
-// answers garbage.
+// files, and whose serial over LAN may be a Serial (a TCP server that
+// plays the node's serial port); and two broken BMCs, one that never
+// answers and one that answers garbage.
 package bmcsim
 
 import (
+	"bytes"
 	_ "embed"
 	"fmt"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -43,6 +46,23 @@ type Sim struct {
 // installs).
 func Start(t testing.TB) *Sim {
 	t.Helper()
+	return start(t, "")
+}
+
+// StartWithSerial is Start with serial over LAN: the simulator's SOL is
+// the returned Serial, which it connects to over TCP at start.
+func StartWithSerial(t testing.TB) (*Sim, *Serial) {
+	t.Helper()
+	if _, err := exec.LookPath("ipmi_sim"); err != nil {
+		t.Skip("ipmi_sim is not installed (apt-get install -y openipmi, or scripts/deps.sh); skipping the BMC simulator tests")
+	}
+	ser := newSerial(t)
+	sim := start(t, ser.ln.Addr().String())
+	return sim, ser
+}
+
+func start(t testing.TB, serial string) *Sim {
+	t.Helper()
 	bin, err := exec.LookPath("ipmi_sim")
 	if err != nil {
 		t.Skip("ipmi_sim is not installed (apt-get install -y openipmi, or scripts/deps.sh); skipping the BMC simulator tests")
@@ -69,6 +89,13 @@ set_working_mc 0x20
   chassis_control "%s %s"
   user 2 true "%s" "%s" admin 10 md5
 `, s.Port, script, s.dir, User, Password)
+	if serial != "" {
+		// After the user: ipmi_sim misreads the line that follows a sol
+		// line. "tcp:" is the plain TCP form ("telnet:" would speak
+		// telnet); ipmi_sim connects at start, and drops what the port
+		// says while no console is active.
+		conf += fmt.Sprintf("  sol \"tcp:%s\" 115200\n", serial)
+	}
 	must(t, os.WriteFile(filepath.Join(dir, "lan.conf"), []byte(conf), 0o644))
 	state := filepath.Join(dir, "state")
 	must(t, os.Mkdir(state, 0o755))
@@ -185,5 +212,106 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Serial plays a node's serial port for the simulator's serial over LAN:
+// it records what reaches the port (what a console's user typed) and
+// writes what the node prints.
+type Serial struct {
+	ln net.Listener
+
+	mu    sync.Mutex
+	conn  net.Conn
+	typed bytes.Buffer
+	// up is closed at the first connection.
+	up chan struct{}
+}
+
+func newSerial(t testing.TB) *Serial {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	s := &Serial{ln: ln, up: make(chan struct{})}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		if s.conn != nil {
+			s.conn.Close()
+		}
+		s.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		first := true
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			if s.conn != nil {
+				s.conn.Close()
+			}
+			s.conn = c
+			s.mu.Unlock()
+			if first {
+				close(s.up)
+				first = false
+			}
+			wg.Go(func() {
+				buf := make([]byte, 512)
+				for {
+					n, err := c.Read(buf)
+					s.mu.Lock()
+					s.typed.Write(buf[:n])
+					s.mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	return s
+}
+
+// Write writes text to the serial port, as the node prints it: it
+// reaches an active console (the simulator drops it otherwise).
+func (s *Serial) Write(t testing.TB, text string) {
+	t.Helper()
+	select {
+	case <-s.up:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the simulator did not connect to the serial port in 10 s")
+	}
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if _, err := c.Write([]byte(text)); err != nil {
+		t.Fatalf("write to the serial port: %v", err)
+	}
+}
+
+// Typed is everything that reached the serial port so far.
+func (s *Serial) Typed() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.typed.String()
+}
+
+// WaitTyped waits up to timeout for the serial port to have received
+// want, and reports whether it has.
+func (s *Serial) WaitTyped(want string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if strings.Contains(s.Typed(), want) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
