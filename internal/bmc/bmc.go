@@ -1,9 +1,9 @@
 // Package bmc talks to a node's baseboard management controller: power
 // on, off, cycle, reset, soft and status, the boot device of the next (or
-// every) boot, the identify light and the sensors. Two drivers implement
-// it: IPMI over LAN in process (v2.0 "lanplus", v1.5 "lan"), and
-// Warewulf's command templates (a node's "ipmi template"), run with
-// /bin/sh as Warewulf runs them.
+// every) boot, the identify light and the sensors. Three drivers implement
+// it: IPMI over LAN in process (v2.0 "lanplus", v1.5 "lan"), Redfish over
+// HTTPS in process ("redfish"), and Warewulf's command templates (a node's
+// "ipmi template"), run with /bin/sh as Warewulf runs them.
 //
 // Every call is one exchange with the BMC (session, command, close), and
 // is bounded by the caller's context: the site layer gives each BMC its
@@ -13,12 +13,14 @@ package bmc
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -244,6 +246,10 @@ var (
 	ErrUnsupported = errors.New("not supported")
 	// ErrBusy: another session holds the BMC's serial console.
 	ErrBusy = errors.New("console in use")
+	// ErrConnect: nothing accepted the connection (Redfish, over TCP).
+	ErrConnect = errors.New("cannot connect")
+	// ErrCertificate: the BMC's HTTPS certificate is not trusted (Redfish).
+	ErrCertificate = errors.New("certificate not trusted")
 )
 
 // Target is a node's BMC, from its "ipmi" fields.
@@ -267,11 +273,21 @@ type Target struct {
 // DefaultPort is IPMI's UDP port.
 const DefaultPort = 623
 
-// Address is the BMC's host:port, the port defaulted.
+// DefaultRedfishPort is HTTPS's port, where Redfish BMCs listen.
+const DefaultRedfishPort = 443
+
+// Redfish reports whether t's "ipmi interface" is redfish.
+func (t Target) Redfish() bool { return strings.EqualFold(strings.TrimSpace(t.Interface), "redfish") }
+
+// Address is the BMC's host:port, the port defaulted (443 for Redfish,
+// else 623).
 func (t Target) Address() string {
 	port := t.Port
 	if port == "" {
 		port = strconv.Itoa(DefaultPort)
+		if t.Redfish() {
+			port = strconv.Itoa(DefaultRedfishPort)
+		}
 	}
 	return net.JoinHostPort(t.Ipaddr, port)
 }
@@ -281,6 +297,24 @@ type Options struct {
 	// Datadir is warewulf.conf's paths.datadir: a template named without
 	// a directory is datadir/warewulf/bmc/NAME, as in Warewulf.
 	Datadir string
+	// RedfishCA is warewulf.conf's ipmi.redfish ca: a PEM file of the
+	// certificates Redfish BMCs are verified against; "" is the
+	// system's roots.
+	RedfishCA string
+	// RedfishInsecure is ipmi.redfish insecure: no verification at all.
+	RedfishInsecure bool
+	// roots loads RedfishCA; Factory sets it to load the file once.
+	roots func() (*x509.CertPool, error)
+}
+
+// Factory returns New with o for many targets: the Redfish CA file is
+// read once, when the first Redfish node needs it.
+func Factory(o Options) func(Target) (Driver, error) {
+	if o.roots == nil {
+		file := o.RedfishCA
+		o.roots = sync.OnceValues(func() (*x509.CertPool, error) { return loadRoots(file) })
+	}
+	return func(t Target) (Driver, error) { return New(t, o) }
 }
 
 // builtinTemplate is Warewulf's default "ipmi template": the ipmitool
@@ -289,13 +323,17 @@ const builtinTemplate = "ipmitool.tmpl"
 
 // New returns t's driver: its "ipmi template" when one is set (other
 // than Warewulf's default ipmitool.tmpl, which the in-process IPMI
-// driver replaces), else IPMI by t's "ipmi interface".
+// driver replaces), else Redfish or IPMI by t's "ipmi interface"
+// ("redfish"; "lanplus", the default, or "lan").
 func New(t Target, o Options) (Driver, error) {
 	if strings.TrimSpace(t.Ipaddr) == "" {
 		return nil, ErrNoAddress
 	}
 	if t.Template != "" && t.Template != builtinTemplate {
 		return newTemplate(t, o)
+	}
+	if t.Redfish() {
+		return newRedfish(t, o)
 	}
 	return newIPMI(t)
 }

@@ -39,7 +39,7 @@ func newIPMI(t Target) (*ipmiDriver, error) {
 	case "lan":
 		d.intf = client.InterfaceLan
 	default:
-		return nil, fmt.Errorf("ipmi interface %q: %w (want lanplus or lan)", t.Interface, ErrUnsupported)
+		return nil, fmt.Errorf("ipmi interface %q: %w (want lanplus, lan or redfish)", t.Interface, ErrUnsupported)
 	}
 	return d, nil
 }

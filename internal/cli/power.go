@@ -33,8 +33,10 @@ func (f *bmcFlags) add(cmd *cobra.Command) {
 const bmcLong = `
 
 NODE arguments take hostlist patterns (n[001-100],gpu1). Each node's BMC is
-its "ipmi" fields: ipaddr, port (623), username, password, and interface,
-lanplus (IPMI 2.0, the default) or lan (IPMI 1.5), spoken in process; a node
+its "ipmi" fields: ipaddr, port (623; 443 for Redfish), username, password,
+and interface, lanplus (IPMI 2.0, the default), lan (IPMI 1.5) or redfish
+(HTTPS, the certificate verified against warewulf.conf's ipmi.redfish ca or
+the system's roots), spoken in process; a node
 whose "ipmi template" names a Warewulf command template (other than the
 default ipmitool.tmpl) has that template rendered and run with /bin/sh, as
 Warewulf does. At most --fanout BMCs are talked to at once, each for at most

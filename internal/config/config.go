@@ -96,6 +96,13 @@ type IPMIConf struct {
 	// command (session, command, close): a dead, slow or refusing BMC
 	// costs its node this long and never holds up the others.
 	Timeout int `yaml:"timeout"`
+	// RedfishCA is a PEM file of the certificates (CAs, or the BMCs' own)
+	// that Redfish BMCs' HTTPS certificates are verified against; "" is
+	// the system's roots.
+	RedfishCA string `yaml:"redfish ca,omitempty"`
+	// RedfishInsecure skips the verification of Redfish BMCs'
+	// certificates: anyone on the path can then read the BMC password.
+	RedfishInsecure bool `yaml:"redfish insecure,omitempty"`
 }
 
 // DefaultIPMITimeout is ipmi.timeout's default, in seconds.

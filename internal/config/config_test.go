@@ -84,6 +84,8 @@ func TestDefault(t *testing.T) {
 		{"image import.max path length", c.ImageImport.MaxPathLength, 4096},
 		{"image import.max depth", c.ImageImport.MaxDepth, 256},
 		{"ipmi.timeout", c.IPMI.Timeout, 10},
+		{"ipmi.redfish ca", c.IPMI.RedfishCA, ""},
+		{"ipmi.redfish insecure", c.IPMI.RedfishInsecure, false},
 		{"wwclient.port", c.Wwclient.Port, 0},
 		{"paths.sysconfdir", c.Paths.Sysconfdir, "/etc"},
 		{"paths.localstatedir", c.Paths.Localstatedir, "/var/lib"},

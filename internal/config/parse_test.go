@@ -153,6 +153,10 @@ func TestScalarForms(t *testing.T) {
 		{"limits", text("dhcp:", "  offers per second: 50", "tftp:", "  max transfers: 1024", "  transfers per client: 4"), func(c *Config) {
 			c.Dhcp.OffersPerSecond, c.Tftp.MaxTransfers, c.Tftp.TransfersPerClient = 50, 1024, 4
 		}},
+		{"redfish ca", text("ipmi:", "  redfish ca: /etc/warewulf/redfish-ca.pem"), func(c *Config) {
+			c.IPMI.RedfishCA = "/etc/warewulf/redfish-ca.pem"
+		}},
+		{"redfish insecure", text("ipmi:", "  redfish insecure: true"), func(c *Config) { c.IPMI.RedfishInsecure = true }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,6 +218,11 @@ func TestValidate(t *testing.T) {
 		{"mode", func(c *Config) { c.Dhcp.Mode = "" }, `dhcp.mode: "" is not one of embedded, proxy, external`},
 		{"image import limit", func(c *Config) { c.ImageImport.MaxDepth = 0 }, "image import.max depth: 0 is below the minimum of 1"},
 		{"ipmi timeout", func(c *Config) { c.IPMI.Timeout = 0 }, "ipmi.timeout: 0 is below the minimum of 1"},
+		{"redfish ca relative", func(c *Config) { c.IPMI.RedfishCA = "ca.pem" }, `ipmi.redfish ca: "ca.pem" is not an absolute path`},
+		{"redfish ca and insecure", func(c *Config) { c.IPMI.RedfishCA = "/etc/ca.pem"; c.IPMI.RedfishInsecure = true },
+			"ipmi.redfish insecure: true skips the verification that ipmi.redfish ca (/etc/ca.pem) is for: set one of them"},
+		{"redfish ca", func(c *Config) { c.IPMI.RedfishCA = "/etc/ca.pem" }, ""},
+		{"redfish insecure", func(c *Config) { c.IPMI.RedfishInsecure = true }, ""},
 		{"ipaddr in cidr form", func(c *Config) { c.Ipaddr = "10.0.0.1/24" }, `ipaddr: "10.0.0.1/24" is not an IPv4 address`},
 		{"offer hold", func(c *Config) { c.Dhcp.OfferHold = 0 }, "dhcp.offer hold: 0 is below the minimum of 1"},
 		{"offer rates", func(c *Config) {

@@ -90,6 +90,12 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	k.atLeast("image import.max path length", c.ImageImport.MaxPathLength, 1)
 	k.atLeast("image import.max depth", c.ImageImport.MaxDepth, 1)
 	k.atLeast("ipmi.timeout", c.IPMI.Timeout, 1)
+	if c.IPMI.RedfishCA != "" {
+		k.absolute("ipmi.redfish ca", c.IPMI.RedfishCA)
+		if c.IPMI.RedfishInsecure {
+			k.add("ipmi.redfish insecure", "true skips the verification that ipmi.redfish ca (%s) is for: set one of them", c.IPMI.RedfishCA)
+		}
+	}
 	k.port("wwclient.port", c.Wwclient.Port, 0)
 	c.checkPaths(&k, isSet)
 	return k.problems

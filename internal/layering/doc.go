@@ -2,6 +2,7 @@
 // between this module's packages: format packages import nothing of
 // ours, the node programs (wwclient, wwstage1) are built from format,
 // contract and node packages only, build packages never import serving
-// or front-end packages, nothing but cmd/wwctl imports the CLI, and
-// nothing but the CLI imports the daemon.
+// or front-end packages, nothing but cmd/wwctl imports the CLI,
+// nothing but the CLI imports the daemon, and the product never imports
+// the test BMCs under test/.
 package layering

@@ -40,6 +40,11 @@ var (
 		"internal/site", "internal/daemon", "internal/cli"}
 	// Test kits: fixtures shared by the tests of several packages.
 	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest", "internal/testkit/sshdtest", "internal/testkit/bmcsim"}
+	// Test BMCs under test/: for the tests and the e2e scenarios, never
+	// part of the product.
+	testBMCs = []string{"test/redfishsim"}
+	// Programs.
+	programs = []string{"cmd/wwctl", "cmd/wwclient", "cmd/wwstage1"}
 )
 
 func rules() []rule {
@@ -51,6 +56,7 @@ func rules() []rule {
 		{name: "only cmd/wwctl imports the CLI", from: nil, deny: []string{"internal/cli"}},
 		{name: "only the CLI imports the daemon", from: nil, except: []string{"internal/cli"}, deny: []string{"internal/daemon"}},
 		{name: "only tests import the test kits", from: nil, except: []string{"test/e2e"}, deny: testkits},
+		{name: "the product never imports the test BMCs", from: slices.Concat(formats, node, build, serving, programs), deny: testBMCs},
 	}
 }
 
@@ -126,7 +132,7 @@ func goList(t *testing.T, field string, deep bool) graph {
 func TestImportDirection(t *testing.T) {
 	direct := goList(t, "Imports", false)
 	deps := goList(t, "Deps", false)
-	for _, p := range slices.Concat(formats, node, build, serving, testkits, []string{"cmd/wwclient", "cmd/wwstage1"}) {
+	for _, p := range slices.Concat(formats, node, build, serving, testkits, testBMCs, programs) {
 		if _, ok := direct[p]; !ok {
 			t.Errorf("package %s is in the rules but not in the module: update the rules", p)
 		}
@@ -151,11 +157,14 @@ func TestViolations(t *testing.T) {
 		"internal/daemon":    {"internal/provision"},
 		"internal/api":       {"internal/daemon"},
 		"internal/dhcp":      {"internal/testkit/nettest"},
+		"internal/bmc":       {"test/redfishsim"},
+		"test/e2e":           {"test/redfishsim"},
 	}
 	deps := graph{"cmd/wwclient": {"internal/agent", "internal/cpio", "internal/compress", "internal/inventory", "internal/atomicfile"}}
 	want := []string{
 		"cmd/wwclient imports internal/inventory (node programs are built from format, contract and node packages)",
 		"internal/api imports internal/daemon (only the CLI imports the daemon)",
+		"internal/bmc imports test/redfishsim (the product never imports the test BMCs)",
 		"internal/cpio imports internal/compress (formats import nothing of ours)",
 		"internal/dhcp imports internal/testkit/nettest (only tests import the test kits)",
 		"internal/overlay imports internal/provision (build packages never import serving packages or front ends)",

@@ -26,7 +26,7 @@ type BMCOptions struct {
 	// Progress, when set, is called after each node with the count done.
 	Progress func(done, total int)
 	// NewDriver makes a node's driver; nil is bmc.New with the site's
-	// datadir.
+	// datadir and Redfish CA settings.
 	NewDriver func(bmc.Target) (bmc.Driver, error)
 }
 
@@ -105,8 +105,8 @@ func (s *Site) runBMC(ctx context.Context, targets []bmc.Target, r bmc.Request, 
 	}
 	newDriver := o.NewDriver
 	if newDriver == nil {
-		opts := bmc.Options{Datadir: s.cfg.Paths.Datadir}
-		newDriver = func(t bmc.Target) (bmc.Driver, error) { return bmc.New(t, opts) }
+		newDriver = bmc.Factory(bmc.Options{Datadir: s.cfg.Paths.Datadir,
+			RedfishCA: s.cfg.IPMI.RedfishCA, RedfishInsecure: s.cfg.IPMI.RedfishInsecure})
 	}
 	results := make([]BMCResult, len(targets))
 	for i, t := range targets {
