@@ -1,10 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"sync"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,12 +73,31 @@ func TestBMCPower(t *testing.T) {
 		t.Errorf("the BMC was not asked for boot device pxe: %q", bmc.Calls())
 	}
 
+	// The console, opened while the node is off, shows its boot from
+	// the first power on.
+	console := tc.startConsole(ctx, "n1")
 	power("ok", "power", "on", "n1")
 	bootCtx, cancelBoot := context.WithTimeout(ctx, bootTime)
 	defer cancelBoot()
 	tc.waitBooted(bootCtx, vm, "n1", ip)
 	power("on", "power", "status", "n1")
 	tc.logTimings(map[string]*VM{"n1": vm})
+
+	// What the node printed came through serial over LAN, and what is
+	// typed reaches its shell; ~. leaves.
+	for _, re := range []string{`wwinit: starting /sbin/init`, `E2E-PROBE up host=n1 `} {
+		if err := console.wait(bootCtx, regexp.MustCompile(re)); err != nil {
+			t.Fatalf("wwctl node console n1: %v", err)
+		}
+	}
+	console.typeIn("\recho E2E-SOL-$((6*7))\r")
+	if err := console.wait(bootCtx, regexp.MustCompile(`E2E-SOL-42`)); err != nil {
+		t.Fatalf("wwctl node console n1: %v", err)
+	}
+	console.typeIn("\r~.")
+	if err := console.end(30 * time.Second); err != nil {
+		t.Fatalf("wwctl node console n1 after ~.: %v", err)
+	}
 
 	out, err := tc.WwctlIn(ctx, nil, "node", "sensors", "n1")
 	if err != nil {
@@ -91,4 +116,91 @@ func TestBMCPower(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	power("off", "power", "status", "n1")
+}
+
+// liveConsole is a "wwctl node console" running in the namespace, its
+// input a pipe and its output kept.
+type liveConsole struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	done chan error
+
+	mu      sync.Mutex
+	out     bytes.Buffer
+	changed chan struct{}
+}
+
+func (w *liveConsole) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.out.Write(p)
+	close(w.changed)
+	w.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// startConsole runs "wwctl node console NODE" until the test ends.
+func (tc *testCluster) startConsole(ctx context.Context, node string) *liveConsole {
+	tc.t.Helper()
+	c := &liveConsole{done: make(chan error, 1), changed: make(chan struct{})}
+	c.cmd = tc.Netns().Command(ctx, filepath.Join(tc.BinDir(), "wwctl"), "--warewulfconf", tc.Conf, "node", "console", node)
+	in, err := c.cmd.StdinPipe()
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	c.in = in
+	c.cmd.Stdout, c.cmd.Stderr = c, c
+	if err := c.cmd.Start(); err != nil {
+		tc.t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	tc.t.Cleanup(func() {
+		_ = c.cmd.Process.Kill()
+		if tc.t.Failed() {
+			tc.t.Logf("wwctl node console %s printed:\n%s", node, c.text())
+		}
+	})
+	return c
+}
+
+func (c *liveConsole) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.String()
+}
+
+func (c *liveConsole) typeIn(s string) { _, _ = io.WriteString(c.in, s) }
+
+// wait waits until the output matches re.
+func (c *liveConsole) wait(ctx context.Context, re *regexp.Regexp) error {
+	for {
+		c.mu.Lock()
+		ok, changed := re.Match(c.out.Bytes()), c.changed
+		c.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no %q in its output: %w", re, ctx.Err())
+		case err := <-c.done:
+			c.done <- err
+			if re.MatchString(c.text()) {
+				return nil
+			}
+			return fmt.Errorf("it ended (%v) without %q in its output", err, re)
+		case <-changed:
+		}
+	}
+}
+
+// end waits for the console to exit, successfully, within limit.
+func (c *liveConsole) end(limit time.Duration) error {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return err
+	case <-time.After(limit):
+		return fmt.Errorf("still running %v later", limit)
+	}
 }
