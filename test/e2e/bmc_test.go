@@ -45,23 +45,10 @@ func TestBMCPower(t *testing.T) {
 			t.Logf("BMC chassis calls: %q\nipmi_sim's log:\n%s", bmc.Calls(), bmc.Log())
 		}
 	})
+	bmcAddr := fmt.Sprintf("%s:%d", ServerIP, lan)
 	power := func(want string, args ...string) {
 		t.Helper()
-		out, err := tc.WwctlIn(ctx, nil, append(args, "-j")...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rows []map[string]string
-		if err := json.Unmarshal([]byte(out), &rows); err != nil {
-			t.Fatalf("wwctl %s: %v:\n%s", strings.Join(args, " "), err, out)
-		}
-		if len(rows) != 1 || rows[0]["node"] != "n1" || rows[0]["bmc"] != fmt.Sprintf("%s:%d", ServerIP, lan) {
-			t.Fatalf("wwctl %s: want one row for n1 and its BMC, got %v", strings.Join(args, " "), rows)
-		}
-		got := rows[0]["power"] + rows[0]["result"]
-		if got != want {
-			t.Fatalf("wwctl %s: %q, want %q (%v)", strings.Join(args, " "), got, want, rows)
-		}
+		checkPower(t, func(args ...string) (string, error) { return tc.WwctlIn(ctx, nil, args...) }, bmcAddr, want, args...)
 	}
 
 	power("off", "power", "status", "n1")
@@ -202,5 +189,25 @@ func (c *liveConsole) end(limit time.Duration) error {
 		return err
 	case <-time.After(limit):
 		return fmt.Errorf("still running %v later", limit)
+	}
+}
+
+// checkPower runs "wwctl ARGS -j" for node n1 and checks that its one
+// row names n1 and its BMC, with the power state or result want.
+func checkPower(t *testing.T, wwctl func(args ...string) (string, error), bmcAddr, want string, args ...string) {
+	t.Helper()
+	out, err := wwctl(append(args, "-j")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]string
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("wwctl %s: %v:\n%s", strings.Join(args, " "), err, out)
+	}
+	if len(rows) != 1 || rows[0]["node"] != "n1" || rows[0]["bmc"] != bmcAddr {
+		t.Fatalf("wwctl %s: want one row for n1 and its BMC %s, got %v", strings.Join(args, " "), bmcAddr, rows)
+	}
+	if got := rows[0]["power"] + rows[0]["result"]; got != want {
+		t.Fatalf("wwctl %s: %q, want %q (%v)", strings.Join(args, " "), got, want, rows)
 	}
 }

@@ -361,3 +361,17 @@ func tailFile(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// AppendConf adds text (top-level YAML keys) to the cluster's
+// warewulf.conf; before Start, for the daemon to read it.
+func (c *Cluster) AppendConf(text string) error {
+	f, err := os.OpenFile(c.Conf, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

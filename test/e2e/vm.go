@@ -46,6 +46,12 @@ type VMOptions struct {
 	// it can be inspected once the VM is stopped. The firmware still
 	// boots from the network.
 	Disk string
+	// Off starts the VM paused, as a machine whose power is off: its BMC
+	// powers it on by continuing it (QMP's cont). QEMU then stays when
+	// the guest powers off (-no-shutdown).
+	Off bool
+	// QMP, if set, is the path of a QMP socket QEMU listens on.
+	QMP string
 }
 
 // VM is a running QEMU guest whose serial console is captured.
@@ -153,6 +159,12 @@ func qemuArgs(dir, tap, accel string, o VMOptions, serial ...string) ([]string, 
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 	}
 	args = append(args, serial...)
+	if o.Off {
+		args = append(args, "-S", "-no-shutdown")
+	}
+	if o.QMP != "" {
+		args = append(args, "-qmp", "unix:"+strings.ReplaceAll(o.QMP, ",", ",,")+",server=on,wait=off")
+	}
 	if accel == "kvm" {
 		args = append(args, "-cpu", "host")
 	}
