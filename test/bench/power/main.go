@@ -492,6 +492,9 @@ func startChild(ctx context.Context, logPath string, argv ...string) (*child, io
 		return nil, nil, err
 	}
 	cmd := command(ctx, argv...)
+	// Ended with the run: SIGTERM, which it answers by closing its
+	// sockets; stop kills what is left.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.Stderr = logf
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -521,7 +524,8 @@ func (c *child) stop() error {
 	_ = c.stdin.Close()
 	select {
 	case err := <-c.exited:
-		if err != nil {
+		// A run that was interrupted says so itself.
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("%s: %w\n%s", c.cmd.Path, err, tail(c.log))
 		}
 		return nil
