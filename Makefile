@@ -68,6 +68,7 @@ bench: deps
 	$(GO) run ./test/bench/overlays
 	$(GO) run ./test/bench/image
 	$(GO) run ./test/bench/daemon
+	$(GO) run ./test/bench/power
 
 # Runs every fuzz target for FUZZTIME each (default 30s; the three whose
 # inputs do heavy work FUZZSLOWTIME, 90s), minimising new inputs for at
