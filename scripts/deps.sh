@@ -93,8 +93,10 @@ have curl || pkgs+=(curl)
 # ssh test, which runs its own sshd; apt_install starts none).
 have_sbin sshd || pkgs+=(openssh-server)
 have ssh || pkgs+=(openssh-client)
-# OpenIPMI's BMC simulator, the real BMC of the power and sensors tests.
+# OpenIPMI's BMC simulator, the real BMC of the power and sensors tests,
+# and ipmitool, the reference of the power bench (Warewulf's way).
 have ipmi_sim || pkgs+=(openipmi)
+have ipmitool || pkgs+=(ipmitool)
 # The iPXE binaries the embedded TFTP server hands to PXE firmware.
 [ -e /usr/lib/ipxe/undionly.kpxe ] || pkgs+=(ipxe)
 if $e2e; then

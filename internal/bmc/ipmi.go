@@ -153,21 +153,35 @@ func (w *watchDialer) classify(ctx context.Context, what string, err error) erro
 		}
 		return fmt.Errorf("%s: %w (no answer in time)", what, ErrTimeout)
 	}
+	// The library's errors may span lines (one per cipher suite tried):
+	// a node's error is one line of a table.
+	detail := oneLine(err.Error())
 	var rmcp *types.RmcpStatusError
 	if errors.Is(err, client.ErrRAKPAuthentication) || errors.As(err, &rmcp) && authStatus(rmcp.StatusCode()) {
-		return fmt.Errorf("%s: %w (user name or password refused): %v", what, ErrAuth, err)
+		return fmt.Errorf("%s: %w (user name or password refused): %s", what, ErrAuth, detail)
 	}
 	var rsp *types.ResponseError
 	if errors.As(err, &rsp) {
 		if authCompletion(rsp.CompletionCode()) && what == "open session" {
-			return fmt.Errorf("%s: %w (user name or password refused): %v", what, ErrAuth, err)
+			return fmt.Errorf("%s: %w (user name or password refused): %s", what, ErrAuth, detail)
 		}
-		return fmt.Errorf("%s: %w by the BMC: %v", what, ErrRefused, err)
+		return fmt.Errorf("%s: %w by the BMC: %s", what, ErrRefused, detail)
 	}
 	if authText(err.Error()) {
-		return fmt.Errorf("%s: %w (user name or password refused): %v", what, ErrAuth, err)
+		return fmt.Errorf("%s: %w (user name or password refused): %s", what, ErrAuth, detail)
 	}
-	return fmt.Errorf("%s: %w: %v", what, ErrBadAnswer, err)
+	return fmt.Errorf("%s: %w: %s", what, ErrBadAnswer, detail)
+}
+
+// oneLine joins the lines of s with "; ".
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // authStatus reports RMCP+ status codes that refuse the credentials.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,9 @@ func TestIPMIFailures(t *testing.T) {
 			}
 			if took > timeout+time.Second {
 				t.Errorf("took %v, more than the %v deadline", took, timeout)
+			}
+			if err != nil && strings.Contains(err.Error(), "\n") {
+				t.Errorf("the error spans lines (a node's error is one line of a table): %q", err)
 			}
 			t.Logf("%v after %v", err, took.Round(time.Millisecond))
 		})
