@@ -1,0 +1,45 @@
+package bmc_test
+
+import (
+	"testing"
+
+	"github.com/bougou/go-ipmi/pkg/types"
+)
+
+// The BMC's answers that the IPMI library parses for us: sensor data
+// records (node sensors) and serial over LAN payloads (node console).
+// Whatever a BMC sends, parsing ends in a record or an error, never a
+// panic that would take wwctl or the daemon down.
+
+// The full sensor record of the simulator's "CPU Temp" (bmcsim's
+// sim.emu), header included.
+var cpuTempSDR = []byte{0x00, 0x01, 0x51, 0x01, 0x33, 0x20, 0x00, 0x01, 0x03, 0x01, 0x7f, 0x68, 0x01, 0x01, 0x00,
+	0x00, 0x00, 0x00, 0x3f, 0x3f, 0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0xff, 0x00, 0x5f, 0x5a, 0x50, 0x00, 0x05, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc8, 0x43, 0x50, 0x55,
+	0x20, 0x54, 0x65, 0x6d, 0x70}
+
+func FuzzSDR(f *testing.F) {
+	f.Add(cpuTempSDR)
+	f.Add(cpuTempSDR[:5])
+	f.Add([]byte{0x00, 0x01, 0x51, 0x02, 0x20, 0x20, 0x00})
+	f.Add([]byte{0x00, 0x01, 0x51, 0x12, 0x05})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if sdr, err := types.ParseSDR(data, 0xffff); err == nil && sdr == nil {
+			t.Fatal("ParseSDR returned neither a record nor an error")
+		}
+	})
+}
+
+func FuzzSOLPayload(f *testing.F) {
+	f.Add([]byte{0x01, 0x00, 0x00, 0x00, 'l', 'o', 'g', 'i', 'n', ':'})
+	f.Add([]byte{0x02, 0x01, 0x08, 0x40})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p types.SOLPayloadPacket
+		_ = p.Unpack(data)
+		var r types.SOLPayloadResponse
+		if r.Unpack(data) == nil {
+			_ = r.Format()
+		}
+	})
+}
