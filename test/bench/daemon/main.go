@@ -96,21 +96,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.stormNodes < 0 || o.stormNodes > o.nodes || o.stormNodes > 60000 {
 		return errors.New("-storm-nodes must be between 0 and -nodes (at most 60000)")
 	}
-	tmp, err := os.MkdirTemp("", "wwctl-daemon-")
+	tmp, bin, done, err := harness.Workspace(ctx, "wwctl-daemon-", o.wwctl, o.keep, stdout)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		defer fmt.Fprintf(stdout, "kept %s\n", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	if o.wwctl == "" {
-		o.wwctl = filepath.Join(tmp, "wwctl")
-		if err := harness.BuildWwctl(ctx, o.wwctl); err != nil {
-			return err
-		}
-	}
+	defer done()
+	o.wwctl = bin
 	b := &bench{o: o, tmp: tmp}
 	if err := b.setup(ctx); err != nil {
 		return err

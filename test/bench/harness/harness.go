@@ -45,6 +45,29 @@ func BuildWwctl(ctx context.Context, path string) error {
 	return nil
 }
 
+// Workspace makes a temporary directory for a bench named prefix and,
+// unless wwctl names one, builds wwctl (and wwclient) into it; it returns
+// the directory, the wwctl to run, and done, which removes the directory
+// or, with keep, says on out where it was kept.
+func Workspace(ctx context.Context, prefix, wwctl string, keep bool, out io.Writer) (dir, bin string, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", nil, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	if keep {
+		done = func() { fmt.Fprintf(out, "kept %s\n", dir) }
+	}
+	if wwctl == "" {
+		wwctl = filepath.Join(dir, "wwctl")
+		if err := BuildWwctl(ctx, wwctl); err != nil {
+			done()
+			return "", "", nil, err
+		}
+	}
+	return dir, wwctl, done, nil
+}
+
 // Median returns the middle of v (the mean of the two middles when
 // even), 0 when v is empty.
 func Median[T ~int64 | ~float64](v []T) T {

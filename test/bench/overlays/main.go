@@ -83,21 +83,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if n < 1 || n**scale >= maxNodes {
 		return fmt.Errorf("-nodes %d × -scale %d: must be between 1 and %d", n, *scale, maxNodes-1)
 	}
-	tmp, err := os.MkdirTemp("", "wwctl-overlays-")
+	tmp, bin, done, err := harness.Workspace(ctx, "wwctl-overlays-", *wwctl, *keep, stdout)
 	if err != nil {
 		return err
 	}
-	if *keep {
-		defer fmt.Fprintf(stdout, "kept %s\n", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	if *wwctl == "" {
-		*wwctl = filepath.Join(tmp, "wwctl")
-		if err := harness.BuildWwctl(ctx, *wwctl); err != nil {
-			return err
-		}
-	}
+	defer done()
+	*wwctl = bin
 	b := &bench{wwctl: *wwctl, editor: filepath.Join(tmp, "editor.sh"),
 		full: &row{step: "full build", target: "< 5 s", limit: targetFull},
 		noop: &row{step: "no-op rebuild", target: "< 1 s", limit: targetNoop},

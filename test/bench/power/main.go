@@ -104,21 +104,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("the reference needs ipmitool: %w", err)
 	}
 	o.ipmitool = ipmitool
-	tmp, err := os.MkdirTemp("", "wwctl-power-")
+	tmp, bin, done, err := harness.Workspace(ctx, "wwctl-power-", o.wwctl, o.keep, stdout)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		defer fmt.Fprintf(stdout, "kept %s\n", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	if o.wwctl == "" {
-		o.wwctl = filepath.Join(tmp, "wwctl")
-		if err := harness.BuildWwctl(ctx, o.wwctl); err != nil {
-			return err
-		}
-	}
+	defer done()
+	o.wwctl = bin
 	bmcs, err := startBMCs(ctx, o.nodes, filepath.Join(tmp, "bmcs.log"))
 	if err != nil {
 		return err

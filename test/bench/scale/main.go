@@ -75,24 +75,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *runs < 1 {
 		return fmt.Errorf("-runs %d: must be at least 1", *runs)
 	}
-	tmp, err := os.MkdirTemp("", "wwctl-scale-")
+	tmp, bin, done, err := harness.Workspace(ctx, "wwctl-scale-", *wwctl, *keep, stdout)
 	if err != nil {
 		return err
 	}
-	if *keep {
-		defer fmt.Fprintf(stdout, "kept %s\n", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer done()
+	*wwctl = bin
 	self, err := os.Executable()
 	if err != nil {
 		return err
-	}
-	if *wwctl == "" {
-		*wwctl = filepath.Join(tmp, "wwctl")
-		if err := harness.BuildWwctl(ctx, *wwctl); err != nil {
-			return err
-		}
 	}
 	conf, nodesConf, err := writeTree(tmp, *nodes)
 	if err != nil {
