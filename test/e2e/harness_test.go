@@ -135,3 +135,17 @@ func TestExtractKernelFiles(t *testing.T) {
 		t.Errorf("extracted (-want +got):\n%s", diff)
 	}
 }
+
+// wwinit's first line may share the console line iPXE left open: CI
+// waited five minutes for an anchored match of it.
+func TestInitLineAfterIPXE(t *testing.T) {
+	for _, line := range []string{
+		"wwinit: booting node n1 (image bb, root initramfs)",
+		"Booting, single stage..wwinit: booting node n1 (image bb, root initramfs)",
+	} {
+		m := InitLine.FindStringSubmatch(line)
+		if m == nil || m[1] != "n1" {
+			t.Errorf("InitLine on %q: %q, want node n1", line, m)
+		}
+	}
+}

@@ -124,10 +124,10 @@ func TestUncompressedNeighbour(t *testing.T) {
 	tc.waitBooted(bootCtx, c2, "c2", "192.0.2.14")
 	// What iPXE said it loads (console) and what the daemon was asked
 	// for (its log).
-	if _, _, err := c1.Console.Wait(bootCtx, regexp.MustCompile(`^Loading the image\.\.\.`)); err != nil {
+	if _, _, err := c1.Console.Wait(bootCtx, regexp.MustCompile(`Loading the image\.\.\.`)); err != nil {
 		t.Errorf("c1: %v", err)
 	}
-	if _, _, err := c2.Console.Wait(bootCtx, regexp.MustCompile(`^Loading the uncompressed image\.\.\.`)); err != nil {
+	if _, _, err := c2.Console.Wait(bootCtx, regexp.MustCompile(`Loading the uncompressed image\.\.\.`)); err != nil {
 		t.Errorf("c2: %v", err)
 	}
 	if !tc.daemonLogHas(regexp.MustCompile(`provision request" stage=IMAGE .*node=c1 .*compress=gz`)) {

@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// InitLine is wwinit's first console line: the node's own init runs.
-var InitLine = regexp.MustCompile(`^wwinit: booting node (\S+)`)
+// InitLine is wwinit's first console line: the node's own init runs. It
+// is not anchored at the start of the line: what iPXE printed last
+// ("Booting, single stage..", without a newline) may still be on it.
+var InitLine = regexp.MustCompile(`wwinit: booting node (\S+)`)
 
 // PhaseNames are the boot phases Timings reports, in boot order.
 func PhaseNames() []string {
