@@ -101,7 +101,21 @@ type hostFile struct {
 // overlay lacks (a site's host overlay may not carry them all) is
 // skipped, but at least one must be there.
 func (s *Site) renderHostFiles(files ...string) ([]hostFile, error) {
-	snap, err := s.Snapshot()
+	inv, err := s.nodes.Load()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := s.RenderOptions()
+	if err != nil {
+		return nil, err
+	}
+	// The templates read the server's files they replace (/etc/hosts
+	// above its marker): with a relocated <sysconfdir>/... (PREFIX/etc)
+	// those are the ones under it.
+	if sc := filepath.Clean(s.cfg.Paths.Sysconfdir); sc != "/etc" && filepath.Base(sc) == "etc" {
+		opts.HostRoot = filepath.Dir(sc)
+	}
+	snap, err := overlay.NewSnapshot(s.cfg, inv, s.overlays, opts)
 	if err != nil {
 		return nil, err
 	}

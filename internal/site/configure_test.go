@@ -306,3 +306,126 @@ func golden(t *testing.T, p, got string) {
 		t.Errorf("%s (-want +got):\n%s", p, diff)
 	}
 }
+
+// TestConfigureTFTP: with tftp.mode external the iPXE binaries of
+// tftp.ipxe are copied to <tftproot>/warewulf/<base name> and the TFTP
+// service started; a second run copies nothing; embedded mode copies
+// nothing and says the daemon serves TFTP.
+func TestConfigureTFTP(t *testing.T) {
+	in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\ntftp:\n  mode: external\n  systemd name: tftpd-hpa\n")
+	src := in.Config.Paths.Ipxesource
+	bins := map[string]string{"undionly.kpxe": "bios", "ipxe-snponly-x86_64.efi": "efi", "arm64-efi/snponly.efi": "arm"}
+	for p, content := range bins {
+		sitetest.Write(t, filepath.Join(src, p), content)
+	}
+	rec := &recorder{systemd: true}
+	s, err := Open(Options{Config: in.Load(t), Commands: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.ConfigureTFTP(t.Context(), ConfigureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(in.Config.Tftp.TftpRoot, "warewulf")
+	got := map[string]Change{}
+	for _, f := range r.Files {
+		got[f.Path] = f.Change
+	}
+	want := map[string]Change{filepath.Join(dir, "undionly.kpxe"): Created, filepath.Join(dir, "ipxe-snponly-x86_64.efi"): Created, filepath.Join(dir, "snponly.efi"): Created}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "snponly.efi")); string(data) != "arm" {
+		t.Errorf("snponly.efi holds %q", data)
+	}
+	if diff := cmp.Diff([]string{"systemctl enable tftpd-hpa", "systemctl restart tftpd-hpa"}, rec.take()); diff != "" {
+		t.Errorf("systemctl (-want +got):\n%s", diff)
+	}
+	r, err = s.ConfigureTFTP(t.Context(), ConfigureOptions{})
+	if err != nil || r.Changed() {
+		t.Errorf("second run: %+v, %v", r, err)
+	}
+	if diff := cmp.Diff([]string{"systemctl enable --now tftpd-hpa"}, rec.take()); diff != "" {
+		t.Errorf("second run's systemctl (-want +got):\n%s", diff)
+	}
+
+	in2 := sitetest.New(t, "")
+	s2, err := Open(Options{Config: in2.Load(t), Commands: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = s2.ConfigureTFTP(t.Context(), ConfigureOptions{})
+	if err != nil || len(r.Files) != 0 || len(r.Notes) != 1 || !strings.HasPrefix(r.Notes[0], "TFTP is served by wwctl server (tftp.mode embedded)") {
+		t.Errorf("embedded: %+v, %v", r, err)
+	}
+	if _, err := os.Stat(in2.Config.Tftp.TftpRoot); err == nil {
+		t.Error("embedded mode made the TFTP root")
+	}
+}
+
+// TestConfigureHostfile: the server's hosts file keeps what is above the
+// marker, lists the nodes, keeps the replaced file as hosts.wwbackup, and
+// a second run changes nothing; --show only shows.
+func TestConfigureHostfile(t *testing.T) {
+	in := sitetest.New(t, "")
+	in.WriteNodes(t, twoNodes)
+	hosts := filepath.Join(in.Root, "etc", "hosts")
+	const old = "127.0.0.1 localhost\n# Do not edit after this line\n10.9.9.9 stale\n"
+	sitetest.Write(t, hosts, old)
+	rec := &recorder{}
+	s, err := Open(Options{Config: in.Load(t), Commands: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.ConfigureHostfile(t.Context(), ConfigureOptions{Show: true})
+	if err != nil || len(r.Files) != 1 || !strings.Contains(r.Files[0].Diff, "-10.9.9.9 stale\n") || !strings.Contains(r.Files[0].Diff, "+10.0.0.12 n2 n2-default n2-eth0\n") {
+		t.Fatalf("show: %+v, %v", r, err)
+	}
+	if data, _ := os.ReadFile(hosts); string(data) != old {
+		t.Fatalf("show wrote %q", data)
+	}
+	r, err = s.ConfigureHostfile(t.Context(), ConfigureOptions{})
+	if err != nil || r.Files[0].Change != Updated || r.Files[0].Backup != hosts+".wwbackup" {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	data, _ := os.ReadFile(hosts)
+	if !strings.HasPrefix(string(data), "127.0.0.1 localhost\n# Do not edit after this line\n") || strings.Contains(string(data), "stale") ||
+		!strings.Contains(string(data), "10.0.0.112 n2-ib n2-ib0\n") {
+		t.Errorf("hosts:\n%s", data)
+	}
+	if b, _ := os.ReadFile(hosts + ".wwbackup"); string(b) != old {
+		t.Errorf("backup %q", b)
+	}
+	r, err = s.ConfigureHostfile(t.Context(), ConfigureOptions{})
+	if err != nil || r.Changed() {
+		t.Errorf("second run: %+v, %v", r, err)
+	}
+}
+
+// TestConfigureWarewulfd: systemctl enable --now of the daemon's unit,
+// or, without systemd, the command to run.
+func TestConfigureWarewulfd(t *testing.T) {
+	in := sitetest.New(t, "")
+	for _, systemd := range []bool{true, false} {
+		rec := &recorder{systemd: systemd}
+		s, err := Open(Options{Config: in.Load(t), Commands: rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.ConfigureWarewulfd(t.Context(), ConfigureOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, notes := []string{"systemctl enable --now warewulfd"}, []string{"Ran systemctl enable --now warewulfd"}
+		if !systemd {
+			want, notes = nil, []string{"systemd is not running here: run systemctl enable --now warewulfd where it runs"}
+		}
+		if diff := cmp.Diff(want, rec.take()); diff != "" {
+			t.Errorf("systemd %v: systemctl (-want +got):\n%s", systemd, diff)
+		}
+		if diff := cmp.Diff(notes, r.Notes); diff != "" {
+			t.Errorf("systemd %v: notes (-want +got):\n%s", systemd, diff)
+		}
+	}
+}
