@@ -205,7 +205,7 @@ func TestGoldenHost(t *testing.T) {
 		{"server-static", strings.NewReplacer(
 			"  range6 start: fd00:10::1000\n  range6 end: fd00:10::1fff\n", "  template: static\n",
 			"  secure: true\n", "  secure: true\n  grubboot: true\n",
-			"\nnfs:\n", "\ntftp:\n  enabled: true\nnfs:\n",
+			"nfs:\n  enabled: true\n", "tftp:\n  enabled: true\n  mode: external\nnfs:\n  enabled: true\n",
 		).Replace(base)},
 		// No DHCP, NFS, IPv6, range or key types: dhcpd.conf and exports
 		// are not written, dnsmasq hands out static leases only.
@@ -345,7 +345,7 @@ func TestBareNode(t *testing.T) {
 		"debug":          {"tstruct.md"},
 		"fstab":          {"etc/fstab"},
 		"hostname":       {"etc/hostname"},
-		"host": {"etc/dhcp/dhcpd.conf", "etc/dhcpd.conf", "etc/dnsmasq.d/ww4-hosts.conf", "etc/dnsmasq.d/ww4-listen.conf", "etc/exports", "etc/hosts",
+		"host": {"etc/dhcp/dhcpd.conf", "etc/dhcpd.conf", "etc/dnsmasq.d/ww4-hosts.conf", "etc/dnsmasq.d/ww4-listen.conf", "etc/exports", "etc/hosts", "etc/kea/kea-dhcp4.conf",
 			"etc/profile.d/ssh_setup.csh", "etc/profile.d/ssh_setup.sh", "var/lib/tftpboot/warewulf/grub.cfg"},
 		"hosts": {"etc/hosts"},
 		// Its units and scripts are there for every node; what depends on

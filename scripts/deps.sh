@@ -93,6 +93,11 @@ have curl || pkgs+=(curl)
 # ssh test, which runs its own sshd; apt_install starts none).
 have_sbin sshd || pkgs+=(openssh-server)
 have ssh || pkgs+=(openssh-client)
+# The external DHCP servers whose checks (dhcpd -t, dnsmasq --test,
+# kea-dhcp4 -t) the configurations "wwctl configure dhcp" writes pass.
+have_sbin dhcpd || pkgs+=(isc-dhcp-server)
+have_sbin dnsmasq || pkgs+=(dnsmasq-base)
+have_sbin kea-dhcp4 || pkgs+=(kea-dhcp4-server)
 # OpenIPMI's BMC simulator, the real BMC of the power and sensors tests,
 # and ipmitool, the reference of the power bench (Warewulf's way).
 have ipmi_sim || pkgs+=(openipmi)

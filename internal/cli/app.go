@@ -30,6 +30,9 @@ type Env struct {
 	Getenv func(string) string
 	// Version is printed by "wwctl version".
 	Version string
+	// Commands runs the programs "wwctl configure" uses (systemctl, the
+	// DHCP servers' checks); nil runs them.
+	Commands site.Commander
 }
 
 // app is the state one wwctl invocation shares between its commands.
@@ -183,7 +186,7 @@ func (a *app) setup() error {
 		return err
 	}
 	a.cfg = cfg
-	a.site, err = site.Open(site.Options{Config: cfg, Log: a.log, Getenv: a.env.Getenv})
+	a.site, err = site.Open(site.Options{Config: cfg, Log: a.log, Getenv: a.env.Getenv, Commands: a.env.Commands})
 	return err
 }
 

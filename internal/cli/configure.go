@@ -17,20 +17,37 @@ import (
 )
 
 func (a *app) configureCommand() *cobra.Command {
-	var all bool
-	ssh, tls, dhcp := a.configureSSH(), a.configureTLS(), a.configureDHCP()
+	var all, show bool
+	// What --all runs, in Warewulf's order; adding a subcommand to --all
+	// is adding it here.
+	steps := []*cobra.Command{
+		a.configureTLS(),
+		a.configureWarewulfd(&show),
+		a.configureTFTP(&show),
+		a.configureDHCP(&show),
+		a.configureSSH(),
+		a.configureHostfile(&show),
+	}
 	cmd := &cobra.Command{
 		Use:   "configure COMMAND",
 		Short: "Set up services and keys on the server",
-		Long: `Set up what the server needs from warewulf.conf. --all does, in turn, what
-"configure tls" (a certificate when there is none), "configure dhcp" and
-"configure ssh" do; the TFTP server is wwctl server itself.`,
+		Long: `Set up what the server needs from warewulf.conf. --all does, in Warewulf's
+order, what "configure tls" (a certificate when there is none), "configure
+warewulfd", "configure tftp", "configure dhcp", "configure ssh" and
+"configure hostfile" do. Each writes only what changed, atomically, and keeps
+the first file it replaces as FILE.wwbackup; a second run changes nothing.
+With --show, --all shows what dhcp, tftp, hostfile and warewulfd would do
+and skips tls and ssh (they only create what is missing).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !all {
 				return cmd.Help()
 			}
-			for _, sub := range []*cobra.Command{tls, dhcp, ssh} {
+			for _, sub := range steps {
+				if show && sub.Flags().Lookup("show") == nil {
+					fmt.Fprintf(a.out(), "configure %s: skipped with --show\n", sub.Name())
+					continue
+				}
 				sub.SetContext(cmd.Context())
 				if err := sub.RunE(sub, nil); err != nil {
 					return fmt.Errorf("configure %s: %w", sub.Name(), err)
@@ -39,25 +56,67 @@ func (a *app) configureCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Configure everything: tls, dhcp and ssh")
-	cmd.AddCommand(ssh, a.configureAPIUser(), tls, dhcp)
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Configure everything: tls, warewulfd, tftp, dhcp, ssh and hostfile")
+	cmd.Flags().BoolVarP(&show, "show", "s", false, "With --all: show what would change, change nothing")
+	cmd.AddCommand(steps...)
+	cmd.AddCommand(a.configureAPIUser())
 	return cmd
 }
 
-func (a *app) configureDHCP() *cobra.Command {
-	return &cobra.Command{
+// printReport says what a configure step did, or with show would do.
+func (a *app) printReport(r *site.ConfigureReport, show bool) {
+	w := a.out()
+	for _, f := range r.Files {
+		switch {
+		case f.Change == site.Unchanged:
+			fmt.Fprintf(w, "%s is up to date\n", f.Path)
+		case show:
+			fmt.Fprintf(w, "Would write %s (%s):\n%s", f.Path, map[site.Change]string{site.Created: "new", site.Updated: "changed"}[f.Change], f.Diff)
+		case f.Backup != "":
+			fmt.Fprintf(w, "Wrote %s (the previous file is kept as %s)\n", f.Path, f.Backup)
+		default:
+			fmt.Fprintf(w, "Wrote %s\n", f.Path)
+		}
+	}
+	if len(r.Files) > 0 && !r.Changed() {
+		fmt.Fprintln(w, "Nothing to change")
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, n)
+	}
+}
+
+func showFlag(cmd *cobra.Command, show *bool) {
+	cmd.Flags().BoolVarP(show, "show", "s", false, "Show what would change (a diff), change nothing")
+}
+
+func (a *app) configureDHCP(show *bool) *cobra.Command {
+	cmd := &cobra.Command{
 		Use:   "dhcp",
-		Short: "Check the DHCP configuration, or write the external DHCP server's",
+		Short: "Check the DHCP configuration, or write and start the external DHCP server's",
 		Long: `Warewulf's "configure dhcp" writes dhcpd's configuration and restarts it. Here
 wwctl server answers DHCP itself by default: with dhcp.mode embedded or proxy
-this checks the dhcp section of warewulf.conf and says what the server will
-serve. With dhcp.mode external it writes the external server's configuration
-from the host overlay: ISC dhcpd's (<sysconfdir>/dhcp/dhcpd.conf) or, when
-dhcp.systemd name is dnsmasq, dnsmasq's (<sysconfdir>/dnsmasq.d/ww4-*.conf),
-and says which service to restart (it restarts none itself).`,
+this checks the dhcp section of warewulf.conf, says what the server will
+serve and names the external DHCP services that are active (to turn off).
+
+With dhcp.mode external it renders the external server's configuration from
+the host overlay, for the server dhcp.systemd name names:
+  dhcpd, isc-dhcp-server           ISC dhcpd: <sysconfdir>/dhcp/dhcpd.conf
+                                   (and the link <sysconfdir>/dhcpd.conf)
+  dnsmasq                          <sysconfdir>/dnsmasq.d/ww4-hosts.conf
+                                   and ww4-listen.conf
+  kea-dhcp4-server, kea-dhcp4, kea Kea: <sysconfdir>/kea/kea-dhcp4.conf
+dhcp.template static adds a fixed address for every node's MAC. The files
+are checked with the server's own program (dhcpd -t -cf, dnsmasq --test,
+kea-dhcp4 -t) before anything is installed: a configuration it rejects is
+refused with its message. What changed is written atomically, the first
+file replaced kept as FILE.wwbackup; then "systemctl enable" and "restart"
+the service (or "enable --now" when nothing changed). Without systemd it
+says what to run. A dhcp.range outside the network of ipaddr and netmask is
+refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			plan, err := a.site.ConfigureDHCP()
+			plan, err := a.site.ConfigureDHCP(cmd.Context(), site.ConfigureOptions{Show: *show})
 			if err != nil {
 				return err
 			}
@@ -75,14 +134,76 @@ and says which service to restart (it restarts none itself).`,
 				}
 				fmt.Fprintf(a.out(), "DHCP is served by wwctl server (dhcp.mode %s) on %s; dynamic range %s. Nothing to write.\n", plan.Mode, where, rng)
 			default:
-				for _, p := range plan.Written {
-					fmt.Fprintf(a.out(), "Wrote %s\n", p)
-				}
-				fmt.Fprintf(a.out(), "Restart the DHCP service to apply it: systemctl restart %s\n", plan.Service)
+				fmt.Fprintf(a.out(), "DHCP is served by %s (dhcp.systemd name %s)\n", plan.Server, plan.Service)
 			}
+			a.printReport(&plan.ConfigureReport, *show)
 			return nil
 		},
 	}
+	showFlag(cmd, show)
+	return cmd
+}
+
+func (a *app) configureTFTP(show *bool) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tftp",
+		Short: "Copy the iPXE binaries for an external TFTP server and start it",
+		Long: `With tftp.mode external, copy the iPXE binaries of tftp.ipxe (relative names
+under paths.ipxesource, else where the distribution installs iPXE) to
+<tftp.tftproot>/warewulf/, the names the DHCP configurations give, as
+Warewulf does; an identical copy is left alone. Then "systemctl enable" and
+"restart" tftp.systemd name (or "enable --now" when nothing changed). With
+tftp.mode embedded wwctl server serves the binaries itself: nothing to do.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.site.ConfigureTFTP(cmd.Context(), site.ConfigureOptions{Show: *show})
+			if r != nil {
+				a.printReport(r, *show)
+			}
+			return err
+		},
+	}
+	showFlag(cmd, show)
+	return cmd
+}
+
+func (a *app) configureHostfile(show *bool) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hostfile",
+		Short: "Write the server's hosts file from the host overlay",
+		Long: `Write <sysconfdir>/hosts from the host overlay's etc/hosts.ww: the lines
+above "# Do not edit after this line" are kept, then the server and every
+node's addresses. The first file replaced is kept as hosts.wwbackup.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.site.ConfigureHostfile(cmd.Context(), site.ConfigureOptions{Show: *show})
+			if r != nil {
+				a.printReport(r, *show)
+			}
+			return err
+		},
+	}
+	showFlag(cmd, show)
+	return cmd
+}
+
+func (a *app) configureWarewulfd(show *bool) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "warewulfd",
+		Short: "Enable and start the provisioning daemon's service",
+		Long: `Run "systemctl enable --now" for warewulf.systemd name (default warewulfd),
+the unit that runs wwctl server. Without systemd it says what to run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.site.ConfigureWarewulfd(cmd.Context(), site.ConfigureOptions{Show: *show})
+			if r != nil {
+				a.printReport(r, *show)
+			}
+			return err
+		},
+	}
+	showFlag(cmd, show)
+	return cmd
 }
 
 func (a *app) configureSSH() *cobra.Command {

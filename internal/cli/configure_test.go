@@ -54,3 +54,31 @@ func TestConfigureDHCP(t *testing.T) {
 		}
 	})
 }
+
+// TestConfigureAllTwice: configure --all runs every step in Warewulf's
+// order; run again, it writes nothing and says so.
+func TestConfigureAllTwice(t *testing.T) {
+	tr := newTree(t, "")
+	tr.appendConf("ipaddr: 192.0.2.1\nnetmask: 255.255.255.0\ndhcp:\n  mode: external\n  systemd name: dnsmasq\n  range start: 192.0.2.100\n  range end: 192.0.2.150\n")
+	tr.mustRun("node", "add", "n1", "--ipaddr", "192.0.2.11", "--hwaddr", "52:54:00:00:00:01")
+	first := tr.mustRun("configure", "--all")
+	for _, want := range []string{
+		"run systemctl enable --now warewulfd where it runs",
+		"TFTP is served by wwctl server (tftp.mode embedded)",
+		"DHCP is served by dnsmasq (dhcp.systemd name dnsmasq)",
+		"Wrote " + filepath.Join(tr.root, "etc/dnsmasq.d/ww4-hosts.conf"),
+		"Wrote " + filepath.Join(tr.root, "etc/hosts"),
+	} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first run lacks %q:\n%s", want, first)
+		}
+	}
+	second := tr.mustRun("configure", "--all")
+	if strings.Contains(second, "Wrote") || strings.Contains(second, "Created") || strings.Count(second, "Nothing to change") != 2 {
+		t.Errorf("second run:\n%s", second)
+	}
+	show := tr.mustRun("configure", "--all", "--show")
+	if !strings.Contains(show, "configure tls: skipped with --show") || strings.Contains(show, "Would write") {
+		t.Errorf("--show after two runs:\n%s", show)
+	}
+}

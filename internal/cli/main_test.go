@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/site"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 
 	"github.com/google/go-cmp/cmp"
@@ -97,6 +98,8 @@ func (tr *tree) run(stdin string, args ...string) (stdout, stderr string, err er
 		Stdout: &out,
 		Stderr: &errb,
 		Getenv: func(k string) string { return tr.env[k] },
+		// No systemctl: these tests never start the machine's services.
+		Commands: noSystemd{},
 	}
 	err = Run(context.Background(), append([]string{"--warewulfconf", tr.conf}, args...), env)
 	return out.String(), errb.String(), err
@@ -138,3 +141,9 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("%s (-want +got):\n%s", name, diff)
 	}
 }
+
+// noSystemd runs programs but says systemd is not running, so that
+// "configure" says what systemctl commands to run instead of running them.
+type noSystemd struct{ site.ExecCommander }
+
+func (noSystemd) Systemd() bool { return false }

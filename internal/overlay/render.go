@@ -22,6 +22,10 @@ type Entry struct {
 	UID, GID int
 	Data     []byte
 	Target   string
+	// NoBackup: the template called nobackup, so that "wwctl configure"
+	// writing the file on the server keeps no .wwbackup of the file it
+	// replaces (as Warewulf).
+	NoBackup bool
 
 	// sum caches the entry's hash when many nodes share the entry (the
 	// output of a template that is the same for every node).
@@ -280,9 +284,9 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 // pieceEntry is the tree entry for one output of template f.
 func pieceEntry(p piece, f *SourceFile) *Entry {
 	if p.link {
-		return &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target}
+		return &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target, NoBackup: p.noBackup}
 	}
-	return &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data}
+	return &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data, NoBackup: p.noBackup}
 }
 
 // execute runs one template for data and splits its output.
@@ -302,6 +306,9 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data D
 	if err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: template %s: %w", o.Name, f.Path, err)
 	}
+	for i := range pieces {
+		pieces[i].noBackup = r.state.noBackup
+	}
 	return pieces, r.state.reads, false, nil
 }
 
@@ -314,10 +321,11 @@ func (r *Renderer) sourcePath(o *Overlay, f *SourceFile) string {
 
 // piece is one output of a template: a file or a symlink.
 type piece struct {
-	path   string
-	data   []byte
-	link   bool
-	target string
+	path     string
+	data     []byte
+	link     bool
+	target   string
+	noBackup bool
 }
 
 // pieces turns a template's outputs into files and symlinks, as

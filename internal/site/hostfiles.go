@@ -1,123 +1,111 @@
 package site
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/tftp"
 )
 
-// DHCPPlan is what "configure dhcp" found or did.
-type DHCPPlan struct {
-	// Served says who answers the nodes' DHCP: "wwctl server" (embedded
-	// or proxy mode), "external" or "" (dhcp.enabled is false).
-	Served string
-	Mode   string
-	// Interface and Address are what the embedded server serves on
-	// (dhcp.interface, ipaddr), Range its dynamic range.
-	Interface, Address, Range string
-	// Written are the server's files rendered from the host overlay
-	// (external mode).
-	Written []string
-	// Service is the systemd unit of the external DHCP server.
-	Service string
-}
-
-// ConfigureDHCP does what Warewulf's "configure dhcp" does, in this
-// design: with the embedded (or proxy) DHCP server it checks the dhcp
-// section and says what "wwctl server" will serve; with dhcp.mode
-// external it writes the external server's configuration from the host
-// overlay (dnsmasq's when dhcp.systemd name is dnsmasq, else ISC dhcpd's)
-// under <sysconfdir>. It starts no service.
-func (s *Site) ConfigureDHCP() (*DHCPPlan, error) {
-	d := s.cfg.Dhcp
-	plan := &DHCPPlan{Mode: d.Mode, Service: d.SystemdName}
-	if !d.Enabled {
-		return plan, nil
-	}
-	var rng []string
-	for _, kv := range [][2]string{{"dhcp.range start", d.RangeStart}, {"dhcp.range end", d.RangeEnd}} {
-		if kv[1] == "" {
-			continue
-		}
-		if _, err := netip.ParseAddr(kv[1]); err != nil {
-			return nil, fmt.Errorf("warewulf.conf: %s %q is not an address", kv[0], kv[1])
-		}
-		rng = append(rng, kv[1])
-	}
-	plan.Range = strings.Join(rng, "-")
-	if d.Mode != config.ModeExternal {
-		plan.Served = "wwctl server"
-		plan.Interface, plan.Address = d.Interface, s.cfg.Ipaddr
-		if plan.Interface == "" && plan.Address == "" {
-			return nil, errors.New("warewulf.conf: set ipaddr (or dhcp.interface) so that wwctl server knows which network to serve DHCP on, or dhcp.mode: external")
-		}
-		return plan, nil
-	}
-	plan.Served = "external"
-	files := []string{"etc/dhcp/dhcpd.conf.ww", "etc/dhcpd.conf"}
-	if strings.Contains(d.SystemdName, "dnsmasq") {
-		files = []string{"etc/dnsmasq.d/ww4-hosts.conf.ww", "etc/dnsmasq.d/ww4-listen.conf.ww"}
-	}
-	written, err := s.WriteHostFiles(files...)
-	plan.Written = written
-	return plan, err
-}
-
-// WriteHostFiles renders files of the host overlay for the server itself
-// and writes what they make on the server: a path under etc/ goes under
-// <sysconfdir>, as the relocatable paths of warewulf.conf want. A
-// template that renders to nothing writes nothing.
-func (s *Site) WriteHostFiles(files ...string) ([]string, error) {
-	snap, err := s.Snapshot()
+// ConfigureHostfile writes the server's /etc/hosts (<sysconfdir>/hosts)
+// from the host overlay's etc/hosts.ww, as Warewulf's "configure
+// hostfile" does: what the file holds above the template's marker line
+// is kept, the first file replaced is kept as hosts.wwbackup, and an
+// unchanged file is not written.
+func (s *Site) ConfigureHostfile(_ context.Context, opts ConfigureOptions) (*ConfigureReport, error) {
+	files, err := s.renderHostFiles("etc/hosts.ww")
 	if err != nil {
 		return nil, err
 	}
-	r, err := snap.Renderer("host")
-	if err != nil {
-		return nil, err
+	r := &ConfigureReport{}
+	r.Files, err = installHostFiles(files, opts.Show)
+	return r, err
+}
+
+// ConfigureTFTP lays out the iPXE binaries of tftp.ipxe for an external
+// TFTP server, as Warewulf's "configure tftp" does: each is copied to
+// <tftp.tftproot>/warewulf/<base name> (what the DHCP configurations
+// name), an identical copy is left alone, and a binary that cannot be
+// found is reported, not fatal. Then the TFTP service (tftp.systemd
+// name) is enabled and (re)started. With tftp.mode embedded wwctl server
+// serves the binaries itself and nothing is copied.
+func (s *Site) ConfigureTFTP(ctx context.Context, opts ConfigureOptions) (*ConfigureReport, error) {
+	t := s.cfg.Tftp
+	r := &ConfigureReport{}
+	if !t.Enabled {
+		r.note("TFTP is not enabled in warewulf.conf (tftp.enabled): nothing to configure")
+		return r, nil
 	}
-	var written []string
-	for _, f := range files {
-		entries, err := r.RenderFile(nil, "host", "host", f)
+	if t.Mode != config.ModeExternal {
+		r.note("TFTP is served by wwctl server (tftp.mode %s) from the iPXE binaries of paths.ipxesource (%s): nothing to copy", t.Mode, s.cfg.Paths.Ipxesource)
+		return r, nil
+	}
+	if s.cfg.Warewulf.GrubBoot {
+		r.note("warewulf.grubboot is set: shim and GRUB are not copied to the TFTP root by this version, only the iPXE binaries")
+	}
+	files, missing := tftp.ResolveIpxe(s.cfg.Paths.Ipxesource, t.IpxeBinaries, tftp.DefaultIpxeDirs())
+	for _, m := range missing {
+		r.note("iPXE binary %s is not in %s: nodes that need it cannot boot (install iPXE, or set tftp.ipxe)", m, strings.Join(tftp.IpxeSearchPath(s.cfg.Paths.Ipxesource, tftp.DefaultIpxeDirs()), " or "))
+	}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range files {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		c, err := copyBinary(files[name], filepath.Join(t.TftpRoot, filepath.FromSlash(name)), opts.Show)
 		if err != nil {
-			return written, fmt.Errorf("host overlay %s: %w", f, err)
+			return r, err
 		}
-		for _, e := range entries {
-			p, err := s.hostPath(e.Path)
-			if err != nil {
-				return written, err
-			}
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return written, err
-			}
-			switch e.Kind {
-			case overlay.KindSymlink:
-				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return written, err
-				}
-				if err := os.Symlink(e.Target, p); err != nil {
-					return written, err
-				}
-			case overlay.KindDir:
-				continue
-			default:
-				if err := atomicfile.WriteFile(p, e.Data, e.Mode.Perm()); err != nil {
-					return written, err
-				}
-			}
-			written = append(written, p)
-		}
+		r.Files = append(r.Files, c)
 	}
-	return written, nil
+	return r, s.systemdStart(ctx, r, t.SystemdName, r.Changed(), opts.Show)
+}
+
+// copyBinary copies src to dst unless dst has the same content.
+func copyBinary(src, dst string, show bool) (FileChange, error) {
+	c := FileChange{Path: dst, Change: Created}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return c, err
+	}
+	if old, err := os.ReadFile(dst); err == nil {
+		if string(old) == string(data) {
+			c.Change = Unchanged
+			return c, nil
+		}
+		c.Change = Updated
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return c, err
+	}
+	if show {
+		c.Diff = fmt.Sprintf("copy %s to %s\n", src, dst)
+		return c, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return c, err
+	}
+	return c, atomicfile.WriteFile(dst, data, 0o644)
+}
+
+// ConfigureWarewulfd enables and starts the provisioning daemon's
+// service (warewulf.systemd name, else warewulfd).
+func (s *Site) ConfigureWarewulfd(ctx context.Context, opts ConfigureOptions) (*ConfigureReport, error) {
+	unit := s.cfg.Warewulf.SystemdName
+	if unit == "" {
+		unit = "warewulfd"
+	}
+	r := &ConfigureReport{}
+	return r, s.systemdStart(ctx, r, unit, false, opts.Show)
 }
 
 // hostPath is where a host overlay path lands on the server.

@@ -40,6 +40,9 @@ type Options struct {
 	// BuiltinOverlays replaces the overlays shipped in the program (and
 	// the wwclient binary added to them); nil keeps them.
 	BuiltinOverlays fs.FS
+	// Commands runs the programs "wwctl configure" uses (the DHCP
+	// servers' checks, systemctl); nil is ExecCommander.
+	Commands Commander
 }
 
 // Site is an open installation. It holds no open files; its methods may
@@ -52,6 +55,7 @@ type Site struct {
 	nodes    *inventory.Store
 	images   *image.Images
 	overlays *overlay.Store
+	cmds     Commander
 }
 
 // Open opens the installation o.Config describes. Nothing is read or
@@ -60,7 +64,10 @@ func Open(o Options) (*Site, error) {
 	if o.Config == nil {
 		return nil, errors.New("site: a configuration is required")
 	}
-	s := &Site{cfg: o.Config, log: o.Log, getenv: o.Getenv, exe: o.Executable}
+	s := &Site{cfg: o.Config, log: o.Log, getenv: o.Getenv, exe: o.Executable, cmds: o.Commands}
+	if s.cmds == nil {
+		s.cmds = ExecCommander{}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,431 @@
+package site
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/configure")
+
+// recorder runs the real programs (the DHCP servers' checks) but only
+// records systemctl, and says systemd runs when systemd is set.
+type recorder struct {
+	ExecCommander
+	systemd bool
+	mu      sync.Mutex
+	calls   []string
+}
+
+func (r *recorder) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	if name == "systemctl" {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.calls = append(r.calls, strings.Join(append([]string{name}, args...), " "))
+		return nil, nil
+	}
+	return r.ExecCommander.Run(ctx, name, args...)
+}
+
+func (r *recorder) Systemd() bool { return r.systemd }
+
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+// twoNodes is the site of the configure tests: two nodes on the
+// server's network, one with a second NIC.
+const twoNodes = `nodeprofiles:
+  default: {}
+nodes:
+  n1:
+    profiles: [default]
+    network devices:
+      default:
+        device: eth0
+        hwaddr: "52:54:00:00:00:01"
+        ipaddr: 10.0.0.11
+  n2:
+    profiles: [default]
+    network devices:
+      default:
+        device: eth0
+        hwaddr: "52:54:00:00:00:02"
+        ipaddr: 10.0.0.12
+      ib:
+        device: ib0
+        hwaddr: "52:54:00:00:01:02"
+        ipaddr: 10.0.0.112
+`
+
+func dhcpSite(t *testing.T, unit, template, extra string) (*Site, *sitetest.Install, *recorder) {
+	t.Helper()
+	in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\nwarewulf:\n  port: 9873\n"+
+		"dhcp:\n  mode: external\n  systemd name: "+unit+"\n  template: "+template+
+		"\n  range start: 10.0.0.100\n  range end: 10.0.0.199\n"+extra)
+	in.WriteNodes(t, twoNodes)
+	rec := &recorder{systemd: true}
+	s, err := Open(Options{Config: in.Load(t), Commands: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, in, rec
+}
+
+// TestConfigureDHCPExternal: for each external server and template,
+// configure dhcp writes the golden configuration, which the server's own
+// program accepts, enables and restarts the service; a second run
+// changes nothing, and --show writes nothing.
+func TestConfigureDHCPExternal(t *testing.T) {
+	for _, tc := range []struct {
+		unit, template, program string
+		files                   []string
+	}{
+		{"dhcpd", "default", "dhcpd", []string{"dhcp/dhcpd.conf"}},
+		{"isc-dhcp-server", "static", "dhcpd", []string{"dhcp/dhcpd.conf"}},
+		{"dnsmasq", "default", "dnsmasq", []string{"dnsmasq.d/ww4-hosts.conf", "dnsmasq.d/ww4-listen.conf"}},
+		{"dnsmasq", "static", "dnsmasq", []string{"dnsmasq.d/ww4-hosts.conf", "dnsmasq.d/ww4-listen.conf"}},
+		{"kea-dhcp4-server", "default", "kea-dhcp4", []string{"kea/kea-dhcp4.conf"}},
+		{"kea", "static", "kea-dhcp4", []string{"kea/kea-dhcp4.conf"}},
+	} {
+		t.Run(tc.unit+"-"+tc.template, func(t *testing.T) {
+			s, in, rec := dhcpSite(t, tc.unit, tc.template, "")
+			etc := filepath.Join(in.Root, "etc")
+			ctx := t.Context()
+
+			// --show: what would be written, nothing written, nothing run.
+			plan, err := s.ConfigureDHCP(ctx, ConfigureOptions{Show: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range plan.Files {
+				if f.Change != Created || !strings.HasPrefix(f.Diff, "--- /dev/null\n") {
+					t.Errorf("show %s: %s, diff %q", f.Path, f.Change, f.Diff)
+				}
+				if _, err := os.Lstat(f.Path); err == nil {
+					t.Errorf("show wrote %s", f.Path)
+				}
+			}
+			if calls := rec.take(); len(calls) != 0 {
+				t.Errorf("show ran %q", calls)
+			}
+
+			plan, err = s.ConfigureDHCP(ctx, ConfigureOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked := tc.program + " accepts the configuration"
+			if findProgram(tc.program) == "" {
+				t.Logf("%s is not installed: the rendered configuration is not checked by it (scripts/deps.sh installs it)", tc.program)
+				checked = tc.program + " is not installed here: the configuration is not checked"
+			}
+			if !contains(plan.Notes, checked) {
+				t.Errorf("notes %q lack %q", plan.Notes, checked)
+			}
+			for _, f := range tc.files {
+				data, err := os.ReadFile(filepath.Join(etc, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := strings.ReplaceAll(string(data), in.Root, "ROOT")
+				golden(t, filepath.Join("testdata", "configure", tc.unit+"-"+tc.template, filepath.Base(f)), got)
+			}
+			want := []string{"systemctl enable " + tc.unit, "systemctl restart " + tc.unit}
+			if diff := cmp.Diff(want, rec.take()); diff != "" {
+				t.Errorf("systemctl (-want +got):\n%s", diff)
+			}
+
+			// Again: nothing changes, the service is only enabled and started.
+			plan, err = s.ConfigureDHCP(ctx, ConfigureOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Changed() {
+				t.Errorf("second run changed %+v", plan.Files)
+			}
+			if diff := cmp.Diff([]string{"systemctl enable --now " + tc.unit}, rec.take()); diff != "" {
+				t.Errorf("second run's systemctl (-want +got):\n%s", diff)
+			}
+			if m, _ := filepath.Glob(filepath.Join(etc, "*", "*.wwbackup")); len(m) != 0 {
+				t.Errorf("backups of files that were not there: %q", m)
+			}
+		})
+	}
+}
+
+// TestConfigureDHCPBackup: the file a run replaces is kept once as
+// .wwbackup (Warewulf's backup: the first original, never overwritten);
+// dnsmasq's snippets, whose templates call nobackup, get none.
+func TestConfigureDHCPBackup(t *testing.T) {
+	for _, tc := range []struct {
+		unit, file string
+		backup     bool
+	}{
+		{"dhcpd", "dhcp/dhcpd.conf", true},
+		{"dnsmasq", "dnsmasq.d/ww4-hosts.conf", false},
+	} {
+		t.Run(tc.unit, func(t *testing.T) {
+			s, in, _ := dhcpSite(t, tc.unit, "default", "")
+			p := filepath.Join(in.Root, "etc", tc.file)
+			sitetest.Write(t, p, "# the site's own\n")
+			plan, err := s.ConfigureDHCP(t.Context(), ConfigureOptions{Show: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := plan.Files[0].Diff; !strings.Contains(d, "-# the site's own\n") || !strings.Contains(d, "+# Generated by wwboot") {
+				t.Errorf("show's diff:\n%s", d)
+			}
+			if _, err := s.ConfigureDHCP(t.Context(), ConfigureOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(p + ".wwbackup")
+			if tc.backup && string(data) != "# the site's own\n" {
+				t.Errorf("backup %q, %v", data, err)
+			}
+			if !tc.backup && err == nil {
+				t.Errorf("a backup of a nobackup template's file: %q", data)
+			}
+			// Changed again: the first backup stays.
+			sitetest.Write(t, p, "# edited\n")
+			if _, err := s.ConfigureDHCP(t.Context(), ConfigureOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if data, _ := os.ReadFile(p + ".wwbackup"); tc.backup && string(data) != "# the site's own\n" {
+				t.Errorf("backup replaced: %q", data)
+			}
+		})
+	}
+}
+
+// TestConfigureDHCPRejected: a configuration the server's program
+// rejects (a site's broken host template) is refused with the program's
+// message; the installed file is untouched, no backup, no systemctl.
+func TestConfigureDHCPRejected(t *testing.T) {
+	for _, tc := range []struct {
+		unit, program, template, file, want string
+	}{
+		{"dhcpd", "dhcpd", "etc/dhcp/dhcpd.conf.ww", "dhcp/dhcpd.conf", "hardware ethernet"},
+		{"dnsmasq", "dnsmasq", "etc/dnsmasq.d/ww4-hosts.conf.ww", "dnsmasq.d/ww4-hosts.conf", "bad option at line 1"},
+		{"kea-dhcp4-server", "kea-dhcp4", "etc/kea/kea-dhcp4.conf.ww", "kea/kea-dhcp4.conf", "invalid host identifier value 'zz:zz'"},
+	} {
+		t.Run(tc.unit, func(t *testing.T) {
+			if findProgram(tc.program) == "" {
+				t.Skipf("%s is not installed (scripts/deps.sh installs it)", tc.program)
+			}
+			s, in, rec := dhcpSite(t, tc.unit, "static", "")
+			broken := map[string]string{
+				"dhcpd":            "host n1 { hardware ethernet zz:zz; }\n",
+				"dnsmasq":          "dhcp-hoost=n1\n",
+				"kea-dhcp4-server": `{"Dhcp4": {"reservations": [{"hw-address": "zz:zz", "ip-address": "10.0.0.11"}]}}`,
+			}[tc.unit]
+			in.SiteOverlay(t, "host", tc.template, broken)
+			p := filepath.Join(in.Root, "etc", tc.file)
+			sitetest.Write(t, p, "# in service\n")
+			_, err := s.ConfigureDHCP(t.Context(), ConfigureOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.program+" "+p+" rejects") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %s's rejection naming %s and %q", err, tc.program, p, tc.want)
+			}
+			if strings.Contains(err.Error(), os.TempDir()+"/wwctl-configure-") {
+				t.Errorf("the message names the temporary file: %v", err)
+			}
+			if data, _ := os.ReadFile(p); string(data) != "# in service\n" {
+				t.Errorf("installed file changed: %q", data)
+			}
+			if _, err := os.Lstat(p + ".wwbackup"); err == nil {
+				t.Error("a backup was made")
+			}
+			if calls := rec.take(); len(calls) != 0 {
+				t.Errorf("ran %q", calls)
+			}
+		})
+	}
+}
+
+// TestConfigureDHCPBadInput: unknown servers and ranges outside the
+// network are refused, naming them; nothing is written.
+func TestConfigureDHCPBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, unit, extra, want string
+	}{
+		{"unknown server", "isc-kea", "", `dhcp.systemd name "isc-kea" is no DHCP server wwctl configures: use one of dhcpd, isc-dhcp-server, dnsmasq, kea-dhcp4-server, kea-dhcp4, kea`},
+		{"range outside", "dhcpd", "  range start: 10.0.1.100\n  range end: 10.0.1.200\n", "dhcp.range start 10.0.1.100 is outside the network 10.0.0.0/24 (ipaddr 10.0.0.1, netmask 255.255.255.0)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\ndhcp:\n  mode: external\n  systemd name: "+tc.unit+"\n"+tc.extra)
+			rec := &recorder{systemd: true}
+			s, err := Open(Options{Config: in.Load(t), Commands: rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.ConfigureDHCP(t.Context(), ConfigureOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			for _, d := range []string{"dhcp", "dnsmasq.d", "kea"} {
+				if _, err := os.Stat(filepath.Join(in.Root, "etc", d)); err == nil {
+					t.Errorf("etc/%s was written", d)
+				}
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// golden compares got with the file at p, or writes it with -update.
+func golden(t *testing.T, p, got string) {
+	t.Helper()
+	if *update {
+		sitetest.Write(t, p, got)
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", p, diff)
+	}
+}
+
+// TestConfigureTFTP: with tftp.mode external the iPXE binaries of
+// tftp.ipxe are copied to <tftproot>/warewulf/<base name> and the TFTP
+// service started; a second run copies nothing; embedded mode copies
+// nothing and says the daemon serves TFTP.
+func TestConfigureTFTP(t *testing.T) {
+	in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\ntftp:\n  mode: external\n  systemd name: tftpd-hpa\n")
+	src := in.Config.Paths.Ipxesource
+	bins := map[string]string{"undionly.kpxe": "bios", "ipxe-snponly-x86_64.efi": "efi", "arm64-efi/snponly.efi": "arm"}
+	for p, content := range bins {
+		sitetest.Write(t, filepath.Join(src, p), content)
+	}
+	rec := &recorder{systemd: true}
+	s, err := Open(Options{Config: in.Load(t), Commands: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.ConfigureTFTP(t.Context(), ConfigureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(in.Config.Tftp.TftpRoot, "warewulf")
+	got := map[string]Change{}
+	for _, f := range r.Files {
+		got[f.Path] = f.Change
+	}
+	want := map[string]Change{filepath.Join(dir, "undionly.kpxe"): Created, filepath.Join(dir, "ipxe-snponly-x86_64.efi"): Created, filepath.Join(dir, "snponly.efi"): Created}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "snponly.efi")); string(data) != "arm" {
+		t.Errorf("snponly.efi holds %q", data)
+	}
+	if diff := cmp.Diff([]string{"systemctl enable tftpd-hpa", "systemctl restart tftpd-hpa"}, rec.take()); diff != "" {
+		t.Errorf("systemctl (-want +got):\n%s", diff)
+	}
+	r, err = s.ConfigureTFTP(t.Context(), ConfigureOptions{})
+	if err != nil || r.Changed() {
+		t.Errorf("second run: %+v, %v", r, err)
+	}
+	if diff := cmp.Diff([]string{"systemctl enable --now tftpd-hpa"}, rec.take()); diff != "" {
+		t.Errorf("second run's systemctl (-want +got):\n%s", diff)
+	}
+
+	in2 := sitetest.New(t, "")
+	s2, err := Open(Options{Config: in2.Load(t), Commands: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = s2.ConfigureTFTP(t.Context(), ConfigureOptions{})
+	if err != nil || len(r.Files) != 0 || len(r.Notes) != 1 || !strings.HasPrefix(r.Notes[0], "TFTP is served by wwctl server (tftp.mode embedded)") {
+		t.Errorf("embedded: %+v, %v", r, err)
+	}
+	if _, err := os.Stat(in2.Config.Tftp.TftpRoot); err == nil {
+		t.Error("embedded mode made the TFTP root")
+	}
+}
+
+// TestConfigureHostfile: the server's hosts file keeps what is above the
+// marker, lists the nodes, keeps the replaced file as hosts.wwbackup, and
+// a second run changes nothing; --show only shows.
+func TestConfigureHostfile(t *testing.T) {
+	in := sitetest.New(t, "")
+	in.WriteNodes(t, twoNodes)
+	hosts := filepath.Join(in.Root, "etc", "hosts")
+	const old = "127.0.0.1 localhost\n# Do not edit after this line\n10.9.9.9 stale\n"
+	sitetest.Write(t, hosts, old)
+	rec := &recorder{}
+	s, err := Open(Options{Config: in.Load(t), Commands: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.ConfigureHostfile(t.Context(), ConfigureOptions{Show: true})
+	if err != nil || len(r.Files) != 1 || !strings.Contains(r.Files[0].Diff, "-10.9.9.9 stale\n") || !strings.Contains(r.Files[0].Diff, "+10.0.0.12 n2 n2-default n2-eth0\n") {
+		t.Fatalf("show: %+v, %v", r, err)
+	}
+	if data, _ := os.ReadFile(hosts); string(data) != old {
+		t.Fatalf("show wrote %q", data)
+	}
+	r, err = s.ConfigureHostfile(t.Context(), ConfigureOptions{})
+	if err != nil || r.Files[0].Change != Updated || r.Files[0].Backup != hosts+".wwbackup" {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	data, _ := os.ReadFile(hosts)
+	if !strings.HasPrefix(string(data), "127.0.0.1 localhost\n# Do not edit after this line\n") || strings.Contains(string(data), "stale") ||
+		!strings.Contains(string(data), "10.0.0.112 n2-ib n2-ib0\n") {
+		t.Errorf("hosts:\n%s", data)
+	}
+	if b, _ := os.ReadFile(hosts + ".wwbackup"); string(b) != old {
+		t.Errorf("backup %q", b)
+	}
+	r, err = s.ConfigureHostfile(t.Context(), ConfigureOptions{})
+	if err != nil || r.Changed() {
+		t.Errorf("second run: %+v, %v", r, err)
+	}
+}
+
+// TestConfigureWarewulfd: systemctl enable --now of the daemon's unit,
+// or, without systemd, the command to run.
+func TestConfigureWarewulfd(t *testing.T) {
+	in := sitetest.New(t, "")
+	for _, systemd := range []bool{true, false} {
+		rec := &recorder{systemd: systemd}
+		s, err := Open(Options{Config: in.Load(t), Commands: rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.ConfigureWarewulfd(t.Context(), ConfigureOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, notes := []string{"systemctl enable --now warewulfd"}, []string{"Ran systemctl enable --now warewulfd"}
+		if !systemd {
+			want, notes = nil, []string{"systemd is not running here: run systemctl enable --now warewulfd where it runs"}
+		}
+		if diff := cmp.Diff(want, rec.take()); diff != "" {
+			t.Errorf("systemd %v: systemctl (-want +got):\n%s", systemd, diff)
+		}
+		if diff := cmp.Diff(notes, r.Notes); diff != "" {
+			t.Errorf("systemd %v: notes (-want +got):\n%s", systemd, diff)
+		}
+	}
+}
