@@ -41,6 +41,7 @@ func (a *app) configureCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "Configure everything: tls, dhcp and ssh")
 	cmd.AddCommand(ssh, a.configureAPIUser(), tls, dhcp)
+	cmd.AddCommand(a.configureNFS())
 	return cmd
 }
 
