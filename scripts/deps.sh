@@ -102,6 +102,9 @@ have_sbin kea-dhcp4 || pkgs+=(kea-dhcp4-server)
 # and ipmitool, the reference of the power bench (Warewulf's way).
 have ipmi_sim || pkgs+=(openipmi)
 have ipmitool || pkgs+=(ipmitool)
+# The real exportfs that checks "wwctl configure nfs"'s exports, and
+# mount.nfs for the fake mounts of the nodes' fstab.
+have_sbin exportfs || pkgs+=(nfs-kernel-server)
 # The iPXE binaries the embedded TFTP server hands to PXE firmware.
 [ -e /usr/lib/ipxe/undionly.kpxe ] || pkgs+=(ipxe)
 if $e2e; then

@@ -25,6 +25,7 @@ func (a *app) configureCommand() *cobra.Command {
 		a.configureWarewulfd(&show),
 		a.configureTFTP(&show),
 		a.configureDHCP(&show),
+		a.configureNFS(&show),
 		a.configureSSH(),
 		a.configureHostfile(&show),
 	}
@@ -33,10 +34,10 @@ func (a *app) configureCommand() *cobra.Command {
 		Short: "Set up services and keys on the server",
 		Long: `Set up what the server needs from warewulf.conf. --all does, in Warewulf's
 order, what "configure tls" (a certificate when there is none), "configure
-warewulfd", "configure tftp", "configure dhcp", "configure ssh" and
-"configure hostfile" do. Each writes only what changed, atomically, and keeps
+warewulfd", "configure tftp", "configure dhcp", "configure nfs", "configure
+ssh" and "configure hostfile" do. Each writes only what changed, atomically, and keeps
 the first file it replaces as FILE.wwbackup; a second run changes nothing.
-With --show, --all shows what dhcp, tftp, hostfile and warewulfd would do
+With --show, --all shows what dhcp, tftp, nfs, hostfile and warewulfd would do
 and skips tls and ssh (they only create what is missing).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,7 +57,7 @@ and skips tls and ssh (they only create what is missing).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Configure everything: tls, warewulfd, tftp, dhcp, ssh and hostfile")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Configure everything: tls, warewulfd, tftp, dhcp, nfs, ssh and hostfile")
 	cmd.Flags().BoolVarP(&show, "show", "s", false, "With --all: show what would change, change nothing")
 	cmd.AddCommand(steps...)
 	cmd.AddCommand(a.configureAPIUser())
