@@ -3,6 +3,7 @@ module github.com/wwboot/wwboot/build/pkg
 go 1.26.8
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/goreleaser/nfpm/v2 v2.48.0
 	github.com/wwboot/wwboot v0.0.0
 )
