@@ -114,12 +114,13 @@ func Info(format, version, goarch, staged string, entries []Entry, scriptsDir st
 	}
 	switch format {
 	case "deb":
-		// The daemon's TFTP serves /usr/lib/ipxe (tftp.ipxe).
-		info.Depends = []string{"ipxe"}
+		// The daemon's TFTP serves /usr/lib/ipxe (tftp.ipxe); the unit's
+		// reload runs /bin/kill, which minimal systems lack.
+		info.Depends = []string{"ipxe", "procps"}
 		info.Suggests = []string{"dnsmasq", "isc-dhcp-server", "kea-dhcp4-server", "nfs-kernel-server", "ipmitool"}
 	case "rpm":
 		info.Release = "1"
-		info.Depends = []string{"ipxe-bootimgs-x86"}
+		info.Depends = []string{"ipxe-bootimgs-x86", "procps-ng"}
 		info.Recommends = []string{"ipxe-bootimgs-aarch64", "ipmitool"}
 		info.Suggests = []string{"dnsmasq", "kea", "dhcp-server", "nfs-utils"}
 		info.RPM.Group = "System Environment/Clustering"

@@ -259,7 +259,7 @@ func TestDeb(t *testing.T) {
 		fields[f] = strings.TrimSpace(command(t, "dpkg-deb", "-f", first, f))
 	}
 	want := map[string]string{"Package": "wwboot", "Version": "1.2.3+4.gabcdef0", "Architecture": runtime.GOARCH,
-		"Depends": "ipxe", "Suggests": "dnsmasq, isc-dhcp-server, kea-dhcp4-server, nfs-kernel-server, ipmitool",
+		"Depends": "ipxe, procps", "Suggests": "dnsmasq, isc-dhcp-server, kea-dhcp4-server, nfs-kernel-server, ipmitool",
 		"Section": "admin"}
 	if diff := cmp.Diff(want, fields); diff != "" {
 		t.Errorf("control fields (-want +got):\n%s", diff)
