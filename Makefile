@@ -13,7 +13,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export GOTOOLCHAIN := go$(GO_VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all deps build test e2e e2e-full lint bench fuzz demo tour fresh-check clean
+.PHONY: all deps build test e2e e2e-full lint bench fuzz demo tour fresh-check clean install deb rpm pkg-test container-check
 
 all: build
 
@@ -96,5 +96,35 @@ tour: build
 fresh-check:
 	scripts/fresh-check.sh
 
+# Installs into $(DESTDIR)$(PREFIX) (/usr by default), /etc/warewulf and
+# /var/lib/warewulf, in Warewulf's layout (build/pkg: the tree, the unit,
+# man pages, completion). An existing warewulf.conf, nodes.conf or iPXE
+# template is kept; the shipped one is written beside it as <name>.new.
+PREFIX ?= /usr
+DESTDIR ?=
+# The packages' file times: the last commit's unless SOURCE_DATE_EPOCH says.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+PKG := cd build/pkg && $(GO) run .
+install: build
+	$(PKG) install -prefix $(PREFIX) -destdir "$(abspath $(DESTDIR))"
+
+# dist/wwboot_VERSION_ARCH.deb and dist/wwboot-VERSION-1.ARCH.rpm, built
+# in process with nfpm, the same bytes for the same commit.
+PKGFLAGS = -describe "$(VERSION)" -commits $$(git rev-list --count HEAD 2>/dev/null || echo 1) -epoch $(SOURCE_DATE_EPOCH)
+deb: build
+	$(PKG) deb $(PKGFLAGS)
+rpm: build
+	$(PKG) rpm $(PKGFLAGS)
+
+# The tests of make install and of the packages (build/pkg is a module
+# of its own, so that nfpm's dependencies stay out of the product's).
+pkg-test: build
+	cd build/pkg && WWBOOT_BIN=$(CURDIR)/bin $(GO) test -count=1 ./...
+
+# The .deb in a Debian 12 container booted with systemd (root only):
+# install, configure, enable, reload, upgrade, remove (scripts/container-check.sh).
+container-check: deb
+	scripts/container-check.sh dist
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
