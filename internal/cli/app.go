@@ -46,7 +46,9 @@ type app struct {
 	confLoaded string
 	verbose    bool
 	debug      bool
-	logLevel   int
+	// daemon: the command is "server", which logs at info by default.
+	daemon   bool
+	logLevel int
 
 	cfg *config.Config
 	// site is the installation cfg describes, opened by setup.
@@ -90,6 +92,10 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 				// Help or an unknown subcommand: no configuration needed.
 				return nil
 			}
+			// The daemon logs what it does (listening, reloads,
+			// discovered nodes) unless told otherwise; commands only
+			// their warnings.
+			a.daemon = cmd.Name() == "server"
 			return a.setup()
 		},
 	}
@@ -161,7 +167,7 @@ func disableFlagsInUse(c *cobra.Command) {
 // setup configures logging and loads warewulf.conf.
 func (a *app) setup() error {
 	level := slog.LevelWarn
-	if a.verbose {
+	if a.verbose || a.daemon {
 		level = slog.LevelInfo
 	}
 	if a.debug {

@@ -25,7 +25,7 @@ exportfs's message shown) and, when systemd runs, "systemctl enable --now"
 starts the NFS server ("nfs: systemd name", default nfs-server); without
 systemd it says what to run. exportfs and the service are left alone when
 paths.sysconfdir is not /etc: they read /etc/exports. Running it again changes
-nothing. With "nfs: enabled: false" it does nothing; with "warewulf: host
+nothing. With "nfs: enabled: false" or no export paths it does nothing; with "warewulf: host
 overlay: false" it leaves the exports file to you. Bad input (a relative
 export path, options with white space, no cluster network) is refused before
 anything is written.
@@ -50,6 +50,9 @@ an older warewulf.conf into such entries.`,
 			switch {
 			case !plan.Enabled:
 				fmt.Fprintln(w, "NFS is not enabled in warewulf.conf (nfs.enabled): nothing to configure")
+				return nil
+			case plan.NoExports:
+				fmt.Fprintln(w, "No nfs.export paths in warewulf.conf: nothing to export, the NFS server is left alone")
 				return nil
 			case *show:
 				if !plan.HostOverlay {

@@ -33,6 +33,9 @@ type NFSOptions struct {
 type NFSPlan struct {
 	// Enabled is nfs.enabled; with it false nothing else is set.
 	Enabled bool
+	// NoExports says nfs.export paths is empty: nothing was written or
+	// run.
+	NoExports bool
 	// HostOverlay is warewulf.host overlay: false leaves the exports
 	// file to the administrator.
 	HostOverlay bool
@@ -87,6 +90,13 @@ func (s *Site) ConfigureNFS(ctx context.Context, o NFSOptions) (*NFSPlan, error)
 	}
 	if err := s.checkExports(); err != nil {
 		return nil, err
+	}
+	if len(n.ExportPaths) == 0 {
+		// Nothing to export: no exports file, and no NFS server needed
+		// (Warewulf would start one anyway, and fail where none is
+		// installed).
+		plan.NoExports = true
+		return plan, nil
 	}
 	var old []byte
 	if plan.HostOverlay {
