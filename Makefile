@@ -32,17 +32,20 @@ build: deps
 
 # The README's test command: vet and every test, with the race detector
 # on the packages that take locks, then the virtual cluster scenarios a
-# to d and f to k but g (test/e2e; root only, which CI is).
+# to d and f to l but g (test/e2e), the install and package tests
+# (build/pkg) and, as root, the package in a systemd container
+# (container-check; root only, which CI is).
 test: deps
 	@echo "test: compiling every package and its tests (go build, go vet; a first run also compiles the standard library and modules)"
 	$(GO) build -v ./... 2>&1 | sed -u 's/^/  /'
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./internal/inventory/ ./internal/atomicfile/ ./internal/overlay/
-	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory e2e; \
-	else echo "test: not root, so the virtual cluster scenarios (make e2e) did not run"; fi
+	$(MAKE) --no-print-directory pkg-test
+	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory e2e container-check; \
+	else echo "test: not root, so the virtual cluster scenarios (make e2e) and container-check did not run"; fi
 
-# Virtual cluster scenarios a to d and f to k but g: QEMU VMs booting from wwctl server in
+# Virtual cluster scenarios a to d and f to l but g: QEMU VMs booting from wwctl server in
 # a private network namespace (test/e2e). E2E_FLAGS adds go test flags,
 # e.g. E2E_FLAGS='-run Discovery'.
 E2E_FLAGS ?=

@@ -313,7 +313,14 @@ func golden(t *testing.T, p, got string) {
 // nothing and says the daemon serves TFTP.
 func TestConfigureTFTP(t *testing.T) {
 	in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\ntftp:\n  mode: external\n  systemd name: tftpd-hpa\n")
-	src := in.Config.Paths.Ipxesource
+	// The binaries are the test's own: the default paths.ipxesource is
+	// the system's /usr/lib/ipxe, which a test must never write.
+	src := filepath.Join(t.TempDir(), "ipxe")
+	conf, err := os.ReadFile(in.ConfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitetest.Write(t, in.ConfPath, string(conf)+"  ipxesource: "+src+"\n")
 	bins := map[string]string{"undionly.kpxe": "bios", "ipxe-snponly-x86_64.efi": "efi", "arm64-efi/snponly.efi": "arm"}
 	for p, content := range bins {
 		sitetest.Write(t, filepath.Join(src, p), content)

@@ -42,7 +42,12 @@ type Options struct {
 	// Secure is warewulf.secure: the runtime overlay only to a
 	// privileged source port (wwclient), not to iPXE.
 	Secure bool
-	Log    *slog.Logger
+	// External: DHCP and TFTP are an external dnsmasq's (dhcp.mode and
+	// tftp.mode external, dhcp.systemd name dnsmasq), which "wwctl
+	// configure dhcp" and "configure tftp" set up and StartDnsmasq runs;
+	// the daemon serves HTTP only.
+	External bool
+	Log      *slog.Logger
 }
 
 // Cluster is a virtual cluster: a network namespace with a bridge, the
@@ -72,6 +77,7 @@ type Cluster struct {
 	mu         sync.Mutex
 	vms        []*VM
 	bmcs       []*BMC
+	aux        []*Proc // other servers in the namespace (dnsmasq)
 	closeOnce  sync.Once
 	closeErr   error
 	signals    chan os.Signal
@@ -123,6 +129,10 @@ func (c *Cluster) warewulfConf() string {
 		interval = 60
 	}
 	d := c.opts.Dir
+	dhcpMode, tftpMode, dhcpServer := "embedded", "embedded", "dhcpd"
+	if c.opts.External {
+		dhcpMode, tftpMode, dhcpServer = "external", "external", "dnsmasq"
+	}
 	return fmt.Sprintf(`# Written by the wwboot e2e harness.
 ipaddr: %[1]s
 netmask: %[2]s
@@ -133,13 +143,14 @@ warewulf:
   secure: %[5]t
 dhcp:
   enabled: true
-  mode: embedded
+  mode: %[10]s
+  systemd name: %[12]s
   interface: %[6]s
   range start: 192.0.2.100
   range end: 192.0.2.199
 tftp:
   enabled: true
-  mode: embedded
+  mode: %[11]s
 nfs:
   enabled: false
 paths:
@@ -149,7 +160,7 @@ paths:
   cachedir: %[7]s/cache
   wwoverlaydir: %[8]s
   wwchrootdir: %[9]s
-`, ServerIP, Netmask, DaemonPort, interval, c.opts.Secure, BridgeName, d, c.OverlayDir, c.ChrootDir)
+`, ServerIP, Netmask, DaemonPort, interval, c.opts.Secure, BridgeName, d, c.OverlayDir, c.ChrootDir, dhcpMode, tftpMode, dhcpServer)
 }
 
 // Wwctl runs "wwctl --warewulfconf CONF args..." on the host and returns
@@ -270,7 +281,7 @@ func (c *Cluster) Close() error {
 
 func (c *Cluster) teardown() error {
 	c.mu.Lock()
-	vms, bmcs, daemon, ns, stopPoll := c.vms, c.bmcs, c.daemon, c.ns, c.stopPoll
+	vms, bmcs, aux, daemon, ns, stopPoll := c.vms, c.bmcs, c.aux, c.daemon, c.ns, c.stopPoll
 	c.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
@@ -288,6 +299,9 @@ func (c *Cluster) teardown() error {
 	for _, b := range bmcs {
 		errs = append(errs, b.proc.Stop(10*time.Second))
 	}
+	for _, p := range aux {
+		errs = append(errs, p.Stop(10*time.Second))
+	}
 	if stopPoll != nil {
 		stopPoll()
 		<-c.pollDone
@@ -304,6 +318,11 @@ func (c *Cluster) teardown() error {
 	for _, vm := range vms {
 		if done, _ := vm.Exited(); !done {
 			errs = append(errs, fmt.Errorf("VM %s (pid %d) is still running", vm.Name, vm.proc.PID()))
+		}
+	}
+	for _, p := range aux {
+		if done, _ := p.Exited(); !done {
+			errs = append(errs, fmt.Errorf("%s (pid %d) is still running", p.name, p.PID()))
 		}
 	}
 	for _, b := range bmcs {
@@ -374,4 +393,51 @@ func (c *Cluster) AppendConf(text string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// DnsmasqLog is the external dnsmasq's log (StartDnsmasq).
+func (c *Cluster) DnsmasqLog() string { return filepath.Join(c.opts.Dir, "dnsmasq.log") }
+
+// StartDnsmasq runs dnsmasq in the namespace as the cluster's DHCP and
+// TFTP server, with the configuration "wwctl configure dhcp" wrote under
+// paths.sysconfdir (dnsmasq.d/*.conf) and no DNS; Close stops it.
+func (c *Cluster) StartDnsmasq(ctx context.Context) error {
+	if c.ns == nil {
+		return errors.New("start the cluster before dnsmasq")
+	}
+	dir := c.opts.Dir
+	cmd := c.ns.Command(context.Background(), "dnsmasq", "--keep-in-foreground", "--port=0", "--conf-file=/dev/null",
+		"--conf-dir="+filepath.Join(dir, "etc", "dnsmasq.d")+",*.conf", "--bind-interfaces",
+		// Root: the test's tree is not readable by dnsmasq's usual user.
+		"--user=root", "--pid-file="+filepath.Join(dir, "dnsmasq.pid"), "--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"),
+		"--log-facility="+c.DnsmasqLog(), "--log-dhcp")
+	out, err := os.Create(filepath.Join(dir, "dnsmasq.out"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	p, err := startProc("dnsmasq", cmd, c.log)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.aux = append(c.aux, p)
+	c.mu.Unlock()
+	// It is up when it says so, or gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("dnsmasq exited (%v):\n%s%s", err, tailFile(filepath.Join(dir, "dnsmasq.out"), 10), tailFile(c.DnsmasqLog(), 10))
+		}
+		if data, _ := os.ReadFile(c.DnsmasqLog()); strings.Contains(string(data), "DHCP, IP range") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("dnsmasq did not start serving DHCP in 10 s:\n%s", tailFile(c.DnsmasqLog(), 10))
 }

@@ -81,6 +81,12 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T, interval int) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, interval, nil)
+}
+
+// newTestClusterWith is newTestCluster with options changed by edit.
+func newTestClusterWith(t *testing.T, interval int, edit func(*Options)) *testCluster {
+	t.Helper()
 	needE2E(t)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cache := os.Getenv(envCache)
@@ -100,10 +106,14 @@ func newTestCluster(t *testing.T, interval int) *testCluster {
 			t.Fatal(err)
 		}
 	}
-	c, err := New(Options{
+	opts := Options{
 		Dir: dir, Bin: binaries(t), Accel: os.Getenv(envAccel), ProbeKernel: k.Vmlinuz(),
 		CacheDir: cache, UpdateInterval: interval, Secure: true, Log: log,
-	})
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	c, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
