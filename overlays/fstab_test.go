@@ -5,10 +5,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 )
 
 // fstabLines renders the fstab overlay for node and returns its lines
@@ -82,10 +83,6 @@ nodes:
 	}
 }
 
-// fakeMountEnv marks the test binary re-executed in mount and network
-// namespaces of its own.
-const fakeMountEnv = "WWBOOT_FSTAB_FAKEMOUNT"
-
 // TestFstabNFSMounts checks the NFS lines of a rendered fstab with
 // util-linux's mount and nfs-utils' mount.nfs: "mount -f --fstab FILE -a
 // -t nfs,nfs4" parses the file as the node's mount would and has
@@ -96,21 +93,10 @@ const fakeMountEnv = "WWBOOT_FSTAB_FAKEMOUNT"
 // (The kernel here has no nfsd, so a real mount cannot be tested: see
 // README, "NFS".)
 func TestFstabNFSMounts(t *testing.T) {
-	if os.Getenv(fakeMountEnv) == "" {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root for a mount namespace")
-		}
-		if _, err := os.Stat("/sbin/mount.nfs"); err != nil {
-			t.Skip("no mount.nfs (Debian: nfs-common, with nfs-kernel-server in scripts/deps.sh)")
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestFstabNFSMounts$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), fakeMountEnv+"=1")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("in a mount namespace: %v\n%s", err, out)
-		}
-		t.Logf("in a mount namespace:\n%s", out)
+	if _, err := os.Stat("/sbin/mount.nfs"); err != nil {
+		t.Skip("no mount.nfs (Debian: nfs-common, with nfs-kernel-server in scripts/deps.sh)")
+	}
+	if !nettest.Isolate(t) {
 		return
 	}
 	mnt := t.TempDir()

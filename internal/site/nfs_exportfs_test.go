@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -15,12 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/config"
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
-
-// mountNSEnv marks the test binary re-executed in a mount namespace of
-// its own.
-const mountNSEnv = "WWBOOT_NFS_MOUNTNS"
 
 // TestConfigureNFSExportfs runs configure nfs with the real exportfs of
 // nfs-utils on /etc/exports. It re-executes itself in new mount and
@@ -31,21 +27,10 @@ const mountNSEnv = "WWBOOT_NFS_MOUNTNS"
 // every path and writes its table (etab) without it.
 func TestConfigureNFSExportfs(t *testing.T) {
 	exportfs := lookSbin("exportfs")
-	if os.Getenv(mountNSEnv) == "" {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root for a mount namespace")
-		}
-		if !filepath.IsAbs(exportfs) {
-			t.Skip("exportfs is not installed (Debian: nfs-kernel-server, see scripts/deps.sh)")
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestConfigureNFSExportfs$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), mountNSEnv+"=1")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("in a mount namespace: %v\n%s", err, out)
-		}
-		t.Logf("in a mount namespace:\n%s", out)
+	if !filepath.IsAbs(exportfs) {
+		t.Skip("exportfs is not installed (Debian: nfs-kernel-server, see scripts/deps.sh)")
+	}
+	if !nettest.Isolate(t) {
 		return
 	}
 

@@ -18,14 +18,41 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 const (
-	pairEnv = "NETTEST_PAIR"
-	roleEnv = "NETTEST_ROLE"
+	pairEnv     = "NETTEST_PAIR"
+	roleEnv     = "NETTEST_ROLE"
+	isolatedEnv = "NETTEST_ISOLATED"
 )
+
+// Isolate runs the calling test again, in a process of its own in new
+// mount and network namespaces (Go makes the new mount namespace's
+// mounts private: what the test mounts stays there, and it can reach no
+// network), and reports whether this is that run. The caller goes on
+// when it is true and returns when it is false: the outer run has then
+// reported the inner one's outcome. It skips the test when not root.
+func Isolate(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(isolatedEnv) == t.Name() {
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for mount and network namespaces")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), isolatedEnv+"="+t.Name())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("in new mount and network namespaces: %v\n%s", err, out)
+	}
+	t.Logf("in new mount and network namespaces:\n%s", out)
+	return false
+}
 
 // Pair is two network namespaces joined by a veth pair. The server end
 // has an address; the client end has none, like a booting machine.
