@@ -190,6 +190,7 @@ say "running the README's commands in the fresh root"
 # every process of the run ends with it.
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
   TERM="${TERM:-dumb}" FRESH_DEMO_TIMEOUT="${FRESH_DEMO_TIMEOUT:-1200}" ROOT="$root" CACHE="$cache" \
+  WWBOOT_FRESH_CHECK=1 \
   unshare --mount --pid --fork --propagation private bash -euc '
     # The root a mount point of its own, as on a machine ("ip netns exec"
     # remounts / as a slave).

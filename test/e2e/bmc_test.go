@@ -60,9 +60,6 @@ func TestBMCPower(t *testing.T) {
 		t.Errorf("the BMC was not asked for boot device pxe: %q", bmc.Calls())
 	}
 
-	// The console, opened while the node is off, shows its boot from
-	// the first power on.
-	console := tc.startConsole(ctx, "n1")
 	power("ok", "power", "on", "n1")
 	bootCtx, cancelBoot := context.WithTimeout(ctx, bootTime)
 	defer cancelBoot()
@@ -70,15 +67,14 @@ func TestBMCPower(t *testing.T) {
 	power("on", "power", "status", "n1")
 	tc.logTimings(map[string]*VM{"n1": vm})
 
-	// What the node printed came through serial over LAN, and what is
-	// typed reaches its shell; ~. leaves.
-	for _, re := range []string{`wwinit: starting /sbin/init`, `E2E-PROBE up host=n1 `} {
-		if err := console.wait(bootCtx, regexp.MustCompile(re)); err != nil {
-			t.Fatalf("wwctl node console n1: %v", err)
-		}
-	}
-	console.typeIn("\recho E2E-SOL-$((6*7))\r")
-	if err := console.wait(bootCtx, regexp.MustCompile(`E2E-SOL-42`)); err != nil {
+	// The booted node's console over serial over LAN: what is typed
+	// reaches its shell and what the shell prints comes back; ~. leaves.
+	// (Opened after the boot: ipmi_sim connects to the VM's serial port
+	// some seconds after QEMU starts, and, under load, drops a console
+	// during the boot's burst of output; see the README.)
+	console := tc.startConsole(ctx, "n1")
+	console.typeIn("\recho E2E-SOL-$((6*7)) $(hostname)\r")
+	if err := console.wait(bootCtx, regexp.MustCompile(`E2E-SOL-42 n1`)); err != nil {
 		t.Fatalf("wwctl node console n1: %v", err)
 	}
 	console.typeIn("\r~.")
