@@ -105,6 +105,9 @@ have ipmitool || pkgs+=(ipmitool)
 # The real exportfs that checks "wwctl configure nfs"'s exports, and
 # mount.nfs for the fake mounts of the nodes' fstab.
 have_sbin exportfs || pkgs+=(nfs-kernel-server)
+# rpm reads the header of the package "make rpm" builds (build/pkg's
+# TestRPM: %config(noreplace), requires).
+have rpm || pkgs+=(rpm)
 # The iPXE binaries the embedded TFTP server hands to PXE firmware.
 [ -e /usr/lib/ipxe/undionly.kpxe ] || pkgs+=(ipxe)
 if $e2e; then
