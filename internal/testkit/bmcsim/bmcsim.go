@@ -164,25 +164,15 @@ func (s *Sim) Calls() []string {
 
 // Silent returns the port of a UDP socket that reads and never answers:
 // a BMC that is down behind a live address.
-func Silent(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	must(t, err)
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := c.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
+func Silent(t testing.TB) int { return udpBMC(t, nil) }
 
 // Garbage returns the port of a UDP server that answers every datagram
 // with answer (bytes that are not IPMI).
-func Garbage(t testing.TB, answer []byte) int {
+func Garbage(t testing.TB, answer []byte) int { return udpBMC(t, answer) }
+
+// udpBMC serves a loopback UDP port until the test ends, answering
+// every datagram with answer (nil: never answering).
+func udpBMC(t testing.TB, answer []byte) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	must(t, err)
@@ -194,7 +184,9 @@ func Garbage(t testing.TB, answer []byte) int {
 			if err != nil {
 				return
 			}
-			_, _ = c.WriteTo(answer, from)
+			if answer != nil {
+				_, _ = c.WriteTo(answer, from)
+			}
 		}
 	}()
 	return c.LocalAddr().(*net.UDPAddr).Port

@@ -381,16 +381,16 @@ func (b *bench) report(stdout io.Writer) {
 	for _, c := range b.cases {
 		d, s := harness.Median(c.daemon), harness.Median(c.static)
 		ratio := d / s
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fx\t≥ %.2gx\t%s\n", c.name, fmtRate(d, c.unit), fmtRate(s, c.unit), ratio, c.target, okOver(ratio >= c.target))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fx\t≥ %.2gx\t%s\n", c.name, fmtRate(d, c.unit), fmtRate(s, c.unit), ratio, c.target, harness.Verdict(ratio >= c.target))
 	}
 	if st := b.storm; st != nil {
 		ratio := float64(st.wall) / float64(st.build)
 		fmt.Fprintf(tw, "boot storm, %d stale nodes at once\t%s (%d/%d answered)\t%s (wwctl overlay build)\t%.2fx\t≤ %.2gx\t%s\n",
 			st.nodes, harness.FmtDur(st.wall), st.answered, st.nodes, harness.FmtDur(st.build), ratio, targetStorm,
-			okOver(ratio <= targetStorm && st.answered == st.nodes))
+			harness.Verdict(ratio <= targetStorm && st.answered == st.nodes))
 	}
-	fmt.Fprintf(tw, "start to first answer\t%s\t\t\t< %s\t%s\n", harness.FmtDur(b.startup), harness.FmtDur(targetStart), okOver(b.startup < targetStart))
-	fmt.Fprintf(tw, "peak RSS after the load\t%s\t%s\t\t< %s\t%s\n", fmtBytes(b.hwm), fmtBytes(b.staticHWM), fmtBytes(targetRSS), okOver(b.hwm < targetRSS))
+	fmt.Fprintf(tw, "start to first answer\t%s\t\t\t< %s\t%s\n", harness.FmtDur(b.startup), harness.FmtDur(targetStart), harness.Verdict(b.startup < targetStart))
+	fmt.Fprintf(tw, "peak RSS after the load\t%s\t%s\t\t< %s\t%s\n", fmtBytes(b.hwm), fmtBytes(b.staticHWM), fmtBytes(targetRSS), harness.Verdict(b.hwm < targetRSS))
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "\nDAEMON asks for each node in turn (/ipxe/<mac>, /system/<mac>, /image/<mac>); STATIC is\n"+
 		"http.FileServer serving a copy of one script and one overlay and the image archive itself.\n"+
@@ -543,13 +543,13 @@ func (c *child) waitFor(ctx context.Context, path string, limit time.Duration) (
 		select {
 		case err := <-c.exited:
 			c.exited <- err
-			return nil, fmt.Errorf("exited (%v) before answering; log %s:\n%s", err, c.log, tail(c.log))
+			return nil, fmt.Errorf("exited (%v) before answering; log %s:\n%s", err, c.log, harness.TailFile(c.log))
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(2 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no answer to %s within %s (last: %v); log:\n%s", path, limit, err, tail(c.log))
+			return nil, fmt.Errorf("no answer to %s within %s (last: %v); log:\n%s", path, limit, err, harness.TailFile(c.log))
 		}
 	}
 }
@@ -560,7 +560,7 @@ func (c *child) stop() error {
 	select {
 	case err := <-c.exited:
 		if err != nil {
-			return fmt.Errorf("%s: %w\n%s", c.cmd.Path, err, tail(c.log))
+			return fmt.Errorf("%s: %w\n%s", c.cmd.Path, err, harness.TailFile(c.log))
 		}
 		return nil
 	case <-time.After(30 * time.Second):
@@ -640,22 +640,6 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// tail returns the end of the file at p.
-func tail(p string) string {
-	data, _ := os.ReadFile(p)
-	if len(data) > 4000 {
-		data = data[len(data)-4000:]
-	}
-	return string(data)
-}
-
-func okOver(ok bool) string {
-	if ok {
-		return "ok"
-	}
-	return "MISSED"
 }
 
 func fmtRate(v float64, unit string) string {

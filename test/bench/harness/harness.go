@@ -68,6 +68,29 @@ func Workspace(ctx context.Context, prefix, wwctl string, keep bool, out io.Writ
 	return dir, wwctl, done, nil
 }
 
+// Verdict is a bench row's result column: "ok" when its target is met,
+// else "MISSED".
+func Verdict(met bool) string {
+	if met {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+// Tail returns the last 4,000 bytes of data, for error messages.
+func Tail(data []byte) string {
+	if len(data) > 4000 {
+		data = data[len(data)-4000:]
+	}
+	return string(data)
+}
+
+// TailFile is Tail of the file at p ("" when it cannot be read).
+func TailFile(p string) string {
+	data, _ := os.ReadFile(p)
+	return Tail(data)
+}
+
 // Median returns the middle of v (the mean of the two middles when
 // even), 0 when v is empty.
 func Median[T ~int64 | ~float64](v []T) T {

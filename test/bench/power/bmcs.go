@@ -16,6 +16,8 @@ import (
 	"github.com/bougou/go-ipmi/pkg/hal/mock"
 	"github.com/bougou/go-ipmi/pkg/server"
 	"github.com/bougou/go-ipmi/pkg/transport/udp"
+
+	"github.com/wwboot/wwboot/test/bench/harness"
 )
 
 // The fake BMCs' one user, an administrator on the LAN channel.
@@ -107,7 +109,7 @@ func startBMCs(ctx context.Context, n int, logPath string) (*bmcProcess, error) 
 	}
 	f := strings.Fields(l)
 	if len(f) != n+1 || f[0] != "ports" {
-		return nil, errors.Join(fmt.Errorf("fake BMCs: want %d ports, got %.200q; log:\n%s", n, l, tail(logPath)), c.stop())
+		return nil, errors.Join(fmt.Errorf("fake BMCs: want %d ports, got %.200q; log:\n%s", n, l, harness.TailFile(logPath)), c.stop())
 	}
 	p := &bmcProcess{child: c, ports: make([]int, n)}
 	for i, s := range f[1:] {

@@ -252,7 +252,7 @@ func (b *bench) probeIpmitool(ctx context.Context) (string, error) {
 	args := b.ipmitoolArgs(1, bmcPassword, "-vv")
 	out, err := command(ctx, args...).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("Chassis Power is on")) {
-		return "", fmt.Errorf("%s: %v; the reference cannot talk to the fake BMCs:\n%s", strings.Join(args, " "), err, tailBytes(out))
+		return "", fmt.Errorf("%s: %v; the reference cannot talk to the fake BMCs:\n%s", strings.Join(args, " "), err, harness.Tail(out))
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -290,14 +290,14 @@ func (b *bench) runWwctl(ctx context.Context, c *powerCase) error {
 	what := fmt.Sprintf("wwctl power status --fanout %d", c.fanout)
 	var exit *exec.ExitError
 	if err != nil && (!c.wrongPassword || !errors.As(err, &exit)) {
-		return fmt.Errorf("%s: %w\n%s", what, err, tailBytes(stderr.Bytes()))
+		return fmt.Errorf("%s: %w\n%s", what, err, harness.Tail(stderr.Bytes()))
 	}
 	if c.wrongPassword && err == nil {
 		return fmt.Errorf("%s: exit 0 with a wrong password for %s", what, nodeName(b.o.bad))
 	}
 	var rows []powerRow
 	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
-		return fmt.Errorf("%s: output: %w\n%s", what, err, tailBytes(out.Bytes()))
+		return fmt.Errorf("%s: output: %w\n%s", what, err, harness.Tail(out.Bytes()))
 	}
 	if len(rows) != b.o.nodes {
 		return fmt.Errorf("%s: %d nodes in the output, want %d", what, len(rows), b.o.nodes)
@@ -417,7 +417,7 @@ func (b *bench) report(stdout io.Writer) {
 		}
 		target, result := "", ""
 		if c.fanout == targetFanout && b.o.nodes == targetNodes {
-			target, result = "≤ "+harness.FmtDur(targetWall), okOver(w.wall <= targetWall)
+			target, result = "≤ "+harness.FmtDur(targetWall), harness.Verdict(w.wall <= targetWall)
 		}
 		fmt.Fprintf(tw, "fanout %d\t%s\t%s\t%s\t%s\t%s\t%s\t%.3fx, %.3fx\t%s\t%s\n", c.fanout,
 			harness.FmtDur(w.wall), per(w.cpu), per(harness.Median(c.wwctlBMC)),
@@ -517,7 +517,7 @@ func (c *child) stop() error {
 	case err := <-c.exited:
 		// A run that was interrupted says so itself.
 		if err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%s: %w\n%s", c.cmd.Path, err, tail(c.log))
+			return fmt.Errorf("%s: %w\n%s", c.cmd.Path, err, harness.TailFile(c.log))
 		}
 		return nil
 	case <-time.After(10 * time.Second):
@@ -551,24 +551,4 @@ func shellQuote(argv []string) string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
-}
-
-// tail returns the end of the file at p.
-func tail(p string) string {
-	data, _ := os.ReadFile(p)
-	return tailBytes(data)
-}
-
-func tailBytes(data []byte) string {
-	if len(data) > 2000 {
-		data = data[len(data)-2000:]
-	}
-	return string(data)
-}
-
-func okOver(ok bool) string {
-	if ok {
-		return "ok"
-	}
-	return "MISSED"
 }
