@@ -87,6 +87,9 @@ have_sbin sfdisk || pkgs+=(fdisk)
 have_sbin ip || pkgs+=(iproute2)
 have_sbin sysctl || pkgs+=(procps)
 have_sbin dhclient || pkgs+=(isc-dhcp-client)
+# ISC's DHCP relay agent between the test's networks (dhcp's relay test,
+# the relay scenario).
+have_sbin dhcrelay || pkgs+=(isc-dhcp-relay)
 have tftp || pkgs+=(tftp-hpa)
 have curl || pkgs+=(curl)
 # The real sshd and ssh that check the nodes' host certificates (overlays'

@@ -9,7 +9,11 @@ package config
 
 import (
 	_ "embed" // for the shipped warewulf.conf
+	"fmt"
+	"net/netip"
 	"path/filepath"
+	"strings"
+	"unicode"
 )
 
 // DefaultPath is where the server configuration lives on a packaged install.
@@ -171,8 +175,10 @@ type DhcpConf struct {
 	Enabled bool `yaml:"enabled"`
 	// Mode is ModeEmbedded, ModeProxy or ModeExternal.
 	Mode string `yaml:"mode"`
-	// Interface is the interface the embedded server listens on; empty
-	// means the one that holds Ipaddr.
+	// Interface is the interface the embedded server listens on, or
+	// several separated by commas or spaces (VLAN interfaces such as
+	// eth0.1000 included; Interfaces splits them); empty means the one
+	// that holds Ipaddr. The interfaces of Networks are served too.
 	Interface   string `yaml:"interface,omitempty"`
 	Template    string `yaml:"template"`
 	RangeStart  string `yaml:"range start,omitempty"`
@@ -188,6 +194,47 @@ type DhcpConf struct {
 	OffersPerSecond int `yaml:"offers per second"`
 	// ClientOffersPerMinute bounds those offers to one hardware address.
 	ClientOffersPerMinute int `yaml:"client offers per minute"`
+	// Networks are the embedded server's networks besides the one of
+	// Ipaddr, Network and Netmask with RangeStart and RangeEnd: those of
+	// other interfaces (VLANs) and those behind DHCP relays.
+	Networks []DhcpNetwork `yaml:"networks,omitempty"`
+}
+
+// DhcpNetwork is one item of dhcp.networks: a network the embedded
+// DHCP server gives addresses on. A request relayed by a DHCP relay
+// agent is answered from the network holding its relay address
+// (giaddr); one arriving directly from the network of its interface.
+type DhcpNetwork struct {
+	Network string `yaml:"network"`
+	Netmask string `yaml:"netmask"`
+	// RangeStart and RangeEnd bound the dynamic range for clients that
+	// are not nodes; unset means such clients get nothing there.
+	RangeStart string `yaml:"range start,omitempty"`
+	RangeEnd   string `yaml:"range end,omitempty"`
+	// Gateway is the router clients of the network get, unless a node's
+	// network device gives its own.
+	Gateway string `yaml:"gateway,omitempty"`
+	// Interface is the server's interface on the network, which is then
+	// served; empty for a network reached through a DHCP relay.
+	Interface string `yaml:"interface,omitempty"`
+}
+
+// Prefix is the network as a prefix, such as 10.0.2.0/24.
+func (n DhcpNetwork) Prefix() (netip.Prefix, error) {
+	a, err := netip.ParseAddr(n.Network)
+	if err != nil || !a.Is4() {
+		return netip.Prefix{}, fmt.Errorf("network %q is not an IPv4 address", n.Network)
+	}
+	bits, ok := netmaskBits(n.Netmask)
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("netmask %q is not a valid netmask", n.Netmask)
+	}
+	return netip.PrefixFrom(a, bits), nil
+}
+
+// Interfaces returns the names of Interface, in order.
+func (d DhcpConf) Interfaces() []string {
+	return strings.FieldsFunc(d.Interface, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
 // TftpConf is the "tftp" section.

@@ -368,3 +368,26 @@ func goldenFile(t *testing.T, path string, got []byte) {
 		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }
+
+// TestDhcpNetworks checks that dhcp.networks and a dhcp.interface of
+// several names are read.
+func TestDhcpNetworks(t *testing.T) {
+	c := mustParse(t, text("ipaddr: 10.0.0.1/24", "dhcp:", "  interface: eth0, eth0.1000  eth1",
+		"  range start: 10.0.0.100", "  range end: 10.0.0.199", "  networks:",
+		"    - network: 10.0.16.0", "      netmask: 255.255.255.0", "      interface: eth0.1000", "      gateway: 10.0.16.254",
+		"    - network: 10.2.0.0", "      netmask: 255.255.0.0", "      range start: 10.2.1.0", "      range end: 10.2.1.255"))
+	want := []DhcpNetwork{
+		{Network: "10.0.16.0", Netmask: "255.255.255.0", Gateway: "10.0.16.254", Interface: "eth0.1000"},
+		{Network: "10.2.0.0", Netmask: "255.255.0.0", RangeStart: "10.2.1.0", RangeEnd: "10.2.1.255"},
+	}
+	if diff := cmp.Diff(want, c.Dhcp.Networks); diff != "" {
+		t.Errorf("dhcp.networks (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"eth0", "eth0.1000", "eth1"}, c.Dhcp.Interfaces()); diff != "" {
+		t.Errorf("dhcp.interface (-want +got):\n%s", diff)
+	}
+	p, err := c.Dhcp.Networks[1].Prefix()
+	if err != nil || p.String() != "10.2.0.0/16" {
+		t.Errorf("Prefix() = %v, %v; want 10.2.0.0/16", p, err)
+	}
+}

@@ -155,6 +155,7 @@ func (c *Config) checkNetwork(k *checker) {
 		net4 = netip.PrefixFrom(network, maskBits).Masked()
 	}
 	k.dhcpRange("dhcp.range start", "dhcp.range end", c.Dhcp.RangeStart, c.Dhcp.RangeEnd, 4, net4)
+	c.checkDhcpNetworks(k, net4)
 
 	addr6, addr6OK := k.addr("ipaddr6", c.Ipaddr6, 6)
 	var net6 netip.Prefix
@@ -276,6 +277,68 @@ func (c *Config) checkPaths(k *checker, isSet func(key string) bool) {
 		// A relative localstatedir already has its own complaint.
 		if isSet(d.key) || filepath.IsAbs(p.Localstatedir) {
 			k.absolute(d.key, d.value)
+		}
+	}
+}
+
+// maxIfname is the longest interface name Linux accepts (IFNAMSIZ - 1).
+const maxIfname = 15
+
+// checkDhcpNetworks checks dhcp.interface and dhcp.networks: each
+// network valid, with its range and gateway inside it, none overlapping
+// another or the main network (network and netmask).
+func (c *Config) checkDhcpNetworks(k *checker, main netip.Prefix) {
+	seen := map[string]bool{}
+	for _, name := range c.Dhcp.Interfaces() {
+		switch {
+		case len(name) > maxIfname || strings.ContainsAny(name, "/:"):
+			k.add("dhcp.interface", "%q is not an interface name (at most %d characters, no / or :)", name, maxIfname)
+		case seen[name]:
+			k.add("dhcp.interface", "%q is listed twice", name)
+		}
+		seen[name] = true
+	}
+	type known struct {
+		key    string
+		prefix netip.Prefix
+	}
+	var nets []known
+	if main.IsValid() {
+		nets = append(nets, known{"network", main})
+	}
+	for i, n := range c.Dhcp.Networks {
+		key := fmt.Sprintf("dhcp.networks[%d]", i)
+		a, addrOK := k.addr(key+".network", n.Network, 4)
+		if n.Network == "" {
+			k.addAt(key, key+".network", "must be set")
+		}
+		bits, maskOK := netmaskBits(n.Netmask)
+		switch {
+		case n.Netmask == "":
+			k.addAt(key, key+".netmask", "must be set")
+		case !maskOK:
+			k.add(key+".netmask", "%q is not a valid netmask", n.Netmask)
+		}
+		var prefix netip.Prefix
+		if addrOK && maskOK {
+			prefix = netip.PrefixFrom(a, bits)
+			if prefix.Masked().Addr() != a {
+				k.add(key+".network", "%s is not the first address of its network with netmask %s (%s)", a, n.Netmask, prefix.Masked())
+			}
+			prefix = prefix.Masked()
+			for _, other := range nets {
+				if other.prefix.Overlaps(prefix) {
+					k.add(key+".network", "%s overlaps %s (%s): a request could not tell which network it is from", prefix, other.key, other.prefix)
+				}
+			}
+			nets = append(nets, known{key, prefix})
+		}
+		k.dhcpRange(key+".range start", key+".range end", n.RangeStart, n.RangeEnd, 4, prefix)
+		if gw, ok := k.addr(key+".gateway", n.Gateway, 4); ok && prefix.IsValid() && !prefix.Contains(gw) {
+			k.add(key+".gateway", "%s is outside the network %s", gw, prefix)
+		}
+		if n.Interface != "" && (len(n.Interface) > maxIfname || strings.ContainsAny(n.Interface, "/:, \t")) {
+			k.add(key+".interface", "%q is not an interface name (at most %d characters, no / : , or space)", n.Interface, maxIfname)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,7 +241,7 @@ func restartNeeded(was, now *config.Config) bool {
 	return n.Port != w.Port || n.TLS != w.TLS || n.TLSPort != w.TLSPort ||
 		n.MaxConnections != w.MaxConnections || n.MaxClientConnections != w.MaxClientConnections ||
 		n.IdleClientConnections != w.IdleClientConnections || n.IdleTimeout != w.IdleTimeout ||
-		now.Dhcp != was.Dhcp || now.Tftp.Mode != was.Tftp.Mode || now.Paths != was.Paths
+		!reflect.DeepEqual(now.Dhcp, was.Dhcp) || now.Tftp.Mode != was.Tftp.Mode || now.Paths != was.Paths
 }
 
 // watch saves the status every watchInterval when it changed, and

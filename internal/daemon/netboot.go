@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,9 +52,13 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 		return err
 	}
 	var dsrv *dhcp.Server
-	var ifname string
+	var ifnames []string
 	if serveDHCP {
-		ifname, err = netbootInterface(cfg.Dhcp.Interface, serverIP)
+		ifnames, err = netbootInterfaces(cfg.Dhcp, serverIP)
+		if err != nil {
+			return err
+		}
+		networks, err := dhcpNetworks(cfg.Dhcp.Networks)
 		if err != nil {
 			return err
 		}
@@ -74,8 +79,8 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 			return fmt.Errorf("dhcp: %w", err)
 		}
 		dsrv, err = dhcp.New(dhcp.Options{
-			Mode: cfg.Dhcp.Mode, Interface: ifname, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port, IPXEURL: contract.IPXEScriptURL,
-			RangeStart: start, RangeEnd: end, LeaseFile: leaseFile, BootFiles: boot,
+			Mode: cfg.Dhcp.Mode, Interfaces: ifnames, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port, IPXEURL: contract.IPXEScriptURL,
+			RangeStart: start, RangeEnd: end, Networks: networks, LeaseFile: leaseFile, BootFiles: boot,
 			OfferHold: time.Duration(cfg.Dhcp.OfferHold) * time.Second,
 			OfferRate: cfg.Dhcp.OffersPerSecond, ClientOfferRate: cfg.Dhcp.ClientOffersPerMinute,
 			Nodes: nodes, Log: n.log,
@@ -92,7 +97,9 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 		files, missing := tftp.ResolveIpxe(n.site.IpxeSource(), cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
 		n.reportMissingIpxe(missing, n.site.IpxeSource())
 		addr := net.JoinHostPort("", strconv.Itoa(tftp.Port))
-		if serverIP.IsValid() {
+		// With several DHCP interfaces, each network's clients load
+		// their boot file from the server's address on their own.
+		if serverIP.IsValid() && len(ifnames) <= 1 {
 			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))
 		}
 		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Log: n.log,
@@ -107,10 +114,15 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 	// iPXE waits ~16 s for an IPv6 router before it runs its script
 	// unless something answers its solicitations. In proxy mode the
 	// network, and whether it has IPv6 routers, is the site's.
-	var ra *ndp.Responder
+	var ras []*ndp.Responder
 	if dsrv != nil && cfg.Dhcp.Mode == config.ModeEmbedded {
-		if ra, err = ndp.New(ndp.Options{Interface: ifname, Log: n.log}); err != nil {
-			n.log.Info("IPv6 router solicitations are not answered; iPXE waits for IPv6 autoconfiguration", "err", err)
+		for _, ifname := range ifnames {
+			ra, err := ndp.New(ndp.Options{Interface: ifname, Log: n.log})
+			if err != nil {
+				n.log.Info("IPv6 router solicitations are not answered; iPXE waits for IPv6 autoconfiguration", "interface", ifname, "err", err)
+				continue
+			}
+			ras = append(ras, ra)
 		}
 	}
 	if m, ok := nodes.(metricsAdder); ok {
@@ -122,7 +134,7 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 		}
 		g.Go(func() error { return dsrv.Serve(ctx) })
 	}
-	if ra != nil {
+	for _, ra := range ras {
 		g.Go(func() error {
 			if err := ra.Serve(ctx); err != nil {
 				n.log.Warn("IPv6 router solicitations are no longer answered", "err", err)
@@ -189,15 +201,60 @@ func (n *netboot) reportMissingIpxe(missing []string, source string) {
 	}
 }
 
-// netbootInterface is dhcp.interface, else the interface holding
-// ipaddr.
-func netbootInterface(name string, serverIP netip.Addr) (string, error) {
-	if name != "" {
+// netbootInterfaces are the interfaces of dhcp.interface, else the
+// interface holding ipaddr, then those of dhcp.networks not listed yet.
+func netbootInterfaces(c config.DhcpConf, serverIP netip.Addr) ([]string, error) {
+	names := c.Interfaces()
+	for _, name := range names {
 		if _, err := net.InterfaceByName(name); err != nil {
-			return "", fmt.Errorf("dhcp.interface %q: %w", name, err)
+			return nil, fmt.Errorf("dhcp.interface %q: %w", name, err)
 		}
-		return name, nil
 	}
+	if len(names) == 0 {
+		name, err := interfaceHolding(serverIP)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	for i, n := range c.Networks {
+		if n.Interface == "" || slices.Contains(names, n.Interface) {
+			continue
+		}
+		if _, err := net.InterfaceByName(n.Interface); err != nil {
+			return nil, fmt.Errorf("dhcp.networks[%d].interface %q: %w", i, n.Interface, err)
+		}
+		names = append(names, n.Interface)
+	}
+	return names, nil
+}
+
+// dhcpNetworks converts dhcp.networks, which config has checked.
+func dhcpNetworks(list []config.DhcpNetwork) ([]dhcp.Network, error) {
+	var out []dhcp.Network
+	for i, n := range list {
+		key := fmt.Sprintf("dhcp.networks[%d]", i)
+		prefix, err := n.Prefix()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		nw := dhcp.Network{Prefix: prefix, Interface: n.Interface}
+		if nw.RangeStart, err = parseOptionalAddr(key+".range start", n.RangeStart); err != nil {
+			return nil, err
+		}
+		if nw.RangeEnd, err = parseOptionalAddr(key+".range end", n.RangeEnd); err != nil {
+			return nil, err
+		}
+		if nw.Gateway, err = parseOptionalAddr(key+".gateway", n.Gateway); err != nil {
+			return nil, err
+		}
+		out = append(out, nw)
+	}
+	return out, nil
+}
+
+// interfaceHolding is the interface holding ipaddr.
+func interfaceHolding(serverIP netip.Addr) (string, error) {
 	if !serverIP.IsValid() {
 		return "", errors.New("dhcp: set dhcp.interface or ipaddr in warewulf.conf to choose the interface to serve, or dhcp.mode: external to serve no DHCP")
 	}

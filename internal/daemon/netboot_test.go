@@ -122,7 +122,7 @@ func TestNetbootListeners(t *testing.T) {
 				t.Errorf("metrics lack %q:\n%s", line, metrics.String())
 			}
 		}
-		want := "wwctl server: DHCP (embedded) listening on udp 10.213.0.1:67 on srv0\n" +
+		want := "wwctl server: DHCP (embedded) listening on udp 10.213.0.1:67 on srv0 (network 10.213.0.0/24)\n" +
 			"wwctl server: TFTP listening on udp 10.213.0.1:69 (root " + cfg.Tftp.TftpRoot + ")\n"
 		if stderr.String() != want {
 			t.Errorf("reported\n%s\nwant\n%s", stderr.String(), want)

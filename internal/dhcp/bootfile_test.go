@@ -23,12 +23,12 @@ func TestIPXEURLIsInjected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := newServer(Options{Mode: embedded, Interface: "lo", ServerIP: netip.MustParseAddr("127.0.0.1"), HTTPPort: 9873,
+			s, err := newServer(Options{Mode: embedded, Interfaces: []string{"lo"}, ServerIP: netip.MustParseAddr("127.0.0.1"), HTTPPort: 9873,
 				IPXEURL: tt.ipxeURL, BootFiles: testBootFiles, Nodes: nodes})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := s.handle(fixture(t, "udhcpc-ipxe.hex"), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, ServerPort)
+			r, err := s.handle(s.ifaces[0], fixture(t, "udhcpc-ipxe.hex"), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, ServerPort)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -77,7 +77,7 @@ func summarize(r *reply) summary {
 // loServer is a server on the loopback interface, without sockets.
 func loServer(t *testing.T, mode string, nodes Nodes) *Server {
 	t.Helper()
-	s, err := newServer(Options{Mode: mode, Interface: "lo", ServerIP: netip.MustParseAddr("127.0.0.1"), HTTPPort: 9873,
+	s, err := newServer(Options{Mode: mode, Interfaces: []string{"lo"}, ServerIP: netip.MustParseAddr("127.0.0.1"), HTTPPort: 9873,
 		RangeStart: netip.MustParseAddr("127.0.0.100"), RangeEnd: netip.MustParseAddr("127.0.0.101"),
 		BootFiles: testBootFiles, Nodes: nodes})
 	if err != nil {
@@ -121,7 +121,7 @@ func TestReplyByClientType(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := loServer(t, tc.mode, nodes)
-			r, err := s.handle(fixture(t, tc.fixture), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, tc.port)
+			r, err := s.handle(s.ifaces[0], fixture(t, tc.fixture), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, tc.port)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,14 +141,14 @@ func TestPXEAndIPXEShareALease(t *testing.T) {
 	for _, f := range []string{"udhcpc-pxe-bios.hex", "udhcpc-ipxe.hex"} {
 		req := fixture(t, f)
 		req.UpdateOption(dhcpv4.OptClientIdentifier([]byte(f)))
-		offer, err := s.handle(req, nil, ServerPort)
+		offer, err := s.handle(s.ifaces[0], req, nil, ServerPort)
 		if err != nil || offer == nil {
 			t.Fatalf("%s: offer %v, %v", f, offer, err)
 		}
 		req.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
 		req.UpdateOption(dhcpv4.OptRequestedIPAddress(offer.msg.YourIPAddr))
 		req.UpdateOption(dhcpv4.OptServerIdentifier(net.IPv4(127, 0, 0, 1)))
-		ack, err := s.handle(req, nil, ServerPort)
+		ack, err := s.handle(s.ifaces[0], req, nil, ServerPort)
 		if err != nil || ack == nil {
 			t.Fatalf("%s: ack %v, %v", f, ack, err)
 		}
@@ -240,7 +240,7 @@ func TestLeases(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := newLeases(filepath.Join(t.TempDir(), "leases"), start, end)
+			l, err := newLeases(filepath.Join(t.TempDir(), "leases"), addrRange{start, end})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +253,7 @@ func TestLeases(t *testing.T) {
 				got := ""
 				switch st.op {
 				case "offer":
-					o, reused, err := l.Offer(st.hw, a, reserved, now)
+					o, reused, err := l.Offer(st.hw, addrRange{start, end}, a, reserved, now)
 					switch {
 					case err != nil:
 						got = "error"
@@ -263,7 +263,7 @@ func TestLeases(t *testing.T) {
 						got = o.String()
 					}
 				case "bind":
-					if err := l.Bind(st.hw, a, reserved, now, now.Add(time.Hour)); err != nil {
+					if err := l.Bind(st.hw, a, addrRange{start, end}, reserved, now, now.Add(time.Hour)); err != nil {
 						got = "error"
 					} else {
 						got = a.String()

@@ -96,7 +96,7 @@ var testBootFiles = map[string]string{
 func startServer(t *testing.T, p nettest.Pair, mode string, nodes Nodes, leaseFile string) *Server {
 	t.Helper()
 	srv, err := New(Options{
-		Mode: mode, Interface: p.ServerIf, HTTPPort: 9873,
+		Mode: mode, Interfaces: []string{p.ServerIf}, HTTPPort: 9873,
 		RangeStart: netip.MustParseAddr("10.213.0.100"), RangeEnd: netip.MustParseAddr("10.213.0.110"),
 		LeaseFile: leaseFile, BootFiles: testBootFiles, Nodes: nodes,
 		Log: testLogger(t),

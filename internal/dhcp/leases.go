@@ -44,8 +44,8 @@ var (
 // ("" keeps it in memory). Addresses reserved by an offer are not
 // persisted: a restart forgets them, not the bound ones.
 type leases struct {
-	path       string
-	start, end netip.Addr // dynamic range, invalid when there is none
+	path   string
+	ranges []addrRange // the dynamic ranges of every network served
 	// hold is how long an offer reserves its address; an offer not
 	// requested by then is an address like any other.
 	hold time.Duration
@@ -57,12 +57,30 @@ type leases struct {
 	byHW     map[string]*Lease
 	byAddr   map[netip.Addr]*Lease
 	declined map[netip.Addr]time.Time
-	next     netip.Addr // where the search for a never-used address resumes
+	// next is, per range, where the search for a never-used address
+	// resumes.
+	next map[addrRange]netip.Addr
 }
 
-func newLeases(path string, start, end netip.Addr) (*leases, error) {
-	l := &leases{path: path, start: start, end: end, hold: DefaultOfferHold, byHW: map[string]*Lease{},
-		byAddr: map[netip.Addr]*Lease{}, declined: map[netip.Addr]time.Time{}, next: start}
+// addrRange is a dynamic range of IPv4 addresses, start to end
+// included; the zero value is no range.
+type addrRange struct{ start, end netip.Addr }
+
+func (r addrRange) valid() bool { return r.start.IsValid() }
+
+func (r addrRange) contains(a netip.Addr) bool {
+	return r.start.IsValid() && a.Is4() && r.start.Compare(a) <= 0 && a.Compare(r.end) <= 0
+}
+
+func (r addrRange) String() string { return r.start.String() + "-" + r.end.String() }
+
+// newLeases makes the lease table of ranges, one per network served.
+// The table is keyed by hardware address across them: a client that
+// moves to another network gets an address of that network's range in
+// place of its old one.
+func newLeases(path string, ranges ...addrRange) (*leases, error) {
+	l := &leases{path: path, ranges: ranges, hold: DefaultOfferHold, byHW: map[string]*Lease{},
+		byAddr: map[netip.Addr]*Lease{}, declined: map[netip.Addr]time.Time{}, next: map[addrRange]netip.Addr{}}
 	if path == "" {
 		return l, nil
 	}
@@ -98,21 +116,27 @@ func (l *leases) put(le *Lease) {
 	l.byAddr[le.Addr] = le
 }
 
+// inRange reports whether a is in one of the ranges.
 func (l *leases) inRange(a netip.Addr) bool {
-	return l.start.IsValid() && a.Is4() && l.start.Compare(a) <= 0 && a.Compare(l.end) <= 0
+	for _, r := range l.ranges {
+		if r.contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
-// usable reports whether hw may be given a: in the range, not reserved,
+// usable reports whether hw may be given a: in rng, not reserved,
 // declined, or in use by another client.
-func (l *leases) usable(hw string, a netip.Addr, reserved func(netip.Addr) bool, now time.Time) bool {
-	if !l.inRange(a) || reserved(a) || now.Before(l.declined[a]) {
+func (l *leases) usable(hw string, a netip.Addr, rng addrRange, reserved func(netip.Addr) bool, now time.Time) bool {
+	if !rng.contains(a) || reserved(a) || now.Before(l.declined[a]) {
 		return false
 	}
 	le := l.byAddr[a]
 	return le == nil || le.HWAddr == hw || !now.Before(le.Expires)
 }
 
-// Offer reserves an address for hw and returns it: the one hw had
+// Offer reserves an address of rng for hw and returns it: the one hw had
 // before when still free, else the one it asks for when free, else a
 // never-used one, else the one whose lease expired longest ago, else the
 // one offered longest ago to a client that has not requested it (RFC
@@ -120,24 +144,24 @@ func (l *leases) usable(hw string, a netip.Addr, reserved func(netip.Addr) bool,
 // that client's REQUEST gets a NAK and it starts again); reused says so.
 // Bound leases are never taken. reserved reports addresses that are not
 // the range's to give (node addresses, the server's own).
-func (l *leases) Offer(hw string, requested netip.Addr, reserved func(netip.Addr) bool, now time.Time) (a netip.Addr, reused bool, err error) {
+func (l *leases) Offer(hw string, rng addrRange, requested netip.Addr, reserved func(netip.Addr) bool, now time.Time) (a netip.Addr, reused bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.start.IsValid() {
+	if !rng.valid() {
 		return netip.Addr{}, false, errNoRange
 	}
 	hold := now.Add(l.hold)
-	if le := l.byHW[hw]; le != nil && l.usable(hw, le.Addr, reserved, now) {
+	if le := l.byHW[hw]; le != nil && l.usable(hw, le.Addr, rng, reserved, now) {
 		if le.Expires.Before(hold) {
 			le.Expires = hold
 		}
 		return le.Addr, false, nil
 	}
-	if requested.IsValid() && l.byAddr[requested] == nil && l.usable(hw, requested, reserved, now) {
+	if requested.IsValid() && l.byAddr[requested] == nil && l.usable(hw, requested, rng, reserved, now) {
 		l.put(&Lease{HWAddr: hw, Addr: requested, Expires: hold})
 		return requested, false, nil
 	}
-	if a, ok := l.neverUsed(hw, reserved, now); ok {
+	if a, ok := l.neverUsed(hw, rng, reserved, now); ok {
 		l.put(&Lease{HWAddr: hw, Addr: a, Expires: hold})
 		return a, false, nil
 	}
@@ -147,11 +171,11 @@ func (l *leases) Offer(hw string, requested netip.Addr, reserved func(netip.Addr
 	var oldest, oldestOffer *Lease
 	for _, le := range l.byAddr {
 		switch {
-		case l.usable(hw, le.Addr, reserved, now):
+		case l.usable(hw, le.Addr, rng, reserved, now):
 			if older(le, oldest) {
 				oldest = le
 			}
-		case !le.Bound && l.inRange(le.Addr) && !reserved(le.Addr) && !now.Before(l.declined[le.Addr]):
+		case !le.Bound && rng.contains(le.Addr) && !reserved(le.Addr) && !now.Before(l.declined[le.Addr]):
 			if older(le, oldestOffer) {
 				oldestOffer = le
 			}
@@ -167,20 +191,20 @@ func (l *leases) Offer(hw string, requested netip.Addr, reserved func(netip.Addr
 	return oldest.Addr, reused, nil
 }
 
-// neverUsed finds an address nobody has held, searching round the range
-// from where the last search stopped.
-func (l *leases) neverUsed(hw string, reserved func(netip.Addr) bool, now time.Time) (netip.Addr, bool) {
-	a := l.next
-	if !l.inRange(a) {
-		a = l.start
+// neverUsed finds an address of rng nobody has held, searching round
+// the range from where the last search stopped.
+func (l *leases) neverUsed(hw string, rng addrRange, reserved func(netip.Addr) bool, now time.Time) (netip.Addr, bool) {
+	a := l.next[rng]
+	if !rng.contains(a) {
+		a = rng.start
 	}
 	for first := a; ; {
-		if l.byAddr[a] == nil && l.usable(hw, a, reserved, now) {
-			l.next = a.Next()
+		if l.byAddr[a] == nil && l.usable(hw, a, rng, reserved, now) {
+			l.next[rng] = a.Next()
 			return a, true
 		}
-		if a = a.Next(); !l.inRange(a) {
-			a = l.start
+		if a = a.Next(); !rng.contains(a) {
+			a = rng.start
 		}
 		if a == first {
 			return netip.Addr{}, false
@@ -188,19 +212,19 @@ func (l *leases) neverUsed(hw string, reserved func(netip.Addr) bool, now time.T
 	}
 }
 
-// Bind confirms hw's REQUEST for a and extends its lease to expires. It
+// Bind confirms hw's REQUEST for a, of rng, and extends its lease to expires. It
 // fails when a is not hw's: offered to it, or leased to it before and
 // still free. A REQUEST for any other address binds nothing, so that
 // requests nobody offered cannot take the range. It writes the table
 // when the lease is new; renewals are written by the caller's Flush.
-func (l *leases) Bind(hw string, a netip.Addr, reserved func(netip.Addr) bool, now, expires time.Time) error {
+func (l *leases) Bind(hw string, a netip.Addr, rng addrRange, reserved func(netip.Addr) bool, now, expires time.Time) error {
 	l.mu.Lock()
 	le := l.byHW[hw]
 	if le == nil || le.Addr != a {
 		l.mu.Unlock()
 		return fmt.Errorf("%s was not offered to %s", a, hw)
 	}
-	if !l.usable(hw, a, reserved, now) {
+	if !l.usable(hw, a, rng, reserved, now) {
 		l.mu.Unlock()
 		return fmt.Errorf("%s is not available to %s", a, hw)
 	}
@@ -303,8 +327,3 @@ func (l *leases) FlushRenewals() error {
 	}
 	return l.Flush()
 }
-
-// hasRange reports whether there is a dynamic range.
-func (l *leases) hasRange() bool { return l.start.IsValid() }
-
-func (l *leases) rangeString() string { return l.start.String() + "-" + l.end.String() }

@@ -134,6 +134,11 @@ type Stats struct {
 	// OffersLimited are DISCOVERs from clients that are not nodes left
 	// unanswered by the offer rate limits.
 	OffersLimited uint64
+	// UnknownNetwork are requests left unanswered because they came from
+	// a network that is not served: relayed from a subnet without a
+	// network entry, or a node's whose nodes.conf address is not on the
+	// network it asked from, which has no dynamic range.
+	UnknownNetwork uint64
 	// RequestsRefused are REQUESTs answered with a NAK: for an address
 	// not offered to the client, or not the node's.
 	RequestsRefused uint64
@@ -141,18 +146,19 @@ type Stats struct {
 
 // counters are the Stats and their logs.
 type counters struct {
-	poolExhausted, offersReused, offersLimited, requestsRefused atomic.Uint64
+	poolExhausted, offersReused, offersLimited, requestsRefused, unknownNetwork atomic.Uint64
 
-	exhaustedLog, reusedLog, limitedLog, refusedLog logEvery
+	exhaustedLog, reusedLog, limitedLog, refusedLog, relayLog, offsideLog logEvery
 }
 
 func newCounters() *counters {
 	return &counters{exhaustedLog: logEvery{interval: logInterval}, reusedLog: logEvery{interval: logInterval},
-		limitedLog: logEvery{interval: logInterval}, refusedLog: logEvery{interval: logInterval}}
+		limitedLog: logEvery{interval: logInterval}, refusedLog: logEvery{interval: logInterval},
+		relayLog: logEvery{interval: logInterval}, offsideLog: logEvery{interval: logInterval}}
 }
 
 // Stats returns the counts since the server started, for /metrics.
 func (s *Server) Stats() Stats {
 	return Stats{PoolExhausted: s.counts.poolExhausted.Load(), OffersReused: s.counts.offersReused.Load(), OffersLimited: s.counts.offersLimited.Load(),
-		RequestsRefused: s.counts.requestsRefused.Load()}
+		RequestsRefused: s.counts.requestsRefused.Load(), UnknownNetwork: s.counts.unknownNetwork.Load()}
 }

@@ -20,7 +20,7 @@ func clockServer(t *testing.T, o Options) (*Server, *time.Time, *bytes.Buffer) {
 	t.Helper()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var log bytes.Buffer
-	o.Mode, o.Interface, o.ServerIP, o.HTTPPort = embedded, "lo", netip.MustParseAddr("127.0.0.1"), 9873
+	o.Mode, o.Interfaces, o.ServerIP, o.HTTPPort = embedded, []string{"lo"}, netip.MustParseAddr("127.0.0.1"), 9873
 	o.BootFiles = testBootFiles
 	o.Now = func() time.Time { return now }
 	o.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -39,7 +39,7 @@ func discover(t *testing.T, s *Server, hw net.HardwareAddr) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.handle(req, nil, ServerPort)
+	r, err := s.handle(s.ifaces[0], req, nil, ServerPort)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func request(t *testing.T, s *Server, hw net.HardwareAddr, addr string, withServ
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.handle(req, nil, ServerPort)
+	r, err := s.handle(s.ifaces[0], req, nil, ServerPort)
 	if err != nil {
 		t.Fatal(err)
 	}

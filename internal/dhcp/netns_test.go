@@ -104,7 +104,7 @@ func TestEmbeddedRealClients(t *testing.T) {
 			for _, l := range srv.Leases() {
 				got = append(got, l.HWAddr+" "+l.Addr.String())
 			}
-			reloaded, err := newLeases(leaseFile, srv.leases.start, srv.leases.end)
+			reloaded, err := newLeases(leaseFile, srv.leases.ranges...)
 			if err != nil {
 				t.Fatal(err)
 			}

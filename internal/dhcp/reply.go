@@ -28,22 +28,38 @@ type binding struct {
 }
 
 // staticBinding returns the node hw belongs to and its address on the
-// network device with that hardware address. A node device without an
-// address yields ok false: the client gets a dynamic address.
-func (s *Server) staticBinding(hw string) (binding, bool) {
+// network device with that hardware address, with the netmask and
+// router of the device, else of the request's network. A node device
+// without an address yields ok false: the client gets a dynamic
+// address. So does one whose address is not on the request's network
+// (offside true): a node may boot through a network of its own (PXE
+// on the native VLAN, then iPXE on a tagged one), but it cannot use its
+// address there.
+func (s *Server) staticBinding(hw string, from origin) (b binding, ok, offside bool) {
 	v, ok := s.o.Nodes.NodeByMAC(hw)
 	if !ok {
-		return binding{}, false
+		return binding{}, false, false
 	}
 	d, ok := v.NetDevByMAC(hw)
 	if !ok || !d.Addr.Is4() {
-		return binding{node: v.Name}, false
+		return binding{node: v.Name}, false, false
 	}
-	b := binding{node: v.Name, addr: d.Addr, mask: s.mask, gateway: d.Gateway}
+	if !from.net.prefix.Contains(d.Addr) {
+		return binding{node: v.Name, addr: d.Addr}, false, true
+	}
+	b = binding{node: v.Name, addr: d.Addr, mask: from.net.mask, gateway: d.Gateway}
 	if d.Prefix.IsValid() {
 		b.mask = net.CIDRMask(d.Prefix.Bits(), 32)
 	}
-	return b, true
+	if !b.gateway.IsValid() {
+		b.gateway = from.net.gateway
+	}
+	return b, true, false
+}
+
+// dynamic is the binding of a range address of from's network.
+func dynamic(node string, a netip.Addr, from origin) binding {
+	return binding{node: node, addr: a, mask: from.net.mask, gateway: from.net.gateway}
 }
 
 // bootFile returns what c should load next: iPXE gets the URL of its
@@ -51,8 +67,8 @@ func (s *Server) staticBinding(hw string) (binding, bool) {
 // architecture, PXE firmware the TFTP path of that binary. It returns ""
 // when there is nothing for c (no option 93 and not a boot client, or an
 // architecture without a binary).
-func (s *Server) bootFile(c client) string {
-	authority := net.JoinHostPort(s.o.ServerIP.String(), fmt.Sprint(s.o.HTTPPort))
+func (s *Server) bootFile(c client, from origin) string {
+	authority := net.JoinHostPort(from.in.addr.String(), fmt.Sprint(s.o.HTTPPort))
 	if c.ipxe {
 		return s.o.IPXEURL(authority)
 	}
@@ -75,12 +91,12 @@ func (s *Server) bootFile(c client) string {
 }
 
 // withBoot sets the boot file of a reply and the next server that holds it.
-func (s *Server) withBoot(req *dhcpv4.DHCPv4, file string) dhcpv4.Modifier {
+func (s *Server) withBoot(req *dhcpv4.DHCPv4, file string, from origin) dhcpv4.Modifier {
 	return func(d *dhcpv4.DHCPv4) {
 		if file == "" {
 			return
 		}
-		d.ServerIPAddr = s.serverIP
+		d.ServerIPAddr = from.in.ip
 		if len(file) < 128 {
 			d.BootFileName = file
 		}
@@ -88,7 +104,7 @@ func (s *Server) withBoot(req *dhcpv4.DHCPv4, file string) dhcpv4.Modifier {
 			d.UpdateOption(dhcpv4.OptBootFileName(file))
 		}
 		if req.IsOptionRequested(dhcpv4.OptionTFTPServerName) {
-			d.UpdateOption(dhcpv4.OptTFTPServerName(s.o.ServerIP.String()))
+			d.UpdateOption(dhcpv4.OptTFTPServerName(from.in.addr.String()))
 		}
 	}
 }
@@ -101,30 +117,40 @@ type reply struct {
 	sent string // what the status records as sent
 }
 
-// handle answers one request received on port, or returns nil.
-func (s *Server) handle(req *dhcpv4.DHCPv4, peer *net.UDPAddr, port int) (*reply, error) {
+// handle answers one request received on port of interface in, or
+// returns nil.
+func (s *Server) handle(in *iface, req *dhcpv4.DHCPv4, peer *net.UDPAddr, port int) (*reply, error) {
 	if req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) != 6 {
 		return nil, nil
 	}
 	c := classify(req)
+	from, ok := s.originOf(in, req.GatewayIPAddr)
+	if !ok {
+		s.counts.unknownNetwork.Add(1)
+		if n, due := s.counts.relayLog.note(s.now()); due {
+			s.log.Warn("DHCP requests relayed from a network that is not served (add it to dhcp.networks)",
+				"relay", req.GatewayIPAddr.String(), "interface", in.name, "unanswered", n, "since", logInterval, "last hwaddr", c.hw)
+		}
+		return nil, nil
+	}
 	if s.o.Mode == config.ModeProxy {
-		return s.proxy(req, c, peer, port)
+		return s.proxy(req, c, from, peer, port)
 	}
 	if port != s.port {
 		return nil, nil
 	}
 	sid := req.ServerIdentifier()
-	ours := sid == nil || sid.Equal(s.serverIP)
+	ours := sid == nil || sid.Equal(in.ip)
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
-		return s.offer(req, c)
+		return s.offer(req, c, from)
 	case dhcpv4.MessageTypeRequest:
 		if !ours {
 			return nil, nil // the client took another server's offer
 		}
-		return s.ack(req, c, sid != nil)
+		return s.ack(req, c, from, sid != nil)
 	case dhcpv4.MessageTypeInform:
-		return s.inform(req, c)
+		return s.inform(req, c, from)
 	case dhcpv4.MessageTypeRelease:
 		if a, ok := netip.AddrFromSlice(req.ClientIPAddr.To4()); ok && sid != nil && ours {
 			return nil, s.leases.Release(c.hw, a, s.now())
@@ -141,13 +167,20 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, peer *net.UDPAddr, port int) (*reply
 // offer answers a DISCOVER with its node's address, else, within the
 // offer rate limits for clients that are not nodes, an address from the
 // dynamic range.
-func (s *Server) offer(req *dhcpv4.DHCPv4, c client) (*reply, error) {
-	b, ok := s.staticBinding(c.hw)
+func (s *Server) offer(req *dhcpv4.DHCPv4, c client, from origin) (*reply, error) {
+	b, ok, offside := s.staticBinding(c.hw, from)
 	if ok {
-		return s.build(req, c, b, dhcpv4.MessageTypeOffer)
+		return s.build(req, c, b, from, dhcpv4.MessageTypeOffer)
 	}
 	now := s.now()
-	if !s.leases.hasRange() {
+	if !from.net.rng.valid() {
+		if offside {
+			s.counts.unknownNetwork.Add(1)
+			if n, due := s.counts.offsideLog.note(now); due {
+				s.log.Warn("node's address in nodes.conf is not on the network its DHCP request came from, which has no dynamic range: not answered",
+					"node", b.node, "hwaddr", c.hw, "addr", b.addr, "from", from.where(), "unanswered", n, "since", logInterval)
+			}
+		}
 		return nil, nil
 	}
 	// b.node is set for a node whose device has no address: a node
@@ -161,11 +194,11 @@ func (s *Server) offer(req *dhcpv4.DHCPv4, c client) (*reply, error) {
 		return nil, nil
 	}
 	requested, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
-	a, reused, err := s.leases.Offer(c.hw, requested, s.reserved, now)
+	a, reused, err := s.leases.Offer(c.hw, from.net.rng, requested, s.reserved, now)
 	if errors.Is(err, errPoolExhausted) {
 		s.counts.poolExhausted.Add(1)
 		if n, due := s.counts.exhaustedLog.note(now); due {
-			s.log.Warn("DHCP dynamic range exhausted: every address is leased", "range", s.leases.rangeString(),
+			s.log.Warn("DHCP dynamic range exhausted: every address is leased", "range", from.net.rng.String(),
 				"unanswered", n, "since", logInterval, "last hwaddr", c.hw)
 		}
 		return nil, nil
@@ -177,13 +210,17 @@ func (s *Server) offer(req *dhcpv4.DHCPv4, c client) (*reply, error) {
 		s.counts.offersReused.Add(1)
 		if n, due := s.counts.reusedLog.note(now); due {
 			s.log.Warn("DHCP dynamic range full of unrequested offers: offered addresses given to new clients before their hold ended",
-				"range", s.leases.rangeString(), "reused", n, "since", logInterval, "last hwaddr", c.hw)
+				"range", from.net.rng.String(), "reused", n, "since", logInterval, "last hwaddr", c.hw)
 		}
 	}
-	return s.build(req, c, binding{addr: a, mask: s.mask}, dhcpv4.MessageTypeOffer)
+	if offside {
+		s.log.Info("node's address in nodes.conf is not on the network its DHCP request came from: offered one of the dynamic range",
+			"node", b.node, "hwaddr", c.hw, "nodes.conf addr", b.addr, "offered", a, "from", from.where())
+	}
+	return s.build(req, c, dynamic(b.node, a, from), from, dhcpv4.MessageTypeOffer)
 }
 
-func (s *Server) ack(req *dhcpv4.DHCPv4, c client, selecting bool) (*reply, error) {
+func (s *Server) ack(req *dhcpv4.DHCPv4, c client, from origin, selecting bool) (*reply, error) {
 	want, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
 	if !want.IsValid() {
 		want, _ = netip.AddrFromSlice(req.ClientIPAddr.To4())
@@ -191,33 +228,37 @@ func (s *Server) ack(req *dhcpv4.DHCPv4, c client, selecting bool) (*reply, erro
 	if !want.IsValid() || want.IsUnspecified() {
 		return nil, nil
 	}
-	if b, ok := s.staticBinding(c.hw); ok {
+	b, ok, _ := s.staticBinding(c.hw, from)
+	if ok {
 		if b.addr == want {
-			return s.build(req, c, b, dhcpv4.MessageTypeAck)
+			return s.build(req, c, b, from, dhcpv4.MessageTypeAck)
 		}
-		return s.nak(req, c, slog.LevelInfo, fmt.Sprintf("%s belongs to node %s, not %s", c.hw, b.node, want))
+		return s.nak(req, c, from, slog.LevelInfo, fmt.Sprintf("%s belongs to node %s, not %s", c.hw, b.node, want))
 	}
 	now := s.now()
-	if err := s.leases.Bind(c.hw, want, s.reserved, now, now.Add(s.o.LeaseTime)); err != nil {
+	if err := s.leases.Bind(c.hw, want, from.net.rng, s.reserved, now, now.Add(s.o.LeaseTime)); err != nil {
 		// A client rebooting with an address from elsewhere asks without a
 		// server identifier; only an address of this network is ours to
 		// refuse.
-		if selecting || s.network.Contains(want) {
-			return s.nak(req, c, slog.LevelDebug, err.Error())
+		if selecting || from.net.prefix.Contains(want) {
+			return s.nak(req, c, from, slog.LevelDebug, err.Error())
 		}
 		return nil, nil
 	}
-	return s.build(req, c, binding{addr: want, mask: s.mask}, dhcpv4.MessageTypeAck)
+	return s.build(req, c, dynamic(b.node, want, from), from, dhcpv4.MessageTypeAck)
 }
 
-func (s *Server) inform(req *dhcpv4.DHCPv4, c client) (*reply, error) {
+func (s *Server) inform(req *dhcpv4.DHCPv4, c client, from origin) (*reply, error) {
 	ciaddr, ok := netip.AddrFromSlice(req.ClientIPAddr.To4())
 	if !ok || ciaddr.IsUnspecified() {
 		return nil, nil
 	}
-	b, _ := s.staticBinding(c.hw)
-	b.addr, b.mask = netip.Addr{}, s.mask
-	r, err := s.build(req, c, b, dhcpv4.MessageTypeAck)
+	b, _, _ := s.staticBinding(c.hw, from)
+	b.addr, b.mask = netip.Addr{}, from.net.mask
+	if !b.gateway.IsValid() {
+		b.gateway = from.net.gateway
+	}
+	r, err := s.build(req, c, b, from, dhcpv4.MessageTypeAck)
 	if r != nil {
 		r.msg.Options.Del(dhcpv4.OptionIPAddressLeaseTime)
 	}
@@ -226,23 +267,23 @@ func (s *Server) inform(req *dhcpv4.DHCPv4, c client) (*reply, error) {
 
 // nak refuses a REQUEST, logging why at level, and, as anyone can send
 // many, once per logInterval at Info with their count.
-func (s *Server) nak(req *dhcpv4.DHCPv4, c client, level slog.Level, why string) (*reply, error) {
+func (s *Server) nak(req *dhcpv4.DHCPv4, c client, from origin, level slog.Level, why string) (*reply, error) {
 	s.log.Log(context.Background(), level, "refused a client's address", "hwaddr", c.hw, "reason", why)
 	s.counts.requestsRefused.Add(1)
 	if level >= slog.LevelInfo {
-		return s.nakReply(req, why)
+		return s.nakReply(req, from, why)
 	}
 	if n, due := s.counts.refusedLog.note(s.now()); due {
 		s.log.Info("refused DHCP requests for addresses not offered to the client", "refused", n, "since", logInterval,
 			"last hwaddr", c.hw, "last reason", why)
 	}
-	return s.nakReply(req, why)
+	return s.nakReply(req, from, why)
 }
 
-func (s *Server) nakReply(req *dhcpv4.DHCPv4, why string) (*reply, error) {
+func (s *Server) nakReply(req *dhcpv4.DHCPv4, from origin, why string) (*reply, error) {
 	msg, err := dhcpv4.NewReplyFromRequest(req,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(from.in.ip)),
 		dhcpv4.WithOption(dhcpv4.OptMessage(why)),
 	)
 	if err != nil {
@@ -252,14 +293,14 @@ func (s *Server) nakReply(req *dhcpv4.DHCPv4, why string) (*reply, error) {
 }
 
 // build makes an OFFER or ACK giving b to c, with its boot file.
-func (s *Server) build(req *dhcpv4.DHCPv4, c client, b binding, mt dhcpv4.MessageType) (*reply, error) {
-	file := s.bootFile(c)
+func (s *Server) build(req *dhcpv4.DHCPv4, c client, b binding, from origin, mt dhcpv4.MessageType) (*reply, error) {
+	file := s.bootFile(c, from)
 	mods := []dhcpv4.Modifier{
 		dhcpv4.WithMessageType(mt),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(from.in.ip)),
 		dhcpv4.WithOption(dhcpv4.OptSubnetMask(b.mask)),
 		dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(s.leaseTime(b))),
-		s.withBoot(req, file),
+		s.withBoot(req, file, from),
 	}
 	if b.addr.IsValid() {
 		mods = append(mods, dhcpv4.WithYourIP(b.addr.AsSlice()))
@@ -320,7 +361,7 @@ func (s *Server) destination(req *dhcpv4.DHCPv4, nak bool) *net.UDPAddr {
 // proxy answers a boot client as a ProxyDHCP server (PXE specification
 // 2.1): no address, only the boot file, the PXEClient vendor class and
 // the discovery control that tells PXE firmware to load that file at once.
-func (s *Server) proxy(req *dhcpv4.DHCPv4, c client, peer *net.UDPAddr, port int) (*reply, error) {
+func (s *Server) proxy(req *dhcpv4.DHCPv4, c client, from origin, peer *net.UDPAddr, port int) (*reply, error) {
 	if !c.bootClient() {
 		return nil, nil
 	}
@@ -334,7 +375,7 @@ func (s *Server) proxy(req *dhcpv4.DHCPv4, c client, peer *net.UDPAddr, port int
 	default:
 		return nil, nil
 	}
-	file := s.bootFile(c)
+	file := s.bootFile(c, from)
 	if file == "" {
 		return nil, nil
 	}
@@ -344,10 +385,10 @@ func (s *Server) proxy(req *dhcpv4.DHCPv4, c client, peer *net.UDPAddr, port int
 	}
 	mods := []dhcpv4.Modifier{
 		dhcpv4.WithMessageType(out),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(from.in.ip)),
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier(vendor)),
 		dhcpv4.WithOptionCopied(req, dhcpv4.OptionClientMachineIdentifier),
-		s.withBoot(req, file),
+		s.withBoot(req, file, from),
 	}
 	if c.pxe {
 		// PXE_DISCOVERY_CONTROL (6) = 8: boot the file in this offer, no

@@ -57,11 +57,15 @@ type Nodes interface {
 type Options struct {
 	// Mode is config.ModeEmbedded or config.ModeProxy.
 	Mode string
-	// Interface is the only network interface served.
-	Interface string
-	// ServerIP is this server's address on Interface: server identifier,
-	// next server and host of the boot URLs. Unset means the interface's
-	// first IPv4 address.
+	// Interfaces are the network interfaces served (VLAN interfaces such
+	// as eth0.1000 included); the first is the main one, whose network
+	// RangeStart and RangeEnd are of. Requests relayed by a DHCP relay
+	// agent arrive on one of them.
+	Interfaces []string
+	// ServerIP is this server's address on the first interface. Unset
+	// means the interface's first IPv4 address. On each interface the
+	// server's address there is the server identifier, next server and
+	// host of the boot URLs of the clients whose requests arrive on it.
 	ServerIP netip.Addr
 	// HTTPPort is the provisioning daemon's port, in the iPXE URL.
 	HTTPPort int
@@ -69,9 +73,15 @@ type Options struct {
 	// daemon's host:port (ServerIP and HTTPPort); nil is
 	// contract.IPXEScriptURL.
 	IPXEURL func(authority string) string
-	// RangeStart and RangeEnd bound the dynamic range for clients that
-	// are not nodes; unset means such clients get nothing.
+	// RangeStart and RangeEnd bound the dynamic range of the first
+	// interface's network for clients that are not nodes; unset means
+	// such clients get nothing there.
 	RangeStart, RangeEnd netip.Addr
+	// Networks are the other networks served: those of the other
+	// interfaces, with their ranges and routers, and those behind DHCP
+	// relays. They must not overlap. An interface whose address is in
+	// none of them serves its own network, without dynamic range.
+	Networks []Network
 	// LeaseTime is the lease of a dynamic address; 0 is DefaultLeaseTime.
 	LeaseTime time.Duration
 	// LeaseFile keeps the dynamic leases across restarts; "" keeps them
@@ -100,14 +110,45 @@ type Options struct {
 	Port, ProxyPort int
 }
 
-// Server answers DHCP requests on one interface.
+// Network is a network the server gives addresses on.
+type Network struct {
+	// Prefix is the network, such as 10.0.2.0/24; its length is the
+	// netmask clients get.
+	Prefix netip.Prefix
+	// RangeStart and RangeEnd bound its dynamic range; unset is none.
+	RangeStart, RangeEnd netip.Addr
+	// Gateway is the router its clients get, unless a node's network
+	// device has its own; unset is none.
+	Gateway netip.Addr
+	// Interface is the interface the network is on; "" is a network
+	// behind a DHCP relay, or one found by the interfaces' addresses.
+	Interface string
+}
+
+// network is one network served.
+type network struct {
+	prefix  netip.Prefix
+	mask    net.IPMask
+	gateway netip.Addr
+	rng     addrRange // the zero range: none
+}
+
+// iface is one interface served and this server's address on it, the
+// address its clients (direct or relayed) are answered from.
+type iface struct {
+	name string
+	addr netip.Addr
+	ip   net.IP
+	net  *network // the network of addr
+}
+
+// Server answers DHCP requests on its interfaces and from relays.
 type Server struct {
 	o         Options
 	log       *slog.Logger
 	now       func() time.Time
-	serverIP  net.IP
-	network   netip.Prefix
-	mask      net.IPMask
+	ifaces    []*iface
+	networks  []*network
 	port      int
 	proxyPort int
 	bootFiles map[string]string
@@ -121,16 +162,17 @@ type Server struct {
 	staticSet map[netip.Addr]bool
 }
 
-// listener is one bound socket and the port it serves.
+// listener is one bound socket, the port it serves and its interface.
 type listener struct {
 	conn *net.UDPConn
 	port int
+	in   *iface
 }
 
-// New checks the options, finds the interface and its address, loads the
-// leases and binds the server's ports, so that a missing interface or a
-// port in use is reported before anything is served. Serve or Close
-// releases the ports.
+// New checks the options, finds the interfaces and their addresses,
+// loads the leases and binds the server's ports, so that a missing
+// interface or a port in use is reported before anything is served.
+// Serve or Close releases the ports.
 func New(o Options) (*Server, error) {
 	s, err := newServer(o)
 	if err != nil {
@@ -140,13 +182,15 @@ func New(o Options) (*Server, error) {
 	if o.Mode == config.ModeProxy {
 		ports = append(ports, s.proxyPort)
 	}
-	for _, port := range ports {
-		conn, err := listenUDP(o.Interface, port)
-		if err != nil {
-			s.Close()
-			return nil, err
+	for _, in := range s.ifaces {
+		for _, port := range ports {
+			conn, err := listenUDP(in.name, port)
+			if err != nil {
+				s.Close()
+				return nil, err
+			}
+			s.conns = append(s.conns, &listener{conn: conn, port: port, in: in})
 		}
-		s.conns = append(s.conns, &listener{conn: conn, port: port})
 	}
 	return s, nil
 }
@@ -159,15 +203,9 @@ func newServer(o Options) (*Server, error) {
 	if o.Nodes == nil {
 		return nil, errors.New("dhcp: Nodes is required")
 	}
-	ifc, err := net.InterfaceByName(o.Interface)
-	if err != nil {
-		return nil, fmt.Errorf("dhcp: interface %q: %w", o.Interface, err)
+	if len(o.Interfaces) == 0 {
+		return nil, errors.New("dhcp: no interface to serve")
 	}
-	prefix, err := interfacePrefix(ifc, o.ServerIP)
-	if err != nil {
-		return nil, fmt.Errorf("dhcp: interface %s: %w", o.Interface, err)
-	}
-	o.ServerIP = prefix.Addr()
 	if o.IPXEURL == nil {
 		o.IPXEURL = contract.IPXEScriptURL
 	}
@@ -183,8 +221,7 @@ func newServer(o Options) (*Server, error) {
 	if o.ClientOfferRate <= 0 {
 		o.ClientOfferRate = DefaultClientOfferRate
 	}
-	s := &Server{o: o, log: o.Log, now: o.Now, serverIP: net.IP(prefix.Addr().AsSlice()),
-		network: prefix.Masked(), mask: net.CIDRMask(prefix.Bits(), 32),
+	s := &Server{o: o, log: o.Log, now: o.Now,
 		port: o.Port, proxyPort: o.ProxyPort, bootFiles: map[string]string{}, counts: newCounters()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -201,14 +238,18 @@ func newServer(o Options) (*Server, error) {
 	for code, file := range o.BootFiles {
 		s.bootFiles[strings.ToUpper(code)] = file
 	}
-	var start, end netip.Addr
-	if o.Mode == config.ModeEmbedded && o.RangeStart.IsValid() && o.RangeEnd.IsValid() {
-		if !o.RangeStart.Is4() || !o.RangeEnd.Is4() || o.RangeEnd.Less(o.RangeStart) {
-			return nil, fmt.Errorf("dhcp: range %s-%s is not an IPv4 range", o.RangeStart, o.RangeEnd)
-		}
-		start, end = o.RangeStart, o.RangeEnd
+	if err := s.setNetworks(); err != nil {
+		return nil, fmt.Errorf("dhcp: %w", err)
 	}
-	if s.leases, err = newLeases(o.LeaseFile, start, end); err != nil {
+	s.o.ServerIP = s.ifaces[0].addr
+	var ranges []addrRange
+	for _, n := range s.networks {
+		if n.rng.valid() {
+			ranges = append(ranges, n.rng)
+		}
+	}
+	var err error
+	if s.leases, err = newLeases(o.LeaseFile, ranges...); err != nil {
 		return nil, fmt.Errorf("dhcp: %w", err)
 	}
 	s.leases.hold = o.OfferHold
@@ -216,43 +257,11 @@ func newServer(o Options) (*Server, error) {
 	return s, nil
 }
 
-// interfacePrefix returns want with its prefix length if ifc holds it,
-// else ifc's first IPv4 address.
-func interfacePrefix(ifc *net.Interface, want netip.Addr) (netip.Prefix, error) {
-	addrs, err := ifc.Addrs()
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	var first netip.Prefix
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.To4() == nil {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
-		bits, _ := ipn.Mask.Size()
-		p := netip.PrefixFrom(ip, bits)
-		if !first.IsValid() {
-			first = p
-		}
-		if want.IsValid() && ip == want {
-			return p, nil
-		}
-	}
-	if want.IsValid() {
-		return netip.Prefix{}, fmt.Errorf("does not hold %s", want)
-	}
-	if !first.IsValid() {
-		return netip.Prefix{}, errors.New("has no IPv4 address")
-	}
-	return first, nil
-}
-
 // Addrs describes the bound sockets, for the start-up log.
 func (s *Server) Addrs() []string {
 	out := make([]string, 0, len(s.conns))
 	for _, l := range s.conns {
-		out = append(out, fmt.Sprintf("udp %s:%d on %s", s.o.ServerIP, l.port, s.o.Interface))
+		out = append(out, fmt.Sprintf("udp %s:%d on %s (network %s)", l.in.addr, l.port, l.in.name, l.in.net.prefix))
 	}
 	return out
 }
@@ -347,7 +356,7 @@ func (s *Server) serveOne(ctx context.Context, p packet) {
 		s.log.Debug("malformed DHCP packet ignored", "from", p.peer, "err", err)
 		return
 	}
-	r, err := s.handle(req, p.peer, p.l.port)
+	r, err := s.handle(p.l.in, req, p.peer, p.l.port)
 	if err != nil {
 		s.log.Warn("dhcp", "hwaddr", req.ClientHWAddr.String(), "type", req.MessageType().String(), "err", err)
 		return
@@ -372,11 +381,19 @@ func (s *Server) serveOne(ctx context.Context, p packet) {
 }
 
 // reserved reports addresses the dynamic range must not give: the
-// server's and every node's. The node set is rebuilt at most every two
-// seconds, so a flood of requests does not walk the inventory each time.
+// server's, the routers' and every node's. The node set is rebuilt at
+// most every two seconds, so a flood of requests does not walk the
+// inventory each time.
 func (s *Server) reserved(a netip.Addr) bool {
-	if a == s.o.ServerIP {
-		return true
+	for _, in := range s.ifaces {
+		if a == in.addr {
+			return true
+		}
+	}
+	for _, n := range s.networks {
+		if a == n.gateway {
+			return true
+		}
 	}
 	s.staticMu.Lock()
 	defer s.staticMu.Unlock()
@@ -400,5 +417,5 @@ func (s *Server) reserved(a netip.Addr) bool {
 // Leases returns the bound dynamic leases, sorted by address.
 func (s *Server) Leases() []Lease { return s.leases.Snapshot() }
 
-// ServerIP is the address the server answers from.
+// ServerIP is the server's address on its first interface.
 func (s *Server) ServerIP() netip.Addr { return s.o.ServerIP }
