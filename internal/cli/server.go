@@ -18,7 +18,8 @@ func (a *app) serverCommand() *cobra.Command {
 		Long: `Run the provisioning daemon: the HTTP server booting nodes talk to, on
 warewulf.port (--listen to choose another address), and, as dhcp.mode and
 tftp.mode ask (embedded by default), the DHCP and TFTP servers on
-dhcp.interface (or the interface holding ipaddr). It serves each node's
+the interfaces of dhcp.interface (or the one holding ipaddr) and
+dhcp.networks, answering relayed requests too. It serves each node's
 iPXE script, kernel, image and overlays, builds stale overlays on demand, and
 records how far each node got (wwctl node status). With warewulf.tls it also
 serves HTTPS on "tls port" (wwctl configure tls makes the certificate) and

@@ -167,6 +167,7 @@ func writeNetbootMetrics(w io.Writer, d *dhcp.Server, t *tftp.Server) {
 		counter("wwboot_dhcp_offers_reused_total", "Offers of an address still held for another client's request, the range having no other.", st.OffersReused)
 		counter("wwboot_dhcp_offers_limited_total", "DISCOVERs from clients that are not nodes left unanswered by the offer rate limits.", st.OffersLimited)
 		counter("wwboot_dhcp_requests_refused_total", "REQUESTs answered with a NAK.", st.RequestsRefused)
+		counter("wwboot_dhcp_unknown_network_total", "Requests unanswered: relayed from a network not in dhcp.networks, or a node's from a network without its address or a range.", st.UnknownNetwork)
 	}
 	if t != nil {
 		st := t.Stats()

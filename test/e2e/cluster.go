@@ -47,7 +47,12 @@ type Options struct {
 	// configure dhcp" and "configure tftp" set up and StartDnsmasq runs;
 	// the daemon serves HTTP only.
 	External bool
-	Log      *slog.Logger
+	// Relay adds RelayBridge behind a router namespace whose ISC
+	// dhcrelay relays its DHCP requests to the daemon, and the relayed
+	// network to dhcp.networks (with RelayRouterIP as its gateway and
+	// RelayRangeStart-RelayRangeEnd as its dynamic range).
+	Relay bool
+	Log   *slog.Logger
 }
 
 // Cluster is a virtual cluster: a network namespace with a bridge, the
@@ -71,6 +76,7 @@ type Cluster struct {
 	log        *slog.Logger
 	accel      string
 	ns         *Netns
+	router     *Netns // Options.Relay's router namespace
 	daemon     *Proc
 	stopPoll   context.CancelFunc
 	pollDone   chan struct{}
@@ -133,6 +139,11 @@ func (c *Cluster) warewulfConf() string {
 	if c.opts.External {
 		dhcpMode, tftpMode, dhcpServer = "external", "external", "dnsmasq"
 	}
+	networks := ""
+	if c.opts.Relay {
+		networks = fmt.Sprintf("  networks:\n    - network: %s\n      netmask: %s\n      gateway: %s\n      range start: %s\n      range end: %s\n",
+			RelayNetwork, Netmask, RelayRouterIP, RelayRangeStart, RelayRangeEnd)
+	}
 	return fmt.Sprintf(`# Written by the wwboot e2e harness.
 ipaddr: %[1]s
 netmask: %[2]s
@@ -148,7 +159,7 @@ dhcp:
   interface: %[6]s
   range start: 192.0.2.100
   range end: 192.0.2.199
-tftp:
+%[13]stftp:
   enabled: true
   mode: %[11]s
 nfs:
@@ -160,7 +171,7 @@ paths:
   cachedir: %[7]s/cache
   wwoverlaydir: %[8]s
   wwchrootdir: %[9]s
-`, ServerIP, Netmask, DaemonPort, interval, c.opts.Secure, BridgeName, d, c.OverlayDir, c.ChrootDir, dhcpMode, tftpMode, dhcpServer)
+`, ServerIP, Netmask, DaemonPort, interval, c.opts.Secure, BridgeName, d, c.OverlayDir, c.ChrootDir, dhcpMode, tftpMode, dhcpServer, networks)
 }
 
 // Wwctl runs "wwctl --warewulfconf CONF args..." on the host and returns
@@ -194,6 +205,11 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.ns = ns
 	c.mu.Unlock()
+	if c.opts.Relay {
+		if err := c.startRelay(ctx); err != nil {
+			return err
+		}
+	}
 
 	logFile, err := os.Create(c.DaemonLog)
 	if err != nil {
@@ -281,7 +297,7 @@ func (c *Cluster) Close() error {
 
 func (c *Cluster) teardown() error {
 	c.mu.Lock()
-	vms, bmcs, aux, daemon, ns, stopPoll := c.vms, c.bmcs, c.aux, c.daemon, c.ns, c.stopPoll
+	vms, bmcs, aux, daemon, ns, router, stopPoll := c.vms, c.bmcs, c.aux, c.daemon, c.ns, c.router, c.stopPoll
 	c.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
@@ -308,6 +324,12 @@ func (c *Cluster) teardown() error {
 	}
 	if daemon != nil {
 		errs = append(errs, daemon.Stop(15*time.Second))
+	}
+	if router != nil {
+		errs = append(errs, router.Close())
+		if out, err := exec.Command("ip", "netns", "list").Output(); err == nil && containsField(string(out), router.Name) {
+			errs = append(errs, fmt.Errorf("namespace %s is still there", router.Name))
+		}
 	}
 	if ns != nil {
 		errs = append(errs, ns.Close())
@@ -440,4 +462,51 @@ func (c *Cluster) StartDnsmasq(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("dnsmasq did not start serving DHCP in 10 s:\n%s", tailFile(c.DnsmasqLog(), 10))
+}
+
+// RelayLog is the DHCP relay's output (Options.Relay).
+func (c *Cluster) RelayLog() string { return filepath.Join(c.opts.Dir, "dhcrelay.log") }
+
+// startRelay makes the router namespace and runs ISC dhcrelay in it,
+// relaying RelayBridge's requests to the daemon; Close stops both.
+func (c *Cluster) startRelay(ctx context.Context) error {
+	router, err := c.ns.AddRouter(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.router = router
+	c.mu.Unlock()
+	out, err := os.Create(c.RelayLog())
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd := router.Command(context.Background(), "dhcrelay", "-d", "-4", "-pf", filepath.Join(c.opts.Dir, "dhcrelay.pid"),
+		"-iu", "up0", "-id", "down0", ServerIP)
+	cmd.Stdout, cmd.Stderr = out, out
+	p, err := startProc("dhcrelay", cmd, c.log)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.aux = append(c.aux, p)
+	c.mu.Unlock()
+	// It is up once it has opened its sockets, or gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("dhcrelay exited (%v):\n%s", err, tailFile(c.RelayLog(), 10))
+		}
+		if data, _ := os.ReadFile(c.RelayLog()); strings.Contains(string(data), "Sending on   Socket/fallback") {
+			c.log.Info("DHCP relay up", "netns", router.Name, "log", c.RelayLog())
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("dhcrelay did not open its sockets in 10 s:\n%s", tailFile(c.RelayLog(), 10))
 }

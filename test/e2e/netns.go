@@ -73,11 +73,14 @@ func NewNetns(ctx context.Context, log *slog.Logger) (*Netns, error) {
 }
 
 // AddTap creates the next tap device on the bridge and returns its name.
-func (n *Netns) AddTap(ctx context.Context) (string, error) {
+func (n *Netns) AddTap(ctx context.Context) (string, error) { return n.AddTapOn(ctx, BridgeName) }
+
+// AddTapOn creates the next tap device on bridge and returns its name.
+func (n *Netns) AddTapOn(ctx context.Context, bridge string) (string, error) {
 	name := fmt.Sprintf("tap%d", n.taps.Add(1)-1)
 	for _, s := range [][]string{
 		{"ip", "tuntap", "add", "dev", name, "mode", "tap"},
-		{"ip", "link", "set", name, "master", BridgeName},
+		{"ip", "link", "set", name, "master", bridge},
 		{"ip", "link", "set", name, "up"},
 	} {
 		if err := run(ctx, n.Command(ctx, s...).Args...); err != nil {
@@ -85,6 +88,66 @@ func (n *Netns) AddTap(ctx context.Context) (string, error) {
 		}
 	}
 	return name, nil
+}
+
+// The relayed network (AddRouter): a second bridge with no server
+// address, behind a router namespace between it and the first bridge.
+// 198.51.100.0/24 (TEST-NET-2) exists only inside the namespaces.
+const (
+	RelayBridge   = "br1"
+	RelayNetwork  = "198.51.100.0"
+	RelayRouterIP = "198.51.100.1" // the router on RelayBridge: its nodes' gateway
+	routerIP      = "192.0.2.254"  // the router on BridgeName
+	// The relayed network's dynamic range (Options.Relay).
+	RelayRangeStart = "198.51.100.100"
+	RelayRangeEnd   = "198.51.100.199"
+)
+
+// AddRouter adds RelayBridge to n and a router namespace (named like
+// n, so that SweepStale removes it too) joined to both bridges by veth
+// pairs, forwarding between them, with n's route to RelayNetwork
+// through it. The caller closes the router before n.
+func (n *Netns) AddRouter(ctx context.Context) (*Netns, error) {
+	r := &Netns{Name: fmt.Sprintf("%s%d-%08x", nsPrefix, os.Getpid(), rand.Uint32()), log: n.log}
+	if err := run(ctx, "ip", "netns", "add", r.Name); err != nil {
+		return nil, fmt.Errorf("create router namespace %s: %w", r.Name, err)
+	}
+	hostSteps := [][]string{
+		{"ip", "link", "add", "rt0", "netns", n.Name, "type", "veth", "peer", "name", "up0", "netns", r.Name},
+		{"ip", "link", "add", "rt1", "netns", n.Name, "type", "veth", "peer", "name", "down0", "netns", r.Name},
+	}
+	nsSteps := []struct {
+		ns   *Netns
+		argv []string
+	}{
+		{n, []string{"ip", "link", "add", RelayBridge, "type", "bridge", "stp_state", "0", "forward_delay", "0"}},
+		{n, []string{"ip", "link", "set", RelayBridge, "up"}},
+		{n, []string{"ip", "link", "set", "rt0", "master", BridgeName, "up"}},
+		{n, []string{"ip", "link", "set", "rt1", "master", RelayBridge, "up"}},
+		{n, []string{"ip", "route", "add", RelayNetwork + "/24", "via", routerIP}},
+		{r, []string{"ip", "link", "set", "lo", "up"}},
+		{r, []string{"ip", "addr", "add", routerIP + "/24", "dev", "up0"}},
+		{r, []string{"ip", "addr", "add", RelayRouterIP + "/24", "dev", "down0"}},
+		{r, []string{"ip", "link", "set", "up0", "up"}},
+		{r, []string{"ip", "link", "set", "down0", "up"}},
+		{r, []string{"sysctl", "-qw", "net.ipv4.ip_forward=1"}},
+	}
+	fail := func(err error) (*Netns, error) {
+		_ = r.Close()
+		return nil, fmt.Errorf("router namespace %s: %w", r.Name, err)
+	}
+	for _, s := range hostSteps {
+		if err := run(ctx, s...); err != nil {
+			return fail(err)
+		}
+	}
+	for _, s := range nsSteps {
+		if err := run(ctx, s.ns.Command(ctx, s.argv...).Args...); err != nil {
+			return fail(err)
+		}
+	}
+	n.log.Info("router namespace up", "netns", r.Name, "between", BridgeName+" "+routerIP, "and", RelayBridge+" "+RelayRouterIP)
+	return r, nil
 }
 
 // Command returns a command that runs argv inside the namespace. The

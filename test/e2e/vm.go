@@ -52,6 +52,9 @@ type VMOptions struct {
 	Off bool
 	// QMP, if set, is the path of a QMP socket QEMU listens on.
 	QMP string
+	// Bridge is the bridge of the VM's tap: "" is BridgeName, the
+	// server's; RelayBridge is behind the DHCP relay (Options.Relay).
+	Bridge string
 }
 
 // VM is a running QEMU guest whose serial console is captured.
@@ -80,7 +83,11 @@ type vmProc interface {
 // startVM boots a VM in ns from the network on a new tap, with its files
 // (console, QEMU's errors, UEFI variables) in dir.
 func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log *slog.Logger) (*VM, error) {
-	tap, err := ns.AddTap(ctx)
+	bridge := o.Bridge
+	if bridge == "" {
+		bridge = BridgeName
+	}
+	tap, err := ns.AddTapOn(ctx, bridge)
 	if err != nil {
 		return nil, err
 	}
