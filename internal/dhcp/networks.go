@@ -71,6 +71,15 @@ func (s *Server) setNetworks() error {
 		}
 		s.ifaces = append(s.ifaces, &iface{name: name, addr: p.Addr(), ip: net.IP(p.Addr().AsSlice()), net: nw})
 	}
+	for _, n := range o.Networks {
+		if n.Interface == "" {
+			continue
+		}
+		prefixes, _ := interfacePrefixes(n.Interface)
+		if !slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return n.Prefix.Contains(p.Addr()) }) {
+			return fmt.Errorf("network %s is on interface %s, which holds no address in it", n.Prefix.Masked(), n.Interface)
+		}
+	}
 	return nil
 }
 

@@ -240,6 +240,23 @@ func TestRelayedRequests(t *testing.T) {
 	}
 }
 
+// TestProxyRelayed checks that ProxyDHCP answers a relayed boot client
+// from any network: it gives no address, so needs no network entry.
+func TestProxyRelayed(t *testing.T) {
+	s := loServer(t, proxy, newFakeNodes())
+	req := fixture(t, "udhcpc-pxe-bios.hex")
+	req.GatewayIPAddr = net.ParseIP("10.10.0.1")
+	r, err := s.handle(s.ifaces[0], req, &net.UDPAddr{IP: net.ParseIP("10.10.0.1"), Port: 67}, ServerPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := summary{Type: "OFFER", Yiaddr: "0.0.0.0", Siaddr: "127.0.0.1", File: "/warewulf/undionly.kpxe", Vendor: "PXEClient",
+		PXE: []byte{6, 1, 8, 255}, Dest: "10.10.0.1:67"}
+	if diff := cmp.Diff(want, summarize(r)); diff != "" {
+		t.Errorf("reply (-want +got):\n%s", diff)
+	}
+}
+
 // TestNetworkOptionErrors checks that bad networks are refused, naming
 // what is wrong.
 func TestNetworkOptionErrors(t *testing.T) {
@@ -260,6 +277,8 @@ func TestNetworkOptionErrors(t *testing.T) {
 			"dhcp: interface lo's network 127.0.0.0/8 overlaps network 127.5.0.0/16"},
 		{"on an interface not served", []Network{{Prefix: pfx("10.9.0.0/16"), Interface: "eth9"}}, "",
 			"dhcp: network 10.9.0.0/16 is on interface eth9, which is not served"},
+		{"on an interface without an address in it", []Network{{Prefix: pfx("10.9.0.0/16"), Interface: "lo"}}, "",
+			"dhcp: network 10.9.0.0/16 is on interface lo, which holds no address in it"},
 		{"main range outside the interface's network", nil, "10.0.0.1",
 			"dhcp: interface lo: range 10.0.0.1-10.0.0.1 is outside the network 127.0.0.0/8"},
 	}

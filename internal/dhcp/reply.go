@@ -125,6 +125,11 @@ func (s *Server) handle(in *iface, req *dhcpv4.DHCPv4, peer *net.UDPAddr, port i
 	}
 	c := classify(req)
 	from, ok := s.originOf(in, req.GatewayIPAddr)
+	if !ok && s.o.Mode == config.ModeProxy {
+		// ProxyDHCP gives no address: any relayed network will do, the
+		// answer only needs the server's address.
+		from, ok = origin{in: in, net: in.net, relay: req.GatewayIPAddr}, true
+	}
 	if !ok {
 		s.counts.unknownNetwork.Add(1)
 		if n, due := s.counts.relayLog.note(s.now()); due {
