@@ -84,7 +84,7 @@ func (c *Cluster) StartBMC(ctx context.Context, o VMOptions) (*BMC, *VM, error) 
 		return nil, nil, err
 	}
 	serialLog := filepath.Join(dir, "serial.raw")
-	args, err := qemuArgs(dir, tap, c.accel, o,
+	args, err := qemuArgs(dir, tapNetdev(tap), c.accel, o,
 		"-chardev", fmt.Sprintf("socket,id=s0,host=127.0.0.1,port=%d,server=on,wait=off,logfile=%s,logappend=on", serial, serialLog),
 		"-serial", "chardev:s0",
 		"-chardev", fmt.Sprintf("socket,id=ipmi0,host=127.0.0.1,port=%d,reconnect=1", vmConn),

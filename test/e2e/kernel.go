@@ -37,7 +37,8 @@ func (k *Kernel) Vmlinuz() string { return filepath.Join(k.Root, "boot", "vmlinu
 // drivers as modules (the e2e README's pitfall 5), and also virtio-blk
 // and ext4 with what ext4 needs (jbd2, mbcache, crc16, and the crc32c
 // its metadata checksums ask for by softdep), for a node with a disk
-// root (scenario h).
+// root (scenario h), and 802.1Q VLANs with what they need (garp, mrp,
+// stp, llc), for a node on a tagged VLAN (scenario v).
 func nodeModules() []string {
 	return []string{
 		"drivers/virtio/",
@@ -53,6 +54,9 @@ func nodeModules() []string {
 		"lib/crc16.ko",
 		"crypto/crc32c_generic.ko",
 		"arch/x86/crypto/crc32c-intel.ko",
+		"net/8021q/",
+		"net/802/",
+		"net/llc/",
 	}
 }
 

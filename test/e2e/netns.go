@@ -9,13 +9,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // nsPrefix starts the name of every namespace the harness makes; the
@@ -172,45 +169,14 @@ func (n *Netns) Close() error {
 // a thread that has joined the namespace, and stays there after the
 // thread returns to its own.
 func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		c, restored, err := n.dialIn(ctx, network, addr)
-		// A thread that could not return to its namespace must not run
-		// other goroutines: staying locked makes it exit with this one.
-		if restored {
-			runtime.UnlockOSThread()
-		}
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
-}
-
-func (n *Netns) dialIn(ctx context.Context, network, addr string) (c net.Conn, restored bool, err error) {
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return nil, true, fmt.Errorf("own network namespace: %w", err)
-	}
-	defer self.Close()
-	target, err := os.Open("/run/netns/" + n.Name)
-	if err != nil {
-		return nil, true, fmt.Errorf("namespace %s: %w", n.Name, err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, true, fmt.Errorf("enter namespace %s: %w", n.Name, err)
-	}
-	var d net.Dialer
-	c, err = d.DialContext(ctx, network, addr)
-	if serr := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); serr != nil {
-		return c, false, errors.Join(err, fmt.Errorf("leave namespace %s: %w", n.Name, serr))
-	}
-	return c, true, err
+	var c net.Conn
+	err := n.in(func() error {
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // SweepStale deletes namespaces that earlier runs of the harness made and

@@ -55,6 +55,10 @@ type VMOptions struct {
 	// Bridge is the bridge of the VM's tap: "" is BridgeName, the
 	// server's; RelayBridge is behind the DHCP relay (Options.Relay).
 	Bridge string
+	// Trunk, if set, puts the NIC on this switch's trunk port instead
+	// of a tap (Options.VLAN): untagged frames reach BridgeName, frames
+	// tagged with VLANID reach VLANBridge.
+	Trunk *VLANSwitch
 }
 
 // VM is a running QEMU guest whose serial console is captured.
@@ -83,15 +87,21 @@ type vmProc interface {
 // startVM boots a VM in ns from the network on a new tap, with its files
 // (console, QEMU's errors, UEFI variables) in dir.
 func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log *slog.Logger) (*VM, error) {
-	bridge := o.Bridge
-	if bridge == "" {
-		bridge = BridgeName
+	netdev := ""
+	if o.Trunk != nil {
+		netdev = o.Trunk.NetdevArgs("n0")
+	} else {
+		bridge := o.Bridge
+		if bridge == "" {
+			bridge = BridgeName
+		}
+		tap, err := ns.AddTapOn(ctx, bridge)
+		if err != nil {
+			return nil, err
+		}
+		netdev = tapNetdev(tap)
 	}
-	tap, err := ns.AddTapOn(ctx, bridge)
-	if err != nil {
-		return nil, err
-	}
-	args, err := qemuArgs(dir, tap, accel, o, "-chardev", "stdio,id=s0,signal=off", "-serial", "chardev:s0")
+	args, err := qemuArgs(dir, netdev, accel, o, "-chardev", "stdio,id=s0,signal=off", "-serial", "chardev:s0")
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +151,17 @@ func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log
 		outR.Close()
 		consoleFile.Close()
 	}()
-	log.Info("VM booting", "vm", o.Name, "mac", o.MAC, "firmware", o.Firmware, "rom", !o.NoROM, "tap", tap, "accel", accel, "disk", o.Disk)
+	log.Info("VM booting", "vm", o.Name, "mac", o.MAC, "firmware", o.Firmware, "rom", !o.NoROM, "netdev", netdev, "accel", accel, "disk", o.Disk)
 	return vm, nil
 }
 
-// qemuArgs is the QEMU command line of a VM on tap, with its files in dir
-// and its serial port and other devices as serial gives them.
-func qemuArgs(dir, tap, accel string, o VMOptions, serial ...string) ([]string, error) {
+// tapNetdev is the -netdev value of a NIC on tap.
+func tapNetdev(tap string) string { return "tap,id=n0,ifname=" + tap + ",script=no,downscript=no" }
+
+// qemuArgs is the QEMU command line of a VM whose NIC is on netdev (the
+// value of -netdev, id n0), with its files in dir and its serial port
+// and other devices as serial gives them.
+func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -163,7 +177,7 @@ func qemuArgs(dir, tap, accel string, o VMOptions, serial ...string) ([]string, 
 		// SeaBIOS copies its text (and iPXE's) to the serial port only
 		// with -nographic.
 		"-nographic", "-nodefaults", "-no-reboot",
-		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+		"-netdev", netdev,
 	}
 	args = append(args, serial...)
 	if o.Off {
