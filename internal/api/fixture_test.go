@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"crypto/tls"
+	"debug/elf"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -105,6 +106,7 @@ func newFixtureEnv(t *testing.T, apiConf string, env map[string]string, change .
 	im := st.Images()
 	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "boot/vmlinuz-6.1.0-1-amd64"), "kernel")
 	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
+	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "bin/sh"), sitetest.ELFHeader(elf.EM_AARCH64))
 	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/motd.ww"), "node {{.Id}} of {{.ClusterName}}\n")
 	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/issue"), "welcome\n")
 	f := &fixture{t: t, root: root, cfg: cfg, site: st}

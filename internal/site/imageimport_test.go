@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"debug/elf"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/oci"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
@@ -169,6 +172,40 @@ func TestDefaultImageName(t *testing.T) {
 		t.Run(tt.source, func(t *testing.T) {
 			if got := DefaultImageName(tt.source); got != tt.want {
 				t.Errorf("DefaultImageName(%q) = %q, want %q", tt.source, got, tt.want)
+			}
+		})
+	}
+}
+
+// An import records the image's architecture (here from its programs,
+// a tarball having no platform), replacing what the previous image of
+// that name had recorded.
+func TestImportRecordsArch(t *testing.T) {
+	s, root := openSite(t, nil)
+	for _, tc := range []struct {
+		name    string
+		machine elf.Machine
+		want    image.ArchInfo
+	}{
+		{name: "arm64 tarball", machine: elf.EM_AARCH64, want: image.ArchInfo{Arch: "aarch64", Source: "/bin/sh"}},
+		{name: "replaced by an x86_64 one", machine: elf.EM_X86_64, want: image.ArchInfo{Arch: "x86_64", Source: "/bin/sh"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := filepath.Join(root, tc.name+".tar.gz")
+			tarGz(t, src, [2]string{"bin/sh", sitetest.ELFHeader(tc.machine)})
+			if _, err := s.ImportImage(t.Context(), src, "img", ImportOptions{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(filepath.Join(s.Images().Dir("img"), image.ArchFile))
+			if err != nil {
+				t.Fatalf("no record: %v", err)
+			}
+			var got image.ArchInfo
+			if err := json.Unmarshal(data, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("recorded architecture (-want +got):\n%s", diff)
 			}
 		})
 	}
