@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wwboot/wwboot/internal/arch"
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/oci"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
@@ -206,6 +207,57 @@ func TestImportRecordsArch(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("recorded architecture (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// The bootstrap of two-stage boot packs the stage one of the image's
+// architecture: an image of another architecture than the server's
+// gets wwstage1.<arch>, and without one a warning naming the image, the
+// architecture and the missing file, and no bootstrap.
+func TestBootstrapTakesTheStageOneOfTheImage(t *testing.T) {
+	other, machine := "aarch64", elf.EM_AARCH64
+	if arch.Host() == arch.Aarch64 {
+		other, machine = "x86_64", elf.EM_X86_64
+	}
+	for _, tc := range []struct {
+		name        string
+		otherStage1 bool
+		wantWarning string
+	}{
+		{name: "stage one for the image's architecture", otherStage1: true},
+		{name: "none for it", wantWarning: "bootstrap for two-stage boot of image arm (" + other + ") not made: no stage-one program for " +
+			other + ": build it (make build writes bin/wwstage1." + other + ") or install it; looked in "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := map[string]string{"WWSTAGE1": filepath.Join(dir, "wwstage1"), "SOURCE_DATE_EPOCH": "1700000000"}
+			sitetest.Write(t, env["WWSTAGE1"], "#!host stage one\n")
+			if tc.otherStage1 {
+				sitetest.Write(t, filepath.Join(dir, "wwstage1."+other), sitetest.ELFHeader(machine))
+			}
+			s, _ := openSite(t, env)
+			root := s.Images().RootFS("arm")
+			sitetest.Write(t, filepath.Join(root, "bin/sh"), sitetest.ELFHeader(machine))
+			sitetest.Write(t, filepath.Join(root, "boot/vmlinuz-6.1.0-1-arm64"), "kernel")
+			sitetest.Write(t, filepath.Join(root, "lib/modules/6.1.0-1-arm64/modules.dep"), "")
+			res, err := s.BuildImage(t.Context(), "arm", BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			warnings := strings.Join(res.Warnings, "\n")
+			if tc.wantWarning == "" {
+				if warnings != "" || len(res.Bootstraps) != 1 {
+					t.Fatalf("bootstraps %v, warnings %q; want one bootstrap", res.Bootstraps, warnings)
+				}
+				return
+			}
+			if !strings.Contains(warnings, tc.wantWarning) || len(res.Bootstraps) != 0 {
+				t.Errorf("bootstraps %v, warnings %q; want none and %q", res.Bootstraps, warnings, tc.wantWarning)
+			}
+			if _, err := s.BuildBootstrap(t.Context(), "arm", ""); err == nil || !strings.Contains(err.Error(), "bootstrap of image arm ("+other+"): no stage-one program for "+other) {
+				t.Errorf("BuildBootstrap: %v", err)
 			}
 		})
 	}
