@@ -80,6 +80,11 @@ func (s *Site) recordImportArch(name, platform string) error {
 		}
 		s.log.Warn("image platform has no known architecture: reading its programs", "image", name, "platform", platform, "err", err)
 	}
+	// Whatever the image of that name had recorded (Install keeps the
+	// files beside rootfs) is not this tree's.
+	if err := s.images.SetArch(name, image.ArchInfo{}); err != nil {
+		return err
+	}
 	info, err := s.images.RecordArch(name, s.log.Warn)
 	if info.Arch == "" {
 		s.log.Warn("the architecture of the image is not known", "image", name, "why", info.Source)

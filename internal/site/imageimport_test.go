@@ -180,20 +180,34 @@ func TestDefaultImageName(t *testing.T) {
 
 // An import records the image's architecture (here from its programs,
 // a tarball having no platform), replacing what the previous image of
-// that name had recorded.
+// that name had recorded, its OCI platform too.
 func TestImportRecordsArch(t *testing.T) {
 	s, root := openSite(t, nil)
 	for _, tc := range []struct {
 		name    string
 		machine elf.Machine
-		want    image.ArchInfo
+		// platformBefore: the image replaced had recorded an OCI platform.
+		platformBefore bool
+		want           image.ArchInfo
 	}{
 		{name: "arm64 tarball", machine: elf.EM_AARCH64, want: image.ArchInfo{Arch: "aarch64", Source: "/bin/sh"}},
 		{name: "replaced by an x86_64 one", machine: elf.EM_X86_64, want: image.ArchInfo{Arch: "x86_64", Source: "/bin/sh"}},
+		{name: "replaced by one without programs", platformBefore: true, want: image.ArchInfo{Source: "architecture of " + s.Images().RootFS("img") +
+			": no ELF program found (looked at /sbin/init, /bin/sh, /usr/bin/sh, /bin/busybox, /usr/bin/busybox, /usr/sbin/init, " +
+			"/lib/systemd/systemd, /usr/lib/systemd/systemd and ld-linux* in /lib64, /lib, /usr/lib64, /usr/lib)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.platformBefore {
+				if err := s.Images().SetArch("img", image.ArchInfo{Arch: "aarch64", Source: "oci platform linux/arm64"}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			src := filepath.Join(root, tc.name+".tar.gz")
-			tarGz(t, src, [2]string{"bin/sh", sitetest.ELFHeader(tc.machine)})
+			content := "#!/bin/busybox sh\n"
+			if tc.machine != elf.EM_NONE {
+				content = sitetest.ELFHeader(tc.machine)
+			}
+			tarGz(t, src, [2]string{"bin/sh", content})
 			if _, err := s.ImportImage(t.Context(), src, "img", ImportOptions{Replace: true}); err != nil {
 				t.Fatal(err)
 			}
