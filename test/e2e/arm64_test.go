@@ -75,6 +75,10 @@ func TestArm64Pieces(t *testing.T) {
 	// without it, its overlay build fails.
 	wwclient := filepath.Join(tc.BinDir(), "wwclient.aarch64")
 	if _, err := os.Stat(wwclient); err != nil {
+		if os.Getenv(envBin) != "" {
+			t.Fatalf("%s has no wwclient.aarch64: run make build", tc.BinDir())
+		}
+		// The binaries were built for the test, in a directory of its own.
 		wwclient = filepath.Join(t.TempDir(), "wwclient.aarch64")
 		cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", wwclient, "./cmd/wwclient")
 		cmd.Dir = filepath.Join("..", "..")
