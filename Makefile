@@ -21,13 +21,16 @@ deps:
 	@scripts/deps.sh
 
 build: deps
-	@echo "build: compiling wwctl, wwclient, wwstage1 (the packages being compiled are listed; a first run compiles the standard library and modules too)"
+	@echo "build: compiling wwctl, wwclient, wwstage1 (also per architecture: .x86_64, .aarch64; the packages being compiled are listed; a first run compiles the standard library and modules too)"
 	$(GO) build -v -ldflags "$(LDFLAGS)" -o bin/wwctl ./cmd/wwctl 2>&1 | sed -u 's/^/  /'
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/wwclient ./cmd/wwclient
 	@# Warewulf's wwclient.x86_64 and wwclient.aarch64 overlays carry these.
 	CGO_ENABLED=0 GOARCH=amd64 $(GO) build -ldflags "-s -w" -o bin/wwclient.x86_64 ./cmd/wwclient
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -ldflags "-s -w" -o bin/wwclient.aarch64 ./cmd/wwclient
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/wwstage1 ./cmd/wwstage1
+	@# Stage one of two-stage boot for each image architecture.
+	CGO_ENABLED=0 GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w" -o bin/wwstage1.x86_64 ./cmd/wwstage1
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -trimpath -ldflags "-s -w" -o bin/wwstage1.aarch64 ./cmd/wwstage1
 	ln -sf wwctl bin/warewulfd
 
 # The README's test command: vet and every test, with the race detector

@@ -6,7 +6,8 @@
 #     build and the tests run on (see "Go toolchain" below);
 #   - the Go modules.
 # With --e2e also what the virtual cluster (make e2e, make demo) needs:
-# QEMU, SeaBIOS, OVMF, iPXE, dpkg-dev, kmod, debootstrap.
+# QEMU (x86_64 and aarch64), SeaBIOS, OVMF, AAVMF, iPXE, dpkg-dev, kmod,
+# debootstrap, and arm64 among dpkg's architectures (for apt-get download).
 # Safe to run again: it installs only what is missing, and then is quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -124,6 +125,25 @@ if $e2e; then
   have_sbin depmod || pkgs+=(kmod)
   have_sbin debugfs || pkgs+=(e2fsprogs)
   have_sbin debootstrap || pkgs+=(debootstrap)
+  # The arm64 node pieces: qemu-system-aarch64 with its UEFI firmware
+  # (AAVMF).
+  have qemu-system-aarch64 || pkgs+=(qemu-system-arm)
+  [ -f /usr/share/AAVMF/AAVMF_CODE.fd ] || pkgs+=(qemu-efi-aarch64)
+fi
+# The arm64 kernel and busybox-static of the arm64 test image are
+# fetched with "apt-get download PKG:arm64" (never installed), which
+# needs arm64 in dpkg's architectures and their package lists: added
+# once, with an apt-get update.
+if $e2e && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "the arm64 e2e pieces need dpkg --add-architecture arm64: run as root"
+    exit 1
+  fi
+  say "dpkg --add-architecture arm64 (arm64 packages are downloaded for the e2e cache, never installed)"
+  dpkg --add-architecture arm64
+  say "apt-get update"
+  apt-get update -q 2>&1 | sed -E '/^(Hit|Ign):/d; s/^/  /'
+  apt_updated=true
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   # A package can be named twice (e2fsprogs); apt takes it once.

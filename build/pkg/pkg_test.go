@@ -136,6 +136,8 @@ func TestInstall(t *testing.T) {
 		"/usr/lib/wwboot/wwclient.x86_64":                                           "-rwxr-xr-x",
 		"/usr/lib/wwboot/wwclient.aarch64":                                          "-rwxr-xr-x",
 		"/usr/lib/wwboot/wwstage1":                                                  "-rwxr-xr-x",
+		"/usr/lib/wwboot/wwstage1.x86_64":                                           "-rwxr-xr-x",
+		"/usr/lib/wwboot/wwstage1.aarch64":                                          "-rwxr-xr-x",
 		"/etc/warewulf/warewulf.conf":                                               "-rw-r--r--",
 		"/etc/warewulf/nodes.conf":                                                  "-rw-------",
 		"/etc/warewulf/ipxe/default.ipxe":                                           "-rw-r--r--",
@@ -273,7 +275,7 @@ func TestDeb(t *testing.T) {
 	list := command(t, "dpkg-deb", "-c", first)
 	for _, line := range []string{"-rwxr-xr-x root/root", "./usr/bin/wwctl", "./usr/bin/warewulfd -> wwctl",
 		"-rw------- root/root", "./etc/warewulf/nodes.conf", "./usr/lib/systemd/system/warewulfd.service",
-		"./usr/lib/wwboot/wwclient.aarch64", "2023-11-14 22:13 ./usr/bin/wwctl"} {
+		"./usr/lib/wwboot/wwclient.aarch64", "./usr/lib/wwboot/wwstage1.aarch64", "2023-11-14 22:13 ./usr/bin/wwctl"} {
 		if !strings.Contains(list, line) {
 			t.Errorf("dpkg-deb -c has no %q", line)
 		}

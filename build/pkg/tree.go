@@ -47,7 +47,8 @@ type Entry struct {
 // TreeOptions say what to install and where.
 type TreeOptions struct {
 	// Src is the source tree (the repository root); Bin holds what
-	// "make build" wrote (wwctl, wwclient, wwclient.<arch>, wwstage1).
+	// "make build" wrote (wwctl, wwclient, wwclient.<arch>, wwstage1,
+	// wwstage1.<arch>).
 	Src, Bin string
 	// Prefix is where programs and data go (/usr); Sysconfdir (/etc)
 	// and Localstatedir (/var/lib) do not follow it, as in Warewulf.
@@ -77,6 +78,8 @@ func Tree(ctx context.Context, o TreeOptions) ([]Entry, error) {
 		{"wwclient.x86_64", path.Join(libdir, "wwclient.x86_64")},
 		{"wwclient.aarch64", path.Join(libdir, "wwclient.aarch64")},
 		{"wwstage1", path.Join(libdir, "wwstage1")},
+		{"wwstage1.x86_64", path.Join(libdir, "wwstage1.x86_64")},
+		{"wwstage1.aarch64", path.Join(libdir, "wwstage1.aarch64")},
 	} {
 		data, err := os.ReadFile(filepath.Join(o.Bin, p.src))
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wwboot/wwboot/internal/arch"
 	"github.com/wwboot/wwboot/internal/inventory"
 )
 
@@ -277,7 +278,7 @@ func TestRoutes(t *testing.T) {
 		{name: "list images", route: "GET /api/images", method: "GET", target: "/api/images", wantCode: 200,
 			check: func(t *testing.T, f *fixture, v any) {
 				want := map[string]any{"rocky": map[string]any{"kernels": []any{"/boot/vmlinuz-6.1.0-1-amd64"}, "size": float64(0),
-					"buildtime": float64(0), "writable": true, "nodes": []any{"n1", "n2"}}}
+					"buildtime": float64(0), "writable": true, "nodes": []any{"n1", "n2"}, "arch": arch.Host()}}
 				if diff := cmp.Diff(want, v); diff != "" {
 					t.Errorf("images (-want +got):\n%s", diff)
 				}

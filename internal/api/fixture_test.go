@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"crypto/tls"
+	"debug/elf"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/wwboot/wwboot/internal/arch"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 
 	"golang.org/x/crypto/bcrypt"
@@ -105,6 +107,7 @@ func newFixtureEnv(t *testing.T, apiConf string, env map[string]string, change .
 	im := st.Images()
 	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "boot/vmlinuz-6.1.0-1-amd64"), "kernel")
 	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
+	sitetest.Write(t, filepath.Join(im.RootFS("rocky"), "bin/sh"), sitetest.ELFHeader(hostMachine()))
 	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/motd.ww"), "node {{.Id}} of {{.ClusterName}}\n")
 	sitetest.Write(t, filepath.Join(cfg.Paths.Wwoverlaydir, "sys/rootfs/etc/issue"), "welcome\n")
 	f := &fixture{t: t, root: root, cfg: cfg, site: st}
@@ -189,4 +192,13 @@ func (f *fixture) get(target string) any {
 		f.t.Fatalf("GET %s: %d %s", target, res.code, res.body)
 	}
 	return res.json(f.t)
+}
+
+// hostMachine is the ELF machine of the server's architecture, which the
+// fixture's image is built for.
+func hostMachine() elf.Machine {
+	if arch.Host() == arch.Aarch64 {
+		return elf.EM_AARCH64
+	}
+	return elf.EM_X86_64
 }

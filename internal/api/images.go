@@ -21,6 +21,9 @@ type imageInfo struct {
 	BuildTime int64    `json:"buildtime"`
 	Writable  bool     `json:"writable"`
 	Nodes     []string `json:"nodes"`
+	// Arch is the image's architecture (x86_64, aarch64); "" when not
+	// known.
+	Arch string `json:"arch"`
 }
 
 func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, error) {
@@ -39,6 +42,9 @@ func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, 
 		info.BuildTime = max(info.BuildTime, b.ModTime.Unix())
 	}
 	info.Nodes = append(info.Nodes, site.ImageNodes(merged, name)...)
+	if a, err := s.site.Images().Arch(name); err == nil {
+		info.Arch = a.Arch
+	}
 	return info, nil
 }
 

@@ -190,7 +190,7 @@ func schemas() map[string]any {
 		"BuildReport": object(map[string]any{"message": str, "built": integer, "unchanged": integer, "failed": integer,
 			"results": arrayOf(object(map[string]any{"node": str, "kind": str, "status": str, "bytes": integer, "error": str}))}),
 		"Image": object(map[string]any{"kernels": strList, "size": integer, "buildtime": integer, "writable": boolean,
-			"nodes": strList}),
+			"nodes": strList, "arch": str}),
 		"ImageMap": mapOf(ref("Image")),
 		"ImageBuild": object(map[string]any{"image": str, "skipped": boolean, "files": integer, "bytes": integer,
 			"outputs": arrayOf(object(map[string]any{"format": str, "path": str, "size": integer, "sha256": str})),

@@ -94,7 +94,7 @@ WAREWULF_OCI_PASSWORD.`,
 	f.StringVar(&opts.Password, "passwd", "", "Registry password")
 	_ = f.MarkHidden("passwd")
 	f.BoolVar(&opts.NoHTTPS, "nohttps", false, "The registry speaks plain HTTP")
-	f.StringVar(&opts.Platform, "platform", "", "Platform to pull (default: this machine's), e.g. linux/arm64")
+	f.StringVar(&opts.Platform, "platform", "", "Platform to pull (default: this machine's), e.g. linux/arm64, or an architecture: aarch64, x86_64")
 	f.StringVar(&opts.Platform, "arch", "", "Same as --platform")
 	_ = f.MarkHidden("arch")
 	return cmd

@@ -25,7 +25,10 @@ with --kernel the nodes using each and its default kernel, with --size the
 size of its uncompressed archive NAME.img (0 B when it was not built
 uncompressed: see image build --uncompressed), --compressed that of NAME.img.gz,
 --chroot that of its root filesystem, and with --long all of that and when the
-image was made and last built.`,
+image was made and last built. Every form but the bare list has an ARCH column:
+the image's architecture (x86_64, aarch64), from its OCI platform at import and
+then from the ELF header of its programs at each build; "unknown" when neither
+told it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			im := a.site.Images()
 			names, err := im.Names()
@@ -76,17 +79,24 @@ image was made and last built.`,
 				}
 				return ""
 			}
+			archOf := func(name string) string {
+				if info, err := im.Arch(name); err == nil && info.Arch != "" {
+					return info.Arch
+				}
+				return "unknown"
+			}
 			var t *table
 			switch {
 			case long:
-				t = newTable("IMAGE NAME", "NODES", "KERNEL VERSION", "CREATION TIME", "MODIFICATION TIME", "SIZE")
+				t = newTable("IMAGE NAME", "ARCH", "NODES", "KERNEL VERSION", "CREATION TIME", "MODIFICATION TIME", "SIZE")
 			case kernel:
-				t = newTable("IMAGE NAME", "NODES", "KERNEL VERSION")
+				t = newTable("IMAGE NAME", "ARCH", "NODES", "KERNEL VERSION")
 			default:
-				t = newTable("IMAGE NAME", "NODES", "SIZE")
+				t = newTable("IMAGE NAME", "ARCH", "NODES", "SIZE")
 			}
 			for _, name := range names {
 				nodes := strconv.Itoa(len(site.ImageNodes(merged, name)))
+				arch := archOf(name)
 				switch {
 				case long:
 					created, built := time.Unix(0, 0), time.Unix(0, 0)
@@ -98,11 +108,11 @@ image was made and last built.`,
 					if b := im.Archives(name); len(b) > 0 {
 						built = b[0].ModTime
 					}
-					t.add(name, nodes, kernelOf(name), created.Format(time.RFC822), built.Format(time.RFC822), sizeOf(name))
+					t.add(name, arch, nodes, kernelOf(name), created.Format(time.RFC822), built.Format(time.RFC822), sizeOf(name))
 				case kernel:
-					t.add(name, nodes, kernelOf(name))
+					t.add(name, arch, nodes, kernelOf(name))
 				default:
-					t.add(name, nodes, sizeOf(name))
+					t.add(name, arch, nodes, sizeOf(name))
 				}
 			}
 			return t.write(a.out())
@@ -148,6 +158,11 @@ func (a *app) imageShow() *cobra.Command {
 			t.add("Name", name)
 			t.add("RootFS", im.RootFS(name))
 			t.add("ReadOnly", fmt.Sprint(im.ReadOnly(name)))
+			if info, err := im.Arch(name); err == nil && info.Arch != "" {
+				t.add("Arch", info.Arch+" (from "+info.Source+")")
+			} else {
+				t.add("Arch", "unknown")
+			}
 			t.add("Kernel", kernel)
 			for _, b := range im.Archives(name) {
 				t.add("Archive", fmt.Sprintf("%s (%s, %s)", b.Path, humanBytes(b.Size), b.ModTime.Format(time.RFC3339)))

@@ -273,5 +273,12 @@ func (im *Images) Build(ctx context.Context, name string, opts BuildOptions) (*B
 	if err != nil {
 		return nil, fmt.Errorf("build image %s: %w", name, err)
 	}
+	// The architecture is read once per build that changed the tree (and
+	// once for an image that has no record yet).
+	if _, err := os.Stat(filepath.Join(im.Dir(name), ArchFile)); !res.Skipped || err != nil {
+		if _, err := im.RecordArch(name, im.log().Warn); err != nil {
+			return nil, fmt.Errorf("build image %s: %w", name, err)
+		}
+	}
 	return res, nil
 }

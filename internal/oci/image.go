@@ -57,9 +57,20 @@ func parsePlatform(s string) (platformSpec, error) {
 	if s == "" {
 		return platformSpec{Platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}, nil
 	}
+	if !strings.Contains(s, "/") {
+		// An architecture alone, as Warewulf's --arch gives it.
+		s = "linux/" + s
+	}
 	p, err := v1.ParsePlatform(s)
 	if err != nil || p.OS == "" || p.Architecture == "" {
-		return platformSpec{}, fmt.Errorf("invalid platform %q: want os/arch[/variant], e.g. linux/amd64", s)
+		return platformSpec{}, fmt.Errorf("invalid platform %q: want os/arch[/variant], e.g. linux/amd64, or an architecture", s)
+	}
+	// Warewulf's spelling of the architectures is OCI's under another name.
+	switch p.Architecture {
+	case "x86_64", "x86-64":
+		p.Architecture = "amd64"
+	case "aarch64":
+		p.Architecture = "arm64"
 	}
 	return platformSpec{Platform: *p, explicit: true}, nil
 }

@@ -404,7 +404,8 @@ func TestSourceErrors(t *testing.T) {
 		{name: "layout without the name", source: "oci:" + twoImages + ":three", want: `no image named "three" in the layout (it has "one", "two")`},
 		{name: "layout with two images", source: "oci:" + twoImages, want: `2 images in the layout; name one (oci:DIR:NAME) among "one", "two"`},
 		{name: "explicit platform mismatch", source: "oci:" + armOnly, platform: "linux/amd64", want: "image is for platform linux/arm64, not linux/amd64"},
-		{name: "bad platform", source: "oci:" + armOnly, platform: "amd64", want: `invalid platform "amd64"`},
+		{name: "bad platform", source: "oci:" + armOnly, platform: "linux/", want: `invalid platform "linux/"`},
+		{name: "architecture alone", source: "oci:" + armOnly, platform: "x86_64", want: "image is for platform linux/arm64, not linux/amd64"},
 		{name: "oci-archive that is a docker-archive", source: "docker-archive:" + ociTar, want: "is no docker-archive: it has no manifest.json at the top"},
 		{name: "oci prefix on a directory without layout", source: "oci:" + notRootfs, want: "not an OCI image layout"},
 	}
@@ -454,6 +455,10 @@ func TestLayoutPlatforms(t *testing.T) {
 		{platform: "linux/amd64", want: "amd64"},
 		{platform: "linux/arm64", want: "arm64"},
 		{platform: "linux/arm64/v8", want: "arm64"},
+		// Warewulf's spelling, and an architecture alone (its --arch).
+		{platform: "linux/aarch64", want: "arm64"},
+		{platform: "aarch64", want: "arm64"},
+		{platform: "x86_64", want: "amd64"},
 		{platform: "linux/riscv64", wantErr: "no image for platform linux/riscv64 (there are linux/amd64, linux/arm64/v8)"},
 	}
 	for _, tc := range tests {

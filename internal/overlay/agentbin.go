@@ -93,6 +93,17 @@ func (a *archCopies) resolve(name string) (fs.FS, string) {
 	return c, "wwclient/" + rest
 }
 
+// Missing says why the copy called name is not there: its binary is
+// not found. It is nil for other names and for copies that are there.
+func (a *archCopies) Missing(name string) error {
+	c, ok := a.copies[name]
+	if !ok {
+		return nil
+	}
+	_, _, err := c.find()
+	return err
+}
+
 func (a *archCopies) Open(name string) (fs.File, error) {
 	fsys, p := a.resolve(name)
 	return fsys.Open(p)

@@ -269,7 +269,11 @@ func (b *Builder) upToDate(snap *Snapshot, node string, k ImageKind) *manifest {
 	// Whether the archives are there shows when Artifact opens the ones
 	// it serves; a build would check every form of them.
 	st := &buildState{b: b, snap: snap, assumePresent: true}
-	j := &job{node: node, kind: k, overlays: k.overlays(n)}
+	list, err := snap.overlayList(k, n)
+	if err != nil {
+		return nil // a build reports the error
+	}
+	j := &job{node: node, kind: k, overlays: list}
 	if st.check(j, false) != nil || j.res.Status != Unchanged {
 		return nil
 	}

@@ -160,6 +160,9 @@ type job struct {
 	// force rewrites the archives even when the previous build wrote the
 	// same ones, which repairs a damaged file.
 	force bool
+	// err, when set, fails the job before anything is read: its overlay
+	// list could not be made (Snapshot.overlayList).
+	err error
 	// Set when rendered:
 	tree  map[string]string // path -> entry hash
 	reads map[string]string
@@ -227,8 +230,8 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 			return nil, fmt.Errorf("node %q does not exist", name)
 		}
 		for _, k := range kinds {
-			list := k.overlays(n)
-			jobs = append(jobs, &job{node: name, kind: k, overlays: list, group: groupKey(k, list)})
+			list, err := snap.overlayList(k, n)
+			jobs = append(jobs, &job{node: name, kind: k, overlays: list, group: groupKey(k, list), err: err})
 		}
 	}
 	st := &buildState{b: b, snap: snap, entries: map[string]*Entry{}, files: newFileCache()}
@@ -246,6 +249,11 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 
 	// Render what is stale.
 	b.parallel(ctx, jobs, snap, st.files, func(r *renderers, j *job) {
+		if j.err != nil {
+			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: j.err}
+			tick()
+			return
+		}
 		if err := st.check(j, force); err != nil {
 			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 			tick()

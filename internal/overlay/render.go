@@ -87,6 +87,12 @@ type RenderOptions struct {
 	// nonce and serial; nil is crypto/rand. Tests set it to make the
 	// certificates reproducible.
 	Rand io.Reader
+	// ImageArch returns the architecture (x86_64, aarch64) of the image
+	// called image, "" when not known; nodes whose image is of another
+	// architecture than the server's get the wwclient overlay's copy for
+	// theirs (Snapshot.overlayList). nil leaves every node the wwclient
+	// overlay as it is.
+	ImageArch func(image string) string
 }
 
 // Renderer renders overlays for nodes. It parses each template once and

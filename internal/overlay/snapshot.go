@@ -29,6 +29,8 @@ type Snapshot struct {
 	memo sync.Map
 	// inputs memoizes inputsDigest: kind, node and overlays -> digest.
 	inputs sync.Map
+	// archs memoizes RenderOptions.ImageArch: image -> architecture.
+	archs sync.Map
 
 	// servedChecks are Archives' checks of images in this snapshot.
 	servedOnce   sync.Once
@@ -201,7 +203,11 @@ func (s *Snapshot) groupSizes() map[string]int {
 		for i := range s.nodes.all {
 			n := &s.nodes.all[i]
 			for _, k := range []ImageKind{System, Runtime} {
-				s.groups[groupKey(k, k.overlays(n))]++
+				list, err := s.overlayList(k, n)
+				if err != nil {
+					list = k.overlays(n)
+				}
+				s.groups[groupKey(k, list)]++
 			}
 		}
 	})

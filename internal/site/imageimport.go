@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/oci"
 )
 
@@ -61,7 +62,34 @@ func (s *Site) ImportImage(ctx context.Context, source, name string, o ImportOpt
 	if err != nil {
 		return nil, limitHint(err)
 	}
+	if err := s.recordImportArch(name, info.Platform); err != nil {
+		return info, err
+	}
 	return info, nil
+}
+
+// recordImportArch records the architecture of an imported image: the
+// platform of its OCI config when it has one, else what its programs
+// say. The next build reads the programs again; they win over the
+// platform.
+func (s *Site) recordImportArch(name, platform string) error {
+	if platform != "" {
+		a, err := image.ArchFromPlatform(platform)
+		if err == nil {
+			return s.images.SetArch(name, image.ArchInfo{Arch: a, Source: "oci platform " + platform})
+		}
+		s.log.Warn("image platform has no known architecture: reading its programs", "image", name, "platform", platform, "err", err)
+	}
+	// Whatever the image of that name had recorded (Install keeps the
+	// files beside rootfs) is not this tree's.
+	if err := s.images.SetArch(name, image.ArchInfo{}); err != nil {
+		return err
+	}
+	info, err := s.images.RecordArch(name, s.log.Warn)
+	if info.Arch == "" {
+		s.log.Warn("the architecture of the image is not known", "image", name, "why", info.Source)
+	}
+	return err
 }
 
 // CopyImage copies image from to a new image to, under the same limits
@@ -74,7 +102,10 @@ func (s *Site) CopyImage(ctx context.Context, from, to string) error {
 		_, err := oci.Import(ctx, s.images.RootFS(from), dst, oci.Options{Log: s.log, Limits: s.importLimits()})
 		return err
 	})
-	return limitHint(err)
+	if err != nil {
+		return limitHint(err)
+	}
+	return s.recordImportArch(to, "")
 }
 
 // importLimits are warewulf.conf's "image import" limits.

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"debug/elf"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wwboot/wwboot/internal/arch"
+	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/oci"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
@@ -169,6 +173,105 @@ func TestDefaultImageName(t *testing.T) {
 		t.Run(tt.source, func(t *testing.T) {
 			if got := DefaultImageName(tt.source); got != tt.want {
 				t.Errorf("DefaultImageName(%q) = %q, want %q", tt.source, got, tt.want)
+			}
+		})
+	}
+}
+
+// An import records the image's architecture (here from its programs,
+// a tarball having no platform), replacing what the previous image of
+// that name had recorded, its OCI platform too.
+func TestImportRecordsArch(t *testing.T) {
+	s, root := openSite(t, nil)
+	for _, tc := range []struct {
+		name    string
+		machine elf.Machine
+		// platformBefore: the image replaced had recorded an OCI platform.
+		platformBefore bool
+		want           image.ArchInfo
+	}{
+		{name: "arm64 tarball", machine: elf.EM_AARCH64, want: image.ArchInfo{Arch: "aarch64", Source: "/bin/sh"}},
+		{name: "replaced by an x86_64 one", machine: elf.EM_X86_64, want: image.ArchInfo{Arch: "x86_64", Source: "/bin/sh"}},
+		{name: "replaced by one without programs", platformBefore: true, want: image.ArchInfo{Source: "architecture of " + s.Images().RootFS("img") +
+			": no ELF program found (looked at /sbin/init, /bin/sh, /usr/bin/sh, /bin/busybox, /usr/bin/busybox, /usr/sbin/init, " +
+			"/lib/systemd/systemd, /usr/lib/systemd/systemd and ld-linux* in /lib64, /lib, /usr/lib64, /usr/lib)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.platformBefore {
+				if err := s.Images().SetArch("img", image.ArchInfo{Arch: "aarch64", Source: "oci platform linux/arm64"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			src := filepath.Join(root, tc.name+".tar.gz")
+			content := "#!/bin/busybox sh\n"
+			if tc.machine != elf.EM_NONE {
+				content = sitetest.ELFHeader(tc.machine)
+			}
+			tarGz(t, src, [2]string{"bin/sh", content})
+			if _, err := s.ImportImage(t.Context(), src, "img", ImportOptions{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(filepath.Join(s.Images().Dir("img"), image.ArchFile))
+			if err != nil {
+				t.Fatalf("no record: %v", err)
+			}
+			var got image.ArchInfo
+			if err := json.Unmarshal(data, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("recorded architecture (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// The bootstrap of two-stage boot packs the stage one of the image's
+// architecture: an image of another architecture than the server's
+// gets wwstage1.<arch>, and without one a warning naming the image, the
+// architecture and the missing file, and no bootstrap.
+func TestBootstrapTakesTheStageOneOfTheImage(t *testing.T) {
+	other, machine := "aarch64", elf.EM_AARCH64
+	if arch.Host() == arch.Aarch64 {
+		other, machine = "x86_64", elf.EM_X86_64
+	}
+	for _, tc := range []struct {
+		name        string
+		otherStage1 bool
+		wantWarning string
+	}{
+		{name: "stage one for the image's architecture", otherStage1: true},
+		{name: "none for it", wantWarning: "bootstrap for two-stage boot of image arm (" + other + ") not made: no stage-one program for " +
+			other + ": build it (make build writes bin/wwstage1." + other + ") or install it; looked in "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := map[string]string{"WWSTAGE1": filepath.Join(dir, "wwstage1"), "SOURCE_DATE_EPOCH": "1700000000"}
+			sitetest.Write(t, env["WWSTAGE1"], "#!host stage one\n")
+			if tc.otherStage1 {
+				sitetest.Write(t, filepath.Join(dir, "wwstage1."+other), sitetest.ELFHeader(machine))
+			}
+			s, _ := openSite(t, env)
+			root := s.Images().RootFS("arm")
+			sitetest.Write(t, filepath.Join(root, "bin/sh"), sitetest.ELFHeader(machine))
+			sitetest.Write(t, filepath.Join(root, "boot/vmlinuz-6.1.0-1-arm64"), "kernel")
+			sitetest.Write(t, filepath.Join(root, "lib/modules/6.1.0-1-arm64/modules.dep"), "")
+			res, err := s.BuildImage(t.Context(), "arm", BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			warnings := strings.Join(res.Warnings, "\n")
+			if tc.wantWarning == "" {
+				if warnings != "" || len(res.Bootstraps) != 1 {
+					t.Fatalf("bootstraps %v, warnings %q; want one bootstrap", res.Bootstraps, warnings)
+				}
+				return
+			}
+			if !strings.Contains(warnings, tc.wantWarning) || len(res.Bootstraps) != 0 {
+				t.Errorf("bootstraps %v, warnings %q; want none and %q", res.Bootstraps, warnings, tc.wantWarning)
+			}
+			if _, err := s.BuildBootstrap(t.Context(), "arm", ""); err == nil || !strings.Contains(err.Error(), "bootstrap of image arm ("+other+"): no stage-one program for "+other) {
+				t.Errorf("BuildBootstrap: %v", err)
 			}
 		})
 	}

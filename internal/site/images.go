@@ -73,8 +73,18 @@ func (s *Site) BuildImage(ctx context.Context, name string, o BuildOptions) (*Im
 	if res.Skipped {
 		return out, nil
 	}
-	if _, err := bootstrap.FindStage1(s.stage1Paths()); err != nil {
+	if _, err := bootstrap.FindStage1(s.stage1Paths("")); err != nil {
 		s.log.Info("no bootstrap made for two-stage boot", "image", name, "err", err)
+		return out, nil
+	}
+	// Stage one is installed, but perhaps not for this image's
+	// architecture: said loudly, as two-stage boot of the image then
+	// falls back to its own initramfs.
+	a := s.imageArch(name)
+	if _, err := bootstrap.FindStage1For(s.stage1Paths(a), a); err != nil {
+		msg := fmt.Sprintf("bootstrap for two-stage boot of image %s (%s) not made: %v", name, a, err)
+		s.log.Warn(msg)
+		out.Warnings = append(out.Warnings, msg)
 		return out, nil
 	}
 	if ks, err := image.Kernels(s.images.RootFS(name)); err != nil || len(ks) == 0 {
@@ -90,8 +100,19 @@ func (s *Site) BuildImage(ctx context.Context, name string, o BuildOptions) (*Im
 	return out, nil
 }
 
-func (s *Site) stage1Paths() []string {
-	return bootstrap.Stage1Paths(s.exe, s.getenv("WWSTAGE1"))
+// stage1Paths lists where the stage one for images of architecture a
+// ("": the server's) is looked for.
+func (s *Site) stage1Paths(a string) []string {
+	return bootstrap.Stage1PathsFor(s.exe, s.getenv("WWSTAGE1"), a)
+}
+
+// imageArch is the image's architecture, "" when not known.
+func (s *Site) imageArch(name string) string {
+	info, err := s.images.Arch(name)
+	if err != nil {
+		return ""
+	}
+	return info.Arch
 }
 
 // BuildBootstrap makes the bootstraps of two-stage boot for each kernel
@@ -101,9 +122,13 @@ func (s *Site) BuildBootstrap(ctx context.Context, name, version string) ([]Boot
 	if !s.images.Exists(name) {
 		return nil, fmt.Errorf("image %q does not exist", name)
 	}
-	stage1, err := bootstrap.FindStage1(s.stage1Paths())
+	a := s.imageArch(name)
+	stage1, err := bootstrap.FindStage1For(s.stage1Paths(a), a)
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap of image %s: %w", name, err)
+		if a == "" {
+			return nil, fmt.Errorf("bootstrap of image %s: %w", name, err)
+		}
+		return nil, fmt.Errorf("bootstrap of image %s (%s): %w", name, a, err)
 	}
 	conf, err := bootstrap.Load(s.BootstrapConf())
 	if err != nil {

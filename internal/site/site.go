@@ -138,6 +138,14 @@ func (s *Site) RenderOptions() (overlay.RenderOptions, error) {
 			opts.Builtin = st.ModTime()
 		}
 	}
+	// Each node gets the wwclient of its image's architecture.
+	opts.ImageArch = func(name string) string {
+		info, err := s.images.Arch(name)
+		if err != nil {
+			return ""
+		}
+		return info.Arch
+	}
 	return opts, nil
 }
 

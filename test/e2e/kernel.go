@@ -33,7 +33,9 @@ type Kernel struct {
 func (k *Kernel) Vmlinuz() string { return filepath.Join(k.Root, "boot", "vmlinuz-"+k.Version) }
 
 // nodeModules are the module files (under lib/modules/VERSION/kernel/)
-// kept from the package. Debian's kernel has the virtio and e1000 NIC
+// kept from the package (of either architecture: arm64's has no x86
+// and e1000 ones, and its virtio-pci is drivers/virtio/ too). Debian's
+// kernel has the virtio and e1000 NIC
 // drivers as modules (the e2e README's pitfall 5), and also virtio-blk
 // and ext4 with what ext4 needs (jbd2, mbcache, crc16, and the crc32c
 // its metadata checksums ask for by softdep), for a node with a disk
@@ -67,19 +69,28 @@ func cacheName(version string) string {
 	return "kernel-" + version + "-" + hex.EncodeToString(h[:4])
 }
 
-var kernelPkgRE = regexp.MustCompile(`Depends: (linux-image-([0-9][^ ]*-amd64))\b`)
-
 // FetchKernel returns Debian's current amd64 kernel with the
 // nodeModules, from cacheDir when an earlier run fetched it, else through
 // "apt-get download" (the kernel is never installed on the host).
 func FetchKernel(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, error) {
-	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "linux-image-amd64").Output()
+	return FetchKernelFor(ctx, cacheDir, "amd64", log)
+}
+
+// FetchKernelFor is FetchKernel for Debian architecture debArch (amd64,
+// arm64): linux-image-<debArch>'s kernel package of that architecture,
+// which for another architecture than the host's needs
+// "dpkg --add-architecture" and "apt-get update" (scripts/deps.sh
+// --e2e does both for arm64).
+func FetchKernelFor(ctx context.Context, cacheDir, debArch string, log *slog.Logger) (*Kernel, error) {
+	meta := "linux-image-" + debArch + ":" + debArch
+	out, err := exec.CommandContext(ctx, "apt-cache", "depends", meta).Output()
 	if err != nil {
-		return nil, fmt.Errorf("apt-cache depends linux-image-amd64: %w", err)
+		return nil, fmt.Errorf("apt-cache depends %s: %w (for another architecture than the host's: scripts/deps.sh --e2e)", meta, err)
 	}
-	m := kernelPkgRE.FindStringSubmatch(string(out))
+	re := regexp.MustCompile(`Depends: (linux-image-([0-9][^ :]*-` + regexp.QuoteMeta(debArch) + `))(:` + regexp.QuoteMeta(debArch) + `)?\b`)
+	m := re.FindStringSubmatch(string(out))
 	if m == nil {
-		return nil, fmt.Errorf("apt-cache depends linux-image-amd64 names no kernel package:\n%s", out)
+		return nil, fmt.Errorf("apt-cache depends %s names no kernel package:\n%s", meta, out)
 	}
 	pkg, version := m[1], m[2]
 	k := &Kernel{Version: version, Root: filepath.Join(cacheDir, cacheName(version))}
@@ -89,15 +100,15 @@ func FetchKernel(ctx context.Context, cacheDir string, log *slog.Logger) (*Kerne
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, err
 	}
-	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
+	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*_"+debArch+".deb"))
 	if len(debs) == 0 {
 		log.Info("downloading the kernel package", "package", pkg, "dir", cacheDir)
-		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
+		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg+":"+debArch)
 		cmd.Dir = cacheDir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("apt-get download %s: %w: %s", pkg, err, out)
 		}
-		if debs, _ = filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb")); len(debs) == 0 {
+		if debs, _ = filepath.Glob(filepath.Join(cacheDir, pkg+"_*_"+debArch+".deb")); len(debs) == 0 {
 			return nil, fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
 		}
 	}

@@ -29,6 +29,15 @@ const (
 	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 )
 
+// AAVMF, the arm64 UEFI firmware, from Debian's qemu-efi-aarch64.
+const (
+	aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+	aavmfVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
+)
+
+// Aarch64 is VMOptions.Arch of an arm64 VM.
+const Aarch64 = "aarch64"
+
 // VMOptions describe a VM.
 type VMOptions struct {
 	Name     string
@@ -59,6 +68,16 @@ type VMOptions struct {
 	// of a tap (Options.VLAN): untagged frames reach BridgeName, frames
 	// tagged with VLANID reach VLANBridge.
 	Trunk *VLANSwitch
+	// Arch is the guest's architecture: "" or "x86_64" (a PC, q35 with
+	// UEFI), or Aarch64: qemu-system-aarch64's virt board with a
+	// Cortex-A57 (cheaper to emulate than "max") under TCG whatever
+	// the host, AAVMF as its UEFI firmware (Firmware is ignored), its
+	// PL011 serial port as the console (console=ttyAMA0).
+	Arch string
+	// Kernel, if set, is booted directly (QEMU's -kernel, with Initrd
+	// and Append) instead of from the network, and without firmware:
+	// for checking a kernel and image without the boot chain.
+	Kernel, Initrd, Append string
 }
 
 // VM is a running QEMU guest whose serial console is captured.
@@ -151,7 +170,7 @@ func startVM(ctx context.Context, ns *Netns, dir, accel string, o VMOptions, log
 		outR.Close()
 		consoleFile.Close()
 	}()
-	log.Info("VM booting", "vm", o.Name, "mac", o.MAC, "firmware", o.Firmware, "rom", !o.NoROM, "netdev", netdev, "accel", accel, "disk", o.Disk)
+	log.Info("VM booting", "vm", o.Name, "arch", o.Arch, "mac", o.MAC, "firmware", o.Firmware, "rom", !o.NoROM, "netdev", netdev, "accel", accel, "disk", o.Disk)
 	return vm, nil
 }
 
@@ -171,6 +190,12 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 	}
 	if cpus == 0 {
 		cpus = 1
+	}
+	if o.Arch == Aarch64 {
+		return aarch64Args(dir, netdev, mem, cpus, o, serial)
+	}
+	if o.Arch != "" && o.Arch != "x86_64" {
+		return nil, fmt.Errorf("VM %s: unknown architecture %q (want x86_64 or aarch64)", o.Name, o.Arch)
 	}
 	args := []string{"qemu-system-x86_64", "-name", o.Name,
 		"-accel", accel, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
@@ -199,6 +224,9 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 		args = append(args, "-drive", "file="+strings.ReplaceAll(o.Disk, ",", ",,")+",format=raw,if=none,id=d0",
 			"-device", "virtio-blk-pci,drive=d0")
 	}
+	if o.Kernel != "" {
+		return append(args, directBoot(o)...), nil
+	}
 	switch o.Firmware {
 	case BIOS, "":
 		args = append(args, "-machine", "pc", "-boot", "order=n")
@@ -214,6 +242,53 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 		return nil, fmt.Errorf("VM %s: unknown firmware %q", o.Name, o.Firmware)
 	}
 	return args, nil
+}
+
+// aarch64Args is qemuArgs for an arm64 VM. TCG always: the e2e hosts
+// are x86_64 (on an arm64 host, KVM would need -cpu host and the
+// host's GIC; not needed yet).
+func aarch64Args(dir, netdev string, mem, cpus int, o VMOptions, serial []string) ([]string, error) {
+	args := []string{"qemu-system-aarch64", "-name", o.Name,
+		"-machine", "virt", "-cpu", "cortex-a57", "-accel", "tcg",
+		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		"-nographic", "-nodefaults", "-no-reboot",
+		"-netdev", netdev,
+	}
+	args = append(args, serial...)
+	if o.Off {
+		args = append(args, "-S", "-no-shutdown")
+	}
+	if o.QMP != "" {
+		args = append(args, "-qmp", "unix:"+strings.ReplaceAll(o.QMP, ",", ",,")+",server=on,wait=off")
+	}
+	// No option ROM: AAVMF's own network stack boots from the NIC.
+	args = append(args, "-device", "virtio-net-pci,netdev=n0,mac="+o.MAC+",bootindex=1,romfile=")
+	if o.Disk != "" {
+		args = append(args, "-drive", "file="+strings.ReplaceAll(o.Disk, ",", ",,")+",format=raw,if=none,id=d0",
+			"-device", "virtio-blk-pci,drive=d0")
+	}
+	if o.Kernel != "" {
+		return append(args, directBoot(o)...), nil
+	}
+	vars := filepath.Join(dir, "AAVMF_VARS.fd")
+	if err := copyFile(aavmfVars, vars); err != nil {
+		return nil, fmt.Errorf("UEFI variables for %s: %w (apt-get install qemu-efi-aarch64)", o.Name, err)
+	}
+	return append(args,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+aavmfCode,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars), nil
+}
+
+// directBoot is the -kernel, -initrd and -append of a VM booted directly.
+func directBoot(o VMOptions) []string {
+	args := []string{"-kernel", o.Kernel}
+	if o.Initrd != "" {
+		args = append(args, "-initrd", o.Initrd)
+	}
+	if o.Append != "" {
+		args = append(args, "-append", o.Append)
+	}
+	return args
 }
 
 // Type writes s to the VM's serial console, as if typed.

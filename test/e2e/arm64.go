@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// FetchBusybox returns the path of Debian's static busybox for
+// architecture debArch (busybox-static:arm64), from cacheDir when an
+// earlier run fetched it, else through "apt-get download" (never
+// installed): the program of an image for another architecture than the
+// host's.
+func FetchBusybox(ctx context.Context, cacheDir, debArch string, log *slog.Logger) (string, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
+	glob := filepath.Join(cacheDir, "busybox-static_*_"+debArch+".deb")
+	debs, _ := filepath.Glob(glob)
+	if len(debs) == 0 {
+		log.Info("downloading busybox-static", "arch", debArch, "dir", cacheDir)
+		cmd := exec.CommandContext(ctx, "apt-get", "download", "busybox-static:"+debArch)
+		cmd.Dir = cacheDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("apt-get download busybox-static:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e)", debArch, err, out)
+		}
+		if debs, _ = filepath.Glob(glob); len(debs) == 0 {
+			return "", fmt.Errorf("apt-get download busybox-static:%s left no .deb in %s", debArch, cacheDir)
+		}
+	}
+	deb := debs[len(debs)-1]
+	out := strings.TrimSuffix(deb, ".deb") + ".busybox"
+	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
+		return out, nil
+	}
+	tmp := out + ".tmp"
+	if err := extractFromDeb(ctx, deb, "bin/busybox", tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// extractFromDeb writes the file name (no leading "./") of the package
+// deb to dest, executable.
+func extractFromDeb(ctx context.Context, deb, name, dest string) error {
+	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("dpkg-deb: %w", err)
+	}
+	found := false
+	tr := tar.NewReader(stdout)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				return fmt.Errorf("read %s: %w", deb, err)
+			}
+			break
+		}
+		if strings.TrimPrefix(h.Name, "./") != name || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", dest, err)
+		}
+		found = true
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", deb, err, stderr.String())
+	}
+	if !found {
+		return fmt.Errorf("%s holds no %s", deb, name)
+	}
+	return nil
+}
+
+// BusyboxImageFor makes the small test image for another architecture
+// than the host's: "wwctl image create NAME --from busybox" (the host's
+// busybox tree: its applet links and /etc), with busybox replaced by
+// the one given (FetchBusybox) and the kernel k of that architecture,
+// then built; the build reads the image's architecture from its busybox.
+func (c *Cluster) BusyboxImageFor(ctx context.Context, name, busybox string, k *Kernel) error {
+	if _, err := c.Wwctl(ctx, "image", "create", name, "--from", "busybox"); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(c.Rootfs(name), "bin", "busybox")
+	if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	if err := k.InstallInto(ctx, c.Rootfs(name)); err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	if _, err := c.Wwctl(ctx, "image", "build", name); err != nil {
+		return err
+	}
+	return nil
+}
