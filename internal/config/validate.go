@@ -228,17 +228,24 @@ func validArch(code string) bool {
 }
 
 func (c *Config) checkIpxe(k *checker) {
-	codes := make([]string, 0, len(c.Tftp.IpxeBinaries))
-	for code := range c.Tftp.IpxeBinaries {
+	checkArchMap(k, "tftp.ipxe", c.Tftp.IpxeBinaries)
+	checkArchMap(k, "tftp.shim", c.Tftp.ShimBinaries)
+	checkArchMap(k, "tftp.grub", c.Tftp.GrubBinaries)
+}
+
+// checkArchMap checks a map of option 93 architecture codes to binaries.
+func checkArchMap(k *checker, name string, m map[string]string) {
+	codes := make([]string, 0, len(m))
+	for code := range m {
 		codes = append(codes, code)
 	}
 	sort.Strings(codes)
 	for _, code := range codes {
-		key := "tftp.ipxe." + code
+		key := name + "." + code
 		if !validArch(code) {
-			k.addAt(key, "tftp.ipxe", "%q is not an architecture code like \"00:0B\"", code)
+			k.addAt(key, name, "%q is not an architecture code like \"00:0B\"", code)
 		}
-		if c.Tftp.IpxeBinaries[code] == "" {
+		if m[code] == "" {
 			k.add(key, "the binary path is empty")
 		}
 	}

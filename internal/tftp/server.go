@@ -40,7 +40,11 @@ type Options struct {
 	// Files maps TFTP paths without leading "/" ("warewulf/undionly.kpxe")
 	// to files outside the root: the iPXE binaries (ResolveIpxe).
 	Files map[string]string
-	Log   *slog.Logger
+	// Inline maps TFTP paths without leading "/" to contents made by the
+	// daemon (the grub.cfg GRUB reads first), served when neither the
+	// root nor Files has the path.
+	Inline map[string][]byte
+	Log    *slog.Logger
 	// Timeout is how long a block waits for its acknowledgement before it
 	// is sent again, unless the client asks for another (at most 10 s);
 	// 0 is one second.
