@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // Loader is the pair of files a UEFI client boots through when it boots
@@ -135,4 +137,26 @@ func ResolveGrub(root string, shims, grubs map[string]string) (files map[string]
 		}
 	}
 	return files, missing
+}
+
+// GrubConfig is the grub.cfg GRUB reads first, from TFTP
+// (GrubConfigNames) or from the daemon's /efiboot/: it reads the asset
+// key and loads the node's own configuration from the daemon at
+// authority (host:port), as Warewulf's host overlay grub.cfg does.
+func GrubConfig(authority string) []byte {
+	return []byte(`# wwboot: GRUB's first configuration; the node's own comes from /grub/.
+echo "wwboot: loading this node's GRUB configuration from ` + authority + `"
+smbios --type 3 --get-string 8 --set assetkey
+export assetkey
+set timeout=2
+menuentry "Boot this node" --id node {
+    configfile "` + contract.GrubConfigURL(authority) + `"
+}
+menuentry "UEFI firmware settings" --id uefi-firmware {
+    fwsetup
+}
+menuentry "Restart" --id restart {
+    reboot
+}
+`)
 }
