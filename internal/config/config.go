@@ -212,6 +212,10 @@ type TftpConf struct {
 	// and TransfersPerClient those to one client address.
 	MaxTransfers       int `yaml:"max transfers"`
 	TransfersPerClient int `yaml:"transfers per client"`
+	// MaxArtifactMiB bounds a node artifact (kernel, image, overlay) sent
+	// by TFTP to a GRUB without HTTP, which the daemon holds in memory
+	// while it is sent.
+	MaxArtifactMiB int `yaml:"max artifact size"`
 }
 
 // NfsConf is the "nfs" section.
@@ -320,6 +324,7 @@ func Default() *Config {
 
 			MaxTransfers:       512,
 			TransfersPerClient: 8,
+			MaxArtifactMiB:     1024,
 		},
 		Nfs: NfsConf{
 			Enabled:     true,

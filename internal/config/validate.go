@@ -68,6 +68,7 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	c.checkIpxe(&k)
 	k.atLeast("tftp.max transfers", c.Tftp.MaxTransfers, 1)
 	k.atLeast("tftp.transfers per client", c.Tftp.TransfersPerClient, 1)
+	k.atLeast("tftp.max artifact size", c.Tftp.MaxArtifactMiB, 1)
 	if c.Tftp.TransfersPerClient > c.Tftp.MaxTransfers && c.Tftp.MaxTransfers >= 1 {
 		k.add("tftp.transfers per client", "%d is more than tftp.max transfers (%d): one client could take every transfer",
 			c.Tftp.TransfersPerClient, c.Tftp.MaxTransfers)

@@ -72,7 +72,10 @@ const (
 	HeaderChecksum = "X-Checksum-Sha256"
 	// HeaderWithheld says what an overlay left out because the request
 	// did not prove it comes from the node (WithheldSecrets).
-	HeaderWithheld  = "X-Wwboot-Withheld"
+	HeaderWithheld = "X-Wwboot-Withheld"
+	// HeaderVia is "tftp" on a request the TFTP server passes on for a
+	// client that asked by TFTP (GRUB without HTTP).
+	HeaderVia       = "X-Wwboot-Via"
 	WithheldSecrets = "secret files"
 )
 

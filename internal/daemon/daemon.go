@@ -194,7 +194,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		lns = append(lns, provision.TLSListener(tln, d.tls))
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	nb := &netboot{cfg: d.cfg, site: d.site, log: d.log, stderr: d.stderr}
+	nb := &netboot{cfg: d.cfg, site: d.site, log: d.log, stderr: d.stderr, http: d.srv.Handler()}
 	if err := nb.start(gctx, g, d.srv); err != nil {
 		for _, l := range lns {
 			l.Close()

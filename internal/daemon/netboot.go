@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -32,6 +33,9 @@ type netboot struct {
 	site   *site.Site
 	log    *slog.Logger
 	stderr io.Writer // the listeners are reported here
+	// http is the provisioning handler: TFTP answers GRUB without HTTP
+	// with it (tftpOverHTTP); nil answers files only.
+	http http.Handler
 }
 
 // start opens the embedded DHCP and TFTP servers that dhcp.mode
@@ -112,13 +116,17 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 		}
 		inline := map[string][]byte{}
 		for _, name := range tftp.GrubConfigNames() {
-			inline[name] = tftp.GrubConfig(authority)
+			inline[name] = tftp.GrubConfig(authority, true)
 		}
 		addr := net.JoinHostPort("", strconv.Itoa(tftp.Port))
 		if serverIP.IsValid() {
 			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))
 		}
-		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Inline: inline, Log: n.log,
+		var dynamic func(context.Context, string, *net.UDPAddr) ([]byte, error)
+		if n.http != nil {
+			dynamic = tftpOverHTTP(n.http, net.JoinHostPort(serverIP.String(), strconv.Itoa(cfg.Warewulf.Port)), int64(cfg.Tftp.MaxArtifactMiB)<<20)
+		}
+		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Inline: inline, Dynamic: dynamic, Log: n.log,
 			MaxTransfers: cfg.Tftp.MaxTransfers, ClientTransfers: cfg.Tftp.TransfersPerClient})
 		if err != nil {
 			if dsrv != nil {

@@ -97,6 +97,10 @@ func (s *Server) serveGrub(w http.ResponseWriter, r *http.Request, req *request)
 		return
 	}
 	d := s.nodeData(req)
+	d.Transport = "http"
+	if r.Header.Get(contract.HeaderVia) == "tftp" {
+		d.Transport = "tftp"
+	}
 	d.Ipaddr, d.Port = s.authority(r, req.st.cfg)
 	d.Authority = net.JoinHostPort(d.Ipaddr, d.Port)
 	d.Hwaddr = req.hwaddr
@@ -171,7 +175,7 @@ func (s *Server) imageLoader(p *plan, name string) (string, bool) {
 // boot, which reads grub.cfg from where it came from.
 func (s *Server) serveEFIGrubConfig(w http.ResponseWriter, r *http.Request) {
 	ip, port := s.authority(r, s.state.Load().cfg)
-	body := tftp.GrubConfig(net.JoinHostPort(ip, port))
+	body := tftp.GrubConfig(net.JoinHostPort(ip, port), false)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Header().Set("Cache-Control", "no-store")

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,7 @@ func TestGrubRoute(t *testing.T) {
 	tests := []struct {
 		name     string
 		path     string
+		via      string // the X-Wwboot-Via header: "tftp" when the TFTP server passes it on
 		tls      bool
 		want     []string // in the script
 		wantNot  []string
@@ -39,6 +41,9 @@ func TestGrubRoute(t *testing.T) {
 				"--id single-stage-nocompress", "--id twostage", "--id dracut", "Image:          rocky", "Kernel:         6.1.0-1-amd64",
 				"if [ $? != 0 ]; then"},
 			node: "n1", wantSent: "grub.cfg.ww"},
+		{name: "asked by TFTP: everything by TFTP", path: "/grub/aa:bb:cc:dd:ee:01?assetkey=", via: "tftp",
+			want:    []string{`set base="(tftp,10.0.0.254)"`, `set kernel="${base}/kernel/${net_default_mac}?${params}"`},
+			wantNot: []string{"(http,"}, node: "n1", wantSent: "grub.cfg.ww"},
 		{name: "tag GrubMenuEntry", path: "/grub/aa-bb-cc-dd-ee-06",
 			want: []string{"set default=twostage", "rdinit=/init wwid=${net_default_mac} wwserver=http://10.0.0.254:9873", "wwroot=initramfs"},
 			node: "n6", wantSent: "grub.cfg.ww"},
@@ -53,7 +58,11 @@ func TestGrubRoute(t *testing.T) {
 			f.cfg.Ipaddr = "10.0.0.254"
 			f.cfg.Warewulf.TLS = tc.tls
 			s := f.server(t)
-			w := get(s.Handler(), tc.path, priv, nil)
+			var h http.Header
+			if tc.via != "" {
+				h = http.Header{"X-Wwboot-Via": {tc.via}}
+			}
+			w := get(s.Handler(), tc.path, priv, h)
 			if w.Code != 200 {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}

@@ -53,6 +53,9 @@ type ipxeData struct {
 	// which iPXE cannot be trusted to speak, so wwclient fetches it.
 	TLS     bool
 	TLSPort string
+	// Transport is how the GRUB configuration was asked for, "http" or
+	// "tftp" (GRUB templates only; "" for iPXE).
+	Transport string
 }
 
 // loadTemplate reads <name>.ipxe from the site templates, else from the

@@ -108,7 +108,7 @@ func (s *Site) grubFiles(r *ConfigureReport) (loaders map[string]string, grubCfg
 	if s.cfg.Ipaddr == "" {
 		return nil, nil, errors.New("warewulf.grubboot: set ipaddr in warewulf.conf: the grub.cfg in the TFTP root names the server GRUB loads each node's configuration from")
 	}
-	cfg := tftp.GrubConfig(net.JoinHostPort(s.cfg.Ipaddr, strconv.Itoa(s.cfg.Warewulf.Port)))
+	cfg := tftp.GrubConfig(net.JoinHostPort(s.cfg.Ipaddr, strconv.Itoa(s.cfg.Warewulf.Port)), false)
 	grubCfg = map[string][]byte{}
 	for _, name := range tftp.GrubConfigNames() {
 		grubCfg[name] = cfg

@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -139,18 +140,29 @@ func ResolveGrub(root string, shims, grubs map[string]string) (files map[string]
 	return files, missing
 }
 
-// GrubConfig is the grub.cfg GRUB reads first, from TFTP
-// (GrubConfigNames) or from the daemon's /efiboot/: it reads the asset
-// key and loads the node's own configuration from the daemon at
-// authority (host:port), as Warewulf's host overlay grub.cfg does.
-func GrubConfig(authority string) []byte {
+// GrubConfig is the grub.cfg GRUB reads first: it reads the asset key
+// and loads the node's own configuration from the daemon at authority
+// (host:port), as Warewulf's host overlay grub.cfg does. Served by TFTP
+// (GrubConfigNames, viaTFTP) it loads it by TFTP too, from the same
+// path, which the TFTP server answers as HTTP (Options.Dynamic): a GRUB
+// booted by TFTP may have no HTTP, as Debian's signed network GRUB has
+// none. Served over HTTP (/efiboot/grub.cfg), it uses HTTP.
+func GrubConfig(authority string, viaTFTP bool) []byte {
+	conf := contract.GrubConfigURL(authority)
+	if viaTFTP {
+		host, _, err := net.SplitHostPort(authority)
+		if err != nil {
+			host = authority
+		}
+		conf = "(tftp," + host + ")" + strings.TrimPrefix(conf, "(http,"+authority+")")
+	}
 	return []byte(`# wwboot: GRUB's first configuration; the node's own comes from /grub/.
 echo "wwboot: loading this node's GRUB configuration from ` + authority + `"
 smbios --type 3 --get-string 8 --set assetkey
 export assetkey
 set timeout=2
 menuentry "Boot this node" --id node {
-    configfile "` + contract.GrubConfigURL(authority) + `"
+    configfile "` + conf + `"
 }
 menuentry "UEFI firmware settings" --id uefi-firmware {
     fwsetup

@@ -44,7 +44,13 @@ type Options struct {
 	// daemon (the grub.cfg GRUB reads first), served when neither the
 	// root nor Files has the path.
 	Inline map[string][]byte
-	Log    *slog.Logger
+	// Dynamic answers the names neither the root, Files nor Inline hold
+	// (nil: none), with the whole content or an error wrapping
+	// fs.ErrNotExist when it has nothing for name. GRUB without HTTP
+	// (Debian's signed network GRUB) fetches its node's configuration,
+	// kernel and initrds this way.
+	Dynamic func(ctx context.Context, name string, client *net.UDPAddr) ([]byte, error)
+	Log     *slog.Logger
 	// Timeout is how long a block waits for its acknowledgement before it
 	// is sent again, unless the client asks for another (at most 10 s);
 	// 0 is one second.

@@ -218,7 +218,13 @@ func fixtureTree(t *testing.T) (Options, []byte) {
 	}
 	inline := map[string][]byte{"grub/grub.cfg": []byte("configfile (http,x)/grub/${net_default_mac}\n"),
 		"warewulf/grub.cfg": []byte("rendered")}
-	return Options{Root: root, Files: files, Inline: inline}, bin
+	dynamic := func(_ context.Context, name string, _ *net.UDPAddr) ([]byte, error) {
+		if name == "grub/52-54-00-00-00-01?assetkey=" {
+			return []byte("the node's configuration\n"), nil
+		}
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	return Options{Root: root, Files: files, Inline: inline, Dynamic: dynamic}, bin
 }
 
 func startServer(t *testing.T, o Options) *Server {
@@ -277,6 +283,9 @@ func TestRealClients(t *testing.T) {
 			{"a file under the root wins over an inline one", func(out string) []string {
 				return []string{"curl", "-sS", "-o", out, "tftp://" + server + "/warewulf/grub.cfg"}
 			}, []byte("the administrator's"), ""},
+			{"tftp-hpa, a dynamic answer", func(out string) []string {
+				return []string{"tftp", "-m", "binary", server, "-c", "get", "/grub/52-54-00-00-00-01?assetkey=", out}
+			}, []byte("the node's configuration\n"), ""},
 			{"curl, ../ refused", func(out string) []string {
 				return []string{"curl", "-sS", "--path-as-is", "-o", out, "tftp://" + server + "/../secret"}
 			}, nil, "(69)"}, // curl's exit code for a TFTP access violation

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -49,6 +50,13 @@ func (s *Server) transfer(ctx context.Context, peer *net.UDPAddr, req *request, 
 	f, err := s.open(req.filename)
 	if b, ok := s.inline(req.filename); ok && errors.Is(err, fs.ErrNotExist) {
 		src, size, err = bytes.NewReader(b), int64(len(b)), nil
+	} else if errors.Is(err, fs.ErrNotExist) && s.o.Dynamic != nil {
+		var b []byte
+		if b, err = s.o.Dynamic(ctx, strings.TrimLeft(req.filename, "/"), peer); err == nil {
+			src, size = bytes.NewReader(b), int64(len(b))
+		} else if errors.Is(err, fs.ErrNotExist) {
+			log.Debug("tftp: not found", "err", err)
+		}
 	} else if err == nil {
 		defer f.Close()
 		var st fs.FileInfo
