@@ -6,8 +6,9 @@
 #     build and the tests run on (see "Go toolchain" below);
 #   - the Go modules.
 # With --e2e also what the virtual cluster (make e2e, make demo) needs:
-# QEMU (x86_64 and aarch64), SeaBIOS, OVMF, AAVMF, iPXE, dpkg-dev, kmod,
-# debootstrap, and arm64 among dpkg's architectures (for apt-get download).
+# QEMU (x86_64 and aarch64), SeaBIOS, OVMF, AAVMF, iPXE, shim and GRUB
+# signed, dpkg-dev, kmod, debootstrap, and arm64 among dpkg's
+# architectures (for apt-get download).
 # Safe to run again: it installs only what is missing, and then is quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -119,6 +120,9 @@ if $e2e; then
   [ -d /usr/lib/ipxe/qemu ] || pkgs+=(ipxe-qemu)
   [ -f /usr/share/seabios/bios-256k.bin ] || pkgs+=(seabios)
   [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || pkgs+=(ovmf)
+  # Debian's signed shim and network GRUB: the Secure Boot scenario.
+  [ -f /usr/lib/shim/shimx64.efi.signed ] || pkgs+=(shim-signed)
+  [ -f /usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed ] || pkgs+=(grub-efi-amd64-signed)
   # apt-get download + dpkg-deb for the test image's kernel, depmod,
   # mkfs.ext4 and debugfs for the disk root of scenario h.
   have dpkg-deb || pkgs+=(dpkg-dev)

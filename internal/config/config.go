@@ -248,10 +248,21 @@ type TftpConf struct {
 	// to an iPXE binary; a relative path is under Paths.Ipxesource. A map
 	// in the file replaces the defaults entirely.
 	IpxeBinaries map[string]string `yaml:"ipxe"`
+	// ShimBinaries and GrubBinaries map a UEFI client architecture code
+	// to the shim and the network GRUB that warewulf.grubboot (or a
+	// node's Boot tag) boots it with: a file name searched where
+	// distributions install signed loaders, or an absolute path. A map in
+	// the file replaces the defaults entirely. Warewulf has no such keys.
+	ShimBinaries map[string]string `yaml:"shim"`
+	GrubBinaries map[string]string `yaml:"grub"`
 	// MaxTransfers bounds the embedded server's transfers in progress,
 	// and TransfersPerClient those to one client address.
 	MaxTransfers       int `yaml:"max transfers"`
 	TransfersPerClient int `yaml:"transfers per client"`
+	// MaxArtifactMiB bounds a node artifact (kernel, image, overlay) sent
+	// by TFTP to a GRUB without HTTP, which the daemon holds in memory
+	// while it is sent.
+	MaxArtifactMiB int `yaml:"max artifact size"`
 }
 
 // NfsConf is the "nfs" section.
@@ -355,9 +366,12 @@ func Default() *Config {
 			Mode:         ModeEmbedded,
 			SystemdName:  "tftp",
 			IpxeBinaries: defaultIpxe(),
+			ShimBinaries: defaultShim(),
+			GrubBinaries: defaultGrub(),
 
 			MaxTransfers:       512,
 			TransfersPerClient: 8,
+			MaxArtifactMiB:     1024,
 		},
 		Nfs: NfsConf{
 			Enabled:     true,
@@ -404,6 +418,18 @@ func defaultIpxe() map[string]string {
 	}
 }
 
+// defaultShim and defaultGrub name the loaders by the names shim and
+// GRUB give them on EFI system partitions; tftp.ResolveLoader knows
+// where distributions keep them (Debian: shimx64.efi.signed,
+// grubnetx64.efi.signed).
+func defaultShim() map[string]string {
+	return map[string]string{"00:07": "shimx64.efi", "00:09": "shimx64.efi", "00:0B": "shimaa64.efi"}
+}
+
+func defaultGrub() map[string]string {
+	return map[string]string{"00:07": "grubx64.efi", "00:09": "grubx64.efi", "00:0B": "grubaa64.efi"}
+}
+
 // fillDerived computes the values that follow others unless isSet reports
 // that the file gave them, so that moving only the base directories moves
 // everything under them.
@@ -430,6 +456,12 @@ func (c *Config) fillDerived(isSet func(key string) bool) {
 	}
 	if len(c.Tftp.IpxeBinaries) == 0 {
 		c.Tftp.IpxeBinaries = defaultIpxe()
+	}
+	if len(c.Tftp.ShimBinaries) == 0 {
+		c.Tftp.ShimBinaries = defaultShim()
+	}
+	if len(c.Tftp.GrubBinaries) == 0 {
+		c.Tftp.GrubBinaries = defaultGrub()
 	}
 }
 

@@ -73,6 +73,8 @@ func TestDefault(t *testing.T) {
 			"00:09": "ipxe-snponly-x86_64.efi",
 			"00:0B": "arm64-efi/snponly.efi",
 		}},
+		{"tftp.shim", c.Tftp.ShimBinaries, map[string]string{"00:07": "shimx64.efi", "00:09": "shimx64.efi", "00:0B": "shimaa64.efi"}},
+		{"tftp.grub", c.Tftp.GrubBinaries, map[string]string{"00:07": "grubx64.efi", "00:09": "grubx64.efi", "00:0B": "grubaa64.efi"}},
 		{"nfs.enabled", c.Nfs.Enabled, true},
 		{"nfs.export paths", c.Nfs.ExportPaths, []ExportPath{}},
 		{"nfs.systemd name", c.Nfs.SystemdName, "nfs-server"},

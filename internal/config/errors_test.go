@@ -154,6 +154,10 @@ func TestParseErrors(t *testing.T) {
 			[]string{`2: ssh.key types[1]: "dsb" is not one of rsa, ecdsa, ed25519, dsa`}},
 		{"ipxe arch code", text("tftp:", "  ipxe:", "    \"00:07\": a.efi", "    \"7\": b.efi"),
 			[]string{`4: tftp.ipxe: "7" is not an architecture code like "00:0B"`}},
+		{"grub arch code", text("tftp:", "  grub:", "    \"x64\": grubx64.efi"),
+			[]string{`3: tftp.grub: "x64" is not an architecture code like "00:0B"`}},
+		{"shim empty value", text("tftp:", "  shim:", "    \"00:07\": \"\""),
+			[]string{`3: tftp.shim.00:07: empty value`}},
 
 		// Paths.
 		{"relative path", text("paths:", "  sysconfdir: etc"), []string{`2: paths.sysconfdir: "etc" is not an absolute path`}},

@@ -68,6 +68,7 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	c.checkIpxe(&k)
 	k.atLeast("tftp.max transfers", c.Tftp.MaxTransfers, 1)
 	k.atLeast("tftp.transfers per client", c.Tftp.TransfersPerClient, 1)
+	k.atLeast("tftp.max artifact size", c.Tftp.MaxArtifactMiB, 1)
 	if c.Tftp.TransfersPerClient > c.Tftp.MaxTransfers && c.Tftp.MaxTransfers >= 1 {
 		k.add("tftp.transfers per client", "%d is more than tftp.max transfers (%d): one client could take every transfer",
 			c.Tftp.TransfersPerClient, c.Tftp.MaxTransfers)
@@ -229,17 +230,24 @@ func validArch(code string) bool {
 }
 
 func (c *Config) checkIpxe(k *checker) {
-	codes := make([]string, 0, len(c.Tftp.IpxeBinaries))
-	for code := range c.Tftp.IpxeBinaries {
+	checkArchMap(k, "tftp.ipxe", c.Tftp.IpxeBinaries)
+	checkArchMap(k, "tftp.shim", c.Tftp.ShimBinaries)
+	checkArchMap(k, "tftp.grub", c.Tftp.GrubBinaries)
+}
+
+// checkArchMap checks a map of option 93 architecture codes to binaries.
+func checkArchMap(k *checker, name string, m map[string]string) {
+	codes := make([]string, 0, len(m))
+	for code := range m {
 		codes = append(codes, code)
 	}
 	sort.Strings(codes)
 	for _, code := range codes {
-		key := "tftp.ipxe." + code
+		key := name + "." + code
 		if !validArch(code) {
-			k.addAt(key, "tftp.ipxe", "%q is not an architecture code like \"00:0B\"", code)
+			k.addAt(key, name, "%q is not an architecture code like \"00:0B\"", code)
 		}
-		if c.Tftp.IpxeBinaries[code] == "" {
+		if m[code] == "" {
 			k.add(key, "the binary path is empty")
 		}
 	}

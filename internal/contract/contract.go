@@ -14,7 +14,10 @@ import (
 // is the node's hardware address (or, without one, the query's wwid, or
 // the ARP table's entry for the client).
 const (
-	RouteIPXE      = "ipxe"
+	RouteIPXE = "ipxe"
+	// RouteGrub is GRUB's per-node configuration (the grub.cfg GRUB reads
+	// first configfiles it).
+	RouteGrub      = "grub"
 	RouteKernel    = "kernel"
 	RouteInitramfs = "initramfs"
 	RouteImage     = "image"
@@ -69,7 +72,10 @@ const (
 	HeaderChecksum = "X-Checksum-Sha256"
 	// HeaderWithheld says what an overlay left out because the request
 	// did not prove it comes from the node (WithheldSecrets).
-	HeaderWithheld  = "X-Wwboot-Withheld"
+	HeaderWithheld = "X-Wwboot-Withheld"
+	// HeaderVia is "tftp" on a request the TFTP server passes on for a
+	// client that asked by TFTP (GRUB without HTTP).
+	HeaderVia       = "X-Wwboot-Via"
 	WithheldSecrets = "secret files"
 )
 
@@ -77,12 +83,13 @@ const (
 const (
 	StageDHCP      = "DHCP" // recorded by the embedded DHCP server
 	StageIPXE      = "IPXE"
+	StageGrub      = "GRUB"
 	StageKernel    = "KERNEL"
 	StageInitramfs = "INITRAMFS"
 	StageImage     = "IMAGE"
 	StageSystem    = "SYSTEM_OVERLAY"
 	StageRuntime   = "RUNTIME_OVERLAY"
-	StageEFIBoot   = "EFI"
+	StageEFIBoot   = "EFI" // shim, GRUB or iPXE by UEFI HTTP boot, or /efiboot/grub.cfg
 )
 
 // What the status document reports as sent when a request failed.
@@ -105,7 +112,7 @@ func Failed(sent string) bool {
 // its requests are recorded as.
 func RouteStages() map[string]string {
 	return map[string]string{
-		RouteIPXE: StageIPXE, RouteKernel: StageKernel, RouteInitramfs: StageInitramfs,
+		RouteIPXE: StageIPXE, RouteGrub: StageGrub, RouteKernel: StageKernel, RouteInitramfs: StageInitramfs,
 		RouteImage: StageImage, RouteImageAlias: StageImage,
 		RouteSystem: StageSystem, RouteSystemAlias: StageSystem,
 		RouteRuntime: StageRuntime, RouteRuntimeAlias: StageRuntime,
@@ -134,4 +141,11 @@ func IPXEScriptURL(authority string) string {
 // host:port.
 func EFIBootURL(authority, file string) string {
 	return "http://" + authority + "/" + RouteEFIBoot + "/" + file
+}
+
+// GrubConfigURL is the configuration GRUB loads for a node, in GRUB's
+// device syntax, given the daemon's host:port: GRUB fills in the boot
+// interface's hardware address and the asset key read from SMBIOS.
+func GrubConfigURL(authority string) string {
+	return "(http," + authority + ")/" + RouteGrub + "/${net_default_mac}?" + QueryAssetKey + "=${assetkey}"
 }

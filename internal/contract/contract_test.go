@@ -33,7 +33,7 @@ func TestURLs(t *testing.T) {
 
 func TestRouteStages(t *testing.T) {
 	want := map[string]string{
-		"ipxe": "IPXE", "kernel": "KERNEL", "initramfs": "INITRAMFS", "image": "IMAGE", "container": "IMAGE",
+		"ipxe": "IPXE", "grub": "GRUB", "kernel": "KERNEL", "initramfs": "INITRAMFS", "image": "IMAGE", "container": "IMAGE",
 		"system": "SYSTEM_OVERLAY", "overlay-system": "SYSTEM_OVERLAY", "runtime": "RUNTIME_OVERLAY", "overlay-runtime": "RUNTIME_OVERLAY",
 	}
 	if diff := cmp.Diff(want, RouteStages()); diff != "" {

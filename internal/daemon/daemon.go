@@ -111,10 +111,15 @@ func New(o Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	// UEFI HTTP-boot clients fetch the iPXE EFI binaries over HTTP.
+	// UEFI HTTP-boot clients fetch the iPXE EFI binaries over HTTP,
 	efiboot := map[string]string{}
 	files, _ := tftp.ResolveIpxe(d.site.IpxeSource(), d.cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
 	for name, file := range files {
+		efiboot[path.Base(name)] = file
+	}
+	// and shim and GRUB, when they boot GRUB.
+	loaders, _ := tftp.ResolveGrub("", d.cfg.Tftp.ShimBinaries, d.cfg.Tftp.GrubBinaries)
+	for name, file := range loaders {
 		efiboot[path.Base(name)] = file
 	}
 	d.stamp = d.inputsStamp()
@@ -130,7 +135,9 @@ func New(o Options) (*Daemon, error) {
 		Builder:    builder,
 		StatusFile: d.site.StatusFile(),
 		Templates:  os.DirFS(d.site.IpxeTemplateDir()),
-		Log:        d.log,
+		// Warewulf's place for its grub.cfg.ww.
+		GrubTemplates: os.DirFS(d.site.GrubTemplateDir()),
+		Log:           d.log,
 	})
 	if err != nil {
 		return nil, err
@@ -188,7 +195,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		lns = append(lns, provision.TLSListener(tln, d.tls))
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	nb := &netboot{cfg: d.cfg, site: d.site, log: d.log, stderr: d.stderr}
+	nb := &netboot{cfg: d.cfg, site: d.site, log: d.log, stderr: d.stderr, http: d.srv.Handler()}
 	if err := nb.start(gctx, g, d.srv); err != nil {
 		for _, l := range lns {
 			l.Close()

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -32,6 +34,9 @@ type netboot struct {
 	site   *site.Site
 	log    *slog.Logger
 	stderr io.Writer // the listeners are reported here
+	// http is the provisioning handler: TFTP answers GRUB without HTTP
+	// with it (tftpOverHTTP); nil answers files only.
+	http http.Handler
 }
 
 // start opens the embedded DHCP and TFTP servers that dhcp.mode
@@ -74,6 +79,13 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 		for code, bin := range cfg.Tftp.IpxeBinaries {
 			boot[code] = tftp.BootName(bin)
 		}
+		grubFiles := map[string]string{}
+		loaders, _ := n.grubLoaders()
+		for code := range cfg.Tftp.ShimBinaries {
+			if l, ok := tftp.GrubLoader(code); ok && loaders[l.Shim] != "" && loaders[l.Grub] != "" {
+				grubFiles[code] = "/" + l.Shim
+			}
+		}
 		leaseFile := n.site.LeaseFile()
 		if err := os.MkdirAll(filepath.Dir(leaseFile), 0o755); err != nil {
 			return fmt.Errorf("dhcp: %w", err)
@@ -81,6 +93,7 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 		dsrv, err = dhcp.New(dhcp.Options{
 			Mode: cfg.Dhcp.Mode, Interfaces: ifnames, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port, IPXEURL: contract.IPXEScriptURL,
 			RangeStart: start, RangeEnd: end, Networks: networks, LeaseFile: leaseFile, BootFiles: boot,
+			GrubBoot: cfg.Warewulf.GrubBoot, GrubFiles: grubFiles,
 			OfferHold: time.Duration(cfg.Dhcp.OfferHold) * time.Second,
 			OfferRate: cfg.Dhcp.OffersPerSecond, ClientOfferRate: cfg.Dhcp.ClientOffersPerMinute,
 			Nodes: nodes, Log: n.log,
@@ -96,13 +109,31 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 	if serveTFTP {
 		files, missing := tftp.ResolveIpxe(n.site.IpxeSource(), cfg.Tftp.IpxeBinaries, tftp.DefaultIpxeDirs())
 		n.reportMissingIpxe(missing, n.site.IpxeSource())
+		loaders, missingLoaders := n.grubLoaders()
+		n.reportMissingGrub(missingLoaders)
+		maps.Copy(files, loaders)
+		// GRUB reads this grub.cfg first; it loads the node's own from
+		// /grub/. Without a known address GRUB uses the server it
+		// booted from.
+		authority := "${net_default_server}:" + strconv.Itoa(cfg.Warewulf.Port)
+		if serverIP.IsValid() {
+			authority = net.JoinHostPort(serverIP.String(), strconv.Itoa(cfg.Warewulf.Port))
+		}
+		inline := map[string][]byte{}
+		for _, name := range tftp.GrubConfigNames() {
+			inline[name] = tftp.GrubConfig(authority, true)
+		}
 		addr := net.JoinHostPort("", strconv.Itoa(tftp.Port))
 		// With several DHCP interfaces, each network's clients load
 		// their boot file from the server's address on their own.
 		if serverIP.IsValid() && len(ifnames) <= 1 {
 			addr = net.JoinHostPort(serverIP.String(), strconv.Itoa(tftp.Port))
 		}
-		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Log: n.log,
+		var dynamic func(context.Context, string, *net.UDPAddr) ([]byte, error)
+		if n.http != nil {
+			dynamic = tftpOverHTTP(n.http, net.JoinHostPort(serverIP.String(), strconv.Itoa(cfg.Warewulf.Port)), int64(cfg.Tftp.MaxArtifactMiB)<<20)
+		}
+		tsrv, err = tftp.New(tftp.Options{Addr: addr, Root: cfg.Tftp.TftpRoot, Files: files, Inline: inline, Dynamic: dynamic, Log: n.log,
 			MaxTransfers: cfg.Tftp.MaxTransfers, ClientTransfers: cfg.Tftp.TransfersPerClient})
 		if err != nil {
 			if dsrv != nil {
@@ -199,6 +230,28 @@ func (n *netboot) reportMissingIpxe(missing []string, source string) {
 	if len(others) > 0 {
 		n.log.Info("no iPXE binaries for other architectures: nodes that need them cannot boot from TFTP (set paths.ipxesource or tftp.ipxe to provide them)",
 			"missing", strings.Join(others, ","), "searched", searched)
+	}
+}
+
+// grubLoaders finds the shims and GRUBs of tftp.shim and tftp.grub on
+// this server: TFTP paths to files, and what is missing.
+func (n *netboot) grubLoaders() (map[string]string, []string) {
+	return tftp.ResolveGrub("", n.cfg.Tftp.ShimBinaries, n.cfg.Tftp.GrubBinaries)
+}
+
+// reportMissingGrub says which loaders were not found: an error with
+// warewulf.grubboot (UEFI nodes of those architectures get iPXE, which
+// Secure Boot refuses), else information (nodes tagged Boot: grub).
+func (n *netboot) reportMissingGrub(missing []string) {
+	if len(missing) == 0 {
+		return
+	}
+	msg := "shim or GRUB not found: UEFI nodes of these architectures boot iPXE instead (install shim-signed and grub-efi-amd64-signed, or set tftp.shim and tftp.grub)"
+	args := []any{"missing", strings.Join(missing, ","), "searched", tftp.LoaderSearchPath()}
+	if n.cfg.Warewulf.GrubBoot {
+		n.log.Error(msg, args...)
+	} else {
+		n.log.Debug(msg, args...)
 	}
 }
 

@@ -64,7 +64,8 @@ func dynamic(node string, a netip.Addr, from origin) binding {
 
 // bootFile returns what c should load next: iPXE gets the URL of its
 // script, a UEFI HTTP-boot client the URL of the EFI binary for its
-// architecture, PXE firmware the TFTP path of that binary. It returns ""
+// architecture, PXE firmware the TFTP path of that binary: shim when c
+// boots GRUB (loader.go), else iPXE. It returns ""
 // when there is nothing for c (no option 93 and not a boot client, or an
 // architecture without a binary).
 func (s *Server) bootFile(c client, from origin) string {
@@ -78,6 +79,12 @@ func (s *Server) bootFile(c client, from origin) string {
 			return ""
 		}
 		arch = "00:00" // RFC 4578: a client without option 93 is x86 BIOS
+	}
+	if file := s.grubFile(c, arch); file != "" {
+		if c.http {
+			return contract.EFIBootURL(authority, path.Base(file))
+		}
+		return file
 	}
 	for _, code := range archFallbacks(arch) {
 		if file, ok := s.bootFiles[code]; ok {

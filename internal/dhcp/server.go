@@ -102,6 +102,14 @@ type Options struct {
 	// BootFiles maps an option 93 architecture code ("00:07") to the
 	// TFTP path of its iPXE binary ("/warewulf/snponly.efi").
 	BootFiles map[string]string
+	// GrubBoot is warewulf.grubboot: UEFI clients boot shim and GRUB
+	// from GrubFiles, unless their node's Boot tag says ipxe (and nodes
+	// tagged Boot: grub do without it).
+	GrubBoot bool
+	// GrubFiles maps an option 93 architecture code to the TFTP path of
+	// its shim ("/warewulf/shim.efi"); an architecture without one boots
+	// iPXE.
+	GrubFiles map[string]string
 	Nodes     Nodes
 	Log       *slog.Logger
 	// Now is the clock (tests); nil is time.Now.

@@ -3,6 +3,7 @@ package provision
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -91,24 +92,35 @@ func (s *Server) nodeKernel(w http.ResponseWriter, req *request) (root, img stri
 	return p.root, p.image, k, true
 }
 
-// handleEFIBoot sends an iPXE EFI binary to a UEFI HTTP-boot client, to
-// which the DHCP server gave http://SERVER:PORT/efiboot/<name>. The
-// binaries are public: no node is identified.
+// handleEFIBoot sends a UEFI HTTP-boot client, to which the DHCP server
+// gave http://SERVER:PORT/efiboot/<name>, what it asks for: an iPXE EFI
+// binary, or shim and then GRUB (the asking node's image's when it has
+// both, else this server's: imageLoader), and GRUB's first grub.cfg,
+// rendered for this server. Nothing here is secret, and only the
+// loaders' choice needs to know the node.
 func (s *Server) handleEFIBoot(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	p, ok := s.o.EFIBoot[name]
-	if !ok || strings.ContainsAny(name, `/\`) {
-		http.Error(w, fmt.Sprintf("no iPXE binary %q here", name), http.StatusNotFound)
+	if name == "grub.cfg" {
+		s.serveEFIGrubConfig(w, r)
 		return
 	}
-	f, err := os.Open(p)
+	if strings.ContainsAny(name, `/\`) {
+		http.Error(w, fmt.Sprintf("no boot loader %q here", name), http.StatusNotFound)
+		return
+	}
+	node, p := s.efiNode(r)
+	f, err := s.openEFIBoot(p, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		http.Error(w, fmt.Sprintf("no boot loader %q here", name), http.StatusNotFound)
+		return
+	}
 	if err != nil {
-		http.Error(w, fmt.Sprintf("iPXE binary %q: %v", name, err), http.StatusNotFound)
+		http.Error(w, fmt.Sprintf("boot loader %q: %v", name, err), http.StatusNotFound)
 		return
 	}
 	defer f.Close()
 	ip, _ := clientIP(r)
-	if !s.serveFile(w, r, &request{stage: stageEFIBoot, addr: ip}, f, name, "") {
-		http.Error(w, fmt.Sprintf("iPXE binary %q is not a regular file", name), http.StatusNotFound)
+	if !s.serveFile(w, r, &request{stage: stageEFIBoot, addr: ip, node: node}, f, name, "") {
+		http.Error(w, fmt.Sprintf("boot loader %q is not a regular file", name), http.StatusNotFound)
 	}
 }

@@ -27,8 +27,8 @@ func TestInitramfsAndEFIBoot(t *testing.T) {
 		{"legacy stage", "/provision/aa:bb:cc:dd:ee:01?stage=initramfs", http.StatusOK, "initramfs of rocky\n"},
 		{"image without an initramfs", "/initramfs/aa:bb:cc:dd:ee:03", http.StatusNotFound, "no initramfs for kernel 6.1.0-1-amd64"},
 		{"efiboot", "/efiboot/snponly.efi", http.StatusOK, "iPXE EFI binary\n"},
-		{"efiboot unknown", "/efiboot/ipxe.efi", http.StatusNotFound, "no iPXE binary"},
-		{"efiboot traversal", "/efiboot/..%2fsnponly.efi", http.StatusNotFound, "no iPXE binary"},
+		{"efiboot unknown", "/efiboot/ipxe.efi", http.StatusNotFound, "no boot loader"},
+		{"efiboot traversal", "/efiboot/..%2fsnponly.efi", http.StatusNotFound, "no boot loader"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := get(h, tc.target, "10.0.0.1:40000", nil)

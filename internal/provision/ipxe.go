@@ -17,7 +17,7 @@ import (
 	"github.com/wwboot/wwboot/internal/overlay"
 )
 
-//go:embed templates/*.ipxe
+//go:embed templates/*.ipxe templates/*.ww
 var embedded embed.FS
 
 // ipxeData is what an iPXE template sees: Warewulf 4.7's fields, and
@@ -53,6 +53,9 @@ type ipxeData struct {
 	// which iPXE cannot be trusted to speak, so wwclient fetches it.
 	TLS     bool
 	TLSPort string
+	// Transport is how the GRUB configuration was asked for, "http" or
+	// "tftp" (GRUB templates only; "" for iPXE).
+	Transport string
 }
 
 // loadTemplate reads <name>.ipxe from the site templates, else from the
@@ -104,10 +107,12 @@ func (s *Server) renderIPXE(w http.ResponseWriter, r *http.Request, req *request
 	}
 	d.Ipaddr, d.Port = s.authority(r, req.st.cfg)
 	d.Authority = net.JoinHostPort(d.Ipaddr, d.Port)
-	if p, err := netip.ParsePrefix(req.st.cfg.Ipaddr6); err == nil {
-		d.Ipaddr6 = p.Addr().String()
-	} else if a, err := netip.ParseAddr(req.st.cfg.Ipaddr6); err == nil {
-		d.Ipaddr6 = a.String()
+	if d.Ipaddr6 == "" {
+		if p, err := netip.ParsePrefix(req.st.cfg.Ipaddr6); err == nil {
+			d.Ipaddr6 = p.Addr().String()
+		} else if a, err := netip.ParseAddr(req.st.cfg.Ipaddr6); err == nil {
+			d.Ipaddr6 = a.String()
+		}
 	}
 	d.Hwaddr = req.hwaddr
 	var buf bytes.Buffer
@@ -130,6 +135,12 @@ func (s *Server) serveUnconfigured(w http.ResponseWriter, r *http.Request, req *
 
 // serveIPXE renders the node's iPXE template with what its plan says.
 func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request) {
+	s.renderIPXE(w, r, req, req.plan.ipxe, req.plan.template, s.nodeData(req))
+}
+
+// nodeData is what the iPXE and GRUB templates see of req's node, but
+// for the server's address (renderIPXE, serveGrub).
+func (s *Server) nodeData(req *request) ipxeData {
 	p := req.plan
 	v := p.node
 	d := ipxeData{
@@ -154,5 +165,10 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request, req *request)
 	d.Token = s.issueToken(req, v)
 	d.TLS = req.st.cfg.Warewulf.TLS
 	d.TLSPort = strconv.Itoa(req.st.cfg.Warewulf.TLSPort)
-	s.renderIPXE(w, r, req, p.ipxe, p.template, d)
+	if a, err := netip.ParsePrefix(req.st.cfg.Ipaddr6); err == nil {
+		d.Ipaddr6 = a.Addr().String()
+	} else if a, err := netip.ParseAddr(req.st.cfg.Ipaddr6); err == nil {
+		d.Ipaddr6 = a.String()
+	}
+	return d
 }

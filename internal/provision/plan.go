@@ -170,6 +170,10 @@ func (s *Server) buildPlans(st *state) error {
 			st.byMAC[d.Hwaddr] = v.Name
 		}
 	}
+	st.grub = s.loadGrubTemplate()
+	if st.grub.err != nil {
+		s.log.Error("GRUB template does not load: nodes booting GRUB are told so and restart", "err", st.grub.err)
+	}
 	for _, name := range []string{"unconfigured", "default"} {
 		if _, ok := st.ipxe[name]; !ok {
 			t, err := s.loadTemplate(name)

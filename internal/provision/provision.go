@@ -47,7 +47,11 @@ type Options struct {
 	// (<sysconfdir>/warewulf/ipxe); nil or a missing template falls back
 	// to the embedded ones.
 	Templates fs.FS
-	Log       *slog.Logger
+	// GrubTemplates is the site's GRUB template directory
+	// (<sysconfdir>/warewulf/grub, holding grub.cfg.ww); nil or a missing
+	// file falls back to the embedded template.
+	GrubTemplates fs.FS
+	Log           *slog.Logger
 	// TokenKey is the key node tokens are derived from (LoadTokenKey);
 	// nil makes a random one, so tokens do not outlive the process.
 	TokenKey []byte
@@ -118,6 +122,7 @@ type state struct {
 	plans  map[string]*plan              // by node name (plan.go)
 	byMAC  map[string]string             // canonical hwaddr -> node name
 	ipxe   map[string]*template.Template // by name
+	grub   grubTemplate
 	loaded time.Time
 }
 
@@ -215,6 +220,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+contract.PathStatus, s.handleStatus)
 	mux.HandleFunc("GET "+contract.PathMetrics, s.handleMetrics)
 	mux.HandleFunc("GET /"+contract.RouteEFIBoot+"/{file}", s.handleEFIBoot)
+	// GRUB booted over HTTP reads its prefix's grub.cfg (/grub/grub.cfg
+	// for Debian's network GRUB) before its own directory's.
+	mux.HandleFunc("GET /"+contract.RouteGrub+"/grub.cfg", s.serveEFIGrubConfig)
 	return CollapseSlashes(mux)
 }
 

@@ -158,6 +158,10 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 				s.serveUnconfigured(w, r, req)
 				return
 			}
+			if stage == stageGrub {
+				s.serveGrubUnknown(w, req)
+				return
+			}
 			s.fail(w, req, http.StatusNotFound, sentNotFound, "no node has hardware address %s", hw)
 			return
 		}
@@ -171,6 +175,8 @@ func (s *Server) stageHandler(stage string) http.HandlerFunc {
 		switch stage {
 		case stageIPXE:
 			s.serveIPXE(w, r, req)
+		case stageGrub:
+			s.serveGrub(w, r, req)
 		case stageKernel:
 			s.serveKernel(w, r, req)
 		case stageInitramfs:

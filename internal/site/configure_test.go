@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -434,5 +436,62 @@ func TestConfigureWarewulfd(t *testing.T) {
 		if diff := cmp.Diff(notes, r.Notes); diff != "" {
 			t.Errorf("systemd %v: notes (-want +got):\n%s", systemd, diff)
 		}
+	}
+}
+
+// TestConfigureTFTPGrub: with warewulf.grubboot the shim and GRUB are
+// copied where the DHCP configurations name them, with the grub.cfg GRUB
+// reads first; a loader missing for this server's architecture is an
+// error naming it.
+func TestConfigureTFTPGrub(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the loaders of this test are x86-64's")
+	}
+	loaders := t.TempDir()
+	sitetest.Write(t, filepath.Join(loaders, "shimx64.efi.signed"), "shim")
+	sitetest.Write(t, filepath.Join(loaders, "grubnetx64.efi.signed"), "grub")
+	tests := []struct {
+		name    string
+		grub    string // tftp.grub's 00:07
+		want    map[string]string
+		wantErr string
+	}{
+		{name: "found", grub: filepath.Join(loaders, "grubnetx64.efi.signed"),
+			want: map[string]string{"warewulf/shim.efi": "shim", "warewulf/grubx64.efi": "grub",
+				"warewulf/grub.cfg": `configfile "(http,10.0.0.1:9873)/grub/${net_default_mac}?assetkey=${assetkey}"`,
+				"grub/grub.cfg":     `configfile "(http,10.0.0.1:9873)/grub/${net_default_mac}?assetkey=${assetkey}"`}},
+		{name: "missing", grub: filepath.Join(loaders, "nothing.efi"),
+			wantErr: "warewulf.grubboot: no signed loader for tftp.grub.00:07 (" + filepath.Join(loaders, "nothing.efi") + ")"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\nwarewulf:\n  port: 9873\n  grubboot: true\n"+
+				"tftp:\n  mode: external\n  ipxe:\n    \"00:00\": /nonexistent/undionly.kpxe\n"+
+				"  shim:\n    \"00:07\": "+filepath.Join(loaders, "shimx64.efi.signed")+"\n    \"00:0B\": shimaa64.efi\n"+
+				"  grub:\n    \"00:07\": "+tc.grub+"\n")
+			s, err := Open(Options{Config: in.Load(t), Commands: &recorder{systemd: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.ConfigureTFTP(t.Context(), ConfigureOptions{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %s...", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "tftp.shim.00:0B (shimaa64.efi) is not installed") }) {
+				t.Errorf("no note about arm64's shim: %q", r.Notes)
+			}
+			for name, want := range tc.want {
+				data, err := os.ReadFile(filepath.Join(in.Config.Tftp.TftpRoot, name))
+				if err != nil || !strings.Contains(string(data), want) {
+					t.Errorf("%s: %v, want %q in %q", name, err, want, data)
+				}
+			}
+		})
 	}
 }

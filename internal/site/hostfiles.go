@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
@@ -34,7 +38,11 @@ func (s *Site) ConfigureHostfile(_ context.Context, opts ConfigureOptions) (*Con
 // TFTP server, as Warewulf's "configure tftp" does: each is copied to
 // <tftp.tftproot>/warewulf/<base name> (what the DHCP configurations
 // name), an identical copy is left alone, and a binary that cannot be
-// found is reported, not fatal. Then the TFTP service (tftp.systemd
+// found is reported, not fatal. With warewulf.grubboot the signed shim
+// and GRUB (tftp.shim, tftp.grub) are copied too, as warewulf/shim.efi
+// and grubx64.efi (arm64: shimaa64.efi, grubaa64.efi), with the
+// grub.cfg GRUB reads first; a loader missing for this server's
+// architecture is an error. Then the TFTP service (tftp.systemd
 // name) is enabled and (re)started. With tftp.mode embedded wwctl server
 // serves the binaries itself and nothing is copied.
 func (s *Site) ConfigureTFTP(ctx context.Context, opts ConfigureOptions) (*ConfigureReport, error) {
@@ -48,20 +56,27 @@ func (s *Site) ConfigureTFTP(ctx context.Context, opts ConfigureOptions) (*Confi
 		r.note("TFTP is served by wwctl server (tftp.mode %s) from the iPXE binaries of paths.ipxesource (%s): nothing to copy", t.Mode, s.cfg.Paths.Ipxesource)
 		return r, nil
 	}
-	if s.cfg.Warewulf.GrubBoot {
-		r.note("warewulf.grubboot is set: shim and GRUB are not copied to the TFTP root by this version, only the iPXE binaries")
-	}
 	files, missing := tftp.ResolveIpxe(s.cfg.Paths.Ipxesource, t.IpxeBinaries, tftp.DefaultIpxeDirs())
 	for _, m := range missing {
 		r.note("iPXE binary %s is not in %s: nodes that need it cannot boot (install iPXE, or set tftp.ipxe)", m, strings.Join(tftp.IpxeSearchPath(s.cfg.Paths.Ipxesource, tftp.DefaultIpxeDirs()), " or "))
 	}
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range files {
-			if !yield(k) {
-				return
-			}
+	var inline map[string][]byte
+	if s.cfg.Warewulf.GrubBoot {
+		loaders, grubCfg, err := s.grubFiles(r)
+		if err != nil {
+			return r, err
 		}
-	}) {
+		maps.Copy(files, loaders)
+		inline = grubCfg
+	}
+	for _, name := range slices.Sorted(maps.Keys(inline)) {
+		c, err := writeFile(inline[name], filepath.Join(t.TftpRoot, filepath.FromSlash(name)), opts.Show)
+		if err != nil {
+			return r, err
+		}
+		r.Files = append(r.Files, c)
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		c, err := copyBinary(files[name], filepath.Join(t.TftpRoot, filepath.FromSlash(name)), opts.Show)
 		if err != nil {
 			return r, err
@@ -71,13 +86,52 @@ func (s *Site) ConfigureTFTP(ctx context.Context, opts ConfigureOptions) (*Confi
 	return r, s.systemdStart(ctx, r, t.SystemdName, r.Changed(), opts.Show)
 }
 
+// grubFiles finds the shims and GRUBs of tftp.shim and tftp.grub for
+// warewulf.grubboot, and renders the grub.cfg GRUB reads first. A loader
+// missing for this server's own architecture is an error naming it; one
+// for another architecture is a note.
+func (s *Site) grubFiles(r *ConfigureReport) (loaders map[string]string, grubCfg map[string][]byte, err error) {
+	loaders, missing := tftp.ResolveGrub("", s.cfg.Tftp.ShimBinaries, s.cfg.Tftp.GrubBinaries)
+	own := map[string][]string{"amd64": {"00:07", "00:09"}, "arm64": {"00:0B"}}[runtime.GOARCH]
+	var fatal []string
+	for _, m := range missing {
+		if slices.ContainsFunc(own, func(code string) bool { return strings.Contains(m, "."+code+" ") }) {
+			fatal = append(fatal, m)
+		} else {
+			r.note("warewulf.grubboot: %s is not installed: nodes of that architecture boot iPXE", m)
+		}
+	}
+	if len(fatal) > 0 {
+		return nil, nil, fmt.Errorf("warewulf.grubboot: no signed loader for %s in %s: install shim-signed and grub-efi-amd64-signed (Debian) or shim and grub2-efi (Enterprise Linux), or set tftp.shim and tftp.grub to their paths",
+			strings.Join(fatal, ", "), tftp.LoaderSearchPath())
+	}
+	if s.cfg.Ipaddr == "" {
+		return nil, nil, errors.New("warewulf.grubboot: set ipaddr in warewulf.conf: the grub.cfg in the TFTP root names the server GRUB loads each node's configuration from")
+	}
+	cfg := tftp.GrubConfig(net.JoinHostPort(s.cfg.Ipaddr, strconv.Itoa(s.cfg.Warewulf.Port)), false)
+	grubCfg = map[string][]byte{}
+	for _, name := range tftp.GrubConfigNames() {
+		grubCfg[name] = cfg
+	}
+	return loaders, grubCfg, nil
+}
+
 // copyBinary copies src to dst unless dst has the same content.
 func copyBinary(src, dst string, show bool) (FileChange, error) {
-	c := FileChange{Path: dst, Change: Created}
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return c, err
+		return FileChange{Path: dst, Change: Created}, err
 	}
+	c, err := writeFile(data, dst, show)
+	if show && c.Change != Unchanged {
+		c.Diff = fmt.Sprintf("copy %s to %s\n", src, dst)
+	}
+	return c, err
+}
+
+// writeFile writes data to dst unless dst has the same content.
+func writeFile(data []byte, dst string, show bool) (FileChange, error) {
+	c := FileChange{Path: dst, Change: Created}
 	if old, err := os.ReadFile(dst); err == nil {
 		if string(old) == string(data) {
 			c.Change = Unchanged
@@ -88,7 +142,7 @@ func copyBinary(src, dst string, show bool) (FileChange, error) {
 		return c, err
 	}
 	if show {
-		c.Diff = fmt.Sprintf("copy %s to %s\n", src, dst)
+		c.Diff = fmt.Sprintf("write %s (%d bytes)\n", dst, len(data))
 		return c, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

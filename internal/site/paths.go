@@ -35,6 +35,9 @@ func (s *Site) TLSCert() string { return filepath.Join(s.ConfDir(), "tls", "ware
 // IpxeTemplateDir holds the site's iPXE templates.
 func (s *Site) IpxeTemplateDir() string { return filepath.Join(s.ConfDir(), "ipxe") }
 
+// GrubTemplateDir holds the site's GRUB template, grub.cfg.ww.
+func (s *Site) GrubTemplateDir() string { return filepath.Join(s.ConfDir(), "grub") }
+
 // KnownHosts is the server's system-wide ssh_known_hosts.
 func (s *Site) KnownHosts() string {
 	return filepath.Join(s.cfg.Paths.Sysconfdir, "ssh", "ssh_known_hosts")

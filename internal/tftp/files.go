@@ -190,3 +190,13 @@ func (s *Server) open(name string) (*os.File, error) {
 	}
 	return nil, fs.ErrNotExist
 }
+
+// inline returns the inline content of a requested name, if any.
+func (s *Server) inline(name string) ([]byte, bool) {
+	clean, err := cleanName(name)
+	if err != nil {
+		return nil, false
+	}
+	b, ok := s.o.Inline[clean]
+	return b, ok
+}

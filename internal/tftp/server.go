@@ -40,7 +40,17 @@ type Options struct {
 	// Files maps TFTP paths without leading "/" ("warewulf/undionly.kpxe")
 	// to files outside the root: the iPXE binaries (ResolveIpxe).
 	Files map[string]string
-	Log   *slog.Logger
+	// Inline maps TFTP paths without leading "/" to contents made by the
+	// daemon (the grub.cfg GRUB reads first), served when neither the
+	// root nor Files has the path.
+	Inline map[string][]byte
+	// Dynamic answers the names neither the root, Files nor Inline hold
+	// (nil: none), with the whole content or an error wrapping
+	// fs.ErrNotExist when it has nothing for name. GRUB without HTTP
+	// (Debian's signed network GRUB) fetches its node's configuration,
+	// kernel and initrds this way.
+	Dynamic func(ctx context.Context, name string, client *net.UDPAddr) ([]byte, error)
+	Log     *slog.Logger
 	// Timeout is how long a block waits for its acknowledgement before it
 	// is sent again, unless the client asks for another (at most 10 s);
 	// 0 is one second.

@@ -189,7 +189,7 @@ func fixtureTree(t *testing.T) (Options, []byte) {
 	base := t.TempDir()
 	root := filepath.Join(base, "tftpboot")
 	src := filepath.Join(base, "ipxe")
-	for _, d := range []string{root + "/sub", src} {
+	for _, d := range []string{root + "/sub", root + "/warewulf", src} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -203,6 +203,7 @@ func fixtureTree(t *testing.T) (Options, []byte) {
 		root + "/sub/hello.txt":     []byte("hello\nworld\n"),
 		base + "/secret":            []byte("secret"),
 		root + "/warewulf.conf.txt": []byte("x"),
+		root + "/warewulf/grub.cfg": []byte("the administrator's"),
 	} {
 		if err := os.WriteFile(name, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -215,7 +216,15 @@ func fixtureTree(t *testing.T) (Options, []byte) {
 	if len(missing) > 0 {
 		t.Fatalf("missing %v", missing)
 	}
-	return Options{Root: root, Files: files}, bin
+	inline := map[string][]byte{"grub/grub.cfg": []byte("configfile (http,x)/grub/${net_default_mac}\n"),
+		"warewulf/grub.cfg": []byte("rendered")}
+	dynamic := func(_ context.Context, name string, _ *net.UDPAddr) ([]byte, error) {
+		if name == "grub/52-54-00-00-00-01?assetkey=" {
+			return []byte("the node's configuration\n"), nil
+		}
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	return Options{Root: root, Files: files, Inline: inline, Dynamic: dynamic}, bin
 }
 
 func startServer(t *testing.T, o Options) *Server {
@@ -265,6 +274,18 @@ func TestRealClients(t *testing.T) {
 			{"tftp-hpa, netascii file under the root", func(out string) []string {
 				return []string{"tftp", "-m", "netascii", server, "-c", "get", "sub/hello.txt", out}
 			}, []byte("hello\nworld\n"), ""},
+			{"curl, inline grub.cfg", func(out string) []string {
+				return []string{"curl", "-sS", "-o", out, "tftp://" + server + "/grub/grub.cfg"}
+			}, []byte("configfile (http,x)/grub/${net_default_mac}\n"), ""},
+			{"tftp-hpa, inline grub.cfg in netascii", func(out string) []string {
+				return []string{"tftp", "-m", "netascii", server, "-c", "get", "grub/grub.cfg", out}
+			}, []byte("configfile (http,x)/grub/${net_default_mac}\n"), ""},
+			{"a file under the root wins over an inline one", func(out string) []string {
+				return []string{"curl", "-sS", "-o", out, "tftp://" + server + "/warewulf/grub.cfg"}
+			}, []byte("the administrator's"), ""},
+			{"tftp-hpa, a dynamic answer", func(out string) []string {
+				return []string{"tftp", "-m", "binary", server, "-c", "get", "/grub/52-54-00-00-00-01?assetkey=", out}
+			}, []byte("the node's configuration\n"), ""},
 			{"curl, ../ refused", func(out string) []string {
 				return []string{"curl", "-sS", "--path-as-is", "-o", out, "tftp://" + server + "/../secret"}
 			}, nil, "(69)"}, // curl's exit code for a TFTP access violation
@@ -625,4 +646,73 @@ func fetchWithClient(t *testing.T, server *net.UDPAddr, name string) ([]byte, er
 		return nil, fmt.Errorf("tftp: %v: %s", err, log)
 	}
 	return os.ReadFile(out)
+}
+
+// TestResolveGrub finds Debian's signed loaders by their package's names
+// and Enterprise Linux's by Warewulf's directories, and names what is
+// missing by its key.
+func TestResolveGrub(t *testing.T) {
+	tests := []struct {
+		name        string
+		files       []string // under the root
+		shim, grub  map[string]string
+		want        map[string]string // TFTP path -> file under the root
+		wantMissing []string
+	}{
+		{
+			name:  "Debian shim-signed and grub-efi-amd64-signed",
+			files: []string{"/usr/lib/shim/shimx64.efi.signed", "/usr/lib/shim/shimx64.efi", "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"},
+			shim:  map[string]string{"00:07": "shimx64.efi", "00:09": "shimx64.efi", "00:0B": "shimaa64.efi"},
+			grub:  map[string]string{"00:07": "grubx64.efi", "00:09": "grubx64.efi", "00:0B": "grubaa64.efi"},
+			want: map[string]string{"warewulf/shim.efi": "/usr/lib/shim/shimx64.efi.signed",
+				"warewulf/grubx64.efi": "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"},
+			wantMissing: []string{"tftp.shim.00:0B (shimaa64.efi)", "tftp.grub.00:0B (grubaa64.efi)"},
+		},
+		{
+			name:  "Enterprise Linux under /boot/efi",
+			files: []string{"/boot/efi/EFI/rocky/shimx64.efi", "/boot/efi/EFI/rocky/grubx64.efi"},
+			shim:  map[string]string{"00:07": "shimx64.efi"},
+			grub:  map[string]string{"00:07": "grubx64.efi"},
+			want: map[string]string{"warewulf/shim.efi": "/boot/efi/EFI/rocky/shimx64.efi",
+				"warewulf/grubx64.efi": "/boot/efi/EFI/rocky/grubx64.efi"},
+		},
+		{
+			name:  "absolute paths, and BIOS has no loader",
+			files: []string{"/opt/sb/shim.signed", "/opt/sb/grub.signed"},
+			shim:  map[string]string{"00:07": "/opt/sb/shim.signed", "00:00": "/opt/sb/shim.signed"},
+			grub:  map[string]string{"00:07": "/opt/sb/grub.signed"},
+			want:  map[string]string{"warewulf/shim.efi": "/opt/sb/shim.signed", "warewulf/grubx64.efi": "/opt/sb/grub.signed"},
+		},
+		{
+			name:        "nothing installed",
+			shim:        map[string]string{"00:07": "shimx64.efi"},
+			grub:        map[string]string{"00:07": "grubx64.efi"},
+			want:        map[string]string{},
+			wantMissing: []string{"tftp.shim.00:07 (shimx64.efi)", "tftp.grub.00:07 (grubx64.efi)"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, f := range tc.files {
+				if err := os.MkdirAll(filepath.Dir(root+f), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(root+f, []byte(f), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			files, missing := ResolveGrub(root, tc.shim, tc.grub)
+			got := map[string]string{}
+			for k, v := range files {
+				got[k] = strings.TrimPrefix(v, root)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("files (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantMissing, missing); diff != "" {
+				t.Errorf("missing (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

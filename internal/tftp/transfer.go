@@ -8,8 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -45,7 +45,25 @@ func (s *Server) transfer(ctx context.Context, peer *net.UDPAddr, req *request, 
 	defer stop()
 	log := s.log.With("file", req.filename, "client", peer.String())
 
+	var src source
+	var size int64
 	f, err := s.open(req.filename)
+	if b, ok := s.inline(req.filename); ok && errors.Is(err, fs.ErrNotExist) {
+		src, size, err = bytes.NewReader(b), int64(len(b)), nil
+	} else if errors.Is(err, fs.ErrNotExist) && s.o.Dynamic != nil {
+		var b []byte
+		if b, err = s.o.Dynamic(ctx, strings.TrimLeft(req.filename, "/"), peer); err == nil {
+			src, size = bytes.NewReader(b), int64(len(b))
+		} else if errors.Is(err, fs.ErrNotExist) {
+			log.Debug("tftp: not found", "err", err)
+		}
+	} else if err == nil {
+		defer f.Close()
+		var st fs.FileInfo
+		if st, err = f.Stat(); err == nil {
+			src, size = f, st.Size()
+		}
+	}
 	switch {
 	case errors.Is(err, errTraversal):
 		log.Warn("tftp: refused a path outside the root")
@@ -60,8 +78,7 @@ func (s *Server) transfer(ctx context.Context, peer *net.UDPAddr, req *request, 
 		s.sendError(conn, peer, errAccess, "access violation")
 		return
 	}
-	defer f.Close()
-	content, size, err := contentOf(f, req.mode)
+	content, size, err := contentOf(src, size, req.mode)
 	if err != nil {
 		log.Warn("tftp: read", "err", err)
 		s.sendError(conn, peer, errUndefined, "read error")
@@ -87,17 +104,19 @@ func (s *Server) transfer(ctx context.Context, peer *net.UDPAddr, req *request, 
 	log.Debug("tftp: sent", "bytes", size, "blksize", p.blksize, "windowsize", p.window, "duration", time.Since(start))
 }
 
+// source is a file to send: an open file or an inline content.
+type source interface {
+	io.Reader
+	io.ReaderAt
+}
+
 // contentOf returns the bytes to send: the file itself, or for netascii
 // its text with CR LF line ends and CR as CR NUL.
-func contentOf(f *os.File, mode string) (io.ReaderAt, int64, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
+func contentOf(f source, size int64, mode string) (io.ReaderAt, int64, error) {
 	if mode != "netascii" {
-		return f, st.Size(), nil
+		return f, size, nil
 	}
-	if st.Size() > maxNetascii {
+	if size > maxNetascii {
 		return nil, 0, errors.New("file too large for netascii")
 	}
 	raw, err := io.ReadAll(f)

@@ -236,3 +236,59 @@ func (k *Kernel) InstallInto(ctx context.Context, rootfs string) error {
 	}
 	return nil
 }
+
+// FetchUnsignedKernel returns the file of k's kernel as Debian builds it
+// before signing (linux-image-<version>-unsigned), which Secure Boot must
+// refuse: from cacheDir when an earlier run fetched it, else through
+// "apt-get download".
+func FetchUnsignedKernel(ctx context.Context, cacheDir string, k *Kernel, log *slog.Logger) (string, error) {
+	dst := filepath.Join(cacheDir, "vmlinuz-"+k.Version+".unsigned")
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	pkg := "linux-image-" + k.Version + "-unsigned"
+	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
+	if len(debs) == 0 {
+		log.Info("downloading the unsigned kernel package", "package", pkg, "dir", cacheDir)
+		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
+		cmd.Dir = cacheDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("apt-get download %s: %w: %s", pkg, err, out)
+		}
+		if debs, _ = filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb")); len(debs) == 0 {
+			return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", debs[0])
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("dpkg-deb: %w", err)
+	}
+	var data []byte
+	tr := tar.NewReader(stdout)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if path.Clean(strings.TrimPrefix(h.Name, "./")) == "boot/vmlinuz-"+k.Version {
+			if data, err = io.ReadAll(tr); err != nil {
+				break
+			}
+		}
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil {
+		return "", fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w", debs[0], err)
+	}
+	if len(data) == 0 {
+		return "", fmt.Errorf("%s holds no boot/vmlinuz-%s", debs[0], k.Version)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		return "", err
+	}
+	return dst, nil
+}

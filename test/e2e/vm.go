@@ -21,12 +21,18 @@ const (
 	// UEFI is OVMF; without a NIC ROM its own PXE client loads iPXE
 	// (snponly.efi) over TFTP.
 	UEFI Firmware = "uefi"
+	// SecureBoot is OVMF with Microsoft's keys enrolled and Secure Boot
+	// enforced (SMM and a secure flash, as the secboot build needs).
+	SecureBoot Firmware = "secureboot"
 )
 
 // OVMF's firmware, from Debian's ovmf package.
 const (
 	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// The Secure Boot build and variables with Microsoft's keys.
+	ovmfSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	ovmfSecureVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
 
 // AAVMF, the arm64 UEFI firmware, from Debian's qemu-efi-aarch64.
@@ -237,6 +243,15 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 		}
 		args = append(args, "-machine", "q35",
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	case SecureBoot:
+		vars := filepath.Join(dir, "OVMF_VARS.fd")
+		if err := copyFile(ovmfSecureVars, vars); err != nil {
+			return nil, fmt.Errorf("UEFI variables for %s: %w", o.Name, err)
+		}
+		args = append(args, "-machine", "q35,smm=on",
+			"-global", "driver=cfi.pflash01,property=secure,value=on",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfSecureCode,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	default:
 		return nil, fmt.Errorf("VM %s: unknown firmware %q", o.Name, o.Firmware)
