@@ -19,7 +19,10 @@ func (a *app) serverCommand() *cobra.Command {
 warewulf.port (--listen to choose another address), and, as dhcp.mode and
 tftp.mode ask (embedded by default), the DHCP and TFTP servers on
 the interfaces of dhcp.interface (or the one holding ipaddr) and
-dhcp.networks, answering relayed requests too. It serves each node's
+dhcp.networks, answering relayed requests too. Listening on one address
+(--listen ADDR:PORT), iPXE on another network gets its boot loader by TFTP,
+not the URL of a script it could not fetch (a custom iPXE moving to a VLAN,
+see "Custom iPXE builds" in the README). It serves each node's
 iPXE script, kernel, image and overlays, builds stale overlays on demand, and
 records how far each node got (wwctl node status). With warewulf.tls it also
 serves HTTPS on "tls port" (wwctl configure tls makes the certificate) and

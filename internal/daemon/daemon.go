@@ -195,7 +195,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		lns = append(lns, provision.TLSListener(tln, d.tls))
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	nb := &netboot{cfg: d.cfg, site: d.site, log: d.log, stderr: d.stderr, http: d.srv.Handler()}
+	nb := &netboot{cfg: d.cfg, site: d.site, log: d.log, stderr: d.stderr, http: d.srv.Handler(), listen: d.addr}
 	if err := nb.start(gctx, g, d.srv); err != nil {
 		for _, l := range lns {
 			l.Close()

@@ -37,6 +37,9 @@ type netboot struct {
 	// http is the provisioning handler: TFTP answers GRUB without HTTP
 	// with it (tftpOverHTTP); nil answers files only.
 	http http.Handler
+	// listen is the HTTP listener's address ("" or ":PORT": every
+	// address); one address tells DHCP where iPXE can fetch its script.
+	listen string
 }
 
 // start opens the embedded DHCP and TFTP servers that dhcp.mode
@@ -93,7 +96,7 @@ func (n *netboot) start(ctx context.Context, g *errgroup.Group, nodes dhcp.Nodes
 		dsrv, err = dhcp.New(dhcp.Options{
 			Mode: cfg.Dhcp.Mode, Interfaces: ifnames, ServerIP: serverIP, HTTPPort: cfg.Warewulf.Port, IPXEURL: contract.IPXEScriptURL,
 			RangeStart: start, RangeEnd: end, Networks: networks, LeaseFile: leaseFile, BootFiles: boot,
-			GrubBoot: cfg.Warewulf.GrubBoot, GrubFiles: grubFiles,
+			GrubBoot: cfg.Warewulf.GrubBoot, GrubFiles: grubFiles, HTTPHost: listenHost(n.listen),
 			OfferHold: time.Duration(cfg.Dhcp.OfferHold) * time.Second,
 			OfferRate: cfg.Dhcp.OffersPerSecond, ClientOfferRate: cfg.Dhcp.ClientOffersPerMinute,
 			Nodes: nodes, Log: n.log,
@@ -231,6 +234,20 @@ func (n *netboot) reportMissingIpxe(missing []string, source string) {
 		n.log.Info("no iPXE binaries for other architectures: nodes that need them cannot boot from TFTP (set paths.ipxesource or tftp.ipxe to provide them)",
 			"missing", strings.Join(others, ","), "searched", searched)
 	}
+}
+
+// listenHost is the one address a listener on addr ("HOST:PORT")
+// accepts on, or the zero value for every address.
+func listenHost(addr string) netip.Addr {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 // grubLoaders finds the shims and GRUBs of tftp.shim and tftp.grub on

@@ -209,3 +209,25 @@ func TestReportMissingIpxe(t *testing.T) {
 		})
 	}
 }
+
+func TestListenHost(t *testing.T) {
+	for _, tc := range []struct{ name, addr, want string }{
+		{"every address", ":9873", ""},
+		{"unspecified IPv4", "0.0.0.0:9873", ""},
+		{"unspecified IPv6", "[::]:9873", ""},
+		{"one address", "203.0.113.1:9873", "203.0.113.1"},
+		{"IPv4-mapped", "[::ffff:203.0.113.1]:9873", "203.0.113.1"},
+		{"a host name is every address to DHCP", "localhost:9873", ""},
+		{"no port", "203.0.113.1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if a := listenHost(tc.addr); a.IsValid() {
+				got = a.String()
+			}
+			if got != tc.want {
+				t.Errorf("listenHost(%q) = %q, want %q", tc.addr, got, tc.want)
+			}
+		})
+	}
+}

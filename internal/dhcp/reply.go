@@ -63,19 +63,19 @@ func dynamic(node string, a netip.Addr, from origin) binding {
 }
 
 // bootFile returns what c should load next: iPXE gets the URL of its
-// script, a UEFI HTTP-boot client the URL of the EFI binary for its
+// script (on a network where the daemon serves HTTP: Options.HTTPHost), a UEFI HTTP-boot client the URL of the EFI binary for its
 // architecture, PXE firmware the TFTP path of that binary: shim when c
 // boots GRUB (loader.go), else iPXE. It returns ""
 // when there is nothing for c (no option 93 and not a boot client, or an
 // architecture without a binary).
 func (s *Server) bootFile(c client, from origin) string {
 	authority := net.JoinHostPort(from.in.addr.String(), fmt.Sprint(s.o.HTTPPort))
-	if c.ipxe {
+	if c.ipxe && (!s.o.HTTPHost.IsValid() || s.o.HTTPHost == from.in.addr) {
 		return s.o.IPXEURL(authority)
 	}
 	arch := c.arch
 	if arch == "" {
-		if !c.pxe && !c.http {
+		if !c.pxe && !c.http && !c.ipxe {
 			return ""
 		}
 		arch = "00:00" // RFC 4578: a client without option 93 is x86 BIOS

@@ -110,8 +110,16 @@ type Options struct {
 	// its shim ("/warewulf/shim.efi"); an architecture without one boots
 	// iPXE.
 	GrubFiles map[string]string
-	Nodes     Nodes
-	Log       *slog.Logger
+	// HTTPHost is the one address the provisioning daemon's HTTP
+	// listens on ("wwctl server --listen ADDR:PORT"); the zero value is
+	// every address. On a network where it is not the server's address,
+	// iPXE gets the boot loader by TFTP as PXE firmware does, not the
+	// URL of a script it could not fetch: a custom iPXE (with a script
+	// that moves to a VLAN where HTTP is served) or GRUB goes on from
+	// there.
+	HTTPHost netip.Addr
+	Nodes    Nodes
+	Log      *slog.Logger
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 	// Port and ProxyPort override ServerPort and ProxyPort (tests).
