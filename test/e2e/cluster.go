@@ -47,6 +47,12 @@ type Options struct {
 	// configure dhcp" and "configure tftp" set up and StartDnsmasq runs;
 	// the daemon serves HTTP only.
 	External bool
+	// VLAN adds VLANBridge (VLANNetwork, the server at VLANServerIP)
+	// and a user-space 802.1Q switch (Cluster.VLANSwitch) whose native
+	// VLAN is BridgeName and whose VLAN VLANID is VLANBridge, with a
+	// dhcp.networks entry for it; the daemon's HTTP listens on
+	// VLANServerIP only, so a node reaches it over VLANID alone.
+	VLAN bool
 	// Relay adds RelayBridge behind a router namespace whose ISC
 	// dhcrelay relays its DHCP requests to the daemon, and the relayed
 	// network to dhcp.networks (with RelayRouterIP as its gateway and
@@ -76,7 +82,8 @@ type Cluster struct {
 	log        *slog.Logger
 	accel      string
 	ns         *Netns
-	router     *Netns // Options.Relay's router namespace
+	router     *Netns      // Options.Relay's router namespace
+	vlan       *VLANSwitch // Options.VLAN's switch
 	daemon     *Proc
 	stopPoll   context.CancelFunc
 	pollDone   chan struct{}
@@ -141,8 +148,15 @@ func (c *Cluster) warewulfConf() string {
 	}
 	networks := ""
 	if c.opts.Relay {
-		networks = fmt.Sprintf("  networks:\n    - network: %s\n      netmask: %s\n      gateway: %s\n      range start: %s\n      range end: %s\n",
+		networks += fmt.Sprintf("    - network: %s\n      netmask: %s\n      gateway: %s\n      range start: %s\n      range end: %s\n",
 			RelayNetwork, Netmask, RelayRouterIP, RelayRangeStart, RelayRangeEnd)
+	}
+	if c.opts.VLAN {
+		networks += fmt.Sprintf("    - network: %s\n      netmask: %s\n      interface: %s\n      range start: %s\n      range end: %s\n",
+			VLANNetwork, Netmask, VLANBridge, VLANRangeStart, VLANRangeEnd)
+	}
+	if networks != "" {
+		networks = "  networks:\n" + networks
 	}
 	return fmt.Sprintf(`# Written by the wwboot e2e harness.
 ipaddr: %[1]s
@@ -210,6 +224,14 @@ func (c *Cluster) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	httpHost, daemonArgs := ServerIP, []string{}
+	if c.opts.VLAN {
+		if err := c.startVLAN(ctx); err != nil {
+			return err
+		}
+		httpHost = VLANServerIP
+		daemonArgs = append(daemonArgs, "--listen", netJoin(VLANServerIP, DaemonPort))
+	}
 
 	logFile, err := os.Create(c.DaemonLog)
 	if err != nil {
@@ -217,6 +239,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	cmd := ns.Command(context.Background(), filepath.Join(c.opts.Bin, "wwctl"), "--warewulfconf", c.Conf, "--debug", "server")
+	cmd.Args = append(cmd.Args, daemonArgs...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	daemon, err := startProc("wwctl server", cmd, c.log)
 	if err != nil {
@@ -227,7 +250,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	pollCtx, cancel := context.WithCancel(context.Background())
 	c.stopPoll = cancel
 	c.pollDone = make(chan struct{})
-	c.Status = newStatusLog(ns, "http://"+netJoin(ServerIP, DaemonPort)+contract.PathStatus, 200*time.Millisecond, c.log)
+	c.Status = newStatusLog(ns, "http://"+netJoin(httpHost, DaemonPort)+contract.PathStatus, 200*time.Millisecond, c.log)
 	c.mu.Unlock()
 	go func() {
 		defer close(c.pollDone)
@@ -297,7 +320,7 @@ func (c *Cluster) Close() error {
 
 func (c *Cluster) teardown() error {
 	c.mu.Lock()
-	vms, bmcs, aux, daemon, ns, router, stopPoll := c.vms, c.bmcs, c.aux, c.daemon, c.ns, c.router, c.stopPoll
+	vms, bmcs, aux, daemon, ns, router, vlan, stopPoll := c.vms, c.bmcs, c.aux, c.daemon, c.ns, c.router, c.vlan, c.stopPoll
 	c.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
@@ -324,6 +347,9 @@ func (c *Cluster) teardown() error {
 	}
 	if daemon != nil {
 		errs = append(errs, daemon.Stop(15*time.Second))
+	}
+	if vlan != nil {
+		errs = append(errs, vlan.Close())
 	}
 	if router != nil {
 		errs = append(errs, router.Close())
