@@ -1,7 +1,6 @@
 package overlay
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -118,6 +117,9 @@ type parsedTemplate struct {
 	sameForAll bool
 	// flat: the template executes with flatData (flat.go).
 	flat bool
+	// size is the length of the template's own output last time, so
+	// the next node's output is allocated once.
+	size int
 }
 
 // memoEntry is the one rendering of a template that is the same for
@@ -325,7 +327,10 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 	}
 
 	r.state = &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files}
-	if err := t.Execute(r.state, arg); err != nil {
+	r.state.outs[0].data.Grow(pt.size)
+	err = t.Execute(r.state, arg)
+	pt.size = r.state.outs[0].data.Len()
+	if err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
 	if r.state.abort {
@@ -390,7 +395,9 @@ func outputPieces(outs []*output, defaultPath string) ([]piece, error) {
 			ps = append(ps, piece{path: p, link: true, target: o.target})
 			continue
 		}
-		ps = append(ps, piece{path: p, data: bytes.Clone(o.data.Bytes())})
+		// The buffer is this execution's own (execute makes a new
+		// execState each time): no copy.
+		ps = append(ps, piece{path: p, data: o.data.Bytes()})
 	}
 	return ps, nil
 }
