@@ -415,6 +415,9 @@ type buildState struct {
 	// by its path: every node of the group continues from it.
 	sharedStates map[string][]byte
 	newShared    bool
+	// made are the node directories this build created: the node's
+	// other image finds nothing old beside it (removeOld).
+	made map[string]bool
 	// assumePresent skips checking that every form of the archives is on
 	// disk (Artifact checks the ones it serves).
 	assumePresent bool

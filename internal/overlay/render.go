@@ -1,7 +1,6 @@
 package overlay
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -108,6 +107,9 @@ type Renderer struct {
 	memo     *sync.Map // *SourceFile -> *memoEntry, shared by a snapshot's renderers
 	// files, when set, is the build's cache of the files templates read.
 	files *fileCache
+	// dataOnly makes every template execute with Data, as before
+	// flatData: the differential test's reference.
+	dataOnly bool
 }
 
 type parsedTemplate struct {
@@ -119,6 +121,11 @@ type parsedTemplate struct {
 	// sameForAll: the output does not depend on the node, so it is
 	// rendered once and shared.
 	sameForAll bool
+	// flat: the template executes with flatData (flat.go).
+	flat bool
+	// size is the length of the template's own output last time, so
+	// the next node's output is allocated once.
+	size int
 }
 
 // memoEntry is the one rendering of a template that is the same for
@@ -153,7 +160,7 @@ type Rendered struct {
 // itself, called host). Later overlays replace earlier files.
 func (r *Renderer) Render(node *Node, host string, names []string) (*Rendered, error) {
 	out := &Rendered{Tree: Tree{}, Reads: map[string]string{}}
-	data := r.nodes.data(r.base, node, host)
+	data := r.newData(node, host)
 	for _, name := range names {
 		o, ok := r.overlays[name]
 		if !ok {
@@ -185,7 +192,7 @@ func (r *Renderer) RenderFile(node *Node, host, name, file string) ([]*Entry, er
 			continue
 		}
 		out := &Rendered{Tree: Tree{}, Reads: map[string]string{}}
-		if err := r.apply(out, o, f, r.nodes.data(r.base, node, host)); err != nil {
+		if err := r.apply(out, o, f, r.newData(node, host)); err != nil {
 			return nil, err
 		}
 		var entries []*Entry
@@ -199,7 +206,19 @@ func (r *Renderer) RenderFile(node *Node, host, name, file string) ([]*Entry, er
 	return nil, fmt.Errorf("overlay %q has no file %s", name, file)
 }
 
-func (r *Renderer) apply(out *Rendered, o *Overlay, f *SourceFile, data Data) error {
+// execData is a node's template data in both forms, made once for all
+// the templates rendered for it.
+type execData struct {
+	data *Data
+	flat *flatData
+}
+
+func (r *Renderer) newData(node *Node, host string) execData {
+	d := r.nodes.data(r.base, node, host)
+	return execData{data: &d, flat: flatten(&d)}
+}
+
+func (r *Renderer) apply(out *Rendered, o *Overlay, f *SourceFile, data execData) error {
 	t := out.Tree
 	switch {
 	case f.Kind == KindDir:
@@ -231,7 +250,7 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	if err != nil {
 		return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
-	p := &parsedTemplate{t: t, sameForAll: r.memo != nil && sameForEveryNode(t), source: r.sourcePath(o, f)}
+	p := &parsedTemplate{t: t, sameForAll: r.memo != nil && sameForEveryNode(t), flat: !r.dataOnly && flatOK(t), source: r.sourcePath(o, f)}
 	when := f.ModTime
 	if r.opts.Epoch != nil {
 		when = *r.opts.Epoch
@@ -244,7 +263,7 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	return p, nil
 }
 
-func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data Data) error {
+func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data execData) error {
 	t, err := r.template(o, f)
 	if err != nil {
 		return err
@@ -296,13 +315,28 @@ func pieceEntry(p piece, f *SourceFile) *Entry {
 }
 
 // execute runs one template for data and splits its output.
-func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data Data) (pieces []piece, reads map[string]string, abort bool, err error) {
+func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data execData) (pieces []piece, reads map[string]string, abort bool, err error) {
 	t := pt.t
-	data.Overlay = o.Name
-	data.BuildSource, data.BuildTime, data.BuildTimeUnix = pt.source, pt.buildTime, pt.buildTimeUnix
+	var arg any
+	if pt.flat {
+		d := data.flat
+		d.Overlay = o.Name
+		d.BuildSource, d.BuildTime, d.BuildTimeUnix = pt.source, pt.buildTime, pt.buildTimeUnix
+		arg = d
+	} else {
+		// By value, as Warewulf: pointer methods of the top-level node
+		// stay out of reach.
+		d := *data.data
+		d.Overlay = o.Name
+		d.BuildSource, d.BuildTime, d.BuildTimeUnix = pt.source, pt.buildTime, pt.buildTimeUnix
+		arg = d
+	}
 
-	r.state = &execState{node: data.ThisNode, outs: []*output{{}}, files: r.files}
-	if err := t.Execute(r.state, data); err != nil {
+	r.state = &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files}
+	r.state.outs[0].data.Grow(pt.size)
+	err = t.Execute(r.state, arg)
+	pt.size = r.state.outs[0].data.Len()
+	if err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
 	if r.state.abort {
@@ -367,7 +401,9 @@ func outputPieces(outs []*output, defaultPath string) ([]piece, error) {
 			ps = append(ps, piece{path: p, link: true, target: o.target})
 			continue
 		}
-		ps = append(ps, piece{path: p, data: bytes.Clone(o.data.Bytes())})
+		// The buffer is this execution's own (execute makes a new
+		// execState each time): no copy.
+		ps = append(ps, piece{path: p, data: o.data.Bytes()})
 	}
 	return ps, nil
 }

@@ -160,10 +160,19 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 	}
 	res.Bytes = int64(len(data) + len(secretData))
 	dir := s.nodeDir(j.node)
-	// A directory made here holds nothing to clean up (removeOld).
-	fresh := false
+	// A directory made by this build holds nothing to clean up
+	// (removeOld), also when the node's other image is written.
+	s.mu.Lock()
+	fresh := s.made[j.node]
+	s.mu.Unlock()
 	if err := os.Mkdir(dir, 0o755); err == nil {
 		fresh = true
+		s.mu.Lock()
+		if s.made == nil {
+			s.made = map[string]bool{}
+		}
+		s.made[j.node] = true
+		s.mu.Unlock()
 	} else if !errors.Is(err, fs.ErrExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fail(err)
