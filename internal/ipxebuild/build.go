@@ -103,6 +103,11 @@ func Build(ctx context.Context, o Options) ([]Built, error) {
 	if _, err := exec.LookPath("make"); err != nil {
 		return nil, fmt.Errorf("make is not on PATH: it builds iPXE (Debian: apt-get install make gcc perl liblzma-dev mtools)")
 	}
+	if o.Source == "" {
+		if _, err := exec.LookPath("git"); err != nil {
+			return nil, fmt.Errorf("git is not on PATH: it clones iPXE when no source tree is given (--source)")
+		}
+	}
 	host := hostArch()
 	for _, t := range o.Targets {
 		cc := crossPrefix(t, host, o.Cross) + "gcc"
@@ -144,6 +149,13 @@ func Build(ctx context.Context, o Options) ([]Built, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Two builds in one tree would overwrite each other's configuration
+	// and objects.
+	unlock, err := atomicfile.Lock(ctx, filepath.Join(srcDir, ".wwctl-ipxe-build.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("iPXE source %s: %w", srcDir, err)
+	}
+	defer unlock()
 	if err := writeNamedConfig(srcDir); err != nil {
 		return nil, err
 	}
@@ -163,6 +175,7 @@ func Build(ctx context.Context, o Options) ([]Built, error) {
 		if embed != "" {
 			args = append(args, "EMBED="+embed)
 		}
+		args = append(args, pieWorkaround(srcDir, t)...)
 		args = append(args, o.MakeArgs...)
 		args = append(args, t.Name)
 		o.Log.Info("building iPXE", "target", t.Name, "dir", srcDir)
@@ -345,6 +358,9 @@ func (r *runner) failure(err error, logPath string) error {
 		return err
 	}
 	lines := r.tail.lines()
+	if len(lines) == 0 {
+		return fmt.Errorf("%w (log: %s)", err, logPath)
+	}
 	return fmt.Errorf("%w; the last %d lines of its output (all of it in %s):\n%s", err, len(lines), logPath, strings.Join(lines, "\n"))
 }
 
@@ -382,4 +398,22 @@ func (t *tailBuffer) lines() []string {
 		}
 	}
 	return out
+}
+
+// pieWorkaround is what an iPXE tree older than 2021 (Debian 12's is of
+// 2019) needs to build bin-x86_64-pcbios with a gcc that makes
+// position-independent code by default, as Debian's does: iPXE turned
+// it off for every platform in 2021 (commit e80299c), before only for
+// i386. Without it the build fails with "code model kernel does not
+// support PIC mode". The make arguments a site gives come after these
+// and win.
+func pieWorkaround(srcDir string, t Target) []string {
+	if t.Arch != "x86_64" || t.Platform != "pcbios" {
+		return nil
+	}
+	hk, err := os.ReadFile(filepath.Join(srcDir, "Makefile.housekeeping"))
+	if err != nil || bytes.Contains(hk, []byte("PIE_FLAGS")) {
+		return nil
+	}
+	return []string{"EXTRA_CFLAGS=-fno-PIE"}
 }

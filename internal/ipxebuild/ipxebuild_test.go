@@ -118,7 +118,7 @@ func fakeTree(t *testing.T) string {
 		}
 	}
 	recipe := "\t@case $@ in *fail*) for i in $$(seq 1 40); do echo \"output line $$i\"; done; exit 1;; esac\n" +
-		"\t@echo building $@\n" +
+		"\t@echo building $@ && mkdir -p $(dir $@)\n" +
 		"\t@printf 'CONFIG=%s EMBED=%s CROSS=%s EXTRA=%s\\n' '$(CONFIG)' '$(EMBED)' '$(CROSS)' '$(EXTRA)' >$@\n"
 	mk := "bin-x86_64-pcbios/%:\n" + recipe + "bin-arm64-efi/%:\n" + recipe
 	files := map[string]string{"Makefile": mk, "config/general.h": "/* general */\n", "config/console.h": "/* console */\n"}
@@ -255,4 +255,68 @@ func crossTarget() string {
 		return "bin-x86_64-efi/snponly.efi"
 	}
 	return "bin-arm64-efi/snponly.efi"
+}
+
+func TestPIEWorkaround(t *testing.T) {
+	tests := []struct {
+		name, housekeeping, target string
+		want                       []string
+	}{
+		{"2019 tree, x86_64 BIOS", "CFLAGS += $(WORKAROUND_CFLAGS)\n", "bin-x86_64-pcbios/undionly.kpxe", []string{"EXTRA_CFLAGS=-fno-PIE"}},
+		{"2019 tree, x86_64 UEFI (-fpie on purpose)", "CFLAGS += $(WORKAROUND_CFLAGS)\n", "bin-x86_64-efi/snponly.efi", nil},
+		{"2021 or later", "PIE_FLAGS := $(shell $(PIE_TEST) && $(ECHO) '-fno-PIE -no-pie')\n", "bin-x86_64-pcbios/undionly.kpxe", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "Makefile.housekeeping"), []byte(tt.housekeeping), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tg, err := ParseTarget(tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, pieWorkaround(dir, tg)); diff != "" {
+				t.Errorf("make arguments (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Without a source tree, Build clones the branch (here of a local
+// repository: tests never reach the network) and builds the clone.
+func TestBuildClones(t *testing.T) {
+	for _, tool := range []string{"make", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s", tool)
+		}
+	}
+	repo := fakeTree(t)
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "v1.21.1"}, {"add", "."},
+		{"-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "fake iPXE"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	dest := t.TempDir()
+	built, err := Build(context.Background(), Options{Repo: "file://" + repo, Branch: "v1.21.1", DestDir: dest,
+		Targets: targets(t, "bin-x86_64-pcbios/undionly.kpxe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(built) != 1 || !strings.HasPrefix(built[0].Path, dest) {
+		t.Fatalf("built %v", built)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "src", "bin-x86_64-pcbios", "undionly.kpxe")); err == nil {
+		t.Errorf("the build ran in the repository, not in a clone")
+	}
+	_, err = Build(context.Background(), Options{Repo: "file://" + repo, Branch: "nonexistent", DestDir: dest,
+		Targets: targets(t, "bin-x86_64-pcbios/undionly.kpxe")})
+	if err == nil || !strings.Contains(err.Error(), "git clone --branch nonexistent file://"+repo+": exit status 128") {
+		t.Errorf("error %v, want git clone's", err)
+	}
 }
