@@ -78,9 +78,10 @@ The source is --source (an iPXE checkout, its top or its src directory;
 built in place, so a second build only remakes what changed), else a
 shallow git clone of --branch from --repo into a temporary directory.
 Each target (bin-ARCH-PLATFORM/FILE) is made with make CONFIG=wwboot:
-the build writes config/local/wwboot/general.h and console.h, which turn
-on the VLAN commands (vcreate, vdestroy), gzip and zlib images, and on x86
-the serial console; the tree's own config/local/*.h still apply. --embed
+the build writes config/local/wwboot/general.h, which turns on the VLAN
+commands (vcreate, vdestroy) and gzip and zlib images; the tree's own
+config/local/*.h still apply (define CONSOLE_SERIAL in console.h there for
+iPXE's own serial console). --embed
 builds an iPXE script (starting with #!ipxe) into every binary. Targets
 for another architecture than this machine's are cross-compiled with
 --cross (default for arm64: aarch64-linux-gnu-, Debian's

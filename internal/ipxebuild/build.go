@@ -263,14 +263,17 @@ func isFile(p string) bool {
 }
 
 // namedConfig is what the build turns on, as Warewulf's script does:
-// VLAN commands (vcreate, for a script that tags a VLAN before DHCP),
-// gzip and zlib images where the tree knows them, and on x86 the serial
-// console (the arm64 build of older trees fails with it).
+// VLAN commands (vcreate, for a script that tags a VLAN before DHCP;
+// off in trees before 2021), gzip and zlib images where the tree knows
+// them. Not the serial console Warewulf's script adds on x86: where the
+// firmware already copies its console to the serial port (OVMF,
+// SeaBIOS's sercon, BIOS console redirection) every character would
+// come out twice; a site that wants it defines CONSOLE_SERIAL in its
+// tree's config/local/console.h.
 func namedConfig() map[string]string {
 	const head = "/* Written by wwctl ipxe build (make CONFIG=" + ConfigName + "); rewritten on every build. */\n"
 	return map[string]string{
 		"general.h": head + "#define VLAN_CMD\n#define IMAGE_GZIP\n#define IMAGE_ZLIB\n",
-		"console.h": head + "#if defined(__i386__) || defined(__x86_64__)\n#define CONSOLE_SERIAL\n#endif\n",
 	}
 }
 
