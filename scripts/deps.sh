@@ -6,7 +6,9 @@
 #     build and the tests run on (see "Go toolchain" below);
 #   - the Go modules.
 # With --e2e also what the virtual cluster (make e2e, make demo) needs:
-# QEMU, SeaBIOS, OVMF, iPXE, dpkg-dev, kmod, debootstrap.
+# QEMU, SeaBIOS, OVMF, iPXE, dpkg-dev, kmod, debootstrap, and for the
+# custom iPXE builds make, perl, liblzma-dev, mtools, gcc-aarch64-linux-gnu
+# and deb-src entries (apt-get source ipxe).
 # Safe to run again: it installs only what is missing, and then is quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -121,6 +123,42 @@ if $e2e; then
   have_sbin depmod || pkgs+=(kmod)
   have_sbin debugfs || pkgs+=(e2fsprogs)
   have_sbin debootstrap || pkgs+=(debootstrap)
+  # "wwctl ipxe build" on Debian's ipxe source package (apt-get source
+  # needs dpkg-source, from dpkg-dev): what its make uses, the arm64 cross
+  # compiler, mtools for the .usb/.iso targets.
+  have make || pkgs+=(make)
+  have perl || pkgs+=(perl)
+  have objcopy || pkgs+=(binutils)
+  have mcopy || pkgs+=(mtools)
+  [ -e /usr/include/lzma.h ] || pkgs+=(liblzma-dev)
+  have aarch64-linux-gnu-gcc || pkgs+=(gcc-aarch64-linux-gnu)
+fi
+# deb-src for "apt-get source ipxe" (the custom iPXE build tests): the
+# same mirrors and suites as the machine's deb822 sources. Written once;
+# apt-get update is then needed for it to count.
+src_list=/etc/apt/sources.list.d/wwboot-src.sources
+if $e2e && [ ! -e $src_list ] && [ "$(id -u)" -eq 0 ]; then
+  awk 'BEGIN { RS = ""; FS = "\n" }
+    /(^|\n)Types:[^\n]*deb([ \t\n]|$)/ && !/(^|\n)Types:[^\n]*deb-src/ {
+      out = ""
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^#/) continue
+        if ($i ~ /^Types:/) $i = "Types: deb-src"
+        out = out $i "\n"
+      }
+      if (out ~ /URIs:[^\n]*\/debian/) printf "%s\n", out
+    }' /etc/apt/sources.list.d/*.sources 2>/dev/null >$src_list.new || true
+  if [ -s $src_list.new ]; then
+    mv $src_list.new $src_list
+    say "added deb-src entries for apt-get source: $src_list"
+    apt_updated=false
+    if [ ${#pkgs[@]} -eq 0 ]; then
+      say "apt-get update"
+      apt-get update -q 2>&1 | sed -E '/^(Hit|Ign):/d; s/^/  /'
+    fi
+  else
+    rm -f $src_list.new
+  fi
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   # A package can be named twice (e2fsprogs); apt takes it once.
