@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -176,6 +177,7 @@ func Build(ctx context.Context, o Options) ([]Built, error) {
 			args = append(args, "EMBED="+embed)
 		}
 		args = append(args, pieWorkaround(srcDir, t)...)
+		args = append(args, hostFlagsWorkaround(srcDir, crossPrefix(t, host, o.Cross))...)
 		args = append(args, o.MakeArgs...)
 		args = append(args, t.Name)
 		o.Log.Info("building iPXE", "target", t.Name, "dir", srcDir)
@@ -419,4 +421,21 @@ func pieWorkaround(srcDir string, t Target) []string {
 		return nil
 	}
 	return []string{"EXTRA_CFLAGS=-fno-PIE"}
+}
+
+// hostFlagsWorkaround keeps the target's compiler flags out of the host
+// tools (util/elf2efi64, zbin) of a cross build in trees whose
+// HOST_CFLAGS take WORKAROUND_CFLAGS, as Debian 12's of 2019 does: there
+// an arm64 build compiles util/elf2efi64 with the host gcc and -mabi=lp64
+// and fails ("unrecognized argument in option '-mabi=lp64'"). The make
+// arguments a site gives come after these and win.
+func hostFlagsWorkaround(srcDir, cross string) []string {
+	if cross == "" {
+		return nil
+	}
+	hk, err := os.ReadFile(filepath.Join(srcDir, "Makefile.housekeeping"))
+	if err != nil || !regexp.MustCompile(`(?m)^HOST_CFLAGS\s*\+=\s*\$\(WORKAROUND_CFLAGS\)`).Match(hk) {
+		return nil
+	}
+	return []string{"HOST_CFLAGS=-O2 -g"}
 }

@@ -320,3 +320,25 @@ func TestBuildClones(t *testing.T) {
 		t.Errorf("error %v, want git clone's", err)
 	}
 }
+
+func TestHostFlagsWorkaround(t *testing.T) {
+	tests := []struct {
+		name, housekeeping, cross string
+		want                      []string
+	}{
+		{"2019 tree, cross", "HOST_CFLAGS\t+= $(WORKAROUND_CFLAGS) -O2 -g\n", "aarch64-linux-gnu-", []string{"HOST_CFLAGS=-O2 -g"}},
+		{"2019 tree, native", "HOST_CFLAGS\t+= $(WORKAROUND_CFLAGS) -O2 -g\n", "", nil},
+		{"tree without the leak, cross", "HOST_CFLAGS\t+= -O2 -g\n", "aarch64-linux-gnu-", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "Makefile.housekeeping"), []byte(tt.housekeeping), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, hostFlagsWorkaround(dir, tt.cross)); diff != "" {
+				t.Errorf("make arguments (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
