@@ -149,6 +149,8 @@ func targets(t *testing.T, names ...string) []Target {
 }
 
 func TestBuild(t *testing.T) {
+	// The build log of a failure is kept: in the test's directory.
+	t.Setenv("TMPDIR", t.TempDir())
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
@@ -193,6 +195,8 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildErrors(t *testing.T) {
+	// The build log of a failure is kept: in the test's directory.
+	t.Setenv("TMPDIR", t.TempDir())
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
@@ -286,6 +290,8 @@ func TestPIEWorkaround(t *testing.T) {
 // Without a source tree, Build clones the branch (here of a local
 // repository: tests never reach the network) and builds the clone.
 func TestBuildClones(t *testing.T) {
+	// The build log of a failure is kept: in the test's directory.
+	t.Setenv("TMPDIR", t.TempDir())
 	for _, tool := range []string{"make", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("no %s", tool)
