@@ -58,11 +58,12 @@ e2e: build
 	@scripts/deps.sh --e2e
 	WWBOOT_E2E=1 WWBOOT_E2E_BIN=$(CURDIR)/bin $(GO) test -count=1 -v -timeout 30m $(E2E_FLAGS) ./test/e2e
 
-# Also scenarios e and g: a debootstrapped Debian image with systemd booted
-# single- and two-stage, and two-stage in less memory than single-stage needs;
-# and s: Secure Boot through shim and GRUB.
+# Also the slow scenarios: e and g, a debootstrapped Debian image with systemd
+# booted single- and two-stage, and two-stage in less memory than single-stage
+# needs; s, Secure Boot through shim and GRUB; m and n, arm64 nodes; x and v,
+# custom iPXE builds with an embedded script (v: a node on a tagged VLAN).
 e2e-full: build
-	@scripts/deps.sh --e2e
+	@scripts/deps.sh --e2e-full
 	WWBOOT_E2E=1 WWBOOT_E2E_FULL=1 WWBOOT_E2E_BIN=$(CURDIR)/bin $(GO) test -count=1 -v -timeout 60m $(E2E_FLAGS) ./test/e2e
 
 lint: deps

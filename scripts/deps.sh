@@ -6,20 +6,24 @@
 #     build and the tests run on (see "Go toolchain" below);
 #   - the Go modules.
 # With --e2e also what the virtual cluster (make e2e, make demo) needs:
-# QEMU (x86_64 and aarch64), SeaBIOS, OVMF, AAVMF, iPXE, shim and GRUB
-# signed, dpkg-dev, kmod, debootstrap, and arm64 among dpkg's
-# architectures (for apt-get download).
+# QEMU, SeaBIOS, OVMF, iPXE, dpkg-dev, kmod, debootstrap. With --e2e-full
+# also what the slow scenarios of make e2e-full need: QEMU for aarch64 and
+# AAVMF, shim and GRUB signed, arm64 among dpkg's architectures (for
+# apt-get download), and for the custom iPXE builds make, perl, mtools,
+# liblzma-dev, gcc-aarch64-linux-gnu and deb-src entries (apt-get source
+# ipxe).
 # Safe to run again: it installs only what is missing, and then is quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
-e2e=false
+e2e=false full=false
 case "${1:-}" in
   --e2e) e2e=true ;;
+  --e2e-full) e2e=true full=true ;;
   "") ;;
-  *) say "unknown option $1 (want --e2e or nothing)"; exit 2 ;;
+  *) say "unknown option $1 (want --e2e, --e2e-full or nothing)"; exit 2 ;;
 esac
 
 # apt_install WHAT PKG...: installs PKGs, showing apt's progress (what is
@@ -120,25 +124,36 @@ if $e2e; then
   [ -d /usr/lib/ipxe/qemu ] || pkgs+=(ipxe-qemu)
   [ -f /usr/share/seabios/bios-256k.bin ] || pkgs+=(seabios)
   [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || pkgs+=(ovmf)
-  # Debian's signed shim and network GRUB: the Secure Boot scenario.
-  [ -f /usr/lib/shim/shimx64.efi.signed ] || pkgs+=(shim-signed)
-  [ -f /usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed ] || pkgs+=(grub-efi-amd64-signed)
   # apt-get download + dpkg-deb for the test image's kernel, depmod,
   # mkfs.ext4 and debugfs for the disk root of scenario h.
   have dpkg-deb || pkgs+=(dpkg-dev)
   have_sbin depmod || pkgs+=(kmod)
   have_sbin debugfs || pkgs+=(e2fsprogs)
   have_sbin debootstrap || pkgs+=(debootstrap)
+fi
+if $full; then
+  # Debian's signed shim and network GRUB: the Secure Boot scenario.
+  [ -f /usr/lib/shim/shimx64.efi.signed ] || pkgs+=(shim-signed)
+  [ -f /usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed ] || pkgs+=(grub-efi-amd64-signed)
   # The arm64 node pieces: qemu-system-aarch64 with its UEFI firmware
   # (AAVMF).
   have qemu-system-aarch64 || pkgs+=(qemu-system-arm)
   [ -f /usr/share/AAVMF/AAVMF_CODE.fd ] || pkgs+=(qemu-efi-aarch64)
+  # "wwctl ipxe build" on Debian's ipxe source package (apt-get source
+  # needs dpkg-source, from dpkg-dev): what its make uses, the arm64 cross
+  # compiler, mtools for the .usb/.iso targets.
+  have make || pkgs+=(make)
+  have perl || pkgs+=(perl)
+  have objcopy || pkgs+=(binutils)
+  have mcopy || pkgs+=(mtools)
+  [ -e /usr/include/lzma.h ] || pkgs+=(liblzma-dev)
+  have aarch64-linux-gnu-gcc || pkgs+=(gcc-aarch64-linux-gnu)
 fi
 # The arm64 kernel and busybox-static of the arm64 test image are
 # fetched with "apt-get download PKG:arm64" (never installed), which
 # needs arm64 in dpkg's architectures and their package lists: added
 # once, with an apt-get update.
-if $e2e && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if $full && ! dpkg --print-foreign-architectures | grep -qx arm64; then
   if [ "$(id -u)" -ne 0 ]; then
     say "the arm64 e2e pieces need dpkg --add-architecture arm64: run as root"
     exit 1
@@ -148,6 +163,33 @@ if $e2e && ! dpkg --print-foreign-architectures | grep -qx arm64; then
   say "apt-get update"
   apt-get update -q 2>&1 | sed -E '/^(Hit|Ign):/d; s/^/  /'
   apt_updated=true
+fi
+# deb-src for "apt-get source ipxe" (the custom iPXE build tests): the
+# same mirrors and suites as the machine's deb822 sources. Written once;
+# apt-get update is then needed for it to count.
+src_list=/etc/apt/sources.list.d/wwboot-src.sources
+if $full && [ ! -e $src_list ] && [ "$(id -u)" -eq 0 ]; then
+  awk 'BEGIN { RS = ""; FS = "\n" }
+    /(^|\n)Types:[^\n]*deb([ \t\n]|$)/ && !/(^|\n)Types:[^\n]*deb-src/ {
+      out = ""
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^#/) continue
+        if ($i ~ /^Types:/) $i = "Types: deb-src"
+        out = out $i "\n"
+      }
+      if (out ~ /URIs:[^\n]*\/debian/) printf "%s\n", out
+    }' /etc/apt/sources.list.d/*.sources 2>/dev/null >$src_list.new || true
+  if [ -s $src_list.new ]; then
+    mv $src_list.new $src_list
+    say "added deb-src entries for apt-get source: $src_list"
+    apt_updated=false
+    if [ ${#pkgs[@]} -eq 0 ]; then
+      say "apt-get update"
+      apt-get update -q 2>&1 | sed -E '/^(Hit|Ign):/d; s/^/  /'
+    fi
+  else
+    rm -f $src_list.new
+  fi
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   # A package can be named twice (e2fsprogs); apt takes it once.

@@ -109,7 +109,7 @@ The configuration file is --warewulfconf, else $WAREWULFCONF, else
 	_ = pf.MarkHidden("loglevel")
 	root.AddCommand(a.nodeCommand(), a.powerCommand(), a.profileCommand(), a.overlayCommand(), a.imageCommand(), a.configureCommand(),
 		a.serverCommand(), a.cleanCommand(), a.sshCommand(),
-		a.genconfigCommand(), a.versionCommand(), a.upgradeCommand())
+		a.genconfigCommand(), a.versionCommand(), a.upgradeCommand(), a.ipxeCommand())
 	disableFlagsInUse(root)
 	root.InitDefaultCompletionCmd()
 	refuseUnknownSubcommands(root)

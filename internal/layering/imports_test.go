@@ -34,7 +34,7 @@ var (
 	node = []string{"internal/agent", "internal/stage1", "internal/nodeclient"}
 	// Build: what makes images and overlays.
 	build = []string{"internal/inventory", "internal/image", "internal/overlay", "internal/bootstrap",
-		"internal/oci", "internal/mkchroot", "internal/sandbox", "internal/sshca", "internal/bmc"}
+		"internal/oci", "internal/mkchroot", "internal/sandbox", "internal/sshca", "internal/bmc", "internal/ipxebuild"}
 	// Serving and front ends.
 	serving = []string{"internal/provision", "internal/api", "internal/dhcp", "internal/tftp", "internal/ndp",
 		"internal/site", "internal/daemon", "internal/cli"}
