@@ -13,6 +13,12 @@ const (
 	VLANServerIP   = "203.0.113.1"
 	VLANRangeStart = "203.0.113.100"
 	VLANRangeEnd   = "203.0.113.199"
+	// VLANMTU is the VLAN's MTU on the server's side: 4 bytes under
+	// Ethernet's 1500, so that a full frame with its 802.1Q tag still
+	// fits the 1514 bytes a PXE stack's UNDI interface passes (iPXE's
+	// own, in the NIC's ROM, cuts longer frames: BASEMEM_PACKET_LEN),
+	// which undionly.kpxe's VLAN device sits on.
+	VLANMTU = 1496
 )
 
 // VLANSwitch is Options.VLAN's switch: a VM with VMOptions.Trunk set
@@ -41,6 +47,11 @@ func (c *Cluster) startVLAN(ctx context.Context) error {
 	}
 	if err := sw.AddAccess(ctx, c.ns, VLANID, VLANBridge); err != nil {
 		return err
+	}
+	for _, dev := range []string{VLANBridge, sw.port(VLANID)} {
+		if err := run(ctx, c.ns.Command(ctx, "ip", "link", "set", dev, "mtu", fmt.Sprint(VLANMTU)).Args...); err != nil {
+			return fmt.Errorf("MTU of %s: %w", dev, err)
+		}
 	}
 	sw.Start()
 	return nil

@@ -79,7 +79,7 @@ func (s *VLANSwitch) AddAccess(ctx context.Context, n *Netns, vid uint16, bridge
 	if vid > 4094 {
 		return fmt.Errorf("VLAN ID %d: must be 0 (native) to 4094", vid)
 	}
-	name := fmt.Sprintf("vsw%d", vid)
+	name := s.port(vid)
 	for _, s := range [][]string{
 		{"ip", "tuntap", "add", "dev", name, "mode", "tap"},
 		{"ip", "link", "set", name, "master", bridge},
@@ -102,6 +102,9 @@ func (s *VLANSwitch) AddAccess(ctx context.Context, n *Netns, vid uint16, bridge
 	s.mu.Unlock()
 	return nil
 }
+
+// port is the name of VLAN vid's access port.
+func (s *VLANSwitch) port(vid uint16) string { return fmt.Sprintf("vsw%d", vid) }
 
 // openTap attaches to the existing tap device name of the calling
 // thread's namespace, without packet information headers.
