@@ -60,6 +60,7 @@ e2e: build
 
 # Also scenarios e and g: a debootstrapped Debian image with systemd booted
 # single- and two-stage, and two-stage in less memory than single-stage needs;
+# m and n: arm64 nodes (the pieces; the boot through shim and GRUB);
 # and s: Secure Boot through shim and GRUB.
 e2e-full: build
 	@scripts/deps.sh --e2e
