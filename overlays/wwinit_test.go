@@ -141,6 +141,11 @@ func chrootImage(t *testing.T, tree overlay.Tree, shell string) string {
 	// What the kernel would show: the NIC and a PCI device needing a driver.
 	mk("sys/class/net/eth0/address", "aa:bb:cc:00:00:01\n", 0o644)
 	mk("sys/bus/pci/devices/0000:00:03.0/modalias", "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n", 0o644)
+	// Devices sharing an alias, as QEMU's arm64 board's 32 virtio-mmio
+	// slots: one modprobe for them.
+	for _, slot := range []string{"a000000", "a000200", "a000400"} {
+		mk("sys/bus/platform/devices/"+slot+".virtio_mmio/modalias", "of:NvirtioT(null)Cvirtio,mmio\n", 0o644)
+	}
 	for _, e := range tree.Sorted() {
 		full := filepath.Join(dir, filepath.FromSlash(e.Path))
 		switch e.Kind {
@@ -243,7 +248,7 @@ func TestWwinitChroot(t *testing.T) {
 	stage2 := func(shell string) string {
 		s := ""
 		if shell == "dash" {
-			s += "modprobe virtio_net\nmodprobe e1000\nmodprobe -q pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n" +
+			s += "modprobe virtio_net\nmodprobe e1000\nmodprobe -q pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\nmodprobe -q of:NvirtioT(null)Cvirtio,mmio\n" +
 				"ip link set dev lo up\n" +
 				"ip link set dev eth0 up\nip addr replace 10.0.1.1/16 dev eth0\nip route add default via 10.0.0.254 dev eth0\n" +
 				"modprobe ipmi_msghandler\nmodprobe ipmi_devintf\nmodprobe ipmi_si\nmodprobe ipmi_ssif\n"

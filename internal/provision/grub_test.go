@@ -3,6 +3,7 @@ package provision
 import (
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,6 +81,65 @@ func TestGrubRoute(t *testing.T) {
 				if diff := cmp.Diff([]string{"GRUB", tc.wantSent}, []string{st.Stage, st.Sent}); diff != "" {
 					t.Errorf("status (-want +got):\n%s", diff)
 				}
+			}
+		})
+	}
+}
+
+// TestGrubAssetKey: the built-in template reads the asset key only when
+// the firmware has a chassis asset tag (field 8 of SMBIOS type 3 is the
+// number of its string, 0 when there is none, as on AAVMF, where an
+// unguarded read printed "error: failed to retrieve the structure
+// field." on every arm64 node's console), and GRUB's own checker
+// (grub-script-check, when installed) accepts what it renders.
+func TestGrubAssetKey(t *testing.T) {
+	tests := []struct {
+		name, path, via string
+	}{
+		{name: "by HTTP", path: "/grub/aa:bb:cc:dd:ee:01"},
+		{name: "by TFTP", path: "/grub/aa:bb:cc:dd:ee:01", via: "tftp"},
+		{name: "two-stage entry", path: "/grub/aa:bb:cc:dd:ee:06"},
+	}
+	const read = `set assetkey=""
+set assettag=0
+smbios --type 3 --get-byte 8 --set assettag
+if [ "${assettag}" != 0 ]; then
+    smbios --type 3 --get-string 8 --set assetkey
+fi
+`
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, grubNodes, false)
+			f.cfg.Ipaddr = "10.0.0.254"
+			s := f.server(t)
+			var h http.Header
+			if tc.via != "" {
+				h = http.Header{"X-Wwboot-Via": {tc.via}}
+			}
+			w := get(s.Handler(), tc.path, priv, h)
+			if w.Code != 200 {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			body := w.Body.String()
+			if !strings.Contains(body, read) {
+				t.Errorf("the script does not read the asset key as\n%s\nit is:\n%s", read, body)
+			}
+			for _, l := range strings.Split(body, "\n") {
+				if strings.HasPrefix(l, "smbios") && strings.Contains(l, "--get-string") {
+					t.Errorf("unguarded asset tag string read: %s", l)
+				}
+			}
+			check, err := exec.LookPath("grub-script-check")
+			if err != nil {
+				t.Log("grub-script-check is not installed: GRUB's syntax not checked")
+				return
+			}
+			cfg := filepath.Join(t.TempDir(), "grub.cfg")
+			if err := os.WriteFile(cfg, w.Body.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(check, cfg).CombinedOutput(); err != nil {
+				t.Errorf("grub-script-check: %v: %s", err, out)
 			}
 		})
 	}

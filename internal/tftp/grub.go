@@ -158,7 +158,15 @@ func GrubConfig(authority string, viaTFTP bool) []byte {
 	}
 	return []byte(`# wwboot: GRUB's first configuration; the node's own comes from /grub/.
 echo "wwboot: loading this node's GRUB configuration from ` + authority + `"
-smbios --type 3 --get-string 8 --set assetkey
+# The asset key is the SMBIOS chassis asset tag (type 3, field 8: the number of a
+# string, 0 when the firmware has none, as AAVMF and QEMU's machines): reading a
+# string that is not there prints an error on the console, so only one that is.
+set assetkey=""
+set assettag=0
+smbios --type 3 --get-byte 8 --set assettag
+if [ "${assettag}" != 0 ]; then
+    smbios --type 3 --get-string 8 --set assetkey
+fi
 export assetkey
 set timeout=2
 menuentry "Boot this node" --id node {

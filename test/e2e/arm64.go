@@ -130,3 +130,81 @@ func (c *Cluster) BusyboxImageFor(ctx context.Context, name, busybox string, k *
 	}
 	return nil
 }
+
+// FetchPackage returns the directory holding the files of Debian's
+// package pkg for architecture debArch, unpacked (dpkg-deb -x, never
+// installed) in cacheDir from the .deb "apt-get download pkg:debArch"
+// fetched there, by an earlier run or now.
+func FetchPackage(ctx context.Context, cacheDir, pkg, debArch string, log *slog.Logger) (string, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
+	glob := filepath.Join(cacheDir, pkg+"_*_"+debArch+".deb")
+	debs, _ := filepath.Glob(glob)
+	if len(debs) == 0 {
+		log.Info("downloading a package", "package", pkg, "arch", debArch, "dir", cacheDir)
+		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg+":"+debArch)
+		cmd.Dir = cacheDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("apt-get download %s:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e)", pkg, debArch, err, out)
+		}
+		if debs, _ = filepath.Glob(glob); len(debs) == 0 {
+			return "", fmt.Errorf("apt-get download %s:%s left no .deb in %s", pkg, debArch, cacheDir)
+		}
+	}
+	deb := debs[len(debs)-1]
+	dir := strings.TrimSuffix(deb, ".deb") + ".d"
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir, nil
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", err
+	}
+	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", deb, err, out)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// Arm64Loaders returns Debian's signed arm64 shim (shim-signed:arm64)
+// and network GRUB (grub-efi-arm64-signed:arm64, grubnetaa64.efi, whose
+// prefix is /grub), fetched into cacheDir (FetchPackage).
+func Arm64Loaders(ctx context.Context, cacheDir string, log *slog.Logger) (shim, grub string, err error) {
+	shimDir, err := FetchPackage(ctx, cacheDir, "shim-signed", "arm64", log)
+	if err != nil {
+		return "", "", err
+	}
+	grubDir, err := FetchPackage(ctx, cacheDir, "grub-efi-arm64-signed", "arm64", log)
+	if err != nil {
+		return "", "", err
+	}
+	shim = filepath.Join(shimDir, "usr", "lib", "shim", "shimaa64.efi.signed")
+	grub = filepath.Join(grubDir, "usr", "lib", "grub", "arm64-efi-signed", "grubnetaa64.efi.signed")
+	for _, f := range []string{shim, grub} {
+		if _, err := os.Stat(f); err != nil {
+			return "", "", fmt.Errorf("arm64 loader: %w", err)
+		}
+	}
+	return shim, grub, nil
+}
+
+// SetGrubLoaders sets warewulf.conf's tftp.shim and tftp.grub maps to
+// shim and grub for the option 93 architecture code (as "00:0B"): for
+// the daemon to read them, before Start.
+func (c *Cluster) SetGrubLoaders(code, shim, grub string) error {
+	data, err := os.ReadFile(c.Conf)
+	if err != nil {
+		return err
+	}
+	const section = "\ntftp:\n"
+	if !strings.Contains(string(data), section) {
+		return fmt.Errorf("%s has no tftp section", c.Conf)
+	}
+	lines := fmt.Sprintf("  shim: {%q: %q}\n  grub: {%q: %q}\n", code, shim, code, grub)
+	conf := strings.Replace(string(data), section, section+lines, 1)
+	return os.WriteFile(c.Conf, []byte(conf), 0o644)
+}

@@ -73,23 +73,7 @@ func TestArm64Pieces(t *testing.T) {
 	}
 	// A node of the image gets wwclient.aarch64 in its system overlay:
 	// without it, its overlay build fails.
-	wwclient := filepath.Join(tc.BinDir(), "wwclient.aarch64")
-	if _, err := os.Stat(wwclient); err != nil {
-		if os.Getenv(envBin) != "" {
-			t.Fatalf("%s has no wwclient.aarch64: run make build", tc.BinDir())
-		}
-		// The binaries were built for the test, in a directory of its own.
-		wwclient = filepath.Join(t.TempDir(), "wwclient.aarch64")
-		cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", wwclient, "./cmd/wwclient")
-		cmd.Dir = filepath.Join("..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH=arm64")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build wwclient for arm64: %v\n%s", err, out)
-		}
-		if err := os.Symlink(wwclient, filepath.Join(tc.BinDir(), "wwclient.aarch64")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	wwclient := arm64Wwclient(t, tc)
 	if _, err := tc.Wwctl(ctx, "node", "add", "a1", "--image", "arm", "--ipaddr", "10.99.0.70", "--hwaddr", "52:54:00:e2:a6:01"); err != nil {
 		t.Fatal(err)
 	}
@@ -137,4 +121,30 @@ func TestArm64Pieces(t *testing.T) {
 	if m[1] != "aarch64" || m[3] != "yes" || !strings.Contains(m[2], "eth0") {
 		t.Errorf("arm64 VM reported machine=%s links=%s wwclient usage=%s; want aarch64, eth0 and yes", m[1], m[2], m[3])
 	}
+}
+
+// arm64Wwclient returns the arm64 wwclient next to the cluster's wwctl,
+// where the overlay build looks for wwclient.aarch64: "make build"'s,
+// else built for the test (when the binaries were too).
+func arm64Wwclient(t *testing.T, tc *testCluster) string {
+	t.Helper()
+	wwclient := filepath.Join(tc.BinDir(), "wwclient.aarch64")
+	if _, err := os.Stat(wwclient); err == nil {
+		return wwclient
+	}
+	if os.Getenv(envBin) != "" {
+		t.Fatalf("%s has no wwclient.aarch64: run make build", tc.BinDir())
+	}
+	// The binaries were built for the test, in a directory of its own.
+	built := filepath.Join(t.TempDir(), "wwclient.aarch64")
+	cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", built, "./cmd/wwclient")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH=arm64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build wwclient for arm64: %v\n%s", err, out)
+	}
+	if err := os.Symlink(built, wwclient); err != nil {
+		t.Fatal(err)
+	}
+	return wwclient
 }

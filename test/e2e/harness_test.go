@@ -91,6 +91,30 @@ func TestBootTimings(t *testing.T) {
 	}
 }
 
+// TestBootTimingsGrub: a node booting GRUB has GRUB's configuration in
+// the script column, and the kernel, image and overlays GRUB loads.
+func TestBootTimingsGrub(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	vm := &VM{Name: "g1", Started: t0, Console: newConsole(t0)}
+	vm.Console.lines = []Line{{At: at(32.7), Text: "wwinit: booting node g1 (image arm, root initramfs)"}}
+	ev := func(s float64, stage, sent string) Event {
+		return Event{At: at(s), NodeStatus: contract.NodeStatus{Node: "g1", Stage: stage, Sent: sent}}
+	}
+	events := []Event{
+		ev(11.0, StageDHCP, "lease"),
+		ev(15.1, StageGrub, "grub.cfg.ww"),
+		ev(17.6, StageKernel, "vmlinuz"),
+		ev(28.2, StageImage, "arm.img.gz"),
+		ev(28.4, StageSystem, "s.img.gz"),
+		ev(47.2, StageRuntime, "r.img.gz"),
+	}
+	got := BootTimings(events, "g1", vm)
+	if row := got.String(); row != "| g1 | 11.0 | 15.1 | 17.6 | 28.2 | 28.4 | 32.7 | 47.2 |" {
+		t.Errorf("row %q", row)
+	}
+}
+
 func TestExtractKernelFiles(t *testing.T) {
 	const v = "6.1.0-1-amd64"
 	var buf bytes.Buffer

@@ -18,6 +18,7 @@ import (
 const (
 	StageDHCP    = contract.StageDHCP
 	StageIPXE    = contract.StageIPXE
+	StageGrub    = contract.StageGrub
 	StageKernel  = contract.StageKernel
 	StageImage   = contract.StageImage
 	StageSystem  = contract.StageSystem

@@ -28,7 +28,7 @@ type Timings struct {
 // BootTimings works out a node's phases from the daemon's status records
 // (each stage is recorded when its answer has been sent) and, for init,
 // the console: DHCP (the lease, from the embedded DHCP server), iPXE
-// script, kernel, image, overlays (the last overlay iPXE loaded), init
+// script (or GRUB's configuration), kernel, image, overlays (the last overlay iPXE loaded), init
 // (wwinit runs) and wwclient (its first runtime overlay request).
 func BootTimings(events []Event, node string, vm *VM) Timings {
 	t := Timings{Node: node, Phases: map[string]time.Duration{}}
@@ -53,7 +53,8 @@ func BootTimings(events []Event, node string, vm *VM) Timings {
 		switch {
 		case e.Stage == StageDHCP:
 			first("DHCP", e.At)
-		case e.Stage == StageIPXE:
+		case e.Stage == StageIPXE, e.Stage == StageGrub:
+			// A node booting GRUB: its configuration from /grub/.
 			first("iPXE script", e.At)
 		case e.Stage == StageKernel:
 			first("kernel", e.At)

@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"compress/gzip"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wwboot/wwboot/internal/contract"
+	"github.com/wwboot/wwboot/internal/cpio"
+)
+
+// Scenario n: an arm64 node boots through GRUB. An aarch64 VM (AAVMF,
+// virtio-net without option ROM, booting from the network) whose node is
+// tagged Boot=grub and whose image is the arm64 busybox image gets
+// Debian's signed arm64 shim from DHCP (client architecture 11), shim
+// and Debian's signed network GRUB for arm64 (grubnetaa64.efi) by TFTP,
+// GRUB's configuration from /grub/ (stage GRUB), and the arm64 kernel,
+// the image and the overlays by TFTP (that GRUB has no HTTP); the node
+// runs its init and the arm64 wwclient (the system overlay carries
+// wwclient.aarch64) fetches its runtime overlay. AAVMF under TCG is
+// slow: only with WWBOOT_E2E_FULL=1 (make e2e-full).
+func TestArm64Grub(t *testing.T) {
+	if os.Getenv(envFull) != "1" {
+		t.Skipf("the arm64 GRUB scenario boots an emulated arm64 VM through its firmware: set %s=1 (make e2e-full)", envFull)
+	}
+	for _, f := range []string{aavmfCode, aavmfVars} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%v: run scripts/deps.sh --e2e", err)
+		}
+	}
+	tc := newTestCluster(t, updateInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	cache := os.Getenv(envCache)
+	if cache == "" {
+		cache = DefaultCacheDir
+	}
+	k, err := FetchKernelFor(ctx, cache, "arm64", tc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := FetchBusybox(ctx, cache, "arm64", tc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim, grub, err := Arm64Loaders(ctx, cache, tc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tftp.shim and tftp.grub for arm64 UEFI (00:0B): the unpacked
+	// packages' files, by absolute path, as a site with them elsewhere
+	// than /usr/lib would write them.
+	if err := tc.SetGrubLoaders("00:0B", shim, grub); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.BusyboxImageFor(ctx, "arm", bb, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.WriteOverlay("e2eprobe", ProbeOverlay()...); err != nil {
+		t.Fatal(err)
+	}
+	arm64Wwclient(t, tc)
+	const name, mac, ip = "g1", "52:54:00:e2:a6:11", "192.0.2.61"
+	if _, err := tc.Wwctl(ctx, "node", "add", name, "--image", "arm", "--netdev", "eth0",
+		"--ipaddr", ip, "--netmask", Netmask, "--hwaddr", mac,
+		"-A", "console=ttyAMA0 panic=30", "--system-overlays", "e2eprobe", "--tagadd", "Boot=grub"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The system overlay the daemon serves the node carries the arm64
+	// wwclient (before the VM starts: the boot's timings ignore it).
+	if m, err := tc.overlayAgentMachine(ctx, mac); err != nil {
+		t.Fatal(err)
+	} else if m != elf.EM_AARCH64 {
+		t.Fatalf("node %s's system overlay carries a wwclient for %s, want %s", name, m, elf.EM_AARCH64)
+	}
+
+	vm := tc.startVM(ctx, VMOptions{Name: name, MAC: mac, Arch: Aarch64, MemoryMB: 1024})
+	bootCtx, cancelBoot := context.WithTimeout(ctx, 3*bootTime)
+	defer cancelBoot()
+	if _, _, err := vm.Console.Wait(bootCtx, regexp.MustCompile(`wwboot now booting `+name+` \(`+mac+`\) with GRUB`)); err != nil {
+		t.Fatalf("%s: GRUB did not load its configuration: %v", name, err)
+	}
+	tc.waitBooted(bootCtx, vm, name, ip)
+	// AAVMF has no chassis asset tag: GRUB reads none, without an error.
+	for _, l := range vm.Console.Lines() {
+		if strings.Contains(l.Text, "failed to retrieve the structure field") {
+			t.Errorf("%s: GRUB failed to read the asset key: %s", name, l.Text)
+		}
+	}
+	grubSeen := false
+	for _, e := range tc.Status.Events() {
+		if e.Node == name && e.Stage == contract.StageGrub {
+			grubSeen = true
+		}
+	}
+	if !grubSeen {
+		t.Errorf("the daemon's status never showed %s at stage GRUB:\n%s", name, EventLines(tc.Status.Events()))
+	}
+	// The chain came from our servers: DHCP named the arm64 shim, TFTP
+	// sent it and the arm64 GRUB (the daemon runs with --debug).
+	for _, re := range []string{`msg="dhcp reply" hwaddr=` + mac + ` .*file=/warewulf/shimaa64\.efi`,
+		`msg="tftp: sent" file=/warewulf/shimaa64\.efi`, `msg="tftp: sent" file=/warewulf/grubaa64\.efi`} {
+		if !tc.daemonLogHas(regexp.MustCompile(re)) {
+			t.Errorf("the daemon's log has no line matching %s", re)
+		}
+	}
+	tc.logTimings(map[string]*VM{name: vm})
+}
+
+// overlayAgentMachine returns the machine of the wwclient in the system
+// overlay the daemon serves the node with hardware address mac.
+func (tc *testCluster) overlayAgentMachine(ctx context.Context, mac string) (elf.Machine, error) {
+	url := fmt.Sprintf("http://%s/system/%s?compress=gz", netJoin(ServerIP, DaemonPort), mac)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: tc.Netns().DialContext}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", url, err)
+	}
+	cr := cpio.NewReader(zr)
+	for {
+		h, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("GET %s: the system overlay has no warewulf/wwclient", url)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("GET %s: %w", url, err)
+		}
+		if strings.TrimPrefix(h.Name, "/") != "warewulf/wwclient" {
+			continue
+		}
+		data, err := io.ReadAll(cr)
+		if err != nil {
+			return 0, fmt.Errorf("GET %s: %w", url, err)
+		}
+		f, err := elf.NewFile(strings.NewReader(string(data)))
+		if err != nil {
+			return 0, fmt.Errorf("GET %s: warewulf/wwclient: %w", url, err)
+		}
+		return f.Machine, nil
+	}
+}
