@@ -30,7 +30,7 @@ func FetchBusybox(ctx context.Context, cacheDir, debArch string, log *slog.Logge
 		cmd := exec.CommandContext(ctx, "apt-get", "download", "busybox-static:"+debArch)
 		cmd.Dir = cacheDir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("apt-get download busybox-static:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e)", debArch, err, out)
+			return "", fmt.Errorf("apt-get download busybox-static:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e-full)", debArch, err, out)
 		}
 		if debs, _ = filepath.Glob(glob); len(debs) == 0 {
 			return "", fmt.Errorf("apt-get download busybox-static:%s left no .deb in %s", debArch, cacheDir)
@@ -146,7 +146,7 @@ func FetchPackage(ctx context.Context, cacheDir, pkg, debArch string, log *slog.
 		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg+":"+debArch)
 		cmd.Dir = cacheDir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("apt-get download %s:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e)", pkg, debArch, err, out)
+			return "", fmt.Errorf("apt-get download %s:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e-full)", pkg, debArch, err, out)
 		}
 		if debs, _ = filepath.Glob(glob); len(debs) == 0 {
 			return "", fmt.Errorf("apt-get download %s:%s left no .deb in %s", pkg, debArch, cacheDir)

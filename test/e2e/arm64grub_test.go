@@ -34,7 +34,7 @@ func TestArm64Grub(t *testing.T) {
 	}
 	for _, f := range []string{aavmfCode, aavmfVars} {
 		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run scripts/deps.sh --e2e", err)
+			t.Fatalf("%v: run scripts/deps.sh --e2e-full", err)
 		}
 	}
 	tc := newTestCluster(t, updateInterval)

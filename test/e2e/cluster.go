@@ -49,8 +49,9 @@ type Options struct {
 	External bool
 	// VLAN adds VLANBridge (VLANNetwork, the server at VLANServerIP)
 	// and a user-space 802.1Q switch (Cluster.VLANSwitch) whose native
-	// VLAN is BridgeName and whose VLAN VLANID is VLANBridge, with a
-	// dhcp.networks entry for it; the daemon's HTTP listens on
+	// VLAN is BridgeName and whose VLAN VLANID is VLANBridge. The VLAN
+	// is the main network (ipaddr, dhcp.interface), BridgeName's a
+	// dhcp.networks entry for PXE; the daemon's HTTP listens on
 	// VLANServerIP only, so a node reaches it over VLANID alone.
 	VLAN bool
 	// Relay adds RelayBridge behind a router namespace whose ISC
@@ -151,9 +152,14 @@ func (c *Cluster) warewulfConf() string {
 		networks += fmt.Sprintf("    - network: %s\n      netmask: %s\n      gateway: %s\n      range start: %s\n      range end: %s\n",
 			RelayNetwork, Netmask, RelayRouterIP, RelayRangeStart, RelayRangeEnd)
 	}
+	// The main network (ipaddr, where nodes are provisioned) is the
+	// bridge's, or with VLAN the VLAN's, the bridge's network then
+	// serving PXE only.
+	main := mainNetwork{ip: ServerIP, network: "192.0.2.0", iface: BridgeName, start: "192.0.2.100", end: "192.0.2.199"}
 	if c.opts.VLAN {
-		networks += fmt.Sprintf("    - network: %s\n      netmask: %s\n      interface: %s\n      range start: %s\n      range end: %s\n",
-			VLANNetwork, Netmask, VLANBridge, VLANRangeStart, VLANRangeEnd)
+		main = mainNetwork{ip: VLANServerIP, network: VLANNetwork, iface: VLANBridge, start: VLANRangeStart, end: VLANRangeEnd}
+		networks += fmt.Sprintf("    - network: 192.0.2.0\n      netmask: %s\n      interface: %s\n      range start: 192.0.2.100\n      range end: 192.0.2.199\n",
+			Netmask, BridgeName)
 	}
 	if networks != "" {
 		networks = "  networks:\n" + networks
@@ -161,7 +167,7 @@ func (c *Cluster) warewulfConf() string {
 	return fmt.Sprintf(`# Written by the wwboot e2e harness.
 ipaddr: %[1]s
 netmask: %[2]s
-network: 192.0.2.0
+network: %[14]s
 warewulf:
   port: %[3]d
   update interval: %[4]d
@@ -171,8 +177,8 @@ dhcp:
   mode: %[10]s
   systemd name: %[12]s
   interface: %[6]s
-  range start: 192.0.2.100
-  range end: 192.0.2.199
+  range start: %[15]s
+  range end: %[16]s
 %[13]stftp:
   enabled: true
   mode: %[11]s
@@ -185,8 +191,12 @@ paths:
   cachedir: %[7]s/cache
   wwoverlaydir: %[8]s
   wwchrootdir: %[9]s
-`, ServerIP, Netmask, DaemonPort, interval, c.opts.Secure, BridgeName, d, c.OverlayDir, c.ChrootDir, dhcpMode, tftpMode, dhcpServer, networks)
+`, main.ip, Netmask, DaemonPort, interval, c.opts.Secure, main.iface, d, c.OverlayDir, c.ChrootDir, dhcpMode, tftpMode, dhcpServer, networks,
+		main.network, main.start, main.end)
 }
+
+// mainNetwork is the network of warewulf.conf's ipaddr.
+type mainNetwork struct{ ip, network, iface, start, end string }
 
 // Wwctl runs "wwctl --warewulfconf CONF args..." on the host and returns
 // its standard output.

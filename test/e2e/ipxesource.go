@@ -19,7 +19,7 @@ const EnvIpxeSource = "WWBOOT_IPXE_SOURCE"
 
 // IpxeSource returns an iPXE source tree for "wwctl ipxe build":
 // $WWBOOT_IPXE_SOURCE, else Debian's ipxe source package (apt-get
-// source, which needs the deb-src entries scripts/deps.sh --e2e adds),
+// source, which needs the deb-src entries scripts/deps.sh --e2e-full adds),
 // unpacked with Debian's patches once into cache/ipxe-source. The tree is
 // built in place, so its objects stay cached for the next run.
 func IpxeSource(ctx context.Context, cache string, log *slog.Logger) (string, error) {
@@ -51,7 +51,7 @@ func IpxeSource(ctx context.Context, cache string, log *slog.Logger) (string, er
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		os.RemoveAll(tmp)
-		return "", fmt.Errorf("apt-get source ipxe (deb-src entries: scripts/deps.sh --e2e; or set %s to an iPXE checkout): %w: %s",
+		return "", fmt.Errorf("apt-get source ipxe (deb-src entries: scripts/deps.sh --e2e-full; or set %s to an iPXE checkout): %w: %s",
 			EnvIpxeSource, err, strings.TrimSpace(tailLines(string(out), 5)))
 	}
 	if err := os.RemoveAll(base); err != nil {

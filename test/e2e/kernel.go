@@ -85,7 +85,7 @@ func FetchKernelFor(ctx context.Context, cacheDir, debArch string, log *slog.Log
 	meta := "linux-image-" + debArch + ":" + debArch
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", meta).Output()
 	if err != nil {
-		return nil, fmt.Errorf("apt-cache depends %s: %w (for another architecture than the host's: scripts/deps.sh --e2e)", meta, err)
+		return nil, fmt.Errorf("apt-cache depends %s: %w (for another architecture than the host's: scripts/deps.sh --e2e-full)", meta, err)
 	}
 	re := regexp.MustCompile(`Depends: (linux-image-([0-9][^ :]*-` + regexp.QuoteMeta(debArch) + `))(:` + regexp.QuoteMeta(debArch) + `)?\b`)
 	m := re.FindStringSubmatch(string(out))

@@ -29,7 +29,7 @@ func TestSecureBootGrub(t *testing.T) {
 	}
 	for _, f := range []string{ovmfSecureCode, ovmfSecureVars, "/usr/lib/shim/shimx64.efi.signed", "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"} {
 		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run scripts/deps.sh --e2e", err)
+			t.Fatalf("%v: run scripts/deps.sh --e2e-full", err)
 		}
 	}
 	tc := newTestCluster(t, updateInterval)

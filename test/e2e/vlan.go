@@ -5,7 +5,8 @@ import (
 	"fmt"
 )
 
-// Options.VLAN's network: a VLAN the server has an access port on.
+// Options.VLAN's network: a VLAN the server has an access port on, the
+// cluster's main network (ipaddr); BridgeName's network then serves PXE.
 const (
 	VLANBridge     = "brv"
 	VLANID         = 1000

@@ -50,10 +50,10 @@ func TestVLAN(t *testing.T) {
 	tc.logTimings(map[string]*VM{"v1": vm})
 	for _, re := range []string{
 		// The NIC's iPXE on the native VLAN: the loader by TFTP, as HTTP is not served there.
-		`msg="dhcp reply" hwaddr=` + mac + ` .*addr=192\.0\.2\.1\d\d .*file=/warewulf/undionly\.kpxe`,
-		`msg="tftp: sent" file=/warewulf/undionly\.kpxe`,
+		`msg="dhcp reply" hwaddr=` + mac + ` .*addr=192\.0\.2\.1\d\d .*file=/warewulf/bin-x86_64-pcbios-undionly\.kpxe`,
+		`msg="tftp: sent" file=/warewulf/bin-x86_64-pcbios-undionly\.kpxe`,
 		// The custom iPXE on VLAN 1000: its nodes.conf address and the script's URL.
-		`msg="dhcp reply" hwaddr=` + mac + ` .*addr=` + regexp.QuoteMeta(ip) + ` .*file=http://203\.0\.113\.1:9873/ipxe/`,
+		`msg="dhcp reply" hwaddr=` + mac + ` .*addr=` + regexp.QuoteMeta(ip) + ` .*file="?http://203\.0\.113\.1:9873/ipxe/`,
 	} {
 		if !tc.daemonLogHas(regexp.MustCompile(re)) {
 			t.Errorf("the daemon's log has no line matching %s", re)
