@@ -34,7 +34,9 @@ const (
 // activated (encrypted and authenticated, as the session is), the user's
 // input through the escape sequences of the node's escape character, and
 // the payload deactivated and the session closed on every way out, within
-// o.Connect even when ctx has ended.
+// o.Connect even when ctx has ended. When the BMC stops answering, the
+// console says so on o.Messages and reconnects with a new session, up to
+// maxStalls times in a row.
 func (d *ipmiDriver) Console(ctx context.Context, in io.Reader, out io.Writer, o ConsoleOptions) error {
 	if d.intf != client.InterfaceLanplus {
 		return fmt.Errorf("serial over LAN needs IPMI 2.0: the node's ipmi interface is %q; set it to lanplus: %w", d.t.Interface, ErrUnsupported)
@@ -73,29 +75,81 @@ func (d *ipmiDriver) Console(ctx context.Context, in io.Reader, out io.Writer, o
 	if msg == nil {
 		msg = io.Discard
 	}
-	err = c.SOLStream(ctx, newEscapeReader(in, esc, msg), out, nil)
+	input := newConsoleInput(newEscapeReader(in, esc, msg))
+	defer input.close()
+	stalls := 0
+	for {
+		started := time.Now()
+		stream := input.stream()
+		err = c.SOLStream(ctx, stream, out, nil)
+		stream.close()
 
-	// The console is released and the session closed whatever ended it,
-	// with a deadline of their own: ctx may have ended. A console that
-	// another session took over (--force) is not ours to release.
-	rctx, cancel := release()
-	defer cancel()
-	owns := ownsConsole(rctx, c)
-	if owns {
-		_, _ = c.DeactivatePayload(rctx, &transport.DeactivatePayloadRequest{PayloadType: types.PayloadTypeSOL, PayloadInstance: solInstance})
+		// The console is released and the session closed whatever ended
+		// it, with a deadline of their own: ctx may have ended. A console
+		// that another session took over (--force) is not ours to release.
+		rctx, cancel := release()
+		owns := ownsConsole(rctx, c)
+		if owns {
+			_, _ = c.DeactivatePayload(rctx, &transport.DeactivatePayloadRequest{PayloadType: types.PayloadTypeSOL, PayloadInstance: solInstance})
+		}
+		_ = c.Close(rctx)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("serial over LAN: %w", context.Cause(ctx))
+		case !owns:
+			return fmt.Errorf("serial over LAN: %w: another session took the console over", ErrBusy)
+		case strings.Contains(err.Error(), "SOL deactivation"):
+			return fmt.Errorf("serial over LAN: %w: the BMC ended the console", ErrRefused)
+		}
+		err = c.w.classify(ctx, "serial over LAN", err)
+		// A BMC that stopped answering (busy, a lost datagram too many)
+		// gets a new session, as conman and ipmiconsole do; one that
+		// keeps failing within a minute does not.
+		if time.Since(started) > stallReset {
+			stalls = 0
+		}
+		if !errors.Is(err, ErrTimeout) || stalls == maxStalls {
+			return err
+		}
+		stalls++
+		fmt.Fprintf(msg, "\r\n[console: %v; reconnecting (%d of %d)]\r\n", err, stalls, maxStalls)
+		if c, err = d.reconnect(ctx, o.Connect); err != nil {
+			return err
+		}
+		fmt.Fprintf(msg, "[console: reconnected]\r\n")
 	}
-	_ = c.Close(rctx)
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return fmt.Errorf("serial over LAN: %w", context.Cause(ctx))
-	case !owns:
-		return fmt.Errorf("serial over LAN: %w: another session took the console over", ErrBusy)
-	case strings.Contains(err.Error(), "SOL deactivation"):
-		return fmt.Errorf("serial over LAN: %w: the BMC ended the console", ErrRefused)
+}
+
+// Reconnecting after the BMC stopped answering: at most maxStalls times
+// in a row, the count starting again after a stream that lasted
+// stallReset.
+const (
+	maxStalls  = 3
+	stallReset = time.Minute
+)
+
+// reconnect opens a new session and takes the console over: the payload
+// may still be active for the session that stopped answering.
+func (d *ipmiDriver) reconnect(ctx context.Context, connect time.Duration) (*conn, error) {
+	if connect > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, connect)
+		defer cancel()
 	}
-	return c.w.classify(ctx, "serial over LAN", err)
+	c, err := d.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.activate(ctx, c, true); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		_ = c.Close(rctx)
+		return nil, err
+	}
+	return c, nil
 }
 
 // activate activates the SOL payload; with force it first deactivates

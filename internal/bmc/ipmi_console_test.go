@@ -263,3 +263,55 @@ func TestTemplateConsole(t *testing.T) {
 		}
 	}
 }
+
+// A BMC that stops answering (ipmi_sim stopped for longer than the
+// console's retries last) does not end the console: it says so,
+// reconnects with a new session once the BMC answers again, and what is
+// typed and printed afterwards goes through.
+func TestConsoleReconnects(t *testing.T) {
+	sim, ser := bmcsim.StartWithSerial(t)
+	tg := simTarget(sim.Port, "lanplus")
+	s := startConsole(t, tg, false)
+	s.live(t)
+	ser.Write(t, "before\r\n")
+	s.shows(t, ser, "before")
+
+	sim.Pause(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.msg.String(), "reconnecting (1 of 3)") {
+		select {
+		case <-s.done:
+			sim.Resume(t)
+			t.Fatalf("the console ended while the BMC was not answering: %v", s.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			sim.Resume(t)
+			t.Fatalf("no reconnection announced 30 s after the BMC stopped answering: %q", s.msg.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sim.Resume(t)
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.msg.String(), "[console: reconnected]") {
+		select {
+		case <-s.done:
+			t.Fatalf("the console ended instead of reconnecting: %v (messages %q)", s.err, s.msg.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reconnected 30 s after the BMC answered again: %q", s.msg.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.typeText(t, "after\r")
+	if !ser.WaitTyped("after\r", 10*time.Second) {
+		t.Errorf("the serial port received %q after the reconnection, want after\\r", ser.Typed())
+	}
+	ser.Write(t, "again\r\n")
+	s.shows(t, ser, "again")
+	s.typeText(t, "~.")
+	if err := s.wait(t); err != nil {
+		t.Errorf("console after ~.: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,7 +38,8 @@ type Sim struct {
 	Port int
 	// dir holds the chassis state: one file per parameter (power, boot,
 	// identify, ...) and "calls", one line per chassis control call.
-	dir string
+	dir  string
+	proc *os.Process
 }
 
 // Start runs ipmi_sim for the test on 127.0.0.1 and a free port, and
@@ -108,6 +110,7 @@ set_working_mc 0x20
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ipmi_sim: %v", err)
 	}
+	s.proc = cmd.Process
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
@@ -134,6 +137,19 @@ set_working_mc 0x20
 		time.Sleep(20 * time.Millisecond)
 	}
 	return s
+}
+
+// Pause stops the simulator (SIGSTOP): a BMC that no longer answers,
+// with its sessions and console kept, until Resume.
+func (s *Sim) Pause(t testing.TB) {
+	t.Helper()
+	must(t, s.proc.Signal(syscall.SIGSTOP))
+}
+
+// Resume lets a paused simulator go on (SIGCONT).
+func (s *Sim) Resume(t testing.TB) {
+	t.Helper()
+	must(t, s.proc.Signal(syscall.SIGCONT))
 }
 
 // State is the chassis parameter name as the simulator last set it
