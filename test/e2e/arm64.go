@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -20,23 +21,10 @@ import (
 // installed): the program of an image for another architecture than the
 // host's.
 func FetchBusybox(ctx context.Context, cacheDir, debArch string, log *slog.Logger) (string, error) {
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+	deb, err := aptDownload(ctx, cacheDir, "busybox-static", debArch, log)
+	if err != nil {
 		return "", err
 	}
-	glob := filepath.Join(cacheDir, "busybox-static_*_"+debArch+".deb")
-	debs, _ := filepath.Glob(glob)
-	if len(debs) == 0 {
-		log.Info("downloading busybox-static", "arch", debArch, "dir", cacheDir)
-		cmd := exec.CommandContext(ctx, "apt-get", "download", "busybox-static:"+debArch)
-		cmd.Dir = cacheDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("apt-get download busybox-static:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e-full)", debArch, err, out)
-		}
-		if debs, _ = filepath.Glob(glob); len(debs) == 0 {
-			return "", fmt.Errorf("apt-get download busybox-static:%s left no .deb in %s", debArch, cacheDir)
-		}
-	}
-	deb := debs[len(debs)-1]
 	out := strings.TrimSuffix(deb, ".deb") + ".busybox"
 	if st, err := os.Stat(out); err == nil && st.Mode().IsRegular() {
 		return out, nil
@@ -54,47 +42,35 @@ func FetchBusybox(ctx context.Context, cacheDir, debArch string, log *slog.Logge
 // extractFromDeb writes the file name (no leading "./") of the package
 // deb to dest, executable.
 func extractFromDeb(ctx context.Context, deb, name, dest string) error {
-	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
-	stdout, err := cmd.StdoutPipe()
+	found := false
+	err := readDeb(ctx, deb, func(tr *tar.Reader) error {
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if path.Clean(strings.TrimPrefix(h.Name, "./")) != name || h.Typeflag != tar.TypeReg {
+				continue
+			}
+			f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", dest, err)
+			}
+			found = true
+		}
+	})
 	if err != nil {
 		return err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("dpkg-deb: %w", err)
-	}
-	found := false
-	tr := tar.NewReader(stdout)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				return fmt.Errorf("read %s: %w", deb, err)
-			}
-			break
-		}
-		if strings.TrimPrefix(h.Name, "./") != name || h.Typeflag != tar.TypeReg {
-			continue
-		}
-		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(f, tr)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", dest, err)
-		}
-		found = true
-	}
-	_, _ = io.Copy(io.Discard, stdout)
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", deb, err, stderr.String())
 	}
 	if !found {
 		return fmt.Errorf("%s holds no %s", deb, name)
@@ -136,23 +112,10 @@ func (c *Cluster) BusyboxImageFor(ctx context.Context, name, busybox string, k *
 // installed) in cacheDir from the .deb "apt-get download pkg:debArch"
 // fetched there, by an earlier run or now.
 func FetchPackage(ctx context.Context, cacheDir, pkg, debArch string, log *slog.Logger) (string, error) {
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+	deb, err := aptDownload(ctx, cacheDir, pkg, debArch, log)
+	if err != nil {
 		return "", err
 	}
-	glob := filepath.Join(cacheDir, pkg+"_*_"+debArch+".deb")
-	debs, _ := filepath.Glob(glob)
-	if len(debs) == 0 {
-		log.Info("downloading a package", "package", pkg, "arch", debArch, "dir", cacheDir)
-		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg+":"+debArch)
-		cmd.Dir = cacheDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("apt-get download %s:%s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e-full)", pkg, debArch, err, out)
-		}
-		if debs, _ = filepath.Glob(glob); len(debs) == 0 {
-			return "", fmt.Errorf("apt-get download %s:%s left no .deb in %s", pkg, debArch, cacheDir)
-		}
-	}
-	deb := debs[len(debs)-1]
 	dir := strings.TrimSuffix(deb, ".deb") + ".d"
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return dir, nil

@@ -49,18 +49,7 @@ func TestArm64Pieces(t *testing.T) {
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cache := os.Getenv(envCache)
-	if cache == "" {
-		cache = DefaultCacheDir
-	}
-	k, err := FetchKernelFor(ctx, cache, "arm64", tc.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bb, err := FetchBusybox(ctx, cache, "arm64", tc.log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, bb := tc.arm64Parts(ctx)
 	if err := tc.BusyboxImageFor(ctx, "arm", bb, k); err != nil {
 		t.Fatal(err)
 	}
@@ -147,4 +136,20 @@ func arm64Wwclient(t *testing.T, tc *testCluster) string {
 		t.Fatal(err)
 	}
 	return wwclient
+}
+
+// arm64Parts fetches Debian's arm64 kernel and busybox-static into the
+// cluster's cache (apt-get download, never installed) and returns the
+// kernel and the path of busybox.
+func (tc *testCluster) arm64Parts(ctx context.Context) (*Kernel, string) {
+	tc.t.Helper()
+	k, err := FetchKernelFor(ctx, tc.opts.CacheDir, "arm64", tc.log)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	bb, err := FetchBusybox(ctx, tc.opts.CacheDir, "arm64", tc.log)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	return k, bb
 }

@@ -40,19 +40,8 @@ func TestArm64Grub(t *testing.T) {
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	cache := os.Getenv(envCache)
-	if cache == "" {
-		cache = DefaultCacheDir
-	}
-	k, err := FetchKernelFor(ctx, cache, "arm64", tc.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bb, err := FetchBusybox(ctx, cache, "arm64", tc.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shim, grub, err := Arm64Loaders(ctx, cache, tc.log)
+	k, bb := tc.arm64Parts(ctx)
+	shim, grub, err := Arm64Loaders(ctx, tc.opts.CacheDir, tc.log)
 	if err != nil {
 		t.Fatal(err)
 	}

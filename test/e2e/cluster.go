@@ -469,33 +469,6 @@ func (c *Cluster) StartDnsmasq(ctx context.Context) error {
 		// Root: the test's tree is not readable by dnsmasq's usual user.
 		"--user=root", "--pid-file="+filepath.Join(dir, "dnsmasq.pid"), "--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"),
 		"--log-facility="+c.DnsmasqLog(), "--log-dhcp")
-	out, err := os.Create(filepath.Join(dir, "dnsmasq.out"))
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	p, err := startProc("dnsmasq", cmd, c.log)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.aux = append(c.aux, p)
-	c.mu.Unlock()
-	// It is up when it says so, or gone.
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if done, err := p.Exited(); done {
-			return fmt.Errorf("dnsmasq exited (%v):\n%s%s", err, tailFile(filepath.Join(dir, "dnsmasq.out"), 10), tailFile(c.DnsmasqLog(), 10))
-		}
-		if data, _ := os.ReadFile(c.DnsmasqLog()); strings.Contains(string(data), "DHCP, IP range") {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("dnsmasq did not start serving DHCP in 10 s:\n%s", tailFile(c.DnsmasqLog(), 10))
+	// It is up when it says so.
+	return c.startAux(ctx, "dnsmasq", cmd, filepath.Join(dir, "dnsmasq.out"), c.DnsmasqLog(), "DHCP, IP range")
 }

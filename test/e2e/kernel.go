@@ -100,24 +100,16 @@ func FetchKernelFor(ctx context.Context, cacheDir, debArch string, log *slog.Log
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, err
 	}
-	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*_"+debArch+".deb"))
-	if len(debs) == 0 {
-		log.Info("downloading the kernel package", "package", pkg, "dir", cacheDir)
-		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg+":"+debArch)
-		cmd.Dir = cacheDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("apt-get download %s: %w: %s", pkg, err, out)
-		}
-		if debs, _ = filepath.Glob(filepath.Join(cacheDir, pkg+"_*_"+debArch+".deb")); len(debs) == 0 {
-			return nil, fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
-		}
+	deb, err := aptDownload(ctx, cacheDir, pkg, debArch, log)
+	if err != nil {
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp(cacheDir, ".kernel-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := unpackKernel(ctx, debs[0], version, tmp); err != nil {
+	if err := unpackKernel(ctx, deb, version, tmp); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "done"), nil, 0o644); err != nil {
@@ -134,6 +126,50 @@ func FetchKernelFor(ctx context.Context, cacheDir, debArch string, log *slog.Log
 // unpackKernel extracts from deb the kernel image, the nodeModules and
 // the module lists depmod needs.
 func unpackKernel(ctx context.Context, deb, version, dest string) error {
+	found := false
+	err := readDeb(ctx, deb, func(tr *tar.Reader) error {
+		var err error
+		found, err = extractKernelFiles(tr, version, dest)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%s holds no boot/vmlinuz-%s", deb, version)
+	}
+	return nil
+}
+
+// aptDownload returns the .deb of Debian's package pkg for architecture
+// debArch ("" is the host's) in cacheDir, fetched there by "apt-get
+// download" now or by an earlier run (never installed).
+func aptDownload(ctx context.Context, cacheDir, pkg, debArch string, log *slog.Logger) (string, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
+	name, glob := pkg, filepath.Join(cacheDir, pkg+"_*.deb")
+	if debArch != "" {
+		name, glob = pkg+":"+debArch, filepath.Join(cacheDir, pkg+"_*_"+debArch+".deb")
+	}
+	debs, _ := filepath.Glob(glob)
+	if len(debs) == 0 {
+		log.Info("downloading a package", "package", name, "dir", cacheDir)
+		cmd := exec.CommandContext(ctx, "apt-get", "download", name)
+		cmd.Dir = cacheDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("apt-get download %s: %w: %s (for another architecture than the host's: scripts/deps.sh --e2e-full)", name, err, out)
+		}
+		if debs, _ = filepath.Glob(glob); len(debs) == 0 {
+			return "", fmt.Errorf("apt-get download %s left no .deb in %s", name, cacheDir)
+		}
+	}
+	return debs[len(debs)-1], nil
+}
+
+// readDeb runs fn on the files of the package deb (dpkg-deb
+// --fsys-tarfile), then reads what fn left so that dpkg-deb can finish.
+func readDeb(ctx context.Context, deb string, fn func(*tar.Reader) error) error {
 	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -144,17 +180,13 @@ func unpackKernel(ctx context.Context, deb, version, dest string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("dpkg-deb: %w", err)
 	}
-	found, err := extractKernelFiles(tar.NewReader(stdout), version, dest)
-	// Drain what is left so dpkg-deb can finish.
+	ferr := fn(tar.NewReader(stdout))
 	_, _ = io.Copy(io.Discard, stdout)
-	if werr := cmd.Wait(); werr != nil {
-		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", deb, werr, stderr.String())
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", deb, err, stderr.String())
 	}
-	if err != nil {
-		return fmt.Errorf("unpack %s: %w", deb, err)
-	}
-	if !found {
-		return fmt.Errorf("%s holds no boot/vmlinuz-%s", deb, version)
+	if ferr != nil {
+		return fmt.Errorf("unpack %s: %w", deb, ferr)
 	}
 	return nil
 }
@@ -246,48 +278,15 @@ func FetchUnsignedKernel(ctx context.Context, cacheDir string, k *Kernel, log *s
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	pkg := "linux-image-" + k.Version + "-unsigned"
-	debs, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb"))
-	if len(debs) == 0 {
-		log.Info("downloading the unsigned kernel package", "package", pkg, "dir", cacheDir)
-		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
-		cmd.Dir = cacheDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("apt-get download %s: %w: %s", pkg, err, out)
-		}
-		if debs, _ = filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb")); len(debs) == 0 {
-			return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, cacheDir)
-		}
-	}
-	cmd := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", debs[0])
-	stdout, err := cmd.StdoutPipe()
+	deb, err := aptDownload(ctx, cacheDir, "linux-image-"+k.Version+"-unsigned", "", log)
 	if err != nil {
 		return "", err
 	}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("dpkg-deb: %w", err)
+	tmp := dst + ".tmp"
+	if err := extractFromDeb(ctx, deb, "boot/vmlinuz-"+k.Version, tmp); err != nil {
+		return "", err
 	}
-	var data []byte
-	tr := tar.NewReader(stdout)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			break
-		}
-		if path.Clean(strings.TrimPrefix(h.Name, "./")) == "boot/vmlinuz-"+k.Version {
-			if data, err = io.ReadAll(tr); err != nil {
-				break
-			}
-		}
-	}
-	_, _ = io.Copy(io.Discard, stdout)
-	if err := cmd.Wait(); err != nil {
-		return "", fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w", debs[0], err)
-	}
-	if len(data) == 0 {
-		return "", fmt.Errorf("%s holds no boot/vmlinuz-%s", debs[0], k.Version)
-	}
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
+	if err := os.Rename(tmp, dst); err != nil {
 		return "", err
 	}
 	return dst, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,29 +23,45 @@ func (c *Cluster) startRelay(ctx context.Context) error {
 	c.mu.Lock()
 	c.router = router
 	c.mu.Unlock()
-	out, err := os.Create(c.RelayLog())
+	cmd := router.Command(context.Background(), "dhcrelay", "-d", "-4", "-pf", filepath.Join(c.opts.Dir, "dhcrelay.pid"),
+		"-iu", "up0", "-id", "down0", ServerIP)
+	// It is up once it has opened its sockets.
+	if err := c.startAux(ctx, "dhcrelay", cmd, c.RelayLog(), c.RelayLog(), "Sending on   Socket/fallback"); err != nil {
+		return err
+	}
+	c.log.Info("DHCP relay up", "netns", router.Name, "log", c.RelayLog())
+	return nil
+}
+
+// startAux starts cmd, a server in the cluster's namespaces that Close
+// stops, with its output in outFile, and waits up to 10 s for logFile to
+// say ready; it fails at once if the server exits.
+func (c *Cluster) startAux(ctx context.Context, name string, cmd *exec.Cmd, outFile, logFile, ready string) error {
+	out, err := os.Create(outFile)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	cmd := router.Command(context.Background(), "dhcrelay", "-d", "-4", "-pf", filepath.Join(c.opts.Dir, "dhcrelay.pid"),
-		"-iu", "up0", "-id", "down0", ServerIP)
 	cmd.Stdout, cmd.Stderr = out, out
-	p, err := startProc("dhcrelay", cmd, c.log)
+	p, err := startProc(name, cmd, c.log)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	c.aux = append(c.aux, p)
 	c.mu.Unlock()
-	// It is up once it has opened its sockets, or gone.
+	tails := func() string {
+		if outFile == logFile {
+			return tailFile(logFile, 10)
+		}
+		return tailFile(outFile, 10) + tailFile(logFile, 10)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if done, err := p.Exited(); done {
-			return fmt.Errorf("dhcrelay exited (%v):\n%s", err, tailFile(c.RelayLog(), 10))
+			return fmt.Errorf("%s exited (%v):\n%s", name, err, tails())
 		}
-		if data, _ := os.ReadFile(c.RelayLog()); strings.Contains(string(data), "Sending on   Socket/fallback") {
-			c.log.Info("DHCP relay up", "netns", router.Name, "log", c.RelayLog())
+		if data, _ := os.ReadFile(logFile); strings.Contains(string(data), ready) {
 			return nil
 		}
 		select {
@@ -53,5 +70,5 @@ func (c *Cluster) startRelay(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("dhcrelay did not open its sockets in 10 s:\n%s", tailFile(c.RelayLog(), 10))
+	return fmt.Errorf("%s did not say %q in 10 s:\n%s", name, ready, tails())
 }

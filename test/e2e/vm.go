@@ -210,13 +210,7 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 		"-nographic", "-nodefaults", "-no-reboot",
 		"-netdev", netdev,
 	}
-	args = append(args, serial...)
-	if o.Off {
-		args = append(args, "-S", "-no-shutdown")
-	}
-	if o.QMP != "" {
-		args = append(args, "-qmp", "unix:"+strings.ReplaceAll(o.QMP, ",", ",,")+",server=on,wait=off")
-	}
+	args = append(args, sharedArgs(o, serial)...)
 	if accel == "kvm" {
 		args = append(args, "-cpu", "host")
 	}
@@ -225,11 +219,7 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 		dev += ",romfile="
 	}
 	args = append(args, "-device", dev)
-	if o.Disk != "" {
-		// QEMU's option syntax doubles a comma within a value.
-		args = append(args, "-drive", "file="+strings.ReplaceAll(o.Disk, ",", ",,")+",format=raw,if=none,id=d0",
-			"-device", "virtio-blk-pci,drive=d0")
-	}
+	args = append(args, diskArgs(o)...)
 	if o.Kernel != "" {
 		return append(args, directBoot(o)...), nil
 	}
@@ -259,6 +249,29 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 	return args, nil
 }
 
+// sharedArgs are the options of a VM of either architecture for its
+// serial devices (serial), a start powered off (o.Off) and QMP.
+func sharedArgs(o VMOptions, serial []string) []string {
+	args := append([]string{}, serial...)
+	if o.Off {
+		args = append(args, "-S", "-no-shutdown")
+	}
+	if o.QMP != "" {
+		args = append(args, "-qmp", "unix:"+strings.ReplaceAll(o.QMP, ",", ",,")+",server=on,wait=off")
+	}
+	return args
+}
+
+// diskArgs attach o.Disk, if set, as a virtio-blk disk. QEMU's option
+// syntax doubles a comma within a value.
+func diskArgs(o VMOptions) []string {
+	if o.Disk == "" {
+		return nil
+	}
+	return []string{"-drive", "file=" + strings.ReplaceAll(o.Disk, ",", ",,") + ",format=raw,if=none,id=d0",
+		"-device", "virtio-blk-pci,drive=d0"}
+}
+
 // aarch64Args is qemuArgs for an arm64 VM. TCG always: the e2e hosts
 // are x86_64 (on an arm64 host, KVM would need -cpu host and the
 // host's GIC; not needed yet).
@@ -269,19 +282,10 @@ func aarch64Args(dir, netdev string, mem, cpus int, o VMOptions, serial []string
 		"-nographic", "-nodefaults", "-no-reboot",
 		"-netdev", netdev,
 	}
-	args = append(args, serial...)
-	if o.Off {
-		args = append(args, "-S", "-no-shutdown")
-	}
-	if o.QMP != "" {
-		args = append(args, "-qmp", "unix:"+strings.ReplaceAll(o.QMP, ",", ",,")+",server=on,wait=off")
-	}
+	args = append(args, sharedArgs(o, serial)...)
 	// No option ROM: AAVMF's own network stack boots from the NIC.
 	args = append(args, "-device", "virtio-net-pci,netdev=n0,mac="+o.MAC+",bootindex=1,romfile=")
-	if o.Disk != "" {
-		args = append(args, "-drive", "file="+strings.ReplaceAll(o.Disk, ",", ",,")+",format=raw,if=none,id=d0",
-			"-device", "virtio-blk-pci,drive=d0")
-	}
+	args = append(args, diskArgs(o)...)
 	if o.Kernel != "" {
 		return append(args, directBoot(o)...), nil
 	}
