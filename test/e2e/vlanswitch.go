@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -100,7 +102,30 @@ func (s *VLANSwitch) AddAccess(ctx context.Context, n *Netns, vid uint16, bridge
 	s.mu.Lock()
 	s.ports[vid] = tap
 	s.mu.Unlock()
-	return nil
+	return waitForwarding(ctx, n, name, bridge)
+}
+
+// waitForwarding waits up to 10 s for the port name of bridge to
+// forward and the bridge to be up: the kernel takes up a tap's carrier,
+// which it gets when opened, with a delay of up to a second (linkwatch),
+// and drops what the bridge sends until then.
+func waitForwarding(ctx context.Context, n *Netns, name, bridge string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		port, _ := n.Command(ctx, "bridge", "link", "show", "dev", name).Output()
+		br, _ := n.Command(ctx, "ip", "-o", "link", "show", "dev", bridge).Output()
+		if strings.Contains(string(port), "state forwarding") && strings.Contains(string(br), "state UP") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("access port %s of %s not forwarding after 10 s: %s%s", name, bridge, port, br)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // port is the name of VLAN vid's access port.
