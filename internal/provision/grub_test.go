@@ -55,19 +55,7 @@ func TestGrubRoute(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, grubNodes, false)
-			f.cfg.Ipaddr = "10.0.0.254"
-			f.cfg.Warewulf.TLS = tc.tls
-			s := f.server(t)
-			var h http.Header
-			if tc.via != "" {
-				h = http.Header{"X-Wwboot-Via": {tc.via}}
-			}
-			w := get(s.Handler(), tc.path, priv, h)
-			if w.Code != 200 {
-				t.Fatalf("%d %s", w.Code, w.Body)
-			}
-			body := w.Body.String()
+			s, body := grubScript(t, tc.tls, tc.path, tc.via)
 			if miss := contains(body, tc.want...); miss != "" {
 				t.Errorf("script lacks %q:\n%s", miss, body)
 			}
@@ -109,18 +97,7 @@ fi
 `
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, grubNodes, false)
-			f.cfg.Ipaddr = "10.0.0.254"
-			s := f.server(t)
-			var h http.Header
-			if tc.via != "" {
-				h = http.Header{"X-Wwboot-Via": {tc.via}}
-			}
-			w := get(s.Handler(), tc.path, priv, h)
-			if w.Code != 200 {
-				t.Fatalf("%d %s", w.Code, w.Body)
-			}
-			body := w.Body.String()
+			_, body := grubScript(t, false, tc.path, tc.via)
 			if !strings.Contains(body, read) {
 				t.Errorf("the script does not read the asset key as\n%s\nit is:\n%s", read, body)
 			}
@@ -135,7 +112,7 @@ fi
 				return
 			}
 			cfg := filepath.Join(t.TempDir(), "grub.cfg")
-			if err := os.WriteFile(cfg, w.Body.Bytes(), 0o644); err != nil {
+			if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if out, err := exec.Command(check, cfg).CombinedOutput(); err != nil {
@@ -228,4 +205,25 @@ func TestEFIBootGrub(t *testing.T) {
 	if st := s.Status()["n1"]; st.Stage != "EFI" || st.Sent != "grub.cfg" {
 		t.Errorf("n1 status %s %s, want EFI grub.cfg", st.Stage, st.Sent)
 	}
+}
+
+// grubScript is what the daemon of a grubNodes fixture (ipaddr
+// 10.0.0.254, TLS as tls) answers a privileged GET of path with, via
+// naming the transport in X-Wwboot-Via ("" for none), and the daemon;
+// not 200 fails.
+func grubScript(t *testing.T, tls bool, path, via string) (*Server, string) {
+	t.Helper()
+	f := newFixture(t, grubNodes, false)
+	f.cfg.Ipaddr = "10.0.0.254"
+	f.cfg.Warewulf.TLS = tls
+	var h http.Header
+	if via != "" {
+		h = http.Header{"X-Wwboot-Via": {via}}
+	}
+	s := f.server(t)
+	w := get(s.Handler(), path, priv, h)
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	return s, w.Body.String()
 }
