@@ -47,7 +47,7 @@ step "$wwctl" overlay show --render n001 hosts etc/hosts.ww
 step "$wwctl" overlay build
 step "$wwctl" node set n003 --ipaddr 10.0.1.33 --yes
 step "$wwctl" overlay build
-step ls -l "$tmp/var/warewulf/provision/overlays/n001"
+step ls -l "$tmp/var/warewulf/provision/overlays"
 
 # Images: a busybox image needs no network; exec needs root.
 step "$wwctl" image create --list

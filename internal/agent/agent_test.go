@@ -234,7 +234,7 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 	}
 	// The node's own archive, uncompressed, a section of its pack (the
 	// format is in internal/overlay/pack.go).
-	p := filepath.Join(d.built, "n1", "__RUNTIME__.pack")
+	p := filepath.Join(d.built, "n1.pack")
 	st, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
@@ -243,17 +243,17 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const magic = "wwboot overlay pack 1\n"
+	const magic = "wwboot overlay pack 2\n"
 	n := int(binary.BigEndian.Uint32(data[len(magic):]))
-	var m struct {
+	var idx map[string]struct {
 		Sections map[string]struct{ Off, Len int }
 	}
-	if err := json.Unmarshal(data[len(magic)+4:len(magic)+4+n], &m); err != nil {
+	if err := json.Unmarshal(data[len(magic)+4:len(magic)+4+n], &idx); err != nil {
 		t.Fatal(err)
 	}
-	gz, ok := m.Sections["own.img"]
+	gz, ok := idx["runtime"].Sections["own.img"]
 	if !ok {
-		t.Fatalf("no uncompressed archive built: %v", m.Sections)
+		t.Fatalf("no uncompressed archive built: %v", idx["runtime"].Sections)
 	}
 	data[len(magic)+4+n+gz.Off+gz.Len/2] ^= 0xff
 	sitetest.WriteMode(t, p, string(data), st.Mode().Perm())

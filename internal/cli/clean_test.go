@@ -13,7 +13,7 @@ func TestClean(t *testing.T) {
 	if out := tr.mustRun("clean"); out != "Nothing to clean\n" {
 		t.Errorf("clean of a clean tree: %q", out)
 	}
-	stale := filepath.Join(tr.root, "var/warewulf/provision/overlays/gone/__SYSTEM__.pack")
+	stale := filepath.Join(tr.root, "var/warewulf/provision/overlays/gone.pack")
 	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -21,10 +21,10 @@ func TestClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := tr.mustRun("clean", "--dry-run")
-	if !strings.HasPrefix(out, "Would remove "+filepath.Dir(stale)+" (overlay images of a node no longer in nodes.conf)") {
+	if !strings.HasPrefix(out, "Would remove "+stale+" (overlay images of a node no longer in nodes.conf)") {
 		t.Errorf("clean --dry-run: %q", out)
 	}
-	if out := tr.mustRun("clean"); !strings.HasPrefix(out, "Removed "+filepath.Dir(stale)) {
+	if out := tr.mustRun("clean"); !strings.HasPrefix(out, "Removed "+stale) {
 		t.Errorf("clean: %q", out)
 	}
 	if _, err := os.Stat(stale); err == nil {

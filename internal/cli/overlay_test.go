@@ -43,10 +43,8 @@ func TestOverlayWorkflow(t *testing.T) {
 	if out := tr.mustRun("overlay", "build", "n1"); !strings.Contains(out, "1 built, 1 unchanged, 0 failed") {
 		t.Errorf("build after an edit: %s", out)
 	}
-	for _, p := range []string{"__SYSTEM__.pack", "__RUNTIME__.pack"} {
-		if _, err := os.Stat(filepath.Join(tr.root, "var/warewulf/provision/overlays/n1", p)); err != nil {
-			t.Error(err)
-		}
+	if _, err := os.Stat(filepath.Join(tr.root, "var/warewulf/provision/overlays/n1.pack")); err != nil {
+		t.Error(err)
 	}
 	info := tr.mustRun("overlay", "info", "site", "etc/motd.ww")
 	for _, want := range []string{"VARIABLE                 OPTION    TYPE    HELP", ".NetDevs.default.Ipaddr  --ipaddr  IP      IPv4 address"} {

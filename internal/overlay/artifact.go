@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -130,7 +129,7 @@ func (b *Builder) Artifact(ctx context.Context, snap *Snapshot, node string, k I
 // assemble lists the parts of node's image of kind k in format f, as its
 // manifest records them.
 func (b *Builder) assemble(node string, k ImageKind, f compress.Format) (*Artifact, error) {
-	m := b.manifest(filepath.Join(b.Dir, node, packName(k.Base())))
+	m := b.manifest(node, k)
 	if m == nil {
 		return nil, fmt.Errorf("node %q has no %s overlay image; run wwctl overlay build", node, k)
 	}
@@ -140,7 +139,7 @@ func (b *Builder) assemble(node string, k ImageKind, f compress.Format) (*Artifa
 // assembleFrom lists the parts manifest m records, each as it is on disk
 // now.
 func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress.Format) (*Artifact, error) {
-	pack := filepath.Join(b.Dir, node, packName(k.Base()))
+	pack := m.path
 	a := &Artifact{Node: node, Kind: k, Format: f, Parts: make([]Part, 0, 3)}
 	derived := false
 	if m.Shared != "" {
@@ -212,41 +211,52 @@ func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress
 	return a, nil
 }
 
-type cachedManifest struct {
+type cachedPack struct {
 	ino, size uint64
 	mod       int64
-	m         *manifest
+	idx       packIndex
 }
 
-// manifest is the manifest of the pack at path, through the Builder's
-// cache: a stat instead of a read and a parse when the file is the one
-// read before. The manifest returned must not be modified.
-func (b *Builder) manifest(path string) *manifest {
+// manifest is the manifest of node's image of kind k, nil when its pack
+// holds none. A node without a pack may have one of the layout before
+// (legacyPackPath), read until its next build replaces it.
+func (b *Builder) manifest(node string, k ImageKind) *manifest {
+	if idx := b.pack(packPath(b.Dir, node), k); idx != nil {
+		return idx[k]
+	}
+	return b.pack(legacyPackPath(b.Dir, node, k), k)[k]
+}
+
+// pack is the index of the pack at path (a pack of the layout before
+// read as an image of kind old), through the Builder's cache: a stat
+// instead of a read and a parse when the file is the one read before.
+// The index returned must not be modified.
+func (b *Builder) pack(path string, old ImageKind) packIndex {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
-		return readPack(path)
+		return readPack(path, old)
 	}
-	key := cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano()}
+	key := cachedPack{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano()}
 	if c, ok := b.manifests.Load(path); ok {
-		if c := c.(*cachedManifest); c.ino == key.ino && c.size == key.size && c.mod == key.mod {
-			return c.m
+		if c := c.(*cachedPack); c.ino == key.ino && c.size == key.size && c.mod == key.mod {
+			return c.idx
 		}
 	}
-	m := readPack(path)
-	if m != nil {
-		key.m = m
+	idx := readPack(path, old)
+	if idx != nil {
+		key.idx = idx
 		b.manifests.Store(path, &key)
 	}
-	return m
+	return idx
 }
 
-// remember caches m as the manifest of the pack at path, which holds it
+// remember caches idx as the index of the pack at path, which holds it
 // (a build just wrote it).
-func (b *Builder) remember(path string, m *manifest) {
+func (b *Builder) remember(path string, idx packIndex) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return
@@ -255,7 +265,7 @@ func (b *Builder) remember(path string, m *manifest) {
 	if !ok {
 		return
 	}
-	b.manifests.Store(path, &cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano(), m: m})
+	b.manifests.Store(path, &cachedPack{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano(), idx: idx})
 }
 
 // upToDate returns node's manifest of kind k when the image was built

@@ -78,10 +78,10 @@ type Builder struct {
 	flights map[string]*flight
 	pending []*flight
 	running int
-	// manifests caches parsed manifests by path, each valid while the
-	// file keeps its inode, size and modification time (builds replace
-	// manifests by rename, so a new one is a new inode).
-	manifests sync.Map // path -> *cachedManifest
+	// manifests caches the parsed indexes of packs by path, each valid
+	// while the file keeps its inode, size and modification time (builds
+	// replace packs by rename, so a new one is a new inode).
+	manifests sync.Map // path -> *cachedPack
 	// derived are the forms of archives made on demand (derive.go).
 	derived derivedForms
 	// builds counts the images Artifact built, waits the callers that
@@ -133,8 +133,10 @@ type manifest struct {
 	// that a node can tell bytes damaged on disk or on the way.
 	Bodies map[string]bodySums `json:"bodies,omitempty"`
 
-	// dataStart is the offset of the pack's data, where the sections'
-	// offsets start (set when read).
+	// path is the pack the manifest was read from, and dataStart the
+	// offset of its data, where the sections' offsets start (set when
+	// read).
+	path      string
 	dataStart int64
 }
 
@@ -179,7 +181,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	if err := os.MkdirAll(filepath.Join(b.Dir, sharedDir), 0o755); err != nil {
 		return nil, fmt.Errorf("build overlays: %w", err)
 	}
-	lk, err := openLock(filepath.Join(b.Dir, ".lock"), false)
+	lk, err := openLock(filepath.Join(b.Dir, ".lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +250,8 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	}
 
 	// Render what is stale.
-	b.parallel(ctx, jobs, snap, st.files, func(r *renderers, j *job) {
+	b.parallel(ctx, len(jobs), snap, st.files, func(r *renderers, i int) {
+		j := jobs[i]
 		if j.err != nil {
 			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: j.err}
 			tick()
@@ -287,12 +290,26 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	if err != nil {
 		return nil, err
 	}
-	b.parallel(ctx, jobs, snap, st.files, func(w *renderers, j *job) {
+	// A node's images are written together, into its one pack.
+	var nodes [][]*job
+	at := map[string]int{}
+	for _, j := range jobs {
 		if j.tree == nil {
-			return
+			continue
 		}
-		j.res = st.write(ctx, w, j, shared[j.group])
-		tick()
+		i, ok := at[j.node]
+		if !ok {
+			i = len(nodes)
+			at[j.node] = i
+			nodes = append(nodes, nil)
+		}
+		nodes[i] = append(nodes[i], j)
+	}
+	b.parallel(ctx, len(nodes), snap, st.files, func(w *renderers, i int) {
+		st.write(ctx, w, nodes[i], shared)
+		for range nodes[i] {
+			tick()
+		}
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -360,35 +377,30 @@ func (r *renderers) get(overlays []string) (*Renderer, error) {
 	return x, nil
 }
 
-func (b *Builder) parallel(ctx context.Context, jobs []*job, snap *Snapshot, files *fileCache, do func(*renderers, *job)) {
+// parallel calls do for 0..n-1 on the Builder's workers, each with its
+// own renderers, until ctx ends.
+func (b *Builder) parallel(ctx context.Context, n int, snap *Snapshot, files *fileCache, do func(*renderers, int)) {
 	workers := b.Workers
 	if workers <= 0 {
 		workers = 2
 	}
-	ch := make(chan *job)
+	ch := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := &renderers{snap: snap, files: files, byKey: map[string]*Renderer{}}
-			for j := range ch {
-				do(r, j)
+			for i := range ch {
+				do(r, i)
 			}
 		}()
 	}
-	// One kind after the other: the images of one node, which share its
-	// directory lock, are then not written by two workers at once.
-	for _, system := range []bool{true, false} {
-		for _, j := range jobs {
-			if (j.kind == System) != system {
-				continue
-			}
-			if ctx.Err() != nil {
-				break
-			}
-			ch <- j
+	for i := range n {
+		if ctx.Err() != nil {
+			break
 		}
+		ch <- i
 	}
 	close(ch)
 	wg.Wait()
@@ -415,15 +427,10 @@ type buildState struct {
 	// by its path: every node of the group continues from it.
 	sharedStates map[string][]byte
 	newShared    bool
-	// made are the node directories this build created: the node's
-	// other image finds nothing old beside it (removeOld).
-	made map[string]bool
 	// assumePresent skips checking that every form of the archives is on
 	// disk (Artifact checks the ones it serves).
 	assumePresent bool
 }
-
-func (s *buildState) nodeDir(node string) string { return filepath.Join(s.b.Dir, node) }
 
 // check decides whether j's image is up to date: same inputs, same
 // files read with the same content, archives present.
@@ -433,10 +440,11 @@ func (s *buildState) check(j *job, force bool) error {
 		return err
 	}
 	j.inputs, j.force = inputs, force
-	j.old = s.b.manifest(s.packPath(j.node, j.kind))
+	j.old = s.b.manifest(j.node, j.kind)
 	// An image built before bodies were recorded is built again, once,
-	// so that the daemon can give its sha256.
-	if force || j.old == nil || j.old.Bodies == nil || j.old.Inputs != inputs || !s.readsCurrent(j.old.Reads) || (!s.assumePresent && !s.present(j.old)) {
+	// so that the daemon can give its sha256; one in the layout before
+	// packs held both images is built into the node's pack.
+	if force || j.old == nil || j.old.Bodies == nil || j.old.path != packPath(s.b.Dir, j.node) || j.old.Inputs != inputs || !s.readsCurrent(j.old.Reads) || (!s.assumePresent && !s.present(j.old)) {
 		return nil
 	}
 	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged, Bytes: j.old.uncompressed()}
@@ -446,11 +454,6 @@ func (s *buildState) check(j *job, force bool) error {
 // uncompressed is the size of the node's own and secret archives.
 func (m *manifest) uncompressed() int64 {
 	return m.Sections[sectionName(false, compress.None)].Len + m.Sections[sectionName(true, compress.None)].Len
-}
-
-// packPath is the pack of node's image of kind k.
-func (s *buildState) packPath(node string, k ImageKind) string {
-	return filepath.Join(s.nodeDir(node), packName(k.Base()))
 }
 
 // readsCurrent reports whether every file a rendering read still has the

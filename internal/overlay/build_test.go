@@ -242,7 +242,7 @@ func TestBadTemplateKeepsPreviousArchive(t *testing.T) {
 func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 	f := newBuildFixture(t)
 	f.build(t)
-	pack := filepath.Join(f.builder.Dir, "n1", "__SYSTEM__.pack")
+	pack := packPath(f.builder.Dir, "n1")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var readErr error
@@ -263,9 +263,15 @@ func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 				readErr = err
 				return
 			}
-			m, err := decodePackHead(fh)
+			idx, err := decodePackHead(fh, "")
 			if err != nil {
 				readErr = fmt.Errorf("read %d: %w", reads, err)
+				fh.Close()
+				return
+			}
+			m := idx[System]
+			if m == nil {
+				readErr = fmt.Errorf("read %d: no system image in the pack", reads)
 				fh.Close()
 				return
 			}
@@ -525,11 +531,15 @@ func TestBuildRemovesWhatAKilledBuildLeft(t *testing.T) {
 	f.build(t)
 	dir := f.builder.Dir
 	leftovers := []string{
-		filepath.Join(dir, "n1", ".system-0123.img.zst.tmp-4242"),
+		filepath.Join(dir, ".n1.pack.tmp-4242"),
+		filepath.Join(dir, "n1", ".system-0123.img.zst.tmp-4242"), // a node directory, from before packs
 		filepath.Join(dir, sharedDir, ".abcd.img.gz.tmp-77"),
 	}
 	for _, p := range leftovers {
 		sitetest.Write(t, p, "half an archive")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "n2"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.Symlink("system-0123.img.gz", filepath.Join(dir, "n2", "__SYSTEM__.img.gz.tmp")); err != nil {
 		t.Fatal(err)

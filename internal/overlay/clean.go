@@ -10,8 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Orphans lists the node directories under Dir that belong to no node of
-// keep: what deleted (or renamed) nodes left.
+// Orphans lists the packs under Dir that belong to no node of keep: what
+// deleted (or renamed) nodes left. A node directory (the layout before
+// packs held both images) of such a node is listed too.
 func (b *Builder) Orphans(keep func(node string) bool) ([]string, error) {
 	entries, err := os.ReadDir(b.Dir)
 	if os.IsNotExist(err) {
@@ -22,15 +23,21 @@ func (b *Builder) Orphans(keep func(node string) bool) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		// .shared, .lock and temporary files are the builds' own.
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") && !keep(e.Name()) {
+		// .shared, .locks, .lock and temporary files are the builds' own.
+		node, pack := packNode(e)
+		if !pack && e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			node = e.Name()
+		} else if !pack {
+			continue
+		}
+		if !keep(node) {
 			out = append(out, filepath.Join(b.Dir, e.Name()))
 		}
 	}
 	return out, nil
 }
 
-// RemoveOrphans removes the node directories Orphans lists, and then the
+// RemoveOrphans removes the packs and directories Orphans lists, and then the
 // shared archives only they used. It waits until no build runs (it takes
 // the builds' lock exclusively), so a build never loses a directory it
 // writes.
@@ -38,7 +45,7 @@ func (b *Builder) RemoveOrphans(ctx context.Context, keep func(node string) bool
 	if _, err := os.Stat(b.Dir); os.IsNotExist(err) {
 		return nil, nil
 	}
-	lk, err := openLock(filepath.Join(b.Dir, ".lock"), false)
+	lk, err := openLock(filepath.Join(b.Dir, ".lock"))
 	if err != nil {
 		return nil, err
 	}

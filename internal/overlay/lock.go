@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,11 +16,10 @@ import (
 // Builds of one directory run at the same time, in one process (the
 // daemon's on-demand builds) or several (wwctl overlay build beside the
 // daemon). Each holds the directory's lock file (<Dir>/.lock) shared for
-// its whole length, and a node's directory locked (flock on the directory
-// itself, no file of its own) while it writes that node's images. What
-// needs every build to be away, removing what a killed build left and
-// the shared archives no image refers to any more, takes the lock file
-// exclusively.
+// its whole length, and a node's lock (lockNode) while it writes that
+// node's pack. What needs every build to be away, removing what a killed
+// build left and the shared archives no image refers to any more, takes
+// the lock file exclusively.
 
 // flockFile is an open file holding, or waiting for, a flock(2) lock.
 type flockFile struct {
@@ -25,16 +27,12 @@ type flockFile struct {
 	path string
 }
 
-// openLock opens (creating it if need be) the lock file at path, or, when
-// dir is set, the directory at path.
-func openLock(path string, dir bool) (*flockFile, error) {
-	var f *os.File
-	var err error
-	if dir {
-		f, err = os.Open(path)
-	} else {
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	}
+// lockDir is the directory under Dir of the nodes' lock files.
+const lockDir = ".locks"
+
+// openLock opens (creating it if need be) the lock file at path.
+func openLock(path string) (*flockFile, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -82,9 +80,24 @@ func (l *flockFile) close() {
 	_ = l.f.Close()
 }
 
-// lockDir locks the node directory dir for writing its images.
-func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
-	l, err := openLock(dir, true)
+// nodeLocks is how many lock files the nodes' locks are spread over.
+const nodeLocks = 64
+
+// lockNode locks node's pack for writing it: one of nodeLocks lock files
+// in <Dir>/.locks, picked by a hash of the name, so that no file is made
+// per node. Two nodes may share a lock: a build holds one at a time.
+func (b *Builder) lockNode(ctx context.Context, node string) (unlock func(), err error) {
+	h := fnv.New32a()
+	h.Write([]byte(node))
+	dir := filepath.Join(b.Dir, lockDir)
+	path := filepath.Join(dir, fmt.Sprintf("%02d", h.Sum32()%nodeLocks))
+	l, err := openLock(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("lock node %s: %w", node, err)
+		}
+		l, err = openLock(path)
+	}
 	if err != nil {
 		return nil, err
 	}

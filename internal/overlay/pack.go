@@ -7,32 +7,48 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/wwboot/wwboot/internal/compress"
 )
 
-// A pack is one node's built image of one kind, in one file
-// (<node>/<Base>.pack, e.g. n1/__SYSTEM__.pack), so that a build writes
-// one file per image instead of an archive per format and part, a
-// manifest and a link (each a new inode, which is what a build of
-// thousands of nodes spent its time on). It is:
+// A pack is one node's built images, both kinds, in one file
+// (<node>.pack, e.g. n1.pack, beside the other nodes' packs), so that a
+// build writes one file per node instead of a directory holding an
+// archive per format, part and kind, a manifest and a link (each a new
+// inode, which is what a build of thousands of nodes spent its time on).
+// It is:
 //
 //	packMagic (22 bytes)
-//	the manifest's length, 4 bytes big-endian
-//	the manifest, JSON
-//	the data: the sections the manifest lists
+//	the index's length, 4 bytes big-endian
+//	the index, JSON: the manifest of each kind the pack holds, by kind
+//	the data: the sections the manifests list
 //
-// The manifest's Sections give each archive form (the node's own archive
-// and its secret archive, each in storedFormats) as an offset
+// Each manifest's Sections give each archive form (the image's own
+// archive and its secret archive, each in storedFormats) as an offset
 // from the start of the data and a length; the daemon sends a section
 // straight from the file (sendfile(2) from an offset). A pack holding a
 // secret archive is the daemon's alone (0600), any other 0640. A build
-// replaces a pack by rename, so a reader that opened one reads it whole.
-const packMagic = "wwboot overlay pack 1\n"
+// replaces a pack by rename, holding the node's lock (lockNode), and
+// copies the kind it did not build from the pack it replaces; a reader
+// that opened one reads it whole.
+const packMagic = "wwboot overlay pack 2\n"
 
-// maxManifest bounds the manifest a pack may declare.
+// packMagic1 starts a pack of the layout before (NODE/__SYSTEM__.pack,
+// NODE/__RUNTIME__.pack): one image, its manifest in place of the
+// index. Such packs are served until the node's next build replaces them.
+const packMagic1 = "wwboot overlay pack 1\n"
+
+// legacyPackPath is where the layout before kept node's pack of kind k.
+func legacyPackPath(dir, node string, k ImageKind) string {
+	return filepath.Join(dir, node, k.Base()+packExt)
+}
+
+// maxManifest bounds the index a pack may declare.
 const maxManifest = 64 << 20
 
 // section is where one archive form is in a pack's data.
@@ -41,8 +57,23 @@ type section struct {
 	Len int64 `json:"len"`
 }
 
-// packName is the file name of the pack of images of base.
-func packName(base string) string { return base + ".pack" }
+// packIndex is what a pack holds: a manifest by kind.
+type packIndex map[ImageKind]*manifest
+
+// packPath is the pack of node's images under dir.
+func packPath(dir, node string) string { return filepath.Join(dir, node+packExt) }
+
+// packExt ends a pack's file name.
+const packExt = ".pack"
+
+// packNode returns the node whose pack e is, if it is one.
+func packNode(e fs.DirEntry) (string, bool) {
+	node, ok := strings.CutSuffix(e.Name(), packExt)
+	if !ok || node == "" || strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+		return "", false
+	}
+	return node, true
+}
 
 // sectionName names the form f of the own or the secret archive in
 // manifest.Sections.
@@ -53,9 +84,10 @@ func sectionName(secret bool, f compress.Format) string {
 	return "own.img" + f.Ext()
 }
 
-// encodePack returns a pack of m and data (m.Sections pointing into data).
-func encodePack(m *manifest, data []byte) ([]byte, error) {
-	js, err := json.Marshal(m)
+// encodePack returns a pack of idx and data (each manifest's Sections
+// pointing into data).
+func encodePack(idx packIndex, data []byte) ([]byte, error) {
+	js, err := json.Marshal(idx)
 	if err != nil {
 		return nil, err
 	}
@@ -66,38 +98,49 @@ func encodePack(m *manifest, data []byte) ([]byte, error) {
 	return append(out, data...), nil
 }
 
-// readPack reads the manifest at the head of the pack at path, setting
-// its dataStart; nil when the file is missing, not a pack, or shorter than
-// the sections it lists.
-func readPack(path string) *manifest {
+// readPack reads the index at the head of the pack at path, setting its
+// manifests' path and dataStart; nil when the file is missing, not a
+// pack, or shorter than the sections it lists. A pack of the layout
+// before (packMagic1) is read as holding an image of kind old.
+func readPack(path string, old ImageKind) packIndex {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	m, err := decodePackHead(f)
+	idx, err := decodePackHead(f, old)
 	if err != nil {
 		return nil
 	}
-	if st, err := f.Stat(); err != nil || st.Size() < m.end() {
+	st, err := f.Stat()
+	if err != nil {
 		return nil
 	}
-	return m
+	for _, m := range idx {
+		if st.Size() < m.end() {
+			return nil
+		}
+		m.path = path
+	}
+	return idx
 }
 
-func decodePackHead(r io.Reader) (*manifest, error) {
+// decodePackHead reads a pack's head: its index, or, in a pack of the
+// layout before, its manifest as that of an image of kind old.
+func decodePackHead(r io.Reader, old ImageKind) (packIndex, error) {
 	head := make([]byte, 4096)
 	n, err := io.ReadFull(r, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, err
 	}
 	head = head[:n]
-	if len(head) < len(packMagic)+4 || !bytes.HasPrefix(head, []byte(packMagic)) {
+	v1 := bytes.HasPrefix(head, []byte(packMagic1))
+	if len(head) < len(packMagic)+4 || !v1 && !bytes.HasPrefix(head, []byte(packMagic)) {
 		return nil, errors.New("not an overlay pack")
 	}
 	size := int64(binary.BigEndian.Uint32(head[len(packMagic):]))
 	if size > maxManifest {
-		return nil, fmt.Errorf("overlay pack manifest of %d bytes", size)
+		return nil, fmt.Errorf("overlay pack index of %d bytes", size)
 	}
 	start := int64(len(packMagic)) + 4
 	js := head[start:]
@@ -110,15 +153,26 @@ func decodePackHead(r io.Reader) (*manifest, error) {
 		}
 		js = append(js, rest...)
 	}
-	m := &manifest{}
-	if err := json.Unmarshal(js, m); err != nil {
+	idx := packIndex{}
+	if v1 {
+		m := &manifest{}
+		if err := json.Unmarshal(js, m); err != nil {
+			return nil, err
+		}
+		idx[old] = m
+	} else if err := json.Unmarshal(js, &idx); err != nil {
 		return nil, err
 	}
-	if m.Own == "" && m.Shared == "" {
-		return nil, errors.New("overlay pack manifest names no archive")
+	for k, m := range idx {
+		if (k != System && k != Runtime) || m == nil {
+			return nil, fmt.Errorf("overlay pack index names an image %q", k)
+		}
+		if m.Own == "" && m.Shared == "" {
+			return nil, fmt.Errorf("overlay pack's %s manifest names no archive", k)
+		}
+		m.dataStart = start + size
 	}
-	m.dataStart = start + size
-	return m, nil
+	return idx, nil
 }
 
 // end is the offset in the pack just after its last section.
@@ -140,16 +194,33 @@ func (m *manifest) sectionBytes(data []byte, secret bool, f compress.Format) ([]
 	return data[s.Off : s.Off+s.Len], true
 }
 
-// readPackData returns the data of the pack at path whose manifest is m.
-func readPackData(path string, m *manifest) ([]byte, error) {
+// imageBytes returns the sections of the image m describes, read from
+// the pack m was read from, as one block with m's sections moved to
+// point into it (the manifest returned is a copy); a build that replaces
+// a node's pack without building that image keeps it this way.
+func imageBytes(m *manifest) (*manifest, []byte, error) {
+	path := m.path
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	data := make([]byte, m.end()-m.dataStart)
-	if _, err := f.ReadAt(data, m.dataStart); err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Base(path), err)
+	c := *m
+	c.Sections = make(map[string]section, len(m.Sections))
+	names := make([]string, 0, len(m.Sections))
+	for name := range m.Sections {
+		names = append(names, name)
 	}
-	return data, nil
+	slices.Sort(names)
+	var data []byte
+	for _, name := range names {
+		s := m.Sections[name]
+		buf := make([]byte, s.Len)
+		if _, err := f.ReadAt(buf, m.dataStart+s.Off); err != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", filepath.Base(path), err)
+		}
+		c.Sections[name] = section{Off: int64(len(data)), Len: s.Len}
+		data = append(data, buf...)
+	}
+	return &c, data, nil
 }

@@ -3,14 +3,14 @@
 // boot and while they run, and serves them (Archives).
 //
 // On disk, under the Builder's Dir (<wwprovisiondir>/overlays): a node's
-// image of each kind is one pack file, NODE/__SYSTEM__.pack or
-// NODE/__RUNTIME__.pack (format in pack.go: header, JSON manifest with
-// section offsets, the node's own and secret archives uncompressed; the
-// compressed forms are made from them when asked, derive.go),
-// 0600 when it holds secret files and 0640 otherwise; the archives
-// shared by nodes with the same overlays are .shared/SUM.img{,.gz,.zst}
-// with a manifest per group, .shared/GROUP.json; .lock is the lock file
-// builds share (lock.go).
+// images, system and runtime, are one pack file, NODE.pack (format in
+// pack.go: header, JSON index of each image's manifest with section
+// offsets, the images' own and secret archives uncompressed; the
+// compressed forms are made from them when asked, derive.go), 0600 when
+// it holds secret files and 0640 otherwise; the archives shared by nodes
+// with the same overlays are .shared/SUM.img{,.gz,.zst} with a manifest
+// per group, .shared/GROUP.json; .lock is the lock file builds share and
+// .locks/NN the nodes' locks (lock.go).
 package overlay
 
 import (

@@ -112,11 +112,151 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 	return out, nil
 }
 
-// write writes a node's image: its own archive, every entry that is not
-// in the shared archive as it is, and its secret archive, in every form,
-// into the node's pack, holding the node's directory lock.
-func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sharedSet) Result {
-	res := Result{Node: j.node, Kind: j.kind}
+// image is one image a build made, before it is in its pack: its
+// manifest and data, the manifest's sections pointing into data.
+type image struct {
+	kind ImageKind
+	j    *job // nil for an image kept from the pack replaced
+	m    *manifest
+	data []byte
+}
+
+// write writes a node's images (js, the jobs of one node this build
+// rendered) into the node's pack, holding the node's lock: for each, its
+// own archive, every entry that is not in the shared archive as it is,
+// and its secret archive, in every stored form. The kind the build did
+// not render (or failed to) is kept as the pack it replaces holds it.
+// It sets each job's result.
+func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared map[string]*sharedSet) {
+	fail := func(err error) {
+		for _, j := range js {
+			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+		}
+	}
+	imgs := make([]image, 0, len(js))
+	for _, j := range js {
+		img, err := s.image(w, j, shared[j.group])
+		if err != nil {
+			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+			continue
+		}
+		imgs = append(imgs, img)
+	}
+	if len(imgs) == 0 {
+		return
+	}
+	node := js[0].node
+	unlock, err := s.b.lockNode(ctx, node)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer unlock()
+	path := packPath(s.b.Dir, node)
+	// What is there now: the images checked, or those another build
+	// (wwctl overlay build beside the daemon) wrote since.
+	cur := s.b.pack(path, "")
+	changed := false
+	for _, img := range imgs {
+		j, m := img.j, img.m
+		j.res = Result{Node: j.node, Kind: j.kind, Status: Built, Bytes: int64(len(img.data))}
+		if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared && j.old.Secret == m.Secret {
+			j.res.Status = Unchanged
+		}
+		// When the pack holds this very image, it stays.
+		c := cur[j.kind]
+		if c == nil || j.force || c.Inputs != m.Inputs || c.Output != m.Output || c.Shared != m.Shared ||
+			c.Own != m.Own || c.Secret != m.Secret || c.Bodies == nil || !maps.Equal(c.Reads, m.Reads) || !s.present(c) {
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	// The kind not built here is copied from the pack replaced.
+	built := map[ImageKind]bool{}
+	for _, img := range imgs {
+		built[img.j.kind] = true
+	}
+	for _, k := range []ImageKind{System, Runtime} {
+		c := cur[k]
+		if cur == nil {
+			c = s.b.manifest(node, k) // the layout before
+		}
+		if c != nil && !built[k] {
+			m, data, err := imageBytes(c)
+			if err != nil {
+				fail(fmt.Errorf("node %s: keep its %s overlay image: %w", node, k, err))
+				return
+			}
+			imgs = append(imgs, image{kind: k, m: m, data: data})
+		}
+	}
+	idx := packIndex{}
+	total := 0
+	for _, img := range imgs {
+		total += len(img.data)
+	}
+	data := make([]byte, 0, total)
+	perm := archivePerm
+	for _, img := range imgs {
+		base := int64(len(data))
+		for name, sec := range img.m.Sections {
+			img.m.Sections[name] = section{Off: base + sec.Off, Len: sec.Len}
+		}
+		data = append(data, img.data...)
+		idx[img.kind] = img.m
+		if img.m.Secret != "" {
+			perm = secretPerm
+		}
+	}
+	pack, err := encodePack(idx, data)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := atomicfile.Create(path, pack, perm); err != nil {
+		fail(err)
+		return
+	}
+	// The index just written is the one the daemon's next check and
+	// collectShared read: keep it, for the file as it is now (no other
+	// build replaces it while this one holds the node's lock).
+	for _, m := range idx {
+		m.path, m.dataStart = path, int64(len(pack)-len(data))
+	}
+	s.b.remember(path, idx)
+	// A node built before packs held both images has a directory of
+	// its own, which nothing reads any more.
+	if cur == nil {
+		removeNodeDir(filepath.Join(s.b.Dir, node))
+	}
+}
+
+// removeNodeDir deletes what builds wrote in a node's directory before a
+// node's images were one pack beside the others (a pack per kind; before
+// that an archive per form, a manifest and a link; and the temporary
+// files of a build killed while writing them), and the directory when
+// nothing else is in it. The caller holds the node's lock.
+func removeNodeDir(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		for _, base := range []string{System.Base(), Runtime.Base()} {
+			if strings.HasPrefix(n, base+".") || strings.HasPrefix(n, "."+base+".") && strings.Contains(n, ".tmp-") {
+				_ = os.Remove(filepath.Join(dir, n))
+			}
+		}
+	}
+	_ = os.Remove(dir) // fails, as it should, when something else is left
+}
+
+// image makes j's image: its archives and their manifest, with the
+// sha256 of the image as served in each format.
+func (s *buildState) image(w *renderers, j *job, shared *sharedSet) (image, error) {
 	own := map[string]string{}
 	sharedSum := ""
 	if shared != nil {
@@ -139,144 +279,54 @@ func (s *buildState) write(ctx context.Context, w *renderers, j *job, shared *sh
 			own[p] = h
 		}
 	}
-	fail := func(err error) Result { return Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err} }
 	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sections: map[string]section{}}
-	var data, secretData []byte
+	var ownData, secretData []byte
 	if len(own) > 0 || sharedSum == "" {
 		var err error
-		if data, err = s.archive(own); err != nil {
-			return fail(err)
+		if ownData, err = s.archive(own); err != nil {
+			return image{}, err
 		}
-		sum := sha256.Sum256(data)
+		sum := sha256.Sum256(ownData)
 		m.Own = hex.EncodeToString(sum[:])
 	}
 	if len(secret) > 0 {
 		var err error
 		if secretData, err = s.archive(secret); err != nil {
-			return fail(err)
+			return image{}, err
 		}
 		sum := sha256.Sum256(secretData)
 		m.Secret = hex.EncodeToString(sum[:])
 	}
-	res.Bytes = int64(len(data) + len(secretData))
-	dir := s.nodeDir(j.node)
-	// A directory made by this build holds nothing to clean up
-	// (removeOld), also when the node's other image is written.
-	s.mu.Lock()
-	fresh := s.made[j.node]
-	s.mu.Unlock()
-	if err := os.Mkdir(dir, 0o755); err == nil {
-		fresh = true
-		s.mu.Lock()
-		if s.made == nil {
-			s.made = map[string]bool{}
-		}
-		s.made[j.node] = true
-		s.mu.Unlock()
-	} else if !errors.Is(err, fs.ErrExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fail(err)
-		}
-	}
-	unlock, err := lockDir(ctx, dir)
-	if err != nil {
-		return fail(err)
-	}
-	defer unlock()
-	status := func() Status {
-		if j.old != nil && j.old.Own == m.Own && j.old.Shared == m.Shared && j.old.Secret == m.Secret {
-			return Unchanged
-		}
-		return Built
-	}
-	path := s.packPath(j.node, j.kind)
-	// What is there now: the image checked, or one another build (wwctl
-	// overlay build beside the daemon) wrote since. When that is this
-	// very image, it stays.
-	cur := s.b.manifest(path)
-	if cur != nil && !j.force && cur.Inputs == m.Inputs && cur.Output == m.Output && cur.Shared == m.Shared &&
-		cur.Own == m.Own && cur.Secret == m.Secret && cur.Bodies != nil && maps.Equal(cur.Reads, m.Reads) && s.present(cur) {
-		res.Status = status()
-		return res
-	}
-	// The forms of an archive the pack on disk holds already are taken
-	// from it rather than compressed again (a template's input changed,
-	// its output did not), unless the build is forced, which repairs a
-	// damaged pack.
-	var prev []byte
-	if cur != nil && !j.force && (cur.Own == m.Own || cur.Secret == m.Secret) {
-		if prev, err = readPackData(path, cur); err != nil {
-			prev = nil
-		}
-	}
-	type form struct {
-		secret bool
-		f      compress.Format
-		out    []byte
-	}
-	forms := make([]form, 0, 2*len(storedFormats))
-	total := 0
+	var data []byte
 	for _, a := range []struct {
 		secret bool
 		sum    string
 		data   []byte
-	}{{false, m.Own, data}, {true, m.Secret, secretData}} {
+	}{{false, m.Own, ownData}, {true, m.Secret, secretData}} {
 		if a.sum == "" {
 			continue
 		}
-		same := prev != nil && (a.secret && cur.Secret == a.sum || !a.secret && cur.Own == a.sum)
 		for _, f := range storedFormats {
-			out, ok := []byte(nil), false
-			if same {
-				out, ok = cur.sectionBytes(prev, a.secret, f)
+			out, err := compressed(a.data, f, w)
+			if err != nil {
+				return image{}, err
 			}
-			if !ok {
-				if out, err = compressed(a.data, f, w); err != nil {
-					return fail(err)
-				}
-				if f != compress.None {
-					out = bytes.Clone(out) // the encoder's buffer, reused by its next call
-				}
-			}
-			forms = append(forms, form{a.secret, f, out})
-			total += len(out)
+			m.Sections[sectionName(a.secret, f)] = section{Off: int64(len(data)), Len: int64(len(out))}
+			data = append(data, out...)
 		}
 	}
-	packData := make([]byte, 0, total)
-	for _, fm := range forms {
-		m.Sections[sectionName(fm.secret, fm.f)] = section{Off: int64(len(packData)), Len: int64(len(fm.out))}
-		packData = append(packData, fm.out...)
+	// The sums of an image the node's pack holds already are kept, unless
+	// the build is forced, which repairs a damaged pack.
+	if o := j.old; o != nil && !j.force && o.Bodies != nil && o.Shared == m.Shared && o.Own == m.Own && o.Secret == m.Secret &&
+		len(o.Sections) == len(m.Sections) {
+		m.Bodies = o.Bodies
+	} else {
+		var err error
+		if m.Bodies, err = s.bodies(m, data); err != nil {
+			return image{}, err
+		}
 	}
-	if cur != nil && !j.force && prev != nil && cur.Bodies != nil && cur.Shared == m.Shared && cur.Own == m.Own && cur.Secret == m.Secret &&
-		len(cur.Sections) == len(m.Sections) {
-		m.Bodies = cur.Bodies
-	} else if m.Bodies, err = s.bodies(m, packData); err != nil {
-		return fail(err)
-	}
-	pack, err := encodePack(m, packData)
-	if err != nil {
-		return fail(err)
-	}
-	perm := archivePerm
-	if m.Secret != "" {
-		perm = secretPerm
-	}
-	if err := atomicfile.Create(path, pack, perm); err != nil {
-		return fail(err)
-	}
-	// The manifest just written is the one the daemon's next check and
-	// collectShared read: keep it, for the file as it is now (no other
-	// build replaces it while this one holds the directory's lock).
-	m.dataStart = int64(len(pack) - len(packData))
-	s.b.remember(path, m)
-	// Once a node has its pack, what is beside it is a killed build's
-	// temporary file at most, which the first build of a process removes
-	// (removeLeftovers): no need to list the directory each time.
-	if cur == nil && !fresh {
-		removeOld(dir, j.kind.Base())
-	}
-	res.Status = status()
-	return res
+	return image{kind: j.kind, j: j, m: m, data: data}, nil
 }
 
 // secret reports whether the entry with hash h is a secret file.
@@ -456,31 +506,11 @@ func outputDigest(tree map[string]string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// removeOld deletes what a node directory holds of base besides its
-// pack: the archives, manifest and link of the format before packs, and
-// the temporary files of a build of base that was killed. The caller
-// holds the directory's lock, so no build is writing base there. A reader
-// that has a file open keeps reading it.
-func removeOld(dir, base string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	pack := packName(base)
-	for _, e := range entries {
-		n := e.Name()
-		old := strings.HasPrefix(n, base+".") && n != pack
-		temp := strings.HasPrefix(n, "."+base+".") && strings.Contains(n, ".tmp-")
-		if old || temp {
-			_ = os.Remove(filepath.Join(dir, n))
-		}
-	}
-}
-
 // removeLeftovers deletes the temporary files a build that was killed
-// left in the node directories and the shared one: atomicfile's
-// ".NAME.tmp-*" and replaceSymlink's "NAME.tmp" links. Call it only while
-// holding the build lock. It returns how many it removed.
+// left beside the packs and in the shared directory: atomicfile's
+// ".NAME.tmp-*" (and, from builds before packs held both images, the
+// same in node directories and replaceSymlink's "NAME.tmp" links). Call it
+// only while holding the build lock. It returns how many it removed.
 func (b *Builder) removeLeftovers() (int, error) {
 	dirs, err := os.ReadDir(b.Dir)
 	if err != nil {
@@ -488,19 +518,10 @@ func (b *Builder) removeLeftovers() (int, error) {
 	}
 	removed := 0
 	var errs []error
-	for _, d := range dirs {
-		if !d.IsDir() {
-			continue
-		}
-		dir := filepath.Join(b.Dir, d.Name())
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	sweep := func(dir string, entries []os.DirEntry) {
 		for _, e := range entries {
 			n := e.Name()
-			temp := strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-")
+			temp := strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") && !e.IsDir()
 			link := strings.HasSuffix(n, ".tmp") && e.Type()&fs.ModeSymlink != 0
 			if !temp && !link {
 				continue
@@ -511,6 +532,19 @@ func (b *Builder) removeLeftovers() (int, error) {
 			}
 			removed++
 		}
+	}
+	sweep(b.Dir, dirs)
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		dir := filepath.Join(b.Dir, d.Name())
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sweep(dir, entries)
 	}
 	return removed, errors.Join(errs...)
 }
@@ -531,11 +565,14 @@ func (b *Builder) collectShared() error {
 		return err
 	}
 	for _, n := range nodes {
-		if !n.IsDir() || strings.HasPrefix(n.Name(), ".") {
+		node, ok := packNode(n)
+		if !ok && n.IsDir() && !strings.HasPrefix(n.Name(), ".") {
+			node = n.Name() // a node in the layout before
+		} else if !ok {
 			continue
 		}
 		for _, k := range []ImageKind{System, Runtime} {
-			if m := b.manifest(filepath.Join(b.Dir, n.Name(), packName(k.Base()))); m != nil && m.Shared != "" {
+			if m := b.manifest(node, k); m != nil && m.Shared != "" {
 				used[m.Shared] = true
 			}
 		}

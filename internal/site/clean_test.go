@@ -23,12 +23,13 @@ func TestClean(t *testing.T) {
 			chroots, images := s.Images().Chroots, filepath.Join(s.Config().Paths.Wwprovisiondir, "images")
 			sitetest.Write(t, filepath.Join(s.Images().RootFS("rocky"), "etc/os-release"), "ID=rocky\n")
 			keep := []string{
-				filepath.Join(ov, "n1/__SYSTEM__.pack"), filepath.Join(ov, ".shared/x.json"), filepath.Join(ov, ".lock"),
+				filepath.Join(ov, "n1.pack"), filepath.Join(ov, ".shared/x.json"), filepath.Join(ov, ".lock"), filepath.Join(ov, ".locks/07"),
 				filepath.Join(images, "rocky.img.gz"), filepath.Join(images, "rocky.bootstrap-6.1.img.gz"),
 				filepath.Join(images, "rocky.img.secret.zst.sha256"),
 			}
 			gone := []string{
-				filepath.Join(ov, "n2/__SYSTEM__.pack"),
+				filepath.Join(ov, "n2.pack"),
+				filepath.Join(ov, "n3/__SYSTEM__.pack"), // a deleted node's, from before packs held both images
 				filepath.Join(chroots, ".rocky.old-123/rootfs/etc/os-release"),
 				filepath.Join(chroots, ".alma.deleted-456/rootfs/etc/os-release"),
 				filepath.Join(chroots, ".alma.new-7/rootfs/etc/os-release"),
@@ -47,7 +48,7 @@ func TestClean(t *testing.T) {
 				got = append(got, l.Path)
 			}
 			want := []string{
-				filepath.Join(ov, "n2"),
+				filepath.Join(ov, "n2.pack"), filepath.Join(ov, "n3"),
 				filepath.Join(chroots, ".alma.deleted-456"), filepath.Join(chroots, ".alma.new-7"), filepath.Join(chroots, ".rocky.old-123"),
 				filepath.Join(images, "alma.bootstrap-6.1.img.gz"), filepath.Join(images, "alma.img.gz"),
 				filepath.Join(s.CacheDir(), "warewulf"),
