@@ -100,7 +100,8 @@ architecture 00:00 for a BIOS .kpxe, 00:07 and 00:09 for x86_64 UEFI,
 00:0B for arm64 UEFI; other codes keep their binary) and written after a
 yes, or at once with --update-config or --yes; --no-update-config leaves it.
 The edit keeps the rest of the file as it is. "wwctl server" reads the new
-map when it starts or reloads (systemctl reload warewulfd).
+map when it starts: restart it (systemctl restart warewulfd); a reload
+only says that a restart is needed.
 
 Every option can also come from the environment variable Warewulf's
 script reads: IPXE_SOURCE, IPXE_REPO, IPXE_BRANCH, TARGETS, EMBED,
@@ -189,7 +190,7 @@ func (a *app) updateIpxeMap(cmd *cobra.Command, built []ipxebuild.Built, yes boo
 	if err := edit.Write(cmd.Context()); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.out(), "Wrote %s; \"systemctl reload warewulfd\" makes a running server use it\n", path)
+	fmt.Fprintf(a.out(), "Wrote %s; \"systemctl restart warewulfd\" makes a running server use it\n", path)
 	return nil
 }
 

@@ -231,7 +231,7 @@ func (d *Daemon) Reload() (warnings []string, err error) {
 		}
 		warnings = append(warnings, ws...)
 		if restartNeeded(d.cfg, c) {
-			const msg = "warewulf.conf changed ports, listeners, connection limits, DHCP/TFTP or paths: restart the daemon to apply those; the rest applies now"
+			const msg = "warewulf.conf changed ports, listeners, connection limits, DHCP/TFTP, grubboot or paths: restart the daemon to apply those; the rest applies now"
 			d.log.Warn(msg, "file", d.o.ConfigPath)
 			warnings = append(warnings, msg)
 		}
@@ -240,15 +240,16 @@ func (d *Daemon) Reload() (warnings []string, err error) {
 	return warnings, d.srv.Apply(cfg)
 }
 
-// restartNeeded reports whether now changes what the daemon opened when
-// it started with was: its listeners, connection limits, DHCP and TFTP
-// servers and paths.
+// restartNeeded reports whether now changes what the daemon opened or
+// set up when it started with was: its listeners, connection limits,
+// DHCP and TFTP servers (the loaders TFTP serves and DHCP names, and
+// grubboot, which chooses between them) and paths.
 func restartNeeded(was, now *config.Config) bool {
 	w, n := was.Warewulf, now.Warewulf
 	return n.Port != w.Port || n.TLS != w.TLS || n.TLSPort != w.TLSPort ||
 		n.MaxConnections != w.MaxConnections || n.MaxClientConnections != w.MaxClientConnections ||
-		n.IdleClientConnections != w.IdleClientConnections || n.IdleTimeout != w.IdleTimeout ||
-		!reflect.DeepEqual(now.Dhcp, was.Dhcp) || now.Tftp.Mode != was.Tftp.Mode || now.Paths != was.Paths
+		n.IdleClientConnections != w.IdleClientConnections || n.IdleTimeout != w.IdleTimeout || n.GrubBoot != w.GrubBoot ||
+		!reflect.DeepEqual(now.Dhcp, was.Dhcp) || !reflect.DeepEqual(now.Tftp, was.Tftp) || now.Paths != was.Paths
 }
 
 // watch saves the status every watchInterval when it changed, and

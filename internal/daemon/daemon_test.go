@@ -203,7 +203,7 @@ func TestReloadReadsWarewulfConf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const restart = "warewulf.conf changed ports, listeners, connection limits, DHCP/TFTP or paths: restart the daemon to apply those; the rest applies now"
+	const restart = "warewulf.conf changed ports, listeners, connection limits, DHCP/TFTP, grubboot or paths: restart the daemon to apply those; the rest applies now"
 	for _, tc := range []struct {
 		name, from, to string
 		wantWarnings   []string
@@ -252,6 +252,11 @@ func TestRestartNeeded(t *testing.T) {
 		{"idle timeout", func(c *config.Config) { c.Warewulf.IdleTimeout++ }, true},
 		{"DHCP range", func(c *config.Config) { c.Dhcp.RangeEnd = "10.0.0.99" }, true},
 		{"TFTP mode", func(c *config.Config) { c.Tftp.Mode = config.ModeExternal }, true},
+		{"grubboot", func(c *config.Config) { c.Warewulf.GrubBoot = !c.Warewulf.GrubBoot }, true},
+		{"shim of an architecture", func(c *config.Config) { c.Tftp.ShimBinaries = map[string]string{"00:07": "/srv/shimx64.efi"} }, true},
+		{"GRUB of an architecture", func(c *config.Config) { c.Tftp.GrubBinaries = map[string]string{"00:07": "/srv/grubx64.efi"} }, true},
+		{"iPXE binary", func(c *config.Config) { c.Tftp.IpxeBinaries = map[string]string{"00:00": "/srv/undionly.kpxe"} }, true},
+		{"TFTP transfers", func(c *config.Config) { c.Tftp.MaxTransfers++ }, true},
 		{"paths", func(c *config.Config) { c.Paths.Localstatedir = "/elsewhere" }, true},
 	}
 	for _, tc := range tests {
