@@ -110,6 +110,9 @@ type Renderer struct {
 	// dataOnly makes every template execute with Data, as before
 	// flatData: the differential test's reference.
 	dataOnly bool
+	// noFold leaves templates as parsed (fold.go): the reference of
+	// the folding's differential test.
+	noFold bool
 }
 
 type parsedTemplate struct {
@@ -250,7 +253,7 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	if err != nil {
 		return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
-	p := &parsedTemplate{t: t, sameForAll: r.memo != nil && sameForEveryNode(t), flat: !r.dataOnly && flatOK(t), source: r.sourcePath(o, f)}
+	p := &parsedTemplate{t: t, flat: !r.dataOnly && flatOK(t), source: r.sourcePath(o, f)}
 	when := f.ModTime
 	if r.opts.Epoch != nil {
 		when = *r.opts.Epoch
@@ -259,8 +262,30 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	}
 	p.buildTime = when.In(r.opts.Location).Format("01-02-2006 15:04:05 MST")
 	p.buildTimeUnix = strconv.FormatInt(when.Unix(), 10)
+	if !r.noFold {
+		fo, err := newFolder(r.foldArg(p, o))
+		if err != nil {
+			return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
+		}
+		fo.tree(t)
+	}
+	// After folding: a template whose node-specific parts were all in
+	// branches not taken is the same for every node.
+	p.sameForAll = r.memo != nil && sameForEveryNode(t)
 	r.parsed[f] = p
 	return p, nil
+}
+
+// foldArg is the data template p of overlay o executes with, less the
+// node: what folding evaluates node-free pipelines with.
+func (r *Renderer) foldArg(p *parsedTemplate, o *Overlay) any {
+	d := r.nodes.data(r.base, nil, r.opts.BuildHost)
+	d.Overlay = o.Name
+	d.BuildSource, d.BuildTime, d.BuildTimeUnix = p.source, p.buildTime, p.buildTimeUnix
+	if p.flat {
+		return flatten(&d)
+	}
+	return d
 }
 
 func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data execData) error {
