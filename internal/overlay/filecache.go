@@ -36,6 +36,7 @@ type fileCache struct {
 type cachedFile struct {
 	once sync.Once
 	data []byte
+	text string // data as a string, which Include returns to every node
 	err  error
 	sum  string // sha256 of data, "" when the file could not be read
 }
@@ -53,6 +54,12 @@ func newFileCache() *fileCache {
 // read returns the content of the file at p and its sha256 ("" when it
 // cannot be read).
 func (c *fileCache) read(p string) (data []byte, sum string, err error) {
+	f := c.file(p)
+	return f.data, f.sum, f.err
+}
+
+// file returns the cached file at p, read.
+func (c *fileCache) file(p string) *cachedFile {
 	c.mu.Lock()
 	f, ok := c.files[p]
 	if !ok {
@@ -69,11 +76,12 @@ func (c *fileCache) read(p string) (data []byte, sum string, err error) {
 		if f.data, f.err = os.ReadFile(p); f.err == nil {
 			s := sha256.Sum256(f.data)
 			f.sum = hex.EncodeToString(s[:])
+			f.text = string(f.data)
 		} else if isENOENT(f.err) && filepath.Clean(p) == p {
 			c.noteMissingDir(filepath.Dir(p))
 		}
 	})
-	return f.data, f.sum, f.err
+	return f
 }
 
 // underMissingDir reports whether a directory above p is known to be

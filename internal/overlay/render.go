@@ -298,7 +298,7 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 		m := v.(*memoEntry)
 		m.once.Do(func() {
 			var pieces []piece
-			pieces, m.reads, m.abort, m.err = r.execute(t, o, f, data)
+			pieces, m.reads, m.abort, m.err = r.execute(t, o, f, data, nil)
 			for _, p := range pieces {
 				e := pieceEntry(p, f)
 				e.sum = entryHash(e)
@@ -317,10 +317,8 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 		}
 		return nil
 	}
-	pieces, reads, abort, err := r.execute(t, o, f, data)
-	for k, v := range reads {
-		out.Reads[k] = v
-	}
+	// The template's reads go straight into the node's.
+	pieces, _, abort, err := r.execute(t, o, f, data, out.Reads)
 	if err != nil || abort {
 		return err
 	}
@@ -339,8 +337,10 @@ func pieceEntry(p piece, f *SourceFile) *Entry {
 	return &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data, NoBackup: p.noBackup}
 }
 
-// execute runs one template for data and splits its output.
-func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data execData) (pieces []piece, reads map[string]string, abort bool, err error) {
+// execute runs one template for data and splits its output. The files
+// the template read are recorded in into (a new map when nil), which is
+// returned.
+func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data execData, into map[string]string) (pieces []piece, reads map[string]string, abort bool, err error) {
 	t := pt.t
 	var arg any
 	if pt.flat {
@@ -357,7 +357,7 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 		arg = d
 	}
 
-	r.state = &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files}
+	r.state = &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files, reads: into}
 	r.state.outs[0].data.Grow(pt.size)
 	err = t.Execute(r.state, arg)
 	pt.size = r.state.outs[0].data.Len()
@@ -406,7 +406,7 @@ type piece struct {
 // Unlike Warewulf, an absolute name stays inside the overlay root, and a
 // name that would leave it is an error.
 func outputPieces(outs []*output, defaultPath string) ([]piece, error) {
-	var ps []piece
+	ps := make([]piece, 0, len(outs))
 	for i, o := range outs {
 		p := defaultPath
 		if i > 0 {
