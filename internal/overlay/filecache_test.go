@@ -122,3 +122,106 @@ func TestRegexMatchAsSprig(t *testing.T) {
 		})
 	}
 }
+
+// TestFileCacheMissingDir checks that reads under a directory the cache
+// found missing give what os.ReadFile gives, and are recorded the same,
+// without looking again: a file made there during the build is not seen
+// until the next build (a build is a point in time).
+func TestFileCacheMissingDir(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link")
+	other := filepath.Join(dir, "other")
+	if err := os.MkdirAll(filepath.Join(other, "nodes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nodes"), []byte("a file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(other, "nodes"), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(other, "keys", "n1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "keys", "n1", "key"), []byte("key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Data, Err string
+		Sum       string
+		Recorded  bool
+	}
+	do := func(c *fileCache, p string) result {
+		st := &execState{files: c}
+		data, err := st.read(p)
+		r := result{Data: string(data)}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		r.Sum, r.Recorded = st.reads[p]
+		return r
+	}
+	plain := func(p string) result {
+		st := &execState{}
+		data, err := st.read(p)
+		r := result{Data: string(data)}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		r.Sum, r.Recorded = st.reads[p]
+		return r
+	}
+	// keys/nodes/ is missing too: the names kept are those of dir.
+	missing := filepath.Join(dir, "keys", "nodes", "n1")
+	if err := os.MkdirAll(filepath.Join(dir, "keys3", "nodes", "n3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys3", "nodes", "n3", "key"), []byte("n3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		path string
+	}{
+		{"first file of a missing directory", filepath.Join(missing, "ssh_host_rsa_key")},
+		{"second file of it", filepath.Join(missing, "ssh_host_ed25519_key")},
+		{"deeper under it", filepath.Join(missing, "sub", "key")},
+		{"another missing directory of the same parent", filepath.Join(dir, "keys", "nodes", "n2", "key")},
+		{"a directory of a listed parent that exists", filepath.Join(dir, "keys3", "nodes", "n3", "key")},
+		{"not a directory", filepath.Join(dir, "nodes", "key")},
+		{"under the file again", filepath.Join(dir, "nodes", "other")},
+		// Lexically under keys/n1, but the kernel goes through the
+		// link to other/keys/n1/key, which exists.
+		{"dot dot through a link", dir + "/link/../keys/n1/key"},
+	}
+	c := newFileCache()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(plain(tc.path), do(c, tc.path)); diff != "" {
+				t.Errorf("read through the cache (-uncached +cached):\n%s", diff)
+			}
+		})
+	}
+	wantMissing := map[string]bool{missing: true, filepath.Dir(missing): true, filepath.Join(dir, "keys"): true}
+	if diff := cmp.Diff(wantMissing, c.missingDirs); diff != "" {
+		t.Errorf("missing directories (-want +got):\n%s", diff)
+	}
+	if !c.names[dir]["keys3"] {
+		t.Errorf("the names of %s were not kept: %v", dir, c.names)
+	}
+	// Made during the build: this build still answers missing, without
+	// opening it; the next build's cache reads it.
+	late := filepath.Join(missing, "ssh_host_ecdsa_key")
+	if err := os.MkdirAll(missing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(late, []byte("late\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := do(c, late); got.Err == "" || got.Sum != "" || !got.Recorded {
+		t.Errorf("read in the same build = %+v, want missing and recorded", got)
+	}
+	if diff := cmp.Diff(plain(late), do(newFileCache(), late)); diff != "" {
+		t.Errorf("read in the next build (-uncached +cached):\n%s", diff)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,14 +118,16 @@ type shownEntry struct {
 
 // renderAll renders each overlay of names for each node of snap (and
 // the host overlay for the server) and returns, by overlay/node, the
-// entries made or the error.
-func renderAll(t *testing.T, snap *Snapshot, names []string, dataOnly bool) (map[string]any, *Renderer) {
+// entries made or the error. set, when not nil, sets the renderer up.
+func renderAll(t *testing.T, snap *Snapshot, names []string, set func(*Renderer)) (map[string]any, *Renderer) {
 	t.Helper()
 	r, err := snap.Renderer(names...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.dataOnly = dataOnly
+	if set != nil {
+		set(r)
+	}
 	out := map[string]any{}
 	for _, ov := range names {
 		nodes := snap.NodeNames()
@@ -206,8 +209,8 @@ func TestFlatRendersAsData(t *testing.T) {
 		}
 		return s
 	}
-	want, _ := renderAll(t, snap(), names, true)
-	got, r := renderAll(t, snap(), names, false)
+	want, _ := renderAll(t, snap(), names, func(r *Renderer) { r.dataOnly = true })
+	got, r := renderAll(t, snap(), names, nil)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("flatData renders differently from Data (-Data +flatData):\n%s", diff)
 	}
@@ -270,7 +273,9 @@ func TestFlatEdgeCases(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				r.dataOnly = dataOnly
+				// A memo of its own, or a template that is the same
+				// for every node would be rendered by the first only.
+				r.dataOnly, r.memo = dataOnly, &sync.Map{}
 				res := map[string]string{}
 				for _, node := range []string{"n1", "n2"} {
 					out, err := r.Render(f.snap.Node(node), "", []string{"t"})

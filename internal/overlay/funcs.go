@@ -82,8 +82,7 @@ type env struct {
 func funcMap(e env, st **execState) template.FuncMap {
 	m := template.FuncMap{
 		"Include": func(p string) string {
-			data, _ := (*st).read(e.includePath(p))
-			return strings.TrimSuffix(string(data), "\n")
+			return strings.TrimSuffix((*st).readText(e.includePath(p)), "\n")
 		},
 		"IncludeFrom": func(image, p string) string {
 			if !naming.Image.Valid(image) {
@@ -94,8 +93,7 @@ func funcMap(e env, st **execState) template.FuncMap {
 				(*st).note(full, nil)
 				return ""
 			}
-			data, _ := (*st).read(full)
-			return strings.TrimSuffix(string(data), "\n")
+			return strings.TrimSuffix((*st).readText(full), "\n")
 		},
 		"IncludeBlock": func(p, marker string) string {
 			data, err := (*st).read(e.includePath(p))
@@ -238,10 +236,7 @@ func (s *execState) evalSymlinks(e env, p string) (string, error) {
 func (s *execState) read(p string) ([]byte, error) {
 	if s.files != nil {
 		data, sum, err := s.files.read(p)
-		if s.reads == nil {
-			s.reads = map[string]string{}
-		}
-		s.reads[p] = sum
+		s.record(p, sum)
 		return data, err
 	}
 	data, err := os.ReadFile(p)
@@ -253,17 +248,34 @@ func (s *execState) read(p string) ([]byte, error) {
 	return data, nil
 }
 
+// readText is read's content as a string ("" when it cannot be read),
+// converted once a build when the build's cache holds the file.
+func (s *execState) readText(p string) string {
+	if s.files == nil {
+		data, _ := s.read(p)
+		return string(data)
+	}
+	f := s.files.file(p)
+	s.record(p, f.sum)
+	return f.text
+}
+
 // note records an input: its content hash, or "" for a missing file.
 func (s *execState) note(key string, data []byte) {
-	if s.reads == nil {
-		s.reads = map[string]string{}
-	}
 	if data == nil {
-		s.reads[key] = ""
+		s.record(key, "")
 		return
 	}
 	sum := sha256.Sum256(data)
-	s.reads[key] = hex.EncodeToString(sum[:])
+	s.record(key, hex.EncodeToString(sum[:]))
+}
+
+// record records an input's content hash.
+func (s *execState) record(key, sum string) {
+	if s.reads == nil {
+		s.reads = map[string]string{}
+	}
+	s.reads[key] = sum
 }
 
 // uniqueField keeps the first line for each value of field index (lines

@@ -110,6 +110,9 @@ type Renderer struct {
 	// dataOnly makes every template execute with Data, as before
 	// flatData: the differential test's reference.
 	dataOnly bool
+	// noFold leaves templates as parsed (fold.go): the reference of
+	// the folding's differential test.
+	noFold bool
 }
 
 type parsedTemplate struct {
@@ -250,7 +253,7 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	if err != nil {
 		return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
-	p := &parsedTemplate{t: t, sameForAll: r.memo != nil && sameForEveryNode(t), flat: !r.dataOnly && flatOK(t), source: r.sourcePath(o, f)}
+	p := &parsedTemplate{t: t, flat: !r.dataOnly && flatOK(t), source: r.sourcePath(o, f)}
 	when := f.ModTime
 	if r.opts.Epoch != nil {
 		when = *r.opts.Epoch
@@ -259,8 +262,30 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	}
 	p.buildTime = when.In(r.opts.Location).Format("01-02-2006 15:04:05 MST")
 	p.buildTimeUnix = strconv.FormatInt(when.Unix(), 10)
+	if !r.noFold {
+		fo, err := newFolder(r.foldArg(p, o))
+		if err != nil {
+			return nil, fmt.Errorf("overlay %q: %w", o.Name, err)
+		}
+		fo.tree(t)
+	}
+	// After folding: a template whose node-specific parts were all in
+	// branches not taken is the same for every node.
+	p.sameForAll = r.memo != nil && sameForEveryNode(t)
 	r.parsed[f] = p
 	return p, nil
+}
+
+// foldArg is the data template p of overlay o executes with, less the
+// node: what folding evaluates node-free pipelines with.
+func (r *Renderer) foldArg(p *parsedTemplate, o *Overlay) any {
+	d := r.nodes.data(r.base, nil, r.opts.BuildHost)
+	d.Overlay = o.Name
+	d.BuildSource, d.BuildTime, d.BuildTimeUnix = p.source, p.buildTime, p.buildTimeUnix
+	if p.flat {
+		return flatten(&d)
+	}
+	return d
 }
 
 func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data execData) error {
@@ -273,7 +298,7 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 		m := v.(*memoEntry)
 		m.once.Do(func() {
 			var pieces []piece
-			pieces, m.reads, m.abort, m.err = r.execute(t, o, f, data)
+			pieces, m.reads, m.abort, m.err = r.execute(t, o, f, data, nil)
 			for _, p := range pieces {
 				e := pieceEntry(p, f)
 				e.sum = entryHash(e)
@@ -292,10 +317,8 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 		}
 		return nil
 	}
-	pieces, reads, abort, err := r.execute(t, o, f, data)
-	for k, v := range reads {
-		out.Reads[k] = v
-	}
+	// The template's reads go straight into the node's.
+	pieces, _, abort, err := r.execute(t, o, f, data, out.Reads)
 	if err != nil || abort {
 		return err
 	}
@@ -314,8 +337,10 @@ func pieceEntry(p piece, f *SourceFile) *Entry {
 	return &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data, NoBackup: p.noBackup}
 }
 
-// execute runs one template for data and splits its output.
-func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data execData) (pieces []piece, reads map[string]string, abort bool, err error) {
+// execute runs one template for data and splits its output. The files
+// the template read are recorded in into (a new map when nil), which is
+// returned.
+func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data execData, into map[string]string) (pieces []piece, reads map[string]string, abort bool, err error) {
 	t := pt.t
 	var arg any
 	if pt.flat {
@@ -332,7 +357,7 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 		arg = d
 	}
 
-	r.state = &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files}
+	r.state = &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files, reads: into}
 	r.state.outs[0].data.Grow(pt.size)
 	err = t.Execute(r.state, arg)
 	pt.size = r.state.outs[0].data.Len()
@@ -381,7 +406,7 @@ type piece struct {
 // Unlike Warewulf, an absolute name stays inside the overlay root, and a
 // name that would leave it is an error.
 func outputPieces(outs []*output, defaultPath string) ([]piece, error) {
-	var ps []piece
+	ps := make([]piece, 0, len(outs))
 	for i, o := range outs {
 		p := defaultPath
 		if i > 0 {
