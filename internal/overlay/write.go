@@ -179,11 +179,14 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 		built[img.j.kind] = true
 	}
 	for _, k := range []ImageKind{System, Runtime} {
+		if built[k] {
+			continue
+		}
 		c := cur[k]
 		if cur == nil {
 			c = s.b.manifest(node, k) // the layout before
 		}
-		if c != nil && !built[k] {
+		if c != nil {
 			m, data, err := imageBytes(c)
 			if err != nil {
 				fail(fmt.Errorf("node %s: keep its %s overlay image: %w", node, k, err))
