@@ -211,52 +211,54 @@ func (b *Builder) assembleFrom(m *manifest, node string, k ImageKind, f compress
 	return a, nil
 }
 
-type cachedPack struct {
+type cachedManifest struct {
 	ino, size uint64
 	mod       int64
-	idx       packIndex
+	m         *manifest
 }
 
 // manifest is the manifest of node's image of kind k, nil when its pack
 // holds none. A node without a pack may have one of the layout before
 // (legacyPackPath), read until its next build replaces it.
 func (b *Builder) manifest(node string, k ImageKind) *manifest {
-	if idx := b.pack(packPath(b.Dir, node), k); idx != nil {
-		return idx[k]
+	if m, exists := b.manifestAt(packPath(b.Dir, node), k, ""); exists {
+		return m
 	}
-	return b.pack(legacyPackPath(b.Dir, node, k), k)[k]
+	m, _ := b.manifestAt(legacyPackPath(b.Dir, node, k), k, k)
+	return m
 }
 
-// pack is the index of the pack at path (a pack of the layout before
-// read as an image of kind old), through the Builder's cache: a stat
-// instead of a read and a parse when the file is the one read before.
-// The index returned must not be modified.
-func (b *Builder) pack(path string, old ImageKind) packIndex {
+// manifestAt is the manifest of kind k in the pack at path (a pack of
+// the layout before read as an image of kind old), through the Builder's
+// cache: a stat instead of a read and a parse when the file is the one
+// read before. exists says whether there is a file at path. The manifest
+// returned must not be modified.
+func (b *Builder) manifestAt(path string, k, old ImageKind) (m *manifest, exists bool) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
-		return readPack(path, old)
+		return readPack(path, old, k)[k], true
 	}
-	key := cachedPack{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano()}
-	if c, ok := b.manifests.Load(path); ok {
-		if c := c.(*cachedPack); c.ino == key.ino && c.size == key.size && c.mod == key.mod {
-			return c.idx
+	key := cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano()}
+	cacheKey := path + "\x00" + string(k)
+	if c, ok := b.manifests.Load(cacheKey); ok {
+		if c := c.(*cachedManifest); c.ino == key.ino && c.size == key.size && c.mod == key.mod {
+			return c.m, true
 		}
 	}
-	idx := readPack(path, old)
-	if idx != nil {
-		key.idx = idx
-		b.manifests.Store(path, &key)
+	if m = readPack(path, old, k)[k]; m != nil {
+		key.m = m
+		b.manifests.Store(cacheKey, &key)
 	}
-	return idx
+	return m, true
 }
 
-// remember caches idx as the index of the pack at path, which holds it
-// (a build just wrote it).
-func (b *Builder) remember(path string, idx packIndex) {
+// remember caches the manifests of kinds in idx as those of the pack at
+// path, which holds them (a build just wrote it).
+func (b *Builder) remember(path string, idx packIndex, kinds []ImageKind) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return
@@ -265,7 +267,11 @@ func (b *Builder) remember(path string, idx packIndex) {
 	if !ok {
 		return
 	}
-	b.manifests.Store(path, &cachedPack{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano(), idx: idx})
+	for _, k := range kinds {
+		if m := idx[k]; m != nil {
+			b.manifests.Store(path+"\x00"+string(k), &cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano(), m: m})
+		}
+	}
 }
 
 // upToDate returns node's manifest of kind k when the image was built

@@ -153,7 +153,7 @@ func TestFormMadeOnDemand(t *testing.T) {
 	f := newBuildFixture(t)
 	f.build(t)
 	pack := packPath(f.builder.Dir, "n1")
-	m := readPack(pack, "")[System]
+	m := readPack(pack, "", "")[System]
 	if m == nil {
 		t.Fatal("no pack")
 	}
@@ -236,7 +236,7 @@ func rewritePack(t *testing.T, path string, change func(packIndex)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := decodePackHead(bytes.NewReader(raw), "")
+	idx, err := decodePackHead(bytes.NewReader(raw), "", "")
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

@@ -78,10 +78,10 @@ type Builder struct {
 	flights map[string]*flight
 	pending []*flight
 	running int
-	// manifests caches the parsed indexes of packs by path, each valid
-	// while the file keeps its inode, size and modification time (builds
-	// replace packs by rename, so a new one is a new inode).
-	manifests sync.Map // path -> *cachedPack
+	// manifests caches the parsed manifests of packs by path and kind,
+	// each valid while the file keeps its inode, size and modification
+	// time (builds replace packs by rename, so a new one is a new inode).
+	manifests sync.Map // path + "\x00" + kind -> *cachedManifest
 	// derived are the forms of archives made on demand (derive.go).
 	derived derivedForms
 	// builds counts the images Artifact built, waits the callers that

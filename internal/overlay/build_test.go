@@ -263,7 +263,7 @@ func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 				readErr = err
 				return
 			}
-			idx, err := decodePackHead(fh, "")
+			idx, err := decodePackHead(fh, "", System)
 			if err != nil {
 				readErr = fmt.Errorf("read %d: %w", reads, err)
 				fh.Close()

@@ -74,16 +74,18 @@ func TestBuildRemembersManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := packPath(f.builder.Dir, "n1")
-	cached, ok := f.builder.manifests.Load(path)
-	if !ok {
-		t.Fatal("no index kept after the build")
-	}
-	onDisk := readPack(path, "")
+	onDisk := readPack(path, "", "")
 	if len(onDisk) != 2 {
 		t.Fatalf("the pack holds %d images, want 2", len(onDisk))
 	}
-	if diff := cmp.Diff(onDisk, cached.(*cachedPack).idx, cmp.AllowUnexported(manifest{}), cmpopts.EquateEmpty()); diff != "" {
-		t.Errorf("kept index (-on disk +kept):\n%s", diff)
+	for _, k := range []ImageKind{System, Runtime} {
+		cached, ok := f.builder.manifests.Load(path + "\x00" + string(k))
+		if !ok {
+			t.Fatalf("%s: no manifest kept after the build", k)
+		}
+		if diff := cmp.Diff(onDisk[k], cached.(*cachedManifest).m, cmp.AllowUnexported(manifest{}), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: kept manifest (-on disk +kept):\n%s", k, diff)
+		}
 	}
 }
 

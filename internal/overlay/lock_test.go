@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func TestBuildRemovesTheFormatsBeforePacks(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("n1's directory holds (-want +got):\n%s", diff)
 			}
-			if idx := readPack(packPath(f.builder.Dir, "n1"), ""); len(idx) != 2 {
+			if idx := readPack(packPath(f.builder.Dir, "n1"), "", ""); len(idx) != 2 {
 				t.Errorf("n1's pack holds %d images, want 2", len(idx))
 			}
 		})
@@ -199,7 +200,7 @@ func mustArtifact(t *testing.T, f *buildFixture, snap *Snapshot, k ImageKind) *A
 func toLayoutBefore(t *testing.T, dir, node string) {
 	t.Helper()
 	path := packPath(dir, node)
-	for k, m := range readPack(path, "") {
+	for k, m := range readPack(path, "", "") {
 		c, data, err := imageBytes(m)
 		if err != nil {
 			t.Fatal(err)
@@ -266,7 +267,7 @@ func TestLayoutBeforeServedThenReplaced(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(b.Dir, "n1")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("n1's directory after its build: %v", err)
 	}
-	if idx := readPack(packPath(b.Dir, "n1"), ""); len(idx) != 2 {
+	if idx := readPack(packPath(b.Dir, "n1"), "", ""); len(idx) != 2 {
 		t.Fatalf("n1's pack holds %d images, want 2", len(idx))
 	}
 	for _, k := range []ImageKind{System, Runtime} {
@@ -277,5 +278,29 @@ func TestLayoutBeforeServedThenReplaced(t *testing.T) {
 		if diff := cmp.Diff(want[k], unpack(t, a)); diff != "" {
 			t.Errorf("%s after the build (-before +after):\n%s", k, diff)
 		}
+	}
+}
+
+// The daemon keeps the manifests of the images it serves only: serving a
+// node's system image reads the system manifest out of the node's pack,
+// not the runtime one (a 10,000-node daemon would hold twice the
+// manifests otherwise).
+func TestServingKeepsTheKindAsked(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	b := &Builder{Dir: f.builder.Dir, Workers: 1, NoSync: true}
+	if _, err := b.Artifact(context.Background(), f.snapshot(t), "n1", System, compress.None, true); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	b.manifests.Range(func(k, _ any) bool {
+		kept = append(kept, strings.TrimPrefix(k.(string), b.Dir))
+		return true
+	})
+	if diff := cmp.Diff([]string{"/n1.pack\x00system"}, kept); diff != "" {
+		t.Errorf("manifests kept (-want +got):\n%s", diff)
+	}
+	if idx := readPack(packPath(b.Dir, "n1"), "", Runtime); len(idx) != 1 || idx[Runtime] == nil {
+		t.Errorf("readPack of the runtime image alone: %v", idx)
 	}
 }

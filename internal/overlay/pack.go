@@ -101,14 +101,16 @@ func encodePack(idx packIndex, data []byte) ([]byte, error) {
 // readPack reads the index at the head of the pack at path, setting its
 // manifests' path and dataStart; nil when the file is missing, not a
 // pack, or shorter than the sections it lists. A pack of the layout
-// before (packMagic1) is read as holding an image of kind old.
-func readPack(path string, old ImageKind) packIndex {
+// before (packMagic1) is read as holding an image of kind old. With only
+// set, the index holds that kind's manifest alone (if the pack has it):
+// the daemon keeps the manifests it serves, not every one a pack holds.
+func readPack(path string, old, only ImageKind) packIndex {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	idx, err := decodePackHead(f, old)
+	idx, err := decodePackHead(f, old, only)
 	if err != nil {
 		return nil
 	}
@@ -125,9 +127,10 @@ func readPack(path string, old ImageKind) packIndex {
 	return idx
 }
 
-// decodePackHead reads a pack's head: its index, or, in a pack of the
-// layout before, its manifest as that of an image of kind old.
-func decodePackHead(r io.Reader, old ImageKind) (packIndex, error) {
+// decodePackHead reads a pack's head: its index (only the manifest of
+// kind only, when set), or, in a pack of the layout before, its manifest
+// as that of an image of kind old.
+func decodePackHead(r io.Reader, old, only ImageKind) (packIndex, error) {
 	head := make([]byte, 4096)
 	n, err := io.ReadFull(r, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -160,8 +163,27 @@ func decodePackHead(r io.Reader, old ImageKind) (packIndex, error) {
 			return nil, err
 		}
 		idx[old] = m
-	} else if err := json.Unmarshal(js, &idx); err != nil {
-		return nil, err
+	} else {
+		var raw map[ImageKind]json.RawMessage
+		if err := json.Unmarshal(js, &raw); err != nil {
+			return nil, err
+		}
+		for k, js := range raw {
+			if k != System && k != Runtime {
+				return nil, fmt.Errorf("overlay pack index names an image %q", k)
+			}
+			if only != "" && k != only {
+				continue
+			}
+			m := &manifest{}
+			if err := json.Unmarshal(js, m); err != nil {
+				return nil, err
+			}
+			idx[k] = m
+		}
+	}
+	if only != "" && idx[only] == nil {
+		delete(idx, only) // a v1 pack of another kind
 	}
 	for k, m := range idx {
 		if (k != System && k != Runtime) || m == nil {

@@ -155,7 +155,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 	path := packPath(s.b.Dir, node)
 	// What is there now: the images checked, or those another build
 	// (wwctl overlay build beside the daemon) wrote since.
-	cur := s.b.pack(path, "")
+	cur := readPack(path, "", "")
 	changed := false
 	for _, img := range imgs {
 		j, m := img.j, img.m
@@ -228,7 +228,11 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 	for _, m := range idx {
 		m.path, m.dataStart = path, int64(len(pack)-len(data))
 	}
-	s.b.remember(path, idx)
+	kinds := make([]ImageKind, 0, len(js))
+	for _, j := range js {
+		kinds = append(kinds, j.kind)
+	}
+	s.b.remember(path, idx, kinds)
 	// A node built before packs held both images has a directory of
 	// its own, which nothing reads any more.
 	if cur == nil {
