@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -87,6 +88,21 @@ type DhcpConf struct {
 	Range6Start string
 	Range6End   string
 	SystemdName string
+	// Networks are dhcp.networks, the networks besides the server's
+	// (other interfaces, relays); Interfaces every interface DHCP is
+	// served on: those of Interface, then those of Networks. Warewulf
+	// has neither.
+	Networks   []DhcpNetwork
+	Interfaces []string
+}
+
+// DhcpNetwork is one of dhcp.networks.
+type DhcpNetwork struct {
+	Network, Netmask     string
+	NetworkCIDR          string // Network/prefix length, such as 10.0.2.0/24
+	RangeStart, RangeEnd string // both or neither
+	Gateway              string
+	Interface            string // "" for a network behind a relay
 }
 
 // WwclientConf is the "wwclient:" section.
@@ -193,6 +209,18 @@ func configView(c *config.Config) Data {
 			Firewallddir: c.Paths.Firewallddir, Systemddir: c.Paths.Systemddir, Datadir: c.Paths.Datadir,
 			WWOverlaydir: c.Paths.Wwoverlaydir, WWChrootdir: c.Paths.Wwchrootdir, WWProvisiondir: c.Paths.Wwprovisiondir,
 			WWClientdir: c.Paths.Wwclientdir, WWFilesdir: c.Paths.Wwfilesdir},
+	}
+	d.Dhcp.Interfaces = c.Dhcp.Interfaces()
+	for _, n := range c.Dhcp.Networks {
+		dn := DhcpNetwork{Network: n.Network, Netmask: n.Netmask, RangeStart: n.RangeStart, RangeEnd: n.RangeEnd,
+			Gateway: n.Gateway, Interface: n.Interface}
+		if p, err := n.Prefix(); err == nil {
+			dn.NetworkCIDR = p.Masked().String()
+		}
+		d.Dhcp.Networks = append(d.Dhcp.Networks, dn)
+		if n.Interface != "" && !slices.Contains(d.Dhcp.Interfaces, n.Interface) {
+			d.Dhcp.Interfaces = append(d.Dhcp.Interfaces, n.Interface)
+		}
 	}
 	for _, e := range c.Nfs.ExportPaths {
 		d.Nfs.ExportsExtended = append(d.Nfs.ExportsExtended, &NfsExport{Path: e.Path, ExportOptions: e.ExportOptions})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wwboot/wwboot/internal/testkit/nettest"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
@@ -164,6 +166,90 @@ func TestConfigureDHCPExternal(t *testing.T) {
 				t.Errorf("backups of files that were not there: %q", m)
 			}
 		})
+	}
+}
+
+// dhcpNetworks is a dhcp.networks of two networks: one on a VLAN
+// interface of the server with a range, one behind a relay without.
+const dhcpNetworks = `  interface: eth0
+  networks:
+    - network: 10.0.2.0
+      netmask: 255.255.255.0
+      range start: 10.0.2.100
+      range end: 10.0.2.199
+      gateway: 10.0.2.254
+      interface: eth0.1000
+    - network: 10.0.3.0
+      netmask: 255.255.255.0
+      gateway: 10.0.3.1
+`
+
+// TestConfigureDHCPNetworks: the external servers' configurations hold
+// each of dhcp.networks (a subnet with its range and router; the
+// interfaces listened on) besides the server's own network, and the
+// servers' programs accept them. Kea's is TestConfigureKeaNetworks.
+func TestConfigureDHCPNetworks(t *testing.T) {
+	for _, tc := range []struct {
+		unit, program string
+		files         []string
+		want          []string // lines the configuration must hold
+	}{
+		{"dhcpd", "dhcpd", []string{"dhcp/dhcpd.conf"}, []string{
+			"subnet 10.0.0.0 netmask 255.255.255.0 {", "subnet 10.0.2.0 netmask 255.255.255.0 {", "    range 10.0.2.100 10.0.2.199;",
+			"    option routers 10.0.2.254;", "subnet 10.0.3.0 netmask 255.255.255.0 {", "    option routers 10.0.3.1;"}},
+		{"dnsmasq", "dnsmasq", []string{"dnsmasq.d/ww4-hosts.conf", "dnsmasq.d/ww4-listen.conf"}, []string{
+			"dhcp-range=10.0.0.100,10.0.0.199,255.255.255.0,6h", "dhcp-range=set:wwnet0,10.0.2.100,10.0.2.199,255.255.255.0,6h",
+			"dhcp-option=tag:wwnet0,option:router,10.0.2.254", "dhcp-range=set:wwnet1,10.0.3.0,static,255.255.255.0,6h",
+			"dhcp-option=tag:wwnet1,option:router,10.0.3.1", "interface=eth0", "interface=eth0.1000"}},
+	} {
+		t.Run(tc.unit, func(t *testing.T) { checkDHCPNetworks(t, tc.unit, tc.program, tc.files, tc.want) })
+	}
+}
+
+// TestConfigureKeaNetworks is TestConfigureDHCPNetworks for Kea, whose
+// check (kea-dhcp4 -t) wants the interfaces it is to listen on: it runs
+// in a network namespace of its own, with eth0 and eth0.1000 (a veth
+// pair: this kernel may lack 802.1Q).
+func TestConfigureKeaNetworks(t *testing.T) {
+	if !nettest.Isolate(t) {
+		return
+	}
+	if out, err := exec.Command("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0.1000").CombinedOutput(); err != nil {
+		t.Fatalf("ip link add: %v\n%s", err, out)
+	}
+	checkDHCPNetworks(t, "kea-dhcp4-server", "kea-dhcp4", []string{"kea/kea-dhcp4.conf"}, []string{
+		`        "interfaces": [ "eth0", "eth0.1000" ]`, `            "subnet": "10.0.2.0/24",`, `            "interface": "eth0.1000",`,
+		`            "pools": [ { "pool": "10.0.2.100 - 10.0.2.199" } ],`,
+		`            "option-data": [ { "name": "routers", "data": "10.0.2.254" } ],`, `            "subnet": "10.0.3.0/24",`,
+		`            "option-data": [ { "name": "routers", "data": "10.0.3.1" } ],`})
+}
+
+// checkDHCPNetworks configures the external server unit with
+// dhcpNetworks and checks that program accepted what it wrote (when
+// installed), that files hold the lines want, and their golden copies.
+func checkDHCPNetworks(t *testing.T, unit, program string, files, want []string) {
+	t.Helper()
+	s, in, _ := dhcpSite(t, unit, "static", dhcpNetworks)
+	plan, err := s.ConfigureDHCP(t.Context(), ConfigureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if findProgram(program) != "" && !contains(plan.Notes, program+" accepts the configuration") {
+		t.Errorf("notes %q: not checked by %s", plan.Notes, program)
+	}
+	var all []string
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(in.Root, "etc", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, strings.Split(string(data), "\n")...)
+		golden(t, filepath.Join("testdata", "configure", unit+"-networks", filepath.Base(f)), strings.ReplaceAll(string(data), in.Root, "ROOT"))
+	}
+	for _, w := range want {
+		if !slices.Contains(all, w) {
+			t.Errorf("no line %q in %s", w, strings.Join(files, ", "))
+		}
 	}
 }
 
