@@ -15,6 +15,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 	"github.com/wwboot/wwboot/overlays"
 )
 
@@ -154,6 +155,23 @@ func renderAll(t *testing.T, snap *Snapshot, names []string, set func(*Renderer)
 	return out, r
 }
 
+// hostFiles returns a server root in a temporary directory with the
+// files the stock templates read from the server: root's authorized
+// keys, passwd, group and hosts.
+func hostFiles(t *testing.T) string {
+	t.Helper()
+	host := t.TempDir()
+	for p, content := range map[string]string{
+		"root/.ssh/authorized_keys": "ssh-ed25519 AAAAadmin admin@server\n",
+		"etc/passwd":                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n",
+		"etc/group":                 "root:x:0:\nalice:x:1000:\n",
+		"etc/hosts":                 "127.0.0.1 localhost\n",
+	} {
+		sitetest.Write(t, filepath.Join(host, p), content)
+	}
+	return host
+}
+
 // TestFlatRendersAsData renders every stock overlay for every node of
 // the golden inventory (overlays/testdata: plain, bonded, InfiniBand,
 // tagged, diskful nodes) once with flatData and once with Data, as
@@ -175,20 +193,7 @@ func TestFlatRendersAsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := t.TempDir()
-	for p, content := range map[string]string{
-		"root/.ssh/authorized_keys": "ssh-ed25519 AAAAadmin admin@server\n",
-		"etc/passwd":                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n",
-		"etc/group":                 "root:x:0:\nalice:x:1000:\n",
-		"etc/hosts":                 "127.0.0.1 localhost\n",
-	} {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(host, p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(host, p), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	host := hostFiles(t)
 	entries, err := fs.ReadDir(overlays.FS(), ".")
 	if err != nil {
 		t.Fatal(err)

@@ -69,20 +69,7 @@ func TestFoldRendersAsUnfolded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			host := t.TempDir()
-			for p, content := range map[string]string{
-				"root/.ssh/authorized_keys": "ssh-ed25519 AAAAadmin admin@server\n",
-				"etc/passwd":                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n",
-				"etc/group":                 "root:x:0:\nalice:x:1000:\n",
-				"etc/hosts":                 "127.0.0.1 localhost\n",
-			} {
-				if err := os.MkdirAll(filepath.Dir(filepath.Join(host, p)), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(host, p), []byte(content), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			host := hostFiles(t)
 			snap := func() *Snapshot {
 				s, err := NewSnapshot(cfg, inv, &Store{Builtin: overlays.FS()}, RenderOptions{
 					Sysconfdir: filepath.Join(host, "etc"), HostRoot: host, BuildHost: "server", Epoch: tc.epoch,
