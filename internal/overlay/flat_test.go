@@ -155,6 +155,34 @@ func renderAll(t *testing.T, snap *Snapshot, names []string, set func(*Renderer)
 	return out, r
 }
 
+// goldenInput returns the content of name, a file of the golden
+// inventory and configuration the stock overlays are tested with
+// (overlays/testdata).
+func goldenInput(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "overlays", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// stockOverlays returns the names of the overlays shipped in overlays/.
+func stockOverlays(t *testing.T) []string {
+	t.Helper()
+	entries, err := fs.ReadDir(overlays.FS(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
 // hostFiles returns a server root in a temporary directory with the
 // files the stock templates read from the server: root's authorized
 // keys, passwd, group and hosts.
@@ -177,33 +205,16 @@ func hostFiles(t *testing.T) string {
 // tagged, diskful nodes) once with flatData and once with Data, as
 // before, and compares every entry byte for byte.
 func TestFlatRendersAsData(t *testing.T) {
-	golden := filepath.Join("..", "..", "overlays", "testdata")
-	read := func(name string) []byte {
-		data, err := os.ReadFile(filepath.Join(golden, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
-	cfg, _, err := config.Parse(read("warewulf.conf"), "warewulf.conf")
+	cfg, _, err := config.Parse([]byte(goldenInput(t, "warewulf.conf")), "warewulf.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := inventory.Parse(read("nodes.conf"), "nodes.conf")
+	inv, err := inventory.Parse([]byte(goldenInput(t, "nodes.conf")), "nodes.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
 	host := hostFiles(t)
-	entries, err := fs.ReadDir(overlays.FS(), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
+	names := stockOverlays(t)
 	epoch := time.Unix(1700000000, 0)
 	snap := func() *Snapshot {
 		s, err := NewSnapshot(cfg, inv, &Store{Builtin: overlays.FS()}, RenderOptions{

@@ -1,8 +1,6 @@
 package overlay
 
 import (
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,28 +21,11 @@ import (
 // server, with .BuildTime from SOURCE_DATE_EPOCH and from the built-in
 // time, with flatData and with Data.
 func TestFoldRendersAsUnfolded(t *testing.T) {
-	golden := filepath.Join("..", "..", "overlays", "testdata")
-	read := func(name string) string {
-		data, err := os.ReadFile(filepath.Join(golden, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
-	conf, nodes := read("warewulf.conf"), read("nodes.conf")+"  bare:\n    profiles: [default]\n"
+	conf, nodes := goldenInput(t, "warewulf.conf"), goldenInput(t, "nodes.conf")+"  bare:\n    profiles: [default]\n"
 	if !strings.Contains(conf, "\nssh:\n") || !strings.Contains(conf, "\nipaddr6: fd00:10::1/64\n") {
 		t.Fatal("the golden warewulf.conf changed: update the variants")
 	}
-	entries, err := fs.ReadDir(overlays.FS(), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
+	names := stockOverlays(t)
 	epoch := time.Unix(1700000000, 0)
 	tests := []struct {
 		name     string
