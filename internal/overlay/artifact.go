@@ -256,9 +256,9 @@ func (b *Builder) manifestAt(path string, k, old ImageKind) (m *manifest, exists
 	return m, true
 }
 
-// remember caches the manifests of kinds in idx as those of the pack at
-// path, which holds them (a build just wrote it).
-func (b *Builder) remember(path string, idx packIndex, kinds []ImageKind) {
+// remember caches the manifests of the kinds in idx as those of the pack
+// at path, which holds them (a build just wrote it).
+func (b *Builder) remember(path string, idx packIndex, kinds map[ImageKind]bool) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return
@@ -267,7 +267,7 @@ func (b *Builder) remember(path string, idx packIndex, kinds []ImageKind) {
 	if !ok {
 		return
 	}
-	for _, k := range kinds {
+	for k := range kinds {
 		if m := idx[k]; m != nil {
 			b.manifests.Store(path+"\x00"+string(k), &cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano(), m: m})
 		}

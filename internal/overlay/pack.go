@@ -158,11 +158,16 @@ func decodePackHead(r io.Reader, old, only ImageKind) (packIndex, error) {
 	}
 	idx := packIndex{}
 	if v1 {
+		if old != System && old != Runtime {
+			return nil, errors.New("overlay pack of the layout before read without its kind")
+		}
 		m := &manifest{}
 		if err := json.Unmarshal(js, m); err != nil {
 			return nil, err
 		}
-		idx[old] = m
+		if only == "" || only == old {
+			idx[old] = m
+		}
 	} else {
 		var raw map[ImageKind]json.RawMessage
 		if err := json.Unmarshal(js, &raw); err != nil {
@@ -182,13 +187,7 @@ func decodePackHead(r io.Reader, old, only ImageKind) (packIndex, error) {
 			idx[k] = m
 		}
 	}
-	if only != "" && idx[only] == nil {
-		delete(idx, only) // a v1 pack of another kind
-	}
 	for k, m := range idx {
-		if (k != System && k != Runtime) || m == nil {
-			return nil, fmt.Errorf("overlay pack index names an image %q", k)
-		}
 		if m.Own == "" && m.Shared == "" {
 			return nil, fmt.Errorf("overlay pack's %s manifest names no archive", k)
 		}
@@ -234,15 +233,19 @@ func imageBytes(m *manifest) (*manifest, []byte, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	var data []byte
+	var total int64
+	for _, s := range m.Sections {
+		total += s.Len
+	}
+	data := make([]byte, 0, total)
 	for _, name := range names {
 		s := m.Sections[name]
-		buf := make([]byte, s.Len)
-		if _, err := f.ReadAt(buf, m.dataStart+s.Off); err != nil {
+		off := int64(len(data))
+		data = data[:off+s.Len]
+		if _, err := f.ReadAt(data[off:], m.dataStart+s.Off); err != nil {
 			return nil, nil, fmt.Errorf("read %s: %w", filepath.Base(path), err)
 		}
-		c.Sections[name] = section{Off: int64(len(data)), Len: s.Len}
-		data = append(data, buf...)
+		c.Sections[name] = section{Off: off, Len: s.Len}
 	}
 	return &c, data, nil
 }

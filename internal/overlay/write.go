@@ -228,11 +228,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 	for _, m := range idx {
 		m.path, m.dataStart = path, int64(len(pack)-len(data))
 	}
-	kinds := make([]ImageKind, 0, len(js))
-	for _, j := range js {
-		kinds = append(kinds, j.kind)
-	}
-	s.b.remember(path, idx, kinds)
+	s.b.remember(path, idx, built)
 	// A node built before packs held both images has a directory of
 	// its own, which nothing reads any more.
 	if cur == nil {
