@@ -93,3 +93,52 @@ func TestRemoveStale(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCreateParts(t *testing.T) {
+	many := make([][]byte, 0, 3*maxIovecs)
+	for i := range 3 * maxIovecs {
+		many = append(many, []byte(strings.Repeat(string(rune('a'+i%26)), i%7)))
+	}
+	for _, tc := range []struct {
+		name  string
+		parts [][]byte
+		perm  os.FileMode
+	}{
+		{name: "no parts", perm: 0o640},
+		{name: "empty parts among others", parts: [][]byte{nil, []byte("head"), {}, []byte("body")}, perm: 0o600},
+		{name: "more parts than one writev takes", parts: many, perm: 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f.pack")
+			if err := os.WriteFile(path, []byte("old content"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := CreateParts(path, tc.parts, tc.perm); err != nil {
+				t.Fatal(err)
+			}
+			var want strings.Builder
+			for _, p := range tc.parts {
+				want.Write(p)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := os.Stat(path)
+			if string(data) != want.String() || st.Mode().Perm() != tc.perm {
+				t.Errorf("%d bytes mode %v, want %d bytes mode %v", len(data), st.Mode().Perm(), want.Len(), tc.perm)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+				t.Errorf("directory holds %d entries, want only the file", len(entries))
+			}
+		})
+	}
+}
+
+func TestCreatePartsMissingDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gone")
+	err := CreateParts(filepath.Join(dir, "f"), [][]byte{[]byte("x")}, 0o600)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "f")) || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("error = %v, want one naming the file and the missing directory", err)
+	}
+}

@@ -236,7 +236,8 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 			jobs = append(jobs, &job{node: name, kind: k, overlays: list, group: groupKey(k, list), err: err})
 		}
 	}
-	st := &buildState{b: b, snap: snap, entries: map[string]*Entry{}, files: newFileCache()}
+	st := &buildState{b: b, snap: snap, entries: map[string]*Entry{}, files: newFileCache(), locks: &nodeLockSet{b: b}}
+	defer st.locks.close()
 	total, done := len(jobs), 0
 	var progressMu sync.Mutex
 	tick := func() {
@@ -430,6 +431,8 @@ type buildState struct {
 	// assumePresent skips checking that every form of the archives is on
 	// disk (Artifact checks the ones it serves).
 	assumePresent bool
+	// locks are the nodes' locks, taken to write their packs.
+	locks *nodeLockSet
 }
 
 // check decides whether j's image is up to date: same inputs, same

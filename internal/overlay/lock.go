@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,7 +17,7 @@ import (
 // Builds of one directory run at the same time, in one process (the
 // daemon's on-demand builds) or several (wwctl overlay build beside the
 // daemon). Each holds the directory's lock file (<Dir>/.lock) shared for
-// its whole length, and a node's lock (lockNode) while it writes that
+// its whole length, and a node's lock (nodeLockSet) while it writes that
 // node's pack. What needs every build to be away, removing what a killed
 // build left and the shared archives no image refers to any more, takes
 // the lock file exclusively.
@@ -83,14 +84,12 @@ func (l *flockFile) close() {
 // nodeLocks is how many lock files the nodes' locks are spread over.
 const nodeLocks = 64
 
-// lockNode locks node's pack for writing it: one of nodeLocks lock files
-// in <Dir>/.locks, picked by a hash of the name, so that no file is made
-// per node. Two nodes may share a lock: a build holds one at a time.
-func (b *Builder) lockNode(ctx context.Context, node string) (unlock func(), err error) {
-	h := fnv.New32a()
-	h.Write([]byte(node))
+// openNodeLock opens the lock file of node's pack: one of nodeLocks lock
+// files in <Dir>/.locks, picked by a hash of the name, so that no file is
+// made per node. Two nodes may share a lock: a build holds one at a time.
+func (b *Builder) openNodeLock(node string) (*flockFile, error) {
 	dir := filepath.Join(b.Dir, lockDir)
-	path := filepath.Join(dir, fmt.Sprintf("%02d", h.Sum32()%nodeLocks))
+	path := filepath.Join(dir, fmt.Sprintf("%02d", nodeLockSlot(node)))
 	l, err := openLock(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -98,12 +97,55 @@ func (b *Builder) lockNode(ctx context.Context, node string) (unlock func(), err
 		}
 		l, err = openLock(path)
 	}
-	if err != nil {
+	return l, err
+}
+
+// nodeLockSlot is which of the nodeLocks lock files is node's.
+func nodeLockSlot(node string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(node))
+	return h.Sum32() % nodeLocks
+}
+
+// nodeLockSet is the nodes' locks of one build, which holds a node's lock
+// while it writes that node's pack. Each lock file is opened once, the
+// first time the build needs it, and closed when the build ends. flock(2) does not
+// exclude holders of the same open file, so a mutex per file keeps the
+// build's workers apart as well.
+type nodeLockSet struct {
+	b     *Builder
+	slots [nodeLocks]struct {
+		mu sync.Mutex
+		l  *flockFile
+	}
+}
+
+// lock takes node's lock, waiting until ctx ends.
+func (s *nodeLockSet) lock(ctx context.Context, node string) (unlock func(), err error) {
+	slot := &s.slots[nodeLockSlot(node)]
+	slot.mu.Lock()
+	if slot.l == nil {
+		if slot.l, err = s.b.openNodeLock(node); err != nil {
+			slot.mu.Unlock()
+			return nil, err
+		}
+	}
+	if err := slot.l.lock(ctx, unix.LOCK_EX); err != nil {
+		slot.mu.Unlock()
 		return nil, err
 	}
-	if err := l.lock(ctx, unix.LOCK_EX); err != nil {
-		_ = l.f.Close()
-		return nil, err
+	return func() {
+		_ = unix.Flock(int(slot.l.f.Fd()), unix.LOCK_UN)
+		slot.mu.Unlock()
+	}, nil
+}
+
+// close closes the lock files opened; no lock may be held.
+func (s *nodeLockSet) close() {
+	for i := range s.slots {
+		if l := s.slots[i].l; l != nil {
+			_ = l.f.Close()
+			s.slots[i].l = nil
+		}
 	}
-	return l.close, nil
 }

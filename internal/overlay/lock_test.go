@@ -28,7 +28,9 @@ func TestBuildLocksOnlyTheNodeItWrites(t *testing.T) {
 	f := newBuildFixture(t)
 	f.build(t)
 	f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}} again\n")
-	unlock, err := (&Builder{Dir: f.builder.Dir}).lockNode(context.Background(), "n1")
+	other := &nodeLockSet{b: &Builder{Dir: f.builder.Dir}} // another process's build
+	defer other.close()
+	unlock, err := other.lock(context.Background(), "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +69,60 @@ func TestBuildLocksOnlyTheNodeItWrites(t *testing.T) {
 	if got := unpack(t, a)["etc/hostname"]; got != "n1 again\n" {
 		t.Errorf("n1 hostname %q", got)
 	}
+}
+
+// The workers of one build share its lock files, and flock(2) does not
+// keep apart holders of one open file: two nodes of one lock file are
+// still written one at a time, and the lock is the other builds' too.
+func TestNodeLockSetExcludes(t *testing.T) {
+	dir := t.TempDir()
+	set := &nodeLockSet{b: &Builder{Dir: dir}}
+	defer set.close()
+	// Two names of one lock file.
+	a, b := "n1", ""
+	for i := 2; b == ""; i++ {
+		if n := fmt.Sprintf("n%d", i); nodeLockSlot(n) == nodeLockSlot(a) {
+			b = n
+		}
+	}
+	ctx := context.Background()
+	unlock, err := set.lock(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func(), 1)
+	go func() {
+		u, err := set.lock(ctx, b)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- u
+	}()
+	select {
+	case <-got:
+		t.Fatalf("%s locked while %s, of the same lock file, was held by the same build", b, a)
+	case <-time.After(100 * time.Millisecond):
+	}
+	other := &nodeLockSet{b: &Builder{Dir: dir}}
+	defer other.close()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if u, err := other.lock(short, a); err == nil {
+		u()
+		t.Fatalf("another build locked %s while this one held it", a)
+	}
+	unlock()
+	select {
+	case u := <-got:
+		u()
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s not locked after %s was released", b, a)
+	}
+	u, err := other.lock(ctx, a)
+	if err != nil {
+		t.Fatalf("another build, after this one released %s: %v", a, err)
+	}
+	u()
 }
 
 // What the builder wrote in a node's directory before packs held both

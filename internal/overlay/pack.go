@@ -33,7 +33,7 @@ import (
 // from the start of the data and a length; the daemon sends a section
 // straight from the file (sendfile(2) from an offset). A pack holding a
 // secret archive is the daemon's alone (0600), any other 0640. A build
-// replaces a pack by rename, holding the node's lock (lockNode), and
+// replaces a pack by rename, holding the node's lock (nodeLockSet), and
 // copies the kind it did not build from the pack it replaces; a reader
 // that opened one reads it whole.
 const packMagic = "wwboot overlay pack 2\n"
@@ -87,15 +87,24 @@ func sectionName(secret bool, f compress.Format) string {
 // encodePack returns a pack of idx and data (each manifest's Sections
 // pointing into data).
 func encodePack(idx packIndex, data []byte) ([]byte, error) {
+	head, err := packHead(idx)
+	if err != nil {
+		return nil, err
+	}
+	return append(head, data...), nil
+}
+
+// packHead returns what a pack of idx holds before its data: the magic,
+// the index's length and the index.
+func packHead(idx packIndex) ([]byte, error) {
 	js, err := json.Marshal(idx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(packMagic)+4+len(js)+len(data))
-	out = append(out, packMagic...)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(js)))
-	out = append(out, js...)
-	return append(out, data...), nil
+	head := make([]byte, 0, len(packMagic)+4+len(js))
+	head = append(head, packMagic...)
+	head = binary.BigEndian.AppendUint32(head, uint32(len(js)))
+	return append(head, js...), nil
 }
 
 // readPack reads the index at the head of the pack at path, setting its

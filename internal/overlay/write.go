@@ -146,7 +146,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 		return
 	}
 	node := js[0].node
-	unlock, err := s.b.lockNode(ctx, node)
+	unlock, err := s.locks.lock(ctx, node)
 	if err != nil {
 		fail(err)
 		return
@@ -196,29 +196,27 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 		}
 	}
 	idx := packIndex{}
-	total := 0
-	for _, img := range imgs {
-		total += len(img.data)
-	}
-	data := make([]byte, 0, total)
+	parts := make([][]byte, 1, 1+len(imgs))
+	var size int64
 	perm := archivePerm
 	for _, img := range imgs {
-		base := int64(len(data))
 		for name, sec := range img.m.Sections {
-			img.m.Sections[name] = section{Off: base + sec.Off, Len: sec.Len}
+			img.m.Sections[name] = section{Off: size + sec.Off, Len: sec.Len}
 		}
-		data = append(data, img.data...)
+		size += int64(len(img.data))
+		parts = append(parts, img.data)
 		idx[img.kind] = img.m
 		if img.m.Secret != "" {
 			perm = secretPerm
 		}
 	}
-	pack, err := encodePack(idx, data)
+	head, err := packHead(idx)
 	if err != nil {
 		fail(err)
 		return
 	}
-	if err := atomicfile.Create(path, pack, perm); err != nil {
+	parts[0] = head
+	if err := atomicfile.CreateParts(path, parts, perm); err != nil {
 		fail(err)
 		return
 	}
@@ -226,7 +224,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 	// collectShared read: keep it, for the file as it is now (no other
 	// build replaces it while this one holds the node's lock).
 	for _, m := range idx {
-		m.path, m.dataStart = path, int64(len(pack)-len(data))
+		m.path, m.dataStart = path, int64(len(head))
 	}
 	s.b.remember(path, idx, built)
 	// A node built before packs held both images has a directory of
@@ -283,34 +281,43 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet) (image, erro
 		}
 	}
 	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sections: map[string]section{}}
-	var ownData, secretData []byte
+	// The data is the own archive then the secret one, uncompressed,
+	// archived one after the other into one buffer; other stored forms
+	// follow.
+	var data []byte
+	var ownLen int
 	if len(own) > 0 || sharedSum == "" {
 		var err error
-		if ownData, err = s.archive(own); err != nil {
+		if data, err = s.appendArchive(nil, own); err != nil {
 			return image{}, err
 		}
-		sum := sha256.Sum256(ownData)
+		ownLen = len(data)
+		sum := sha256.Sum256(data)
 		m.Own = hex.EncodeToString(sum[:])
 	}
 	if len(secret) > 0 {
 		var err error
-		if secretData, err = s.archive(secret); err != nil {
+		if data, err = s.appendArchive(data, secret); err != nil {
 			return image{}, err
 		}
-		sum := sha256.Sum256(secretData)
+		sum := sha256.Sum256(data[ownLen:])
 		m.Secret = hex.EncodeToString(sum[:])
 	}
-	var data []byte
+	raw := data
 	for _, a := range []struct {
-		secret bool
-		sum    string
-		data   []byte
-	}{{false, m.Own, ownData}, {true, m.Secret, secretData}} {
+		secret   bool
+		sum      string
+		from, to int
+	}{{false, m.Own, 0, ownLen}, {true, m.Secret, ownLen, len(raw)}} {
 		if a.sum == "" {
 			continue
 		}
 		for _, f := range storedFormats {
-			out, err := compressed(a.data, f, w)
+			if f == compress.None {
+				m.Sections[sectionName(a.secret, f)] = section{Off: int64(a.from), Len: int64(a.to - a.from)}
+				continue
+			}
+			out, err := compressed(raw[a.from:a.to], f, w)
 			if err != nil {
 				return image{}, err
 			}
@@ -353,6 +360,11 @@ const (
 // archive writes the entries (by hash) as a reproducible cpio archive,
 // adding the directories above them so it unpacks on its own.
 func (s *buildState) archive(tree map[string]string) ([]byte, error) {
+	return s.appendArchive(nil, tree)
+}
+
+// appendArchive is archive writing after buf, which it returns grown.
+func (s *buildState) appendArchive(buf []byte, tree map[string]string) ([]byte, error) {
 	paths := make([]string, 0, len(tree))
 	for p := range tree {
 		paths = append(paths, p)
@@ -381,8 +393,8 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 	for _, e := range all {
 		size += 128 + len(e.Path) + len(e.Data) + len(e.Target)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	w := cpio.NewWriter(buf)
+	out := bytes.NewBuffer(slices.Grow(buf, size))
+	w := cpio.NewWriter(out)
 	for _, e := range all {
 		var err error
 		switch e.Kind {
@@ -400,7 +412,7 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return out.Bytes(), nil
 }
 
 // writeForms writes data uncompressed, gzipped and zstd-compressed under
