@@ -316,3 +316,33 @@ func TestSetPartdelAndForce(t *testing.T) {
 		})
 	}
 }
+
+// A key this version does not know (a later Warewulf's) is kept in
+// nodes.conf: an entry that set or unset leaves holding nothing else is
+// not pruned with it.
+func TestPruneKeepsUnknownKeys(t *testing.T) {
+	conf := strings.NewReplacer(
+		"      eth1:\n        ipaddr: 10.1.0.1\n", "      eth1:\n        ipaddr: 10.1.0.1\n        future key: kept\n",
+		"      /dev/vdb:\n        partitions:", "      /dev/vdb:\n        future disk key: kept\n        partitions:",
+	).Replace(unsetConf)
+	for _, tc := range []struct {
+		name string
+		args []string
+		keep string
+	}{
+		{name: "set --partdel empties a disk", args: []string{"node", "set", "n01", "--partdel=swap", "--diskname=/dev/vdb", "-y"}, keep: "future disk key: kept"},
+		{name: "set clears a device's last value", args: []string{"node", "set", "n01", "--netname=eth1", "--ipaddr=0.0.0.0", "-y"}, keep: "future key: kept"},
+		{name: "unset clears a device's last value", args: []string{"node", "unset", "n01", "--netname=eth1", "--ipaddr", "-y"}, keep: "future key: kept"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTree(t, "")
+			tr.writeNodes(conf)
+			if _, stderr, err := tr.run("", tc.args...); err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			if got := tr.nodesConf(); !strings.Contains(got, tc.keep) {
+				t.Errorf("nodes.conf lost %q:\n%s", tc.keep, got)
+			}
+		})
+	}
+}

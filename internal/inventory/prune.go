@@ -1,40 +1,43 @@
 package inventory
 
+import "gopkg.in/yaml.v3"
+
 // PruneEmpty removes the network devices, disks, partitions and
 // filesystems of p that hold no value, and empty kernel and IPMI sections
 // and tag maps, as Warewulf does after "unset": an entry emptied field by
 // field is gone rather than left as "{}" in nodes.conf. A disk whose only
-// partitions were empty goes too.
+// partitions were empty goes too. An entry holding a key this version
+// does not know (a later Warewulf's) stays, with the key.
 func (p *Profile) PruneEmpty() {
 	t := newTables()
 	if len(p.Tags) == 0 {
 		p.Tags = nil
 	}
-	if p.Kernel != nil && isEmpty(p.Kernel, t.kernel) {
+	if p.Kernel != nil && isEmpty(p.Kernel, t.kernel, p.Kernel.Unknown) {
 		p.Kernel = nil
 	}
-	if p.Ipmi != nil && isEmpty(p.Ipmi, t.ipmi) {
+	if p.Ipmi != nil && isEmpty(p.Ipmi, t.ipmi, p.Ipmi.Unknown) {
 		p.Ipmi = nil
 	}
 	for name, d := range p.NetDevs {
-		if d == nil || isEmpty(d, t.netdev) {
+		if d == nil || isEmpty(d, t.netdev, d.Unknown) {
 			delete(p.NetDevs, name)
 		}
 	}
 	for name, d := range p.Disks {
 		if d != nil {
 			for pn, part := range d.Partitions {
-				if part == nil || isEmpty(part, t.part) {
+				if part == nil || isEmpty(part, t.part, part.Unknown) {
 					delete(d.Partitions, pn)
 				}
 			}
 		}
-		if d == nil || len(d.Partitions) == 0 && isEmpty(d, t.disk) {
+		if d == nil || len(d.Partitions) == 0 && isEmpty(d, t.disk, d.Unknown) {
 			delete(p.Disks, name)
 		}
 	}
 	for name, fs := range p.FileSystems {
-		if fs == nil || isEmpty(fs, t.fs) {
+		if fs == nil || isEmpty(fs, t.fs, fs.Unknown) {
 			delete(p.FileSystems, name)
 		}
 	}
@@ -51,17 +54,21 @@ func (p *Profile) PruneEmpty() {
 
 // Empty reports whether the network device holds no value (nil is
 // empty).
-func (d *NetDev) Empty() bool { return d == nil || isEmpty(d, newTables().netdev) }
+func (d *NetDev) Empty() bool { return d == nil || isEmpty(d, newTables().netdev, d.Unknown) }
 
 // Empty reports whether the disk holds no value and no partition (nil
 // is empty).
 func (d *Disk) Empty() bool {
-	return d == nil || len(d.Partitions) == 0 && isEmpty(d, newTables().disk)
+	return d == nil || len(d.Partitions) == 0 && isEmpty(d, newTables().disk, d.Unknown)
 }
 
 // isEmpty reports whether v has no scalar set (even to ""), no list
-// entry and no map key.
-func isEmpty[T any](v *T, fields []Field[T]) bool {
+// entry, no map key, and no key this version does not know (unknown, kept
+// from the file as it was: pruning must not lose it).
+func isEmpty[T any](v *T, fields []Field[T], unknown []*yaml.Node) bool {
+	if len(unknown) > 0 {
+		return false
+	}
 	for _, f := range fields {
 		switch {
 		case f.Str != nil:

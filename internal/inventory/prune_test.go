@@ -4,7 +4,17 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 )
+
+// later is a key a later Warewulf writes and this version keeps unread:
+// name with a value.
+func later(name string) []*yaml.Node {
+	return []*yaml.Node{
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "future " + name},
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "on"},
+	}
+}
 
 func TestPruneEmpty(t *testing.T) {
 	s := func(v string) *string { return &v }
@@ -41,6 +51,23 @@ func TestPruneEmpty(t *testing.T) {
 			name: "emptied sections and maps become absent",
 			in:   Profile{Kernel: &Kernel{}, Ipmi: &IPMI{Tags: map[string]string{}}, Tags: map[string]string{}, NetDevs: map[string]*NetDev{"d": {}}, Disks: map[string]*Disk{}, FileSystems: map[string]*FileSystem{}},
 			want: Profile{},
+		},
+		{
+			name: "an entry holding only a key this version does not know stays",
+			in: Profile{
+				Kernel:      &Kernel{Unknown: later("kernel")},
+				Ipmi:        &IPMI{Unknown: later("ipmi")},
+				NetDevs:     map[string]*NetDev{"default": {Unknown: later("netdev")}, "gone": {}},
+				Disks:       map[string]*Disk{"/dev/vda": {Unknown: later("disk")}, "/dev/vdb": {Partitions: map[string]*Partition{"p": {Unknown: later("part")}}}},
+				FileSystems: map[string]*FileSystem{"/dev/a": {Unknown: later("fs")}},
+			},
+			want: Profile{
+				Kernel:      &Kernel{Unknown: later("kernel")},
+				Ipmi:        &IPMI{Unknown: later("ipmi")},
+				NetDevs:     map[string]*NetDev{"default": {Unknown: later("netdev")}},
+				Disks:       map[string]*Disk{"/dev/vda": {Unknown: later("disk")}, "/dev/vdb": {Partitions: map[string]*Partition{"p": {Unknown: later("part")}}}},
+				FileSystems: map[string]*FileSystem{"/dev/a": {Unknown: later("fs")}},
+			},
 		},
 		{
 			name: "sections with a value stay",
