@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -527,14 +528,31 @@ func (s *buildState) render(rs *renderers, j *job) error {
 	return nil
 }
 
+// entryHash is the sha256, in hex, of everything about e that makes the
+// file it unpacks to: its path, kind, mode, owner, target and data, each
+// but the data followed by a NUL (kind, owner in decimal, mode in octal).
 func entryHash(e *Entry) string {
 	if e.sum != "" {
 		return e.sum
 	}
+	var buf [256]byte
+	b := append(buf[:0], e.Path...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(e.Kind), 10)
+	b = append(b, 0)
+	b = strconv.AppendUint(b, uint64(e.Mode), 8)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(e.UID), 10)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(e.GID), 10)
+	b = append(b, 0)
+	b = append(b, e.Target...)
+	b = append(b, 0)
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00%o\x00%d\x00%d\x00%s\x00", e.Path, e.Kind, e.Mode, e.UID, e.GID, e.Target)
+	h.Write(b)
 	h.Write(e.Data)
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 const sharedDir = ".shared"

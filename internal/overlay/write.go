@@ -272,14 +272,16 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet) (image, erro
 		}
 	}
 	secret := map[string]string{}
+	s.mu.Lock()
 	for p, h := range j.tree {
-		switch {
-		case s.secret(h):
+		switch e := s.entries[h]; {
+		case e != nil && e.Secret():
 			secret[p] = h
 		case sharedSum == "" || shared.Entries[p] != h:
 			own[p] = h
 		}
 	}
+	s.mu.Unlock()
 	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sections: map[string]section{}}
 	// The data is the own archive then the secret one, uncompressed,
 	// archived one after the other into one buffer; other stored forms
@@ -508,6 +510,9 @@ func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {
 	return e.Encode(data)
 }
 
+// outputDigest is the sha256, in hex, of a node's rendered tree: each
+// path and its entry's hash, in the order of the paths, each followed by
+// a NUL.
 func outputDigest(tree map[string]string) string {
 	paths := make([]string, 0, len(tree))
 	for p := range tree {
@@ -515,10 +520,16 @@ func outputDigest(tree map[string]string) string {
 	}
 	sort.Strings(paths)
 	h := sha256.New()
+	var b []byte
 	for _, p := range paths {
-		fmt.Fprintf(h, "%s\x00%s\x00", p, tree[p])
+		b = append(b[:0], p...)
+		b = append(b, 0)
+		b = append(b, tree[p]...)
+		b = append(b, 0)
+		h.Write(b)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // removeLeftovers deletes the temporary files a build that was killed
