@@ -102,6 +102,53 @@ func TestUEFIFirmwarePXE(t *testing.T) {
 	tc.logTimings(map[string]*VM{"u1": vm})
 }
 
+// Scenario u: UEFI HTTP boot. OVMF without a NIC ROM and with its PXE
+// clients off asks DHCP as an HTTP client (vendor class HTTPClient,
+// architecture 16), gets the URL of iPXE under /efiboot/, loads it over
+// HTTP and boots the node with it.
+func TestUEFIHTTPBoot(t *testing.T) {
+	tc := newTestCluster(t, updateInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	tc.setupImage(ctx)
+	const mac, ip = "52:54:00:e2:e0:21", "192.0.2.21"
+	tc.addNodes(ctx, "bb", node{name: "u2", mac: mac, ip: ip, args: []string{"--system-overlays", "e2eprobe"}})
+	if err := tc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vm := tc.startVM(ctx, VMOptions{Name: "u2", MAC: mac, Firmware: UEFI, NoROM: true, HTTPBoot: true})
+	bootCtx, cancelBoot := context.WithTimeout(ctx, bootTime)
+	defer cancelBoot()
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`Start HTTP Boot over IPv4`),
+		regexp.MustCompile(`iPXE .*Open Source Network Boot Firmware`),
+		regexp.MustCompile(`wwboot now booting u2`),
+	} {
+		if _, _, err := vm.Console.Wait(bootCtx, re); err != nil {
+			t.Fatalf("u2: %v", err)
+		}
+	}
+	tc.waitBooted(bootCtx, vm, "u2", ip)
+	// The firmware asked as an HTTP client and was answered with the URL
+	// of iPXE under /efiboot/ (the daemon's log: its status is replaced
+	// by the download within a poll), which the daemon then sent (stage
+	// EFI): no TFTP server could have, the firmware having no PXE client.
+	if !tc.daemonLogHas(regexp.MustCompile(`dhcp reply" hwaddr=` + mac + ` request=REQUEST reply=ACK .*file=http://192\.0\.2\.1:[0-9]+/efiboot/\S*snponly\S*\.efi$`)) {
+		t.Errorf("the daemon's log has no acknowledgement to %s with an /efiboot/ iPXE URL", mac)
+	}
+	efiSent := false
+	events := NodeEvents(tc.Status.Events(), "u2")
+	for _, e := range events {
+		if e.Stage == contract.StageEFIBoot && strings.Contains(e.Sent, "snponly") {
+			efiSent = true
+		}
+	}
+	if !efiSent {
+		t.Errorf("u2's status never showed iPXE sent from /efiboot/ (stage EFI); its changes:\n%s", EventLines(events))
+	}
+	tc.logTimings(map[string]*VM{"u2": vm})
+}
+
 // Scenario c: a node tagged for uncompressed images boots uncompressed
 // while its neighbour boots compressed.
 func TestUncompressedNeighbour(t *testing.T) {

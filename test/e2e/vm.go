@@ -52,6 +52,11 @@ type VMOptions struct {
 	// NoROM leaves the NIC without its iPXE option ROM (UEFI only: OVMF
 	// then boots with its own PXE client).
 	NoROM bool
+	// HTTPBoot turns OVMF's PXE clients off (its fw_cfg switches
+	// opt/org.tianocore/IPv4PXESupport and IPv6PXESupport), so that it
+	// boots from the network by UEFI HTTP boot, as firmware set up for
+	// HTTP boot only does (x86_64 UEFI without the NIC's ROM only).
+	HTTPBoot bool
 	// MemoryMB is the guest's RAM; 0 is 1024.
 	MemoryMB int
 	// CPUs is the number of virtual CPUs; 0 is 1.
@@ -222,6 +227,13 @@ func qemuArgs(dir, netdev, accel string, o VMOptions, serial ...string) ([]strin
 	args = append(args, diskArgs(o)...)
 	if o.Kernel != "" {
 		return append(args, directBoot(o)...), nil
+	}
+	if o.HTTPBoot {
+		if o.Firmware != UEFI && o.Firmware != SecureBoot || !o.NoROM {
+			return nil, fmt.Errorf("VM %s: HTTP boot needs UEFI firmware and no NIC ROM", o.Name)
+		}
+		args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
+			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")
 	}
 	switch o.Firmware {
 	case BIOS, "":
