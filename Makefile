@@ -35,7 +35,7 @@ build: deps
 
 # The README's test command: vet and every test, with the race detector
 # on the packages that take locks, then the virtual cluster scenarios a
-# to d, f to l, r and u but g (test/e2e), the install and package tests
+# to d, f to l, p, r and u but g (test/e2e), the install and package tests
 # (build/pkg) and, as root, the package in a systemd container
 # (container-check; root only, which CI is).
 test: deps

@@ -59,7 +59,12 @@ type Options struct {
 	// network to dhcp.networks (with RelayRouterIP as its gateway and
 	// RelayRangeStart-RelayRangeEnd as its dynamic range).
 	Relay bool
-	Log   *slog.Logger
+	// ProxyDHCP: the nodes' addresses come from the site's DHCP server,
+	// a dnsmasq in a namespace of its own on BridgeName (SiteDHCPIP,
+	// SiteRangeStart-SiteRangeEnd, no boot options), and the daemon
+	// answers boot clients as ProxyDHCP (dhcp.mode proxy).
+	ProxyDHCP bool
+	Log       *slog.Logger
 }
 
 // Cluster is a virtual cluster: a network namespace with a bridge, the
@@ -84,6 +89,7 @@ type Cluster struct {
 	accel      string
 	ns         *Netns
 	router     *Netns      // Options.Relay's router namespace
+	siteHost   *Netns      // Options.ProxyDHCP's DHCP server's namespace
 	vlan       *VLANSwitch // Options.VLAN's switch
 	daemon     *Proc
 	stopPoll   context.CancelFunc
@@ -146,6 +152,9 @@ func (c *Cluster) warewulfConf() string {
 	dhcpMode, tftpMode, dhcpServer := "embedded", "embedded", "dhcpd"
 	if c.opts.External {
 		dhcpMode, tftpMode, dhcpServer = "external", "external", "dnsmasq"
+	}
+	if c.opts.ProxyDHCP {
+		dhcpMode = "proxy"
 	}
 	networks := ""
 	if c.opts.Relay {
@@ -231,6 +240,11 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Unlock()
 	if c.opts.Relay {
 		if err := c.startRelay(ctx); err != nil {
+			return err
+		}
+	}
+	if c.opts.ProxyDHCP {
+		if err := c.startSiteDHCP(ctx); err != nil {
 			return err
 		}
 	}
@@ -330,7 +344,8 @@ func (c *Cluster) Close() error {
 
 func (c *Cluster) teardown() error {
 	c.mu.Lock()
-	vms, bmcs, aux, daemon, ns, router, vlan, stopPoll := c.vms, c.bmcs, c.aux, c.daemon, c.ns, c.router, c.vlan, c.stopPoll
+	vms, bmcs, aux, daemon, ns, vlan, stopPoll := c.vms, c.bmcs, c.aux, c.daemon, c.ns, c.vlan, c.stopPoll
+	others := []*Netns{c.router, c.siteHost}
 	c.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
@@ -361,10 +376,13 @@ func (c *Cluster) teardown() error {
 	if vlan != nil {
 		errs = append(errs, vlan.Close())
 	}
-	if router != nil {
-		errs = append(errs, router.Close())
-		if out, err := exec.Command("ip", "netns", "list").Output(); err == nil && containsField(string(out), router.Name) {
-			errs = append(errs, fmt.Errorf("namespace %s is still there", router.Name))
+	for _, other := range others {
+		if other == nil {
+			continue
+		}
+		errs = append(errs, other.Close())
+		if out, err := exec.Command("ip", "netns", "list").Output(); err == nil && containsField(string(out), other.Name) {
+			errs = append(errs, fmt.Errorf("namespace %s is still there", other.Name))
 		}
 	}
 	if ns != nil {

@@ -147,6 +147,43 @@ func (n *Netns) AddRouter(ctx context.Context) (*Netns, error) {
 	return r, nil
 }
 
+// The site's own DHCP server on BridgeName (AddHost, Options.ProxyDHCP)
+// and the dynamic range it gives, outside the nodes' addresses.
+const (
+	SiteDHCPIP     = "192.0.2.253"
+	SiteRangeStart = "192.0.2.200"
+	SiteRangeEnd   = "192.0.2.250"
+)
+
+// AddHost adds a namespace (named like n, so that SweepStale removes it
+// too) whose interface site0, holding ip/24, is a port of BridgeName:
+// another host on the nodes' network, whose servers bind the ports the
+// daemon's do. The caller closes it before n.
+func (n *Netns) AddHost(ctx context.Context, ip string) (*Netns, error) {
+	h := &Netns{Name: fmt.Sprintf("%s%d-%08x", nsPrefix, os.Getpid(), rand.Uint32()), log: n.log}
+	if err := run(ctx, "ip", "netns", "add", h.Name); err != nil {
+		return nil, fmt.Errorf("create host namespace %s: %w", h.Name, err)
+	}
+	steps := []struct {
+		ns   *Netns
+		argv []string
+	}{
+		{n, []string{"ip", "link", "add", "hs0", "type", "veth", "peer", "name", "site0", "netns", h.Name}},
+		{n, []string{"ip", "link", "set", "hs0", "master", BridgeName, "up"}},
+		{h, []string{"ip", "link", "set", "lo", "up"}},
+		{h, []string{"ip", "addr", "add", ip + "/" + strconv.Itoa(prefixLen), "dev", "site0"}},
+		{h, []string{"ip", "link", "set", "site0", "up"}},
+	}
+	for _, s := range steps {
+		if err := run(ctx, s.ns.Command(ctx, s.argv...).Args...); err != nil {
+			_ = h.Close()
+			return nil, fmt.Errorf("host namespace %s: %w", h.Name, err)
+		}
+	}
+	n.log.Info("host namespace up", "netns", h.Name, "on", BridgeName, "addr", ip)
+	return h, nil
+}
+
 // Command returns a command that runs argv inside the namespace. The
 // command's PID is argv[0]'s own: "ip netns exec" execs it.
 func (n *Netns) Command(ctx context.Context, argv ...string) *exec.Cmd {

@@ -72,3 +72,29 @@ func (c *Cluster) startAux(ctx context.Context, name string, cmd *exec.Cmd, outF
 	}
 	return fmt.Errorf("%s did not say %q in 10 s:\n%s", name, ready, tails())
 }
+
+// SiteDHCPLog is the site's DHCP server's log (Options.ProxyDHCP).
+func (c *Cluster) SiteDHCPLog() string { return filepath.Join(c.opts.Dir, "site-dnsmasq.log") }
+
+// startSiteDHCP makes the site DHCP server's namespace and runs dnsmasq
+// in it, giving addresses of SiteRangeStart-SiteRangeEnd and no boot
+// options; Close stops both.
+func (c *Cluster) startSiteDHCP(ctx context.Context) error {
+	host, err := c.ns.AddHost(ctx, SiteDHCPIP)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.siteHost = host
+	c.mu.Unlock()
+	dir := c.opts.Dir
+	cmd := host.Command(context.Background(), "dnsmasq", "--keep-in-foreground", "--port=0", "--conf-file=/dev/null",
+		"--interface=site0", "--bind-interfaces", "--dhcp-range="+SiteRangeStart+","+SiteRangeEnd+","+Netmask+",1h",
+		"--user=root", "--pid-file="+filepath.Join(dir, "site-dnsmasq.pid"), "--dhcp-leasefile="+filepath.Join(dir, "site-dnsmasq.leases"),
+		"--log-facility="+c.SiteDHCPLog(), "--log-dhcp")
+	if err := c.startAux(ctx, "site dnsmasq", cmd, filepath.Join(dir, "site-dnsmasq.out"), c.SiteDHCPLog(), "DHCP, IP range"); err != nil {
+		return err
+	}
+	c.log.Info("site DHCP server up", "netns", host.Name, "log", c.SiteDHCPLog())
+	return nil
+}
