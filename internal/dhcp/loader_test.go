@@ -1,8 +1,10 @@
 package dhcp
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -80,6 +82,50 @@ func TestLoaderChoice(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, summarize(r).File); diff != "" {
 				t.Errorf("boot file (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Through ProxyDHCP, Debian's GRUB takes its server from the site's
+// acknowledgement, not from the ProxyDHCP answer (scenario q): the first
+// time the daemon sends a node GRUB that way it warns, once; UEFI HTTP
+// boot (the server in the URL), iPXE and embedded DHCP do not warn.
+func TestProxyGrubWarnsOnce(t *testing.T) {
+	const grub, other = "52:54:00:00:00:02", "52:54:00:00:00:04"
+	grubFiles := map[string]string{"00:07": "/warewulf/shim.efi", "00:09": "/warewulf/shim.efi"}
+	pxe := func(hw string) *dhcpv4.DHCPv4 { return archDiscover(t, hw, iana.EFI_BC, "PXEClient:Arch:00007") }
+	tests := []struct {
+		name     string
+		mode     string
+		grubboot bool
+		requests []*dhcpv4.DHCPv4
+		warnings int
+	}{
+		{"proxy, GRUB to two nodes", proxy, true, []*dhcpv4.DHCPv4{pxe(grub), pxe(other), pxe(grub)}, 1},
+		{"proxy, iPXE", proxy, false, []*dhcpv4.DHCPv4{pxe(grub), pxe(other)}, 0},
+		{"proxy, GRUB by UEFI HTTP boot", proxy, true, []*dhcpv4.DHCPv4{archDiscover(t, grub, iana.EFI_X86_64_HTTP, "HTTPClient:Arch:00016")}, 0},
+		{"embedded, GRUB", embedded, true, []*dhcpv4.DHCPv4{pxe(grub), pxe(other)}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logged strings.Builder
+			nodes := newFakeNodes(node("n2", grub, "127.0.0.52", ""), node("n4", other, "127.0.0.54", ""))
+			s, err := newServer(Options{Mode: tt.mode, Interfaces: []string{"lo"}, ServerIP: netip.MustParseAddr("127.0.0.1"), HTTPPort: 9873,
+				RangeStart: netip.MustParseAddr("127.0.0.100"), RangeEnd: netip.MustParseAddr("127.0.0.110"),
+				BootFiles: testBootFiles, GrubBoot: tt.grubboot, GrubFiles: grubFiles, Nodes: nodes,
+				Log: slog.New(slog.NewTextHandler(&logged, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, req := range tt.requests {
+				r, err := s.handle(s.ifaces[0], req, &net.UDPAddr{IP: net.IPv4zero, Port: 68}, ServerPort)
+				if err != nil || r == nil {
+					t.Fatalf("no answer to %s: %v", req.ClientHWAddr, err)
+				}
+			}
+			if got := strings.Count(logged.String(), "must name this server as next-server"); got != tt.warnings {
+				t.Errorf("%d warnings, want %d; the log:\n%s", got, tt.warnings, logged.String())
 			}
 		})
 	}

@@ -391,6 +391,14 @@ func (s *Server) proxy(req *dhcpv4.DHCPv4, c client, from origin, peer *net.UDPA
 	if file == "" {
 		return nil, nil
 	}
+	if !c.http && s.grubLoader(file) && s.proxyGrubWarned.CompareAndSwap(false, true) {
+		// GRUB configures its network from the firmware's copy of the
+		// DHCP acknowledgement; Debian's ignores the ProxyDHCP answer.
+		s.log.Warn("a node boots GRUB through ProxyDHCP: a GRUB that reads only the DHCP server's acknowledgement (Debian's grubnetx64.efi) "+
+			"loads its configuration from that server's next-server, so the site's DHCP server must name this server as next-server; "+
+			"Enterprise Linux's GRUB reads the ProxyDHCP answer (logged once)",
+			"hwaddr", req.ClientHWAddr.String(), "file", file, "next-server", from.in.ip.String())
+	}
 	vendor := "PXEClient"
 	if c.http {
 		vendor = "HTTPClient"

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -176,6 +177,10 @@ type Server struct {
 	staticMu  sync.Mutex
 	staticAt  time.Time
 	staticSet map[netip.Addr]bool
+
+	// proxyGrubWarned: the warning that GRUB through ProxyDHCP needs the
+	// site's next-server was logged.
+	proxyGrubWarned atomic.Bool
 }
 
 // listener is one bound socket, the port it serves and its interface.

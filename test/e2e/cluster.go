@@ -60,11 +60,14 @@ type Options struct {
 	// RelayRangeStart-RelayRangeEnd as its dynamic range).
 	Relay bool
 	// ProxyDHCP: the nodes' addresses come from the site's DHCP server,
-	// a dnsmasq in a namespace of its own on BridgeName (SiteDHCPIP,
+	// ISC dhcpd in a namespace of its own on BridgeName (SiteDHCPIP,
 	// SiteRangeStart-SiteRangeEnd, no boot options), and the daemon
 	// answers boot clients as ProxyDHCP (dhcp.mode proxy).
 	ProxyDHCP bool
-	Log       *slog.Logger
+	// SiteNextServer: the site's DHCP server names the daemon as
+	// next-server (siaddr), which Debian's GRUB needs through ProxyDHCP.
+	SiteNextServer bool
+	Log            *slog.Logger
 }
 
 // Cluster is a virtual cluster: a network namespace with a bridge, the

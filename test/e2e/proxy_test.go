@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Scenario p: ProxyDHCP (dhcp.mode proxy). The site's own DHCP server, a
-// dnsmasq on another host of the network, gives the addresses and no
+// Scenario p: ProxyDHCP (dhcp.mode proxy). The site's own DHCP server, ISC
+// dhcpd on another host of the network, gives the addresses and no
 // boot options; the daemon gives boot clients only what to boot. A BIOS
 // VM with the NIC's iPXE ROM and a UEFI VM without it (OVMF's PXE
 // client, then iPXE over TFTP) boot at the same time to their runtime
@@ -55,7 +55,7 @@ func TestProxyDHCP(t *testing.T) {
 	for _, n := range nodes {
 		// The site's server leased the firmware (and iPXE) an address of
 		// its range ...
-		if !regexp.MustCompile(`DHCPACK\(site0\) 192\.0\.2\.2[0-5][0-9] ` + n.mac).Match(site) {
+		if !regexp.MustCompile(`DHCPACK on 192\.0\.2\.2[0-5][0-9] to ` + n.mac + ` via site0`).Match(site) {
 			t.Errorf("%s: the site DHCP server's log has no lease of its range to %s", n.name, n.mac)
 		}
 		// ... and the daemon answered without an address, with what to

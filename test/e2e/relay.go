@@ -74,11 +74,12 @@ func (c *Cluster) startAux(ctx context.Context, name string, cmd *exec.Cmd, outF
 }
 
 // SiteDHCPLog is the site's DHCP server's log (Options.ProxyDHCP).
-func (c *Cluster) SiteDHCPLog() string { return filepath.Join(c.opts.Dir, "site-dnsmasq.log") }
+func (c *Cluster) SiteDHCPLog() string { return filepath.Join(c.opts.Dir, "site-dhcpd.log") }
 
-// startSiteDHCP makes the site DHCP server's namespace and runs dnsmasq
-// in it, giving addresses of SiteRangeStart-SiteRangeEnd and no boot
-// options; Close stops both.
+// startSiteDHCP makes the site DHCP server's namespace and runs ISC
+// dhcpd in it, giving addresses of SiteRangeStart-SiteRangeEnd and no
+// boot options (but the daemon as next-server with
+// Options.SiteNextServer); Close stops both.
 func (c *Cluster) startSiteDHCP(ctx context.Context) error {
 	host, err := c.ns.AddHost(ctx, SiteDHCPIP)
 	if err != nil {
@@ -88,13 +89,24 @@ func (c *Cluster) startSiteDHCP(ctx context.Context) error {
 	c.siteHost = host
 	c.mu.Unlock()
 	dir := c.opts.Dir
-	cmd := host.Command(context.Background(), "dnsmasq", "--keep-in-foreground", "--port=0", "--conf-file=/dev/null",
-		"--interface=site0", "--bind-interfaces", "--dhcp-range="+SiteRangeStart+","+SiteRangeEnd+","+Netmask+",1h",
-		"--user=root", "--pid-file="+filepath.Join(dir, "site-dnsmasq.pid"), "--dhcp-leasefile="+filepath.Join(dir, "site-dnsmasq.leases"),
-		"--log-facility="+c.SiteDHCPLog(), "--log-dhcp")
-	if err := c.startAux(ctx, "site dnsmasq", cmd, filepath.Join(dir, "site-dnsmasq.out"), c.SiteDHCPLog(), "DHCP, IP range"); err != nil {
+	next := ""
+	if c.opts.SiteNextServer {
+		next = "  next-server " + ServerIP + ";\n"
+	}
+	conf := filepath.Join(dir, "site-dhcpd.conf")
+	text := fmt.Sprintf("# The site's own DHCP server (e2e harness).\nauthoritative;\ndefault-lease-time 3600;\nmax-lease-time 3600;\n"+
+		"subnet 192.0.2.0 netmask %s {\n  range %s %s;\n%s}\n", Netmask, SiteRangeStart, SiteRangeEnd, next)
+	leases := filepath.Join(dir, "site-dhcpd.leases")
+	for path, data := range map[string]string{conf: text, leases: ""} {
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	cmd := host.Command(context.Background(), "dhcpd", "-f", "-d", "-4", "-cf", conf, "-lf", leases,
+		"-pf", filepath.Join(dir, "site-dhcpd.pid"), "site0")
+	if err := c.startAux(ctx, "site dhcpd", cmd, c.SiteDHCPLog(), c.SiteDHCPLog(), "Server starting service."); err != nil {
 		return err
 	}
-	c.log.Info("site DHCP server up", "netns", host.Name, "log", c.SiteDHCPLog())
+	c.log.Info("site DHCP server up", "netns", host.Name, "log", c.SiteDHCPLog(), "next-server", c.opts.SiteNextServer)
 	return nil
 }
