@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 
@@ -87,25 +88,33 @@ func TestLoaderChoice(t *testing.T) {
 	}
 }
 
-// Through ProxyDHCP, Debian's GRUB takes its server from the site's
-// acknowledgement, not from the ProxyDHCP answer (scenario q): the first
-// time the daemon sends a node GRUB that way it warns, once; UEFI HTTP
-// boot (the server in the URL), iPXE and embedded DHCP do not warn.
-func TestProxyGrubWarnsOnce(t *testing.T) {
+// Two ways Debian's network GRUB fails that the daemon cannot mend, so it
+// warns of each once, the first time it names GRUB that way: through
+// ProxyDHCP GRUB takes its server from the site's acknowledgement, not
+// from the ProxyDHCP answer (scenario q), and by UEFI HTTP boot it has no
+// HTTP and stops at its prompt. GRUB by TFTP from embedded DHCP and iPXE
+// either way warn of nothing.
+func TestGrubWarningsOnce(t *testing.T) {
 	const grub, other = "52:54:00:00:00:02", "52:54:00:00:00:04"
+	const proxyWarning, httpWarning = "must name this server as next-server", "its GRUB must have HTTP"
 	grubFiles := map[string]string{"00:07": "/warewulf/shim.efi", "00:09": "/warewulf/shim.efi"}
 	pxe := func(hw string) *dhcpv4.DHCPv4 { return archDiscover(t, hw, iana.EFI_BC, "PXEClient:Arch:00007") }
+	http := func(hw string) *dhcpv4.DHCPv4 {
+		return archDiscover(t, hw, iana.EFI_X86_64_HTTP, "HTTPClient:Arch:00016")
+	}
 	tests := []struct {
 		name     string
 		mode     string
 		grubboot bool
 		requests []*dhcpv4.DHCPv4
-		warnings int
+		want     map[string]int // warning -> times logged
 	}{
-		{"proxy, GRUB to two nodes", proxy, true, []*dhcpv4.DHCPv4{pxe(grub), pxe(other), pxe(grub)}, 1},
-		{"proxy, iPXE", proxy, false, []*dhcpv4.DHCPv4{pxe(grub), pxe(other)}, 0},
-		{"proxy, GRUB by UEFI HTTP boot", proxy, true, []*dhcpv4.DHCPv4{archDiscover(t, grub, iana.EFI_X86_64_HTTP, "HTTPClient:Arch:00016")}, 0},
-		{"embedded, GRUB", embedded, true, []*dhcpv4.DHCPv4{pxe(grub), pxe(other)}, 0},
+		{"proxy, GRUB to two nodes", proxy, true, []*dhcpv4.DHCPv4{pxe(grub), pxe(other), pxe(grub)}, map[string]int{proxyWarning: 1}},
+		{"proxy, iPXE", proxy, false, []*dhcpv4.DHCPv4{pxe(grub), pxe(other)}, nil},
+		{"proxy, GRUB by HTTP boot", proxy, true, []*dhcpv4.DHCPv4{http(grub), http(other)}, map[string]int{httpWarning: 1}},
+		{"embedded, GRUB by TFTP", embedded, true, []*dhcpv4.DHCPv4{pxe(grub), pxe(other)}, nil},
+		{"embedded, GRUB by HTTP boot to two nodes", embedded, true, []*dhcpv4.DHCPv4{http(grub), http(other), http(grub)}, map[string]int{httpWarning: 1}},
+		{"embedded, iPXE by HTTP boot", embedded, false, []*dhcpv4.DHCPv4{http(grub), http(other)}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,13 +128,18 @@ func TestProxyGrubWarnsOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, req := range tt.requests {
-				r, err := s.handle(s.ifaces[0], req, &net.UDPAddr{IP: net.IPv4zero, Port: 68}, ServerPort)
-				if err != nil || r == nil {
+				if r, err := s.handle(s.ifaces[0], req, &net.UDPAddr{IP: net.IPv4zero, Port: 68}, ServerPort); err != nil || r == nil {
 					t.Fatalf("no answer to %s: %v", req.ClientHWAddr, err)
 				}
 			}
-			if got := strings.Count(logged.String(), "must name this server as next-server"); got != tt.warnings {
-				t.Errorf("%d warnings, want %d; the log:\n%s", got, tt.warnings, logged.String())
+			got := map[string]int{}
+			for _, w := range []string{proxyWarning, httpWarning} {
+				if n := strings.Count(logged.String(), w); n > 0 {
+					got[w] = n
+				}
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s\nthe log:\n%s", diff, logged.String())
 			}
 		})
 	}

@@ -179,8 +179,9 @@ type Server struct {
 	staticSet map[netip.Addr]bool
 
 	// proxyGrubWarned: the warning that GRUB through ProxyDHCP needs the
-	// site's next-server was logged.
-	proxyGrubWarned atomic.Bool
+	// site's next-server was logged; httpGrubWarned: the one that GRUB by
+	// UEFI HTTP boot needs a GRUB with HTTP.
+	proxyGrubWarned, httpGrubWarned atomic.Bool
 }
 
 // listener is one bound socket, the port it serves and its interface.
