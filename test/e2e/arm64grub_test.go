@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -26,13 +27,16 @@ import (
 // GRUB's configuration from /grub/ (stage GRUB), and the arm64 kernel,
 // the image and the overlays by TFTP (that GRUB has no HTTP); the node
 // runs its init and the arm64 wwclient (the system overlay carries
-// wwclient.aarch64) fetches its runtime overlay. AAVMF under TCG is
-// slow: only with WWBOOT_E2E_FULL=1 (make e2e-full).
+// wwclient.aarch64) fetches its runtime overlay. Then the same node
+// with Secure Boot on (AAVMF with Microsoft's keys): shim, GRUB and the
+// signed Debian kernel boot it again; with Debian's unsigned build of
+// that kernel in the image, the kernel is refused and never runs. AAVMF
+// under TCG is slow: only with WWBOOT_E2E_FULL=1 (make e2e-full).
 func TestArm64Grub(t *testing.T) {
 	if os.Getenv(envFull) != "1" {
 		t.Skipf("the arm64 GRUB scenario boots an emulated arm64 VM through its firmware: set %s=1 (make e2e-full)", envFull)
 	}
-	for _, f := range []string{aavmfCode, aavmfVars} {
+	for _, f := range []string{aavmfCode, aavmfVars, aavmfSecureCode, aavmfSecureVars} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("%v: run scripts/deps.sh --e2e-full", err)
 		}
@@ -106,6 +110,52 @@ func TestArm64Grub(t *testing.T) {
 		}
 	}
 	tc.logTimings(map[string]*VM{name: vm})
+	if err := vm.Stop(); err != nil {
+		t.Errorf("stop %s: %v", name, err)
+	}
+
+	// Secure Boot: the firmware verifies shim, shim GRUB, GRUB (through
+	// shim) the kernel.
+	sb := tc.startVM(ctx, VMOptions{Name: name + "-sb", MAC: mac, Arch: Aarch64, MemoryMB: 1024, Firmware: SecureBoot})
+	sbCtx, cancelSB := context.WithTimeout(ctx, 3*bootTime)
+	defer cancelSB()
+	if _, _, err := sb.Console.Wait(sbCtx, regexp.MustCompile(`wwboot now booting `+name+` \(`+mac+`\) with GRUB`)); err != nil {
+		t.Fatalf("%s with Secure Boot: GRUB did not load its configuration: %v", name, err)
+	}
+	tc.waitBooted(sbCtx, sb, name, ip)
+	tc.logTimings(map[string]*VM{name: sb})
+	if err := sb.Stop(); err != nil {
+		t.Errorf("stop %s with Secure Boot: %v", name, err)
+	}
+
+	// The unsigned build of the same kernel in the image: refused.
+	unsigned, err := FetchUnsignedKernelFor(ctx, tc.opts.CacheDir, "arm64", k, tc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(unsigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tc.Rootfs("arm"), "boot", "vmlinuz-"+k.Version), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refused := tc.startVM(ctx, VMOptions{Name: name + "-unsigned", MAC: mac, Arch: Aarch64, MemoryMB: 1024, Firmware: SecureBoot})
+	refuseCtx, cancelRefuse := context.WithTimeout(ctx, 3*bootTime)
+	defer cancelRefuse()
+	line, _, err := refused.Console.Wait(refuseCtx, secureBootRefused)
+	if err != nil {
+		t.Fatalf("%s with an unsigned kernel: no refusal on the console: %v", name, err)
+	}
+	t.Logf("unsigned arm64 kernel refused %.1f s after QEMU started: %s", line.At.Sub(refused.Started).Seconds(), line.Text)
+	failCtx, cancelFail := context.WithTimeout(ctx, time.Minute)
+	defer cancelFail()
+	if _, _, err := refused.Console.Wait(failCtx, regexp.MustCompile(`The boot failed: no kernel`)); err != nil {
+		t.Errorf("%s with an unsigned kernel: GRUB did not report the failure: %v", name, err)
+	}
+	if _, _, err := refused.Console.Wait(failCtx, regexp.MustCompile(`Linux version|`+InitLine.String())); err == nil {
+		t.Errorf("%s ran the unsigned kernel with Secure Boot enforced", name)
+	}
 }
 
 // overlayAgentMachine returns the machine of the wwclient in the system

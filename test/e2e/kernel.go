@@ -274,11 +274,17 @@ func (k *Kernel) InstallInto(ctx context.Context, rootfs string) error {
 // refuse: from cacheDir when an earlier run fetched it, else through
 // "apt-get download".
 func FetchUnsignedKernel(ctx context.Context, cacheDir string, k *Kernel, log *slog.Logger) (string, error) {
+	return FetchUnsignedKernelFor(ctx, cacheDir, "", k, log)
+}
+
+// FetchUnsignedKernelFor is FetchUnsignedKernel for Debian architecture
+// debArch ("" for the host's).
+func FetchUnsignedKernelFor(ctx context.Context, cacheDir, debArch string, k *Kernel, log *slog.Logger) (string, error) {
 	dst := filepath.Join(cacheDir, "vmlinuz-"+k.Version+".unsigned")
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	deb, err := aptDownload(ctx, cacheDir, "linux-image-"+k.Version+"-unsigned", "", log)
+	deb, err := aptDownload(ctx, cacheDir, "linux-image-"+k.Version+"-unsigned", debArch, log)
 	if err != nil {
 		return "", err
 	}

@@ -39,6 +39,9 @@ const (
 const (
 	aavmfCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
 	aavmfVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
+	// The build and variables with Microsoft's keys, Secure Boot on.
+	aavmfSecureCode = "/usr/share/AAVMF/AAVMF_CODE.ms.fd"
+	aavmfSecureVars = "/usr/share/AAVMF/AAVMF_VARS.ms.fd"
 )
 
 // Aarch64 is VMOptions.Arch of an arm64 VM.
@@ -82,8 +85,9 @@ type VMOptions struct {
 	// Arch is the guest's architecture: "" or "x86_64" (a PC, q35 with
 	// UEFI), or Aarch64: qemu-system-aarch64's virt board with a
 	// Cortex-A57 (cheaper to emulate than "max") under TCG whatever
-	// the host, AAVMF as its UEFI firmware (Firmware is ignored), its
-	// PL011 serial port as the console (console=ttyAMA0).
+	// the host, AAVMF as its UEFI firmware (with Firmware SecureBoot its
+	// build with Microsoft's keys and Secure Boot on, else the plain
+	// one), its PL011 serial port as the console (console=ttyAMA0).
 	Arch string
 	// Kernel, if set, is booted directly (QEMU's -kernel, with Initrd
 	// and Append) instead of from the network, and without firmware:
@@ -301,12 +305,16 @@ func aarch64Args(dir, netdev string, mem, cpus int, o VMOptions, serial []string
 	if o.Kernel != "" {
 		return append(args, directBoot(o)...), nil
 	}
+	code, varsFrom := aavmfCode, aavmfVars
+	if o.Firmware == SecureBoot {
+		code, varsFrom = aavmfSecureCode, aavmfSecureVars
+	}
 	vars := filepath.Join(dir, "AAVMF_VARS.fd")
-	if err := copyFile(aavmfVars, vars); err != nil {
+	if err := copyFile(varsFrom, vars); err != nil {
 		return nil, fmt.Errorf("UEFI variables for %s: %w (apt-get install qemu-efi-aarch64)", o.Name, err)
 	}
 	return append(args,
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+aavmfCode,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 		"-drive", "if=pflash,format=raw,unit=1,file="+vars), nil
 }
 
