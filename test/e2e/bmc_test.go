@@ -78,6 +78,18 @@ func TestBMCPower(t *testing.T) {
 	// console: the command is typed again, as a user would, at most
 	// three times.
 	console := tc.startConsole(ctx, "n1")
+	// On connecting, ipmi_sim sends what the serial port printed while no
+	// one listened; a byte typed while that flows can go unanswered (the
+	// console then times out after about 30 s and reconnects), so the
+	// test types once the console is live and quiet, as a user at the
+	// prompt would.
+	liveCtx, cancelLive := context.WithTimeout(bootCtx, 30*time.Second)
+	if err := console.wait(liveCtx, regexp.MustCompile(`\[console of n1;`)); err != nil {
+		cancelLive()
+		t.Fatalf("wwctl node console n1: %v", err)
+	}
+	console.waitQuiet(liveCtx, time.Second)
+	cancelLive()
 	sol := regexp.MustCompile(`E2E-SOL-42 n1`)
 	for try := 1; ; try++ {
 		console.typeIn("\recho E2E-SOL-$((6*7)) $(hostname)\r")
@@ -188,6 +200,23 @@ func (c *liveConsole) wait(ctx context.Context, re *regexp.Regexp) error {
 			}
 			return fmt.Errorf("it ended (%v) without %q in its output", err, re)
 		case <-changed:
+		}
+	}
+}
+
+// waitQuiet waits until the console has printed nothing for d, or ctx
+// ends.
+func (c *liveConsole) waitQuiet(ctx context.Context, d time.Duration) {
+	for {
+		c.mu.Lock()
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(d):
+			return
 		}
 	}
 }
