@@ -81,7 +81,7 @@ kept as <output>-old.`,
 					o.WarewulfConf = ""
 				}
 			}
-			u, err := site.UpgradeNodes(o)
+			u, err := a.site.UpgradeNodes(o)
 			if err != nil {
 				return err
 			}

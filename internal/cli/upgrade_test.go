@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/inventory"
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
 func TestUpgradeNodes(t *testing.T) {
@@ -98,5 +100,48 @@ func TestUpgradeConfig(t *testing.T) {
 	}
 	if kept, _ := os.ReadFile(old + "-old"); string(kept) != string(data) {
 		t.Errorf("previous content not kept in -old")
+	}
+}
+
+// A Warewulf 4.5 kernel override naming a kernel imported with "wwctl
+// kernel import" becomes the image's kernel of that version, as in
+// Warewulf's own upgrade test ("Kernel.Override (legacy)"): the imported
+// kernel's version file says 1.2.3 and the image has /boot/vmlinuz-1.2.3.
+func TestUpgradeNodesKernelOverride(t *testing.T) {
+	tr := newTree(t, "")
+	cfg, _, err := config.Load(tr.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitetest.Write(t, filepath.Join(cfg.Paths.Wwprovisiondir, "kernel", "mykernel", "version"), "1.2.3")
+	sitetest.Write(t, filepath.Join(cfg.Paths.Wwchrootdir, "myimage", "rootfs", "boot", "vmlinuz-1.2.3"), "")
+	sitetest.Write(t, tr.nodes, `nodeprofiles:
+  default:
+    container name: myimage
+    kernel:
+      override: mykernel
+nodes:
+  n1:
+    container name: myimage
+    kernel:
+      override: mykernel
+  n2:
+    container name: otherimage
+    kernel:
+      override: mykernel
+`)
+	out, errOut, err := tr.run("", "upgrade", "nodes", "--add-defaults=false", "--replace-overlays=false", "-o", "-")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if got := strings.Count(out, "version: /boot/vmlinuz-1.2.3"); got != 2 {
+		t.Errorf("the profile's and n1's override are resolved %d times, want 2:\n%s", got, out)
+	}
+	if !strings.Contains(errOut, "kernel override mykernel: resolved to kernel version /boot/vmlinuz-1.2.3") {
+		t.Errorf("stderr does not say the override was resolved:\n%s", errOut)
+	}
+	// n2's image has no such kernel: said so, and the override is kept.
+	if !strings.Contains(errOut, "kernel override mykernel: unable to resolve (image otherimage)") {
+		t.Errorf("stderr does not say n2's override could not be resolved:\n%s", errOut)
 	}
 }

@@ -24,13 +24,16 @@ type UpgradeNodesOptions struct {
 }
 
 // UpgradeNodes converts the nodes.conf o.Input names to the current
-// format. Nothing is written.
-func UpgradeNodes(o UpgradeNodesOptions) (*inventory.Upgraded, error) {
+// format. A Warewulf 4.5 kernel override naming a kernel imported with
+// "wwctl kernel import" becomes the path of the kernel of that version in
+// the entity's image (Images.ResolveKernelOverride). Nothing is written.
+func (s *Site) UpgradeNodes(o UpgradeNodesOptions) (*inventory.Upgraded, error) {
 	data, err := os.ReadFile(o.Input)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade nodes: %w", err)
 	}
-	opts := inventory.UpgradeOptions{AddDefaults: o.AddDefaults, ReplaceOverlays: o.ReplaceOverlays}
+	opts := inventory.UpgradeOptions{AddDefaults: o.AddDefaults, ReplaceOverlays: o.ReplaceOverlays,
+		ResolveOverride: s.images.ResolveKernelOverride}
 	if o.WarewulfConf != "" {
 		conf, err := os.ReadFile(o.WarewulfConf)
 		if err != nil {
