@@ -93,7 +93,7 @@ func writeParts(path string, parts [][]byte, perm fs.FileMode, durable bool) err
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, unix.EEXIST) {
+		if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("write %s: %w", path, &fs.PathError{Op: "open", Path: tmpName, Err: err})
 		}
 	}

@@ -251,3 +251,13 @@ func rewritePack(t *testing.T, path string, change func(packIndex)) {
 	}
 	sitetest.Write(t, path, string(pack))
 }
+
+// encodePack returns a pack of idx and data (each manifest's Sections
+// pointing into data), as a build writes it.
+func encodePack(idx packIndex, data []byte) ([]byte, error) {
+	head, err := packHead(idx)
+	if err != nil {
+		return nil, err
+	}
+	return append(head, data...), nil
+}

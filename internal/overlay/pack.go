@@ -84,16 +84,6 @@ func sectionName(secret bool, f compress.Format) string {
 	return "own.img" + f.Ext()
 }
 
-// encodePack returns a pack of idx and data (each manifest's Sections
-// pointing into data).
-func encodePack(idx packIndex, data []byte) ([]byte, error) {
-	head, err := packHead(idx)
-	if err != nil {
-		return nil, err
-	}
-	return append(head, data...), nil
-}
-
 // packHead returns what a pack of idx holds before its data: the magic,
 // the index's length and the index.
 func packHead(idx packIndex) ([]byte, error) {
