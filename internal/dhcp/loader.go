@@ -43,17 +43,6 @@ func (s *Server) wantsGrub(hw string) bool {
 
 // grubFile returns the TFTP path of the shim for c's architecture, or ""
 // when c does not boot GRUB or its architecture has none (BIOS).
-// grubLoader reports whether file is one of the GRUB chain's loaders
-// (tftp.shim or, without shim, tftp.grub) that DHCP names.
-func (s *Server) grubLoader(file string) bool {
-	for _, f := range s.o.GrubFiles {
-		if f == file {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Server) grubFile(c client, arch string) string {
 	if len(s.o.GrubFiles) == 0 || !s.wantsGrub(c.hw) {
 		return ""
@@ -64,4 +53,15 @@ func (s *Server) grubFile(c client, arch string) string {
 		}
 	}
 	return ""
+}
+
+// grubLoader reports whether file is one of the GRUB chain's loaders
+// (tftp.shim or, without shim, tftp.grub) that DHCP names.
+func (s *Server) grubLoader(file string) bool {
+	for _, f := range s.o.GrubFiles {
+		if f == file {
+			return true
+		}
+	}
+	return false
 }

@@ -83,8 +83,8 @@ func (s *Server) bootFile(c client, from origin) string {
 	if file := s.grubFile(c, arch); file != "" {
 		if c.http {
 			if s.httpGrubWarned.CompareAndSwap(false, true) {
-				s.log.Warn("a node boots GRUB by UEFI HTTP boot: its GRUB must have HTTP (Enterprise Linux's); Debian's grubnetx64.efi has none and stops at its prompt, "+
-					"so such nodes boot iPXE with the node tag Boot=ipxe (logged once)", "hwaddr", c.hw, "file", file)
+				s.log.Warn("a node boots GRUB by UEFI HTTP boot: its GRUB must have HTTP (Enterprise Linux's); Debian's grubnetx64.efi has none and stops at its prompt; "+
+					"the node tag Boot=ipxe boots such a node with iPXE (logged once)", "hwaddr", c.hw, "file", file)
 			}
 			return contract.EFIBootURL(authority, path.Base(file))
 		}
