@@ -395,7 +395,7 @@ func (s *Server) proxy(req *dhcpv4.DHCPv4, c client, from origin, peer *net.UDPA
 	if file == "" {
 		return nil, nil
 	}
-	if !c.http && s.grubLoader(file) && s.proxyGrubWarned.CompareAndSwap(false, true) {
+	if !c.http && !s.proxyGrubWarned.Load() && s.grubLoader(file) && s.proxyGrubWarned.CompareAndSwap(false, true) {
 		// GRUB configures its network from the firmware's copy of the
 		// DHCP acknowledgement; Debian's ignores the ProxyDHCP answer.
 		s.log.Warn("a node boots GRUB through ProxyDHCP: a GRUB that reads only the DHCP server's acknowledgement (Debian's grubnetx64.efi) "+

@@ -43,9 +43,7 @@ poweroff -f
 // there. The full boot of an arm64 node through GRUB is built on these.
 // About a minute under TCG on a loaded host: only with WWBOOT_E2E_FULL=1.
 func TestArm64Pieces(t *testing.T) {
-	if os.Getenv(envFull) != "1" {
-		t.Skipf("the arm64 pieces boot an emulated arm64 VM: set %s=1 (make e2e-full)", envFull)
-	}
+	needFull(t, "the arm64 pieces boot an emulated arm64 VM")
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()

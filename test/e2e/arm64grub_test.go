@@ -33,14 +33,8 @@ import (
 // that kernel in the image, the kernel is refused and never runs. AAVMF
 // under TCG is slow: only with WWBOOT_E2E_FULL=1 (make e2e-full).
 func TestArm64Grub(t *testing.T) {
-	if os.Getenv(envFull) != "1" {
-		t.Skipf("the arm64 GRUB scenario boots an emulated arm64 VM through its firmware: set %s=1 (make e2e-full)", envFull)
-	}
-	for _, f := range []string{aavmfCode, aavmfVars, aavmfSecureCode, aavmfSecureVars} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run scripts/deps.sh --e2e-full", err)
-		}
-	}
+	needFull(t, "the arm64 GRUB scenario boots an emulated arm64 VM through its firmware",
+		aavmfCode, aavmfVars, aavmfSecureCode, aavmfSecureVars)
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()

@@ -42,9 +42,7 @@ var bootFailed = regexp.MustCompile(`Kernel panic|Out of memory|Initramfs unpack
 // g: with lowMemoryMB of memory, the image padded to be larger than
 // that fails to boot single-stage (m1) and boots two-stage (m2).
 func TestDebianSystemd(t *testing.T) {
-	if os.Getenv(envFull) != "1" {
-		t.Skipf("the Debian scenarios take several minutes: set %s=1 (make e2e-full)", envFull)
-	}
+	needFull(t, "the Debian scenarios take several minutes")
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()

@@ -18,7 +18,7 @@ import (
 // Environment of the virtual cluster tests.
 const (
 	envE2E   = "WWBOOT_E2E"       // 1 runs the scenarios a to d, f and h
-	envFull  = "WWBOOT_E2E_FULL"  // 1 also runs the Debian scenarios (e, g)
+	envFull  = "WWBOOT_E2E_FULL"  // 1 also runs the slow scenarios (e, g, m, n, q, s, x, v)
 	envBin   = "WWBOOT_E2E_BIN"   // directory with wwctl, wwclient and wwstage1 (default: built for the test)
 	envKeep  = "WWBOOT_E2E_KEEP"  // directory to keep each test's tree and logs in
 	envAccel = "WWBOOT_E2E_ACCEL" // tcg, kvm or auto (default)
@@ -40,6 +40,28 @@ func needE2E(t *testing.T) {
 		t.Fatalf("%s=1 but not root: the virtual cluster needs network namespaces and taps", envE2E)
 	}
 }
+
+// needFull skips the test, saying why (what makes it slow or what it
+// needs), unless the slow scenarios were asked for, and fails it when a
+// file it needs is missing: scripts/deps.sh --e2e-full installs them.
+func needFull(t *testing.T, why string, files ...string) {
+	t.Helper()
+	if os.Getenv(envFull) != "1" {
+		t.Skipf("%s: set %s=1 (make e2e-full)", why, envFull)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%v: run scripts/deps.sh --e2e-full", err)
+		}
+	}
+}
+
+// Debian's signed x86-64 shim and network GRUB (shim-signed,
+// grub-efi-amd64-signed), which the daemon finds by itself.
+const (
+	debianShimX64 = "/usr/lib/shim/shimx64.efi.signed"
+	debianGrubX64 = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"
+)
 
 // binaries returns a directory holding wwctl, wwclient and wwstage1:
 // $WWBOOT_E2E_BIN, else all three built for the test (static, as nodes
@@ -123,6 +145,9 @@ func newTestClusterWith(t *testing.T, interval int, edit func(*Options)) *testCl
 			// The daemon's log last: a CI report keeps the end of the output.
 			for _, vm := range tc.vms {
 				t.Logf("console of %s (%s), last lines:\n%s", vm.Name, vm.ConsoleFile, vm.Console.Tail(30))
+			}
+			if opts.ProxyDHCP {
+				t.Logf("the site DHCP server's log (%s), last lines:\n%s", c.SiteDHCPLog(), tailFile(c.SiteDHCPLog(), 30))
 			}
 			t.Logf("daemon log (%s), last lines:\n%s", c.DaemonLog, tailFile(c.DaemonLog, 40))
 		}

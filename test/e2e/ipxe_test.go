@@ -36,9 +36,7 @@ const vlanScript = "#!ipxe\n" +
 
 func needIpxeBuild(t *testing.T) (context.Context, string) {
 	t.Helper()
-	if os.Getenv(envFull) != "1" {
-		t.Skipf("building iPXE takes minutes the first time: set %s=1 (make e2e-full)", envFull)
-	}
+	needFull(t, "building iPXE takes minutes the first time")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
 	cache := os.Getenv(envCache)

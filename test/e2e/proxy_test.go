@@ -32,11 +32,6 @@ func TestProxyDHCP(t *testing.T) {
 	if err := tc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the site DHCP server's log, last lines:\n%s", tailFile(tc.SiteDHCPLog(), 30))
-		}
-	})
 	vms := map[string]*VM{}
 	for _, n := range nodes {
 		vms[n.name] = tc.startVM(ctx, VMOptions{Name: n.name, MAC: n.mac, Firmware: n.firmware, NoROM: n.firmware == UEFI})

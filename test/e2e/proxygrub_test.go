@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -21,14 +20,7 @@ import (
 // and network GRUB: only with WWBOOT_E2E_FULL=1 (scripts/deps.sh
 // --e2e-full installs them).
 func TestProxyDHCPGrub(t *testing.T) {
-	if os.Getenv(envFull) != "1" {
-		t.Skipf("needs Debian's signed shim and GRUB: set %s=1 (make e2e-full)", envFull)
-	}
-	for _, f := range []string{"/usr/lib/shim/shimx64.efi.signed", "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run scripts/deps.sh --e2e-full", err)
-		}
-	}
+	needFull(t, "the GRUB through ProxyDHCP scenario needs Debian's signed shim and GRUB", debianShimX64, debianGrubX64)
 	tc := newTestClusterWith(t, updateInterval, func(o *Options) { o.ProxyDHCP, o.SiteNextServer = true, true })
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -38,11 +30,6 @@ func TestProxyDHCPGrub(t *testing.T) {
 	if err := tc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the site DHCP server's log, last lines:\n%s", tailFile(tc.SiteDHCPLog(), 30))
-		}
-	})
 	vm := tc.startVM(ctx, VMOptions{Name: "q1", MAC: mac, Firmware: UEFI, NoROM: true})
 	bootCtx, cancelBoot := context.WithTimeout(ctx, 2*bootTime)
 	defer cancelBoot()

@@ -24,14 +24,7 @@ var secureBootRefused = regexp.MustCompile(`bad shim signature|Verification fail
 // it, which proves Secure Boot is enforced. OVMF's Secure Boot build
 // under TCG is slow: only with WWBOOT_E2E_FULL=1 (make e2e-full).
 func TestSecureBootGrub(t *testing.T) {
-	if os.Getenv(envFull) != "1" {
-		t.Skipf("the Secure Boot scenario takes minutes under TCG: set %s=1 (make e2e-full)", envFull)
-	}
-	for _, f := range []string{ovmfSecureCode, ovmfSecureVars, "/usr/lib/shim/shimx64.efi.signed", "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run scripts/deps.sh --e2e-full", err)
-		}
-	}
+	needFull(t, "the Secure Boot scenario takes minutes under TCG", ovmfSecureCode, ovmfSecureVars, debianShimX64, debianGrubX64)
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
