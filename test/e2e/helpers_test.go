@@ -239,6 +239,23 @@ func (tc *testCluster) waitBooted(ctx context.Context, vm *VM, node, ip string) 
 	}
 }
 
+// waitGrubBooted is waitBooted for a node that boots through GRUB: GRUB
+// first loads the node's configuration from /grub/ (its console says so,
+// and the daemon's status shows the node at stage GRUB after vm started).
+func (tc *testCluster) waitGrubBooted(ctx context.Context, vm *VM, node, mac, ip string) {
+	tc.t.Helper()
+	if _, _, err := vm.Console.Wait(ctx, regexp.MustCompile(`wwboot now booting `+regexp.QuoteMeta(node)+` \(`+mac+`\) with GRUB`)); err != nil {
+		tc.t.Fatalf("%s (%s): GRUB did not load its configuration: %v", node, vm.Name, err)
+	}
+	tc.waitBooted(ctx, vm, node, ip)
+	for _, e := range NodeEvents(tc.Status.Events(), node) {
+		if e.Stage == contract.StageGrub && !e.At.Before(vm.Started) {
+			return
+		}
+	}
+	tc.t.Errorf("the daemon's status never showed %s at stage GRUB after %s started:\n%s", node, vm.Name, EventLines(tc.Status.Events()))
+}
+
 // logTimings reports the boot phases of the nodes.
 func (tc *testCluster) logTimings(vms map[string]*VM) {
 	var b strings.Builder

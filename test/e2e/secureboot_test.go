@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"testing"
 	"time"
-
-	"github.com/wwboot/wwboot/internal/contract"
 )
 
 // secureBootRefused matches how shim's verifier or the firmware refuse an
@@ -37,19 +35,7 @@ func TestSecureBootGrub(t *testing.T) {
 	vm := tc.startVM(ctx, VMOptions{Name: "sb1", MAC: mac, Firmware: SecureBoot, NoROM: true})
 	bootCtx, cancelBoot := context.WithTimeout(ctx, 2*bootTime)
 	defer cancelBoot()
-	if _, _, err := vm.Console.Wait(bootCtx, regexp.MustCompile(`wwboot now booting sb1 \(`+mac+`\) with GRUB`)); err != nil {
-		t.Fatalf("sb1: GRUB did not load its configuration: %v", err)
-	}
-	tc.waitBooted(bootCtx, vm, "sb1", ip)
-	grubSeen := false
-	for _, e := range tc.Status.Events() {
-		if e.Node == "sb1" && e.Stage == contract.StageGrub {
-			grubSeen = true
-		}
-	}
-	if !grubSeen {
-		t.Errorf("the daemon's status never showed sb1 at stage GRUB:\n%s", EventLines(tc.Status.Events()))
-	}
+	tc.waitGrubBooted(bootCtx, vm, "sb1", mac, ip)
 	// The chain came from our servers: DHCP named shim, TFTP sent shim
 	// and GRUB (the daemon runs with --debug, which logs transfers).
 	for _, re := range []string{`msg="dhcp reply" hwaddr=` + mac + ` .*file=/warewulf/shim\.efi`,
