@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/overlay"
+	"github.com/wwboot/wwboot/internal/testkit/hostprog"
 )
 
 const wwinitNodes = `nodes:
@@ -30,6 +31,10 @@ const wwinitNodes = `nodes:
         ipaddr: 10.0.1.1
         netmask: 255.255.0.0
         gateway: 10.0.0.254
+    filesystems:
+      /dev/vda1:
+        format: ext4
+        path: /
     ipmi:
       write: "true"
       ipaddr: 10.0.2.1
@@ -131,8 +136,9 @@ func chrootImage(t *testing.T, tree overlay.Tree, shell string) string {
 		}
 	}
 	if shell == "dash" {
-		os.Remove(filepath.Join(dir, "bin/sh"))
-		copyWithLibs(t, dir, "/bin/dash", "bin/sh")
+		if err := hostprog.Install(context.Background(), dir, "/bin/dash", "bin/sh"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, stub := range []string{"mount", "switch_root", "modprobe", "ip", "ipmitool", "reboot", "sleep"} {
 		mk("usr/sbin/"+stub, "#!/bin/sh\necho \""+stub+" $*\" >>/stub.log\n", 0o755)
@@ -162,35 +168,6 @@ func chrootImage(t *testing.T, tree overlay.Tree, shell string) string {
 		}
 	}
 	return dir
-}
-
-// copyWithLibs copies a dynamically linked program and the libraries ldd
-// names into dir.
-func copyWithLibs(t *testing.T, dir, prog, as string) {
-	t.Helper()
-	out, err := exec.Command("ldd", prog).Output()
-	if err != nil {
-		t.Skipf("ldd %s: %v", prog, err)
-	}
-	files := map[string]string{prog: as}
-	for _, f := range strings.Fields(string(out)) {
-		if strings.HasPrefix(f, "/") {
-			files[f] = strings.TrimPrefix(f, "/")
-		}
-	}
-	for src, dst := range files {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		full := filepath.Join(dir, dst)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // runInit runs /init in the chroot dir, in new network, mount, UTS and
@@ -244,12 +221,18 @@ func TestWwinitChroot(t *testing.T) {
 	kernelfs := "mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\nmount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run\n"
 	moves := "mount --move /dev /newroot/dev\nmount --move /proc /newroot/proc\nmount --move /sys /newroot/sys\nmount --move /run /newroot/run\n"
 	// Under busybox sh, modprobe and ip are busybox's own applets, not
-	// the stubs: their effect is checked in the network namespace.
+	// the stubs: their effect is checked in the network namespace. /init
+	// loads the drivers before it prepares the root, and only then.
+	drivers := func(shell string) string {
+		if shell == "dash" {
+			return "modprobe virtio_net\nmodprobe e1000\nmodprobe -q pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\nmodprobe -q of:NvirtioT(null)Cvirtio,mmio\n"
+		}
+		return ""
+	}
 	stage2 := func(shell string) string {
 		s := ""
 		if shell == "dash" {
-			s += "modprobe virtio_net\nmodprobe e1000\nmodprobe -q pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\nmodprobe -q of:NvirtioT(null)Cvirtio,mmio\n" +
-				"ip link set dev lo up\n" +
+			s += "ip link set dev lo up\n" +
 				"ip link set dev eth0 up\nip addr replace 10.0.1.1/16 dev eth0\nip route add default via 10.0.0.254 dev eth0\n" +
 				"modprobe ipmi_msghandler\nmodprobe ipmi_devintf\nmodprobe ipmi_si\nmodprobe ipmi_ssif\n"
 		}
@@ -270,7 +253,7 @@ func TestWwinitChroot(t *testing.T) {
 	}{
 		{
 			name: "initramfs", root: "initramfs",
-			wantStubs: func(shell string) string { return kernelfs + stage2(shell) },
+			wantStubs: func(shell string) string { return kernelfs + drivers(shell) + stage2(shell) },
 			wantNet: func(shell string) string {
 				if shell == "dash" {
 					return ""
@@ -287,8 +270,8 @@ func TestWwinitChroot(t *testing.T) {
 		},
 		{
 			name: "tmpfs", root: "tmpfs",
-			wantStubs: func(string) string {
-				return kernelfs + "mount -t tmpfs -o mode=0755 wwroot /newroot\n" + moves + "switch_root /newroot /warewulf/wwinit\n"
+			wantStubs: func(shell string) string {
+				return kernelfs + drivers(shell) + "mount -t tmpfs -o mode=0755 wwroot /newroot\n" + moves + "switch_root /newroot /warewulf/wwinit\n"
 			},
 			console: []string{"wwinit: copying the image to tmpfs", "wwinit: switching to the new root"},
 			check: func(t *testing.T, dir string) {
@@ -303,14 +286,72 @@ func TestWwinitChroot(t *testing.T) {
 			},
 		},
 		{
+			// With the format of the node's file system on that device,
+			// onto a disk that an earlier boot filled: what is there is
+			// replaced.
 			name: "block device", root: "/dev/vda1",
-			wantStubs: func(string) string {
-				return kernelfs + "mount /dev/vda1 /newroot\n" + moves + "switch_root /newroot /warewulf/wwinit\n"
+			prepare: func(t *testing.T, dir string) {
+				for _, d := range []string{"newroot/bin", "newroot/warewulf"} {
+					if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := os.Symlink("busybox", filepath.Join(dir, "newroot/bin/cat")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "newroot/warewulf/config"), []byte("WWHOSTNAME=earlier\n"), 0o400); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantStubs: func(shell string) string {
+				return kernelfs + drivers(shell) + "mount -t ext4 /dev/vda1 /newroot\n" + moves + "switch_root /newroot /warewulf/wwinit\n"
+			},
+			check: func(t *testing.T, dir string) {
+				got, err := os.ReadFile(filepath.Join(dir, "newroot/warewulf/config"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(got), "WWHOSTNAME='n1'") {
+					t.Errorf("the earlier boot's /warewulf/config was not replaced:\n%s", got)
+				}
 			},
 		},
 		{
+			// The sfdisk, mkfs and mkswap overlays' scripts: after the
+			// drivers, before the root's mount, in name order, each
+			// under sh (PREFIX empty: they act on /), files only; a
+			// failure does not stop the boot.
+			name: "wwinit.d before the root", root: "/dev/vda2",
+			prepare: func(t *testing.T, dir string) {
+				for name, body := range map[string]string{
+					"10-sfdisk.sh": `echo "wwinit.d 10-sfdisk.sh PREFIX=[$PREFIX]" >>/stub.log`,
+					"20-fails.sh":  `echo "wwinit.d 20-fails.sh" >>/stub.log; exit 3`,
+					"30-mkfs.sh":   `echo "wwinit.d 30-mkfs.sh" >>/stub.log`,
+				} {
+					p := filepath.Join(dir, "warewulf/wwinit.d", name)
+					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					// Not executable, as an overlay file may well be.
+					if err := os.WriteFile(p, []byte(body+"\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := os.Mkdir(filepath.Join(dir, "warewulf/wwinit.d/40-directory"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantStubs: func(shell string) string {
+				return kernelfs + drivers(shell) + "wwinit.d 10-sfdisk.sh PREFIX=[]\nwwinit.d 20-fails.sh\nwwinit.d 30-mkfs.sh\n" +
+					"mount /dev/vda2 /newroot\n" + moves + "switch_root /newroot /warewulf/wwinit\n"
+			},
+			console: []string{"wwinit: running wwinit.d/10-sfdisk.sh", "wwinit: running wwinit.d/20-fails.sh",
+				"wwinit: WARNING: wwinit.d/20-fails.sh failed (exit status 3); continuing", "wwinit: running wwinit.d/30-mkfs.sh",
+				"wwinit: copying the image to /dev/vda2"},
+		},
+		{
 			name: "unknown root gives a shell", root: "nfs", status: 1,
-			wantStubs: func(string) string { return kernelfs + "reboot -f\n" },
+			wantStubs: func(shell string) string { return kernelfs + drivers(shell) + "reboot -f\n" },
 			console: []string{`wwinit: ERROR: unknown root "nfs" (want initramfs, tmpfs, ramfs or a block device)`,
 				"wwinit: starting a shell; leaving it reboots the node"},
 		},

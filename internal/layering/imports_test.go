@@ -39,7 +39,8 @@ var (
 	serving = []string{"internal/provision", "internal/api", "internal/dhcp", "internal/tftp", "internal/ndp",
 		"internal/site", "internal/daemon", "internal/cli"}
 	// Test kits: fixtures shared by the tests of several packages.
-	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest", "internal/testkit/sshdtest", "internal/testkit/bmcsim"}
+	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest", "internal/testkit/sshdtest", "internal/testkit/bmcsim",
+		"internal/testkit/hostprog"}
 	// Test BMCs under test/: for the tests and the e2e scenarios, never
 	// part of the product.
 	testBMCs = []string{"test/redfishsim"}
