@@ -50,7 +50,7 @@ test: deps
 	@if [ "$$(id -u)" -eq 0 ] && [ -z "$$WWBOOT_FRESH_CHECK" ]; then $(MAKE) --no-print-directory container-check; \
 	elif [ -n "$$WWBOOT_FRESH_CHECK" ]; then echo "test: container-check skipped inside make fresh-check (a container in the fresh root would need a cgroup mount and a debootstrap of its own; .ci/run's make test ran it)"; fi
 
-# Virtual cluster scenarios a to d and f to l but g: QEMU VMs booting from wwctl server in
+# Virtual cluster scenarios a to d, f to l but g, p, r, u and w: QEMU VMs booting from wwctl server in
 # a private network namespace (test/e2e). E2E_FLAGS adds go test flags,
 # e.g. E2E_FLAGS='-run Discovery'.
 E2E_FLAGS ?=
