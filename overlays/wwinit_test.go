@@ -241,6 +241,13 @@ func TestWwinitChroot(t *testing.T) {
 			"ipmitool user set name 2 admin\nipmitool user test 2 16 pa'ss\nipmitool user priv 2 4 1\nipmitool user enable 2\n" +
 			"ipmitool lan set 1 access on\ninit \n"
 	}
+	// Under busybox sh, /init's ip configures the namespace's eth0.
+	initramfsNet := func(shell string) string {
+		if shell == "dash" {
+			return ""
+		}
+		return "eth0 10.0.1.1/16\ndefault via 10.0.0.254 \n10.0.0.0/16 proto kernel scope link src 10.0.1.1 \n"
+	}
 	tests := []struct {
 		name      string
 		root      string
@@ -249,17 +256,13 @@ func TestWwinitChroot(t *testing.T) {
 		wantNet   func(shell string) string // addresses and routes of eth0 after /init
 		status    int
 		console   []string // lines the console must show
+		absent    []string // lines it must not show
 		check     func(t *testing.T, dir string)
 	}{
 		{
 			name: "initramfs", root: "initramfs",
 			wantStubs: func(shell string) string { return kernelfs + drivers(shell) + stage2(shell) },
-			wantNet: func(shell string) string {
-				if shell == "dash" {
-					return ""
-				}
-				return "eth0 10.0.1.1/16\ndefault via 10.0.0.254 \n10.0.0.0/16 proto kernel scope link src 10.0.1.1 \n"
-			},
+			wantNet:   initramfsNet,
 			console: []string{"wwinit: booting node n1 (image ?, root initramfs)", "wwinit: network default: eth0 10.0.1.1/16",
 				"wwinit: IPMI address: unset -> 10.0.2.1", "wwinit: running 80-wwclient",
 				"wwinit: starting wwclient (log: /var/log/wwclient.log)", "wwinit: starting /sbin/init"},
@@ -267,6 +270,41 @@ func TestWwinitChroot(t *testing.T) {
 				// The placeholder stands in for the binary here: it ran.
 				waitForFile(t, filepath.Join(dir, "var/log/wwclient.log"), "without the wwclient binary")
 			},
+		},
+		{
+			// An image with udev: its udev loads the drivers once the
+			// node's init runs, but not before, when the node has no
+			// disks to set up...
+			name: "udev, no disks", root: "initramfs",
+			prepare: func(t *testing.T, dir string) {
+				withUdev(t, dir)
+				p := filepath.Join(dir, "warewulf/config")
+				conf, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(strings.Replace(string(conf), "WWDISKS='true'", "WWDISKS='false'", 1)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantStubs: func(shell string) string {
+				s := kernelfs
+				if shell == "dash" {
+					s += "modprobe virtio_net\nmodprobe e1000\n"
+				}
+				return s + stage2(shell)
+			},
+			wantNet: initramfsNet,
+			absent:  []string{"wwinit: the node uses disks before udev runs: loading the drivers of the devices present"},
+		},
+		{
+			// ... and here /init loads them itself: the node has disks
+			// and file systems to set up before its init runs.
+			name: "udev, disks", root: "initramfs",
+			prepare:   withUdev,
+			wantStubs: func(shell string) string { return kernelfs + drivers(shell) + stage2(shell) },
+			wantNet:   initramfsNet,
+			console:   []string{"wwinit: the node uses disks before udev runs: loading the drivers of the devices present"},
 		},
 		{
 			name: "tmpfs", root: "tmpfs",
@@ -398,11 +436,29 @@ func TestWwinitChroot(t *testing.T) {
 						t.Errorf("console lacks %q:\n%s", line, console)
 					}
 				}
+				for _, line := range tt.absent {
+					if strings.Contains(console, line+"\n") {
+						t.Errorf("console shows %q:\n%s", line, console)
+					}
+				}
 				if tt.check != nil {
 					tt.check(t, dir)
 				}
 			})
 		}
+	}
+}
+
+// withUdev makes the image in dir one with udev, as far as wwinit can
+// tell.
+func withUdev(t *testing.T, dir string) {
+	t.Helper()
+	p := filepath.Join(dir, "usr/lib/systemd/systemd-udevd")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
 
