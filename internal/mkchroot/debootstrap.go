@@ -33,7 +33,9 @@ func (d debRecipe) packages(goarch string) []string {
 	if d.distro == "debian" {
 		kernel = "linux-image-" + debianKernelFlavour(goarch)
 	}
-	return []string{"systemd-sysv", "udev", "dbus", "iproute2", "ifupdown", "openssh-server", "kmod", kernel}
+	// fdisk (sfdisk) and e2fsprogs: what the sfdisk and mkfs overlays run
+	// to set up a node's disks at boot (minbase has no sfdisk).
+	return []string{"systemd-sysv", "udev", "dbus", "iproute2", "ifupdown", "openssh-server", "kmod", "fdisk", "e2fsprogs", kernel}
 }
 
 // debianKernelFlavour names the linux-image-* metapackage of an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,7 +38,11 @@ var bootFailed = regexp.MustCompile(`Kernel panic|Out of memory|Initramfs unpack
 // e: two nodes boot it at once, s1 single-stage and s2 two-stage, reach
 // multi-user.target with the host name and network configuration of
 // their overlays and run wwclient as a service; their timings compare the
-// two methods on the same image.
+// two methods on the same image. s1 also has a blank disk, partitioned
+// and formatted before its root is prepared by the sfdisk and mkfs
+// overlays (with udev in the image but not yet running, /init loads the
+// disk's driver itself) and mounted on /scratch by the systemd.mount
+// overlay's unit.
 //
 // g: with lowMemoryMB of memory, the image padded to be larger than
 // that fails to boot single-stage (m1) and boots two-stage (m2).
@@ -65,20 +70,51 @@ func TestDebianSystemd(t *testing.T) {
 		{name: "m2", mac: "52:54:00:e2:e0:14", ip: "192.0.2.24", args: twoStage},
 	}
 	for i := range nodes {
-		nodes[i].args = append(nodes[i].args, "--system-overlays", "e2esdprobe")
+		overlays := "e2esdprobe"
+		if i == 0 {
+			overlays += ",sfdisk,mkfs,systemd.mount,e2escratch"
+		}
+		nodes[i].args = append(nodes[i].args, "--system-overlays", overlays)
+	}
+	if err := tc.WriteOverlay("e2escratch", scratchProbe()...); err != nil {
+		t.Fatal(err)
 	}
 	tc.addNodes(ctx, "deb", nodes...)
+	scratch := filepath.Join(t.TempDir(), "scratch.img")
+	if err := os.WriteFile(scratch, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(scratch, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--diskname", "/dev/vda", "--diskwipe", "--partname", "scratch", "--partnumber", "1", "--partcreate"},
+		{"--fsname", "/dev/vda1", "--fsformat", "ext4", "--fspath", "/scratch"},
+	} {
+		if _, err := tc.Wwctl(ctx, append([]string{"node", "set", "s1", "--yes"}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := tc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 
 	// e: single-stage and two-stage side by side.
 	vms := map[string]*VM{}
-	for _, n := range nodes[:2] {
-		vms[n.name] = tc.startVM(ctx, VMOptions{Name: n.name, MAC: n.mac, Firmware: BIOS, MemoryMB: 2048})
+	for i, n := range nodes[:2] {
+		o := VMOptions{Name: n.name, MAC: n.mac, Firmware: BIOS, MemoryMB: 2048}
+		if i == 0 {
+			o.Disk = scratch
+		}
+		vms[n.name] = tc.startVM(ctx, o)
 	}
 	for _, n := range nodes[:2] {
 		tc.waitMultiUser(ctx, vms[n.name], n)
+	}
+	if _, m, err := vms["s1"].Console.Wait(ctx, regexp.MustCompile(`E2E-SCRATCH (.*)`)); err != nil {
+		t.Error(err)
+	} else if m[1] != "/dev/vda1 ext4" {
+		t.Errorf("s1: /scratch is %q, want /dev/vda1 ext4", m[1])
 	}
 	tc.logTimings(vms)
 	tc.logStage1(vms["s2"], "s2")
@@ -114,6 +150,27 @@ func TestDebianSystemd(t *testing.T) {
 		t.Errorf("m1 reached multi-user.target single-stage with %d MB: pad the image more or lower lowMemoryMB", lowMemoryMB)
 	}
 	tc.logTimings(map[string]*VM{"m1": m1, "m2": m2})
+}
+
+// scratchProbe reports on the console, once the local file systems are
+// mounted, the device and type of the file system on /scratch.
+func scratchProbe() []File {
+	return []File{
+		{Path: "etc/systemd/system/e2e-scratch.service", Mode: 0o644, Content: `[Unit]
+Description=wwboot e2e: what is mounted on /scratch
+After=local-fs.target
+
+[Service]
+Type=oneshot
+StandardOutput=tty
+TTYPath=/dev/console
+ExecStart=/bin/sh -c 'echo "E2E-SCRATCH $(findmnt -n -o SOURCE,FSTYPE /scratch | tr -s " ")"'
+
+[Install]
+WantedBy=multi-user.target
+`},
+		{Path: "etc/systemd/system/multi-user.target.wants/e2e-scratch.service", Target: "../e2e-scratch.service"},
+	}
 }
 
 // waitMultiUser waits until vm, booting node n, reports multi-user.target
