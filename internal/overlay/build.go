@@ -316,6 +316,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	b.logger().Debug("overlay images rendered", "nodes", len(nodes), "archived", st.made.Load(), "taken from their packs", st.reused.Load())
 	if !b.NoSync {
 		if err := atomicfile.SyncFS(b.Dir); err != nil {
 			return nil, err
@@ -434,6 +435,9 @@ type buildState struct {
 	assumePresent bool
 	// locks are the nodes' locks, taken to write their packs.
 	locks *nodeLockSet
+	// made and reused count the images written: archived anew, or taken
+	// from the pack they replace (reuse).
+	made, reused atomic.Int64
 }
 
 // check decides whether j's image is up to date: same inputs, same

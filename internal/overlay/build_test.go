@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -144,6 +147,96 @@ func TestIncrementalBuild(t *testing.T) {
 			t.Fatalf("%s (-want +got):\n%s", step.name, diff)
 		}
 	}
+}
+
+// A rebuild whose inputs changed for every node but whose output changed
+// for one archives and compresses that one's image only: the others are
+// taken from their packs, with their new inputs recorded (the next build
+// has nothing to do) and their bytes served as before. A forced build
+// makes them all anew.
+func TestRebuildTakesTheSameOutputFromThePack(t *testing.T) {
+	f := newBuildFixture(t)
+	var log bytes.Buffer
+	f.builder.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	counts := regexp.MustCompile(`msg="overlay images rendered" nodes=(\d+) archived=(\d+) "taken from their packs"=(\d+)`)
+	build := func(name string, force bool, built []string, want string) {
+		t.Helper()
+		log.Reset()
+		res, err := f.builder.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, force, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range res {
+			got = append(got, fmt.Sprintf("%s/%s %s", r.Node, r.Kind, r.Status))
+		}
+		if diff := cmp.Diff(statuses(built...), got); diff != "" {
+			t.Errorf("%s: results (-want +got):\n%s", name, diff)
+		}
+		m := counts.FindStringSubmatch(log.String())
+		if want == "" && m != nil || want != "" && (m == nil || strings.Join(m[1:], " ") != want) {
+			t.Errorf("%s: nodes, images archived and taken from their packs %v, want %q; log:\n%s", name, m, want, log.String())
+		}
+	}
+	all := []string{"n1/system", "n1/runtime", "n2/system", "n2/runtime", "n3/system", "n3/runtime"}
+	build("first build", false, all, "3 6 0")
+	before := map[string][]byte{}
+	for _, n := range []string{"n1", "n3"} {
+		data, err := os.ReadFile(packPath(f.builder.Dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[n] = data
+	}
+	f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}}{{if eq .Id \"n2\"}} (spare){{end}}\n")
+	build("template edited for n2", false, []string{"n2/system"}, "3 1 2")
+	build("nothing changed since", false, nil, "")
+	snap := f.snapshot(t)
+	for _, n := range []string{"n1", "n3"} {
+		for _, format := range Formats {
+			a, err := f.builder.Artifact(context.Background(), snap, n, System, format, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := unpack(t, a)["etc/hostname"]; got != n+"\n" {
+				t.Errorf("%s's hostname in %s: %q", n, format, got)
+			}
+		}
+		// The pack was written again (its inputs), with the same images.
+		after, err := os.ReadFile(packPath(f.builder.Dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idxBefore, dataBefore := splitPack(t, before[n])
+		idxAfter, dataAfter := splitPack(t, after)
+		if !bytes.Equal(dataBefore, dataAfter) {
+			t.Errorf("%s: the pack's data changed", n)
+		}
+		for k, m := range idxAfter {
+			if o := idxBefore[k]; o.Own != m.Own || o.Output != m.Output || !maps.Equal(o.Bodies, m.Bodies) {
+				t.Errorf("%s/%s: image changed: own %s -> %s, output %s -> %s", n, k, o.Own, m.Own, o.Output, m.Output)
+			}
+		}
+		if idxBefore[System].Inputs == idxAfter[System].Inputs {
+			t.Errorf("%s: the system image's inputs were not recorded", n)
+		}
+	}
+	// Forced: every image archived anew, each the same as before.
+	build("forced", true, nil, "3 6 0")
+}
+
+// splitPack returns a pack's index and data.
+func splitPack(t *testing.T, pack []byte) (packIndex, []byte) {
+	t.Helper()
+	idx, err := decodePackHead(bytes.NewReader(pack), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range idx {
+		return idx, pack[m.dataStart:]
+	}
+	t.Fatal("a pack with no image")
+	return nil, nil
 }
 
 // unpack reads an artifact's parts in order, as the kernel would, and

@@ -124,7 +124,8 @@ type image struct {
 // write writes a node's images (js, the jobs of one node this build
 // rendered) into the node's pack, holding the node's lock: for each, its
 // own archive, every entry that is not in the shared archive as it is,
-// and its secret archive, in every stored form. The kind the build did
+// and its secret archive, in every stored form, or, when the pack holds
+// that very output already, the pack's (reuse). The kind the build did
 // not render (or failed to) is kept as the pack it replaces holds it.
 // It sets each job's result.
 func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared map[string]*sharedSet) {
@@ -132,18 +133,6 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 		for _, j := range js {
 			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 		}
-	}
-	imgs := make([]image, 0, len(js))
-	for _, j := range js {
-		img, err := s.image(w, j, shared[j.group])
-		if err != nil {
-			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
-			continue
-		}
-		imgs = append(imgs, img)
-	}
-	if len(imgs) == 0 {
-		return
 	}
 	node := js[0].node
 	unlock, err := s.locks.lock(ctx, node)
@@ -156,6 +145,23 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 	// What is there now: the images checked, or those another build
 	// (wwctl overlay build beside the daemon) wrote since.
 	cur := readPack(path, "", "")
+	imgs := make([]image, 0, len(js))
+	for _, j := range js {
+		img, ok := s.reuse(j, cur[j.kind], shared[j.group])
+		if ok {
+			s.reused.Add(1)
+		} else {
+			if img, err = s.image(w, j, shared[j.group]); err != nil {
+				j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+				continue
+			}
+			s.made.Add(1)
+		}
+		imgs = append(imgs, img)
+	}
+	if len(imgs) == 0 {
+		return
+	}
 	changed := false
 	for _, img := range imgs {
 		j, m := img.j, img.m
@@ -255,22 +261,68 @@ func removeNodeDir(dir string) {
 	_ = os.Remove(dir) // fails, as it should, when something else is left
 }
 
+// sharedFor is the shared archive j's image uses: shared's, unless the
+// node lacks a file it has (cpio cannot delete), when the node gets
+// everything in its own archive ("").
+func sharedFor(j *job, shared *sharedSet) string {
+	if shared == nil {
+		return ""
+	}
+	for p := range shared.Entries {
+		if _, ok := j.tree[p]; !ok {
+			return ""
+		}
+	}
+	return shared.Archive
+}
+
+// reuse returns, when the pack holds j's output already (c, read under
+// the node's lock: the same entries, split the same way around the same
+// shared archive, in the forms stored today), that image with j's inputs,
+// read from the pack instead of archived, compressed and summed again.
+// That is a rebuild after a change that renders the same for this node
+// (a template edited for other nodes, a setting it does not read). A
+// forced build, which repairs damaged packs, makes every image anew.
+func (s *buildState) reuse(j *job, c *manifest, shared *sharedSet) (image, bool) {
+	if j.force || c == nil || c.Bodies == nil || c.Output != outputDigest(j.tree) || c.Shared != sharedFor(j, shared) ||
+		!s.present(c) || !storedForms(c) {
+		return image{}, false
+	}
+	m, data, err := imageBytes(c)
+	if err != nil {
+		return image{}, false // made anew
+	}
+	m.Inputs, m.Reads = j.inputs, j.reads
+	return image{kind: j.kind, j: j, m: m, data: data}, true
+}
+
+// storedForms reports whether m's sections are the forms image makes
+// today: each of storedFormats of its own archive, and of its secret one
+// when it has one.
+func storedForms(m *manifest) bool {
+	n := 0
+	for _, a := range []struct {
+		secret bool
+		sum    string
+	}{{false, m.Own}, {true, m.Secret}} {
+		if a.sum == "" {
+			continue
+		}
+		for _, f := range storedFormats {
+			if _, ok := m.Sections[sectionName(a.secret, f)]; !ok {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(m.Sections)
+}
+
 // image makes j's image: its archives and their manifest, with the
 // sha256 of the image as served in each format.
 func (s *buildState) image(w *renderers, j *job, shared *sharedSet) (image, error) {
 	own := map[string]string{}
-	sharedSum := ""
-	if shared != nil {
-		sharedSum = shared.Archive
-		for p := range shared.Entries {
-			if _, ok := j.tree[p]; !ok {
-				// The node lacks a file the shared archive has: it cannot
-				// use it (cpio cannot delete), so it gets everything.
-				sharedSum = ""
-				break
-			}
-		}
-	}
+	sharedSum := sharedFor(j, shared)
 	secret := map[string]string{}
 	s.mu.Lock()
 	for p, h := range j.tree {
