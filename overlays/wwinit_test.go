@@ -15,6 +15,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/testkit/hostprog"
+	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
 const wwinitNodes = `nodes:
@@ -471,4 +472,152 @@ func waitForFile(t *testing.T, p, want string) {
 	}
 	data, _ := os.ReadFile(p)
 	t.Errorf("%s does not contain %q:\n%s", p, want, data)
+}
+
+// TestWwinitAsWarewulf renders the wwinit overlay for the nodes of
+// Warewulf 4.7's own wwinit overlay test (overlays/wwinit/internal
+// there) and checks what that test expects of the files a script or
+// Warewulf's dracut module reads: the variables of /warewulf/config
+// (their values; ours are quoted, and the IPMI password is in
+// /warewulf/ipmi), and /warewulf/mounts, from the node's file systems or
+// from its ignition resource.
+func TestWwinitAsWarewulf(t *testing.T) {
+	const nodes = `nodes:
+  node1:
+    init: /sbin/init
+    root: initramfs
+    image name: rockylinux-9
+    ipmi:
+      username: user
+      password: password
+      ipaddr: 192.168.4.21
+      netmask: 255.255.255.0
+      gateway: 192.168.4.1
+      write: true
+    filesystems:
+      /dev/sda1: {format: ext4, path: /mnt/foo}
+      /dev/sda2: {format: ext4, path: /}
+      /dev/sda3: {format: swap, path: swap}
+  node2:
+    init: /sbin/init
+    root: initramfs
+    image name: rockylinux-9
+    resources:
+      ignition:
+        storage:
+          filesystems:
+            - {device: /dev/sdb1, format: ext4, path: /mnt/bar}
+            - {device: /dev/sdb2, format: ext4, path: /}
+            - {device: /dev/sdb3, format: swap, path: swap}
+  node3: {}
+`
+	conf := "ipaddr: 192.168.0.1\nnetmask: 255.255.255.0\n"
+	snap := newSnapshot(t, serverRoot(t), conf, nodes)
+	r, err := snap.Renderer("wwinit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(node string) overlay.Tree {
+		out, err := r.Render(snap.Node(node), "", []string{"wwinit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Tree
+	}
+	// vars reads /warewulf/config as sh would.
+	vars := func(tree overlay.Tree) map[string]string {
+		e, ok := tree["warewulf/config"]
+		if !ok {
+			t.Fatal("no warewulf/config")
+		}
+		cmd := exec.Command("sh", "-c", `. "$1"; for v in WWIMAGE WWHOSTNAME WWROOT WWINIT WWIPMI_IPADDR WWIPMI_NETMASK WWIPMI_GATEWAY WWIPMI_USER WWIPMI_WRITE WWTLS WWTLSPORT WWIPADDR; do eval "echo $v=\$$v"; done`, "sh", writeTemp(t, e.Data))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			k, v, _ := strings.Cut(l, "=")
+			got[k] = v
+		}
+		return got
+	}
+	want := map[string]string{"WWIMAGE": "rockylinux-9", "WWHOSTNAME": "node1", "WWROOT": "initramfs", "WWINIT": "/sbin/init",
+		"WWIPMI_IPADDR": "192.168.4.21", "WWIPMI_NETMASK": "255.255.255.0", "WWIPMI_GATEWAY": "192.168.4.1", "WWIPMI_USER": "user",
+		"WWIPMI_WRITE": "true", "WWTLS": "false", "WWTLSPORT": "9874", "WWIPADDR": "192.168.0.1"}
+	node1 := render("node1")
+	if diff := cmp.Diff(want, vars(node1)); diff != "" {
+		t.Errorf("node1's /warewulf/config (-want +got):\n%s", diff)
+	}
+	for node, want := range map[string]string{"node1": "/dev/sda1 ext4 /mnt/foo\n", "node2": "/dev/sdb1 ext4 /mnt/bar\n"} {
+		tree := node1
+		if node != "node1" {
+			tree = render(node)
+		}
+		e, ok := tree["warewulf/mounts"]
+		if !ok {
+			t.Errorf("%s: no warewulf/mounts", node)
+			continue
+		}
+		if diff := cmp.Diff(want, string(e.Data)); diff != "" {
+			t.Errorf("%s's warewulf/mounts (-want +got):\n%s", node, diff)
+		}
+	}
+	node3 := render("node3")
+	if _, ok := node3["warewulf/mounts"]; ok {
+		t.Error("node3, without file systems, got a warewulf/mounts")
+	}
+	// Warewulf's dracut module runs these by name.
+	if e := node3["warewulf/run-wwinit.d"]; e == nil || e.Mode.Perm()&0o111 == 0 {
+		t.Errorf("warewulf/run-wwinit.d is missing or not executable: %+v", e)
+	}
+	if e := node3["warewulf/run-init"]; e == nil || e.Kind != overlay.KindSymlink || e.Target != "wwinit" {
+		t.Errorf("warewulf/run-init is not a link to wwinit: %+v", e)
+	}
+}
+
+// writeTemp writes data to a file of its own and returns its path.
+func writeTemp(t *testing.T, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunWwinitDWithPrefix runs /warewulf/run-wwinit.d as Warewulf's
+// dracut module does, with PREFIX naming where it unpacked the system
+// overlay: the scripts there run in name order and see PREFIX; one that
+// fails is reported and the next still runs.
+func TestRunWwinitDWithPrefix(t *testing.T) {
+	tree := renderWwinit(t, "initramfs", "")
+	e, ok := tree["warewulf/run-wwinit.d"]
+	if !ok {
+		t.Fatal("no warewulf/run-wwinit.d")
+	}
+	prefix := t.TempDir()
+	for name, body := range map[string]string{
+		"10-first.sh":  `echo "first PREFIX=$PREFIX"; cat "$PREFIX/warewulf/sfdisk/device-0"`,
+		"20-fails.sh":  `exit 4`,
+		"30-second.sh": `echo "second PREFIX=$PREFIX"`,
+	} {
+		sitetest.Write(t, filepath.Join(prefix, "warewulf/wwinit.d", name), body+"\n")
+	}
+	sitetest.Write(t, filepath.Join(prefix, "warewulf/sfdisk/device-0"), "label: gpt\n")
+	cmd := exec.Command("sh", writeTemp(t, e.Data))
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "PREFIX=" + prefix}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run-wwinit.d: %v\n%s", err, stderr.String())
+	}
+	want := "wwinit: running wwinit.d/10-first.sh\nfirst PREFIX=" + prefix + "\nlabel: gpt\n" +
+		"wwinit: running wwinit.d/20-fails.sh\nwwinit: running wwinit.d/30-second.sh\nsecond PREFIX=" + prefix + "\n"
+	if diff := cmp.Diff(want, stdout.String()); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	if want := "wwinit: WARNING: wwinit.d/20-fails.sh failed (exit status 4); continuing\n"; stderr.String() != want {
+		t.Errorf("errors %q, want %q", stderr.String(), want)
+	}
 }
