@@ -177,7 +177,7 @@ func chrootImage(t *testing.T, tree overlay.Tree, shell string) string {
 // where eth0 is one end of a veth pair with the node's hardware address.
 // It returns the console output, the stub calls, the IPv4 addresses and
 // routes of the namespace afterwards, and the exit status of /init.
-func runInit(t *testing.T, dir string) (console, stubs, netns string, status int) {
+func runInit(t *testing.T, dir string, env ...string) (console, stubs, netns string, status int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -190,7 +190,7 @@ exit $rc`
 	out := filepath.Join(t.TempDir(), "console")
 	cmd := exec.CommandContext(ctx, "unshare", "--net", "--mount", "--uts", "--ipc", "--propagation", "private",
 		"sh", "-c", script, "sh", dir, out)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
 	nsOut, err := cmd.Output()
 	var ee *exec.ExitError
 	switch {
@@ -256,6 +256,7 @@ func TestWwinitChroot(t *testing.T) {
 		wantStubs func(shell string) string
 		wantNet   func(shell string) string // addresses and routes of eth0 after /init
 		status    int
+		env       []string // /init's environment besides PATH
 		console   []string // lines the console must show
 		absent    []string // lines it must not show
 		check     func(t *testing.T, dir string)
@@ -389,6 +390,22 @@ func TestWwinitChroot(t *testing.T) {
 				"wwinit: copying the image to /dev/vda2"},
 		},
 		{
+			// Two-stage boot: stage one prepared the disk root and ran
+			// /init there. The drivers and the wwinit.d scripts (for
+			// the node's other disks) come first all the same; then
+			// wwinit, with no mount or copy.
+			name: "root prepared by stage one", root: "/dev/vda1", env: []string{"WWSTAGE1=1"},
+			prepare: func(t *testing.T, dir string) {
+				sitetest.Write(t, filepath.Join(dir, "warewulf/wwinit.d/10-sfdisk.sh"), `echo "wwinit.d 10-sfdisk.sh" >>/stub.log`+"\n")
+			},
+			wantStubs: func(shell string) string {
+				return kernelfs + drivers(shell) + "wwinit.d 10-sfdisk.sh\n" + stage2(shell)
+			},
+			wantNet: initramfsNet,
+			console: []string{"wwinit: root prepared by stage one", "wwinit: running wwinit.d/10-sfdisk.sh"},
+			absent:  []string{"wwinit: copying the image to /dev/vda1"},
+		},
+		{
 			name: "unknown root gives a shell", root: "nfs", status: 1,
 			wantStubs: func(shell string) string { return kernelfs + drivers(shell) + "reboot -f\n" },
 			console: []string{`wwinit: ERROR: unknown root "nfs" (want initramfs, tmpfs, ramfs or a block device)`,
@@ -418,7 +435,7 @@ func TestWwinitChroot(t *testing.T) {
 				if tt.prepare != nil {
 					tt.prepare(t, dir)
 				}
-				console, stubs, netns, status := runInit(t, dir)
+				console, stubs, netns, status := runInit(t, dir, tt.env...)
 				if status != tt.status {
 					t.Errorf("/init exit status %d, want %d", status, tt.status)
 				}
