@@ -37,9 +37,10 @@ const (
 // address and one tap per VM. Deleting the namespace removes the bridge
 // and taps with it.
 type Netns struct {
-	Name string
-	log  *slog.Logger
-	taps atomic.Int32
+	Name  string
+	log   *slog.Logger
+	taps  atomic.Int32
+	hosts atomic.Int32 // AddHost's veths: hs0, hs1, ...
 }
 
 // NewNetns creates a namespace named wwe2e-<pid>-<random> with br0 up
@@ -164,12 +165,13 @@ func (n *Netns) AddHost(ctx context.Context, ip string) (*Netns, error) {
 	if err := run(ctx, "ip", "netns", "add", h.Name); err != nil {
 		return nil, fmt.Errorf("create host namespace %s: %w", h.Name, err)
 	}
+	port := fmt.Sprintf("hs%d", n.hosts.Add(1)-1) // the bridge's end, in n
 	steps := []struct {
 		ns   *Netns
 		argv []string
 	}{
-		{n, []string{"ip", "link", "add", "hs0", "type", "veth", "peer", "name", "site0", "netns", h.Name}},
-		{n, []string{"ip", "link", "set", "hs0", "master", BridgeName, "up"}},
+		{n, []string{"ip", "link", "add", port, "type", "veth", "peer", "name", "site0", "netns", h.Name}},
+		{n, []string{"ip", "link", "set", port, "master", BridgeName, "up"}},
 		{h, []string{"ip", "link", "set", "lo", "up"}},
 		{h, []string{"ip", "addr", "add", ip + "/" + strconv.Itoa(prefixLen), "dev", "site0"}},
 		{h, []string{"ip", "link", "set", "site0", "up"}},
