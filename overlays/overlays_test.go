@@ -377,7 +377,8 @@ func TestBareNode(t *testing.T) {
 			"warewulf/init.d/80-wwclient", "warewulf/wwclient", "warewulf/wwclient.conf"},
 		"wwinit": {"init", "warewulf/config", "warewulf/init.d/10-modules", "warewulf/init.d/20-loopback",
 			"warewulf/init.d/30-network", "warewulf/init.d/50-ipmi", "warewulf/init.d/75-image-fixes",
-			"warewulf/init.d/90-selinux", "warewulf/netdevs", "warewulf/run-init", "warewulf/run-wwinit.d", "warewulf/wwinit"},
+			"warewulf/init.d/90-selinux", "warewulf/netdevs", "warewulf/run-init", "warewulf/run-wwinit.d", "warewulf/wwinit",
+			"warewulf/wwprescripts"},
 	}
 	for _, ov := range names {
 		t.Run(ov, func(t *testing.T) {

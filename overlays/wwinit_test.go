@@ -588,8 +588,10 @@ func TestWwinitAsWarewulf(t *testing.T) {
 	if e := node3["warewulf/run-wwinit.d"]; e == nil || e.Mode.Perm()&0o111 == 0 {
 		t.Errorf("warewulf/run-wwinit.d is missing or not executable: %+v", e)
 	}
-	if e := node3["warewulf/run-init"]; e == nil || e.Kind != overlay.KindSymlink || e.Target != "wwinit" {
-		t.Errorf("warewulf/run-init is not a link to wwinit: %+v", e)
+	for _, name := range []string{"warewulf/run-init", "warewulf/wwprescripts"} {
+		if e := node3[name]; e == nil || e.Kind != overlay.KindSymlink || e.Target != "wwinit" {
+			t.Errorf("%s is not a link to wwinit: %+v", name, e)
+		}
 	}
 }
 
