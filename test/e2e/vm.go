@@ -279,12 +279,19 @@ func sharedArgs(o VMOptions, serial []string) []string {
 }
 
 // diskArgs attach o.Disk, if set, as a virtio-blk disk. QEMU's option
-// syntax doubles a comma within a value.
+// syntax doubles a comma within a value. cache=unsafe: QEMU ignores the
+// guest's flushes. A test's disk lives only as long as the test, and the
+// host reads it back through its page cache once the VM is stopped; a
+// flush would be an fdatasync on the host's file system, which can wait
+// for whatever else the machine is writing. (Once, in CI, scenario w's
+// second boot hung over 120 s in the mount of its disk root while a fresh
+// root was being built beside it; this is the likeliest cause we could
+// name, not a proven one.)
 func diskArgs(o VMOptions) []string {
 	if o.Disk == "" {
 		return nil
 	}
-	return []string{"-drive", "file=" + strings.ReplaceAll(o.Disk, ",", ",,") + ",format=raw,if=none,id=d0",
+	return []string{"-drive", "file=" + strings.ReplaceAll(o.Disk, ",", ",,") + ",format=raw,if=none,id=d0,cache=unsafe",
 		"-device", "virtio-blk-pci,drive=d0"}
 }
 
