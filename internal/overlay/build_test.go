@@ -84,7 +84,13 @@ func (f *buildFixture) snapshot(t *testing.T) *Snapshot {
 // build builds everything and returns "node/kind status" lines.
 func (f *buildFixture) build(t *testing.T) []string {
 	t.Helper()
-	res, err := f.builder.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, false, nil)
+	return f.buildForced(t, false)
+}
+
+// buildForced is build, forced when force is set.
+func (f *buildFixture) buildForced(t *testing.T, force bool) []string {
+	t.Helper()
+	res, err := f.builder.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, force, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,15 +168,7 @@ func TestRebuildTakesTheSameOutputFromThePack(t *testing.T) {
 	build := func(name string, force bool, built []string, want string) {
 		t.Helper()
 		log.Reset()
-		res, err := f.builder.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, force, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range res {
-			got = append(got, fmt.Sprintf("%s/%s %s", r.Node, r.Kind, r.Status))
-		}
-		if diff := cmp.Diff(statuses(built...), got); diff != "" {
+		if diff := cmp.Diff(statuses(built...), f.buildForced(t, force)); diff != "" {
 			t.Errorf("%s: results (-want +got):\n%s", name, diff)
 		}
 		m := counts.FindStringSubmatch(log.String())

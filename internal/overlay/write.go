@@ -147,11 +147,14 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 	cur := readPack(path, "", "")
 	imgs := make([]image, 0, len(js))
 	for _, j := range js {
-		img, ok := s.reuse(j, cur[j.kind], shared[j.group])
+		// Worked out once for both: the shared archive the image uses
+		// and the digest of what it holds.
+		sharedSum, output := sharedFor(j, shared[j.group]), outputDigest(j.tree)
+		img, ok := s.reuse(j, cur[j.kind], sharedSum, output)
 		if ok {
 			s.reused.Add(1)
 		} else {
-			if img, err = s.image(w, j, shared[j.group]); err != nil {
+			if img, err = s.image(w, j, shared[j.group], sharedSum, output); err != nil {
 				j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 				continue
 			}
@@ -277,15 +280,15 @@ func sharedFor(j *job, shared *sharedSet) string {
 }
 
 // reuse returns, when the pack holds j's output already (c, read under
-// the node's lock: the same entries, split the same way around the same
-// shared archive, in the forms stored today), that image with j's inputs,
+// the node's lock: the same entries, output, split the same way around
+// the same shared archive, sharedSum, in the forms stored today), that
+// image with j's inputs,
 // read from the pack instead of archived, compressed and summed again.
 // That is a rebuild after a change that renders the same for this node
 // (a template edited for other nodes, a setting it does not read). A
 // forced build, which repairs damaged packs, makes every image anew.
-func (s *buildState) reuse(j *job, c *manifest, shared *sharedSet) (image, bool) {
-	if j.force || c == nil || c.Bodies == nil || c.Output != outputDigest(j.tree) || c.Shared != sharedFor(j, shared) ||
-		!s.present(c) || !storedForms(c) {
+func (s *buildState) reuse(j *job, c *manifest, sharedSum, output string) (image, bool) {
+	if j.force || c == nil || c.Bodies == nil || c.Output != output || c.Shared != sharedSum || !s.present(c) || !storedForms(c) {
 		return image{}, false
 	}
 	m, data, err := imageBytes(c)
@@ -319,10 +322,10 @@ func storedForms(m *manifest) bool {
 }
 
 // image makes j's image: its archives and their manifest, with the
-// sha256 of the image as served in each format.
-func (s *buildState) image(w *renderers, j *job, shared *sharedSet) (image, error) {
+// sha256 of the image as served in each format. sharedSum is
+// sharedFor(j, shared), output the digest of j's tree.
+func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, output string) (image, error) {
 	own := map[string]string{}
-	sharedSum := sharedFor(j, shared)
 	secret := map[string]string{}
 	s.mu.Lock()
 	for p, h := range j.tree {
@@ -334,7 +337,7 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet) (image, erro
 		}
 	}
 	s.mu.Unlock()
-	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: outputDigest(j.tree), Shared: sharedSum, Sections: map[string]section{}}
+	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: output, Shared: sharedSum, Sections: map[string]section{}}
 	// The data is the own archive then the secret one, uncompressed,
 	// archived one after the other into one buffer; other stored forms
 	// follow.
