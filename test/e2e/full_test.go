@@ -81,10 +81,7 @@ func TestDebianSystemd(t *testing.T) {
 	}
 	tc.addNodes(ctx, "deb", nodes...)
 	scratch := filepath.Join(t.TempDir(), "scratch.img")
-	if err := os.WriteFile(scratch, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(scratch, 64<<20); err != nil {
+	if err := blankDisk(scratch, 64<<20); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{

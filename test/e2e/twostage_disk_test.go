@@ -122,9 +122,9 @@ const rootName = "/dev/disk/by-partlabel/rootfs"
 // partStart is where makeDisk's partition begins.
 const partStart = 1 << 20
 
-// makeDisk makes a sparse file of size bytes with a GPT and one
-// partition named rootfs, holding an empty ext4 file system.
-func makeDisk(ctx context.Context, p string, size int64) error {
+// blankDisk makes a disk image of size bytes at p: a sparse file of
+// zeros, with no partition table.
+func blankDisk(p string, size int64) error {
 	f, err := os.Create(p)
 	if err != nil {
 		return err
@@ -133,7 +133,13 @@ func makeDisk(ctx context.Context, p string, size int64) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
+	return err
+}
+
+// makeDisk makes a sparse file of size bytes with a GPT and one
+// partition named rootfs, holding an empty ext4 file system.
+func makeDisk(ctx context.Context, p string, size int64) error {
+	if err := blankDisk(p, size); err != nil {
 		return err
 	}
 	if out, err := exec.CommandContext(ctx, "sgdisk", "-o", "-n", fmt.Sprintf("1:%d:0", partStart/512), "-c", "1:rootfs", p).CombinedOutput(); err != nil {
