@@ -391,9 +391,10 @@ func TestWwinitChroot(t *testing.T) {
 		},
 		{
 			// Two-stage boot: stage one prepared the disk root and ran
-			// /init there. The drivers and the wwinit.d scripts (for
-			// the node's other disks) come first all the same; then
-			// wwinit, with no mount or copy.
+			// /init there, without running the wwinit.d scripts (a
+			// bootstrap without a shell). The drivers and the scripts
+			// come first all the same; then wwinit, with no mount or
+			// copy.
 			name: "root prepared by stage one", root: "/dev/vda1", env: []string{"WWSTAGE1=1"},
 			prepare: func(t *testing.T, dir string) {
 				sitetest.Write(t, filepath.Join(dir, "warewulf/wwinit.d/10-sfdisk.sh"), `echo "wwinit.d 10-sfdisk.sh" >>/stub.log`+"\n")
@@ -404,6 +405,18 @@ func TestWwinitChroot(t *testing.T) {
 			wantNet: initramfsNet,
 			console: []string{"wwinit: root prepared by stage one", "wwinit: running wwinit.d/10-sfdisk.sh"},
 			absent:  []string{"wwinit: copying the image to /dev/vda1"},
+		},
+		{
+			// Stage one ran the wwinit.d scripts before it prepared the
+			// root, and says so: not again, on disks now in use.
+			name: "wwinit.d run by stage one", root: "/dev/vda1", env: []string{"WWSTAGE1=1", "WWSTAGE1_WWINITD=done"},
+			prepare: func(t *testing.T, dir string) {
+				sitetest.Write(t, filepath.Join(dir, "warewulf/wwinit.d/10-sfdisk.sh"), `echo "wwinit.d 10-sfdisk.sh" >>/stub.log`+"\n")
+			},
+			wantStubs: func(shell string) string { return kernelfs + drivers(shell) + stage2(shell) },
+			wantNet:   initramfsNet,
+			console:   []string{"wwinit: wwinit.d scripts run by stage one", "wwinit: root prepared by stage one"},
+			absent:    []string{"wwinit: running wwinit.d/10-sfdisk.sh"},
 		},
 		{
 			name: "unknown root gives a shell", root: "nfs", status: 1,

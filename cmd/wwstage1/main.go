@@ -7,14 +7,21 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
+	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/nodeclient"
 	"github.com/wwboot/wwboot/internal/stage1"
 )
 
 func main() {
+	// The bootstrap's udevadm is a link to this program, for the
+	// wwinit.d scripts stage one runs.
+	if filepath.Base(os.Args[0]) == "udevadm" {
+		os.Exit(stage1.Udevadm(os.Args[1:], os.Stderr, stage1.Linux{}.DiskLinks))
+	}
 	err := run()
 	fmt.Fprintf(os.Stderr, "wwstage1: ERROR: %v\n", err)
 	// PID 1 must not exit: the kernel would panic without saying why.
@@ -52,6 +59,13 @@ func run() error {
 		Resumes: 20,
 		Now:     time.Now,
 		Net:     stage1.LinuxNet{},
+		PreRoot: "/wwinit",
+		Shell:   "/" + contract.BootstrapProgramDir + "/sh",
+		ScriptEnv: []string{
+			"PATH=/" + contract.BootstrapProgramDir + ":/usr/sbin:/sbin:/bin",
+			"LD_LIBRARY_PATH=/" + contract.BootstrapLibDir,
+			"HOME=/", "TERM=linux",
+		},
 	}
 	return s.Run(context.Background(), p)
 }

@@ -116,6 +116,8 @@ type bootstrapOutput struct {
 	SHA256   string `json:"sha256"`
 	Modules  int    `json:"modules"`
 	Firmware int    `json:"firmware"`
+	// Programs are the programs copied in for the wwinit.d scripts.
+	Programs []string `json:"programs"`
 }
 
 type imageBuild struct {
@@ -152,7 +154,7 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, b := range res.Bootstraps {
 		out.Bootstraps = append(out.Bootstraps, bootstrapOutput{Kernel: b.Kernel, Path: b.Path, Size: b.Size, SHA256: b.SHA256,
-			Modules: len(b.Modules), Firmware: len(b.Firmware)})
+			Modules: len(b.Modules), Firmware: len(b.Firmware), Programs: append([]string{}, b.Programs...)})
 	}
 	reply(w, http.StatusOK, out)
 	return nil

@@ -195,7 +195,7 @@ func schemas() map[string]any {
 		"ImageBuild": object(map[string]any{"image": str, "skipped": boolean, "files": integer, "bytes": integer,
 			"outputs": arrayOf(object(map[string]any{"format": str, "path": str, "size": integer, "sha256": str})),
 			"bootstraps": arrayOf(object(map[string]any{"kernel": str, "path": str, "size": integer, "sha256": str,
-				"modules": integer, "firmware": integer})),
+				"modules": integer, "firmware": integer, "programs": strList})),
 			"warnings": strList}),
 		"ImageImportRequest": object(map[string]any{"uri": str, "nohttps": boolean, "user": str, "password": str}),
 		"ImageImport": object(map[string]any{"image": str, "source": str, "kind": str, "digest": str, "platform": str,

@@ -333,6 +333,7 @@ func TestBuildReproducible(t *testing.T) {
 				"lib/modules/6.1.0-1-amd64/kernel/net/core":                                    "dir",
 				"lib/modules/6.1.0-1-amd64/kernel/net/core/failover.ko":                        "ELF kernel/net/core/failover.ko",
 				"newroot": "dir", "proc": "dir", "run": "dir", "sys": "dir", "tmp": "dir",
+				"usr": "dir", "usr/bin": "dir", "usr/bin/udevadm": "-> /init",
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("archive (-want +got):\n%s", diff)
@@ -388,6 +389,8 @@ func listArchive(t *testing.T, data []byte, f compress.Format) map[string]string
 		switch {
 		case h.Mode.IsDir():
 			out[h.Name] = "dir"
+		case h.Mode&os.ModeSymlink != 0:
+			out[h.Name] = "-> " + h.Linkname
 		case h.Mode&os.ModeDevice != 0:
 			out[h.Name] = "dev " + itoa(h.Rdevmajor) + ":" + itoa(h.Rdevminor)
 		default:

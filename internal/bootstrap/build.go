@@ -59,6 +59,18 @@ type Result struct {
 	// Builtin and Missing are requested modules the kernel has built in
 	// or does not have at all.
 	Builtin, Missing []string
+	// Programs are the programs copied in; MissingPrograms those the
+	// image lacks; LeftOut those it has but that could not be taken
+	// (a library not found), each with why.
+	Programs, MissingPrograms, LeftOut []string
+}
+
+// file is one entry of the archive: a regular file read when written
+// (mode 0644 unless set), or a symbolic link.
+type file struct {
+	read func() ([]byte, error)
+	mode fs.FileMode
+	link string
 }
 
 // OutName is the file name of the bootstrap of an image's kernel
@@ -69,9 +81,10 @@ func OutName(archive, version string, f compress.Format) string {
 }
 
 // Build makes the bootstrap: modules selected by the configuration and
-// their dependencies (from the image's modules.dep), the firmware the
-// configuration names, the stage-one program as /init and the list of
-// modules to load. Modules compressed with zstd or gzip are stored
+// their dependencies (from the image's modules.dep), the firmware and
+// programs (with their libraries) the configuration names, the
+// stage-one program as /init (and as udevadm) and the list of modules
+// to load. Modules compressed with zstd or gzip are stored
 // decompressed; xz-compressed ones are kept as they are, for the kernel
 // to decompress (finit_module with MODULE_INIT_COMPRESSED_FILE).
 func Build(ctx context.Context, o Options) (*Result, error) {
@@ -102,22 +115,37 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bootstrap: firmware: %w", err)
 	}
 
-	files := map[string]func() ([]byte, error){}
+	programs, err := findPrograms(o.Root, o.Config.Programs)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	for _, p := range programs.problems {
+		o.Log.Warn("program left out of the bootstrap", "program", p)
+	}
+
+	files := map[string]file{}
 	var loadList strings.Builder
 	for _, p := range sel.Load {
 		name := storedModuleName(p)
 		inside := path.Join("lib/modules", o.Version, name)
 		src := path.Join(modDir, p)
-		files[inside] = func() ([]byte, error) { return readModule(o.Root, src) }
+		files[inside] = file{read: func() ([]byte, error) { return readModule(o.Root, src) }}
 		loadList.WriteString("/" + inside + "\n")
 	}
 	for _, p := range firmware {
 		src := path.Join("/lib/firmware", p)
-		files[path.Join("lib/firmware", p)] = func() ([]byte, error) { return readIn(o.Root, src) }
+		files[path.Join("lib/firmware", p)] = file{read: func() ([]byte, error) { return readIn(o.Root, src) }}
 	}
-	files["init"] = func() ([]byte, error) { return stage1, nil }
-	files[ModulesList] = func() ([]byte, error) { return []byte(loadList.String()), nil }
-	files[KernelFile] = func() ([]byte, error) { return []byte(o.Version + "\n"), nil }
+	for inside, src := range programs.files {
+		files[inside] = file{read: func() ([]byte, error) { return readIn(o.Root, src) }, mode: 0o755}
+	}
+	for inside, target := range programs.links {
+		files[inside] = file{link: target}
+	}
+	files[Udevadm] = file{link: "/init"}
+	files["init"] = file{read: func() ([]byte, error) { return stage1, nil }, mode: 0o755}
+	files[ModulesList] = file{read: func() ([]byte, error) { return []byte(loadList.String()), nil }}
+	files[KernelFile] = file{read: func() ([]byte, error) { return []byte(o.Version + "\n"), nil }}
 
 	var buf bytes.Buffer
 	sum := sha256.New()
@@ -145,13 +173,14 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	mods := slices.Clone(sel.Load)
 	return &Result{Path: o.Out, SHA256: digest, Size: int64(buf.Len()), Modules: mods, Firmware: firmware,
-		Builtin: sel.Builtin, Missing: sel.Missing}, nil
+		Builtin: sel.Builtin, Missing: sel.Missing,
+		Programs: programs.found, MissingPrograms: programs.missing, LeftOut: programs.problems}, nil
 }
 
 // writeArchive writes the directories every file needs, the device node
 // /dev/console (the kernel opens it for init before anything is mounted)
 // and the files, sorted by name.
-func writeArchive(ctx context.Context, w io.Writer, files map[string]func() ([]byte, error), mtime int64) error {
+func writeArchive(ctx context.Context, w io.Writer, files map[string]file, mtime int64) error {
 	dirs := map[string]bool{"dev": true, "proc": true, "sys": true, "run": true, "newroot": true, "tmp": true}
 	for name := range files {
 		for d := path.Dir(name); d != "."; d = path.Dir(d) {
@@ -193,14 +222,20 @@ func writeArchive(ctx context.Context, w io.Writer, files map[string]func() ([]b
 			if err := cw.WriteHeader(h); err != nil {
 				return err
 			}
+		case files[e.name].link != "":
+			h := &cpio.Header{Name: e.name, Mode: fs.ModeSymlink | 0o777, ModTime: mtime, Linkname: files[e.name].link}
+			if err := cw.WriteHeader(h); err != nil {
+				return err
+			}
 		default:
-			data, err := files[e.name]()
+			f := files[e.name]
+			data, err := f.read()
 			if err != nil {
 				return err
 			}
-			perm := fs.FileMode(0o644)
-			if e.name == "init" {
-				perm = 0o755
+			perm := f.mode
+			if perm == 0 {
+				perm = 0o644
 			}
 			if err := cw.WriteHeader(&cpio.Header{Name: e.name, Mode: perm, ModTime: mtime, Size: int64(len(data))}); err != nil {
 				return err

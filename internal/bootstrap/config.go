@@ -39,6 +39,11 @@ type Config struct {
 	// Firmware are globs on paths relative to /lib/firmware; one ending
 	// in "/" takes everything below it.
 	Firmware []string
+	// Programs are programs of the image (file names, looked up in
+	// /usr/sbin, /usr/bin, /sbin and /bin) copied in with the libraries
+	// they need, for the scripts stage one runs before it prepares the
+	// root. Those the image lacks are skipped.
+	Programs []string
 	// Compress is the archive's compression: gzip or zstd.
 	Compress compress.Format
 }
@@ -134,6 +139,8 @@ func Parse(r io.Reader, name string) (*Config, error) {
 			list = &c.Exclude
 		case "firmware":
 			list = &c.Firmware
+		case "programs":
+			list = &c.Programs
 		case "compress":
 			if add || len(values) != 1 {
 				return nil, fmt.Errorf("%s:%d: compress takes one value: gzip or zstd", name, line)
@@ -145,7 +152,7 @@ func Parse(r io.Reader, name string) (*Config, error) {
 			c.Compress = f
 			continue
 		default:
-			return nil, fmt.Errorf("%s:%d: unknown key %q (want classes, modules, drivers, exclude, firmware or compress)", name, line, key)
+			return nil, fmt.Errorf("%s:%d: unknown key %q (want classes, modules, drivers, exclude, firmware, programs or compress)", name, line, key)
 		}
 		for _, v := range values {
 			if _, err := path.Match(v, ""); err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,9 +18,12 @@ func (a *app) imageBootstrap() *cobra.Command {
 		Short: "Build the bootstrap initramfs of two-stage boot",
 		Long: `Build, for each image's kernel (or --kernel), the small initramfs nodes
 boot first in two-stage boot (node tag IPXEMenuEntry=twostage): the stage-one
-program, and the kernel modules and firmware that <sysconfdir>/warewulf/bootstrap.conf
-selects from the image (its built-in defaults boot common server NICs, storage
-and virtio), with their dependencies from the image's modules.dep. It is
+program, and the kernel modules, firmware and programs that
+<sysconfdir>/warewulf/bootstrap.conf selects from the image (its built-in
+defaults boot common server NICs, storage and virtio), with their dependencies
+from the image's modules.dep and the programs' shared libraries. The programs
+(sh, sfdisk, mkfs... by default) run the system overlay's wwinit.d scripts,
+which set up the node's disks before stage one prepares the root. It is
 reproducible; its sha256 is written beside it. "wwctl image build" makes it
 too when the stage-one program is installed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,7 +60,11 @@ func (a *app) buildBootstrap(ctx context.Context, name, version string) error {
 
 func (a *app) printBootstraps(name string, bs []site.Bootstrap) {
 	for _, b := range bs {
-		fmt.Fprintf(a.out(), "Built bootstrap of image %s, kernel %s: %d modules, %d firmware files\n  %s  %s  sha256:%s\n",
-			name, b.Kernel, len(b.Modules), len(b.Firmware), b.Path, humanBytes(b.Size), b.SHA256)
+		progs := "no programs"
+		if len(b.Programs) > 0 {
+			progs = "programs " + strings.Join(b.Programs, " ")
+		}
+		fmt.Fprintf(a.out(), "Built bootstrap of image %s, kernel %s: %d modules, %d firmware files, %s\n  %s  %s  sha256:%s\n",
+			name, b.Kernel, len(b.Modules), len(b.Firmware), progs, b.Path, humanBytes(b.Size), b.SHA256)
 	}
 }

@@ -65,6 +65,19 @@ const (
 	ArgCompress = "wwcompress" // gz or zst (QueryCompress)
 )
 
+// The bootstrap of two-stage boot, as wwctl builds it and stage one reads
+// it: where the programs for the system overlay's wwinit.d scripts and
+// their libraries are (paths inside the bootstrap, without the leading
+// slash).
+const (
+	// BootstrapProgramDir holds the programs, under the names scripts
+	// call them by; stage one's own udevadm is a link to /init there.
+	BootstrapProgramDir = "usr/bin"
+	// BootstrapLibDir holds their shared libraries: stage one runs the
+	// scripts with LD_LIBRARY_PATH set to it.
+	BootstrapLibDir = "lib/wwstage1"
+)
+
 // Headers of the daemon's answers.
 const (
 	// HeaderChecksum is the sha256 (hex) of the body as sent; a node

@@ -255,3 +255,14 @@ func (Linux) Reboot() error {
 	unix.Sync()
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 }
+
+// Mount mounts the block device dev as fstype at dir.
+func (Linux) Mount(dev, fstype, dir string) error {
+	return unix.Mount(dev, dir, fstype, 0, "")
+}
+
+// DiskLinks makes /dev/disk/by-label, by-uuid, by-partlabel and
+// by-partuuid, as udev would.
+func (Linux) DiskLinks() error {
+	return makeDiskLinks("/sys/class/block", "/dev", mknodBlock)
+}

@@ -19,6 +19,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +49,13 @@ type System interface {
 	SwitchRoot(dir, init string, env []string) error
 	// Reboot restarts the machine.
 	Reboot() error
+	// Mount mounts the block device dev, of file system type fstype, at
+	// dir (a file system of the node's below its new root).
+	Mount(dev, fstype, dir string) error
+	// DiskLinks makes the /dev/disk/by-label, by-uuid, by-partlabel and
+	// by-partuuid links of the block devices, as udev would (the
+	// bootstrap has no udev).
+	DiskLinks() error
 }
 
 // Network configures the boot interface.
@@ -76,6 +87,18 @@ type Stage struct {
 	Resumes int
 	// Now is the clock.
 	Now func() time.Time
+	// PreRoot, when set, is where the system overlay is unpacked before
+	// the root is prepared, for its wwinit.d scripts (the sfdisk, mkfs
+	// and mkswap overlays' disk set-up) and its warewulf/mounts, as
+	// Warewulf's dracut module does; the same bytes then go into the new
+	// root. Empty: the system overlay is fetched into the new root only.
+	PreRoot string
+	// Shell runs the scripts (the bootstrap's sh); ScriptEnv is their
+	// environment, to which PREFIX=PreRoot is added.
+	Shell     string
+	ScriptEnv []string
+
+	ranWwinitD bool // the last fill ran the wwinit.d scripts
 }
 
 func (s *Stage) say(format string, args ...any) {
@@ -147,6 +170,10 @@ func (s *Stage) Run(ctx context.Context, p *Params) error {
 		}
 		s.say("switching root to %s and running /init, %.1f s after stage one started", p.Root, s.Now().Sub(start).Seconds())
 		env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "WWSTAGE1=1", "TERM=linux", "HOME=/"}
+		if s.ranWwinitD {
+			// wwinit's /init then does not run them again.
+			env = append(env, "WWSTAGE1_WWINITD=done")
+		}
 		err := s.Sys.SwitchRoot(s.NewRoot, "/init", env)
 		return fmt.Errorf("step \"switch root\" failed: %w", err)
 	}
@@ -160,39 +187,189 @@ func (s *Stage) Run(ctx context.Context, p *Params) error {
 // errNetwork marks a failure to reach the daemon at all.
 var errNetwork = errors.New("the server cannot be reached")
 
-// fill mounts the new root and extracts the artifacts into it.
+// fill mounts the new root and extracts the artifacts into it. With
+// PreRoot set, the system overlay comes first, into PreRoot, its
+// wwinit.d scripts run, and the file systems its warewulf/mounts lists
+// are mounted below the new root before the image is unpacked.
 func (s *Stage) fill(ctx context.Context, p *Params) error {
+	s.ranWwinitD = false
+	f := &nodeclient.Fetcher{Client: s.Client, Resumes: s.Resumes, Backoff: s.Backoff, Say: s.say}
+	x := &Extractor{Owners: s.Owners}
+	var system *os.File // the system overlay as fetched, when it came first
+	if s.PreRoot != "" {
+		var err error
+		if system, err = s.beforeRoot(ctx, f, x, p); err != nil {
+			return err
+		}
+		defer func() {
+			system.Close()
+			os.Remove(system.Name())
+		}()
+	}
 	if err := s.Sys.MountRoot(p.Root, rootSize(p), s.NewRoot); err != nil {
 		return fmt.Errorf("step \"mount root\" failed: %w", err)
 	}
-	f := &nodeclient.Fetcher{Client: s.Client, Resumes: s.Resumes, Backoff: s.Backoff, Say: s.say}
-	x := &Extractor{Owners: s.Owners}
+	if s.PreRoot != "" {
+		s.mountMore()
+	}
 	for _, a := range artifacts() {
+		if a.stage == contract.RouteSystem && system != nil {
+			if err := s.unpackSaved(system, x, a); err != nil {
+				return err
+			}
+			continue
+		}
 		t0 := s.Now()
 		url := contract.ArtifactURL(p.Server, a.stage, p.HWAddr.String(), p.query())
-		st, d, err := s.fetch(ctx, f, x, url, a)
+		st, d, err := s.fetch(ctx, f, x, url, a, s.NewRoot, nil)
 		if err != nil {
 			if !a.required {
 				s.say("%s not loaded (%v): wwclient will fetch it", a.stage, err)
 				continue
 			}
-			err = fmt.Errorf("step %q failed: %w", a.stage, err)
-			var ne net.Error
-			if errors.As(err, &ne) || errors.Is(err, errNetwork) {
-				err = fmt.Errorf("%w (%w)", err, errNetwork)
-			}
-			return err
+			return stepError(a, err)
 		}
-		check := "length and compression checksums"
-		if d.SHA256() != "" {
-			check = "sha256 " + d.SHA256()[:12] + "... ok"
-		}
-		took := s.Now().Sub(t0)
-		s.say("%s: %d files, %.1f MiB unpacked from %.1f MiB in %.1f s: network %.1f s, sha256 %.1f s, unpacking %.1f s (%s%s)", a.stage,
-			st.Entries, float64(st.Bytes)/(1<<20), float64(d.Offset())/(1<<20), took.Seconds(),
-			d.Net.Seconds(), d.Hash.Seconds(), max(took-d.Net-d.Hash, 0).Seconds(), check, resumedNote(d.Resumed))
+		s.sayFetched(a, st, d, s.Now().Sub(t0), "")
 	}
 	return nil
+}
+
+// stepError is the error of a required artifact that failed, marked
+// errNetwork when the daemon could not be reached.
+func stepError(a artifact, err error) error {
+	err = fmt.Errorf("step %q failed: %w", a.stage, err)
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, errNetwork) {
+		err = fmt.Errorf("%w (%w)", err, errNetwork)
+	}
+	return err
+}
+
+func (s *Stage) sayFetched(a artifact, st Stats, d *nodeclient.Download, took time.Duration, where string) {
+	check := "length and compression checksums"
+	if d.SHA256() != "" {
+		check = "sha256 " + d.SHA256()[:12] + "... ok"
+	}
+	s.say("%s: %d files, %.1f MiB unpacked%s from %.1f MiB in %.1f s: network %.1f s, sha256 %.1f s, unpacking %.1f s (%s%s)", a.stage,
+		st.Entries, float64(st.Bytes)/(1<<20), where, float64(d.Offset())/(1<<20), took.Seconds(),
+		d.Net.Seconds(), d.Hash.Seconds(), max(took-d.Net-d.Hash, 0).Seconds(), check, resumedNote(d.Resumed))
+}
+
+// beforeRoot fetches the system overlay into PreRoot, keeping its bytes
+// in a file beside it (returned, for the new root), and runs its
+// wwinit.d scripts.
+func (s *Stage) beforeRoot(ctx context.Context, f *nodeclient.Fetcher, x *Extractor, p *Params) (*os.File, error) {
+	a := artifact{stage: contract.RouteSystem, required: true}
+	if err := os.RemoveAll(s.PreRoot); err != nil {
+		return nil, fmt.Errorf("step \"system\" failed: %w", err)
+	}
+	if err := os.MkdirAll(s.PreRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("step \"system\" failed: %w", err)
+	}
+	saved, err := os.Create(s.PreRoot + ".img")
+	if err != nil {
+		return nil, fmt.Errorf("step \"system\" failed: %w", err)
+	}
+	t0 := s.Now()
+	url := contract.ArtifactURL(p.Server, a.stage, p.HWAddr.String(), p.query())
+	st, d, err := s.fetch(ctx, f, x, url, a, s.PreRoot, saved)
+	if err != nil {
+		saved.Close()
+		os.Remove(saved.Name())
+		return nil, stepError(a, err)
+	}
+	s.sayFetched(a, st, d, s.Now().Sub(t0), " into "+s.PreRoot)
+	s.runWwinitD(ctx)
+	return saved, nil
+}
+
+// unpackSaved unpacks the system overlay fetched by beforeRoot into the
+// new root.
+func (s *Stage) unpackSaved(saved *os.File, x *Extractor, a artifact) error {
+	t0 := s.Now()
+	if _, err := saved.Seek(0, io.SeekStart); err != nil {
+		return stepError(a, err)
+	}
+	st, err := x.Extract(saved, s.NewRoot)
+	if err != nil {
+		return stepError(a, err)
+	}
+	s.say("%s: %d files, %.1f MiB unpacked into the new root in %.1f s (fetched before)", a.stage,
+		st.Entries, float64(st.Bytes)/(1<<20), s.Now().Sub(t0).Seconds())
+	return nil
+}
+
+// runWwinitD runs the system overlay's /warewulf/run-wwinit.d with
+// PREFIX=PreRoot, which runs the scripts of its wwinit.d. A failure is
+// reported and the boot goes on, as wwinit does: a root they should
+// have made then fails to mount, with the error on the console.
+func (s *Stage) runWwinitD(ctx context.Context) {
+	runner := filepath.Join(s.PreRoot, "warewulf", "run-wwinit.d")
+	scripts, _ := os.ReadDir(filepath.Join(s.PreRoot, "warewulf", "wwinit.d"))
+	if _, err := os.Stat(runner); err != nil || len(scripts) == 0 {
+		return
+	}
+	if _, err := os.Stat(s.Shell); err != nil {
+		s.say("WARNING: the bootstrap has no shell (%s) to run the system overlay's wwinit.d scripts: "+
+			"no disks are set up before the root (make the bootstrap again: wwctl image bootstrap)", s.Shell)
+		return
+	}
+	if err := s.Sys.DiskLinks(); err != nil {
+		s.say("/dev/disk links: %v", err)
+	}
+	t0 := s.Now()
+	s.say("running the system overlay's wwinit.d scripts (%d) before preparing the root", len(scripts))
+	cmd := exec.CommandContext(ctx, s.Shell, runner)
+	cmd.Env = append(slices.Clone(s.ScriptEnv), "PREFIX="+s.PreRoot)
+	cmd.Stdout, cmd.Stderr = s.Console, s.Console
+	if err := cmd.Run(); err != nil {
+		s.say("WARNING: wwinit.d: %v; continuing", err)
+	}
+	s.ranWwinitD = true
+	// The partitions and file systems they made, for the root and for
+	// warewulf/mounts.
+	if err := s.Sys.DiskLinks(); err != nil {
+		s.say("/dev/disk links: %v", err)
+	}
+	s.say("wwinit.d scripts done in %.1f s", s.Now().Sub(t0).Seconds())
+}
+
+// mountMore mounts, below the new root, the file systems the system
+// overlay's warewulf/mounts lists ("DEVICE TYPE PATH" lines, the wwinit
+// overlay's mounts.ww), parents first, as Warewulf's dracut module does:
+// the image's files under such a path then land on that file system. A
+// mount that fails is reported and left out.
+func (s *Stage) mountMore() {
+	data, err := os.ReadFile(filepath.Join(s.PreRoot, "warewulf", "mounts"))
+	if err != nil {
+		return
+	}
+	type mount struct{ dev, fstype, path string }
+	var ms []mount
+	for line := range strings.SplitSeq(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if len(fields) != 3 || !strings.HasPrefix(fields[2], "/") || slices.Contains(strings.Split(fields[2], "/"), "..") {
+			s.say("warewulf/mounts: %q is not \"DEVICE TYPE /PATH\": left out", line)
+			continue
+		}
+		ms = append(ms, mount{fields[0], fields[1], path.Clean(fields[2])})
+	}
+	slices.SortStableFunc(ms, func(a, b mount) int { return strings.Compare(a.path, b.path) })
+	for _, m := range ms {
+		dir := filepath.Join(s.NewRoot, m.path)
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = s.Sys.Mount(m.dev, m.fstype, dir)
+		}
+		if err != nil {
+			s.say("WARNING: mounting %s (%s) at %s: %v; left out", m.dev, m.fstype, m.path, err)
+			continue
+		}
+		s.say("mounted %s (%s) at %s", m.dev, m.fstype, m.path)
+	}
 }
 
 // rootSize is the new root's tmpfs size option. An "initramfs" root is
@@ -214,13 +391,19 @@ func resumedNote(n int) string {
 	return fmt.Sprintf(", resumed %d times", n)
 }
 
-func (s *Stage) fetch(ctx context.Context, f *nodeclient.Fetcher, x *Extractor, url string, a artifact) (Stats, *nodeclient.Download, error) {
+// fetch unpacks the artifact at url into dir, copying the bytes to save
+// when it is set.
+func (s *Stage) fetch(ctx context.Context, f *nodeclient.Fetcher, x *Extractor, url string, a artifact, dir string, save io.Writer) (Stats, *nodeclient.Download, error) {
 	d, err := f.Open(ctx, url, a.etagSHA256)
 	if err != nil {
 		return Stats{}, nil, err
 	}
 	defer d.Close()
-	st, err := x.Extract(d, s.NewRoot)
+	var r io.Reader = d
+	if save != nil {
+		r = io.TeeReader(d, save)
+	}
+	st, err := x.Extract(r, dir)
 	if err != nil {
 		// Corrupt bytes usually show first as broken compression: read
 		// the rest so that the sha256 can say whether the artifact is at
@@ -234,7 +417,7 @@ func (s *Stage) fetch(ctx context.Context, f *nodeclient.Fetcher, x *Extractor, 
 	}
 	// The archive may end before the body does (padding): read to the
 	// end, which checks the sha256.
-	if _, err := io.Copy(io.Discard, d); err != nil {
+	if _, err := io.Copy(io.Discard, r); err != nil {
 		return st, d, err
 	}
 	return st, d, nil

@@ -34,7 +34,31 @@ type fakeSys struct {
 	reboots  int
 	// moduleErrs are LoadModule's answers by path.
 	moduleErrs map[string]error
+	// logFile, when set, gets a line for each mount and DiskLinks call
+	// (the test's scripts write theirs there too).
+	logFile string
+	newRoot string
 }
+
+func (f *fakeSys) log(line string) {
+	if f.logFile == "" {
+		return
+	}
+	l, err := os.OpenFile(f.logFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	fmt.Fprintln(l, line)
+}
+
+func (f *fakeSys) Mount(dev, fstype, dir string) error {
+	rel, _ := filepath.Rel(f.newRoot, dir)
+	f.log("mount " + dev + " " + fstype + " /" + rel)
+	return nil
+}
+
+func (f *fakeSys) DiskLinks() error { f.log("disk links"); return nil }
 
 var errSwitched = errors.New("switched (fake)")
 
@@ -46,6 +70,7 @@ func (f *fakeSys) LoadModule(p string) error {
 func (f *fakeSys) Reboot() error { f.reboots++; return nil }
 func (f *fakeSys) MountRoot(root, size, dir string) error {
 	f.mounts = append(f.mounts, root+" "+size)
+	f.log("mount root")
 	return os.MkdirAll(dir, 0o755)
 }
 

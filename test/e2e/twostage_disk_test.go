@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wwboot/wwboot/internal/testkit/hostprog"
 )
 
 // syncOverlay makes a busybox node write its disk out (sync) and say so
@@ -24,22 +26,39 @@ echo "E2E-SYNCED root=$(awk '$2 == "/" { r = $1 " " $3 } END { print r }' /proc/
 `}}
 }
 
-// Scenario h: two-stage boot with a static address and a disk root.
-// Stage one configures the boot interface from the kernel's
-// ip=CLIENT::GW:NETMASK instead of DHCP, finds the node's root
+// Scenario h: two-stage boot with a static address and a disk root that
+// stage one partitions and formats. Stage one configures the boot
+// interface from the kernel's ip=CLIENT::GW:NETMASK instead of DHCP,
+// fetches the system overlay first and runs its wwinit.d scripts (the
+// sfdisk and mkfs overlays', with the programs the bootstrap took from
+// the image and its own udevadm making /dev/disk/by-partlabel/rootfs) on
+// the blank virtio disk, then finds the node's root
 // /dev/disk/by-partlabel/rootfs (the form Warewulf's disk layouts use)
-// without udev, by reading the virtio disk's GPT, and extracts the image
-// and the overlays onto its ext4 file system instead of a tmpfs. Once
-// the VM is off, the disk image holds the tree.
+// without udev, by reading the disk's new GPT, and extracts the image and
+// the overlays onto its ext4 file system. /init does not run the scripts
+// again. Once the VM is off, the disk image holds the tree.
 func TestTwoStageStaticDisk(t *testing.T) {
 	tc := newTestCluster(t, updateInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	disk := filepath.Join(t.TempDir(), "disk.img")
-	if err := makeDisk(ctx, disk, 256<<20); err != nil {
+	if err := blankDisk(disk, 256<<20); err != nil {
 		t.Fatal(err)
 	}
 	tc.setupImage(ctx)
+	for _, p := range []string{"/usr/sbin/sfdisk", "/usr/sbin/wipefs", "/usr/sbin/mkfs", "/usr/sbin/mkfs.ext4"} {
+		if err := hostprog.Install(ctx, tc.Rootfs("bb"), p, strings.TrimPrefix(p, "/")); err != nil {
+			t.Fatalf("%v (scripts/deps.sh installs fdisk and e2fsprogs)", err)
+		}
+	}
+	out, err := tc.Wwctl(ctx, "image", "build", "bb", "--uncompressed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The image's programs, with their libraries, in the new bootstrap.
+	if !regexp.MustCompile(`programs sh sfdisk blockdev wipefs mkfs .*mkfs\.ext4`).MatchString(out) {
+		t.Fatalf("the bootstrap lacks the image's disk programs:\n%s", out)
+	}
 	if _, err := tc.HasBootstrap("bb"); err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +67,17 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	}
 	const name, mac, ip = "h1", "52:54:00:e2:e0:41", "192.0.2.41"
 	tc.addNodes(ctx, "bb", node{name: name, mac: mac, ip: ip,
-		args:       []string{"--system-overlays", "e2eprobe,e2esync", "--tagadd", "IPXEMenuEntry=twostage", "--root", rootName},
+		args:       []string{"--system-overlays", "sfdisk,mkfs,e2eprobe,e2esync", "--tagadd", "IPXEMenuEntry=twostage", "--root", rootName},
 		kernelArgs: "ip=" + ip + "::" + ServerIP + ":" + Netmask,
 	})
+	for _, args := range [][]string{
+		{"--diskname", "/dev/vda", "--diskwipe", "--partname", "rootfs", "--partnumber", "1", "--partcreate"},
+		{"--fsname", rootName, "--fsformat", "ext4", "--fspath", "/"},
+	} {
+		if _, err := tc.Wwctl(ctx, append([]string{"node", "set", name, "--yes"}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := tc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +102,20 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	if want := ip + "/24 via " + ServerIP; !strings.HasSuffix(m[1], want) {
 		t.Errorf("stage one configured %q, want the static %q", m[1], want)
 	}
+	// The disk set up before the root, in this order.
+	from := 0
+	for _, step := range []string{
+		"wwstage1: running the system overlay's wwinit.d scripts (",
+		"warewulf: sfdisk: partitioning /dev/vda",
+		"warewulf: mkfs: formatting " + rootName,
+		"wwstage1: wwinit.d scripts done",
+	} {
+		_, _, next, err := vm.Console.WaitFrom(bootCtx, from, regexp.MustCompile(regexp.QuoteMeta(step)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		from = next
+	}
 	// The switch, or the first failure (a missing driver shows here).
 	line, m, err := vm.Console.Wait(bootCtx, regexp.MustCompile(`wwstage1: (?:switching root to `+regexp.QuoteMeta(rootName)+` and running /init, ([0-9.]+) s after stage one started|(step .* failed: .*))`))
 	if err != nil {
@@ -87,6 +128,7 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	tc.waitBooted(bootCtx, vm, name, ip)
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`wwstage1: image: \d+ files.*\(sha256 [0-9a-f]+\.\.\. ok\)`),
+		regexp.MustCompile(`wwinit: wwinit.d scripts run by stage one`),
 		regexp.MustCompile(`wwinit: root prepared by stage one`),
 	} {
 		if _, _, err := vm.Console.Wait(bootCtx, re); err != nil {
@@ -110,6 +152,13 @@ func TestTwoStageStaticDisk(t *testing.T) {
 	if err := vm.Stop(); err != nil {
 		t.Logf("stop %s: %v", name, err)
 	}
+	parts, err := partitions(ctx, disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 1 || parts[0].Name != "rootfs" {
+		t.Errorf("partitions on the disk: %+v, want one named rootfs", parts)
+	}
 	checkDiskFiles(ctx, t, disk, 1, map[string]string{
 		"/etc/hostname":   name + "\n",      // the hostname system overlay
 		"/etc/os-release": "NAME=BusyBox\n", // the image
@@ -118,9 +167,6 @@ func TestTwoStageStaticDisk(t *testing.T) {
 
 // rootName is scenario h's root: the GPT partition named rootfs.
 const rootName = "/dev/disk/by-partlabel/rootfs"
-
-// partStart is where makeDisk's partition begins.
-const partStart = 1 << 20
 
 // blankDisk makes a disk image of size bytes at p: a sparse file of
 // zeros, with no partition table.
@@ -134,24 +180,6 @@ func blankDisk(p string, size int64) error {
 		err = cerr
 	}
 	return err
-}
-
-// makeDisk makes a sparse file of size bytes with a GPT and one
-// partition named rootfs, holding an empty ext4 file system.
-func makeDisk(ctx context.Context, p string, size int64) error {
-	if err := blankDisk(p, size); err != nil {
-		return err
-	}
-	if out, err := exec.CommandContext(ctx, "sgdisk", "-o", "-n", fmt.Sprintf("1:%d:0", partStart/512), "-c", "1:rootfs", p).CombinedOutput(); err != nil {
-		return fmt.Errorf("sgdisk %s: %w: %s (scripts/deps.sh installs gdisk)", p, err, out)
-	}
-	// The partition ends 33 sectors before the disk (the backup GPT);
-	// the file system fits in whole MiB below that.
-	fsSize := fmt.Sprintf("%dk", (size-partStart-(1<<20))>>10)
-	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-F", "-q", "-E", fmt.Sprintf("offset=%d", partStart), p, fsSize).CombinedOutput(); err != nil {
-		return fmt.Errorf("mkfs.ext4 %s: %w: %s (scripts/deps.sh --e2e installs e2fsprogs)", p, err, out)
-	}
-	return nil
 }
 
 // debugfsCat reads a file of the ext4 file system in the image at disk.
