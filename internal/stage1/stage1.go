@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -216,6 +217,11 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 		if a.stage == contract.RouteSystem && system != nil {
 			if err := s.unpackSaved(system, x, a); err != nil {
 				return err
+			}
+			// What the scripts left for the booted node (ignition's
+			// mark that it ran), as Warewulf's dracut module keeps it.
+			if err := copyTree(filepath.Join(s.PreRoot, "warewulf", "run"), filepath.Join(s.NewRoot, "warewulf", "run")); err != nil {
+				s.say("WARNING: keeping the wwinit.d scripts' /warewulf/run: %v", err)
 			}
 			continue
 		}
@@ -463,4 +469,49 @@ func (s *Stage) loadModules() {
 func Backoff(n int) time.Duration {
 	d := time.Second << min(n-1, 5)
 	return min(d, 30*time.Second)
+}
+
+// copyTree copies the directories, regular files and symbolic links
+// under src to dst, with their modes, replacing what is there; a src
+// that does not exist copies nothing.
+func copyTree(src, dst string) error {
+	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.MkdirAll(to, 0o755); err != nil {
+				return err
+			}
+			return os.Chmod(to, info.Mode().Perm())
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			_ = os.Remove(to)
+			return os.Symlink(target, to)
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_ = os.Remove(to)
+			return os.WriteFile(to, data, info.Mode().Perm())
+		}
+		return nil // devices, pipes: nothing a script leaves for later
+	})
 }

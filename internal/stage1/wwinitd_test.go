@@ -36,7 +36,8 @@ func TestRunWwinitDBeforeRoot(t *testing.T) {
 		ent{name: "warewulf/run-wwinit.d", mode: 0o755, body: string(runner)},
 		ent{name: "warewulf/wwinit.d", mode: fs.ModeDir | 0o755},
 		ent{name: "warewulf/wwinit.d/10-disk.sh", mode: 0o644,
-			body: "echo \"script PREFIX=$PREFIX\" >>\"$LOG\"\necho made >\"$PREFIX/warewulf/made\"\n"},
+			body: "echo \"script PREFIX=$PREFIX\" >>\"$LOG\"\necho made >\"$PREFIX/warewulf/made\"\n" +
+				"mkdir -p \"$PREFIX/warewulf/run/sub\" && echo done >\"$PREFIX/warewulf/run/sub/.ignition-done\"\n"},
 		ent{name: "warewulf/wwinit.d/20-fails.sh", mode: 0o644, body: "exit 3\n"},
 		ent{name: "warewulf/mounts", mode: 0o644,
 			body: "/dev/vdb2 ext4 /scratch/tmp\n/dev/vdb1 xfs /scratch\nnot a mount\n/dev/vdc ext4 /a/../../etc\n"})
@@ -108,7 +109,7 @@ func TestRunWwinitDBeforeRoot(t *testing.T) {
 				t.Errorf("the system overlay was fetched %d times, want once: %q", systems, d.queries)
 			}
 			// The new root has the overlay as served, not what the
-			// scripts made in PreRoot.
+			// scripts made in PreRoot...
 			got := tree(t, newRoot)
 			for _, p := range []string{"init", "warewulf/config", "warewulf/run-wwinit.d", "warewulf/wwinit.d/10-disk.sh", "warewulf/mounts"} {
 				if _, ok := got[p]; !ok {
@@ -117,6 +118,11 @@ func TestRunWwinitDBeforeRoot(t *testing.T) {
 			}
 			if _, ok := got["warewulf/made"]; ok {
 				t.Error("what a script made in PreRoot is in the new root")
+			}
+			// ...but for what they leave in warewulf/run, which
+			// Warewulf's dracut module keeps.
+			if ran && got["warewulf/run/sub/.ignition-done"] != "done\n" {
+				t.Errorf("the scripts' warewulf/run is not in the new root: %v", got)
 			}
 			_, err = os.Stat(filepath.Join(preRoot, "warewulf", "made"))
 			if made := err == nil; made != ran {
