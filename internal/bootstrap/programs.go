@@ -159,7 +159,9 @@ func collectELF(root, p string, conf []string, deps map[string]string) error {
 			runpath, _ = cur.DynString(elf.DT_RPATH)
 		}
 		for _, lib := range needed {
-			if seen[lib] {
+			// libc names the dynamic loader, which is in already, as the
+			// interpreter.
+			if seen[lib] || (interp != "" && lib == path.Base(interp)) {
 				continue
 			}
 			seen[lib] = true
