@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +38,12 @@ func TestParse(t *testing.T) {
 			in:   "modules = a b\nmodules = c\n",
 			want: &Config{Modules: []string{"c"}, Compress: compress.Gzip},
 		},
+		{
+			name: "programs added to",
+			in:   "programs = sh, sfdisk\nprograms += mkfs.xfs\n",
+			want: &Config{Programs: []string{"sh", "sfdisk", "mkfs.xfs"}, Compress: compress.Gzip},
+		},
+		{name: "no programs", in: "programs = sh\nprograms =\n", want: &Config{Compress: compress.Gzip}},
 		{name: "unknown key", in: "\n\nkernel = 6\n", wantErr: `conf:3: unknown key "kernel"`},
 		{name: "unknown class", in: "classes = network, sound\n", wantErr: `conf:1: unknown class "sound"`},
 		{name: "no equals sign", in: "modules virtio\n", wantErr: "conf:1: want KEY = VALUE"},
@@ -69,6 +76,12 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	if c.Compress != compress.Gzip {
 		t.Errorf("default compression %s, want gzip", c.Compress)
+	}
+	// What the stock sfdisk, mkfs and mkswap overlays' scripts run.
+	for _, p := range []string{"sh", "sfdisk", "blockdev", "wipefs", "mkfs", "mkfs.ext4", "mkfs.xfs", "mkswap"} {
+		if !slices.Contains(c.Programs, p) {
+			t.Errorf("default programs %q lack %s", c.Programs, p)
+		}
 	}
 	c, err := Load(filepath.Join(t.TempDir(), "missing.conf"))
 	if err != nil || len(c.Classes) != 3 {
