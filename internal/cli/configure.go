@@ -211,9 +211,8 @@ func (a *app) configureSSH() *cobra.Command {
 	var keyTypes []string
 	var perNode []string
 	cmd := &cobra.Command{
-		Use:     "ssh",
-		Aliases: []string{"keys"},
-		Short:   "Create the SSH host certificate authority, the nodes' host keys and root's key",
+		Use:   "ssh",
+		Short: "Create the SSH host certificate authority, the nodes' host keys and root's key",
 		Long: `Give nodes the SSH host keys the ssh.host_keys overlay carries, one per type
 of "ssh: key types" in warewulf.conf (or --keytypes). Existing keys are kept.
 

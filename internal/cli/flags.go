@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/csv"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -57,11 +58,11 @@ func addFieldFlags(fs *pflag.FlagSet, node bool) *fieldFlags {
 	fs.StringVar(&ff.diskDel, "diskdel", "", "Delete this disk")
 	fs.StringVar(&ff.partDel, "partdel", "", "Delete this partition (of --diskname, else of every disk that has it)")
 	fs.StringVar(&ff.fsDel, "fsdel", "", "Delete this filesystem")
-	fs.StringSliceVar(&ff.tagAdd, "tagadd", nil, "Add tags: key=value[,key=value]")
+	fs.Var(&tagsValue{pairs: &ff.tagAdd}, "tagadd", "Add tags: key=value[,key=value] (one key=value takes the rest, commas and all)")
 	fs.StringSliceVar(&ff.tagDel, "tagdel", nil, "Delete tags by key")
-	fs.StringSliceVar(&ff.netTagAdd, "nettagadd", nil, "Add network device tags: key=value[,key=value]")
+	fs.Var(&tagsValue{pairs: &ff.netTagAdd}, "nettagadd", "Add network device tags: key=value[,key=value] (one key=value takes the rest)")
 	fs.StringSliceVar(&ff.netTagDel, "nettagdel", nil, "Delete network device tags by key")
-	fs.StringSliceVar(&ff.ipmiTagAdd, "ipmitagadd", nil, "Add IPMI tags: key=value[,key=value]")
+	fs.Var(&tagsValue{pairs: &ff.ipmiTagAdd}, "ipmitagadd", "Add IPMI tags: key=value[,key=value] (one key=value takes the rest)")
 	fs.StringSliceVar(&ff.ipmiTagDel, "ipmitagdel", nil, "Delete IPMI tags by key")
 
 	// Names older Warewulf versions used; kept so scripts keep working.
@@ -311,6 +312,14 @@ func applyScalars[T any](fs *pflag.FlagSet, v *T, fields []inventory.Field[T], o
 		}
 		if f.List != nil {
 			raw, _ := fs.GetStringArray(f.Flag)
+			if f.Flag == kernelArgsFlag {
+				list, err := csvList(raw)
+				if err != nil {
+					return fmt.Errorf("--%s: %w", f.Flag, err)
+				}
+				*f.List(v) = list
+				continue
+			}
 			*f.List(v) = listValue(raw, f.Spaces)
 			continue
 		}
@@ -350,6 +359,10 @@ func scalarValue(flag string, kind inventory.Kind, raw string) (*string, error) 
 		}
 		b, ok := inventory.ParseBool(raw)
 		if !ok {
+			// Warewulf's flags also take what Go's ParseBool does: t, F...
+			b, ok = parseGoBool(raw)
+		}
+		if !ok {
 			return nil, fmt.Errorf("--%s: %q is not a boolean (true, false, yes, no, or UNSET)", flag, raw)
 		}
 		s := strconv.FormatBool(b)
@@ -366,8 +379,42 @@ func scalarValue(flag string, kind inventory.Kind, raw string) (*string, error) 
 	return &raw, nil
 }
 
+func parseGoBool(s string) (bool, bool) {
+	b, err := strconv.ParseBool(s)
+	return b, err == nil
+}
+
+// kernelArgsFlag is read as Warewulf reads it (pflag's StringSlice): each
+// use is a CSV line of arguments, so "quiet,crashkernel=no" is two and
+// an argument holding a comma is quoted: '"console=ttyS0,115200"'.
+const kernelArgsFlag = "kernelargs"
+
+// csvList reads the uses of a list flag given as CSV lines; a lone UNSET
+// clears the list.
+func csvList(raw []string) ([]string, error) {
+	if len(raw) == 1 && (raw[0] == "UNSET" || raw[0] == "UNDEF") {
+		return nil, nil
+	}
+	var out []string
+	for _, r := range raw {
+		if r == "" {
+			continue
+		}
+		items, err := csv.NewReader(strings.NewReader(r)).Read()
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w (quote an argument that holds a comma: '\"console=ttyS0,115200\"')", r, err)
+		}
+		for _, it := range items {
+			if it != "" {
+				out = append(out, it)
+			}
+		}
+	}
+	return out, nil
+}
+
 // listValue reads a list flag: every use adds items, split on commas, or
-// on white space for kernel and mkfs arguments, which contain commas.
+// on white space for mkfs arguments, which contain commas.
 // A lone UNSET clears the list.
 func listValue(raw []string, spaces bool) []string {
 	if len(raw) == 1 && (raw[0] == "UNSET" || raw[0] == "UNDEF") {
@@ -379,6 +426,39 @@ func listValue(raw []string, spaces bool) []string {
 	}
 	return out
 }
+
+// tagsValue is a tag flag read as Warewulf's (pflag's StringToString):
+// a value with one "=" is one pair, value commas and all
+// ("gpuMigProfiles=14,14,15", "route1=192.168.2.0/24,192.168.1.254"); one
+// with several is comma-separated pairs, in CSV (quotes keep a comma in
+// a value). Each use adds its pairs, in order.
+type tagsValue struct{ pairs *[]string }
+
+func (v *tagsValue) Set(s string) error {
+	var items []string
+	switch strings.Count(s, "=") {
+	case 0:
+		return fmt.Errorf("%q: want key=value", s)
+	case 1:
+		items = []string{strings.Trim(s, `"`)}
+	default:
+		r := csv.NewReader(strings.NewReader(s))
+		var err error
+		if items, err = r.Read(); err != nil {
+			return fmt.Errorf("%q: %w", s, err)
+		}
+	}
+	for _, it := range items {
+		if k, _, ok := strings.Cut(it, "="); !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("%q: want key=value", it)
+		}
+	}
+	*v.pairs = append(*v.pairs, items...)
+	return nil
+}
+
+func (v *tagsValue) String() string { return strings.Join(*v.pairs, ",") }
+func (v *tagsValue) Type() string   { return "key=value" }
 
 func applyTags(tags *map[string]string, add, del []string) error {
 	for _, kv := range add {

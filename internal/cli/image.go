@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +54,8 @@ would write outside the image) are refused, naming the entry, and so are
 sources over the "image import" limits of warewulf.conf (unpacked size,
 entries, path length, depth). Sparse files stay sparse.
 Registry credentials: --username/--password or WAREWULF_OCI_USERNAME and
-WAREWULF_OCI_PASSWORD.`,
+WAREWULF_OCI_PASSWORD; WAREWULF_OCI_NOHTTPS=true and WAREWULF_OCI_PLATFORM
+stand for --nohttps and --platform.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := site.DefaultImageName(args[0])
@@ -65,6 +67,16 @@ WAREWULF_OCI_PASSWORD.`,
 			}
 			if opts.Password == "" {
 				opts.Password = a.env.Getenv("WAREWULF_OCI_PASSWORD")
+			}
+			if v := a.env.Getenv("WAREWULF_OCI_NOHTTPS"); v != "" && !cmd.Flags().Changed("nohttps") {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("WAREWULF_OCI_NOHTTPS=%q: want true or false", v)
+				}
+				opts.NoHTTPS = b
+			}
+			if opts.Platform == "" {
+				opts.Platform = a.env.Getenv("WAREWULF_OCI_PLATFORM")
 			}
 			opts.Progress = a.byteProgress()
 			info, err := a.site.ImportImage(cmd.Context(), args[0], name, opts)
@@ -93,7 +105,7 @@ WAREWULF_OCI_PASSWORD.`,
 	f.StringVar(&opts.Password, "password", "", "Registry password")
 	f.StringVar(&opts.Password, "passwd", "", "Registry password")
 	_ = f.MarkHidden("passwd")
-	f.BoolVar(&opts.NoHTTPS, "nohttps", false, "The registry speaks plain HTTP")
+	f.BoolVar(&opts.NoHTTPS, "nohttps", false, "The registry speaks plain HTTP, or HTTPS with a certificate not to verify")
 	f.StringVar(&opts.Platform, "platform", "", "Platform to pull (default: this machine's), e.g. linux/arm64, or an architecture: aarch64, x86_64")
 	f.StringVar(&opts.Platform, "arch", "", "Same as --platform")
 	_ = f.MarkHidden("arch")

@@ -23,7 +23,7 @@ type runFlags struct {
 
 func (rf *runFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringArrayVarP(&rf.binds, "bind", "b", nil, "Bind mount src[:dst[:ro]] (repeatable)")
+	f.StringArrayVarP(&rf.binds, "bind", "b", nil, "Bind mount src[:dst[:ro]], or copy a file in for the command with src[:dst]:copy (repeatable)")
 	f.BoolVar(&rf.build, "build", true, "Rebuild the image afterwards (when the command succeeded)")
 	f.BoolVar(&rf.syncuser, "syncuser", false, "Give the image's users the server's ids if the command changed etc/passwd or etc/group")
 	f.StringVarP(&rf.node, "node", "n", "", "Show the image read-only with this node's rendered overlays on top (nothing is changed or built)")
@@ -31,11 +31,13 @@ func (rf *runFlags) add(cmd *cobra.Command) {
 
 const runLong = `, in new mount, PID and UTS namespaces
 with /proc, /sys, /dev and /run mounted, the "image mounts" of warewulf.conf and
---bind src[:dst[:ro]] bind-mounted. One session changes an image at a time; a
-read-only image is refused. When the command succeeds, the image's
-etc/warewulf/image_exit.sh runs if it has one, --syncuser gives its users the
-server's ids if etc/passwd or etc/group changed, and the image is rebuilt
-(--build=false skips that).
+--bind src[:dst[:ro]] bind-mounted (src[:dst]:copy, and "copy: true" in
+warewulf.conf, copies a file in instead when the image has none there, and
+removes it afterwards unless the command changed it). One session changes an
+image at a time; a read-only image is refused. When the command succeeds, the
+image's etc/warewulf/image_exit.sh runs if it has one, --syncuser gives its
+users the server's ids if etc/passwd or etc/group changed, and the image is
+rebuilt (--build=false skips that).
 
 --node NODE shows the image as that node sees its root: read-only, with the
 node's system and runtime overlays rendered on top. Nothing is written into the

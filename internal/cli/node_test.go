@@ -108,7 +108,7 @@ func TestListGolden(t *testing.T) {
 func TestNodeAddSetUnset(t *testing.T) {
 	tr := newTree(t, "")
 	tr.mustRun("node", "add", "n[01-03]", "--ipaddr", "10.0.0.1", "--ipmiaddr", "10.1.0.1", "-N", "eth0", "--netmask", "255.255.255.0")
-	tr.mustRun("profile", "add", "gpu", "--tagadd", "gpu=a100", "-A", "nouveau.modeset=0 console=ttyS0,115200")
+	tr.mustRun("profile", "add", "gpu", "--tagadd", "gpu=a100", "-A", `nouveau.modeset=0,"console=ttyS0,115200"`)
 	tr.mustRun("node", "set", "n02", "--profile", "default,gpu", "--comment", "", "--hwaddr", "AA-BB-CC-DD-EE-02", "--mtu", "9000", "-y")
 	tr.mustRun("node", "set", "n03", "--netname", "ib", "-N", "ib0", "-I", "10.2.0.3", "--nettagadd", "DNS1=10.0.0.1", "--tagadd", "rack=r1", "-y")
 	tr.mustRun("node", "unset", "n01", "--ipmiaddr", "-y")

@@ -439,13 +439,20 @@ node or profile option, type and help (the template's own
 func (a *app) overlayBuild() *cobra.Command {
 	var workers int
 	var force bool
+	var only []string
+	var outDir string
 	cmd := &cobra.Command{
 		Use:   "build [NODE...]",
 		Short: "Build nodes' system and runtime overlay images",
 		Long: `Build the system and runtime overlay images of the nodes (all when none are
 named). Only images whose inputs changed are rebuilt; --force rebuilds all and
 rewrites their archives, which repairs one damaged on disk (nodes refuse it: each
-image's sha256 is recorded at build and sent with it).`,
+image's sha256 is recorded at build and sent with it).
+
+Warewulf 4.6's forms work too: --output DIR --overlay NAME[,NAME] NODE renders
+those overlays for that one node into DIR instead of an image (to look at what
+a node gets). --overlay alone builds the nodes' images, which hold all of
+their overlays together.`,
 		ValidArgsFunction: a.completeNames(site.NodeKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snap, err := a.site.Snapshot()
@@ -460,6 +467,28 @@ image's sha256 is recorded at build and sent with it).`,
 				if snap.Node(n) == nil {
 					return fmt.Errorf("no such node: %s", n)
 				}
+			}
+			if outDir != "" {
+				switch {
+				case len(only) == 0:
+					return errors.New("--output: name the overlays to render with --overlay")
+				case len(names) != 1:
+					return errors.New("--output: name the one node to render the overlays for")
+				}
+				if err := os.MkdirAll(outDir, 0o755); err != nil {
+					return err
+				}
+				if err := a.site.WriteNodeOverlays(names[0], outDir, only...); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out(), "Rendered overlays %s of node %s into %s\n", strings.Join(only, ","), names[0], outDir)
+				return nil
+			}
+			if len(only) > 0 {
+				if err := a.site.CheckOverlaysExist(only...); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stderr, "note: --overlay: a node's overlays are built together, into its system and runtime images\n")
 			}
 			b := a.site.NewBuilder(workers)
 			progress := a.progress("building overlays")
@@ -497,5 +526,7 @@ image's sha256 is recorded at build and sent with it).`,
 	}
 	cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "Images built at once")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Rebuild images whose inputs did not change and rewrite their archives")
+	cmd.Flags().StringSliceVarP(&only, "overlay", "O", nil, "With --output: the overlays to render (Warewulf 4.6)")
+	cmd.Flags().StringVarP(&outDir, "output", "o", "", "Render the --overlay overlays of one node into this directory instead of building images (Warewulf 4.6)")
 	return cmd
 }

@@ -29,8 +29,9 @@ func (a *app) configureTLS() *cobra.Command {
 	var force bool
 	var importDir, exportDir, keyType string
 	cmd := &cobra.Command{
-		Use:     "tls",
-		Aliases: []string{"keys-tls", "cert", "crt"},
+		Use: "tls",
+		// Warewulf 4.7's aliases, and ours of before.
+		Aliases: []string{"keys", "key", "cert", "crt", "keys-tls"},
 		Short:   "Create the key and certificate the daemon serves HTTPS with",
 		Long: `Create a private key and a self-signed certificate, valid ten years, in
 <sysconfdir>/warewulf/tls/warewulf.{key,crt}. With "warewulf: tls: true" the

@@ -223,7 +223,7 @@ func ProfileFields() []Field[Profile] {
 func KernelFields() []Field[Kernel] {
 	return []Field[Kernel]{
 		str("version", "Version", "kernelversion", "", KindString, "Kernel version (prefix) or path inside the image", func(k *Kernel) **string { return &k.Version }),
-		words("args", "Args", "kernelargs", "A", "Kernel arguments, space separated", func(k *Kernel) *[]string { return &k.Args }),
+		words("args", "Args", "kernelargs", "A", `Kernel arguments, comma separated; quote one that holds a comma: '"console=ttyS0,115200"'`, func(k *Kernel) *[]string { return &k.Args }),
 	}
 }
 

@@ -41,7 +41,8 @@ type Options struct {
 	// Username and Password are registry credentials (basic auth). The
 	// caller reads WAREWULF_OCI_USERNAME and WAREWULF_OCI_PASSWORD.
 	Username, Password string
-	// NoHTTPS talks plain HTTP to the registry.
+	// NoHTTPS talks plain HTTP to the registry, or HTTPS without
+	// verifying its certificate.
 	NoHTTPS bool
 	// Platform ("os/arch[/variant]", e.g. linux/amd64) chooses the image of
 	// a multi-platform index. It defaults to linux on the host's

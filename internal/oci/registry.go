@@ -2,11 +2,13 @@ package oci
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -40,6 +42,13 @@ func resolveRegistry(ctx context.Context, ref string, want platformSpec, opts Op
 		auth,
 		remote.WithPlatform(want.Platform),
 		remote.WithUserAgent(userAgent),
+	}
+	if opts.NoHTTPS {
+		// Plain HTTP, or HTTPS with a certificate not verified (a site
+		// registry's self-signed one), as Warewulf's --nohttps means.
+		tr := remote.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --nohttps
+		ropts = append(ropts, remote.WithTransport(tr))
 	}
 	ri, err := remote.Image(r, ropts...)
 	if err != nil {

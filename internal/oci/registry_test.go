@@ -3,7 +3,15 @@ package oci
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +37,8 @@ type testRegistry struct {
 	host    string // 127.0.0.1:PORT
 	storage string
 	auth    authn.Authenticator
+	// tls: it serves HTTPS with a self-signed certificate.
+	tls bool
 }
 
 // startRegistry starts a registry for the test, with basic auth if user is
@@ -36,12 +46,19 @@ type testRegistry struct {
 // start.
 func startRegistry(t *testing.T, user, password string) *testRegistry {
 	t.Helper()
+	return startRegistryTLS(t, user, password, false)
+}
+
+// startRegistryTLS is startRegistry, serving HTTPS with a self-signed
+// certificate when withTLS.
+func startRegistryTLS(t *testing.T, user, password string, withTLS bool) *testRegistry {
+	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Skip("docker-registry is not installed (apt-get install -y docker-registry); skipping the registry tests")
 	}
 	dir := t.TempDir()
-	r := &testRegistry{storage: filepath.Join(dir, "storage"), auth: authn.Anonymous}
+	r := &testRegistry{storage: filepath.Join(dir, "storage"), auth: authn.Anonymous, tls: withTLS}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +78,10 @@ storage:
 http:
   addr: %s
 `, r.storage, r.host)
+	if withTLS {
+		cert, key := selfSigned(t, dir)
+		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", cert, key)
+	}
 	if user != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 		if err != nil {
@@ -92,7 +113,7 @@ http:
 	// Wait until it answers (a readiness wait, not a timed assertion: the
 	// bound only turns a registry that never comes up into a skip).
 	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + r.host + "/v2/")
+		resp, err := r.client().Get(r.url("/v2/"))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
@@ -110,6 +131,50 @@ http:
 	}
 }
 
+// client talks to the registry, trusting its certificate.
+func (r *testRegistry) client() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	return &http.Client{Transport: tr}
+}
+
+func (r *testRegistry) url(p string) string {
+	if r.tls {
+		return "https://" + r.host + p
+	}
+	return "http://" + r.host + p
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
+// into dir.
+func selfSigned(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "site registry"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
 func (r *testRegistry) ref(t testing.TB, repoTag string) name.Reference {
 	t.Helper()
 	ref, err := name.ParseReference(r.host+"/"+repoTag, name.Insecure)
@@ -121,7 +186,7 @@ func (r *testRegistry) ref(t testing.TB, repoTag string) name.Reference {
 
 func (r *testRegistry) push(t testing.TB, repoTag string, img v1.Image) {
 	t.Helper()
-	if err := remote.Write(r.ref(t, repoTag), img, remote.WithAuth(r.auth)); err != nil {
+	if err := remote.Write(r.ref(t, repoTag), img, remote.WithAuth(r.auth), remote.WithTransport(r.client().Transport)); err != nil {
 		t.Fatalf("push %s: %v", repoTag, err)
 	}
 }
@@ -331,6 +396,27 @@ func TestRegistry(t *testing.T) {
 }
 
 // TestRegistryAuth imports from a registry that wants basic auth.
+// TestRegistrySelfSigned imports from a registry whose HTTPS certificate
+// no CA vouches for (a site's own): refused, named as a certificate
+// problem, unless --nohttps (or WAREWULF_OCI_NOHTTPS) says not to verify
+// it, as Warewulf's does.
+func TestRegistrySelfSigned(t *testing.T) {
+	r := startRegistryTLS(t, "", "", true)
+	r.push(t, "test/site:v1", archImage(t, hostArch()))
+	src := "docker://" + r.host + "/test/site:v1"
+	_, dest := newDest(t)
+	if _, err := Import(t.Context(), src, dest, Options{}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("import verifying the certificate: %v, want a certificate error", err)
+	}
+	_, dest = newDest(t)
+	if _, err := Import(t.Context(), src, dest, Options{NoHTTPS: true}); err != nil {
+		t.Fatalf("import with NoHTTPS: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dest, "etc/arch")); string(b) != hostArch() {
+		t.Errorf("etc/arch = %q", b)
+	}
+}
+
 func TestRegistryAuth(t *testing.T) {
 	r := startRegistry(t, "admin", "s3cret")
 	r.push(t, "test/private:v1", archImage(t, hostArch()))

@@ -54,6 +54,12 @@ type Bind struct {
 	Source   string `json:"source"`
 	Dest     string `json:"dest"`
 	ReadOnly bool   `json:"readonly,omitempty"`
+	// Copy copies the file Source into the image at Dest for the
+	// command, rather than mounting it, when the image has no Dest, and
+	// removes it afterwards unless the command changed it (Warewulf's
+	// "copy": /etc/resolv.conf for a package manager, say). With layers
+	// nothing is written into the image: it is then mounted.
+	Copy bool `json:"copy,omitempty"`
 }
 
 // Options describe one sandboxed command.
@@ -88,12 +94,13 @@ type Options struct {
 	Log            *slog.Logger
 }
 
-// ParseBind parses the command-line form "src[:dst[:ro|rw]]". dst defaults
-// to src and must be absolute; paths holding ":" cannot be expressed.
+// ParseBind parses the command-line form "src[:dst[:ro|rw|copy]]". dst
+// defaults to src and must be absolute; paths holding ":" cannot be
+// expressed.
 func ParseBind(s string) (Bind, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) > 3 {
-		return Bind{}, fmt.Errorf("bind %q: want src[:dst[:ro]]", s)
+		return Bind{}, fmt.Errorf("bind %q: want src[:dst[:ro|copy]]", s)
 	}
 	b := Bind{Source: parts[0]}
 	if b.Source == "" {
@@ -107,9 +114,11 @@ func ParseBind(s string) (Bind, error) {
 		switch parts[2] {
 		case "ro":
 			b.ReadOnly = true
+		case "copy":
+			b.Copy = true
 		case "rw", "":
 		default:
-			return Bind{}, fmt.Errorf("bind %q: unknown option %q (want ro or rw)", s, parts[2])
+			return Bind{}, fmt.Errorf("bind %q: unknown option %q (want ro, rw or copy)", s, parts[2])
 		}
 	}
 	if !filepath.IsAbs(b.Dest) {
@@ -172,6 +181,20 @@ func Run(ctx context.Context, opts Options, argv []string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	var copies []Bind
+	if len(opts.Layers) == 0 {
+		mounts := binds[:0:0]
+		for _, b := range binds {
+			if b.Copy {
+				copies = append(copies, b)
+			} else {
+				mounts = append(mounts, b)
+			}
+		}
+		binds = mounts
+	}
+	copied := copyIn(root, copies, log)
+	defer removeCopied(root, copied, log)
 	hostname := opts.Hostname
 	if hostname == "" {
 		hostname = nameOf(root)
@@ -268,7 +291,7 @@ func hostBinds(in []Bind, log *slog.Logger) ([]Bind, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("bind %s: %w", b.Source, err)
 		}
-		out = append(out, Bind{Source: src, Dest: filepath.Clean(b.Dest), ReadOnly: b.ReadOnly})
+		out = append(out, Bind{Source: src, Dest: filepath.Clean(b.Dest), ReadOnly: b.ReadOnly, Copy: b.Copy})
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,8 +47,9 @@ func TestParseBind(t *testing.T) {
 		{name: "empty source", in: ":/x", wantErr: "empty source"},
 		{name: "relative dest", in: "/a:b", wantErr: "not an absolute path"},
 		{name: "relative source without dest", in: "data", wantErr: "not an absolute path"},
-		{name: "unknown option", in: "/a:/b:copy", wantErr: `unknown option "copy"`},
-		{name: "too many fields", in: "/a:/b:ro:x", wantErr: "want src[:dst[:ro]]"},
+		{name: "copy", in: "/etc/resolv.conf::copy", want: sandbox.Bind{Source: "/etc/resolv.conf", Dest: "/etc/resolv.conf", Copy: true}},
+		{name: "unknown option", in: "/a:/b:rx", wantErr: `unknown option "rx" (want ro, rw or copy)`},
+		{name: "too many fields", in: "/a:/b:ro:x", wantErr: "want src[:dst[:ro|copy]]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := sandbox.ParseBind(tc.in)
@@ -334,6 +336,65 @@ true`)
 	}
 	if !strings.Contains(logs.String(), "bind source missing") {
 		t.Errorf("no warning for the missing bind source; log:\n%s", logs.String())
+	}
+}
+
+// TestRunCopies copies files into the image for the command: one it
+// leaves alone is removed after, one it changes is kept, one the image
+// has already is not replaced, and a link in the image cannot lead the
+// copy out of it.
+func TestRunCopies(t *testing.T) {
+	root := busyboxRoot(t)
+	host := t.TempDir()
+	for name, content := range map[string]string{"resolv": "nameserver 192.0.2.53\n", "repo": "[repo]\n", "mine": "host's\n"} {
+		if err := os.WriteFile(filepath.Join(host, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustMkdir(t, filepath.Join(root, "etc"))
+	if err := os.WriteFile(filepath.Join(root, "etc", "mine"), []byte("image's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, root)
+	var logs bytes.Buffer
+	opts := sandbox.Options{
+		Root: root,
+		Binds: []sandbox.Bind{
+			{Source: filepath.Join(host, "resolv"), Dest: "/etc/resolv.conf", Copy: true},
+			{Source: filepath.Join(host, "repo"), Dest: "/etc/site.repo", Copy: true},
+			{Source: filepath.Join(host, "mine"), Dest: "/etc/mine", Copy: true},
+			{Source: filepath.Join(host, "repo"), Dest: "/escape/site.repo", Copy: true},
+			{Source: filepath.Join(host, "repo"), Dest: "/nodir/site.repo", Copy: true},
+		},
+		Log: slog.New(slog.NewTextHandler(&logs, nil)),
+	}
+	code, out, errOut, err := run(t, opts, `cat /etc/resolv.conf /etc/site.repo /etc/mine
+echo "[changed]" >> /etc/site.repo`)
+	if err != nil || code != 0 {
+		t.Fatalf("Run = %d, %v; stderr:\n%s", code, err, errOut)
+	}
+	if want := "nameserver 192.0.2.53\n[repo]\nimage's\n"; out != want {
+		t.Errorf("the command read %q, want %q", out, want)
+	}
+	// Only the file the command changed stays.
+	want := append(before, "etc/site.repo ----------")
+	slices.Sort(want)
+	got := tree(t, root)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("image after the command (-want +got):\n%s\nlog:\n%s", diff, logs.String())
+	}
+	for name, content := range map[string]string{"etc/site.repo": "[repo]\n[changed]\n", "etc/mine": "image's\n"} {
+		if b, err := os.ReadFile(filepath.Join(root, name)); string(b) != content {
+			t.Errorf("%s holds %q (%v), want %q", name, b, err, content)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("a copy left the image through a link: %v", entries)
 	}
 }
 

@@ -73,7 +73,7 @@ func (s *Site) ExecImage(ctx context.Context, name string, argv []string, o Exec
 		if dest == "" {
 			dest = m.Source
 		}
-		binds = append(binds, sandbox.Bind{Source: m.Source, Dest: dest, ReadOnly: m.ReadOnly})
+		binds = append(binds, sandbox.Bind{Source: m.Source, Dest: dest, ReadOnly: m.ReadOnly, Copy: m.Copy})
 	}
 	opts := sandbox.Options{Root: im.RootFS(name), Hostname: name, Binds: append(binds, o.Binds...),
 		Env:   append([]string{"WW_IMAGE_SHELL=" + name, "WW_CONTAINER_SHELL=" + name}, o.Env...),
@@ -156,8 +156,9 @@ func (s *Site) SyncImageUsers(ctx context.Context, name string, write bool) (*im
 }
 
 // WriteNodeOverlays renders node's system and runtime overlays, as its
-// images would carry them, into the directory dir.
-func (s *Site) WriteNodeOverlays(node, dir string) error {
+// images would carry them, into the directory dir; with names, those
+// overlays instead, in that order.
+func (s *Site) WriteNodeOverlays(node, dir string, names ...string) error {
 	snap, err := s.Snapshot()
 	if err != nil {
 		return err
@@ -166,7 +167,11 @@ func (s *Site) WriteNodeOverlays(node, dir string) error {
 	if n == nil {
 		return fmt.Errorf("no such node: %s", node)
 	}
-	names := append(append([]string(nil), n.SystemOverlay...), n.RuntimeOverlay...)
+	if len(names) == 0 {
+		names = append(append([]string(nil), n.SystemOverlay...), n.RuntimeOverlay...)
+	} else if err := s.CheckOverlaysExist(names...); err != nil {
+		return err
+	}
 	r, err := snap.Renderer(names...)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", node, err)

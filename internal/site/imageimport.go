@@ -23,7 +23,8 @@ type ImportOptions struct {
 	Update bool
 	// Username and Password are registry credentials.
 	Username, Password string
-	// NoHTTPS talks plain HTTP to the registry.
+	// NoHTTPS talks plain HTTP to the registry, or HTTPS without
+	// verifying its certificate.
 	NoHTTPS bool
 	// Platform chooses the image of a multi-platform index ("linux/arm64").
 	Platform string
