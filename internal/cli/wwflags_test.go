@@ -148,3 +148,29 @@ func TestOverlayBuildOutput(t *testing.T) {
 		t.Errorf("overlay build -O hostname n1: %v, stderr %q", err, errOut)
 	}
 }
+
+// TestImportKeepsMaskedPassword: nodes listed as YAML (password masked)
+// and imported back keep their BMC password; a new one is taken.
+func TestImportKeepsMaskedPassword(t *testing.T) {
+	tr := newTree(t, "")
+	tr.mustRun("node", "add", "n1", "--ipaddr", "10.0.0.1", "--ipmipass", "calvin-0xBMC")
+	listed := tr.mustRun("node", "list", "-y", "n1")
+	if !strings.Contains(listed, "********") || strings.Contains(listed, "calvin-0xBMC") {
+		t.Fatalf("node list -y does not mask the password:\n%s", listed)
+	}
+	file := filepath.Join(t.TempDir(), "n1.yaml")
+	if err := os.WriteFile(file, []byte(listed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr.mustRun("node", "import", file, "--yes")
+	if conf := tr.nodesConf(); !strings.Contains(conf, "calvin-0xBMC") || strings.Contains(conf, "********") {
+		t.Errorf("nodes.conf after importing the listing:\n%s", conf)
+	}
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(listed, "********", "new-pw")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr.mustRun("node", "import", file, "--yes")
+	if conf := tr.nodesConf(); !strings.Contains(conf, "new-pw") {
+		t.Errorf("a new password was not taken:\n%s", conf)
+	}
+}

@@ -65,3 +65,31 @@ func maskIPMI(m *yaml.Node) {
 		}
 	}
 }
+
+// KeepMaskedSecrets gives p, about to replace old (nil for a new entity),
+// old's own value of each secret that p has as SecretMask (what the
+// merged views and listings show in its place), or none when old has no
+// value of its own (it was inherited or never set). A client that writes
+// back what it read then leaves the password as it was, rather than
+// making it the mask.
+func KeepMaskedSecrets(p, old *Profile) {
+	if p == nil || p.Ipmi == nil {
+		return
+	}
+	for _, f := range IPMIFields() {
+		if !f.Secret || f.Str == nil {
+			continue
+		}
+		v := f.Str(p.Ipmi)
+		if *v == nil || **v != SecretMask {
+			continue
+		}
+		*v = nil
+		if old != nil && old.Ipmi != nil {
+			if was := *f.Str(old.Ipmi); was != nil {
+				keep := *was
+				*v = &keep
+			}
+		}
+	}
+}

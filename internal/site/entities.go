@@ -148,8 +148,15 @@ func (k Kind) Parse(data []byte, file string) (*Set, error) {
 func (s *Set) Put(inv *inventory.Inventory) {
 	for _, name := range s.Names {
 		if s.Kind == NodeKind {
-			inv.Nodes[name] = s.Nodes[name]
+			n := s.Nodes[name]
+			if old := inv.Nodes[name]; old != nil && n != nil {
+				inventory.KeepMaskedSecrets(&n.Profile, &old.Profile)
+			} else if n != nil {
+				inventory.KeepMaskedSecrets(&n.Profile, nil)
+			}
+			inv.Nodes[name] = n
 		} else {
+			inventory.KeepMaskedSecrets(s.Profiles[name], inv.Profiles[name])
 			inv.Profiles[name] = s.Profiles[name]
 		}
 	}
