@@ -48,7 +48,8 @@ type Config struct {
 	Ipaddr  string `yaml:"ipaddr,omitempty"`
 	Netmask string `yaml:"netmask,omitempty"`
 	Network string `yaml:"network,omitempty"`
-	// Ipaddr6 is the server's IPv6 address; setting it enables IPv6.
+	// Ipaddr6 is the server's IPv6 address; with a prefix length
+	// (Prefixlen6, or ADDR/LEN here) it enables IPv6, as in Warewulf.
 	Ipaddr6 string `yaml:"ipaddr6,omitempty"`
 	// Prefixlen6 is the IPv6 prefix length; 0 means not configured.
 	Prefixlen6 int    `yaml:"prefixlen6,omitempty"`

@@ -241,12 +241,14 @@ func configView(c *config.Config) Data {
 		}
 	}
 	d.Ipaddr6 = c.Ipaddr6
-	d.Ipv6 = c.Ipaddr6 != ""
-	if d.Ipv6 {
+	if c.Ipaddr6 != "" {
 		addr, bits := c.Ipaddr6, c.Prefixlen6
 		if p, err := netip.ParsePrefix(c.Ipaddr6); err == nil {
 			addr, bits = p.Addr().String(), p.Bits()
 		}
+		// As in Warewulf, templates see IPv6 on only with a prefix
+		// length too (prefixlen6, or ipaddr6 in CIDR form).
+		d.Ipv6 = bits > 0
 		if bits > 0 {
 			d.PrefixLen6 = strconv.Itoa(bits)
 			if a, err := netip.ParseAddr(addr); err == nil {

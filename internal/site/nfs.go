@@ -179,9 +179,6 @@ func (s *Site) checkExports() error {
 	if len(c.Nfs.ExportPaths) > 0 && (c.Netmask == "" || (c.Network == "" && c.Ipaddr == "")) {
 		errs = append(errs, errors.New("warewulf.conf: ipaddr and netmask (or network and netmask) are needed: nfs.export paths are exported to the cluster network"))
 	}
-	if c.Ipaddr6 != "" && len(c.Nfs.ExportPaths) > 0 && !strings.Contains(c.Ipaddr6, "/") && c.Prefixlen6 == 0 {
-		errs = append(errs, fmt.Errorf("warewulf.conf: ipaddr6 %s has no prefix length (ipaddr6: ADDR/LEN or prefixlen6): nfs.export paths are exported to its network", c.Ipaddr6))
-	}
 	return errors.Join(errs...)
 }
 
