@@ -67,6 +67,7 @@ func findPrograms(root string, names []string) (*programSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	r := &resolver{root: root, conf: conf, infos: map[string]elfRead{}}
 	for _, name := range names {
 		if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
 			return nil, fmt.Errorf("program %q: want a file name, without a directory", name)
@@ -91,8 +92,8 @@ func findPrograms(root string, names []string) (*programSet, error) {
 			ps.found = append(ps.found, name)
 			continue
 		}
-		deps := map[string]string{}
-		if err := collectELF(root, src, conf, deps); err != nil {
+		deps, err := r.needs(src)
+		if err != nil {
 			ps.problems = append(ps.problems, fmt.Sprintf("%s (%s): %v", name, src, err))
 			continue
 		}
@@ -123,75 +124,47 @@ func regularIn(root, p string) (string, bool) {
 	return rel, err == nil && st.Mode().IsRegular()
 }
 
-// collectELF adds to deps the interpreter and the libraries the ELF file
-// at p (in the image) needs, each under its bootstrap path. A file that
-// is not ELF (a script) needs nothing.
-func collectELF(root, p string, conf []string, deps map[string]string) error {
-	f, err := openELF(root, p)
-	if err != nil {
-		if errors.Is(err, errNotELF) {
-			return nil
-		}
-		return err
-	}
-	interp, err := interpreter(f)
-	if err != nil {
-		return err
-	}
-	if interp != "" {
-		if !isRegular(root, interp) {
-			return fmt.Errorf("its interpreter %s is not in the image", interp)
-		}
-		deps[strings.TrimPrefix(path.Clean(interp), "/")] = interp
-	}
-	class, machine := f.Class, f.Machine
-	queue := []*elf.File{f}
-	seen := map[string]bool{}
-	for len(queue) > 0 {
-		cur := queue[0]
-		queue = queue[1:]
-		needed, err := cur.ImportedLibraries()
-		if err != nil {
-			return err
-		}
-		runpath, _ := cur.DynString(elf.DT_RUNPATH)
-		if len(runpath) == 0 {
-			runpath, _ = cur.DynString(elf.DT_RPATH)
-		}
-		for _, lib := range needed {
-			// libc names the dynamic loader, which is in already, as the
-			// interpreter.
-			if seen[lib] || (interp != "" && lib == path.Base(interp)) {
-				continue
-			}
-			seen[lib] = true
-			from, lf, err := findLib(root, lib, runpath, conf, class, machine)
-			if err != nil {
-				return err
-			}
-			deps[path.Join(LibDir, path.Base(lib))] = from
-			queue = append(queue, lf)
-		}
-	}
-	return nil
+// elfInfo is what the bootstrap needs of an ELF file.
+type elfInfo struct {
+	class   elf.Class
+	machine elf.Machine
+	interp  string   // PT_INTERP, "" for a static program
+	needed  []string // DT_NEEDED
+	runpath []string // DT_RUNPATH, else DT_RPATH
 }
 
 var errNotELF = errors.New("not an ELF file")
 
-// openELF reads the ELF file at p in the image.
-func openELF(root, p string) (*elf.File, error) {
-	data, err := readIn(root, p)
+// readELF reads the ELF headers of the file at p in the image, only the
+// parts it needs, not the whole file.
+func readELF(root, p string) (*elfInfo, error) {
+	f, rel, err := image.OpenIn(root, p, "")
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.HasPrefix(data, []byte(elf.ELFMAG)) {
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s (/%s) is not a regular file", p, rel)
+	}
+	magic := make([]byte, len(elf.ELFMAG))
+	if _, err := f.ReadAt(magic, 0); err != nil || string(magic) != elf.ELFMAG {
 		return nil, errNotELF
 	}
-	f, err := elf.NewFile(bytes.NewReader(data))
+	ef, err := elf.NewFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	return f, nil
+	info := &elfInfo{class: ef.Class, machine: ef.Machine}
+	if info.interp, err = interpreter(ef); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if info.needed, err = ef.ImportedLibraries(); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if info.runpath, _ = ef.DynString(elf.DT_RUNPATH); len(info.runpath) == 0 {
+		info.runpath, _ = ef.DynString(elf.DT_RPATH)
+	}
+	return info, nil
 }
 
 // interpreter is the program interpreter an ELF file names (PT_INTERP),
@@ -210,11 +183,75 @@ func interpreter(f *elf.File) (string, error) {
 	return "", nil
 }
 
+// resolver finds the libraries of one image's programs; each file is
+// read once however many programs need it (libc: all of them).
+type resolver struct {
+	root  string
+	conf  []string           // the directories of /etc/ld.so.conf
+	infos map[string]elfRead // image path -> what reading it gave
+}
+
+type elfRead struct {
+	info *elfInfo
+	err  error
+}
+
+// info is the ELF headers of the file at p, read once.
+func (r *resolver) info(p string) (*elfInfo, error) {
+	got, ok := r.infos[p]
+	if !ok {
+		got.info, got.err = readELF(r.root, p)
+		r.infos[p] = got
+	}
+	return got.info, got.err
+}
+
+// needs returns the interpreter and the libraries the program at p (in
+// the image) needs, all the way down, as bootstrap path -> image path. A
+// program that is not ELF (a script) needs nothing.
+func (r *resolver) needs(p string) (map[string]string, error) {
+	prog, err := r.info(p)
+	if errors.Is(err, errNotELF) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	deps := map[string]string{}
+	if prog.interp != "" {
+		if !isRegular(r.root, prog.interp) {
+			return nil, fmt.Errorf("its interpreter %s is not in the image", prog.interp)
+		}
+		deps[strings.TrimPrefix(path.Clean(prog.interp), "/")] = prog.interp
+	}
+	queue := []*elfInfo{prog}
+	seen := map[string]bool{}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, lib := range cur.needed {
+			// libc names the dynamic loader, which is in already, as the
+			// interpreter.
+			if seen[lib] || (prog.interp != "" && lib == path.Base(prog.interp)) {
+				continue
+			}
+			seen[lib] = true
+			from, info, err := r.findLib(lib, cur.runpath, prog.class, prog.machine)
+			if err != nil {
+				return nil, err
+			}
+			deps[path.Join(LibDir, path.Base(lib))] = from
+			queue = append(queue, info)
+		}
+	}
+	return deps, nil
+}
+
 // findLib finds the shared library lib as the dynamic loader would: in
 // the object's run path, the directories of /etc/ld.so.conf and the
 // default directories, taking only a file of the same class and machine
 // (an image with both 32- and 64-bit libraries has one of each name).
-func findLib(root, lib string, runpath, conf []string, class elf.Class, machine elf.Machine) (string, *elf.File, error) {
+func (r *resolver) findLib(lib string, runpath []string, class elf.Class, machine elf.Machine) (string, *elfInfo, error) {
 	if strings.Contains(lib, "/") {
 		return "", nil, fmt.Errorf("library %q: a path, not a name", lib)
 	}
@@ -226,7 +263,7 @@ func findLib(root, lib string, runpath, conf []string, class elf.Class, machine 
 			}
 		}
 	}
-	dirs = append(dirs, conf...)
+	dirs = append(dirs, r.conf...)
 	if t, ok := tripletOf[machine]; ok {
 		dirs = append(dirs, "/lib/"+t, "/usr/lib/"+t)
 	}
@@ -236,14 +273,9 @@ func findLib(root, lib string, runpath, conf []string, class elf.Class, machine 
 	dirs = append(dirs, "/lib", "/usr/lib")
 	for _, d := range dirs {
 		p := path.Join(d, lib)
-		if !isRegular(root, p) {
-			continue
+		if info, err := r.info(p); err == nil && info.class == class && info.machine == machine {
+			return p, info, nil
 		}
-		f, err := openELF(root, p)
-		if err != nil || f.Class != class || f.Machine != machine {
-			continue
-		}
-		return p, f, nil
 	}
 	return "", nil, fmt.Errorf("library %s not found in the image", lib)
 }
@@ -280,7 +312,7 @@ func ldConfDirs(root string) ([]string, error) {
 					if !strings.HasPrefix(pat, "/") {
 						pat = path.Join(path.Dir(p), pat)
 					}
-					matches, err := globIn(root, pat)
+					matches, err := image.GlobIn(root, pat)
 					if err != nil {
 						return err
 					}
@@ -302,30 +334,4 @@ func ldConfDirs(root string) ([]string, error) {
 		return nil, err
 	}
 	return dirs, nil
-}
-
-// globIn lists, sorted, the regular files of one directory of the image
-// whose names match the pattern's last element.
-func globIn(root, pattern string) ([]string, error) {
-	dir, pat := path.Dir(pattern), path.Base(pattern)
-	d, rel, err := image.OpenIn(root, dir, "")
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, fmt.Errorf("%s (/%s): %w", dir, rel, err)
-	}
-	slices.Sort(names)
-	var out []string
-	for _, n := range names {
-		if ok, _ := path.Match(pat, n); ok {
-			out = append(out, path.Join(dir, n))
-		}
-	}
-	return out, nil
 }

@@ -50,7 +50,7 @@ func loaderDirs() []string { return []string{"/lib64", "/lib", "/usr/lib64", "/u
 func DetectArch(root string) (ArchInfo, error) {
 	tried := archCandidates()
 	for _, dir := range loaderDirs() {
-		loaders, _ := globIn(root, dir+"/ld-linux*")
+		loaders, _ := GlobIn(root, dir+"/ld-linux*")
 		tried = append(tried, loaders...)
 	}
 	for _, p := range tried {

@@ -21,7 +21,7 @@ func FindInitramfs(root, version string) (string, error) {
 	}
 	for _, pattern := range initramfsPatterns {
 		prefix := strings.TrimSuffix(path.Base(pattern), "*")
-		paths, err := globIn(root, pattern)
+		paths, err := GlobIn(root, pattern)
 		if err != nil {
 			return "", err
 		}

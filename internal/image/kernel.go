@@ -72,7 +72,7 @@ func Kernels(root string) ([]Kernel, error) {
 	var all []found
 	seen := map[string]bool{}
 	for i, p := range kernelPatterns() {
-		matches, err := globIn(root, p.glob)
+		matches, err := GlobIn(root, p.glob)
 		if err != nil {
 			return nil, fmt.Errorf("find kernels in %s: %w", root, err)
 		}
@@ -201,7 +201,7 @@ func isChecksumFile(p string) bool {
 // file names the Arch kernel package pkg ("linux", "linux-lts"), or pkg.
 func archVersion(root, pkg string) string {
 	for _, dir := range []string{"/usr/lib/modules", "/lib/modules"} {
-		matches, err := globIn(root, dir+"/*/pkgbase")
+		matches, err := GlobIn(root, dir+"/*/pkgbase")
 		if err != nil {
 			continue
 		}
@@ -219,10 +219,10 @@ func archVersion(root, pkg string) string {
 	return pkg
 }
 
-// globIn returns the paths inside the image at root (absolute, as seen
+// GlobIn returns the paths inside the image at root (absolute, as seen
 // from inside) that match pattern and are regular files or symlinks to
 // them, in sorted order. Symlinks are followed inside root.
-func globIn(root, pattern string) ([]string, error) {
+func GlobIn(root, pattern string) ([]string, error) {
 	paths := []string{"/"}
 	parts := strings.Split(strings.Trim(pattern, "/"), "/")
 	for _, part := range parts {
