@@ -98,8 +98,6 @@ type Stage struct {
 	// environment, to which PREFIX=PreRoot is added.
 	Shell     string
 	ScriptEnv []string
-
-	ranWwinitD bool // the last fill ran the wwinit.d scripts
 }
 
 func (s *Stage) say(format string, args ...any) {
@@ -158,7 +156,8 @@ func (s *Stage) Run(ctx context.Context, p *Params) error {
 			network = desc
 			s.say("network: %s (%.1f s)", desc, s.Now().Sub(start).Seconds())
 		}
-		if err := s.fill(ctx, p); err != nil {
+		ranScripts, err := s.fill(ctx, p)
+		if err != nil {
 			last = err
 			s.say("%v", err)
 			if uerr := s.Sys.UnmountRoot(s.NewRoot); uerr != nil {
@@ -171,11 +170,11 @@ func (s *Stage) Run(ctx context.Context, p *Params) error {
 		}
 		s.say("switching root to %s and running /init, %.1f s after stage one started", p.Root, s.Now().Sub(start).Seconds())
 		env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "WWSTAGE1=1", "TERM=linux", "HOME=/"}
-		if s.ranWwinitD {
+		if ranScripts {
 			// wwinit's /init then does not run them again.
 			env = append(env, "WWSTAGE1_WWINITD=done")
 		}
-		err := s.Sys.SwitchRoot(s.NewRoot, "/init", env)
+		err = s.Sys.SwitchRoot(s.NewRoot, "/init", env)
 		return fmt.Errorf("step \"switch root\" failed: %w", err)
 	}
 	s.say("ERROR: giving up after %d attempts (last: %v); rebooting", p.Attempts, last)
@@ -190,17 +189,16 @@ var errNetwork = errors.New("the server cannot be reached")
 
 // fill mounts the new root and extracts the artifacts into it. With
 // PreRoot set, the system overlay comes first, into PreRoot, its
-// wwinit.d scripts run, and the file systems its warewulf/mounts lists
-// are mounted below the new root before the image is unpacked.
-func (s *Stage) fill(ctx context.Context, p *Params) error {
-	s.ranWwinitD = false
+// wwinit.d scripts run (ranScripts says whether they did), and the file
+// systems its warewulf/mounts lists are mounted below the new root
+// before the image is unpacked.
+func (s *Stage) fill(ctx context.Context, p *Params) (ranScripts bool, err error) {
 	f := &nodeclient.Fetcher{Client: s.Client, Resumes: s.Resumes, Backoff: s.Backoff, Say: s.say}
 	x := &Extractor{Owners: s.Owners}
 	var system *os.File // the system overlay as fetched, when it came first
 	if s.PreRoot != "" {
-		var err error
-		if system, err = s.beforeRoot(ctx, f, x, p); err != nil {
-			return err
+		if system, ranScripts, err = s.beforeRoot(ctx, f, x, p); err != nil {
+			return false, err
 		}
 		defer func() {
 			system.Close()
@@ -208,7 +206,7 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 		}()
 	}
 	if err := s.Sys.MountRoot(p.Root, rootSize(p), s.NewRoot); err != nil {
-		return fmt.Errorf("step \"mount root\" failed: %w", err)
+		return false, fmt.Errorf("step \"mount root\" failed: %w", err)
 	}
 	if s.PreRoot != "" {
 		s.mountMore()
@@ -216,7 +214,7 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 	for _, a := range artifacts() {
 		if a.stage == contract.RouteSystem && system != nil {
 			if err := s.unpackSaved(system, x, a); err != nil {
-				return err
+				return false, err
 			}
 			// What the scripts left for the booted node (ignition's
 			// mark that it ran), as Warewulf's dracut module keeps it.
@@ -233,11 +231,11 @@ func (s *Stage) fill(ctx context.Context, p *Params) error {
 				s.say("%s not loaded (%v): wwclient will fetch it", a.stage, err)
 				continue
 			}
-			return stepError(a, err)
+			return false, stepError(a, err)
 		}
 		s.sayFetched(a, st, d, s.Now().Sub(t0), "")
 	}
-	return nil
+	return ranScripts, nil
 }
 
 // stepError is the error of a required artifact that failed, marked
@@ -263,18 +261,18 @@ func (s *Stage) sayFetched(a artifact, st Stats, d *nodeclient.Download, took ti
 
 // beforeRoot fetches the system overlay into PreRoot, keeping its bytes
 // in a file beside it (returned, for the new root), and runs its
-// wwinit.d scripts.
-func (s *Stage) beforeRoot(ctx context.Context, f *nodeclient.Fetcher, x *Extractor, p *Params) (*os.File, error) {
+// wwinit.d scripts (ranScripts: they ran).
+func (s *Stage) beforeRoot(ctx context.Context, f *nodeclient.Fetcher, x *Extractor, p *Params) (saved *os.File, ranScripts bool, err error) {
 	a := artifact{stage: contract.RouteSystem, required: true}
-	if err := os.RemoveAll(s.PreRoot); err != nil {
-		return nil, fmt.Errorf("step \"system\" failed: %w", err)
+	err = os.RemoveAll(s.PreRoot)
+	if err == nil {
+		err = os.MkdirAll(s.PreRoot, 0o755)
 	}
-	if err := os.MkdirAll(s.PreRoot, 0o755); err != nil {
-		return nil, fmt.Errorf("step \"system\" failed: %w", err)
+	if err == nil {
+		saved, err = os.Create(s.PreRoot + ".img")
 	}
-	saved, err := os.Create(s.PreRoot + ".img")
 	if err != nil {
-		return nil, fmt.Errorf("step \"system\" failed: %w", err)
+		return nil, false, stepError(a, err)
 	}
 	t0 := s.Now()
 	url := contract.ArtifactURL(p.Server, a.stage, p.HWAddr.String(), p.query())
@@ -282,11 +280,10 @@ func (s *Stage) beforeRoot(ctx context.Context, f *nodeclient.Fetcher, x *Extrac
 	if err != nil {
 		saved.Close()
 		os.Remove(saved.Name())
-		return nil, stepError(a, err)
+		return nil, false, stepError(a, err)
 	}
 	s.sayFetched(a, st, d, s.Now().Sub(t0), " into "+s.PreRoot)
-	s.runWwinitD(ctx)
-	return saved, nil
+	return saved, s.runWwinitD(ctx), nil
 }
 
 // unpackSaved unpacks the system overlay fetched by beforeRoot into the
@@ -306,19 +303,20 @@ func (s *Stage) unpackSaved(saved *os.File, x *Extractor, a artifact) error {
 }
 
 // runWwinitD runs the system overlay's /warewulf/run-wwinit.d with
-// PREFIX=PreRoot, which runs the scripts of its wwinit.d. A failure is
-// reported and the boot goes on, as wwinit does: a root they should
-// have made then fails to mount, with the error on the console.
-func (s *Stage) runWwinitD(ctx context.Context) {
+// PREFIX=PreRoot, which runs the scripts of its wwinit.d, and reports
+// whether it ran them. A failure is reported and the boot goes on, as
+// wwinit does: a root they should have made then fails to mount, with
+// the error on the console.
+func (s *Stage) runWwinitD(ctx context.Context) bool {
 	runner := filepath.Join(s.PreRoot, "warewulf", "run-wwinit.d")
 	scripts, _ := os.ReadDir(filepath.Join(s.PreRoot, "warewulf", "wwinit.d"))
 	if _, err := os.Stat(runner); err != nil || len(scripts) == 0 {
-		return
+		return false
 	}
 	if _, err := os.Stat(s.Shell); err != nil {
 		s.say("WARNING: the bootstrap has no shell (%s) to run the system overlay's wwinit.d scripts: "+
 			"no disks are set up before the root (make the bootstrap again: wwctl image bootstrap)", s.Shell)
-		return
+		return false
 	}
 	if err := s.Sys.DiskLinks(); err != nil {
 		s.say("/dev/disk links: %v", err)
@@ -331,13 +329,13 @@ func (s *Stage) runWwinitD(ctx context.Context) {
 	if err := cmd.Run(); err != nil {
 		s.say("WARNING: wwinit.d: %v; continuing", err)
 	}
-	s.ranWwinitD = true
 	// The partitions and file systems they made, for the root and for
 	// warewulf/mounts.
 	if err := s.Sys.DiskLinks(); err != nil {
 		s.say("/dev/disk links: %v", err)
 	}
 	s.say("wwinit.d scripts done in %.1f s", s.Now().Sub(t0).Seconds())
+	return true
 }
 
 // mountMore mounts, below the new root, the file systems the system
