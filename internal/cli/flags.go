@@ -312,15 +312,11 @@ func applyScalars[T any](fs *pflag.FlagSet, v *T, fields []inventory.Field[T], o
 		}
 		if f.List != nil {
 			raw, _ := fs.GetStringArray(f.Flag)
-			if f.Flag == kernelArgsFlag {
-				list, err := csvList(raw)
-				if err != nil {
-					return fmt.Errorf("--%s: %w", f.Flag, err)
-				}
-				*f.List(v) = list
-				continue
+			list, err := listValue(raw, f.Spaces, f.CSVFlag)
+			if err != nil {
+				return fmt.Errorf("--%s: %w", f.Flag, err)
 			}
-			*f.List(v) = listValue(raw, f.Spaces)
+			*f.List(v) = list
 			continue
 		}
 		raw, _ := fs.GetString(f.Flag)
@@ -358,9 +354,9 @@ func scalarValue(flag string, kind inventory.Kind, raw string) (*string, error) 
 			return nil, nil
 		}
 		b, ok := inventory.ParseBool(raw)
-		if !ok {
+		if g, err := strconv.ParseBool(raw); !ok && err == nil {
 			// Warewulf's flags also take what Go's ParseBool does: t, F...
-			b, ok = parseGoBool(raw)
+			b, ok = g, true
 		}
 		if !ok {
 			return nil, fmt.Errorf("--%s: %q is not a boolean (true, false, yes, no, or UNSET)", flag, raw)
@@ -379,24 +375,21 @@ func scalarValue(flag string, kind inventory.Kind, raw string) (*string, error) 
 	return &raw, nil
 }
 
-func parseGoBool(s string) (bool, bool) {
-	b, err := strconv.ParseBool(s)
-	return b, err == nil
-}
-
-// kernelArgsFlag is read as Warewulf reads it (pflag's StringSlice): each
-// use is a CSV line of arguments, so "quiet,crashkernel=no" is two and
-// an argument holding a comma is quoted: '"console=ttyS0,115200"'.
-const kernelArgsFlag = "kernelargs"
-
-// csvList reads the uses of a list flag given as CSV lines; a lone UNSET
+// listValue reads a list flag: every use adds items, split on commas, or
+// on white space for mkfs arguments, which contain commas, or, with
+// csvItems, as a CSV line (Warewulf's StringSlice: kernel arguments, an
+// item holding a comma quoted: '"console=ttyS0,115200"'). A lone UNSET
 // clears the list.
-func csvList(raw []string) ([]string, error) {
+func listValue(raw []string, spaces, csvItems bool) ([]string, error) {
 	if len(raw) == 1 && (raw[0] == "UNSET" || raw[0] == "UNDEF") {
 		return nil, nil
 	}
 	var out []string
 	for _, r := range raw {
+		if !csvItems {
+			out = append(out, inventory.SplitList(r, spaces)...)
+			continue
+		}
 		if r == "" {
 			continue
 		}
@@ -411,20 +404,6 @@ func csvList(raw []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// listValue reads a list flag: every use adds items, split on commas, or
-// on white space for mkfs arguments, which contain commas.
-// A lone UNSET clears the list.
-func listValue(raw []string, spaces bool) []string {
-	if len(raw) == 1 && (raw[0] == "UNSET" || raw[0] == "UNDEF") {
-		return nil
-	}
-	var out []string
-	for _, r := range raw {
-		out = append(out, inventory.SplitList(r, spaces)...)
-	}
-	return out
 }
 
 // tagsValue is a tag flag read as Warewulf's (pflag's StringToString):
@@ -504,7 +483,8 @@ func (a *app) checkOverlays(ff *fieldFlags) error {
 			continue
 		}
 		raw, _ := ff.fs.GetStringArray(flag)
-		for _, name := range listValue(raw, false) {
+		names, _ := listValue(raw, false, false) // comma splitting cannot fail
+		for _, name := range names {
 			name = strings.TrimPrefix(name, "~")
 			if name == "" || isUnsetWord(name) {
 				continue

@@ -164,6 +164,10 @@ type Field[T any] struct {
 	// space rather than commas: kernel and mkfs arguments hold commas
 	// (console=ttyS0,115200).
 	Spaces bool
+	// CSVFlag marks a list whose command-line flag is read as
+	// Warewulf's StringSlice reads it: each use a CSV line, so an item
+	// holding a comma is quoted (kernel arguments).
+	CSVFlag bool
 	// Secret marks a value shown only as SecretMask (see secret.go).
 	Secret bool
 }
@@ -180,6 +184,12 @@ func list[T any](key, name, flag, short, help string, get func(*T) *[]string) Fi
 func words[T any](key, name, flag, short, help string, get func(*T) *[]string) Field[T] {
 	f := list(key, name, flag, short, help, get)
 	f.Spaces = true
+	return f
+}
+
+// csvFlag marks f's flag as a CSV list (see Field.CSVFlag).
+func csvFlag[T any](f Field[T]) Field[T] {
+	f.CSVFlag = true
 	return f
 }
 
@@ -223,7 +233,7 @@ func ProfileFields() []Field[Profile] {
 func KernelFields() []Field[Kernel] {
 	return []Field[Kernel]{
 		str("version", "Version", "kernelversion", "", KindString, "Kernel version (prefix) or path inside the image", func(k *Kernel) **string { return &k.Version }),
-		words("args", "Args", "kernelargs", "A", `Kernel arguments, comma separated; quote one that holds a comma: '"console=ttyS0,115200"'`, func(k *Kernel) *[]string { return &k.Args }),
+		csvFlag(words("args", "Args", "kernelargs", "A", `Kernel arguments, comma separated; quote one that holds a comma: '"console=ttyS0,115200"'`, func(k *Kernel) *[]string { return &k.Args })),
 	}
 }
 
