@@ -149,10 +149,12 @@ func (s *Set) Put(inv *inventory.Inventory) {
 	for _, name := range s.Names {
 		if s.Kind == NodeKind {
 			n := s.Nodes[name]
-			if old := inv.Nodes[name]; old != nil && n != nil {
-				inventory.KeepMaskedSecrets(&n.Profile, &old.Profile)
-			} else if n != nil {
-				inventory.KeepMaskedSecrets(&n.Profile, nil)
+			if n != nil {
+				var old *inventory.Profile
+				if o := inv.Nodes[name]; o != nil {
+					old = &o.Profile
+				}
+				inventory.KeepMaskedSecrets(&n.Profile, old)
 			}
 			inv.Nodes[name] = n
 		} else {

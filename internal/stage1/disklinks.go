@@ -9,12 +9,6 @@ import (
 	"strings"
 )
 
-// linkDirs are the /dev/disk directories stage one makes, by the key of
-// blockDev.id whose value names a device's link there.
-var linkDirs = []struct{ key, dir string }{
-	{"LABEL", "by-label"}, {"UUID", "by-uuid"}, {"PARTLABEL", "by-partlabel"}, {"PARTUUID", "by-partuuid"},
-}
-
 // makeDiskLinks makes devDir/disk/by-label, by-uuid, by-partlabel and
 // by-partuuid anew from the block devices of sysDir, each link leading
 // to the device's node: what udev makes, for the scripts that name a
@@ -27,8 +21,8 @@ func makeDiskLinks(sysDir, devDir string, mknod mknodFunc) error {
 		return err
 	}
 	var errs []error
-	for _, l := range linkDirs {
-		dir := filepath.Join(devDir, "disk", l.dir)
+	for _, l := range byLink {
+		dir := filepath.Join(devDir, strings.TrimPrefix(l.dir, "/dev/"))
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 			continue
