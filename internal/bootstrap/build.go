@@ -60,9 +60,8 @@ type Result struct {
 	// or does not have at all.
 	Builtin, Missing []string
 	// Programs are the programs copied in; MissingPrograms those the
-	// image lacks; LeftOut those it has but that could not be taken
-	// (a library not found), each with why.
-	Programs, MissingPrograms, LeftOut []string
+	// image lacks (those it has but that could not be taken are logged).
+	Programs, MissingPrograms []string
 }
 
 // file is one entry of the archive: a regular file read when written
@@ -174,7 +173,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	mods := slices.Clone(sel.Load)
 	return &Result{Path: o.Out, SHA256: digest, Size: int64(buf.Len()), Modules: mods, Firmware: firmware,
 		Builtin: sel.Builtin, Missing: sel.Missing,
-		Programs: programs.found, MissingPrograms: programs.missing, LeftOut: programs.problems}, nil
+		Programs: programs.found, MissingPrograms: programs.missing}, nil
 }
 
 // writeArchive writes the directories every file needs, the device node
