@@ -282,8 +282,8 @@ func sharedFor(j *job, shared *sharedSet) string {
 // reuse returns, when the pack holds j's output already (c, read under
 // the node's lock: the same entries, output, split the same way around
 // the same shared archive, sharedSum, in the forms stored today), that
-// image with j's inputs,
-// read from the pack instead of archived, compressed and summed again.
+// image with j's inputs, read from the pack instead of archived,
+// compressed and summed again.
 // That is a rebuild after a change that renders the same for this node
 // (a template edited for other nodes, a setting it does not read). A
 // forced build, which repairs damaged packs, makes every image anew.
