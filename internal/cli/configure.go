@@ -243,8 +243,12 @@ which the overlay prefers.`,
 			if len(types) == 0 {
 				types = a.cfg.SSH.KeyTypes
 			}
+			usable, err := a.usableKeyTypes(types, len(keyTypes) > 0)
+			if err != nil {
+				return err
+			}
 			if !a.cfg.SSH.SharedHostKeys {
-				if err := a.configureNodeKeys(cmd.Context(), types, perNode, len(keyTypes) > 0); err != nil {
+				if err := a.configureNodeKeys(cmd.Context(), usable, perNode); err != nil {
 					return err
 				}
 				return a.configureUserKey(types)
@@ -271,7 +275,7 @@ which the overlay prefers.`,
 				if err := os.MkdirAll(dir, 0o700); err != nil {
 					return err
 				}
-				for _, t := range types {
+				for _, t := range usable {
 					made, err := hostKey(dir, t)
 					if err != nil {
 						return err

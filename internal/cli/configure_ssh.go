@@ -13,23 +13,29 @@ import (
 	"github.com/wwboot/wwboot/internal/sshca"
 )
 
-// configureNodeKeys creates the cluster's ssh host certificate authority,
-// makes every node (or those patterns name) its own host keys with
-// certificates, and makes the server trust the authority. Types named on
-// the command line must be ones that can be made; DSA from warewulf.conf
-// is skipped, as the overlay does.
-func (a *app) configureNodeKeys(ctx context.Context, types, patterns []string, fromFlag bool) error {
+// usableKeyTypes returns the types keys can be made of. A type named on
+// the command line must be one; one from warewulf.conf (DSA, which OpenSSH
+// dropped, or a type nothing knows) is skipped with a line saying so, as
+// the overlay skips it.
+func (a *app) usableKeyTypes(types []string, fromFlag bool) ([]string, error) {
 	var usable []string
 	for _, t := range types {
 		switch {
 		case sshca.CanGenerate(t):
 			usable = append(usable, t)
 		case fromFlag:
-			return fmt.Errorf("--keytypes: %q is not one of ed25519, ecdsa, rsa", t)
+			return nil, fmt.Errorf("--keytypes: %q is not one of ed25519, ecdsa, rsa", t)
 		default:
-			fmt.Fprintf(a.out(), "Skipped key type %s: OpenSSH no longer accepts it\n", t)
+			fmt.Fprintf(a.out(), "Skipped key type %s (ssh: key types): keys are made of ed25519, ecdsa and rsa only\n", t)
 		}
 	}
+	return usable, nil
+}
+
+// configureNodeKeys creates the cluster's ssh host certificate authority,
+// makes every node (or those patterns name) its own host keys with
+// certificates, and makes the server trust the authority.
+func (a *app) configureNodeKeys(ctx context.Context, usable, patterns []string) error {
 	keys := sshca.Keys{Dir: a.site.KeysDir()}
 	made, err := keys.CreateCA(ctx)
 	if err != nil {

@@ -48,7 +48,7 @@ func TestConfigureSSH(t *testing.T) {
 	}
 	line := "@cert-authority * " + string(caPub)
 	want := strings.Join([]string{
-		"Skipped key type dsa: OpenSSH no longer accepts it",
+		"Skipped key type dsa (ssh: key types): keys are made of ed25519, ecdsa and rsa only",
 		"Created " + filepath.Join(keys, "ssh_host_ca_key") + " (the cluster's ssh host certificate authority)",
 		"Created ed25519 host keys of n1 in " + filepath.Join(keys, "nodes/n1"),
 		"Signed ed25519 host certificates of n1 for 10.0.1.1 n1 n1-default n1-eth0",
@@ -86,7 +86,7 @@ func TestConfigureSSH(t *testing.T) {
 
 	// Again: nothing to do, nothing said, nothing changed.
 	key1, _ := os.ReadFile(filepath.Join(keys, "nodes/n1/ssh_host_ed25519_key"))
-	if out := tr.mustRun("configure", "ssh"); out != "Skipped key type dsa: OpenSSH no longer accepts it\n" {
+	if out := tr.mustRun("configure", "ssh"); out != "Skipped key type dsa (ssh: key types): keys are made of ed25519, ecdsa and rsa only\n" {
 		t.Errorf("second run: %q", out)
 	}
 	if again, _ := os.ReadFile(filepath.Join(keys, "ssh_host_ca_key.pub")); string(again) != string(caPub) {

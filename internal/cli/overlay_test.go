@@ -136,6 +136,30 @@ func TestConfigureSSHShared(t *testing.T) {
 	}
 }
 
+// TestConfigureSSHSharedSkipsTypes: Warewulf's key types list (with dsa,
+// which OpenSSH dropped, or a type nothing knows) does not stop configure
+// ssh with shared host keys: those types are skipped, saying so, as
+// without shared keys.
+func TestConfigureSSHSharedSkipsTypes(t *testing.T) {
+	tr := newTree(t, "")
+	tr.appendConf("ssh:\n  shared host keys: true\n  key types: [dsa, ed25519, ed448]\n")
+	out, stderr, err := tr.run("", "configure", "ssh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, `ssh.key types[2]: \"ed448\" is not one of ed25519, ecdsa, rsa, dsa; wwctl configure ssh skips it`) {
+		t.Errorf("stderr %q does not warn of ed448", stderr)
+	}
+	home := filepath.Join(tr.root, "home/.ssh")
+	want := "Skipped key type dsa (ssh: key types): keys are made of ed25519, ecdsa and rsa only\n" +
+		"Skipped key type ed448 (ssh: key types): keys are made of ed25519, ecdsa and rsa only\n" +
+		"Created " + filepath.Join(tr.root, "etc/warewulf/keys/ssh_host_ed25519_key") + "\n" +
+		"Created " + home + "/id_ed25519\nAdded " + home + "/id_ed25519.pub to " + home + "/authorized_keys\n"
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Error(diff)
+	}
+}
+
 func TestOverlayBuildGroupsFailures(t *testing.T) {
 	tr := newTree(t, "")
 	// The overlay goes after the nodes name it.

@@ -291,6 +291,10 @@ type SSHConf struct {
 	SharedHostKeys bool `yaml:"shared host keys"`
 }
 
+// SSHKeyTypes are the key types Warewulf knows; "wwctl configure ssh"
+// skips the others (and DSA, which OpenSSH dropped).
+func SSHKeyTypes() []string { return []string{"ed25519", "ecdsa", "rsa", "dsa"} }
+
 // MountEntry is a bind mount from the server into an image.
 type MountEntry struct {
 	Source   string `yaml:"source"`

@@ -117,6 +117,70 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// isMergeKey reports whether a key node is YAML's merge key, "<<".
+func isMergeKey(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Value == "<<" && (n.Tag == "!!merge" || n.Tag == "" || n.ShortTag() == "!!merge")
+}
+
+// mergeKeys returns the mapping n with its merge keys ("<<: *anchor", or
+// a list of aliases) replaced by the entries they bring, as yaml.v3 reads
+// them into Warewulf's structs: a key the mapping gives itself wins, then
+// the first mapping of a list. A value that is not a mapping is kept for
+// the caller to report as an unknown "<<" key. Nested merges are followed
+// up to maxAliasDepth.
+func mergeKeys(n *yaml.Node, depth int) *yaml.Node {
+	if n.Kind != yaml.MappingNode || depth > maxAliasDepth {
+		return n
+	}
+	hasMerge := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k != nil && isMergeKey(k) {
+			hasMerge = true
+		}
+	}
+	if !hasMerge {
+		return n
+	}
+	out := *n
+	out.Content = nil
+	given := map[string]bool{}
+	var merged [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		if k == nil || !isMergeKey(k) {
+			out.Content = append(out.Content, n.Content[i], n.Content[i+1])
+			if k != nil && k.Kind == yaml.ScalarNode {
+				given[k.Value] = true
+			}
+			continue
+		}
+		sources := []*yaml.Node{v}
+		if v != nil && v.Kind == yaml.SequenceNode {
+			sources = v.Content
+		}
+		for _, src := range sources {
+			src = resolve(src)
+			if src == nil || src.Kind != yaml.MappingNode {
+				out.Content = append(out.Content, n.Content[i], n.Content[i+1])
+				break
+			}
+			src = mergeKeys(src, depth+1)
+			for j := 0; j+1 < len(src.Content); j += 2 {
+				merged = append(merged, [2]*yaml.Node{src.Content[j], src.Content[j+1]})
+			}
+		}
+	}
+	for _, kv := range merged {
+		k := resolve(kv[0])
+		if k == nil || k.Kind != yaml.ScalarNode || given[k.Value] {
+			continue
+		}
+		given[k.Value] = true
+		out.Content = append(out.Content, kv[0], kv[1])
+	}
+	return &out
+}
+
 // isNull reports whether n gives no value: null, an empty node or an
 // empty string. Such a key means the same as an absent one.
 func isNull(n *yaml.Node) bool {
@@ -163,6 +227,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, prefix string) {
 		d.fail(n.Line, "%s: expected a mapping, got %s", what, describe(n))
 		return
 	}
+	n = mergeKeys(n, 0)
 	fields := yamlFields(v.Type())
 	type seenKey struct {
 		line    int
@@ -194,7 +259,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, prefix string) {
 			d.warn(kn.Line, "%q is the old name of %q; read as %q (%s)", written, name, name, UpgradeHint)
 			key = joinKey(prefix, name)
 		}
-		if first, dup := seen[name]; dup {
+		if first, dup := seen[name]; dup && first.written != written && written == name {
+			// Both names of a renamed key: the current one wins, as
+			// in Warewulf.
+			d.warn(first.line, "%s is ignored: %s (line %d) is given too", joinKey(prefix, first.written), key, kn.Line)
+		} else if dup && first.written != written && first.written == name {
+			d.warn(kn.Line, "%s is ignored: %s (line %d) is given too", joinKey(prefix, written), key, first.line)
+			continue
+		} else if dup {
 			if first.written == written {
 				d.fail(kn.Line, "duplicate key %q (first on line %d)", key, first.line)
 			} else {
@@ -244,7 +316,7 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, key string) {
 	case reflect.String:
 		v.SetString(n.Value)
 	case reflect.Int:
-		i, err := strconv.Atoi(n.Value)
+		i, err := parseInt(n.Value)
 		if err != nil {
 			d.fail(n.Line, "%s: %q is not a number", key, n.Value)
 			return
@@ -265,11 +337,25 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, key string) {
 
 // parseBool accepts YAML's true and false and the yes/no and on/off words
 // that older YAML and Warewulf's own writer produce.
+// parseInt reads an integer as yaml.v3 reads one into Warewulf's int
+// fields: decimal, or with a 0x, 0o, 0b or (octal) 0 prefix, and
+// underscores between digits with a prefix.
+func parseInt(s string) (int, error) {
+	i, err := strconv.ParseInt(s, 0, strconv.IntSize)
+	if err != nil {
+		// "09" is no octal number, but yaml.v3 still reads it, as 9.
+		i, err = strconv.ParseInt(s, 10, strconv.IntSize)
+	}
+	return int(i), err
+}
+
+// parseBool reads a boolean as yaml.v3 reads one into a bool field:
+// YAML 1.2's true and false, and YAML 1.1's y, yes, on, n, no and off.
 func parseBool(s string) (value, ok bool) {
 	switch strings.ToLower(s) {
-	case "true", "yes", "on":
+	case "true", "yes", "on", "y":
 		return true, true
-	case "false", "no", "off":
+	case "false", "no", "off", "n":
 		return false, true
 	}
 	return false, false
@@ -304,6 +390,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, key string) {
 		d.fail(n.Line, "%s: expected a mapping, got %s", key, describe(n))
 		return
 	}
+	n = mergeKeys(n, 0)
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 	firstLine := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,14 +48,21 @@ func Parse(data []byte, name string) (*Config, []string, error) {
 		d.readLegacy(root, c)
 	}
 	c.splitCIDR()
+	d.readLenient(c)
+	c.fillNetwork()
 	c.fillDerived(d.isSet)
 
 	problems := d.problems
-	for _, p := range c.check(d.isSet) {
+	checked, warned := c.check(d.isSet)
+	for _, p := range checked {
 		if p.line == 0 {
 			p.line = d.lineOf(p.key)
 		}
 		problems = append(problems, p)
+	}
+	for _, w := range warned {
+		w.line = d.lineOf(w.key)
+		d.warnings = append(d.warnings, w)
 	}
 	warnings := format(name, d.warnings)
 	if len(problems) > 0 {
@@ -84,13 +93,20 @@ func parseYAML(data []byte) (root *yaml.Node, err error) {
 		}
 		return nil, err
 	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return nil, err
-	default:
-		return nil, fmt.Errorf("yaml: line %d: only one YAML document is allowed", extra.Line)
+	// Further documents: empty ones (a trailing "---") are harmless;
+	// yaml.v3 would silently drop one with content, which is refused.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(extra.Content) > 0 && !isNull(extra.Content[0]) {
+			return nil, fmt.Errorf("yaml: line %d: only one YAML document is allowed", extra.Line)
+		}
 	}
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		return resolve(doc.Content[0]), nil
@@ -185,6 +201,43 @@ func (c *Config) splitCIDR() {
 		if c.Prefixlen6 == 0 {
 			c.Prefixlen6 = p.Bits()
 		}
+	}
+}
+
+// readLenient reads forms Warewulf takes without complaint that check
+// would refuse, with a warning each: a netmask written as a prefix length
+// ("24" or "/24"), and a tftp.ipxe, shim or grub entry whose key is not
+// an architecture code, which no client can ask for and is left out.
+func (d *decoder) readLenient(c *Config) {
+	if bits, err := strconv.Atoi(strings.TrimPrefix(c.Netmask, "/")); err == nil && bits >= 0 && bits <= 32 {
+		mask := netmaskString(bits)
+		d.warn(d.lineOf("netmask"), "netmask: %q is a prefix length; read as %s", c.Netmask, mask)
+		c.Netmask = mask
+	}
+	for _, m := range []struct {
+		key     string
+		entries map[string]string
+	}{{"tftp.ipxe", c.Tftp.IpxeBinaries}, {"tftp.shim", c.Tftp.ShimBinaries}, {"tftp.grub", c.Tftp.GrubBinaries}} {
+		codes := slices.Sorted(maps.Keys(m.entries))
+		for _, code := range codes {
+			if !validArch(code) {
+				d.warn(d.lineOf(m.key+"."+code), "%s: %q is not an architecture code like \"00:0B\"; left out", m.key, code)
+				delete(m.entries, code)
+			}
+		}
+	}
+}
+
+// fillNetwork sets an unset network from ipaddr and netmask, as wwctl
+// and the daemon of Warewulf 4.6 and later do when they read the file.
+func (c *Config) fillNetwork() {
+	if c.Network != "" {
+		return
+	}
+	a, err := netip.ParseAddr(c.Ipaddr)
+	bits, ok := netmaskBits(c.Netmask)
+	if err == nil && a.Is4() && ok {
+		c.Network = netip.PrefixFrom(a, bits).Masked().Addr().String()
 	}
 }
 

@@ -15,15 +15,22 @@ import (
 // line, as "<key>: <problem>".
 func (c *Config) Validate() error {
 	var errs []error
-	for _, p := range c.check(func(string) bool { return true }) {
+	problems, _ := c.check(func(string) bool { return true })
+	for _, p := range problems {
 		errs = append(errs, errors.New(p.text))
 	}
 	return errors.Join(errs...)
 }
 
-// checker collects problems, each tied to the key whose value is wrong.
+// checker collects problems, each tied to the key whose value is wrong,
+// and warnings: values Warewulf accepts that only matter to the part of
+// the server that uses them, which then refuses or ignores them itself.
 type checker struct {
-	problems []problem
+	problems, warnings []problem
+}
+
+func (k *checker) warn(key, format string, args ...any) {
+	k.warnings = append(k.warnings, problem{key: key, text: key + ": " + fmt.Sprintf(format, args...)})
 }
 
 func (k *checker) add(key, format string, args ...any) {
@@ -36,9 +43,10 @@ func (k *checker) addAt(lineKey, key, format string, args ...any) {
 	k.problems = append(k.problems, problem{key: lineKey, text: key + ": " + fmt.Sprintf(format, args...)})
 }
 
-// check returns every problem in c. isSet reports which keys the file gave;
-// a derived path that was not given is not blamed for its base's mistake.
-func (c *Config) check(isSet func(key string) bool) []problem {
+// check returns every problem in c, and the warnings. isSet reports which
+// keys the file gave; a derived path that was not given is not blamed for
+// its base's mistake.
+func (c *Config) check(isSet func(key string) bool) (problems, warnings []problem) {
 	var k checker
 	c.checkNetwork(&k)
 
@@ -60,7 +68,10 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	}
 
 	k.oneOf("dhcp.mode", c.Dhcp.Mode, ModeEmbedded, ModeProxy, ModeExternal)
-	k.oneOf("dhcp.template", c.Dhcp.Template, TemplateDefault, TemplateStatic)
+	if t := c.Dhcp.Template; t != TemplateDefault && t != TemplateStatic {
+		// Warewulf's dhcpd.conf template tests for "static" only.
+		k.warn("dhcp.template", "%q is not %s or %s; read as %s", t, TemplateDefault, TemplateStatic, TemplateDefault)
+	}
 	k.atLeast("dhcp.offer hold", c.Dhcp.OfferHold, 1)
 	k.atLeast("dhcp.offers per second", c.Dhcp.OffersPerSecond, 1)
 	k.atLeast("dhcp.client offers per minute", c.Dhcp.ClientOffersPerMinute, 1)
@@ -78,7 +89,11 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 		k.absolute(fmt.Sprintf("nfs.export paths[%d].path", i), e.Path)
 	}
 	for i, t := range c.SSH.KeyTypes {
-		k.oneOf(fmt.Sprintf("ssh.key types[%d]", i), t, "rsa", "ecdsa", "ed25519", "dsa")
+		if !slices.Contains(SSHKeyTypes(), t) {
+			// Warewulf accepts any; only making keys of it fails.
+			k.warn(fmt.Sprintf("ssh.key types[%d]", i), "%q is not one of %s; wwctl configure ssh skips it",
+				t, strings.Join(SSHKeyTypes(), ", "))
+		}
 	}
 	for i, m := range c.ImageMounts {
 		k.absolute(fmt.Sprintf("image mounts[%d].source", i), m.Source)
@@ -99,7 +114,7 @@ func (c *Config) check(isSet func(key string) bool) []problem {
 	}
 	k.port("wwclient.port", c.Wwclient.Port, 0)
 	c.checkPaths(&k, isSet)
-	return k.problems
+	return k.problems, k.warnings
 }
 
 func (k *checker) port(key string, port, low int) {
@@ -155,7 +170,7 @@ func (c *Config) checkNetwork(k *checker) {
 	if maskOK && networkOK {
 		net4 = netip.PrefixFrom(network, maskBits).Masked()
 	}
-	k.dhcpRange("dhcp.range start", "dhcp.range end", c.Dhcp.RangeStart, c.Dhcp.RangeEnd, 4, net4)
+	k.dhcpRange("dhcp.range start", "dhcp.range end", c.Dhcp.RangeStart, c.Dhcp.RangeEnd, 4, net4, false)
 	c.checkDhcpNetworks(k, net4)
 
 	addr6, addr6OK := k.addr("ipaddr6", c.Ipaddr6, 6)
@@ -165,12 +180,15 @@ func (c *Config) checkNetwork(k *checker) {
 	} else if addr6OK && c.Prefixlen6 > 0 {
 		net6 = netip.PrefixFrom(addr6, c.Prefixlen6).Masked()
 	}
-	k.dhcpRange("dhcp.range6 start", "dhcp.range6 end", c.Dhcp.Range6Start, c.Dhcp.Range6End, 6, net6)
+	k.dhcpRange("dhcp.range6 start", "dhcp.range6 end", c.Dhcp.Range6Start, c.Dhcp.Range6End, 6, net6, false)
 }
 
 // dhcpRange checks a dynamic range: both ends or neither, in order, and
-// inside the network when that is known (valid).
-func (k *checker) dhcpRange(startKey, endKey, start, end string, family int, network netip.Prefix) {
+// inside the network when that is known (valid). A range outside is a
+// problem when inside says it must be, else a warning: Warewulf accepts
+// the main range anywhere, and only the DHCP server that serves it
+// refuses it.
+func (k *checker) dhcpRange(startKey, endKey, start, end string, family int, network netip.Prefix, inside bool) {
 	from, fromOK := k.addr(startKey, start, family)
 	to, toOK := k.addr(endKey, end, family)
 	switch {
@@ -185,11 +203,15 @@ func (k *checker) dhcpRange(startKey, endKey, start, end string, family int, net
 	if !network.IsValid() {
 		return
 	}
+	report := k.add
+	if !inside {
+		report = k.warn
+	}
 	if fromOK && !network.Contains(from) {
-		k.add(startKey, "%s is outside the network %s", from, network)
+		report(startKey, "%s is outside the network %s", from, network)
 	}
 	if toOK && !network.Contains(to) {
-		k.add(endKey, "%s is outside the network %s", to, network)
+		report(endKey, "%s is outside the network %s", to, network)
 	}
 }
 
@@ -341,7 +363,7 @@ func (c *Config) checkDhcpNetworks(k *checker, main netip.Prefix) {
 			}
 			nets = append(nets, known{key, prefix})
 		}
-		k.dhcpRange(key+".range start", key+".range end", n.RangeStart, n.RangeEnd, 4, prefix)
+		k.dhcpRange(key+".range start", key+".range end", n.RangeStart, n.RangeEnd, 4, prefix, true)
 		if gw, ok := k.addr(key+".gateway", n.Gateway, 4); ok && prefix.IsValid() && !prefix.Contains(gw) {
 			k.add(key+".gateway", "%s is outside the network %s", gw, prefix)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/testkit/nettest"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
@@ -345,15 +346,20 @@ func TestConfigureDHCPRejected(t *testing.T) {
 // network are refused, naming them; nothing is written.
 func TestConfigureDHCPBadInput(t *testing.T) {
 	for _, tc := range []struct {
-		name, unit, extra, want string
+		name, unit string
+		change     func(*config.Config)
+		want       string
 	}{
-		{"unknown server", "isc-kea", "", `dhcp.systemd name "isc-kea" is no DHCP server wwctl configures: use one of dhcpd, isc-dhcp-server, dnsmasq, kea-dhcp4-server, kea-dhcp4, kea`},
-		{"range outside", "dhcpd", "  range start: 10.0.1.100\n  range end: 10.0.1.200\n", "dhcp.range start 10.0.1.100 is outside the network 10.0.0.0/24 (ipaddr 10.0.0.1, netmask 255.255.255.0)"},
+		{"unknown server", "isc-kea", func(*config.Config) {}, `dhcp.systemd name "isc-kea" is no DHCP server wwctl configures: use one of dhcpd, isc-dhcp-server, dnsmasq, kea-dhcp4-server, kea-dhcp4, kea`},
+		// Reading the file only warns of it, as in Warewulf.
+		{"range outside", "dhcpd", func(c *config.Config) { c.Dhcp.RangeStart, c.Dhcp.RangeEnd = "10.0.1.100", "10.0.1.200" },
+			"dhcp.range start 10.0.1.100 is outside the network 10.0.0.0/24 (ipaddr 10.0.0.1, netmask 255.255.255.0)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\ndhcp:\n  mode: external\n  systemd name: "+tc.unit+"\n"+tc.extra)
+			in := sitetest.New(t, "ipaddr: 10.0.0.1\nnetmask: 255.255.255.0\ndhcp:\n  mode: external\n  systemd name: "+tc.unit+"\n")
 			rec := &recorder{systemd: true}
-			s, err := Open(Options{Config: in.Load(t), Commands: rec})
+			tc.change(in.Config)
+			s, err := Open(Options{Config: in.Config, Commands: rec})
 			if err != nil {
 				t.Fatal(err)
 			}
