@@ -17,7 +17,7 @@ import (
 // nothing, in-process (CPU profile: -cpuprofile).
 func BenchmarkBuild500(b *testing.B) {
 	root := b.TempDir()
-	conf := "ipaddr: 10.0.0.1/16\npaths:\n  sysconfdir: " + root + "/etc\n  localstatedir: " + root + "/var\n"
+	conf := "ipaddr: 10.0.0.1/16\npaths:\n  sysconfdir: " + root + "/etc\n  hostroot: " + root + "\n  localstatedir: " + root + "/var\n"
 	cfg, _, err := config.Parse([]byte(conf), "warewulf.conf")
 	if err != nil {
 		b.Fatal(err)

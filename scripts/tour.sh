@@ -10,6 +10,7 @@ cat >"$tmp/warewulf.conf" <<CONF
 ipaddr: 10.0.0.1/16
 paths:
   sysconfdir: $tmp/etc
+  hostroot: $tmp
   localstatedir: $tmp/var
 CONF
 export WAREWULFCONF="$tmp/warewulf.conf"

@@ -102,11 +102,11 @@ serve and names the external DHCP services that are active (to turn off).
 
 With dhcp.mode external it renders the external server's configuration from
 the host overlay, for the server dhcp.systemd name names:
-  dhcpd, isc-dhcp-server           ISC dhcpd: <sysconfdir>/dhcp/dhcpd.conf
-                                   (and the link <sysconfdir>/dhcpd.conf)
-  dnsmasq                          <sysconfdir>/dnsmasq.d/ww4-hosts.conf
+  dhcpd, isc-dhcp-server           ISC dhcpd: /etc/dhcp/dhcpd.conf
+                                   (and the link /etc/dhcpd.conf)
+  dnsmasq                          /etc/dnsmasq.d/ww4-hosts.conf
                                    and ww4-listen.conf
-  kea-dhcp4-server, kea-dhcp4, kea Kea: <sysconfdir>/kea/kea-dhcp4.conf
+  kea-dhcp4-server, kea-dhcp4, kea Kea: /etc/kea/kea-dhcp4.conf
 dhcp.template static adds a fixed address for every node's MAC. The files
 are checked with the server's own program (dhcpd -t -cf, dnsmasq --test,
 kea-dhcp4 -t) before anything is installed: a configuration it rejects is
@@ -172,7 +172,7 @@ func (a *app) configureHostfile(show *bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hostfile",
 		Short: "Write the server's hosts file from the host overlay",
-		Long: `Write <sysconfdir>/hosts from the host overlay's etc/hosts.ww: the lines
+		Long: `Write /etc/hosts from the host overlay's etc/hosts.ww: the lines
 above "# Do not edit after this line" are kept, then the server and every
 node's addresses. The first file replaced is kept as hosts.wwbackup.`,
 		Args: cobra.NoArgs,
@@ -222,7 +222,7 @@ once), a key of each type for every node that lacks one
 (keys/nodes/<node>/ssh_host_<type>_key) with a host certificate the authority
 signs for the node's names and addresses (ssh_host_<type>_key-cert.pub; signed
 again when they change), and makes the server trust the authority with an
-@cert-authority line in <sysconfdir>/ssh/ssh_known_hosts. Nodes trust it
+@cert-authority line in /etc/ssh/ssh_known_hosts. Nodes trust it
 through the overlay's ssh_known_hosts. A node added later gets its keys and
 certificate at its first overlay build; running this again is harmless.
 --per-node NODES limits the node keys to those nodes.

@@ -15,7 +15,7 @@ func (a *app) configureNFS(show *bool) *cobra.Command {
 		Short: "Write the server's NFS exports and start the NFS server",
 		Long: `Export the directories of "nfs: export paths" in warewulf.conf to the cluster
 network, as Warewulf does: the host overlay's exports template renders
-<sysconfdir>/exports (/etc/exports) with one line per path and its "export
+/etc/exports with one line per path and its "export
 options" (default rw,sync,no_subtree_check), to the network of ipaddr and
 netmask (and of ipaddr6). The file is replaced atomically when it changes; the
 file it replaces is kept once as exports.wwbackup (an existing backup, the
@@ -24,7 +24,7 @@ administrator's own file, is never overwritten). Then "exportfs -ra" loads it
 exportfs's message shown) and, when systemd runs, "systemctl enable --now"
 starts the NFS server ("nfs: systemd name", default nfs-server); without
 systemd it says what to run. exportfs and the service are left alone when
-paths.sysconfdir is not /etc: they read /etc/exports. Running it again changes
+paths.hostroot is not /: they read /etc/exports. Running it again changes
 nothing. With "nfs: enabled: false" or no export paths it does nothing; with "warewulf: host
 overlay: false" it leaves the exports file to you. Bad input (a relative
 export path, options with white space, no cluster network) is refused before

@@ -313,8 +313,17 @@ type WwclientConf struct {
 // PathsConf is the "paths" section. The Ww* directories, except the
 // node-side Wwclientdir, and Tftp.TftpRoot follow Localstatedir unless set.
 type PathsConf struct {
-	Bindir         string `yaml:"bindir"`
-	Sysconfdir     string `yaml:"sysconfdir"`
+	Bindir string `yaml:"bindir"`
+	// Sysconfdir holds warewulf/ (warewulf.conf, nodes.conf, keys, site
+	// templates). As in Warewulf, it does not move the server's own
+	// files, which are under Hostroot.
+	Sysconfdir string `yaml:"sysconfdir"`
+	// Hostroot is the server's root directory: the host overlay's files
+	// (etc/hosts, etc/exports, etc/dhcp/dhcpd.conf, ...), ssh_known_hosts
+	// and the passwd and group that "image syncuser" reads are under it.
+	// "/" on a server; a trial installation under a prefix sets the
+	// prefix. Warewulf has no such key and always uses "/".
+	Hostroot       string `yaml:"hostroot"`
 	Localstatedir  string `yaml:"localstatedir"`
 	Cachedir       string `yaml:"cachedir"`
 	Ipxesource     string `yaml:"ipxesource"`
@@ -399,6 +408,7 @@ func Default() *Config {
 		Paths: PathsConf{
 			Bindir:        "/usr/bin",
 			Sysconfdir:    "/etc",
+			Hostroot:      "/",
 			Localstatedir: "/var/lib",
 			Cachedir:      "/var/cache",
 			// Debian's ipxe package; Enterprise Linux uses /usr/share/ipxe.

@@ -282,6 +282,7 @@ func (c *Config) checkPaths(k *checker, isSet func(key string) bool) {
 	}{
 		{"paths.bindir", p.Bindir},
 		{"paths.sysconfdir", p.Sysconfdir},
+		{"paths.hostroot", p.Hostroot},
 		{"paths.localstatedir", p.Localstatedir},
 		{"paths.cachedir", p.Cachedir},
 		{"paths.ipxesource", p.Ipxesource},

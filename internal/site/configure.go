@@ -109,12 +109,6 @@ func (s *Site) renderHostFiles(files ...string) ([]hostFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The templates read the server's files they replace (/etc/hosts
-	// above its marker): with a relocated <sysconfdir>/... (PREFIX/etc)
-	// those are the ones under it.
-	if sc := filepath.Clean(s.cfg.Paths.Sysconfdir); sc != "/etc" && filepath.Base(sc) == "etc" {
-		opts.HostRoot = filepath.Dir(sc)
-	}
 	snap, err := overlay.NewSnapshot(s.cfg, inv, s.overlays, opts)
 	if err != nil {
 		return nil, err

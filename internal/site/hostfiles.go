@@ -19,7 +19,7 @@ import (
 	"github.com/wwboot/wwboot/internal/tftp"
 )
 
-// ConfigureHostfile writes the server's /etc/hosts (<sysconfdir>/hosts)
+// ConfigureHostfile writes the server's /etc/hosts (<hostroot>/etc/hosts)
 // from the host overlay's etc/hosts.ww, as Warewulf's "configure
 // hostfile" does: what the file holds above the template's marker line
 // is kept, the first file replaced is kept as hosts.wwbackup, and an
@@ -169,5 +169,5 @@ func (s *Site) hostPath(p string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("host overlay file %s is not under etc/", p)
 	}
-	return filepath.Join(s.cfg.Paths.Sysconfdir, filepath.FromSlash(rest)), nil
+	return filepath.Join(s.HostEtc(), filepath.FromSlash(rest)), nil
 }

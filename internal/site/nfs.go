@@ -50,7 +50,7 @@ type NFSPlan struct {
 	Backup  string
 	// Loaded says exportfs -ra ran. It runs only when Exports is
 	// /etc/exports, the file exportfs and the NFS server read: a site
-	// whose paths.sysconfdir is elsewhere gets a Hint instead.
+	// whose paths.hostroot is elsewhere gets a Hint instead.
 	Loaded bool
 	// Service is nfs.systemd name. Started says systemctl enabled and
 	// started it; without systemd, Hint says what to run instead.
@@ -60,14 +60,14 @@ type NFSPlan struct {
 }
 
 // systemExports is the exports file of nfs-utils' exportfs and NFS
-// server, whatever paths.sysconfdir says.
+// server, whatever paths.hostroot says.
 const systemExports = "/etc/exports"
 
 // exportsTemplate is the host overlay's template of the server's exports.
 const exportsTemplate = "etc/exports.ww"
 
 // ConfigureNFS does what Warewulf's "configure nfs" does: it renders the
-// server's exports (<sysconfdir>/exports) from the host overlay's
+// server's exports (<hostroot>/etc/exports) from the host overlay's
 // exports template and nfs.export paths, installs it atomically when it
 // differs, keeping the file it replaces as <file>.wwbackup as Warewulf
 // does (once: an existing backup, the administrator's own file, is never
@@ -81,7 +81,7 @@ const exportsTemplate = "etc/exports.ww"
 func (s *Site) ConfigureNFS(ctx context.Context, o NFSOptions) (*NFSPlan, error) {
 	n := s.cfg.Nfs
 	plan := &NFSPlan{Enabled: n.Enabled, HostOverlay: s.cfg.Warewulf.HostOverlay, Service: n.SystemdName,
-		Exports: filepath.Join(s.cfg.Paths.Sysconfdir, "exports")}
+		Exports: s.HostExports()}
 	if !n.Enabled {
 		return plan, nil
 	}
@@ -125,7 +125,7 @@ func (s *Site) ConfigureNFS(ctx context.Context, o NFSOptions) (*NFSPlan, error)
 		}
 	}
 	if plan.Exports != systemExports {
-		plan.Hint = fmt.Sprintf("exportfs and the NFS server read %s, not %s (paths.sysconfdir is %s): exportfs -ra was not run", systemExports, plan.Exports, s.cfg.Paths.Sysconfdir)
+		plan.Hint = fmt.Sprintf("exportfs and the NFS server read %s, not %s (paths.hostroot is %s): exportfs -ra was not run", systemExports, plan.Exports, s.HostRoot())
 		return plan, nil
 	}
 	if err := exportAll(ctx, o.Exportfs); err != nil {

@@ -38,17 +38,28 @@ func (s *Site) IpxeTemplateDir() string { return filepath.Join(s.ConfDir(), "ipx
 // GrubTemplateDir holds the site's GRUB template, grub.cfg.ww.
 func (s *Site) GrubTemplateDir() string { return filepath.Join(s.ConfDir(), "grub") }
 
+// HostRoot is the server's root directory (paths.hostroot, "/"), under
+// which the host overlay's files and the server's own databases are.
+func (s *Site) HostRoot() string { return s.cfg.Paths.Hostroot }
+
+// HostEtc is the server's /etc, where the host overlay's etc/ files land,
+// whatever paths.sysconfdir is (as in Warewulf).
+func (s *Site) HostEtc() string { return filepath.Join(s.HostRoot(), "etc") }
+
 // KnownHosts is the server's system-wide ssh_known_hosts.
 func (s *Site) KnownHosts() string {
-	return filepath.Join(s.cfg.Paths.Sysconfdir, "ssh", "ssh_known_hosts")
+	return filepath.Join(s.HostEtc(), "ssh", "ssh_known_hosts")
 }
 
 // HostPasswd and HostGroup are the server's user and group databases,
 // which "image syncuser" matches an image's ids to.
-func (s *Site) HostPasswd() string { return filepath.Join(s.cfg.Paths.Sysconfdir, "passwd") }
+func (s *Site) HostPasswd() string { return filepath.Join(s.HostEtc(), "passwd") }
 
 // HostGroup is the server's group database.
-func (s *Site) HostGroup() string { return filepath.Join(s.cfg.Paths.Sysconfdir, "group") }
+func (s *Site) HostGroup() string { return filepath.Join(s.HostEtc(), "group") }
+
+// HostExports is the server's NFS exports file.
+func (s *Site) HostExports() string { return filepath.Join(s.HostEtc(), "exports") }
 
 // StateDir is <localstatedir>/warewulf, the daemon's state.
 func (s *Site) StateDir() string { return filepath.Join(s.cfg.Paths.Localstatedir, "warewulf") }

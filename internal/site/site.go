@@ -125,6 +125,11 @@ func (s *Site) NewBuilder(workers int) *overlay.Builder {
 func (s *Site) RenderOptions() (overlay.RenderOptions, error) {
 	opts := overlay.RenderOptions{}
 	opts.BuildHost, _ = os.Hostname()
+	// Templates read the server's files (/etc/hosts above its marker,
+	// an Include of /etc/...) under paths.hostroot.
+	if root := filepath.Clean(s.HostRoot()); root != "/" {
+		opts.HostRoot = root
+	}
 	epoch, err := s.sourceDateEpoch()
 	if err != nil {
 		return opts, err

@@ -1,10 +1,12 @@
 package site
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wwboot/wwboot/internal/config"
 	"github.com/wwboot/wwboot/internal/testkit/sitetest"
 )
 
@@ -70,6 +72,48 @@ func TestRenderOptionsEpoch(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("epoch %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSysconfdirKeepsHostFilesAtRoot: as in Warewulf, paths.sysconfdir
+// (/usr/local/etc in a source install) locates only warewulf/; the
+// server's own files stay in /etc unless paths.hostroot moves them.
+func TestSysconfdirKeepsHostFilesAtRoot(t *testing.T) {
+	tests := []struct {
+		name, paths, etc string
+	}{
+		{"source install", "paths:\n  sysconfdir: /usr/local/etc\n", "/etc"},
+		{"trial under a prefix", "paths:\n  sysconfdir: /usr/local/etc\n  hostroot: /tmp/trial\n", "/tmp/trial/etc"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, warnings, err := config.Parse([]byte(tc.paths), "warewulf.conf")
+			if err != nil || len(warnings) > 0 {
+				t.Fatalf("Parse: %v %q", err, warnings)
+			}
+			s, err := Open(Options{Config: cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts, err := s.hostPath("etc/hosts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts, err := s.RenderOptions()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{s.NodesConf(), hosts, s.HostExports(), s.KnownHosts(), s.HostPasswd(), s.HostGroup(), opts.HostRoot}
+			hostRoot := ""
+			if tc.etc != "/etc" {
+				hostRoot = filepath.Dir(tc.etc)
+			}
+			want := []string{"/usr/local/etc/warewulf/nodes.conf", tc.etc + "/hosts", tc.etc + "/exports",
+				tc.etc + "/ssh/ssh_known_hosts", tc.etc + "/passwd", tc.etc + "/group", hostRoot}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("paths (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -198,6 +198,7 @@ nfs:
   enabled: false
 paths:
   sysconfdir: %[7]s/etc
+  hostroot: %[7]s
   localstatedir: %[7]s/var
   datadir: %[7]s/share
   cachedir: %[7]s/cache
@@ -479,7 +480,7 @@ func (c *Cluster) DnsmasqLog() string { return filepath.Join(c.opts.Dir, "dnsmas
 
 // StartDnsmasq runs dnsmasq in the namespace as the cluster's DHCP and
 // TFTP server, with the configuration "wwctl configure dhcp" wrote under
-// paths.sysconfdir (dnsmasq.d/*.conf) and no DNS; Close stops it.
+// paths.hostroot (etc/dnsmasq.d/*.conf) and no DNS; Close stops it.
 func (c *Cluster) StartDnsmasq(ctx context.Context) error {
 	if c.ns == nil {
 		return errors.New("start the cluster before dnsmasq")

@@ -46,6 +46,7 @@ func New(t testing.TB, conf string) *Install {
 // Paths is a paths: section putting an installation under root.
 func Paths(root string) string {
 	return "\npaths:\n  sysconfdir: " + filepath.Join(root, "etc") +
+		"\n  hostroot: " + root +
 		"\n  localstatedir: " + filepath.Join(root, "var") +
 		"\n  datadir: " + filepath.Join(root, "share") +
 		"\n  cachedir: " + filepath.Join(root, "cache") + "\n"

@@ -219,7 +219,7 @@ func (b *bench) writeTree() (string, error) {
 	root := b.tmp
 	b.conf = filepath.Join(root, "warewulf.conf")
 	// HTTP only: the bench measures the daemon's file serving.
-	text := "ipaddr: 127.0.0.1\nnetmask: 255.0.0.0\ndhcp:\n  mode: external\ntftp:\n  mode: external\nwarewulf:\n  port: " + p + "\npaths:\n  sysconfdir: " + filepath.Join(root, "etc") +
+	text := "ipaddr: 127.0.0.1\nnetmask: 255.0.0.0\ndhcp:\n  mode: external\ntftp:\n  mode: external\nwarewulf:\n  port: " + p + "\npaths:\n  sysconfdir: " + filepath.Join(root, "etc") + "\n  hostroot: " + root +
 		"\n  localstatedir: " + filepath.Join(root, "var") + "\n  datadir: " + filepath.Join(root, "share") + "\n"
 	if err := os.WriteFile(b.conf, []byte(text), 0o644); err != nil {
 		return "", err

@@ -243,7 +243,7 @@ func (b *bench) newTree(ctx context.Context, dir string, n int, stdout io.Writer
 	// Shared host keys: the bench measures builds, not the making of a
 	// key per node (10,000 RSA keys take the better part of an hour).
 	text := "ipaddr: 10.0.0.1/16\nssh:\n  shared host keys: true\npaths:\n  sysconfdir: " + filepath.Join(dir, "etc") +
-		"\n  localstatedir: " + filepath.Join(dir, "var") + "\n  datadir: " + filepath.Join(dir, "share") + "\n"
+		"\n  hostroot: " + dir + "\n  localstatedir: " + filepath.Join(dir, "var") + "\n  datadir: " + filepath.Join(dir, "share") + "\n"
 	if err := os.MkdirAll(filepath.Join(dir, "etc", "warewulf"), 0o755); err != nil {
 		return nil, err
 	}

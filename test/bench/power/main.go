@@ -219,8 +219,8 @@ func (b *bench) writeSites() error {
 	}{{&b.good, "good", 0}, {&b.bad, "bad", b.o.bad}} {
 		*site.conf = filepath.Join(b.tmp, site.name+".conf")
 		text := fmt.Sprintf("ipaddr: 127.0.0.1\nnetmask: 255.0.0.0\ndhcp:\n  mode: external\ntftp:\n  mode: external\n"+
-			"ipmi:\n  timeout: %d\npaths:\n  sysconfdir: %s\n  localstatedir: %s\n  datadir: %s\n",
-			b.o.timeout, filepath.Join(b.tmp, site.name, "etc"), filepath.Join(b.tmp, "var"), filepath.Join(b.tmp, "share"))
+			"ipmi:\n  timeout: %d\npaths:\n  sysconfdir: %s\n  hostroot: %s\n  localstatedir: %s\n  datadir: %s\n",
+			b.o.timeout, filepath.Join(b.tmp, site.name, "etc"), filepath.Join(b.tmp, site.name), filepath.Join(b.tmp, "var"), filepath.Join(b.tmp, "share"))
 		if err := os.WriteFile(*site.conf, []byte(text), 0o644); err != nil {
 			return err
 		}

@@ -218,7 +218,7 @@ func parseYAML(path string) error {
 // paths.
 func writeTree(dir string, n int) (conf, nodesConf string, err error) {
 	conf = filepath.Join(dir, "warewulf.conf")
-	text := "paths:\n  sysconfdir: " + filepath.Join(dir, "etc") + "\n  localstatedir: " + filepath.Join(dir, "var") + "\n"
+	text := "paths:\n  sysconfdir: " + filepath.Join(dir, "etc") + "\n  hostroot: " + dir + "\n  localstatedir: " + filepath.Join(dir, "var") + "\n"
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return "", "", err
 	}
