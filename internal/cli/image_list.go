@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,14 +23,11 @@ func (a *app) imageList() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List images",
 		Long: `List the images (or those named), with Warewulf's columns: the name alone, or
-with --kernel the nodes using each and its default kernel, with --size the
-size of its uncompressed archive NAME.img (0 B when it was not built
+with --kernel the nodes using each and its default kernel's version, with
+--size the size of its uncompressed archive NAME.img (0 B when it was not built
 uncompressed: see image build --uncompressed), --compressed that of NAME.img.gz,
 --chroot that of its root filesystem, and with --long all of that and when the
-image was made and last built. Every form but the bare list has an ARCH column:
-the image's architecture (x86_64, aarch64), from its OCI platform at import and
-then from the ELF header of its programs at each build; "unknown" when neither
-told it.`,
+image was made and last built. An image's architecture is in image show --all.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			im := a.site.Images()
 			names, err := im.Names()
@@ -40,7 +39,7 @@ told it.`,
 			}
 			showSize := size || chroot || compressed
 			if !long && !kernel && !showSize {
-				t := newTable("IMAGE NAME")
+				t := newListTable("IMAGE NAME")
 				for _, name := range names {
 					t.add(name)
 				}
@@ -74,29 +73,22 @@ told it.`,
 			kernelOf := func(name string) string {
 				if ks, err := image.Kernels(im.RootFS(name)); err == nil {
 					if k, err := image.FindKernel(ks, ""); err == nil {
-						return k.Version
+						return warewulfKernelVersion(k.Path)
 					}
 				}
 				return ""
 			}
-			archOf := func(name string) string {
-				if info, err := im.Arch(name); err == nil && info.Arch != "" {
-					return info.Arch
-				}
-				return "unknown"
-			}
 			var t *table
 			switch {
 			case long:
-				t = newTable("IMAGE NAME", "ARCH", "NODES", "KERNEL VERSION", "CREATION TIME", "MODIFICATION TIME", "SIZE")
+				t = newListTable("IMAGE NAME", "NODES", "KERNEL VERSION", "CREATION TIME", "MODIFICATION TIME", "SIZE")
 			case kernel:
-				t = newTable("IMAGE NAME", "ARCH", "NODES", "KERNEL VERSION")
+				t = newListTable("IMAGE NAME", "NODES", "KERNEL VERSION")
 			default:
-				t = newTable("IMAGE NAME", "ARCH", "NODES", "SIZE")
+				t = newListTable("IMAGE NAME", "NODES", "SIZE")
 			}
 			for _, name := range names {
 				nodes := strconv.Itoa(len(site.ImageNodes(merged, name)))
-				arch := archOf(name)
 				switch {
 				case long:
 					created, built := time.Unix(0, 0), time.Unix(0, 0)
@@ -108,11 +100,11 @@ told it.`,
 					if b := im.Archives(name); len(b) > 0 {
 						built = b[0].ModTime
 					}
-					t.add(name, arch, nodes, kernelOf(name), created.Format(time.RFC822), built.Format(time.RFC822), sizeOf(name))
+					t.add(name, nodes, kernelOf(name), created.Format(time.RFC822), built.Format(time.RFC822), sizeOf(name))
 				case kernel:
-					t.add(name, arch, nodes, kernelOf(name))
+					t.add(name, nodes, kernelOf(name))
 				default:
-					t.add(name, arch, nodes, sizeOf(name))
+					t.add(name, nodes, sizeOf(name))
 				}
 			}
 			return t.write(a.out())
@@ -191,7 +183,8 @@ func (a *app) imageKernels() *cobra.Command {
 				return err
 			}
 			merged := inv.MergeAll()
-			t := newTable("IMAGE", "KERNEL", "VERSION", "DEFAULT", "NODES")
+			// Warewulf's header, in its case.
+			t := newListTable("Image", "Kernel", "Version", "Default", "Nodes")
 			for _, name := range names {
 				ks, err := image.Kernels(im.RootFS(name))
 				if err != nil {
@@ -212,8 +205,13 @@ func (a *app) imageKernels() *cobra.Command {
 						nodes[sel.Path]++
 					}
 				}
+				// Warewulf's order: by where the kernel is, then by name
+				// (not by version).
+				slices.SortStableFunc(ks, func(a, b image.Kernel) int {
+					return cmp.Or(cmp.Compare(kernelPlace(a.Path), kernelPlace(b.Path)), strings.Compare(a.Path, b.Path))
+				})
 				for _, k := range ks {
-					t.add(name, k.Path, k.Version, fmt.Sprint(k.Default), fmt.Sprint(nodes[k.Path]))
+					t.add(name, k.Path, valueOrDash(warewulfKernelVersion(k.Path)), fmt.Sprint(k.Default), fmt.Sprint(nodes[k.Path]))
 				}
 			}
 			return t.write(a.out())
@@ -234,4 +232,53 @@ func (a *app) imageNames(args []string) ([]string, error) {
 		}
 	}
 	return args, nil
+}
+
+// kernelPlace ranks a kernel's path as Warewulf lists kernels: /boot/Image-*,
+// /boot/vmlinuz-*, /lib/modules/*/vmlinuz, then /lib/modules/*/vmlinuz.gz.
+func kernelPlace(path string) int {
+	switch {
+	case strings.HasPrefix(path, "/boot/Image-"):
+		return 0
+	case strings.HasPrefix(path, "/boot/"):
+		return 1
+	case strings.HasSuffix(path, ".gz"):
+		return 3
+	}
+	return 2
+}
+
+// warewulfVersion finds the version in a kernel's path as Warewulf shows
+// it: the last "X.Y.Z" or "X.Y.Z-N.N..." in the path, so that
+// /boot/vmlinuz-5.14.0-427.18.1.el9_4.x86_64 is 5.14.0-427.18.1 and
+// /boot/vmlinuz-6.1.0-28-amd64 is 6.1.0-28. A path without one (a rescue
+// kernel's) has none: "".
+var warewulfVersion = regexp.MustCompile(`\d+\.\d+\.\d+(-[\d.]+|)`)
+
+// warewulfKernelVersion is the version image kernels and image list -k
+// show for the kernel at path (Warewulf's; a node's kernel version may
+// be given either way).
+func warewulfKernelVersion(path string) string {
+	ms := warewulfVersion.FindAllString(path, -1)
+	for i := len(ms) - 1; i >= 0; i-- {
+		core, pre, dash := strings.Cut(strings.TrimSuffix(ms[i], "."), "-")
+		var nums []string
+		for _, n := range strings.Split(core, ".") {
+			v, err := strconv.ParseUint(n, 10, 64)
+			if err != nil {
+				break
+			}
+			nums = append(nums, strconv.FormatUint(v, 10))
+		}
+		badPre := dash && (pre == "" || strings.Contains(pre, "..") || strings.HasPrefix(pre, ".") || strings.HasSuffix(pre, "."))
+		if len(nums) != 3 || badPre {
+			continue
+		}
+		v := strings.Join(nums, ".")
+		if pre != "" {
+			v += "-" + pre
+		}
+		return v
+	}
+	return ""
 }
