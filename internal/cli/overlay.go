@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,11 @@ func (a *app) overlayList() *cobra.Command {
 		Use:     "list [OVERLAY...]",
 		Aliases: []string{"ls"},
 		Short:   "List overlays, or their files",
+		Long: `List the overlays (or those named) as Warewulf does: each with its number of
+files and directories and whether it is a site overlay (SITE), or with --path
+its directory instead ("--" for one built into wwctl). --all lists every file
+and directory (directories end in "/"), --long every one with its permission
+bits, owner and group.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			store := a.site.Overlays()
 			names := args
@@ -50,39 +56,40 @@ func (a *app) overlayList() *cobra.Command {
 					return err
 				}
 			}
+			where := "SITE"
+			if paths {
+				where = "PATH"
+			}
 			var t *table
-			switch {
-			case long:
-				t = newTable("PERM MODE", "UID", "GID", "OVERLAY", "FILE PATH")
-			case all:
-				t = newTable("OVERLAY NAME", "FILES/DIRS")
-			case paths:
-				t = newTable("OVERLAY NAME", "ORIGIN", "PATH")
-			default:
-				t = newTable("OVERLAY NAME", "FILES/DIRS", "SITE")
+			if long {
+				t = newListTable("PERM MODE", "UID", "GID", "OVERLAY", "FILE PATH", where)
+			} else {
+				t = newListTable("OVERLAY NAME", "FILES/DIRS", where)
 			}
 			for _, name := range names {
 				o, err := store.Get(name)
 				if err != nil {
 					return err
 				}
+				loc := strconv.FormatBool(o.Origin == overlay.OriginSite)
+				if paths {
+					loc = valueOrDash(o.Dir)
+				}
+				files := walkOrder(o.Files)
 				switch {
 				case long:
-					for _, f := range o.Files {
-						t.add(modeString(f), strconv.Itoa(f.UID), strconv.Itoa(f.GID), name, displayPath(f))
+					for _, f := range files {
+						t.add(f.Mode.Perm().String(), strconv.Itoa(f.UID), strconv.Itoa(f.GID), name, listedPath(f), loc)
 					}
 				case all:
-					for _, f := range o.Files {
-						t.add(name, displayPath(f))
+					for _, f := range files {
+						t.add(name, listedPath(f), loc)
 					}
-				case paths:
-					where := o.Dir
-					if where == "" {
-						where = "(built into wwctl)"
+					if len(o.Files) == 0 {
+						t.add(name, "0", loc)
 					}
-					t.add(name, string(o.Origin), where)
 				default:
-					t.add(name, strconv.Itoa(len(o.Files)), strconv.FormatBool(o.Origin == overlay.OriginSite))
+					t.add(name, strconv.Itoa(len(o.Files)), loc)
 				}
 			}
 			return t.write(a.out())
@@ -90,29 +97,26 @@ func (a *app) overlayList() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "List every file")
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "List every file with its mode and owner")
-	cmd.Flags().BoolVarP(&paths, "path", "p", false, "Show where each overlay comes from")
+	cmd.Flags().BoolVarP(&paths, "path", "p", false, "Show each overlay's directory instead of SITE")
 	return cmd
 }
 
-func displayPath(f *overlay.SourceFile) string {
-	switch f.Kind {
-	case overlay.KindDir:
-		return "/" + f.Path + "/"
-	case overlay.KindSymlink:
-		return "/" + f.Path + " -> " + f.Target
-	}
-	return "/" + f.Path
+// walkOrder returns files in the order a walk of the tree meets them, as
+// Warewulf lists them: a directory's contents right after it ("a/b"
+// before "a.txt").
+func walkOrder(files []*overlay.SourceFile) []*overlay.SourceFile {
+	return slices.SortedStableFunc(slices.Values(files), func(a, b *overlay.SourceFile) int {
+		return slices.Compare(strings.Split(a.Path, "/"), strings.Split(b.Path, "/"))
+	})
 }
 
-func modeString(f *overlay.SourceFile) string {
-	m := f.Mode
-	switch f.Kind {
-	case overlay.KindDir:
-		m |= fs.ModeDir
-	case overlay.KindSymlink:
-		m |= fs.ModeSymlink
+// listedPath is a file's path as overlay list shows it: relative to the
+// overlay's rootfs, a directory's ending in "/".
+func listedPath(f *overlay.SourceFile) string {
+	if f.Kind == overlay.KindDir {
+		return f.Path + "/"
 	}
-	return m.String()
+	return f.Path
 }
 
 func (a *app) overlayShow() *cobra.Command {

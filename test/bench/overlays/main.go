@@ -342,11 +342,11 @@ func existing(have []string) (system, rtime, missing []string) {
 }
 
 // listedNames returns the first column of a table printed by "wwctl
-// overlay list", without its header.
+// overlay list", without its header and the header's row of dashes.
 func listedNames(out string) []string {
 	var names []string
 	for i, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); i > 0 && len(f) > 0 {
+		if f := strings.Fields(l); i > 1 && len(f) > 0 {
 			names = append(names, f[0])
 		}
 	}
