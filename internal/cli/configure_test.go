@@ -42,7 +42,7 @@ func TestConfigureDHCP(t *testing.T) {
 	})
 	t.Run("all", func(t *testing.T) {
 		tr := newTree(t, "")
-		tr.appendConf("ipaddr: 192.0.2.1\nnetmask: 255.255.255.0\n")
+		tr.appendConf("ipaddr: 192.0.2.1\nnetmask: 255.255.255.0\nwarewulf:\n  tls: true\n")
 		out := tr.mustRun("configure", "--all")
 		if !strings.Contains(out, "served by wwctl server") {
 			t.Errorf("configure --all: %q", out)

@@ -10,13 +10,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,18 +33,24 @@ func (a *app) configureTLS() *cobra.Command {
 		// Warewulf 4.7's aliases, and ours of before.
 		Aliases: []string{"keys", "key", "cert", "crt", "keys-tls"},
 		Short:   "Create the key and certificate the daemon serves HTTPS with",
-		Long: `Create a private key and a self-signed certificate, valid ten years, in
-<sysconfdir>/warewulf/tls/warewulf.{key,crt}. With "warewulf: tls: true" the
-daemon serves HTTPS on "tls port" with them and sends the runtime overlay
-only over HTTPS; the wwinit overlay gives nodes the certificate, which
+		Long: `With "warewulf: tls: true" in warewulf.conf, create a private key and a
+self-signed certificate, valid ten years, in <sysconfdir>/warewulf/tls/warewulf.{key,crt}
+(Warewulf's files) unless both exist (--force replaces them), then describe
+them. The daemon serves HTTPS on "tls port" with them and sends the runtime
+overlay only over HTTPS; the wwinit overlay gives nodes the certificate, which
 wwclient pins. The certificate names the server's ipaddr, ipaddr6, fqdn and
-host name. An existing pair is kept unless --force; --import DIR takes
-warewulf.key and warewulf.crt from DIR instead, --export DIR copies them
-there. Restart the daemon (or send it SIGHUP) after a change.`,
+host name. Without tls it says so and does nothing. --import DIR takes
+warewulf.key and warewulf.crt from DIR instead (replacing the pair), --export
+DIR copies them there (making DIR). Restart the daemon after a change: it
+reads them when it starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keyPath, certPath := a.site.TLSKey(), a.site.TLSCert()
+			keystore := filepath.Dir(keyPath)
 			if exportDir != "" {
+				if err := os.MkdirAll(exportDir, 0o755); err != nil {
+					return fmt.Errorf("export: %w", err)
+				}
 				for _, p := range []string{keyPath, certPath} {
 					data, err := os.ReadFile(p)
 					if err != nil {
@@ -54,16 +60,16 @@ there. Restart the daemon (or send it SIGHUP) after a change.`,
 						return fmt.Errorf("export: %w", err)
 					}
 				}
-				fmt.Fprintf(a.out(), "Exported %s and %s to %s\n", filepath.Base(keyPath), filepath.Base(certPath), exportDir)
+				fmt.Fprintf(a.out(), "Exported keys to %s\n", exportDir)
 				return nil
 			}
-			if !force {
-				if _, err := os.Stat(certPath); err == nil {
-					fmt.Fprintf(a.out(), "%s exists; keeping it (--force makes a new one)\n", certPath)
-					return nil
-				} else if !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
+			if importDir == "" && !a.cfg.Warewulf.TLS {
+				fmt.Fprintln(a.out(), "TLS is not enabled in warewulf.conf")
+				return nil
+			}
+			if importDir == "" && !force && exists(keyPath) && exists(certPath) {
+				fmt.Fprintf(a.out(), "Keys already exist in %s\n", keystore)
+				return describeTLS(a.out(), keyPath, certPath)
 			}
 			var keyPEM, certPEM []byte
 			var err error
@@ -75,7 +81,7 @@ there. Restart the daemon (or send it SIGHUP) after a change.`,
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(filepath.Dir(keyPath), 0o755); err != nil {
+			if err := os.MkdirAll(keystore, 0o755); err != nil {
 				return err
 			}
 			if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
@@ -84,8 +90,12 @@ there. Restart the daemon (or send it SIGHUP) after a change.`,
 			if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 				return err
 			}
+			if importDir != "" {
+				fmt.Fprintf(a.out(), "Imported keys from %s\n", importDir)
+				return nil
+			}
 			fmt.Fprintf(a.out(), "Created %s and %s\n", keyPath, certPath)
-			return nil
+			return describeTLS(a.out(), keyPath, certPath)
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Replace an existing key and certificate")
@@ -94,6 +104,63 @@ there. Restart the daemon (or send it SIGHUP) after a change.`,
 	cmd.Flags().StringVar(&keyType, "key-type", "rsa", "Key algorithm: rsa (4096 bits, as Warewulf) or ecdsa (P-256)")
 	cmd.MarkFlagsMutuallyExclusive("import", "export")
 	return cmd
+}
+
+// exists reports whether there is a file at path.
+func exists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// describeTLS prints Warewulf's description of the key and certificate:
+// their paths, the key's size, and the certificate's issuer, subject,
+// validity, serial number, addresses and names.
+func describeTLS(w io.Writer, keyPath, certPath string) error {
+	t := newTable("Private Key:", keyPath)
+	t.add("Certificate:", certPath)
+	if data, err := os.ReadFile(keyPath); err == nil {
+		if block, _ := pem.Decode(data); block != nil {
+			if bits := keyBits(block.Bytes); bits > 0 {
+				t.add("Key Size:", fmt.Sprintf("%d bits", bits))
+			}
+		}
+	}
+	if data, err := os.ReadFile(certPath); err == nil {
+		if block, _ := pem.Decode(data); block != nil {
+			if cert, err := x509.ParseCertificate(block.Bytes); err == nil {
+				var ips []string
+				for _, ip := range cert.IPAddresses {
+					ips = append(ips, ip.String())
+				}
+				t.add("Issuer:", cert.Issuer.String())
+				t.add("Subject:", cert.Subject.String())
+				t.add("Valid From:", cert.NotBefore.String())
+				t.add("Valid Until:", cert.NotAfter.String())
+				t.add("Serial Nr:", cert.SerialNumber.String())
+				t.add("IP Addresses:", strings.Join(ips, ", "))
+				t.add("DNS Names:", strings.Join(cert.DNSNames, ", "))
+			}
+		}
+	}
+	return t.write(w)
+}
+
+// keyBits is the size of a PEM block's private key (PKCS #1 or #8), 0
+// when it is not one.
+func keyBits(der []byte) int {
+	var key any
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		key = k
+	} else if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		key = k
+	}
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return k.N.BitLen()
+	case *ecdsa.PrivateKey:
+		return k.Curve.Params().BitSize
+	}
+	return 0
 }
 
 // importTLS reads a key and certificate pair and checks that they match.

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 func TestConfigureTLS(t *testing.T) {
 	tr := newTree(t, "")
+	tr.appendConf("warewulf:\n  tls: true\n")
 	dir := filepath.Join(tr.root, "etc/warewulf/tls")
 	key, crt := filepath.Join(dir, "warewulf.key"), filepath.Join(dir, "warewulf.crt")
 	if out := tr.mustRun("configure", "tls", "--key-type", "ecdsa"); !strings.Contains(out, "Created "+key) {
@@ -34,20 +37,31 @@ func TestConfigureTLS(t *testing.T) {
 		t.Errorf("key mode %v, want 0600", st.Mode().Perm())
 	}
 	before, _ := os.ReadFile(crt)
-	if out := tr.mustRun("configure", "tls"); !strings.Contains(out, "keeping it") {
-		t.Errorf("second run: %q", out)
+	// As Warewulf: the pair is kept and described.
+	out := tr.mustRun("configure", "tls")
+	for _, want := range []string{"Keys already exist in " + dir + "\n", "Private Key:   " + key + "\n", "Certificate:   " + crt + "\n",
+		"Key Size:      256 bits\n", "Issuer:        CN=Warewulf Server,O=wwboot\n", "Subject:", "Valid From:", "Valid Until:", "Serial Nr:", "IP Addresses:", "DNS Names:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run lacks %q:\n%s", want, out)
+		}
 	}
 	if after, _ := os.ReadFile(crt); string(after) != string(before) {
 		t.Error("an existing certificate was replaced without --force")
 	}
 
-	export := t.TempDir()
-	tr.mustRun("configure", "tls", "--export", export)
+	// --export makes its directory; --import replaces the pair without
+	// --force, as in Warewulf.
+	export := filepath.Join(t.TempDir(), "new", "dir")
+	if out := tr.mustRun("configure", "tls", "--export", export); out != "Exported keys to "+export+"\n" {
+		t.Errorf("export: %q", out)
+	}
 	tr.mustRun("configure", "tls", "--force", "--key-type", "ecdsa")
 	if again, _ := os.ReadFile(crt); string(again) == string(before) {
 		t.Error("--force kept the old certificate")
 	}
-	tr.mustRun("configure", "tls", "--force", "--import", export)
+	if out := tr.mustRun("configure", "tls", "--import", export); out != "Imported keys from "+export+"\n" {
+		t.Errorf("import: %q", out)
+	}
 	if imported, _ := os.ReadFile(crt); string(imported) != string(before) {
 		t.Error("--import did not bring back the exported certificate")
 	}
@@ -72,5 +86,17 @@ func TestConfigureTLS(t *testing.T) {
 	}
 	if block, _ := pem.Decode(before); block == nil || block.Type != "CERTIFICATE" {
 		t.Error("certificate is not PEM")
+	}
+}
+
+// TestConfigureTLSDisabled: without warewulf.tls, configure tls says so
+// and makes nothing, as Warewulf's.
+func TestConfigureTLSDisabled(t *testing.T) {
+	tr := newTree(t, "")
+	if out := tr.mustRun("configure", "tls"); out != "TLS is not enabled in warewulf.conf\n" {
+		t.Errorf("output %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(tr.root, "etc/warewulf/tls")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("keystore: %v, want none", err)
 	}
 }
