@@ -78,6 +78,10 @@ stand for --nohttps and --platform.`,
 			if opts.Platform == "" {
 				opts.Platform = a.env.Getenv("WAREWULF_OCI_PLATFORM")
 			}
+			// Warewulf's words, and before anything is fetched.
+			if !opts.Replace && !opts.Update && a.site.Images().Exists(name) {
+				return fmt.Errorf("image name exists, specify --force, --update, or choose a different name: %s", name)
+			}
 			opts.Progress = a.byteProgress()
 			info, err := a.site.ImportImage(cmd.Context(), args[0], name, opts)
 			a.progressDone()

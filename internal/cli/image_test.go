@@ -94,7 +94,7 @@ func TestImageImportAndRefusals(t *testing.T) {
 		want string
 	}{
 		{"hostile tarball", []string{"image", "import", hostile, "evil"}, `entry "../escape"`},
-		{"existing name", []string{"image", "import", tarball, "bb"}, `image "bb" already exists (use --force`},
+		{"existing name", []string{"image", "import", tarball, "bb"}, "image name exists, specify --force, --update, or choose a different name: bb"},
 		{"failed update keeps the image", []string{"image", "import", "--update", hostile, "bb"}, `entry "../escape"`},
 		{"unknown image", []string{"image", "build", "nosuch"}, `image "nosuch" does not exist`},
 	} {
