@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -101,6 +102,13 @@ bits, owner and group.`,
 	return cmd
 }
 
+// hasFile reports whether o has an entry at path (relative to its rootfs,
+// a leading "/" allowed).
+func hasFile(o *overlay.Overlay, path string) bool {
+	path = strings.TrimPrefix(path, "/")
+	return slices.ContainsFunc(o.Files, func(f *overlay.SourceFile) bool { return f.Path == path })
+}
+
 // walkOrder returns files in the order a walk of the tree meets them, as
 // Warewulf lists them: a directory's contents right after it ("a/b"
 // before "a.txt").
@@ -128,7 +136,11 @@ func (a *app) overlayShow() *cobra.Command {
 		Short:   "Print a file of an overlay, or what it renders to for a node",
 		Long: `Print a file of an overlay. With --render NODE a template is rendered for that
 node (a name that is not a node, such as "host", renders for the server itself,
-whose Id and ClusterName are its host name, as the host overlay is); a template that makes several files prints each under a header.`,
+whose Id and ClusterName are its host name, as the host overlay is); FILE may
+name the template (etc/motd.ww) or the file it makes (etc/motd). As in Warewulf,
+each file rendered comes after the lines "backupFile:", "writeFile:" and
+"Filename:" ("Symlink:" for a link) unless --quiet, and a template that aborts
+prints "writeFile: false" and "Aborted".`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if node == "" {
@@ -157,22 +169,41 @@ whose Id and ClusterName are its host name, as the host overlay is); a template 
 				return err
 			}
 			target, host := snap.RenderTarget(node)
-			entries, err := r.RenderFile(target, host, args[0], args[1])
+			file := args[1]
+			// As Warewulf: the name of the file a template makes finds
+			// the template.
+			if o, err := a.site.Overlays().Get(args[0]); err == nil && !strings.HasSuffix(file, ".ww") &&
+				!hasFile(o, file) && hasFile(o, file+".ww") {
+				file += ".ww"
+			}
+			entries, err := r.RenderFile(target, host, args[0], file)
 			if err != nil {
 				return err
 			}
+			w := a.out()
+			// Without --quiet, Warewulf's lines before each file.
 			if len(entries) == 0 && !quiet {
-				fmt.Fprintf(a.env.Stderr, "%s renders to nothing for %s (abort)\n", args[1], node)
+				fmt.Fprint(w, "backupFile: true\nwriteFile: false\nAborted\n")
 			}
 			for _, e := range entries {
-				if (len(entries) > 1 || e.Kind == overlay.KindSymlink) && !quiet {
-					fmt.Fprintf(a.out(), "==> /%s <==\n", e.Path)
+				if !quiet {
+					// The name as given: the template's without .ww,
+					// or the one given to file(), relative to the
+					// template's directory.
+					tmpl := strings.TrimPrefix(file, "/")
+					name := strings.TrimPrefix(e.Path, path.Dir(tmpl)+"/")
+					if e.Path == strings.TrimSuffix(tmpl, ".ww") {
+						name = strings.TrimSuffix(args[1], ".ww")
+					}
+					fmt.Fprintf(w, "backupFile: %v\nwriteFile: true\nFilename: %s\n", !e.NoBackup, name)
 				}
 				if e.Kind == overlay.KindSymlink {
-					fmt.Fprintf(a.out(), "-> %s\n", e.Target)
+					if !quiet {
+						fmt.Fprintf(w, "Symlink: %s\n", e.Target)
+					}
 					continue
 				}
-				if _, err := a.out().Write(e.Data); err != nil {
+				if _, err := w.Write(e.Data); err != nil {
 					return err
 				}
 			}
@@ -180,7 +211,7 @@ whose Id and ClusterName are its host name, as the host overlay is); a template 
 		},
 	}
 	cmd.Flags().StringVarP(&node, "render", "r", "", "Render the template for this node")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print only the content")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Print only the content, without Warewulf's lines before it")
 	return cmd
 }
 

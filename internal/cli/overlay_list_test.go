@@ -91,3 +91,32 @@ hostname      2           --
 		})
 	}
 }
+
+// TestOverlayShowAsWarewulf checks overlay show --render's lines before
+// each file, as Warewulf 4.7 prints them without --quiet: one file, one
+// that calls nobackup, two files from one template, and an abort.
+func TestOverlayShowAsWarewulf(t *testing.T) {
+	tr := newTree(t, "")
+	tr.mustRun("node", "add", "n1")
+	rootfs := filepath.Join(tr.root, "var/warewulf/overlays/demo/rootfs")
+	sitetest.Write(t, filepath.Join(rootfs, "etc/one.ww"), "id {{.Id}}\n")
+	sitetest.Write(t, filepath.Join(rootfs, "etc/keep.ww"), "{{ nobackup }}kept\n")
+	sitetest.Write(t, filepath.Join(rootfs, "etc/two.ww"), "{{ file \"a.conf\" }}a\n{{ file \"b.conf\" }}b\n")
+	sitetest.Write(t, filepath.Join(rootfs, "etc/none.ww"), "{{ abort }}\n")
+	sitetest.Write(t, filepath.Join(rootfs, "etc/named.ww"), "{{ file \"x.conf\" }}x\n")
+	tests := []struct{ file, want string }{
+		{"etc/one.ww", "backupFile: true\nwriteFile: true\nFilename: etc/one\nid n1\n"},
+		{"etc/one", "backupFile: true\nwriteFile: true\nFilename: etc/one\nid n1\n"},
+		{"etc/keep.ww", "backupFile: false\nwriteFile: true\nFilename: etc/keep\nkept\n"},
+		{"etc/two.ww", "backupFile: true\nwriteFile: true\nFilename: a.conf\na\nbackupFile: true\nwriteFile: true\nFilename: b.conf\nb\n"},
+		{"etc/named.ww", "backupFile: true\nwriteFile: true\nFilename: x.conf\nx\n"},
+		{"etc/none.ww", "backupFile: true\nwriteFile: false\nAborted\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, tr.mustRun("overlay", "show", "-r", "n1", "demo", tc.file)); diff != "" {
+				t.Errorf("overlay show -r n1 demo %s (-want +got):\n%s", tc.file, diff)
+			}
+		})
+	}
+}
