@@ -63,7 +63,7 @@ func TestParseSummary(t *testing.T) {
 }
 
 func TestListedNames(t *testing.T) {
-	out := "OVERLAY NAME  FILES/DIRS  SITE\nNetworkManager  10  false\nissue  2  true\n"
+	out := "OVERLAY NAME  FILES/DIRS  SITE\n------------  ----------  ----\nNetworkManager  10  false\nissue  2  true\n"
 	if got, want := listedNames(out), []string{"NetworkManager", "issue"}; !slices.Equal(got, want) {
 		t.Errorf("listedNames = %v, want %v", got, want)
 	}
