@@ -158,10 +158,6 @@ func (s *Server) fields(k site.Kind) func(http.ResponseWriter, *http.Request) er
 	}
 }
 
-// writeResult answers a write: the entity's own fields as written (or,
-// for a delete, as they were) and what the administrator should know.
-type writeResult map[string]any
-
 // readEntity reads a request body {"<noun>": {...}}.
 func readEntity(k site.Kind, r *http.Request) (json.RawMessage, error) {
 	var body map[string]json.RawMessage
@@ -198,8 +194,11 @@ func parseEntity(k site.Kind, name string, raw []byte) (*site.Set, error) {
 }
 
 // update runs change under the store's lock. It returns the entity's own
-// fields after the change (before it, with before), and warnings.
-func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, change func(inv *inventory.Inventory) error) (writeResult, error) {
+// fields after the change (before it, with before), which is what
+// Warewulf's API answers a write with, and the warnings: problems
+// nodes.conf already had and the daemon's reload warnings, which the
+// answer carries in Warning headers.
+func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, change func(inv *inventory.Inventory) error) (any, []string, error) {
 	var out *yaml.Node
 	warnings, err := s.site.Nodes().Update(r.Context(), func(inv *inventory.Inventory) error {
 		encode := func() {
@@ -219,22 +218,28 @@ func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v, err := toJSON(out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	res := writeResult{string(k): v}
-	msgs := []string{}
+	var msgs []string
 	for _, p := range warnings {
 		msgs = append(msgs, "existing problem in nodes.conf: "+p.String())
 	}
-	res["warnings"] = append(msgs, s.reload()...)
-	return res, nil
+	return v, append(msgs, s.reload()...), nil
 }
 
-// put adds or replaces an entity; "If-None-Match: *" only adds.
+// replyWrite answers a write with the entity and its warnings.
+func replyWrite(w http.ResponseWriter, v any, warnings []string) {
+	warn(w, warnings)
+	reply(w, http.StatusOK, v)
+}
+
+// put adds or replaces an entity; "If-None-Match: *" only adds. As in
+// Warewulf, both answer 200, and an entity that exists with
+// "If-None-Match: *" is an invalid argument (400).
 func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
@@ -250,13 +255,10 @@ func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error
 			return err
 		}
 		createOnly := r.Header.Get("If-None-Match") == "*"
-		created := false
-		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
-			exists := k.Has(inv, name)
-			if exists && createOnly {
-				return errorf(http.StatusPreconditionFailed, "%s %q already exists (If-None-Match: *)", k, name)
+		v, warnings, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
+			if createOnly && k.Has(inv, name) {
+				return errorf(http.StatusBadRequest, "%s '%s' already exists", k, name)
 			}
-			created = !exists
 			before := k.Overlays(inv, name)
 			set.Put(inv)
 			return s.checkOverlays(k, inv, name, before)
@@ -264,11 +266,7 @@ func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error
 		if err != nil {
 			return err
 		}
-		code := http.StatusOK
-		if created {
-			code = http.StatusCreated
-		}
-		reply(w, code, res)
+		replyWrite(w, v, warnings)
 		return nil
 	}
 }
@@ -292,7 +290,7 @@ func (s *Server) patch(k site.Kind) func(http.ResponseWriter, *http.Request) err
 		if err := yaml.Unmarshal(raw, &patchDoc); err != nil || len(patchDoc.Content) == 0 || patchDoc.Content[0].Kind != yaml.MappingNode {
 			return errorf(http.StatusBadRequest, "request body: %q must be an object", k)
 		}
-		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
+		v, warnings, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
 			if !k.Has(inv, name) {
 				return s.notFound(k, name)
 			}
@@ -314,7 +312,7 @@ func (s *Server) patch(k site.Kind) func(http.ResponseWriter, *http.Request) err
 		if err != nil {
 			return err
 		}
-		reply(w, http.StatusOK, res)
+		replyWrite(w, v, warnings)
 		return nil
 	}
 }
@@ -352,10 +350,12 @@ func mergePatch(dst, patch *yaml.Node) *yaml.Node {
 	return out
 }
 
+// remove deletes an entity and answers it as it was. One still in use
+// is an invalid argument (400), as in Warewulf.
 func (s *Server) remove(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
-		res, err := s.update(r, k, name, true, func(inv *inventory.Inventory) error {
+		v, warnings, err := s.update(r, k, name, true, func(inv *inventory.Inventory) error {
 			if !k.Has(inv, name) {
 				return s.notFound(k, name)
 			}
@@ -367,19 +367,19 @@ func (s *Server) remove(k site.Kind) func(http.ResponseWriter, *http.Request) er
 			return errorf(http.StatusBadRequest, "%v", err)
 		}
 		if errors.As(err, &inUse) {
-			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k, name),
+			return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("%s '%s' is in use, nothing changed", k, name),
 				problems: []string{inUse.Error()}}
 		}
 		var ve *inventory.ValidationError
 		if errors.As(err, &ve) {
 			// Deleting a profile that is still listed somewhere.
-			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k, name),
+			return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("%s '%s' is in use, nothing changed", k, name),
 				problems: problemStrings(ve)}
 		}
 		if err != nil {
 			return err
 		}
-		reply(w, http.StatusOK, res)
+		replyWrite(w, v, warnings)
 		return nil
 	}
 }

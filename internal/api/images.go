@@ -168,7 +168,7 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	var inUse *site.InUseError
 	if err := s.site.DeleteImage(name); errors.As(err, &inUse) {
-		return errorf(http.StatusConflict, "%v", err)
+		return errorf(http.StatusBadRequest, "%v", err)
 	} else if err != nil {
 		return err
 	}
@@ -223,16 +223,12 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 		Replace: force, Username: req.User, Password: req.Password, NoHTTPS: req.NoHTTPS})
 	var le *oci.LimitError
 	if errors.As(err, &le) || errors.Is(err, oci.ErrUnsafe) {
-		return errorf(http.StatusUnprocessableEntity, "%v", err)
+		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	code := http.StatusCreated
-	if exists {
-		code = http.StatusOK
-	}
-	reply(w, code, imageImport{Image: name, Source: info.Source, Kind: info.Kind, Digest: info.Digest,
+	reply(w, http.StatusOK, imageImport{Image: name, Source: info.Source, Kind: info.Kind, Digest: info.Digest,
 		Platform: info.Platform, Warnings: []string{}})
 	return nil
 }

@@ -86,8 +86,9 @@ func TestBuildImageMakesBootstrap(t *testing.T) {
 }
 
 // POST /api/images/{name}/import imports through the site's import, as
-// "wwctl image import" does: a new image is 201, an existing one needs
-// force, a hostile source is refused and changes nothing.
+// "wwctl image import" does: a new image is 200 (as in Warewulf), an
+// existing one needs force, a hostile source is refused and changes
+// nothing.
 func TestImportImage(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -97,14 +98,14 @@ func TestImportImage(t *testing.T) {
 		wantMsg  string
 		wantOS   string // the image's etc/os-release after, "" for none
 	}{
-		{name: "a new image", path: "/api/images/alma/import", body: `{"uri": "%s"}`, wantCode: http.StatusCreated,
+		{name: "a new image", path: "/api/images/alma/import", body: `{"uri": "%s"}`, wantCode: http.StatusOK,
 			wantOS: "ID=src\n"},
 		{name: "an existing image needs force", path: "/api/images/rocky/import", body: `{"uri": "%s"}`,
-			wantCode: http.StatusConflict, wantMsg: `image "rocky" already exists (force=true replaces it)`, wantOS: "ID=rocky\n"},
+			wantCode: http.StatusConflict, wantMsg: `already exists: image "rocky" already exists (force=true replaces it)`, wantOS: "ID=rocky\n"},
 		{name: "force replaces", path: "/api/images/rocky/import?force=true", body: `{"uri": "%s"}`, wantCode: http.StatusOK,
 			wantOS: "ID=src\n"},
 		{name: "a hostile source", path: "/api/images/rocky/import?force=true", body: `{"uri": "%e"}`,
-			wantCode: http.StatusUnprocessableEntity, wantMsg: `"../escape"`, wantOS: "ID=rocky\n"},
+			wantCode: http.StatusBadRequest, wantMsg: `"../escape"`, wantOS: "ID=rocky\n"},
 		{name: "no uri", path: "/api/images/alma/import", body: `{}`, wantCode: http.StatusBadRequest, wantMsg: `"uri"`},
 		{name: "unknown key", path: "/api/images/alma/import", body: `{"url": "%s"}`, wantCode: http.StatusBadRequest, wantMsg: `"url"`},
 		{name: "bad name", path: "/api/images/a..b%2Fc/import", body: `{"uri": "%s"}`, wantCode: http.StatusBadRequest,
@@ -135,7 +136,7 @@ func TestImportImage(t *testing.T) {
 			res := f.do("POST", tt.path, body)
 			msg := ""
 			if res.code >= 300 {
-				msg, _ = pick(t, res.json(t), "message").(string)
+				msg, _ = pick(t, res.json(t), "error").(string)
 			}
 			if res.code != tt.wantCode || !strings.Contains(msg, tt.wantMsg) {
 				t.Fatalf("answer %d %s, want %d with %q", res.code, res.body, tt.wantCode, tt.wantMsg)

@@ -73,8 +73,8 @@ func operationID(rt route) string {
 
 func responses(rt route) map[string]any {
 	out := map[string]any{
-		"401": errorResponse("Missing or wrong credentials"),
-		"403": errorResponse("Client address not allowed, or TLS required"),
+		"401": textResponse("Missing or wrong credentials: Unauthorized"),
+		"403": textResponse("Client address not allowed, or TLS required: Forbidden"),
 	}
 	for _, c := range rt.codes {
 		switch {
@@ -88,8 +88,20 @@ func responses(rt route) map[string]any {
 			out[strconv.Itoa(c)] = errorResponse(http.StatusText(c))
 		}
 	}
-	out["200"] = jsonResponse("OK", rt.resp)
+	ok := jsonResponse("OK", rt.resp)
+	if rt.method != http.MethodGet {
+		ok["headers"] = map[string]any{"Warning": map[string]any{
+			"description": `One per warning (problems nodes.conf already had, a reload that failed): 199 wwctl "TEXT"`,
+			"schema":      typ("string")}}
+	}
+	out["200"] = ok
 	return out
+}
+
+// textResponse is a plain-text answer, as Warewulf's authentication
+// middleware gives.
+func textResponse(desc string) map[string]any {
+	return map[string]any{"description": desc, "content": map[string]any{"text/plain": map[string]any{"schema": typ("string")}}}
 }
 
 func jsonResponse(desc, schema string) map[string]any {
@@ -166,7 +178,10 @@ func schemas() map[string]any {
 		"uid": integer, "gid": integer, "target": str})
 	overlayFile["properties"].(map[string]any)["rendered"] = arrayOf(ref("OverlayFile"))
 	return map[string]any{
-		"Error":   object(map[string]any{"message": str, "problems": strList}),
+		"Error": object(map[string]any{"status": map[string]any{"type": "string", "description": "The canonical status, " +
+			"such as INVALID_ARGUMENT or NOT_FOUND; absent on an internal error"},
+			"error":    map[string]any{"type": "string", "description": `The message, after the status's description ("invalid argument: ...")`},
+			"problems": map[string]any{"type": "array", "items": str, "description": "Each problem of a refused write"}}),
 		"OpenAPI": map[string]any{"type": "object", "description": "This document"},
 		"Status": object(map[string]any{"nodes": mapOf(object(map[string]any{
 			"node name": str, "stage": str, "sent": str, "ipaddr": str, "last seen": integer, "bytes": integer}))}),
@@ -176,8 +191,6 @@ func schemas() map[string]any {
 		"ProfileMap":      mapOf(ref("Profile")),
 		"NodeBody":        object(map[string]any{"node": ref("Node")}),
 		"ProfileBody":     object(map[string]any{"profile": ref("Profile")}),
-		"NodeWrite":       object(map[string]any{"node": ref("Node"), "warnings": strList}),
-		"ProfileWrite":    object(map[string]any{"profile": ref("Profile"), "warnings": strList}),
 		"FieldList":       arrayOf(object(map[string]any{"field": str, "source": str, "value": str, "set": boolean})),
 		"NodeOverlays":    object(map[string]any{"system overlay": strList, "runtime overlay": strList}),
 		"BuildRequest":    object(map[string]any{"nodes": strList}),

@@ -154,7 +154,7 @@ func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	target, host := snap.RenderTarget(node)
 	entries, err := rd.RenderFile(target, host, name, p)
 	if err != nil {
-		return errorf(http.StatusUnprocessableEntity, "render %s of overlay %q for %s: %v", p, name, node, err)
+		return errorf(http.StatusBadRequest, "render %s of overlay %q for %s: %v", p, name, node, err)
 	}
 	out := overlayFile{Overlay: name, Path: "/" + rel, Rendered: []overlayFile{}}
 	for _, e := range entries {
@@ -185,7 +185,7 @@ func (s *Server) createOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reply(w, http.StatusCreated, overlayWrite{describeOverlay(o), warnings(s.reload())})
+	reply(w, http.StatusOK, overlayWrite{describeOverlay(o), warnings(s.reload())})
 	return nil
 }
 
@@ -217,24 +217,20 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		mode = fs.FileMode(m)
 	}
-	created, mode, err := s.site.WriteOverlayFile(site.OverlayFile{Overlay: name, Path: p, Content: []byte(body.Content),
+	_, mode, err = s.site.WriteOverlayFile(site.OverlayFile{Overlay: name, Path: p, Content: []byte(body.Content),
 		Mode: mode, CreateOnly: r.Header.Get("If-None-Match") == "*"})
 	switch {
 	case errors.Is(err, site.ErrBadTemplate), errors.Is(err, site.ErrBadPath):
 		return errorf(http.StatusBadRequest, "%v", err)
 	case errors.Is(err, site.ErrFileExists):
-		return errorf(http.StatusPreconditionFailed, "%v (If-None-Match: *)", err)
+		return errorf(http.StatusBadRequest, "%v (If-None-Match: *)", err)
 	case errors.Is(err, site.ErrNotRegular):
 		return errorf(http.StatusConflict, "%v", err)
 	case err != nil:
 		return err
 	}
 	ws := s.reload()
-	code := http.StatusOK
-	if created {
-		code = http.StatusCreated
-	}
-	reply(w, code, fileWrite{newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""), warnings(ws)})
+	reply(w, http.StatusOK, fileWrite{newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""), warnings(ws)})
 	return nil
 }
 

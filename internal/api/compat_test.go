@@ -1,0 +1,74 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// A path the API does not route gets the plain-text 404 of Warewulf's
+// router.
+func TestUnknownRoute(t *testing.T) {
+	f := newFixture(t, enabled)
+	res := f.do("GET", "/api/nothing", "")
+	got := []any{res.code, string(res.body), res.header.Get("Content-Type")}
+	want := []any{http.StatusNotFound, "404 page not found\n", "text/plain; charset=utf-8"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+}
+
+// Node and profile writes answer the bare entity, as Warewulf's do; the
+// warnings (the daemon's reload warnings, a failed reload) come in
+// Warning headers, quoted as RFC 7234 has it.
+func TestWriteWarningsInHeaders(t *testing.T) {
+	tests := []struct {
+		name, method, target, body string
+		want                       any
+	}{
+		{name: "put node", method: "PUT", target: "/api/nodes/n3", body: `{"node": {"comment": "new"}}`,
+			want: map[string]any{"comment": "new"}},
+		{name: "patch node", method: "PATCH", target: "/api/nodes/n1", body: `{"node": {"comment": "x"}}`,
+			want: map[string]any{"comment": "x", "profiles": []any{"default"},
+				"network devices": map[string]any{"default": map[string]any{"hwaddr": "aa:bb:cc:dd:ee:01", "ipaddr": "10.0.0.1"}}}},
+		{name: "delete node", method: "DELETE", target: "/api/nodes/n2",
+			want: map[string]any{"comment": "second", "profiles": []any{"default", "gpu"}, "tags": map[string]any{"rack": "2"},
+				"network devices": map[string]any{"default": map[string]any{"hwaddr": "aa:bb:cc:dd:ee:02", "ipaddr": "10.0.0.2"}}}},
+		{name: "put profile", method: "PUT", target: "/api/profiles/ib", body: `{"profile": {"comment": "ib"}}`,
+			want: map[string]any{"comment": "ib"}},
+		{name: "patch profile", method: "PATCH", target: "/api/profiles/gpu", body: `{"profile": {"comment": "g"}}`,
+			want: map[string]any{"comment": "g", "tags": map[string]any{"gpu": "a100"}}},
+		{name: "delete profile", method: "DELETE", target: "/api/profiles/ib"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, enabled, func(o *Options) {
+				o.Reload = func() ([]string, error) {
+					return []string{`restart for "warewulf.port"`}, errors.New("template a\\b\nbroken")
+				}
+			})
+			if tt.name == "delete profile" {
+				if res := f.do("PUT", "/api/profiles/ib", `{"profile": {}}`); res.code != http.StatusOK {
+					t.Fatalf("PUT: %d %s", res.code, res.body)
+				}
+				tt.want = map[string]any{}
+			}
+			res := f.do(tt.method, tt.target, tt.body)
+			if res.code != http.StatusOK {
+				t.Fatalf("%d %s", res.code, res.body)
+			}
+			if diff := cmp.Diff(tt.want, res.json(t)); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+			wantWarnings := []string{
+				`199 wwctl "restart for \"warewulf.port\""`,
+				`199 wwctl "written, but the daemon did not reload: template a\\b broken"`,
+			}
+			if diff := cmp.Diff(wantWarnings, res.header.Values("Warning")); diff != "" {
+				t.Errorf("Warning headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
