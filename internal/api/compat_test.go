@@ -72,3 +72,31 @@ func TestWriteWarningsInHeaders(t *testing.T) {
 		})
 	}
 }
+
+// GET of profiles answers them as nodes.conf has them, as Warewulf's
+// does: a profile's own profiles are not applied to it. Its BMC
+// password is masked, as in every view but /raw.
+func TestProfilesAreRaw(t *testing.T) {
+	f := newFixture(t, enabled)
+	if res := f.do("PUT", "/api/profiles/ib", `{"profile": {"profiles": ["gpu"], "ipmi": {"password": "pw"}}}`); res.code != http.StatusOK {
+		t.Fatalf("PUT: %d %s", res.code, res.body)
+	}
+	masked := map[string]any{"profiles": []any{"gpu"}, "ipmi": map[string]any{"password": "********"}}
+	tests := []struct {
+		name, target string
+		keys         []string
+		want         any
+	}{
+		{name: "one", target: "/api/profiles/ib", want: masked},
+		{name: "list", target: "/api/profiles/", keys: []string{"ib"}, want: masked},
+		{name: "raw", target: "/api/profiles/ib/raw",
+			want: map[string]any{"profiles": []any{"gpu"}, "ipmi": map[string]any{"password": "pw"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, pick(t, f.get(tt.target), tt.keys...)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tt.target, diff)
+			}
+		})
+	}
+}

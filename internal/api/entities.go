@@ -93,11 +93,10 @@ func (s *Server) list(k site.Kind) func(http.ResponseWriter, *http.Request) erro
 		if err != nil {
 			return err
 		}
-		_, doc, err := merged(k, inv, k.Names(inv), false)
+		doc, err := view(k, inv, k.Names(inv))
 		if err != nil {
 			return err
 		}
-		inventory.MaskSecrets(doc) // the raw view has them
 		v, err := toJSON(doc)
 		if err != nil {
 			return err
@@ -107,7 +106,23 @@ func (s *Server) list(k site.Kind) func(http.ResponseWriter, *http.Request) erro
 	}
 }
 
-// get answers the merged entity, or with raw its own fields.
+// view is what GET answers for entities, as Warewulf's: nodes with
+// their profiles applied, profiles as they are in nodes.conf (Warewulf
+// applies no profile to a profile); BMC passwords masked in both.
+func view(k site.Kind, inv *inventory.Inventory, names []string) (*yaml.Node, error) {
+	doc := k.Encode(inv, names)
+	if k == site.NodeKind {
+		var err error
+		if _, doc, err = merged(k, inv, names, false); err != nil {
+			return nil, err
+		}
+	}
+	inventory.MaskSecrets(doc) // the raw view has them
+	return doc, nil
+}
+
+// get answers the entity as view gives it, or with raw its own fields
+// with their secrets.
 func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		inv, name, err := s.loadEntity(k, r)
@@ -116,10 +131,9 @@ func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Requ
 		}
 		doc := k.Encode(inv, []string{name})
 		if !raw {
-			if _, doc, err = merged(k, inv, []string{name}, false); err != nil {
+			if doc, err = view(k, inv, []string{name}); err != nil {
 				return err
 			}
-			inventory.MaskSecrets(doc)
 		}
 		v, err := toJSON(entry(doc, name))
 		if err != nil {

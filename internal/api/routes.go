@@ -39,10 +39,15 @@ func (s *Server) routeTable() []route {
 	for _, k := range []site.Kind{site.NodeKind, site.ProfileKind} {
 		noun, plural, schema := string(k), k.Plural(), schemaOf(k)
 		base := "/api/" + plural + "/"
+		// Warewulf applies profiles to nodes only.
+		view := ", with their profiles applied (BMC passwords masked)"
+		if k == site.ProfileKind {
+			view = ", as in nodes.conf (BMC passwords masked)"
+		}
 		routes = append(routes,
-			route{method: "GET", path: base, summary: "All " + plural + ", with their profiles applied", resp: schema + "Map",
+			route{method: "GET", path: base, summary: "All " + plural + view, resp: schema + "Map",
 				handle: s.list(k)},
-			route{method: "GET", path: base + "{id}", summary: "One " + noun + ", with its profiles applied", resp: schema,
+			route{method: "GET", path: base + "{id}", summary: "One " + noun + view, resp: schema,
 				codes: []int{404}, handle: s.get(k, false)},
 			route{method: "GET", path: base + "{id}/raw", summary: "One " + noun + "'s own fields, as in nodes.conf", resp: schema,
 				codes: []int{404}, handle: s.get(k, true)},
