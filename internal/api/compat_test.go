@@ -3,7 +3,10 @@ package api
 import (
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -98,5 +101,51 @@ func TestProfilesAreRaw(t *testing.T) {
 				t.Errorf("%s (-want +got):\n%s", tt.target, diff)
 			}
 		})
+	}
+}
+
+// GET /api/nodes/{id}/overlays gives, as Warewulf's does, each image's
+// overlays and, once built, its mtime; a build always rebuilds, so the
+// mtime moves with every build.
+func TestNodeOverlaysMTime(t *testing.T) {
+	f := newFixture(t, enabled)
+	mtimes := func() [2]string {
+		t.Helper()
+		v := f.get("/api/nodes/n1/overlays")
+		var out [2]string
+		for i, k := range []string{"system overlay", "runtime overlay"} {
+			m := pick(t, v, k).(map[string]any)
+			s, _ := m["mtime"].(string)
+			if s != "" {
+				if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+					t.Errorf("%s mtime %q: %v", k, s, err)
+				}
+			}
+			out[i] = s
+		}
+		return out
+	}
+	if got := mtimes(); got != [2]string{} {
+		t.Fatalf("mtimes before a build: %q", got)
+	}
+	build := func() [2]string {
+		t.Helper()
+		if res := f.do("POST", "/api/nodes/n1/overlays/build", ""); res.code != http.StatusOK {
+			t.Fatalf("build: %d %s", res.code, res.body)
+		}
+		got := mtimes()
+		if got[0] == "" || got[1] == "" {
+			t.Fatalf("mtimes after a build: %q", got)
+		}
+		return got
+	}
+	first := build()
+	pack := filepath.Join(f.site.OverlayImageDir(), "n1.pack")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(pack, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if second := build(); second == first || second[0] == old.Format(time.RFC3339Nano) {
+		t.Errorf("an unchanged node's build did not rebuild: mtimes %q, then %q", first, second)
 	}
 }

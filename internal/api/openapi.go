@@ -82,8 +82,6 @@ func responses(rt route) map[string]any {
 			out[strconv.Itoa(c)] = jsonResponse(http.StatusText(c), rt.resp)
 		case c >= 500 && rt.resp == "BMCResult":
 			out[strconv.Itoa(c)] = jsonResponse("The BMC failed (504: it did not answer in time)", rt.resp)
-		case c == http.StatusInternalServerError && rt.resp == "BuildReport":
-			out["500"] = jsonResponse("Some images failed to build", rt.resp)
 		default:
 			out[strconv.Itoa(c)] = errorResponse(http.StatusText(c))
 		}
@@ -185,14 +183,18 @@ func schemas() map[string]any {
 		"OpenAPI": map[string]any{"type": "object", "description": "This document"},
 		"Status": object(map[string]any{"nodes": mapOf(object(map[string]any{
 			"node name": str, "stage": str, "sent": str, "ipaddr": str, "last seen": integer, "bytes": integer}))}),
-		"Node":            node,
-		"Profile":         profile,
-		"NodeMap":         mapOf(ref("Node")),
-		"ProfileMap":      mapOf(ref("Profile")),
-		"NodeBody":        object(map[string]any{"node": ref("Node")}),
-		"ProfileBody":     object(map[string]any{"profile": ref("Profile")}),
-		"FieldList":       arrayOf(object(map[string]any{"field": str, "source": str, "value": str, "set": boolean})),
-		"NodeOverlays":    object(map[string]any{"system overlay": strList, "runtime overlay": strList}),
+		"Node":         node,
+		"Profile":      profile,
+		"NodeMap":      mapOf(ref("Node")),
+		"ProfileMap":   mapOf(ref("Profile")),
+		"NodeBody":     object(map[string]any{"node": ref("Node")}),
+		"ProfileBody":  object(map[string]any{"profile": ref("Profile")}),
+		"FieldList":    arrayOf(object(map[string]any{"field": str, "source": str, "value": str, "set": boolean})),
+		"NodeOverlays": object(map[string]any{"system overlay": ref("OverlayState"), "runtime overlay": ref("OverlayState")}),
+		"OverlayState": object(map[string]any{"overlays": strList,
+			"mtime": map[string]any{"type": "string", "format": "date-time", "description": "When the image was built; absent when not"}}),
+		"NodeNames":       strList,
+		"NodeName":        str,
 		"BuildRequest":    object(map[string]any{"nodes": strList}),
 		"PowerRequest":    object(map[string]any{"action": str}),
 		"BootDevRequest":  object(map[string]any{"device": str, "persistent": boolean}),
@@ -200,8 +202,6 @@ func schemas() map[string]any {
 		"BMCResult": object(map[string]any{"node": str, "bmc": str, "power": str, "message": str,
 			"sensors": arrayOf(object(map[string]any{"name": str, "type": str, "reading": str, "unit": str, "status": str,
 				"thresholds": mapOf(str)}))}),
-		"BuildReport": object(map[string]any{"message": str, "built": integer, "unchanged": integer, "failed": integer,
-			"results": arrayOf(object(map[string]any{"node": str, "kind": str, "status": str, "bytes": integer, "error": str}))}),
 		"Image": object(map[string]any{"kernels": strList, "size": integer, "buildtime": integer, "writable": boolean,
 			"nodes": strList, "arch": str}),
 		"ImageMap": mapOf(ref("Image")),
