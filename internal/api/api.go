@@ -13,6 +13,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -323,6 +324,19 @@ func decodeBody(r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, "request body: unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// decodeOptionalBody is decodeBody for a body that may be left out.
+func decodeOptionalBody(r *http.Request, v any) error {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	return decodeBody(r, v)
 }
 
 // reload tells the daemon to serve what was written. The write itself

@@ -1,10 +1,7 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -71,17 +68,9 @@ type buildRequest struct {
 // nodes the body names, or of every node, and answers the names of the
 // nodes built, sorted, as Warewulf does.
 func (s *Server) buildAllOverlays(w http.ResponseWriter, r *http.Request) error {
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
 	var req buildRequest
-	if len(bytes.TrimSpace(data)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return errorf(http.StatusBadRequest, "request body: %v", err)
-		}
+	if err := decodeOptionalBody(r, &req); err != nil {
+		return err
 	}
 	names, err := hostlist.Expand(req.Nodes...)
 	if err != nil {

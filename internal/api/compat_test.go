@@ -149,3 +149,43 @@ func TestNodeOverlaysMTime(t *testing.T) {
 		t.Errorf("an unchanged node's build did not rebuild: mtimes %q, then %q", first, second)
 	}
 }
+
+// An image's size is that of its uncompressed archive NAME.img, as in
+// Warewulf; the image writes answer the image as GET shows it.
+func TestImageAnswers(t *testing.T) {
+	f := newFixture(t, enabled)
+	if res := f.do("POST", "/api/images/rocky/build", ""); res.code != http.StatusOK {
+		t.Fatalf("build: %d %s", res.code, res.body)
+	}
+	img := filepath.Join(f.cfg.Paths.Wwprovisiondir, "images", "rocky.img")
+	if err := os.WriteFile(img, make([]byte, 512), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := pick(t, f.get("/api/images/rocky"), "size"); got != float64(512) {
+		t.Errorf("size %v, want 512 (rocky.img's)", got)
+	}
+	// Renamed (and built, the default), then deleted once no profile
+	// names it: each answers the image.
+	res := f.do("PATCH", "/api/images/rocky", `{"name": "rocky9"}`)
+	if res.code != http.StatusOK {
+		t.Fatalf("rename: %d %s", res.code, res.body)
+	}
+	renamed := res.json(t)
+	if diff := cmp.Diff(f.get("/api/images/rocky9"), renamed); diff != "" {
+		t.Errorf("rename answer (-image +answer):\n%s", diff)
+	}
+	if pick(t, renamed, "buildtime").(float64) == 0 {
+		t.Errorf("renamed image not built: %v", renamed)
+	}
+	if res := f.do("PATCH", "/api/profiles/default", `{"profile": {"image name": null}}`); res.code != http.StatusOK {
+		t.Fatalf("PATCH: %d %s", res.code, res.body)
+	}
+	before := f.get("/api/images/rocky9")
+	res = f.do("DELETE", "/api/images/rocky9", "")
+	if res.code != http.StatusOK {
+		t.Fatalf("delete: %d %s", res.code, res.body)
+	}
+	if diff := cmp.Diff(before, res.json(t)); diff != "" {
+		t.Errorf("delete answer (-image before +answer):\n%s", diff)
+	}
+}
