@@ -334,8 +334,9 @@ func TestRoutes(t *testing.T) {
 		{name: "list overlays", route: "GET /api/overlays/", method: "GET", target: "/api/overlays/", wantCode: 200,
 			check: func(t *testing.T, f *fixture, v any) {
 				want := map[string]any{
-					"sys": map[string]any{"files": []any{"/etc/", "/etc/issue", "/etc/motd.ww"}, "site": true, "origin": "site"},
-					"rt":  map[string]any{"files": []any{"/etc/", "/etc/rt.conf"}, "site": false, "origin": "built-in"},
+					// Files only, as in Warewulf.
+					"sys": map[string]any{"files": []any{"/etc/issue", "/etc/motd.ww"}, "site": true, "origin": "site"},
+					"rt":  map[string]any{"files": []any{"/etc/rt.conf"}, "site": false, "origin": "built-in"},
 				}
 				if diff := cmp.Diff(want, v); diff != "" {
 					t.Errorf("overlays (-want +got):\n%s", diff)
@@ -349,26 +350,36 @@ func TestRoutes(t *testing.T) {
 				}
 			}},
 		{name: "create existing overlay", route: "PUT /api/overlays/{name}", method: "PUT", target: "/api/overlays/rt", wantCode: 409},
-		{name: "delete overlay with files", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/sys", wantCode: 409},
+		{name: "delete overlay in use", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/sys", wantCode: 400,
+			check: func(t *testing.T, f *fixture, v any) {
+				if got := pick(t, v, "error"); got != `invalid argument: overlay "sys" is used by profile default; change them first` {
+					t.Errorf("error %v", got)
+				}
+			}},
 		{name: "delete overlay, force", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/sys?force=true",
 			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
 				if _, err := os.Stat(filepath.Join(f.cfg.Paths.Wwoverlaydir, "sys")); !os.IsNotExist(err) {
 					t.Errorf("sys still there: %v", err)
 				}
 			}},
-		{name: "delete built-in overlay", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/rt", wantCode: 409},
+		{name: "delete built-in overlay", route: "DELETE /api/overlays/{name}", method: "DELETE", target: "/api/overlays/rt?force=true",
+			wantCode: 400},
 		{name: "overlay file", route: "GET /api/overlays/{name}/file", method: "GET", target: "/api/overlays/sys/file?path=/etc/motd.ww",
 			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
 				want := map[string]any{"overlay": "sys", "path": "/etc/motd.ww", "contents": "node {{.Id}} of {{.ClusterName}}\n",
-					"perms": "0644", "uid": float64(os.Getuid()), "gid": float64(os.Getgid())}
+					"perms": float64(0o644), "uid": float64(os.Getuid()), "gid": float64(os.Getgid())}
 				if diff := cmp.Diff(want, v); diff != "" {
 					t.Errorf("file (-want +got):\n%s", diff)
 				}
 			}},
 		{name: "overlay file rendered", route: "GET /api/overlays/{name}/file", method: "GET",
 			target: "/api/overlays/sys/file?path=etc/motd.ww&render=n2", wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
-				if got := pick(t, v, "path"); got != "/etc/motd" {
+				// The path asked for, as in Warewulf.
+				if got := pick(t, v, "path"); got != "etc/motd.ww" {
 					t.Errorf("path %v", got)
+				}
+				if got := pick(t, v, "rendered", "0", "path"); got != "/etc/motd" {
+					t.Errorf("rendered path %v", got)
 				}
 				if got := pick(t, v, "contents"); got != "node n2 of \n" {
 					t.Errorf("contents %q", got)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -187,5 +188,74 @@ func TestImageAnswers(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, res.json(t)); diff != "" {
 		t.Errorf("delete answer (-image before +answer):\n%s", diff)
+	}
+}
+
+// Overlay writes answer the overlay ({"files", "site"}), as Warewulf's
+// do; an overlay with files is deleted only with force, one in use
+// (TestRoutes) not at all without it.
+func TestOverlayWriteAnswers(t *testing.T) {
+	f := newFixture(t, enabled)
+	steps := []struct {
+		name, method, target, body string
+		wantCode                   int
+		want                       any
+	}{
+		{name: "create", method: "PUT", target: "/api/overlays/extra", wantCode: 200,
+			want: map[string]any{"files": []any{}, "site": true, "origin": "site"}},
+		{name: "add a file", method: "PUT", target: "/api/overlays/extra/file?path=etc/a/x.conf", body: `{"content": "x"}`,
+			wantCode: 200, want: map[string]any{"files": []any{"/etc/a/x.conf"}, "site": true, "origin": "site"}},
+		{name: "add another", method: "PUT", target: "/api/overlays/extra/file?path=y", body: `{"content": "y"}`,
+			wantCode: 200, want: map[string]any{"files": []any{"/etc/a/x.conf", "/y"}, "site": true, "origin": "site"}},
+		{name: "delete a file", method: "DELETE", target: "/api/overlays/extra/file?path=y", wantCode: 200,
+			want: map[string]any{"files": []any{"/etc/a/x.conf"}, "site": true, "origin": "site"}},
+		{name: "delete with files", method: "DELETE", target: "/api/overlays/extra", wantCode: 409,
+			want: map[string]any{"status": "ABORTED", "error": `aborted: overlay "extra" is not empty (use --force)`}},
+		{name: "delete, force", method: "DELETE", target: "/api/overlays/extra?force=true", wantCode: 200,
+			want: map[string]any{"files": []any{}, "site": true, "origin": "site"}},
+	}
+	for _, st := range steps {
+		res := f.do(st.method, st.target, st.body)
+		if res.code != st.wantCode {
+			t.Fatalf("%s: %d %s", st.name, res.code, res.body)
+		}
+		if diff := cmp.Diff(st.want, res.json(t)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", st.name, diff)
+		}
+	}
+}
+
+// With render=NODE, contents is what the template renders to, in the
+// text Warewulf's API gives.
+func TestRenderedContents(t *testing.T) {
+	tests := []struct {
+		name, file, template, want string
+	}{
+		{name: "one file", file: "etc/one.ww", template: "n={{.Id}}\n", want: "n=n1\n"},
+		{name: "several files", file: "etc/multi.ww",
+			template: "{{- range $n := list \"alpha\" \"beta\" }}{{ file $n }}content of {{ $n }}\n{{ end -}}",
+			want:     "Filename: alpha\ncontent of alpha\nFilename: beta\ncontent of beta\n"},
+		{name: "abort", file: "abort.ww", template: "{{- abort -}}", want: "Aborted\n"},
+		{name: "link", file: "etc/localtime.ww", template: `{{- softlink "/usr/share/zoneinfo/UTC" -}}`,
+			want: "Symlink: /usr/share/zoneinfo/UTC\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, enabled)
+			body, err := json.Marshal(map[string]string{"content": tt.template})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := f.do("PUT", "/api/overlays/sys/file?path="+tt.file, string(body)); res.code != http.StatusOK {
+				t.Fatalf("PUT: %d %s", res.code, res.body)
+			}
+			v := f.get("/api/overlays/sys/file?path=" + tt.file + "&render=n1")
+			if got := pick(t, v, "contents"); got != tt.want {
+				t.Errorf("contents %q, want %q", got, tt.want)
+			}
+			if got := pick(t, v, "path"); got != tt.file {
+				t.Errorf("path %q, want %q", got, tt.file)
+			}
+		})
 	}
 }

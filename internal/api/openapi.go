@@ -172,7 +172,7 @@ func schemas() map[string]any {
 	integer := typ("integer")
 	boolean := typ("boolean")
 	strList := arrayOf(str)
-	overlayFile := object(map[string]any{"overlay": str, "path": str, "contents": str, "perms": str,
+	overlayFile := object(map[string]any{"overlay": str, "path": str, "contents": str, "perms": integer,
 		"uid": integer, "gid": integer, "target": str})
 	overlayFile["properties"].(map[string]any)["rendered"] = arrayOf(ref("OverlayFile"))
 	return map[string]any{
@@ -210,10 +210,6 @@ func schemas() map[string]any {
 		"Overlay":            object(map[string]any{"files": strList, "site": boolean, "origin": str}),
 		"OverlayMap":         mapOf(ref("Overlay")),
 		"OverlayFile":        overlayFile,
-		"OverlayWrite":       object(map[string]any{"files": strList, "site": boolean, "origin": str, "warnings": strList}),
-		"OverlayFileWrite": object(map[string]any{"overlay": str, "path": str, "contents": str, "perms": str,
-			"uid": integer, "gid": integer, "warnings": strList}),
-		"FileBody": object(map[string]any{"content": str, "perms": str}),
-		"Deleted":  object(map[string]any{"deleted": str, "overlay": str, "warnings": strList}),
+		"FileBody":           object(map[string]any{"content": str, "perms": str}),
 	}
 }

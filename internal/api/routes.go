@@ -27,7 +27,7 @@ type param struct {
 
 func (s *Server) routeTable() []route {
 	forceParam := param{name: "force", typ: "boolean", desc: "Rebuild or delete even when it would otherwise be refused"}
-	pathParam := param{name: "path", typ: "string", desc: "A file of the overlay, such as /etc/hosts.ww", required: true}
+	pathParam := param{name: "path", typ: "string", desc: "A file of the overlay, such as etc/hosts.ww", required: true}
 	renderParam := param{name: "render", typ: "string", desc: "Render the template for this node (a name that is not a node renders for the server)"}
 	var routes []route
 	routes = append(routes,
@@ -89,17 +89,17 @@ func (s *Server) routeTable() []route {
 		route{method: "GET", path: "/api/overlays/", summary: "All overlays", resp: "OverlayMap", handle: s.listOverlays},
 		route{method: "GET", path: "/api/overlays/{name}", summary: "One overlay's files", resp: "Overlay", codes: []int{404},
 			handle: s.getOverlay},
-		route{method: "PUT", path: "/api/overlays/{name}", summary: "Create an empty site overlay", resp: "OverlayWrite",
+		route{method: "PUT", path: "/api/overlays/{name}", summary: "Create an empty site overlay", resp: "Overlay",
 			codes: []int{400, 409}, handle: s.createOverlay},
-		route{method: "DELETE", path: "/api/overlays/{name}", summary: "Delete a site overlay (one with files only with force)",
-			query: []param{forceParam}, resp: "Deleted", codes: []int{404, 409}, handle: s.deleteOverlay},
+		route{method: "DELETE", path: "/api/overlays/{name}", summary: "Delete a site overlay (one in use or with files only with force)",
+			query: []param{forceParam}, resp: "Overlay", codes: []int{400, 404, 409}, handle: s.deleteOverlay},
 		route{method: "GET", path: "/api/overlays/{name}/file", summary: "A file of an overlay, or what it renders to for a node",
 			query: []param{pathParam, renderParam}, resp: "OverlayFile", codes: []int{400, 404}, handle: s.getOverlayFile},
 		route{method: "PUT", path: "/api/overlays/{name}/file", summary: "Write a file of an overlay (If-None-Match: * only creates)",
-			query: []param{pathParam}, body: "FileBody", resp: "OverlayFileWrite", codes: []int{400, 404, 409}, handle: s.putOverlayFile},
+			query: []param{pathParam}, body: "FileBody", resp: "Overlay", codes: []int{400, 404, 409}, handle: s.putOverlayFile},
 		route{method: "DELETE", path: "/api/overlays/{name}/file", summary: "Delete a file of an overlay",
 			query: []param{pathParam, forceParam, {name: "cleanup", typ: "boolean", desc: "Also delete directories left empty"}},
-			resp:  "Deleted", codes: []int{400, 404, 409}, handle: s.deleteOverlayFile},
+			resp:  "Overlay", codes: []int{400, 404, 409}, handle: s.deleteOverlayFile},
 	)
 	return routes
 }

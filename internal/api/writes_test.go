@@ -152,8 +152,9 @@ func TestOverlayReferences(t *testing.T) {
 }
 
 // TestOverlayWritesReportReloadWarnings: the daemon's reload warnings
-// (a change that needs a restart) reach the answer of an overlay write,
-// and so does a failed reload, as for node and profile writes.
+// (a change that needs a restart) reach the answer of an overlay write
+// in Warning headers, and so does a failed reload, as for node and
+// profile writes.
 func TestOverlayWritesReportReloadWarnings(t *testing.T) {
 	tests := []struct {
 		name, method, target, body string
@@ -181,11 +182,11 @@ func TestOverlayWritesReportReloadWarnings(t *testing.T) {
 				if res.code != tt.wantCode {
 					t.Fatalf("%d %s", res.code, res.body)
 				}
-				want := []any{"restart the daemon to apply warewulf.port"}
+				want := []string{`199 wwctl "restart the daemon to apply warewulf.port"`}
 				if fail {
-					want = append(want, "written, but the daemon did not reload: templates broken")
+					want = append(want, `199 wwctl "written, but the daemon did not reload: templates broken"`)
 				}
-				if diff := cmp.Diff(want, pick(t, res.json(t), "warnings")); diff != "" {
+				if diff := cmp.Diff(want, res.header.Values("Warning")); diff != "" {
 					t.Errorf("reload failing %v: warnings (-want +got):\n%s", fail, diff)
 				}
 			}
