@@ -259,3 +259,44 @@ func TestRenderedContents(t *testing.T) {
 		})
 	}
 }
+
+// A network device's onboot is "onbot" in Warewulf's JSON: taken in
+// bodies (as onboot is) and written in answers.
+func TestOnbot(t *testing.T) {
+	tests := []struct {
+		name, method, target, body string
+		wantCode                   int
+		wantOnboot                 string // n1's default device in nodes.conf after
+	}{
+		{name: "PUT with onbot", method: "PUT", target: "/api/nodes/n1",
+			body: `{"node": {"network devices": {"default": {"onbot": true}}}}`, wantCode: 200, wantOnboot: "true"},
+		{name: "PATCH with onbot", method: "PATCH", target: "/api/nodes/n1",
+			body: `{"node": {"network devices": {"default": {"onbot": false}}}}`, wantCode: 200, wantOnboot: "false"},
+		{name: "onboot is taken too", method: "PATCH", target: "/api/nodes/n1",
+			body: `{"node": {"network devices": {"default": {"onboot": true}}}}`, wantCode: 200, wantOnboot: "true"},
+		{name: "both", method: "PATCH", target: "/api/nodes/n1",
+			body: `{"node": {"network devices": {"default": {"onbot": true, "onboot": false}}}}`, wantCode: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, enabled)
+			res := f.do(tt.method, tt.target, tt.body)
+			if res.code != tt.wantCode {
+				t.Fatalf("%d %s", res.code, res.body)
+			}
+			if tt.wantCode != http.StatusOK {
+				return
+			}
+			onboot := load(t, f).Nodes["n1"].NetDevs["default"].OnBoot
+			if onboot == nil || *onboot != tt.wantOnboot {
+				t.Errorf("onboot in nodes.conf %v, want %s", onboot, tt.wantOnboot)
+			}
+			for _, v := range []any{res.json(t), f.get("/api/nodes/n1"), f.get("/api/nodes/n1/raw"), pick(t, f.get("/api/nodes/"), "n1")} {
+				dev := pick(t, v, "network devices", "default").(map[string]any)
+				if _, ok := dev["onboot"]; ok || dev["onbot"] == nil {
+					t.Errorf("device %v: want onbot, not onboot", dev)
+				}
+			}
+		})
+	}
+}

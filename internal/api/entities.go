@@ -97,7 +97,7 @@ func (s *Server) list(k site.Kind) func(http.ResponseWriter, *http.Request) erro
 		if err != nil {
 			return err
 		}
-		v, err := toJSON(doc)
+		v, err := entitiesJSON(doc)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Requ
 				return err
 			}
 		}
-		v, err := toJSON(entry(doc, name))
+		v, err := entityJSON(entry(doc, name))
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func readEntity(k site.Kind, r *http.Request) (json.RawMessage, error) {
 	if !ok || string(raw) == "null" {
 		return nil, errorf(http.StatusBadRequest, "request body: expected {%q: {...}}", k)
 	}
-	return raw, nil
+	return yamlOnboot(raw)
 }
 
 // parseEntity checks an entity given as JSON with the nodes.conf decoder,
@@ -234,7 +234,7 @@ func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, 
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := toJSON(out)
+	v, err := entityJSON(out)
 	if err != nil {
 		return nil, nil, err
 	}

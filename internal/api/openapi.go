@@ -146,7 +146,10 @@ func entitySchemas() (profile, node map[string]any) {
 	props := fieldProps(inventory.ProfileFields())
 	props["kernel"] = object(fieldProps(inventory.KernelFields()))
 	props["ipmi"] = object(fieldProps(inventory.IPMIFields()))
-	props["network devices"] = mapOf(object(fieldProps(inventory.NetDevFields())))
+	netdev := fieldProps(inventory.NetDevFields())
+	netdev[onbootJSON] = netdev[onbootYAML] // Warewulf's JSON name
+	delete(netdev, onbootYAML)
+	props["network devices"] = mapOf(object(netdev))
 	disk := fieldProps(inventory.DiskFields())
 	disk["partitions"] = mapOf(object(fieldProps(inventory.PartitionFields())))
 	props["disks"] = mapOf(object(disk))
