@@ -3,9 +3,11 @@ package api
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,12 +131,17 @@ func TestRoutes(t *testing.T) {
 			}},
 		{name: "node fields", route: "GET /api/nodes/{id}/fields", method: "GET", target: "/api/nodes/n2/fields", wantCode: 200,
 			check: func(t *testing.T, f *fixture, v any) {
+				// Warewulf's keys; set fields only.
 				got := map[string]string{}
 				for _, row := range v.([]any) {
 					r := row.(map[string]any)
-					if r["set"] == true {
-						got[r["field"].(string)] = r["source"].(string) + "=" + r["value"].(string)
+					if diff := cmp.Diff([]string{"Field", "Source", "Value"}, slices.Sorted(maps.Keys(r))); diff != "" {
+						t.Fatalf("row keys (-want +got):\n%s", diff)
 					}
+					if r["Value"] == "" {
+						t.Errorf("unset field listed: %v", r)
+					}
+					got[r["Field"].(string)] = r["Source"].(string) + "=" + r["Value"].(string)
 				}
 				for field, want := range map[string]string{"ImageName": "default=rocky", "Tags[gpu]": "gpu=a100",
 					"Tags[rack]": "=2", "Comment": "=second"} {
@@ -261,7 +268,7 @@ func TestRoutes(t *testing.T) {
 			}},
 		{name: "profile fields", route: "GET /api/profiles/{id}/fields", method: "GET", target: "/api/profiles/gpu/fields", wantCode: 200,
 			check: func(t *testing.T, f *fixture, v any) {
-				if got := pick(t, v, "0", "field"); got != "Id" {
+				if got := pick(t, v, "0", "Field"); got != "Id" {
 					t.Errorf("first field %v", got)
 				}
 			}},

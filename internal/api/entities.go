@@ -145,12 +145,12 @@ func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Requ
 }
 
 // fieldRow is one field of a merged entity and where its value came
-// from: "" the entity itself, a profile name, or SUPERSEDED.
+// from: "" the entity itself, a profile name, or SUPERSEDED. The keys
+// are Warewulf's node.Field's, which has no JSON tags.
 type fieldRow struct {
-	Field  string `json:"field"`
-	Source string `json:"source"`
-	Value  string `json:"value"`
-	Set    bool   `json:"set"`
+	Field  string
+	Source string
+	Value  string
 }
 
 func (s *Server) fields(k site.Kind) func(http.ResponseWriter, *http.Request) error {
@@ -163,9 +163,12 @@ func (s *Server) fields(k site.Kind) func(http.ResponseWriter, *http.Request) er
 		if err != nil {
 			return err
 		}
+		// Set fields only, as Warewulf lists them.
 		rows := []fieldRow{}
 		for _, v := range ms[0].Values(true) {
-			rows = append(rows, fieldRow{Field: v.Field, Source: v.Source, Value: v.Masked(), Set: v.Set})
+			if v.Set {
+				rows = append(rows, fieldRow{Field: v.Field, Source: v.Source, Value: v.Masked()})
+			}
 		}
 		reply(w, http.StatusOK, rows)
 		return nil

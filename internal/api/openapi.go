@@ -192,7 +192,7 @@ func schemas() map[string]any {
 		"ProfileMap":   mapOf(ref("Profile")),
 		"NodeBody":     object(map[string]any{"node": ref("Node")}),
 		"ProfileBody":  object(map[string]any{"profile": ref("Profile")}),
-		"FieldList":    arrayOf(object(map[string]any{"field": str, "source": str, "value": str, "set": boolean})),
+		"FieldList":    arrayOf(object(map[string]any{"Field": str, "Source": str, "Value": str})),
 		"NodeOverlays": object(map[string]any{"system overlay": ref("OverlayState"), "runtime overlay": ref("OverlayState")}),
 		"OverlayState": object(map[string]any{"overlays": strList,
 			"mtime": map[string]any{"type": "string", "format": "date-time", "description": "When the image was built; absent when not"}}),
