@@ -24,7 +24,7 @@ const enabled = "api:\n  enabled: true\n"
 // test must exercise each.
 func wantRoutes() []string {
 	return []string{
-		"GET /api/openapi.json",
+		"GET /api/openapi.json", "GET /api/docs/openapi.json", "GET /api/docs",
 		"GET /api/status",
 		"GET /api/nodes/", "GET /api/nodes/{id}", "GET /api/nodes/{id}/raw", "GET /api/nodes/{id}/fields",
 		"PUT /api/nodes/{id}", "PATCH /api/nodes/{id}", "DELETE /api/nodes/{id}",
@@ -72,6 +72,8 @@ func TestRoutes(t *testing.T) {
 		body     string
 		opts     []reqOpt
 		wantCode int
+		// html: the answer is a page, not JSON.
+		html bool
 		// check inspects the answer and the fixture afterwards.
 		check func(t *testing.T, f *fixture, v any)
 	}{
@@ -81,6 +83,13 @@ func TestRoutes(t *testing.T) {
 					t.Errorf("openapi %v", got)
 				}
 			}},
+		{name: "openapi, Warewulf's path", route: "GET /api/docs/openapi.json", method: "GET", target: "/api/docs/openapi.json",
+			wantCode: 200, check: func(t *testing.T, f *fixture, v any) {
+				if diff := cmp.Diff(f.get("/api/openapi.json"), v); diff != "" {
+					t.Errorf("document (-/api/openapi.json +/api/docs/openapi.json):\n%s", diff)
+				}
+			}},
+		{name: "docs page", route: "GET /api/docs", method: "GET", target: "/api/docs", wantCode: 200, html: true},
 		{name: "status", route: "GET /api/status", method: "GET", target: "/api/status", wantCode: 200,
 			check: func(t *testing.T, f *fixture, v any) {
 				want := map[string]any{"node name": "n1", "stage": "KERNEL", "sent": "vmlinuz", "ipaddr": "10.0.0.1",
@@ -447,6 +456,12 @@ func TestRoutes(t *testing.T) {
 			res := f.do(tc.method, tc.target, tc.body, tc.opts...)
 			if res.code != tc.wantCode {
 				t.Fatalf("%s %s: code %d, want %d: %s", tc.method, tc.target, res.code, tc.wantCode, res.body)
+			}
+			if tc.html {
+				if ct := res.header.Get("Content-Type"); ct != "text/html; charset=utf-8" || !bytes.Contains(res.body, []byte(`href="/api/docs/openapi.json"`)) {
+					t.Errorf("Content-Type %q, page:\n%s", ct, res.body)
+				}
+				return
 			}
 			if ct := res.header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,24 @@ import (
 func (s *Server) openAPIHandler(w http.ResponseWriter, r *http.Request) error {
 	reply(w, http.StatusOK, s.openAPI())
 	return nil
+}
+
+// docsPage stands where Warewulf serves its Swagger UI: swagger-ui's
+// scripts are not bundled (no third-party assets, and the server may be
+// offline), so the page links to the description, which any OpenAPI
+// viewer opens.
+func (s *Server) docsPage(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err := io.WriteString(w, `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>wwboot REST API</title></head>
+<body><h1>wwboot REST API</h1>
+<p>This server bundles no Swagger UI. The API's OpenAPI 3 description is
+<a href="/api/docs/openapi.json">/api/docs/openapi.json</a> (also at
+<a href="/api/openapi.json">/api/openapi.json</a>); open it in any OpenAPI viewer.</p>
+</body></html>
+`)
+	return err
 }
 
 // openAPI describes every route of the table the mux is built from, so
@@ -87,6 +106,9 @@ func responses(rt route) map[string]any {
 		}
 	}
 	ok := jsonResponse("OK", rt.resp)
+	if rt.mime != "" {
+		ok = map[string]any{"description": "OK", "content": map[string]any{rt.mime: map[string]any{"schema": ref(rt.resp)}}}
+	}
 	if rt.method != http.MethodGet {
 		ok["headers"] = map[string]any{"Warning": map[string]any{
 			"description": `One per warning (problems nodes.conf already had, a reload that failed): 199 wwctl "TEXT"`,
@@ -183,7 +205,8 @@ func schemas() map[string]any {
 			"such as INVALID_ARGUMENT or NOT_FOUND; absent on an internal error"},
 			"error":    map[string]any{"type": "string", "description": `The message, after the status's description ("invalid argument: ...")`},
 			"problems": map[string]any{"type": "array", "items": str, "description": "Each problem of a refused write"}}),
-		"OpenAPI": map[string]any{"type": "object", "description": "This document"},
+		"OpenAPI":  map[string]any{"type": "object", "description": "This document"},
+		"DocsPage": map[string]any{"type": "string", "description": "An HTML page"},
 		"Status": object(map[string]any{"nodes": mapOf(object(map[string]any{
 			"node name": str, "stage": str, "sent": str, "ipaddr": str, "last seen": integer, "bytes": integer}))}),
 		"Node":         node,

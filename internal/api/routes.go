@@ -15,8 +15,10 @@ type route struct {
 	body         string // schema name of the request body, "" for none
 	bodyOptional bool
 	resp         string // schema name of the success response
-	codes        []int  // success and error codes besides 401/403
-	handle       func(http.ResponseWriter, *http.Request) error
+	// mime is the success response's content type; "" is JSON.
+	mime   string
+	codes  []int // success and error codes besides 401/403
+	handle func(http.ResponseWriter, *http.Request) error
 }
 
 // param is a query parameter.
@@ -33,6 +35,12 @@ func (s *Server) routeTable() []route {
 	routes = append(routes,
 		route{method: "GET", path: "/api/openapi.json", summary: "This API's OpenAPI 3 description", resp: "OpenAPI",
 			handle: s.openAPIHandler},
+		// Where Warewulf (swaggest's web.Service.Docs) serves the
+		// description, beside its Swagger UI at /api/docs.
+		route{method: "GET", path: "/api/docs/openapi.json", summary: "This API's OpenAPI 3 description", resp: "OpenAPI",
+			handle: s.openAPIHandler},
+		route{method: "GET", path: "/api/docs", summary: "A page linking to the OpenAPI description (no Swagger UI is bundled)",
+			resp: "DocsPage", mime: "text/html; charset=utf-8", handle: s.docsPage},
 		route{method: "GET", path: "/api/status", summary: "Every node's provisioning status", resp: "Status",
 			handle: s.getStatus},
 	)
