@@ -237,6 +237,7 @@ func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, 
 	if err != nil {
 		return nil, nil, err
 	}
+	inventory.MaskSecrets(out) // Warewulf answers the password in clear
 	v, err := entityJSON(out)
 	if err != nil {
 		return nil, nil, err
