@@ -13,6 +13,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -133,9 +135,9 @@ func (s *Server) Handler() http.Handler {
 			mux.Handle(rt.method+" "+alias, h)
 		}
 	}
-	mux.Handle("/api/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		return errorf(http.StatusNotFound, "no such API route: %s %s (see /api/openapi.json)", r.Method, r.URL.Path)
-	}))
+	// Warewulf's router answers a path it does not route with its
+	// plain-text 404.
+	mux.Handle("/api/", http.NotFoundHandler())
 	return s.authenticate(mux)
 }
 
@@ -163,7 +165,10 @@ func muxPattern(path string) string {
 // httpError is a failure with the status code it is answered with.
 type httpError struct {
 	code int
-	msg  string
+	// status is the canonical status name of the answer; "" takes the
+	// one of code (statusName).
+	status string
+	msg    string
 	// problems lists each validation problem on its own.
 	problems []string
 }
@@ -174,10 +179,61 @@ func errorf(code int, format string, args ...any) *httpError {
 	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// errorBody is every error response.
+// errorBody is every error response, in the shape Warewulf's API
+// answers with (swaggest's rest.ErrResponse): the canonical status's
+// name and the message. Problems, ours, lists each validation problem
+// of a refused write.
 type errorBody struct {
-	Message  string   `json:"message"`
+	Status   string   `json:"status,omitempty"`
+	Error    string   `json:"error,omitempty"`
 	Problems []string `json:"problems,omitempty"`
+}
+
+// statusName is the canonical status (swaggest's usecase/status, the
+// gRPC codes) that swaggest answers with code: rest.Err maps
+// InvalidArgument to 400, NotFound 404, AlreadyExists 409,
+// FailedPrecondition 412, ResourceExhausted 429, Unimplemented 501,
+// Unavailable 503 and DeadlineExceeded 504. An error without a status
+// is 500 with no status name, as an unwrapped error is in Warewulf.
+func statusName(code int) string {
+	switch code {
+	case http.StatusBadRequest:
+		return "INVALID_ARGUMENT"
+	case http.StatusUnauthorized:
+		return "UNAUTHENTICATED"
+	case http.StatusForbidden:
+		return "PERMISSION_DENIED"
+	case http.StatusNotFound:
+		return "NOT_FOUND"
+	case http.StatusConflict:
+		return "ALREADY_EXISTS"
+	case http.StatusPreconditionFailed:
+		return "FAILED_PRECONDITION"
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
+		return "RESOURCE_EXHAUSTED"
+	case http.StatusNotImplemented:
+		return "UNIMPLEMENTED"
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return "UNAVAILABLE"
+	case http.StatusGatewayTimeout:
+		return "DEADLINE_EXCEEDED"
+	}
+	return ""
+}
+
+// body is the error's answer. As swaggest's status.Wrap does, the
+// message starts with the status's description: "invalid argument:
+// node 'n1' already exists".
+func (e *httpError) body() errorBody {
+	name := e.status
+	if name == "" {
+		name = statusName(e.code)
+	}
+	msg := e.msg
+	if name != "" {
+		msg = strings.ToLower(strings.ReplaceAll(name, "_", " ")) + ": " + msg
+	}
+	return errorBody{Status: name, Error: msg, Problems: e.problems}
 }
 
 // wrap turns a handler's error into a JSON error response: an httpError
@@ -202,8 +258,38 @@ func (s *Server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 			s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			he = errorf(http.StatusInternalServerError, "%v", err)
 		}
-		reply(w, he.code, errorBody{Message: he.msg, Problems: he.problems})
+		reply(w, he.code, he.body())
 	})
+}
+
+// warn adds a Warning header (RFC 7234, section 5.5: code 199,
+// "miscellaneous warning", from agent wwctl) for each warning, which a
+// write's answer carries beside the entity Warewulf's API answers with.
+// It must be called before the answer is written.
+func warn(w http.ResponseWriter, warnings []string) {
+	for _, msg := range warnings {
+		w.Header().Add("Warning", "199 wwctl "+quoteHeader(msg))
+	}
+}
+
+// quoteHeader makes s an HTTP quoted-string: '"' and '\' escaped, and
+// control characters (a line break would end the header) made spaces.
+func quoteHeader(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 && r != '\t', r == 0x7f:
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // reply writes v as indented JSON.
@@ -211,7 +297,7 @@ func reply(w http.ResponseWriter, code int, v any) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		code = http.StatusInternalServerError
-		data, _ = json.Marshal(errorBody{Message: "encode response: " + err.Error()})
+		data, _ = json.Marshal(errorBody{Error: "encode response: " + err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -238,6 +324,19 @@ func decodeBody(r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, "request body: unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// decodeOptionalBody is decodeBody for a body that may be left out.
+func decodeOptionalBody(r *http.Request, v any) error {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	return decodeBody(r, v)
 }
 
 // reload tells the daemon to serve what was written. The write itself

@@ -237,22 +237,26 @@ func (a *authFile) check(header, name, password string) bool {
 // authenticate guards every route: TLS when api.tls is set (403), a
 // client address in the allowed subnets (403), then HTTP Basic
 // credentials (401), checked by bcrypt only when the client has not
-// failed too often (else 429) and they did not match a moment ago.
+// failed too often (else 429) and they did not match a moment ago. As
+// Warewulf's authentication middleware does, a refusal is answered in
+// plain text (http.Error): "Forbidden", "Unauthorized"; the reason is
+// logged.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.API.TLS && r.TLS == nil {
-			reply(w, http.StatusForbidden, errorBody{Message: "the API requires TLS (api.tls is set); use https"})
+			s.log.Warn("API request without TLS, which api.tls requires", "remote", r.RemoteAddr)
+			http.Error(w, "Forbidden", http.StatusForbidden)
 			return
 		}
 		addr, ok := clientAddr(r)
 		if !ok || !s.allowed(addr) {
 			s.log.Warn("API request from an address outside the allowed subnets", "remote", r.RemoteAddr)
-			reply(w, http.StatusForbidden, errorBody{Message: fmt.Sprintf("client address %s is not in api.allowed subnets", r.RemoteAddr)})
+			http.Error(w, "Forbidden", http.StatusForbidden)
 			return
 		}
 		name, password, ok := r.BasicAuth()
 		if !ok {
-			unauthorized(w, "credentials required (HTTP Basic authentication)")
+			unauthorized(w)
 			return
 		}
 		header := r.Header.Get("Authorization")
@@ -268,14 +272,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 					"max failed logins", s.cfg.API.MaxFailedLogins, "window", s.cfg.API.FailedLoginWindow)
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			reply(w, http.StatusTooManyRequests, errorBody{Message: fmt.Sprintf(
-				"too many failed logins from %s (api.max failed logins: %d per %d s); retry in %d s",
-				addr, s.cfg.API.MaxFailedLogins, s.cfg.API.FailedLoginWindow, secs)})
+			http.Error(w, fmt.Sprintf("too many failed logins from %s (api.max failed logins: %d per %d s); retry in %d s",
+				addr, s.cfg.API.MaxFailedLogins, s.cfg.API.FailedLoginWindow, secs), http.StatusTooManyRequests)
 			return
 		}
 		if !s.auth.check(header, name, password) {
 			s.log.Warn("API request with wrong credentials", "user", name, "remote", r.RemoteAddr)
-			unauthorized(w, "wrong user name or password")
+			unauthorized(w)
 			return
 		}
 		s.logins.refund(addr)
@@ -283,9 +286,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-func unauthorized(w http.ResponseWriter, msg string) {
-	w.Header().Set("WWW-Authenticate", `Basic realm="wwboot API", charset="UTF-8"`)
-	reply(w, http.StatusUnauthorized, errorBody{Message: msg})
+// unauthorized answers 401 as Warewulf's middleware does.
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="Restricted"`)
+	http.Error(w, "Unauthorized", http.StatusUnauthorized)
 }
 
 func clientAddr(r *http.Request) (netip.Addr, bool) {

@@ -1,12 +1,11 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/wwboot/wwboot/internal/contract"
 	"github.com/wwboot/wwboot/internal/hostlist"
@@ -18,12 +17,21 @@ func (s *Server) snapshot() (*overlay.Snapshot, error) {
 	return s.site.Snapshot()
 }
 
-// nodeOverlays is a node's merged overlay lists.
-type nodeOverlays struct {
-	SystemOverlay  []string `json:"system overlay"`
-	RuntimeOverlay []string `json:"runtime overlay"`
+// overlayState is one of a node's overlay images as Warewulf's API
+// shows it: the overlays it is built from and, when it was built, when.
+type overlayState struct {
+	Overlays []string   `json:"overlays,omitempty"`
+	MTime    *time.Time `json:"mtime,omitempty"`
 }
 
+// nodeOverlays is GET /api/nodes/{id}/overlays, Warewulf's shape.
+type nodeOverlays struct {
+	SystemOverlay  *overlayState `json:"system overlay"`
+	RuntimeOverlay *overlayState `json:"runtime overlay"`
+}
+
+// getNodeOverlays answers the node's merged overlay lists, each with the
+// time its image was built (none when it was not).
 func (s *Server) getNodeOverlays(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("id")
 	inv, err := s.site.Nodes().Load()
@@ -37,68 +45,67 @@ func (s *Server) getNodeOverlays(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := nodeOverlays{SystemOverlay: append([]string{}, m.SystemOverlay...), RuntimeOverlay: append([]string{}, m.RuntimeOverlay...)}
-	reply(w, http.StatusOK, out)
+	state := func(k overlay.ImageKind, overlays []string) *overlayState {
+		st := &overlayState{Overlays: overlays}
+		if t, ok := s.o.Builder.BuiltAt(name, k); ok {
+			st.MTime = &t
+		}
+		return st
+	}
+	reply(w, http.StatusOK, nodeOverlays{SystemOverlay: state(overlay.System, m.SystemOverlay),
+		RuntimeOverlay: state(overlay.Runtime, m.RuntimeOverlay)})
 	return nil
 }
 
-// buildRequest is the optional body of POST /api/nodes/overlays/build.
+// buildRequest is the optional body of POST /api/nodes/overlays/build
+// (ours: Warewulf's takes none and builds every node).
 type buildRequest struct {
 	// Nodes are hostlist patterns; none means every node.
 	Nodes []string `json:"nodes"`
 }
 
-// buildResult is one overlay image a build made or found up to date.
-type buildResult struct {
-	Node   string `json:"node"`
-	Kind   string `json:"kind"`
-	Status string `json:"status"`
-	Bytes  int64  `json:"bytes"`
-	Error  string `json:"error,omitempty"`
-}
-
-type buildReport struct {
-	Message   string        `json:"message"`
-	Built     int           `json:"built"`
-	Unchanged int           `json:"unchanged"`
-	Failed    int           `json:"failed"`
-	Results   []buildResult `json:"results"`
-}
-
 // buildAllOverlays builds the system and runtime overlay images of the
-// nodes the body names, or of every node.
+// nodes the body names, or of every node, and answers the names of the
+// nodes built, sorted, as Warewulf does.
 func (s *Server) buildAllOverlays(w http.ResponseWriter, r *http.Request) error {
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err
-	}
 	var req buildRequest
-	if len(bytes.TrimSpace(data)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return errorf(http.StatusBadRequest, "request body: %v", err)
-		}
+	if err := decodeOptionalBody(r, &req); err != nil {
+		return err
 	}
 	names, err := hostlist.Expand(req.Nodes...)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "nodes: %v", err)
 	}
-	return s.buildOverlays(w, r, names)
-}
-
-func (s *Server) buildNodeOverlays(w http.ResponseWriter, r *http.Request) error {
-	return s.buildOverlays(w, r, []string{r.PathValue("id")})
-}
-
-// buildOverlays builds as "wwctl overlay build" does: only images whose
-// inputs changed, or all with ?force. Any failed image makes the answer
-// 500, with every result.
-func (s *Server) buildOverlays(w http.ResponseWriter, r *http.Request, names []string) error {
-	force, err := boolQuery(r, "force")
-	if err != nil {
+	if len(names) == 0 {
+		inv, err := s.site.Nodes().Load()
+		if err != nil {
+			return err
+		}
+		names = inv.NodeNames()
+	}
+	if err := s.buildOverlays(r, names); err != nil {
 		return err
 	}
+	sort.Strings(names)
+	reply(w, http.StatusOK, names)
+	return nil
+}
+
+// buildNodeOverlays builds one node's images and answers its name.
+func (s *Server) buildNodeOverlays(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("id")
+	if err := s.buildOverlays(r, []string{name}); err != nil {
+		return err
+	}
+	reply(w, http.StatusOK, name)
+	return nil
+}
+
+// buildOverlays builds the nodes' images as "wwctl overlay build
+// --force" does: always, as Warewulf's API does, so that a client sees
+// new images (and mtimes) after the call. A failed image is an error
+// (500) listing each failure.
+func (s *Server) buildOverlays(r *http.Request, names []string) error {
 	snap, err := s.snapshot()
 	if err != nil {
 		return err
@@ -112,32 +119,21 @@ func (s *Server) buildOverlays(w http.ResponseWriter, r *http.Request, names []s
 	if len(missing) > 0 {
 		return errorf(http.StatusNotFound, "no such node: %s", hostlist.Compress(missing))
 	}
-	results, err := s.o.Builder.Build(r.Context(), snap, names, []overlay.ImageKind{overlay.System, overlay.Runtime}, force, nil)
+	results, err := s.o.Builder.Build(r.Context(), snap, names, []overlay.ImageKind{overlay.System, overlay.Runtime}, true, nil)
 	if err != nil {
 		return err
 	}
-	rep := buildReport{Results: []buildResult{}}
+	var failed []string
 	for _, res := range results {
-		br := buildResult{Node: res.Node, Kind: string(res.Kind), Status: string(res.Status), Bytes: res.Bytes}
-		switch res.Status {
-		case overlay.Built:
-			rep.Built++
-		case overlay.Unchanged:
-			rep.Unchanged++
-		case overlay.Failed:
-			rep.Failed++
+		if res.Status == overlay.Failed {
+			failed = append(failed, fmt.Sprintf("%s %s overlay: %v", res.Node, res.Kind,
+				strings.TrimPrefix(fmt.Sprint(res.Err), "node "+res.Node+": ")))
 		}
-		if res.Err != nil {
-			br.Error = strings.TrimPrefix(res.Err.Error(), "node "+res.Node+": ")
-		}
-		rep.Results = append(rep.Results, br)
 	}
-	rep.Message = fmt.Sprintf("overlay images: %d built, %d unchanged, %d failed", rep.Built, rep.Unchanged, rep.Failed)
-	code := http.StatusOK
-	if rep.Failed > 0 {
-		code = http.StatusInternalServerError
+	if len(failed) > 0 {
+		return &httpError{code: http.StatusInternalServerError,
+			msg: fmt.Sprintf("%d of %d overlay images failed to build", len(failed), len(results)), problems: failed}
 	}
-	reply(w, code, rep)
 	return nil
 }
 

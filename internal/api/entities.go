@@ -93,12 +93,11 @@ func (s *Server) list(k site.Kind) func(http.ResponseWriter, *http.Request) erro
 		if err != nil {
 			return err
 		}
-		_, doc, err := merged(k, inv, k.Names(inv), false)
+		doc, err := view(k, inv, k.Names(inv))
 		if err != nil {
 			return err
 		}
-		inventory.MaskSecrets(doc) // the raw view has them
-		v, err := toJSON(doc)
+		v, err := entitiesJSON(doc)
 		if err != nil {
 			return err
 		}
@@ -107,7 +106,23 @@ func (s *Server) list(k site.Kind) func(http.ResponseWriter, *http.Request) erro
 	}
 }
 
-// get answers the merged entity, or with raw its own fields.
+// view is what GET answers for entities, as Warewulf's: nodes with
+// their profiles applied, profiles as they are in nodes.conf (Warewulf
+// applies no profile to a profile); BMC passwords masked in both.
+func view(k site.Kind, inv *inventory.Inventory, names []string) (*yaml.Node, error) {
+	doc := k.Encode(inv, names)
+	if k == site.NodeKind {
+		var err error
+		if _, doc, err = merged(k, inv, names, false); err != nil {
+			return nil, err
+		}
+	}
+	inventory.MaskSecrets(doc) // the raw view has them
+	return doc, nil
+}
+
+// get answers the entity as view gives it, or with raw its own fields
+// with their secrets.
 func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		inv, name, err := s.loadEntity(k, r)
@@ -116,12 +131,11 @@ func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Requ
 		}
 		doc := k.Encode(inv, []string{name})
 		if !raw {
-			if _, doc, err = merged(k, inv, []string{name}, false); err != nil {
+			if doc, err = view(k, inv, []string{name}); err != nil {
 				return err
 			}
-			inventory.MaskSecrets(doc)
 		}
-		v, err := toJSON(entry(doc, name))
+		v, err := entityJSON(entry(doc, name))
 		if err != nil {
 			return err
 		}
@@ -131,12 +145,12 @@ func (s *Server) get(k site.Kind, raw bool) func(http.ResponseWriter, *http.Requ
 }
 
 // fieldRow is one field of a merged entity and where its value came
-// from: "" the entity itself, a profile name, or SUPERSEDED.
+// from: "" the entity itself, a profile name, or SUPERSEDED. The keys
+// are Warewulf's node.Field's, which has no JSON tags.
 type fieldRow struct {
-	Field  string `json:"field"`
-	Source string `json:"source"`
-	Value  string `json:"value"`
-	Set    bool   `json:"set"`
+	Field  string
+	Source string
+	Value  string
 }
 
 func (s *Server) fields(k site.Kind) func(http.ResponseWriter, *http.Request) error {
@@ -149,18 +163,17 @@ func (s *Server) fields(k site.Kind) func(http.ResponseWriter, *http.Request) er
 		if err != nil {
 			return err
 		}
+		// Set fields only, as Warewulf lists them.
 		rows := []fieldRow{}
 		for _, v := range ms[0].Values(true) {
-			rows = append(rows, fieldRow{Field: v.Field, Source: v.Source, Value: v.Masked(), Set: v.Set})
+			if v.Set {
+				rows = append(rows, fieldRow{Field: v.Field, Source: v.Source, Value: v.Masked()})
+			}
 		}
 		reply(w, http.StatusOK, rows)
 		return nil
 	}
 }
-
-// writeResult answers a write: the entity's own fields as written (or,
-// for a delete, as they were) and what the administrator should know.
-type writeResult map[string]any
 
 // readEntity reads a request body {"<noun>": {...}}.
 func readEntity(k site.Kind, r *http.Request) (json.RawMessage, error) {
@@ -177,7 +190,7 @@ func readEntity(k site.Kind, r *http.Request) (json.RawMessage, error) {
 	if !ok || string(raw) == "null" {
 		return nil, errorf(http.StatusBadRequest, "request body: expected {%q: {...}}", k)
 	}
-	return raw, nil
+	return yamlOnboot(raw)
 }
 
 // parseEntity checks an entity given as JSON with the nodes.conf decoder,
@@ -198,8 +211,11 @@ func parseEntity(k site.Kind, name string, raw []byte) (*site.Set, error) {
 }
 
 // update runs change under the store's lock. It returns the entity's own
-// fields after the change (before it, with before), and warnings.
-func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, change func(inv *inventory.Inventory) error) (writeResult, error) {
+// fields after the change (before it, with before), which is what
+// Warewulf's API answers a write with, and the warnings: problems
+// nodes.conf already had and the daemon's reload warnings, which the
+// answer carries in Warning headers.
+func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, change func(inv *inventory.Inventory) error) (any, []string, error) {
 	var out *yaml.Node
 	warnings, err := s.site.Nodes().Update(r.Context(), func(inv *inventory.Inventory) error {
 		encode := func() {
@@ -219,22 +235,29 @@ func (s *Server) update(r *http.Request, k site.Kind, name string, before bool, 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	v, err := toJSON(out)
+	inventory.MaskSecrets(out) // Warewulf answers the password in clear
+	v, err := entityJSON(out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	res := writeResult{string(k): v}
-	msgs := []string{}
+	var msgs []string
 	for _, p := range warnings {
 		msgs = append(msgs, "existing problem in nodes.conf: "+p.String())
 	}
-	res["warnings"] = append(msgs, s.reload()...)
-	return res, nil
+	return v, append(msgs, s.reload()...), nil
 }
 
-// put adds or replaces an entity; "If-None-Match: *" only adds.
+// replyWrite answers a write with the entity and its warnings.
+func replyWrite(w http.ResponseWriter, v any, warnings []string) {
+	warn(w, warnings)
+	reply(w, http.StatusOK, v)
+}
+
+// put adds or replaces an entity; "If-None-Match: *" only adds. As in
+// Warewulf, both answer 200, and an entity that exists with
+// "If-None-Match: *" is an invalid argument (400).
 func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
@@ -250,13 +273,10 @@ func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error
 			return err
 		}
 		createOnly := r.Header.Get("If-None-Match") == "*"
-		created := false
-		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
-			exists := k.Has(inv, name)
-			if exists && createOnly {
-				return errorf(http.StatusPreconditionFailed, "%s %q already exists (If-None-Match: *)", k, name)
+		v, warnings, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
+			if createOnly && k.Has(inv, name) {
+				return errorf(http.StatusBadRequest, "%s '%s' already exists", k, name)
 			}
-			created = !exists
 			before := k.Overlays(inv, name)
 			set.Put(inv)
 			return s.checkOverlays(k, inv, name, before)
@@ -264,11 +284,7 @@ func (s *Server) put(k site.Kind) func(http.ResponseWriter, *http.Request) error
 		if err != nil {
 			return err
 		}
-		code := http.StatusOK
-		if created {
-			code = http.StatusCreated
-		}
-		reply(w, code, res)
+		replyWrite(w, v, warnings)
 		return nil
 	}
 }
@@ -292,7 +308,7 @@ func (s *Server) patch(k site.Kind) func(http.ResponseWriter, *http.Request) err
 		if err := yaml.Unmarshal(raw, &patchDoc); err != nil || len(patchDoc.Content) == 0 || patchDoc.Content[0].Kind != yaml.MappingNode {
 			return errorf(http.StatusBadRequest, "request body: %q must be an object", k)
 		}
-		res, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
+		v, warnings, err := s.update(r, k, name, false, func(inv *inventory.Inventory) error {
 			if !k.Has(inv, name) {
 				return s.notFound(k, name)
 			}
@@ -314,7 +330,7 @@ func (s *Server) patch(k site.Kind) func(http.ResponseWriter, *http.Request) err
 		if err != nil {
 			return err
 		}
-		reply(w, http.StatusOK, res)
+		replyWrite(w, v, warnings)
 		return nil
 	}
 }
@@ -352,10 +368,12 @@ func mergePatch(dst, patch *yaml.Node) *yaml.Node {
 	return out
 }
 
+// remove deletes an entity and answers it as it was. One still in use
+// is an invalid argument (400), as in Warewulf.
 func (s *Server) remove(k site.Kind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("id")
-		res, err := s.update(r, k, name, true, func(inv *inventory.Inventory) error {
+		v, warnings, err := s.update(r, k, name, true, func(inv *inventory.Inventory) error {
 			if !k.Has(inv, name) {
 				return s.notFound(k, name)
 			}
@@ -367,19 +385,19 @@ func (s *Server) remove(k site.Kind) func(http.ResponseWriter, *http.Request) er
 			return errorf(http.StatusBadRequest, "%v", err)
 		}
 		if errors.As(err, &inUse) {
-			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k, name),
+			return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("%s '%s' is in use, nothing changed", k, name),
 				problems: []string{inUse.Error()}}
 		}
 		var ve *inventory.ValidationError
 		if errors.As(err, &ve) {
 			// Deleting a profile that is still listed somewhere.
-			return &httpError{code: http.StatusConflict, msg: fmt.Sprintf("%s %q is still used, nothing changed", k, name),
+			return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("%s '%s' is in use, nothing changed", k, name),
 				problems: problemStrings(ve)}
 		}
 		if err != nil {
 			return err
 		}
-		reply(w, http.StatusOK, res)
+		replyWrite(w, v, warnings)
 		return nil
 	}
 }

@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/wwboot/wwboot/internal/image"
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -11,13 +13,16 @@ import (
 	"github.com/wwboot/wwboot/internal/site"
 )
 
-// imageInfo is Warewulf's shape of an image, with the nodes that boot it.
+// imageInfo is Warewulf's shape of an image, with the nodes that boot it
+// and its architecture (ours).
 type imageInfo struct {
 	Kernels []string `json:"kernels"`
-	// Size is the size of the compressed (zstd, else gzip, else plain)
-	// boot archive in bytes; 0 when the image was never built.
+	// Size is the size in bytes of the uncompressed boot archive
+	// NAME.img, as Warewulf's; 0 when there is none (a build writes it
+	// only when asked to, as "wwctl image list -s" shows).
 	Size int64 `json:"size"`
-	// BuildTime is when the archive was last built, in unix seconds.
+	// BuildTime is when the archives were last built, in unix seconds;
+	// 0 when never.
 	BuildTime int64    `json:"buildtime"`
 	Writable  bool     `json:"writable"`
 	Nodes     []string `json:"nodes"`
@@ -36,9 +41,9 @@ func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, 
 		info.Kernels = append(info.Kernels, k.Path)
 	}
 	for _, b := range s.site.Images().Archives(name) {
-		// Archives lists .img, .img.gz, .img.zst: the last is the one
-		// nodes fetch by default.
-		info.Size = b.Size
+		if strings.HasSuffix(b.Path, ".img") {
+			info.Size = b.Size
+		}
 		info.BuildTime = max(info.BuildTime, b.ModTime.Unix())
 	}
 	info.Nodes = append(info.Nodes, site.ImageNodes(merged, name)...)
@@ -46,6 +51,21 @@ func (s *Server) imageInfo(merged []*inventory.Merged, name string) (imageInfo, 
 		info.Arch = a.Arch
 	}
 	return info, nil
+}
+
+// replyImage answers an image as GET /api/images/{name} does, which is
+// what Warewulf's image writes answer.
+func (s *Server) replyImage(w http.ResponseWriter, name string) error {
+	inv, err := s.site.Nodes().Load()
+	if err != nil {
+		return err
+	}
+	info, err := s.imageInfo(inv.MergeAll(), name)
+	if err != nil {
+		return err
+	}
+	reply(w, http.StatusOK, info)
+	return nil
 }
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
@@ -88,52 +108,18 @@ func (s *Server) imageAndInventory(r *http.Request) (string, *inventory.Inventor
 }
 
 func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
-	name, inv, err := s.imageAndInventory(r)
+	name, err := s.existingImage(r)
 	if err != nil {
 		return err
 	}
-	info, err := s.imageInfo(inv.MergeAll(), name)
-	if err != nil {
-		return err
-	}
-	reply(w, http.StatusOK, info)
-	return nil
-}
-
-// buildOutput is one archive an image build wrote or found up to date.
-type buildOutput struct {
-	Format string `json:"format"`
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
-
-// bootstrapOutput is a two-stage boot bootstrap the build made.
-type bootstrapOutput struct {
-	Kernel   string `json:"kernel"`
-	Path     string `json:"path"`
-	Size     int64  `json:"size"`
-	SHA256   string `json:"sha256"`
-	Modules  int    `json:"modules"`
-	Firmware int    `json:"firmware"`
-	// Programs are the programs copied in for the wwinit.d scripts.
-	Programs []string `json:"programs"`
-}
-
-type imageBuild struct {
-	Image      string            `json:"image"`
-	Skipped    bool              `json:"skipped"`
-	Files      int               `json:"files"`
-	Bytes      int64             `json:"bytes"`
-	Outputs    []buildOutput     `json:"outputs"`
-	Bootstraps []bootstrapOutput `json:"bootstraps"`
-	Warnings   []string          `json:"warnings"`
+	return s.replyImage(w, name)
 }
 
 // buildImage builds the image as "wwctl image build" does (the site's
 // build: the configured excludes and the image's own, then the
 // bootstraps of two-stage boot when the stage-one program is installed);
-// ?force rebuilds an unchanged tree. The request waits for the build.
+// ?force rebuilds an unchanged tree. The request waits for the build,
+// and answers the image; the build's warnings come in Warning headers.
 func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	name, err := s.existingImage(r)
 	if err != nil {
@@ -147,33 +133,77 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := imageBuild{Image: name, Skipped: res.Skipped, Files: res.Files, Bytes: res.Bytes, Outputs: []buildOutput{},
-		Bootstraps: []bootstrapOutput{}, Warnings: append([]string{}, res.Warnings...)}
-	for _, o := range res.Outputs {
-		out.Outputs = append(out.Outputs, buildOutput{Format: o.Format.String(), Path: o.Path, Size: o.Size, SHA256: o.SHA256})
-	}
-	for _, b := range res.Bootstraps {
-		out.Bootstraps = append(out.Bootstraps, bootstrapOutput{Kernel: b.Kernel, Path: b.Path, Size: b.Size, SHA256: b.SHA256,
-			Modules: len(b.Modules), Firmware: len(b.Firmware), Programs: append([]string{}, b.Programs...)})
-	}
-	reply(w, http.StatusOK, out)
-	return nil
+	warn(w, res.Warnings)
+	return s.replyImage(w, name)
 }
 
-// deleteImage removes an image that no node or profile names.
+// deleteImage removes an image that no node or profile names, and
+// answers it as it was.
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
-	name, err := s.existingImage(r)
+	name, inv, err := s.imageAndInventory(r)
+	if err != nil {
+		return err
+	}
+	info, err := s.imageInfo(inv.MergeAll(), name)
 	if err != nil {
 		return err
 	}
 	var inUse *site.InUseError
 	if err := s.site.DeleteImage(name); errors.As(err, &inUse) {
-		return errorf(http.StatusConflict, "%v", err)
+		return errorf(http.StatusBadRequest, "%v", err)
 	} else if err != nil {
 		return err
 	}
-	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": []string{}})
+	reply(w, http.StatusOK, info)
 	return nil
+}
+
+// renameRequest is the body of PATCH /api/images/{name}: Warewulf's.
+type renameRequest struct {
+	// Name is the image's new name; "" changes nothing.
+	Name string `json:"name"`
+}
+
+// updateImage renames an image, and the nodes and profiles that name it,
+// as "wwctl image rename" does; then, unless ?build=false, builds it
+// (Warewulf's default). It answers the image under its new name.
+func (s *Server) updateImage(w http.ResponseWriter, r *http.Request) error {
+	name, err := s.existingImage(r)
+	if err != nil {
+		return err
+	}
+	build := true
+	if r.URL.Query().Has("build") {
+		if build, err = boolQuery(r, "build"); err != nil {
+			return err
+		}
+	}
+	var req renameRequest
+	if err := decodeOptionalBody(r, &req); err != nil {
+		return err
+	}
+	if req.Name == "" || req.Name == name {
+		return s.replyImage(w, name)
+	}
+	if !naming.Image.Valid(req.Name) {
+		return errorf(http.StatusBadRequest, "image name %q is not valid (letters, digits, '-', '_', '.', ':')", req.Name)
+	}
+	if s.site.Images().Exists(req.Name) {
+		return errorf(http.StatusConflict, "image %q already exists", req.Name)
+	}
+	if err := s.site.RenameImage(r.Context(), name, req.Name); err != nil {
+		return err
+	}
+	ws := s.reload()
+	if build {
+		res, err := s.site.BuildImage(r.Context(), req.Name, site.BuildOptions{Force: true})
+		if err != nil {
+			return fmt.Errorf("image renamed to %s, but not built: %w", req.Name, err)
+		}
+		ws = append(ws, res.Warnings...)
+	}
+	warn(w, ws)
+	return s.replyImage(w, req.Name)
 }
 
 // importRequest is the body of an image import: Warewulf's fields.
@@ -186,19 +216,10 @@ type importRequest struct {
 	Password string `json:"password"`
 }
 
-// imageImport is what an import read.
-type imageImport struct {
-	Image    string   `json:"image"`
-	Source   string   `json:"source"`
-	Kind     string   `json:"kind"`
-	Digest   string   `json:"digest"`
-	Platform string   `json:"platform"`
-	Warnings []string `json:"warnings"`
-}
-
 // importImage imports an image as "wwctl image import" does (the site's
 // import: the "image import" limits, the download cache); ?force
-// replaces an image of that name. The request waits for the import.
+// replaces an image of that name. The request waits for the import, and
+// answers the image, as Warewulf's does.
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if !naming.Image.Valid(name) {
@@ -223,16 +244,12 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 		Replace: force, Username: req.User, Password: req.Password, NoHTTPS: req.NoHTTPS})
 	var le *oci.LimitError
 	if errors.As(err, &le) || errors.Is(err, oci.ErrUnsafe) {
-		return errorf(http.StatusUnprocessableEntity, "%v", err)
+		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	code := http.StatusCreated
-	if exists {
-		code = http.StatusOK
-	}
-	reply(w, code, imageImport{Image: name, Source: info.Source, Kind: info.Kind, Digest: info.Digest,
-		Platform: info.Platform, Warnings: []string{}})
-	return nil
+	s.log.Info("image imported through the API", "image", name, "source", info.Source, "kind", info.Kind,
+		"digest", info.Digest, "platform", info.Platform)
+	return s.replyImage(w, name)
 }

@@ -39,16 +39,14 @@ func addModules(t *testing.T, f *fixture) {
 }
 
 // An image built through the API gets its two-stage boot bootstrap, as
-// one built by "wwctl image build" does.
+// one built by "wwctl image build" does, and the answer is the image.
 func TestBuildImageMakesBootstrap(t *testing.T) {
 	tests := []struct {
 		name   string
 		stage1 bool
-		want   []any
 	}{
-		{name: "stage one installed", stage1: true, want: []any{map[string]any{
-			"kernel": "6.1.0-1-amd64", "modules": float64(2), "firmware": float64(1)}}},
-		{name: "no stage one", want: []any{}},
+		{name: "stage one installed", stage1: true},
+		{name: "no stage one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,31 +61,22 @@ func TestBuildImageMakesBootstrap(t *testing.T) {
 			if res.code != http.StatusOK {
 				t.Fatalf("build: %d %s", res.code, res.body)
 			}
-			v := res.json(t)
+			if diff := cmp.Diff(f.get("/api/images/rocky"), res.json(t)); diff != "" {
+				t.Errorf("answer is not the image (-image +answer):\n%s", diff)
+			}
 			archive := filepath.Join(f.cfg.Paths.Wwprovisiondir, "images", "rocky.bootstrap-6.1.0-1-amd64.img.gz")
 			_, err := os.Stat(archive)
 			if made := err == nil; made != tt.stage1 {
 				t.Fatalf("bootstrap archive made: %v, want %v (%v)", made, tt.stage1, err)
-			}
-			got := []any{}
-			bs, _ := pick(t, v, "bootstraps").([]any)
-			for _, b := range bs {
-				got = append(got, map[string]any{"kernel": pick(t, b, "kernel"),
-					"modules": pick(t, b, "modules"), "firmware": pick(t, b, "firmware")})
-				if p := pick(t, b, "path"); p != archive {
-					t.Errorf("bootstrap path %v, want %s", p, archive)
-				}
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("bootstraps (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
 // POST /api/images/{name}/import imports through the site's import, as
-// "wwctl image import" does: a new image is 201, an existing one needs
-// force, a hostile source is refused and changes nothing.
+// "wwctl image import" does: a new image is 200 (as in Warewulf), an
+// existing one needs force, a hostile source is refused and changes
+// nothing.
 func TestImportImage(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -97,14 +86,14 @@ func TestImportImage(t *testing.T) {
 		wantMsg  string
 		wantOS   string // the image's etc/os-release after, "" for none
 	}{
-		{name: "a new image", path: "/api/images/alma/import", body: `{"uri": "%s"}`, wantCode: http.StatusCreated,
+		{name: "a new image", path: "/api/images/alma/import", body: `{"uri": "%s"}`, wantCode: http.StatusOK,
 			wantOS: "ID=src\n"},
 		{name: "an existing image needs force", path: "/api/images/rocky/import", body: `{"uri": "%s"}`,
-			wantCode: http.StatusConflict, wantMsg: `image "rocky" already exists (force=true replaces it)`, wantOS: "ID=rocky\n"},
+			wantCode: http.StatusConflict, wantMsg: `already exists: image "rocky" already exists (force=true replaces it)`, wantOS: "ID=rocky\n"},
 		{name: "force replaces", path: "/api/images/rocky/import?force=true", body: `{"uri": "%s"}`, wantCode: http.StatusOK,
 			wantOS: "ID=src\n"},
 		{name: "a hostile source", path: "/api/images/rocky/import?force=true", body: `{"uri": "%e"}`,
-			wantCode: http.StatusUnprocessableEntity, wantMsg: `"../escape"`, wantOS: "ID=rocky\n"},
+			wantCode: http.StatusBadRequest, wantMsg: `"../escape"`, wantOS: "ID=rocky\n"},
 		{name: "no uri", path: "/api/images/alma/import", body: `{}`, wantCode: http.StatusBadRequest, wantMsg: `"uri"`},
 		{name: "unknown key", path: "/api/images/alma/import", body: `{"url": "%s"}`, wantCode: http.StatusBadRequest, wantMsg: `"url"`},
 		{name: "bad name", path: "/api/images/a..b%2Fc/import", body: `{"uri": "%s"}`, wantCode: http.StatusBadRequest,
@@ -135,7 +124,7 @@ func TestImportImage(t *testing.T) {
 			res := f.do("POST", tt.path, body)
 			msg := ""
 			if res.code >= 300 {
-				msg, _ = pick(t, res.json(t), "message").(string)
+				msg, _ = pick(t, res.json(t), "error").(string)
 			}
 			if res.code != tt.wantCode || !strings.Contains(msg, tt.wantMsg) {
 				t.Fatalf("answer %d %s, want %d with %q", res.code, res.body, tt.wantCode, tt.wantMsg)
@@ -148,8 +137,10 @@ func TestImportImage(t *testing.T) {
 			if err != nil || string(got) != tt.wantOS {
 				t.Errorf("%s's os-release %q (%v), want %q", name, got, err, tt.wantOS)
 			}
-			if res.code < 300 && pick(t, res.json(t), "kind") != "directory" {
-				t.Errorf("kind %v, want directory", pick(t, res.json(t), "kind"))
+			if res.code < 300 {
+				if diff := cmp.Diff(f.get("/api/images/"+name), res.json(t)); diff != "" {
+					t.Errorf("answer is not the image (-image +answer):\n%s", diff)
+				}
 			}
 		})
 	}

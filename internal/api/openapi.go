@@ -1,6 +1,7 @@
 package api
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,24 @@ import (
 func (s *Server) openAPIHandler(w http.ResponseWriter, r *http.Request) error {
 	reply(w, http.StatusOK, s.openAPI())
 	return nil
+}
+
+// docsPage stands where Warewulf serves its Swagger UI: swagger-ui's
+// scripts are not bundled (no third-party assets, and the server may be
+// offline), so the page links to the description, which any OpenAPI
+// viewer opens.
+func (s *Server) docsPage(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err := io.WriteString(w, `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>wwboot REST API</title></head>
+<body><h1>wwboot REST API</h1>
+<p>This server bundles no Swagger UI. The API's OpenAPI 3 description is
+<a href="/api/docs/openapi.json">/api/docs/openapi.json</a> (also at
+<a href="/api/openapi.json">/api/openapi.json</a>); open it in any OpenAPI viewer.</p>
+</body></html>
+`)
+	return err
 }
 
 // openAPI describes every route of the table the mux is built from, so
@@ -73,8 +92,8 @@ func operationID(rt route) string {
 
 func responses(rt route) map[string]any {
 	out := map[string]any{
-		"401": errorResponse("Missing or wrong credentials"),
-		"403": errorResponse("Client address not allowed, or TLS required"),
+		"401": textResponse("Missing or wrong credentials: Unauthorized"),
+		"403": textResponse("Client address not allowed, or TLS required: Forbidden"),
 	}
 	for _, c := range rt.codes {
 		switch {
@@ -82,14 +101,27 @@ func responses(rt route) map[string]any {
 			out[strconv.Itoa(c)] = jsonResponse(http.StatusText(c), rt.resp)
 		case c >= 500 && rt.resp == "BMCResult":
 			out[strconv.Itoa(c)] = jsonResponse("The BMC failed (504: it did not answer in time)", rt.resp)
-		case c == http.StatusInternalServerError && rt.resp == "BuildReport":
-			out["500"] = jsonResponse("Some images failed to build", rt.resp)
 		default:
 			out[strconv.Itoa(c)] = errorResponse(http.StatusText(c))
 		}
 	}
-	out["200"] = jsonResponse("OK", rt.resp)
+	ok := jsonResponse("OK", rt.resp)
+	if rt.mime != "" {
+		ok = map[string]any{"description": "OK", "content": map[string]any{rt.mime: map[string]any{"schema": ref(rt.resp)}}}
+	}
+	if rt.method != http.MethodGet {
+		ok["headers"] = map[string]any{"Warning": map[string]any{
+			"description": `One per warning (problems nodes.conf already had, a reload that failed): 199 wwctl "TEXT"`,
+			"schema":      typ("string")}}
+	}
+	out["200"] = ok
 	return out
+}
+
+// textResponse is a plain-text answer, as Warewulf's authentication
+// middleware gives.
+func textResponse(desc string) map[string]any {
+	return map[string]any{"description": desc, "content": map[string]any{"text/plain": map[string]any{"schema": typ("string")}}}
 }
 
 func jsonResponse(desc, schema string) map[string]any {
@@ -136,7 +168,10 @@ func entitySchemas() (profile, node map[string]any) {
 	props := fieldProps(inventory.ProfileFields())
 	props["kernel"] = object(fieldProps(inventory.KernelFields()))
 	props["ipmi"] = object(fieldProps(inventory.IPMIFields()))
-	props["network devices"] = mapOf(object(fieldProps(inventory.NetDevFields())))
+	netdev := fieldProps(inventory.NetDevFields())
+	netdev[onbootJSON] = netdev[onbootYAML] // Warewulf's JSON name
+	delete(netdev, onbootYAML)
+	props["network devices"] = mapOf(object(netdev))
 	disk := fieldProps(inventory.DiskFields())
 	disk["partitions"] = mapOf(object(fieldProps(inventory.PartitionFields())))
 	props["disks"] = mapOf(object(disk))
@@ -162,24 +197,30 @@ func schemas() map[string]any {
 	integer := typ("integer")
 	boolean := typ("boolean")
 	strList := arrayOf(str)
-	overlayFile := object(map[string]any{"overlay": str, "path": str, "contents": str, "perms": str,
+	overlayFile := object(map[string]any{"overlay": str, "path": str, "contents": str, "perms": integer,
 		"uid": integer, "gid": integer, "target": str})
 	overlayFile["properties"].(map[string]any)["rendered"] = arrayOf(ref("OverlayFile"))
 	return map[string]any{
-		"Error":   object(map[string]any{"message": str, "problems": strList}),
-		"OpenAPI": map[string]any{"type": "object", "description": "This document"},
+		"Error": object(map[string]any{"status": map[string]any{"type": "string", "description": "The canonical status, " +
+			"such as INVALID_ARGUMENT or NOT_FOUND; absent on an internal error"},
+			"error":    map[string]any{"type": "string", "description": `The message, after the status's description ("invalid argument: ...")`},
+			"problems": map[string]any{"type": "array", "items": str, "description": "Each problem of a refused write"}}),
+		"OpenAPI":  map[string]any{"type": "object", "description": "This document"},
+		"DocsPage": map[string]any{"type": "string", "description": "An HTML page"},
 		"Status": object(map[string]any{"nodes": mapOf(object(map[string]any{
 			"node name": str, "stage": str, "sent": str, "ipaddr": str, "last seen": integer, "bytes": integer}))}),
-		"Node":            node,
-		"Profile":         profile,
-		"NodeMap":         mapOf(ref("Node")),
-		"ProfileMap":      mapOf(ref("Profile")),
-		"NodeBody":        object(map[string]any{"node": ref("Node")}),
-		"ProfileBody":     object(map[string]any{"profile": ref("Profile")}),
-		"NodeWrite":       object(map[string]any{"node": ref("Node"), "warnings": strList}),
-		"ProfileWrite":    object(map[string]any{"profile": ref("Profile"), "warnings": strList}),
-		"FieldList":       arrayOf(object(map[string]any{"field": str, "source": str, "value": str, "set": boolean})),
-		"NodeOverlays":    object(map[string]any{"system overlay": strList, "runtime overlay": strList}),
+		"Node":         node,
+		"Profile":      profile,
+		"NodeMap":      mapOf(ref("Node")),
+		"ProfileMap":   mapOf(ref("Profile")),
+		"NodeBody":     object(map[string]any{"node": ref("Node")}),
+		"ProfileBody":  object(map[string]any{"profile": ref("Profile")}),
+		"FieldList":    arrayOf(object(map[string]any{"Field": str, "Source": str, "Value": str})),
+		"NodeOverlays": object(map[string]any{"system overlay": ref("OverlayState"), "runtime overlay": ref("OverlayState")}),
+		"OverlayState": object(map[string]any{"overlays": strList,
+			"mtime": map[string]any{"type": "string", "format": "date-time", "description": "When the image was built; absent when not"}}),
+		"NodeNames":       strList,
+		"NodeName":        str,
 		"BuildRequest":    object(map[string]any{"nodes": strList}),
 		"PowerRequest":    object(map[string]any{"action": str}),
 		"BootDevRequest":  object(map[string]any{"device": str, "persistent": boolean}),
@@ -187,26 +228,14 @@ func schemas() map[string]any {
 		"BMCResult": object(map[string]any{"node": str, "bmc": str, "power": str, "message": str,
 			"sensors": arrayOf(object(map[string]any{"name": str, "type": str, "reading": str, "unit": str, "status": str,
 				"thresholds": mapOf(str)}))}),
-		"BuildReport": object(map[string]any{"message": str, "built": integer, "unchanged": integer, "failed": integer,
-			"results": arrayOf(object(map[string]any{"node": str, "kind": str, "status": str, "bytes": integer, "error": str}))}),
 		"Image": object(map[string]any{"kernels": strList, "size": integer, "buildtime": integer, "writable": boolean,
 			"nodes": strList, "arch": str}),
-		"ImageMap": mapOf(ref("Image")),
-		"ImageBuild": object(map[string]any{"image": str, "skipped": boolean, "files": integer, "bytes": integer,
-			"outputs": arrayOf(object(map[string]any{"format": str, "path": str, "size": integer, "sha256": str})),
-			"bootstraps": arrayOf(object(map[string]any{"kernel": str, "path": str, "size": integer, "sha256": str,
-				"modules": integer, "firmware": integer, "programs": strList})),
-			"warnings": strList}),
+		"ImageMap":           mapOf(ref("Image")),
 		"ImageImportRequest": object(map[string]any{"uri": str, "nohttps": boolean, "user": str, "password": str}),
-		"ImageImport": object(map[string]any{"image": str, "source": str, "kind": str, "digest": str, "platform": str,
-			"warnings": strList}),
-		"Overlay":      object(map[string]any{"files": strList, "site": boolean, "origin": str}),
-		"OverlayMap":   mapOf(ref("Overlay")),
-		"OverlayFile":  overlayFile,
-		"OverlayWrite": object(map[string]any{"files": strList, "site": boolean, "origin": str, "warnings": strList}),
-		"OverlayFileWrite": object(map[string]any{"overlay": str, "path": str, "contents": str, "perms": str,
-			"uid": integer, "gid": integer, "warnings": strList}),
-		"FileBody": object(map[string]any{"content": str, "perms": str}),
-		"Deleted":  object(map[string]any{"deleted": str, "overlay": str, "warnings": strList}),
+		"ImageRenameRequest": object(map[string]any{"name": str}),
+		"Overlay":            object(map[string]any{"files": strList, "site": boolean, "origin": str}),
+		"OverlayMap":         mapOf(ref("Overlay")),
+		"OverlayFile":        overlayFile,
+		"FileBody":           object(map[string]any{"content": str, "perms": str}),
 	}
 }

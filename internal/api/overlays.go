@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -14,8 +14,9 @@ import (
 	"github.com/wwboot/wwboot/internal/site"
 )
 
-// overlayInfo is Warewulf's shape of an overlay: its paths and whether
-// it is a site overlay, and where it comes from.
+// overlayInfo is Warewulf's shape of an overlay: its files (not its
+// directories) and whether it is a site overlay, and where it comes from
+// (ours).
 type overlayInfo struct {
 	Files  []string `json:"files"`
 	Site   bool     `json:"site"`
@@ -25,11 +26,9 @@ type overlayInfo struct {
 func describeOverlay(o *overlay.Overlay) overlayInfo {
 	info := overlayInfo{Files: []string{}, Site: o.Origin == overlay.OriginSite, Origin: string(o.Origin)}
 	for _, f := range o.Files {
-		p := "/" + f.Path
-		if f.Kind == overlay.KindDir {
-			p += "/"
+		if f.Kind != overlay.KindDir {
+			info.Files = append(info.Files, "/"+f.Path)
 		}
-		info.Files = append(info.Files, p)
 	}
 	return info
 }
@@ -51,22 +50,6 @@ func (s *Server) listOverlays(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// overlayWrite answers an overlay write: the overlay, and what the
-// administrator should know (the daemon did not reload).
-type overlayWrite struct {
-	overlayInfo
-	Warnings []string `json:"warnings"`
-}
-
-// fileWrite answers an overlay file write.
-type fileWrite struct {
-	overlayFile
-	Warnings []string `json:"warnings"`
-}
-
-// warnings is never null in an answer.
-func warnings(ws []string) []string { return append([]string{}, ws...) }
-
 // existingOverlay answers 404 for an overlay that does not exist.
 func (s *Server) existingOverlay(r *http.Request) (string, error) {
 	name := r.PathValue("name")
@@ -81,22 +64,31 @@ func (s *Server) getOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.replyOverlay(w, name, nil)
+}
+
+// replyOverlay answers an overlay as GET /api/overlays/{name} does,
+// which is what Warewulf's overlay writes answer, with the warnings in
+// Warning headers.
+func (s *Server) replyOverlay(w http.ResponseWriter, name string, warnings []string) error {
 	o, err := s.site.Overlays().Get(name)
 	if err != nil {
 		return err
 	}
+	warn(w, warnings)
 	reply(w, http.StatusOK, describeOverlay(o))
 	return nil
 }
 
-// overlayFile is Warewulf's shape of one overlay file; Target is set for
-// a symbolic link. Rendered, when the file was rendered for a node, holds
-// every file the template made (a template may make several, or none).
+// overlayFile is Warewulf's shape of one overlay file: Path is the path
+// asked for, Perms the permission bits as a number, Contents the file's
+// text or what it renders to. Target (a symbolic link's) and Rendered
+// (each file a template made, rendered for a node) are ours.
 type overlayFile struct {
 	Overlay  string        `json:"overlay"`
 	Path     string        `json:"path"`
 	Contents string        `json:"contents"`
-	Perms    string        `json:"perms"`
+	Perms    fs.FileMode   `json:"perms"`
 	UID      int           `json:"uid"`
 	GID      int           `json:"gid"`
 	Target   string        `json:"target,omitempty"`
@@ -110,38 +102,39 @@ func (s *Server) overlayFileArgs(r *http.Request) (name, file string, err error)
 	}
 	file = r.URL.Query().Get("path")
 	if file == "" {
-		return "", "", errorf(http.StatusBadRequest, "query parameter path is required (a file of the overlay, such as /etc/hosts.ww)")
+		return "", "", errorf(http.StatusBadRequest, "must specify a path (a file of the overlay, such as etc/hosts.ww)")
 	}
 	return name, file, nil
 }
 
-func newOverlayFile(overlay, path string, data []byte, mode fs.FileMode, uid, gid int, target string) overlayFile {
-	return overlayFile{Overlay: overlay, Path: "/" + strings.TrimPrefix(path, "/"), Contents: string(data),
-		Perms: fmt.Sprintf("%04o", mode.Perm()), UID: uid, GID: gid, Target: target}
-}
-
 // getOverlayFile answers a file's source, or with ?render=NODE what it
-// renders to for that node (a name that is not a node renders for the
-// server, as "wwctl overlay show --render" does).
+// renders to for that node in contents (a name that is not a node
+// renders for the server, as "wwctl overlay show --render" does).
 func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	name, p, err := s.overlayFileArgs(r)
 	if err != nil {
 		return err
 	}
-	rel := strings.TrimPrefix(p, "/")
+	o, err := s.site.Overlays().Get(name)
+	if err != nil {
+		return err
+	}
+	rel := strings.Trim(p, "/")
+	var src *overlay.SourceFile
+	for _, f := range o.Files {
+		if f.Path == rel && f.Kind != overlay.KindDir {
+			src = f
+		}
+	}
+	if src == nil {
+		return errorf(http.StatusNotFound, "overlay %q has no file %s", name, p)
+	}
+	out := overlayFile{Overlay: name, Path: p, Contents: string(src.Data), Perms: src.Mode.Perm(), UID: src.UID, GID: src.GID,
+		Target: src.Target}
 	node := r.URL.Query().Get("render")
 	if node == "" {
-		o, err := s.site.Overlays().Get(name)
-		if err != nil {
-			return err
-		}
-		for _, f := range o.Files {
-			if f.Path == rel {
-				reply(w, http.StatusOK, newOverlayFile(name, f.Path, f.Data, f.Mode, f.UID, f.GID, f.Target))
-				return nil
-			}
-		}
-		return errorf(http.StatusNotFound, "overlay %q has no file %s", name, p)
+		reply(w, http.StatusOK, out)
+		return nil
 	}
 	snap, err := s.snapshot()
 	if err != nil {
@@ -154,18 +147,52 @@ func (s *Server) getOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	target, host := snap.RenderTarget(node)
 	entries, err := rd.RenderFile(target, host, name, p)
 	if err != nil {
-		return errorf(http.StatusUnprocessableEntity, "render %s of overlay %q for %s: %v", p, name, node, err)
+		return errorf(http.StatusBadRequest, "render %s of overlay %q for %s: %v", p, name, node, err)
 	}
-	out := overlayFile{Overlay: name, Path: "/" + rel, Rendered: []overlayFile{}}
+	out.Target, out.Rendered = "", []overlayFile{}
 	for _, e := range entries {
-		out.Rendered = append(out.Rendered, newOverlayFile(name, e.Path, e.Data, e.Mode, e.UID, e.GID, e.Target))
+		out.Rendered = append(out.Rendered, overlayFile{Overlay: name, Path: "/" + e.Path, Contents: string(e.Data),
+			Perms: e.Mode.Perm(), UID: e.UID, GID: e.GID, Target: e.Target})
 	}
-	if len(entries) == 1 {
-		one := out.Rendered[0]
-		out.Path, out.Contents, out.Perms, out.UID, out.GID, out.Target = one.Path, one.Contents, one.Perms, one.UID, one.GID, one.Target
-	}
+	out.Contents = renderedContents(rel, entries)
 	reply(w, http.StatusOK, out)
 	return nil
+}
+
+// renderedContents is what a template rendered to, in the text
+// Warewulf's API gives: the output as it is when the template wrote
+// only its own file; "Symlink: TARGET" for a link; each file it made
+// under a "Filename: NAME" line when it named files; "Aborted" when it
+// made nothing.
+func renderedContents(template string, entries []*overlay.Entry) string {
+	own := strings.TrimSuffix(template, ".ww")
+	one := func(e *overlay.Entry) string {
+		if e.Kind == overlay.KindSymlink {
+			return "Symlink: " + e.Target + "\n"
+		}
+		return string(e.Data)
+	}
+	switch {
+	case len(entries) == 0:
+		return "Aborted\n"
+	case len(entries) == 1 && entries[0].Path == own:
+		return one(entries[0])
+	}
+	dir := path.Dir(template)
+	var b strings.Builder
+	for _, e := range entries {
+		// Named as the template named it: relative to its directory.
+		name := e.Path
+		if dir != "." {
+			if rel, ok := strings.CutPrefix(e.Path, dir+"/"); ok {
+				name = rel
+			} else {
+				name = "/" + e.Path
+			}
+		}
+		b.WriteString("Filename: " + name + "\n" + one(e))
+	}
+	return b.String()
 }
 
 // createOverlay makes an empty site overlay; 409 when one of that name
@@ -176,30 +203,26 @@ func (s *Server) createOverlay(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "overlay name %q is not valid (letters, digits, '-', '.', '_', ':')", name)
 	}
 	if _, _, ok := s.site.Overlays().Locate(name); ok {
-		return errorf(http.StatusConflict, "overlay %q already exists", name)
+		return errorf(http.StatusConflict, "%s overlay already exists", name)
 	}
 	if err := s.site.Overlays().Create(name); err != nil {
 		return err
 	}
-	o, err := s.site.Overlays().Get(name)
-	if err != nil {
-		return err
-	}
-	reply(w, http.StatusCreated, overlayWrite{describeOverlay(o), warnings(s.reload())})
-	return nil
+	return s.replyOverlay(w, name, s.reload())
 }
 
 // fileBody is the request body of an overlay file write.
 type fileBody struct {
 	Content string `json:"content"`
-	// Perms is an octal mode such as "0644"; "" keeps an existing
-	// file's mode, or gives a new one 0644.
+	// Perms (ours) is an octal mode such as "0644"; "" keeps an
+	// existing file's mode, or gives a new one 0644.
 	Perms string `json:"perms,omitempty"`
 }
 
 // putOverlayFile writes a file into an overlay (a shipped overlay is
 // copied to the site directory first), making missing directories. A
-// template must parse. "If-None-Match: *" only creates.
+// template must parse. "If-None-Match: *" only creates. It answers the
+// overlay, as Warewulf's does.
 func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	name, p, err := s.overlayFileArgs(r)
 	if err != nil {
@@ -217,28 +240,23 @@ func (s *Server) putOverlayFile(w http.ResponseWriter, r *http.Request) error {
 		}
 		mode = fs.FileMode(m)
 	}
-	created, mode, err := s.site.WriteOverlayFile(site.OverlayFile{Overlay: name, Path: p, Content: []byte(body.Content),
+	_, _, err = s.site.WriteOverlayFile(site.OverlayFile{Overlay: name, Path: p, Content: []byte(body.Content),
 		Mode: mode, CreateOnly: r.Header.Get("If-None-Match") == "*"})
 	switch {
-	case errors.Is(err, site.ErrBadTemplate), errors.Is(err, site.ErrBadPath):
+	case errors.Is(err, site.ErrBadTemplate), errors.Is(err, site.ErrBadPath), errors.Is(err, site.ErrFileExists):
 		return errorf(http.StatusBadRequest, "%v", err)
-	case errors.Is(err, site.ErrFileExists):
-		return errorf(http.StatusPreconditionFailed, "%v (If-None-Match: *)", err)
 	case errors.Is(err, site.ErrNotRegular):
 		return errorf(http.StatusConflict, "%v", err)
 	case err != nil:
 		return err
 	}
-	ws := s.reload()
-	code := http.StatusOK
-	if created {
-		code = http.StatusCreated
-	}
-	reply(w, code, fileWrite{newOverlayFile(name, p, []byte(body.Content), mode, os.Getuid(), os.Getgid(), ""), warnings(ws)})
-	return nil
+	return s.replyOverlay(w, name, s.reload())
 }
 
-// deleteOverlay removes a site overlay; one with files only with ?force.
+// deleteOverlay removes a site overlay. As in Warewulf, a shipped one,
+// or one a node or profile names (unless ?force), is an invalid
+// argument; one with files needs ?force too. It answers what remains of
+// the name (a shipped overlay the site one shadowed, or no files).
 func (s *Server) deleteOverlay(w http.ResponseWriter, r *http.Request) error {
 	name, err := s.existingOverlay(r)
 	if err != nil {
@@ -248,15 +266,34 @@ func (s *Server) deleteOverlay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.site.Overlays().Delete(name, force); err != nil {
-		return errorf(http.StatusConflict, "%v", err)
+	if origin, _, _ := s.site.Overlays().Locate(name); origin != overlay.OriginSite {
+		return errorf(http.StatusBadRequest, "%s overlay: %s", origin, name)
 	}
-	reply(w, http.StatusOK, map[string]any{"deleted": name, "warnings": warnings(s.reload())})
+	if !force {
+		inv, err := s.site.Nodes().Load()
+		if err != nil {
+			return err
+		}
+		if err := site.CheckOverlayUnused(inv, name); err != nil {
+			return errorf(http.StatusBadRequest, "%v", err)
+		}
+	}
+	if err := s.site.Overlays().Delete(name, force); err != nil {
+		return &httpError{code: http.StatusConflict, status: "ABORTED", msg: err.Error()}
+	}
+	ws := s.reload()
+	out := overlayInfo{Files: []string{}, Site: true, Origin: string(overlay.OriginSite)}
+	if o, err := s.site.Overlays().Get(name); err == nil {
+		out.Files = describeOverlay(o).Files
+	}
+	warn(w, ws)
+	reply(w, http.StatusOK, out)
 	return nil
 }
 
 // deleteOverlayFile removes a file, or with ?force a directory and what
-// it holds; ?cleanup also removes directories left empty.
+// it holds; ?cleanup also removes directories left empty. It answers the
+// overlay.
 func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error {
 	name, p, err := s.overlayFileArgs(r)
 	if err != nil {
@@ -284,10 +321,10 @@ func (s *Server) deleteOverlayFile(w http.ResponseWriter, r *http.Request) error
 	if err := s.site.Overlays().DeleteFile(name, p, force, cleanup); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return errorf(http.StatusConflict, "%v (a directory that is not empty needs force=true)", err)
+			return &httpError{code: http.StatusConflict, status: "ABORTED",
+				msg: fmt.Sprintf("%v (a directory that is not empty needs force=true)", err)}
 		}
 		return err
 	}
-	reply(w, http.StatusOK, map[string]any{"overlay": name, "deleted": "/" + strings.Trim(p, "/"), "warnings": warnings(s.reload())})
-	return nil
+	return s.replyOverlay(w, name, s.reload())
 }

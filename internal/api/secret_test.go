@@ -11,8 +11,13 @@ import (
 func TestBMCPasswordMasked(t *testing.T) {
 	const secret = "calvin-0xBMC"
 	f := newFixture(t, enabled)
-	if res := f.do("PATCH", "/api/nodes/n1", `{"node": {"ipmi": {"username": "root", "password": "`+secret+`"}}}`); res.code != 200 {
+	res := f.do("PATCH", "/api/nodes/n1", `{"node": {"ipmi": {"username": "root", "password": "`+secret+`"}}}`)
+	if res.code != 200 {
 		t.Fatalf("PATCH: %d %s", res.code, res.body)
+	}
+	// A write answers the entity with the mask too.
+	if strings.Contains(string(res.body), secret) || !strings.Contains(string(res.body), `"********"`) {
+		t.Errorf("PATCH answer shows the password:\n%s", res.body)
 	}
 	if res := f.do("PATCH", "/api/profiles/gpu", `{"profile": {"ipmi": {"password": "`+secret+`"}}}`); res.code != 200 {
 		t.Fatalf("PATCH: %d %s", res.code, res.body)

@@ -228,6 +228,22 @@ func (b *Builder) manifest(node string, k ImageKind) *manifest {
 	return m
 }
 
+// BuiltAt returns when node's image of kind k was last written: the
+// modification time of the pack that holds it. A pack holds both kinds,
+// so a build of either kind moves it. ok is false when no image of that
+// kind was built.
+func (b *Builder) BuiltAt(node string, k ImageKind) (t time.Time, ok bool) {
+	if b.manifest(node, k) == nil {
+		return time.Time{}, false
+	}
+	for _, p := range []string{packPath(b.Dir, node), legacyPackPath(b.Dir, node, k)} {
+		if st, err := os.Stat(p); err == nil {
+			return st.ModTime(), true
+		}
+	}
+	return time.Time{}, false
+}
+
 // manifestAt is the manifest of kind k in the pack at path (a pack of
 // the layout before read as an image of kind old), through the Builder's
 // cache: a stat instead of a read and a parse when the file is the one

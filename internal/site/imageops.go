@@ -3,6 +3,7 @@ package site
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/inventory"
@@ -94,6 +95,33 @@ func (s *Site) RenameImage(ctx context.Context, from, to string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("image renamed, but nodes.conf still names %s: %w", from, err)
+	}
+	return nil
+}
+
+// OverlayNamedBy returns the nodes and profiles whose own system or
+// runtime overlay list names overlay name ("~name", which drops it, is
+// not a use).
+func OverlayNamedBy(inv *inventory.Inventory, name string) []string {
+	var users []string
+	for _, n := range inv.NodeNames() {
+		if e := inv.Nodes[n]; slices.Contains(e.SystemOverlay, name) || slices.Contains(e.RuntimeOverlay, name) {
+			users = append(users, "node "+n)
+		}
+	}
+	for _, n := range inv.ProfileNames() {
+		if e := inv.Profiles[n]; slices.Contains(e.SystemOverlay, name) || slices.Contains(e.RuntimeOverlay, name) {
+			users = append(users, "profile "+n)
+		}
+	}
+	return users
+}
+
+// CheckOverlayUnused refuses an overlay that a node or profile of inv
+// names (an *InUseError), as Warewulf refuses to delete one.
+func CheckOverlayUnused(inv *inventory.Inventory, name string) error {
+	if users := OverlayNamedBy(inv, name); len(users) > 0 {
+		return &InUseError{What: "overlay", Name: name, Users: users}
 	}
 	return nil
 }
