@@ -136,7 +136,8 @@ func Variables(src []byte) ([]Var, []string, error) {
 func builtinFuncs() map[string]any {
 	m := map[string]any{}
 	for _, n := range []string{"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne"} {
-		m[n] = nil
+		// Not nil: the parser takes a nil entry for an unknown function.
+		m[n] = true
 	}
 	return m
 }

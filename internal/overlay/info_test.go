@@ -26,6 +26,12 @@ func TestVariables(t *testing.T) {
 				{Name: ".NetDevs", Type: "map[string]*node.NetDev"}, {Name: ".Tags.rack", Type: "string"}},
 		},
 		{
+			name: "text/template's functions (eq, len, index, ...) parse",
+			text: `{{if eq .Id "n1"}}{{index .Tags "a"}}{{len .Kernel.Args}}{{end}}`,
+			want: []Var{{Name: ".Id", Type: "string"}, {Name: ".Kernel.Args", Type: "[]string", Option: "--kernelargs", Help: `Kernel arguments, comma separated; quote one that holds a comma: '"console=ttyS0,115200"'`},
+				{Name: ".Tags", Type: "map[string]string", Help: "Node tags"}},
+		},
+		{
 			name: "wwdoc comments by key, the last of a key winning; variable help from comments",
 			text: "{{/* wwdoc2: second */}}{{/* wwdoc1: first */}}{{- /*wwdoc:zero  */ -}}{{/* wwdoc: top */}}" +
 				"{{/* .Id: the node */}}{{/* .Tags.env: where it runs */}}{{.Id}}{{.Tags.env}}{{/* not doc */}}",
