@@ -19,6 +19,10 @@ type table struct {
 	// underline adds Warewulf's row of dashes under the header, as long
 	// as each header cell, so that "tail -n +3" gives the first row.
 	underline bool
+	// padded keeps the spaces that pad the cells before an empty last
+	// one, as Warewulf's overlay info prints its rows (its other tables
+	// print "--" for an empty cell).
+	padded bool
 }
 
 func newTable(header ...string) *table { return &table{header: header} }
@@ -53,7 +57,11 @@ func (t *table) write(w io.Writer) error {
 			b.WriteString(c)
 			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
 		}
-		bw.WriteString(strings.TrimRight(b.String(), " "))
+		if t.padded {
+			bw.WriteString(b.String())
+		} else {
+			bw.WriteString(strings.TrimRight(b.String(), " "))
+		}
 		bw.WriteByte('\n')
 	}
 	line(t.header)

@@ -434,9 +434,10 @@ func (a *app) overlayInfo() *cobra.Command {
 		Aliases: []string{"variables", "vars"},
 		Short:   "List the template data a template uses",
 		Long: `List what a template documents of itself (its {{/* wwdoc: ... */}} comments,
-by key: wwdoc, wwdoc1, ...) and the template data it uses: each variable's
-node or profile option, type and help (the template's own
-{{/* .Variable: help */}} comment, else the option's help).`,
+by key: wwdoc, wwdoc1, ...) and the template data it uses: each variable as
+written (.Id, $.Id, or $dev.Ipaddr in a range over .NetDevs), its node or
+profile option, type and help (the template's own {{/* .Variable: help */}}
+comment, else the option's help).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := a.site.Overlays().Get(args[0])
@@ -460,7 +461,8 @@ node or profile option, type and help (the template's own
 				if len(docs) > 0 {
 					fmt.Fprintln(a.out())
 				}
-				t := newTable("VARIABLE", "OPTION", "TYPE", "HELP")
+				t := newListTable("VARIABLE", "OPTION", "TYPE", "HELP")
+				t.padded = true
 				for _, v := range vars {
 					t.add(v.Name, v.Option, v.Type, v.Help)
 				}

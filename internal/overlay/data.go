@@ -91,13 +91,14 @@ type KernelConf struct {
 	Args    []string
 }
 
-// IpmiConf is the node's BMC.
+// IpmiConf is the node's BMC. A field's type tag is the type "wwctl overlay
+// info" shows for it, as Warewulf's tags give it.
 type IpmiConf struct {
 	UserName   string
 	Password   string
-	Ipaddr     net.IP
-	Gateway    net.IP
-	Netmask    net.IP
+	Ipaddr     net.IP `type:"IP"`
+	Gateway    net.IP `type:"IP"`
+	Netmask    net.IP `type:"IP"`
 	Port       string
 	Interface  string
 	EscapeChar string
@@ -106,21 +107,21 @@ type IpmiConf struct {
 	Tags       map[string]string
 }
 
-// NetDev is a network device.
+// NetDev is a network device (type tags: see IpmiConf).
 type NetDev struct {
 	primary bool
 
 	Type       string
 	OnBoot     WWbool
 	Device     string
-	Hwaddr     string
-	Ipaddr     net.IP
-	Netmask    net.IP
-	Gateway    net.IP
-	Ipaddr6    net.IP
-	PrefixLen6 string
-	Gateway6   net.IP
-	MTU        string
+	Hwaddr     string `type:"MAC"`
+	Ipaddr     net.IP `type:"IP"`
+	Netmask    net.IP `type:"IP"`
+	Gateway    net.IP `type:"IP"`
+	Ipaddr6    net.IP `type:"IP"`
+	PrefixLen6 string `type:"uint"`
+	Gateway6   net.IP `type:"IP"`
+	MTU        string `type:"uint"`
 	Tags       map[string]string
 }
 
@@ -131,12 +132,12 @@ type Disk struct {
 	Partitions map[string]*Partition
 }
 
-// Partition is a partition of a Disk.
+// Partition is a partition of a Disk (type tags: see IpmiConf).
 type Partition struct {
 	id                  string
-	Number              string
-	SizeMiB             string
-	StartMiB            string
+	Number              string `type:"uint"`
+	SizeMiB             string `type:"uint"`
+	StartMiB            string `type:"uint"`
 	TypeGuid            string
 	Guid                string
 	WipePartitionEntryP *bool

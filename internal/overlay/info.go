@@ -3,6 +3,7 @@ package overlay
 import (
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -29,12 +30,13 @@ type Var struct {
 // keys holding "wwdoc" document the template, others a variable.
 var commentDoc = regexp.MustCompile(`{{-?\s*/\*\s*(.*?):\s*(.*?)\s*\*/\s*-?}}`)
 
-// Variables lists the top-level template data a template reads, with
-// their types, flags and help, and the lines of its "wwdoc" comments
-// ({{/* wwdoc: ... */}}, {{/* wwdoc2: ... */}}, in the order of their
-// keys, the last of a key winning), for "wwctl overlay info" as Warewulf
-// shows it. Variables of unknown type are left out, except tags and
-// those a comment documents.
+// Variables lists the template data a template reads, with their types,
+// flags and help, and the lines of its "wwdoc" comments ({{/* wwdoc: ... */}},
+// {{/* wwdoc2: ... */}}, in the order of their keys, the last of a key
+// winning), for "wwctl overlay info" as Warewulf 4.7 shows them. Names are
+// as written: ".Id", "$.Id", and inside a range over .NetDevs ".Device",
+// or "$netdev.Device" for its variable. A name whose type is not known is
+// left out, as is a plain variable ($netdev) that no comment documents.
 func Variables(src []byte) ([]Var, []string, error) {
 	trees := map[string]*parse.Tree{}
 	tr := parse.New("t")
@@ -42,94 +44,304 @@ func Variables(src []byte) ([]Var, []string, error) {
 	if _, err := tr.Parse(string(src), "", "", trees, FuncNames(), builtinFuncs()); err != nil {
 		return nil, nil, err
 	}
-	seen := map[string]bool{}
-	var docs []string
-	var walk func(n parse.Node, top bool)
-	add := func(ident []string) { seen["."+strings.Join(ident, ".")] = true }
-	walkArgs := func(p *parse.PipeNode, top bool) {
-		if p == nil {
-			return
-		}
-		for _, c := range p.Cmds {
-			for _, a := range c.Args {
-				switch a := a.(type) {
-				case *parse.FieldNode:
-					if top {
-						add(a.Ident)
-					}
-				case *parse.VariableNode:
-					if a.Ident[0] == "$" && len(a.Ident) > 1 {
-						add(a.Ident[1:])
-					}
-				}
-			}
-		}
-	}
-	walk = func(n parse.Node, top bool) {
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c, top)
-			}
-		case *parse.ActionNode:
-			walkArgs(n.Pipe, top)
-		case *parse.IfNode:
-			walkArgs(n.Pipe, top)
-			walk(n.List, top)
-			walk(n.ElseList, top)
-		case *parse.RangeNode:
-			walkArgs(n.Pipe, top)
-			walk(n.List, false)
-			walk(n.ElseList, top)
-		case *parse.WithNode:
-			walkArgs(n.Pipe, top)
-			walk(n.List, false)
-			walk(n.ElseList, top)
-		}
-	}
+	data := reflect.TypeOf(Data{})
+	s := &varScan{vars: map[string]reflect.Type{"$": data}, found: map[string]*fieldRef{}}
+	// The template first, then those it defines (which Warewulf does not
+	// look at), each with the data as dot.
 	names := make([]string, 0, len(trees))
 	for name := range trees {
-		names = append(names, name)
+		if name != "t" {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		walk(trees[name].Root, true)
+	for _, name := range append([]string{"t"}, names...) {
+		if t := trees[name]; t != nil {
+			s.walk(t.Root, data)
+		}
 	}
 	comments := map[string]string{}
 	for _, m := range commentDoc.FindAllStringSubmatch(string(src), -1) {
 		comments[m[1]] = m[2]
 	}
-	keys := make([]string, 0, len(comments))
-	for k := range comments {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	var docs []string
+	for _, k := range sortedKeys(comments) {
 		if strings.Contains(k, "wwdoc") {
 			docs = append(docs, comments[k])
 		}
 	}
 	var vars []Var
-	for name := range seen {
+	for _, name := range sortedKeys(s.found) {
+		ref := s.found[name]
 		v := Var{Name: name}
-		var parent, field string
-		v.Type, parent, field = typeOf(name)
-		if d, ok := fieldDocs()[parent][strings.ToLower(strings.TrimSuffix(field, "P"))]; ok && !strings.Contains(name, "Tags.") {
-			v.Option, v.Help = d[0], d[1]
+		if ref.typ != nil {
+			v.Type = ref.tag.Get("type")
+			if v.Type == "" {
+				v.Type = warewulfTypes.Replace(ref.typ.String())
+			}
+			if d, ok := fieldDocs()[ref.owner][strings.ToLower(strings.TrimSuffix(ref.field, "P"))]; ok && ref.field != "" {
+				v.Option, v.Help = d[0], d[1]
+			}
 		}
-		if h, ok := comments[name]; ok {
+		h, documented := comments[name]
+		if documented {
 			v.Help = h
 		}
-		if v.Type == "" && v.Help == "" && !strings.Contains(name, "Tags") {
+		// As Warewulf: a plain variable only when documented, or (its
+		// special case for tags) named like one.
+		if ref.typ == nil && !documented && !strings.Contains(name, "Tags") {
 			continue
 		}
 		vars = append(vars, v)
 	}
-	sort.Slice(vars, func(i, j int) bool { return vars[i].Name < vars[j].Name })
 	return vars, docs, nil
+}
+
+// warewulfTypes names the template data's types as Warewulf's are named.
+var warewulfTypes = strings.NewReplacer(
+	"overlay.WWbool", "wwtype.WWbool",
+	"overlay.DhcpConf", "config.DHCPConf",
+	"overlay.NfsConf", "config.NFSConf",
+	"overlay.NfsExport", "config.NFSExportConf",
+	"overlay.SshConf", "config.SSHConf",
+	"overlay.WarewulfConf", "config.WarewulfConf",
+	"overlay.WwclientConf", "config.WWClientConf",
+	"overlay.TftpConf", "config.TFTPConf",
+	"overlay.PathsConf", "config.BuildConfig",
+	"overlay.", "node.",
+	"net.IP", "IP",
+	// The only interface in the data: a value of .Resources.
+	"interface {}", "node.Resource",
+)
+
+// varScan walks a template's parse tree as Warewulf's overlay info does,
+// typing what each name refers to.
+type varScan struct {
+	// vars are the template variables of known type: "$" (the data),
+	// and those declared from a field, another variable or a range.
+	vars map[string]reflect.Type
+	// found is each name used, as written.
+	found map[string]*fieldRef
+}
+
+// fieldRef is what a name refers to: a field, a method's result or a map
+// value (owner and field empty), or with a nil typ a plain variable.
+type fieldRef struct {
+	typ          reflect.Type
+	owner, field string // the struct declaring the field, and the field's (or method's) name
+	tag          reflect.StructTag
+}
+
+// walk records the names n uses, dot being of type dot (nil: unknown).
+func (s *varScan) walk(n parse.Node, dot reflect.Type) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			s.walk(c, dot)
+		}
+	case *parse.ActionNode:
+		s.declare(n.Pipe, s.assigned(n.Pipe, dot))
+		s.walk(n.Pipe, dot)
+	case *parse.IfNode:
+		s.walk(n.Pipe, dot)
+		s.walk(n.List, dot)
+		s.walk(n.ElseList, dot)
+	case *parse.WithNode:
+		// Dot inside is the value of the pipeline (Warewulf types it as
+		// outside, and so lists .Ipaddr in {{with .Ipmi}} as the
+		// server's).
+		s.walk(n.Pipe, dot)
+		inner := s.assigned(n.Pipe, dot)
+		s.declare(n.Pipe, inner)
+		s.walk(n.List, inner)
+		s.walk(n.ElseList, dot)
+	case *parse.RangeNode:
+		s.walk(n.Pipe, dot)
+		// As Warewulf: the body only when the type ranged over is known.
+		if t := s.ranged(n.Pipe, dot); t != nil {
+			key, elem := reflect.TypeOf(0), t
+			if t.Kind() == reflect.Map {
+				key = t.Key()
+			}
+			if elem.Kind() == reflect.Slice || elem.Kind() == reflect.Array {
+				elem = elem.Elem()
+			}
+			if elem.Kind() == reflect.Map {
+				elem = elem.Elem()
+			}
+			for elem.Kind() == reflect.Pointer {
+				elem = elem.Elem()
+			}
+			switch d := n.Pipe.Decl; len(d) {
+			case 1:
+				s.vars[d[0].Ident[0]] = elem
+			case 2:
+				s.vars[d[0].Ident[0]], s.vars[d[1].Ident[0]] = key, elem
+			}
+			s.walk(n.List, elem)
+		}
+		s.walk(n.ElseList, dot)
+	case *parse.TemplateNode:
+		s.walk(n.Pipe, dot)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			for _, a := range c.Args {
+				s.walk(a, dot)
+			}
+		}
+	case *parse.FieldNode:
+		if ref := resolveP(dot, n.Ident); ref != nil {
+			s.found[n.String()] = ref
+		}
+	case *parse.VariableNode:
+		t, ok := s.vars[n.Ident[0]]
+		if !ok {
+			return
+		}
+		if len(n.Ident) == 1 {
+			if s.found[n.String()] == nil {
+				s.found[n.String()] = &fieldRef{}
+			}
+			return
+		}
+		name, idents := n.String(), n.Ident[1:]
+		ref := resolve(t, idents)
+		// A method of a field's value ($netdev.OnBoot.BoolDefaultTrue)
+		// names the field.
+		if ref == nil && len(idents) > 1 {
+			if ref = resolve(t, idents[:len(idents)-1]); ref != nil {
+				name = strings.Join(n.Ident[:len(n.Ident)-1], ".")
+			}
+		}
+		if ref == nil {
+			ref = resolveP(t, idents)
+		}
+		if ref != nil {
+			s.found[name] = ref
+		}
+	}
+}
+
+// assigned is the type of what a pipeline's first command starts with, a
+// field or a variable ($nd := .NetDevs), or nil.
+func (s *varScan) assigned(p *parse.PipeNode, dot reflect.Type) reflect.Type {
+	if p == nil || len(p.Cmds) == 0 || len(p.Cmds[0].Args) == 0 {
+		return nil
+	}
+	switch a := p.Cmds[0].Args[0].(type) {
+	case *parse.FieldNode:
+		if ref := resolve(dot, a.Ident); ref != nil {
+			return ref.typ
+		}
+	case *parse.VariableNode:
+		if len(a.Ident) == 1 {
+			return s.vars[a.Ident[0]]
+		}
+	}
+	return nil
+}
+
+// declare gives the variables a pipeline declares type t, when known.
+func (s *varScan) declare(p *parse.PipeNode, t reflect.Type) {
+	if p == nil || t == nil {
+		return
+	}
+	for _, d := range p.Decl {
+		s.vars[d.Ident[0]] = t
+	}
+}
+
+// ranged is the type a range's pipeline yields, as Warewulf finds it: its
+// first field, else its first variable of known type.
+func (s *varScan) ranged(p *parse.PipeNode, dot reflect.Type) reflect.Type {
+	if p == nil {
+		return nil
+	}
+	for _, c := range p.Cmds {
+		for _, a := range c.Args {
+			if f, ok := a.(*parse.FieldNode); ok {
+				if ref := resolve(dot, f.Ident); ref != nil {
+					return ref.typ
+				}
+				return nil
+			}
+		}
+	}
+	for _, c := range p.Cmds {
+		for _, a := range c.Args {
+			v, ok := a.(*parse.VariableNode)
+			if !ok {
+				continue
+			}
+			if t, ok := s.vars[v.Ident[0]]; ok {
+				if len(v.Ident) == 1 {
+					return t
+				}
+				if ref := resolve(t, v.Ident[1:]); ref != nil {
+					return ref.typ
+				}
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// resolveP is resolve, falling back to the field behind a method
+// (.Primary: PrimaryP) as Warewulf does.
+func resolveP(t reflect.Type, idents []string) *fieldRef {
+	if ref := resolve(t, idents); ref != nil {
+		return ref
+	}
+	withP := slices.Clone(idents)
+	withP[len(withP)-1] += "P"
+	return resolve(t, withP)
+}
+
+// resolve follows a chain of fields, methods and map keys from type t.
+// A method's result is typed by the method, documented by its backing
+// field (ShouldExist: ShouldExistP). Past a map key the value's fields
+// follow (.NetDevs.default.Ipaddr is an IP; Warewulf stops at the map and
+// types the path *node.NetDev).
+func resolve(t reflect.Type, idents []string) *fieldRef {
+	if t == nil || len(idents) == 0 {
+		return nil
+	}
+	var ref *fieldRef
+	for _, id := range idents {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Map:
+			t = t.Elem()
+			ref = &fieldRef{typ: t}
+		case reflect.Struct:
+			if f, ok := t.FieldByName(id); ok {
+				ref = &fieldRef{typ: f.Type, owner: fieldOwner(t, f), field: id, tag: f.Tag}
+				t = f.Type
+				continue
+			}
+			m, ok := reflect.PointerTo(t).MethodByName(id)
+			if !ok || m.Type.NumOut() == 0 {
+				return nil
+			}
+			ref = &fieldRef{typ: m.Type.Out(0), owner: t.Name(), field: id}
+			if b, ok := t.FieldByName(id + "P"); ok {
+				ref.owner, ref.tag = fieldOwner(t, b), b.Tag
+			}
+			t = m.Type.Out(0)
+		default:
+			return nil
+		}
+	}
+	return ref
 }
 
 // builtinFuncs names text/template's own functions for the parser.
@@ -140,38 +352,6 @@ func builtinFuncs() map[string]any {
 		m[n] = true
 	}
 	return m
-}
-
-// typeOf follows a field path through Data's type, and names the
-// struct type and field it ends at ("" for a map key).
-func typeOf(name string) (typ, parent, field string) {
-	t := reflect.TypeOf(Data{})
-	for _, part := range strings.Split(strings.TrimPrefix(name, "."), ".") {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		switch t.Kind() {
-		case reflect.Struct:
-			if f, ok := t.FieldByName(part); ok {
-				parent, field = fieldOwner(t, f), part
-				t = f.Type
-				continue
-			}
-			if m, ok := reflect.PointerTo(t).MethodByName(part); ok && m.Type.NumOut() > 0 {
-				parent, field = t.Name(), part
-				t = m.Type.Out(0)
-				continue
-			}
-			return "", "", ""
-		case reflect.Map:
-			parent, field = "", ""
-			t = t.Elem()
-		default:
-			return "", "", ""
-		}
-	}
-	r := strings.NewReplacer("net.IP", "IP", "overlay.", "node.")
-	return r.Replace(t.String()), parent, field
 }
 
 // fieldOwner names the struct that declares f (a promoted field's own
