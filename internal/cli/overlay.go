@@ -527,6 +527,9 @@ their overlays together.`,
 				}
 				fmt.Fprintf(a.env.Stderr, "note: --overlay: a node's overlays are built together, into its system and runtime images\n")
 			}
+			if workers <= 0 { // as Warewulf: one per CPU
+				workers = runtime.NumCPU()
+			}
 			b := a.site.NewBuilder(workers)
 			progress := a.progress("building overlays")
 			start := time.Now()
@@ -561,7 +564,7 @@ their overlays together.`,
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "Images built at once")
+	cmd.Flags().IntVar(&workers, "workers", 0, "Images built at once (0 or less: one per CPU)")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Rebuild images whose inputs did not change and rewrite their archives")
 	cmd.Flags().StringSliceVarP(&only, "overlay", "O", nil, "With --output: the overlays to render (Warewulf 4.6)")
 	cmd.Flags().StringVarP(&outDir, "output", "o", "", "Render the --overlay overlays of one node into this directory instead of building images (Warewulf 4.6)")
