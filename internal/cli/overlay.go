@@ -488,7 +488,8 @@ image's sha256 is recorded at build and sent with it).
 
 Warewulf 4.6's forms work too: --output DIR --overlay NAME[,NAME] NODE renders
 those overlays for that one node into DIR instead of an image (to look at what
-a node gets). --overlay alone builds the nodes' images, which hold all of
+a node gets); as in Warewulf, a file a template replaces there is kept once as
+FILE.wwbackup. --overlay alone builds the nodes' images, which hold all of
 their overlays together.`,
 		ValidArgsFunction: a.completeNames(site.NodeKind),
 		RunE: func(cmd *cobra.Command, args []string) error {

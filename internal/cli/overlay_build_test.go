@@ -2,11 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestOverlayBuildAsWarewulf checks what Warewulf 4.7's own test of
@@ -66,4 +69,131 @@ nodes:
 	if !regexp.MustCompile(`--workers int +Images built at once \(0 or less: one per CPU\)\n`).MatchString(help) {
 		t.Errorf("--workers is not shown with Warewulf's default (0, one per CPU):\n%s", help)
 	}
+}
+
+// TestOverlayBuildOutputDirAsWarewulf checks "overlay build -O NAMES -o DIR
+// NODE" against what Warewulf's tests expect of its build into a
+// directory: template outputs, file() and softlink() outputs, nothing for
+// abort, text before the first file() not written, and a file replaced
+// kept once as FILE.wwbackup (not for a template calling nobackup, nor for
+// a plain file).
+func TestOverlayBuildOutputDirAsWarewulf(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		files  map[string]string // of overlay "ov"; "-> T" makes a link
+		before map[string]string // in DIR before the build
+		want   map[string]string // DIR after: content, "-> T" for a link, "/" for a directory
+	}{
+		{
+			name:   "a template's output, the file it replaces kept as .wwbackup",
+			files:  map[string]string{"etc/motd.ww": "{{ .Comment }}", "etc/plain": "plain"},
+			before: map[string]string{"etc/motd": "before", "etc/plain": "old plain"},
+			want:   map[string]string{"etc": "/", "etc/motd": "node one", "etc/motd.wwbackup": "before", "etc/plain": "plain"},
+		},
+		{
+			name:   "an existing backup is kept",
+			files:  map[string]string{"motd.ww": "{{ .Comment }}"},
+			before: map[string]string{"motd": "second", "motd.wwbackup": "first"},
+			want:   map[string]string{"motd": "node one", "motd.wwbackup": "first"},
+		},
+		{
+			name:   "no backup for a template calling nobackup",
+			files:  map[string]string{"motd.ww": "{{ nobackup }}{{ .Comment }}"},
+			before: map[string]string{"motd": "before"},
+			want:   map[string]string{"motd": "node one"},
+		},
+		{
+			name:   "an overlay's link replacing a file renames it",
+			files:  map[string]string{"conf": "-> /etc/other"},
+			before: map[string]string{"conf": "a file"},
+			want:   map[string]string{"conf": "-> /etc/other", "conf.wwbackup": "a file"},
+		},
+		{
+			name:  "file() outputs, the last one empty after trimming",
+			files: map[string]string{"gen.ww": "{{- range $i, $n := list \"x\" \"y\" \"z\" }}\n{{ file $n }}\n{{- end -}}"},
+			want:  map[string]string{"x": "\n", "y": "\n", "z": ""},
+		},
+		{
+			name:  "abort writes nothing",
+			files: map[string]string{"gen.ww": "{{- abort -}}"},
+			want:  map[string]string{},
+		},
+		{
+			name:  "a softlink before file() is made; text before file() is not written",
+			files: map[string]string{"l.ww": "{{- softlink \"/target\" -}}{{- file \"named\" -}}named", "p.ww": "setup\n{{ file \"q\" }}q text"},
+			want:  map[string]string{"l": "-> /target", "named": "named", "q": "q text"},
+		},
+		{
+			name:  "an empty node's data",
+			files: map[string]string{"n.ww": "user:{{ .Ipmi.UserName }} args:{{ .Kernel.Args | join \" \" }} nets:{{ .NetDevs }} tags:{{ .Tags }}"},
+			want:  map[string]string{"n": "user: args: nets:map[] tags:map[]"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			nodesConf := filepath.Join(dir, "nodes.conf")
+			if err := os.WriteFile(nodesConf, []byte("nodes:\n  n1:\n    comment: node one\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tr := newTree(t, nodesConf)
+			tr.mustRun("overlay", "create", "ov")
+			rootfs := filepath.Join(tr.root, "var/warewulf/overlays/ov/rootfs")
+			out := filepath.Join(dir, "out")
+			writeFiles(t, rootfs, tc.files)
+			writeFiles(t, out, tc.before)
+			tr.mustRun("overlay", "build", "-O", "ov", "-o", out, "n1")
+			if diff := cmp.Diff(tc.want, readTree(t, out)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", out, diff)
+			}
+		})
+	}
+}
+
+// writeFiles makes files under dir, "-> T" a link to T.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if target, ok := strings.CutPrefix(content, "-> "); ok {
+			err = os.Symlink(target, p)
+		} else {
+			err = os.WriteFile(p, []byte(content), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readTree is what writeFiles would make dir from, directories as "/".
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			got[rel] = "-> " + target
+			return err
+		case d.IsDir():
+			got[rel] = "/"
+		default:
+			data, err := os.ReadFile(p)
+			got[rel] = string(data)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

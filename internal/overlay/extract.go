@@ -11,8 +11,11 @@ import (
 // WriteTree writes a rendered tree into the directory dir, as the node
 // would unpack it: files, directories and links with their modes and
 // owners. Every path stays inside dir (it is opened as an os.Root), and
-// existing files are replaced. "wwctl image exec --node" lays the result
-// over the image.
+// existing files are replaced. As Warewulf builds into a directory, a file
+// replaced by a template's output (without nobackup) is first copied to
+// FILE.wwbackup, and one replaced by an overlay's link is renamed to it,
+// unless a FILE.wwbackup exists. "wwctl image exec --node" lays the result
+// over the image; "wwctl overlay build -o DIR" writes it into DIR.
 func WriteTree(dir string, t Tree) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -40,6 +43,11 @@ func writeEntry(root *os.Root, e *Entry) error {
 			return err
 		}
 	case KindSymlink:
+		if !e.Rendered && isFile(root, p) && !isFile(root, p+".wwbackup") {
+			if err := root.Rename(p, p+".wwbackup"); err != nil {
+				return err
+			}
+		}
 		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -48,6 +56,19 @@ func writeEntry(root *os.Root, e *Entry) error {
 		}
 		return root.Lchown(p, e.UID, e.GID)
 	default:
+		if e.Rendered && !e.NoBackup && isFile(root, p) && !isFile(root, p+".wwbackup") {
+			old, err := root.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			st, err := root.Stat(p)
+			if err != nil {
+				return err
+			}
+			if err := root.WriteFile(p+".wwbackup", old, st.Mode().Perm()); err != nil {
+				return err
+			}
+		}
 		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -60,4 +81,10 @@ func writeEntry(root *os.Root, e *Entry) error {
 	}
 	// Modes with setuid, setgid or sticky bits, and any the umask cut.
 	return root.Chmod(p, e.Mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+}
+
+// isFile reports whether p is a regular file (not followed if a link).
+func isFile(root *os.Root, p string) bool {
+	st, err := root.Lstat(p)
+	return err == nil && st.Mode().IsRegular()
 }

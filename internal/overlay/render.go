@@ -25,6 +25,9 @@ type Entry struct {
 	// writing the file on the server keeps no .wwbackup of the file it
 	// replaces (as Warewulf).
 	NoBackup bool
+	// Rendered: a template made the entry (WriteTree keeps a .wwbackup
+	// of a file it replaces, as Warewulf's build into a directory).
+	Rendered bool
 
 	// sum caches the entry's hash when many nodes share the entry (the
 	// output of a template that is the same for every node).
@@ -332,9 +335,9 @@ func (r *Renderer) renderTemplate(out *Rendered, o *Overlay, f *SourceFile, data
 // pieceEntry is the tree entry for one output of template f.
 func pieceEntry(p piece, f *SourceFile) *Entry {
 	if p.link {
-		return &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target, NoBackup: p.noBackup}
+		return &Entry{Path: p.path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: p.target, NoBackup: p.noBackup, Rendered: true}
 	}
-	return &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data, NoBackup: p.noBackup}
+	return &Entry{Path: p.path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: p.data, NoBackup: p.noBackup, Rendered: true}
 }
 
 // execute runs one template for data and splits its output. The files
