@@ -1,6 +1,8 @@
 package overlays
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -394,4 +396,37 @@ var chronyWant = []string{
 
 func nmUnmanaged(devices string) []string {
 	return []string{"[main]", "plugins=keyfile", "", "[keyfile]", "unmanaged-devices=" + devices}
+}
+
+// TestWwinitGivesNodesWarewulfConf: as Warewulf's wwinit overlay, every
+// node gets the server's warewulf.conf as it is in
+// /etc/warewulf/warewulf.conf; a server without one gives none.
+func TestWwinitGivesNodesWarewulfConf(t *testing.T) {
+	const conf = "ipaddr: 10.1.0.1\nnetmask: 255.255.0.0\n# kept as written\nwarewulf:\n  port: 9873\n"
+	for _, present := range []bool{true, false} {
+		root := serverRoot(t)
+		if present {
+			if err := os.WriteFile(filepath.Join(root, "etc/warewulf/warewulf.conf"), []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap := newSnapshot(t, root, conf, "nodes:\n  c1: {}\n")
+		r, err := snap.Renderer("wwinit")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Render(snap.Node("c1"), "", []string{"wwinit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := out.Tree["etc/warewulf/warewulf.conf"]
+		switch {
+		case present && !ok:
+			t.Error("no etc/warewulf/warewulf.conf")
+		case present && string(e.Data) != conf:
+			t.Errorf("etc/warewulf/warewulf.conf:\n%s\nwant:\n%s", e.Data, conf)
+		case !present && ok:
+			t.Errorf("etc/warewulf/warewulf.conf without a server warewulf.conf:\n%s", e.Data)
+		}
+	}
 }
