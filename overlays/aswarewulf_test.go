@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/overlay"
 )
 
-// renderedFiles renders overlay ov for node and returns each file's
-// lines that are not comments (lines starting with "#"), by path.
-func renderedFiles(t *testing.T, conf, nodes, node, ov string) map[string][]string {
+// renderTree renders overlay ov for node, the server's files under root.
+func renderTree(t *testing.T, root, conf, nodes, node, ov string) overlay.Tree {
 	t.Helper()
-	snap := newSnapshot(t, serverRoot(t), conf, nodes)
+	snap := newSnapshot(t, root, conf, nodes)
 	r, err := snap.Renderer(ov)
 	if err != nil {
 		t.Fatal(err)
@@ -22,8 +23,15 @@ func renderedFiles(t *testing.T, conf, nodes, node, ov string) map[string][]stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out.Tree
+}
+
+// renderedFiles renders overlay ov for node and returns each file's
+// lines that are not comments (lines starting with "#"), by path.
+func renderedFiles(t *testing.T, conf, nodes, node, ov string) map[string][]string {
+	t.Helper()
 	files := map[string][]string{}
-	for p, e := range out.Tree {
+	for p, e := range renderTree(t, serverRoot(t), conf, nodes, node, ov) {
 		if len(e.Data) == 0 {
 			continue
 		}
@@ -278,17 +286,7 @@ func TestStockOverlaysAsWarewulf(t *testing.T) {
 `,
 			want: map[string][]string{
 				"etc/NetworkManager/conf.d/warewulf-unmanaged.conf": nmUnmanaged("except:interface-name:ibp1s0,except:interface-name:bond1"),
-				"etc/NetworkManager/system-connections/warewulf-ipoib.conf": {
-					"[connection]",
-					"id=ipoib",
-					"interface-name=bond1",
-					"type=bond",
-					"autoconnect=true",
-					"",
-					"[bond]",
-					"mode=balance-rr",
-					"miimon=100",
-					"",
+				"etc/NetworkManager/system-connections/warewulf-ipoib.conf": append(nmBond("ipoib", "bond1"),
 					"[infiniband]",
 					"transport-mode=datagram",
 					"mtu=65520",
@@ -300,7 +298,7 @@ func TestStockOverlaysAsWarewulf(t *testing.T) {
 					"[ipv6]",
 					"addr-gen-mode=eui64",
 					"method=disabled",
-				},
+				),
 				"etc/NetworkManager/system-connections/warewulf-ib.conf": {
 					"[connection]",
 					"id=ib",
@@ -341,17 +339,7 @@ func TestStockOverlaysAsWarewulf(t *testing.T) {
 `,
 			want: map[string][]string{
 				"etc/NetworkManager/conf.d/warewulf-unmanaged.conf": nmUnmanaged("except:mac:52:54:00:aa:00:09,except:interface-name:bond0"),
-				"etc/NetworkManager/system-connections/warewulf-agg.conf": {
-					"[connection]",
-					"id=agg",
-					"interface-name=bond0",
-					"type=bond",
-					"autoconnect=true",
-					"",
-					"[bond]",
-					"mode=balance-rr",
-					"miimon=100",
-					"",
+				"etc/NetworkManager/system-connections/warewulf-agg.conf": append(nmBond("agg", "bond0"),
 					"[ethernet]",
 					"mac-address=52:54:00:aa:00:09",
 					"mtu=9000",
@@ -363,7 +351,7 @@ func TestStockOverlaysAsWarewulf(t *testing.T) {
 					"[ipv6]",
 					"addr-gen-mode=eui64",
 					"method=disabled",
-				},
+				),
 			},
 		},
 	}
@@ -410,16 +398,7 @@ func TestWwinitGivesNodesWarewulfConf(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		snap := newSnapshot(t, root, conf, "nodes:\n  c1: {}\n")
-		r, err := snap.Renderer("wwinit")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := r.Render(snap.Node("c1"), "", []string{"wwinit"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, ok := out.Tree["etc/warewulf/warewulf.conf"]
+		e, ok := renderTree(t, root, conf, "nodes:\n  c1: {}\n", "c1", "wwinit")["etc/warewulf/warewulf.conf"]
 		switch {
 		case present && !ok:
 			t.Error("no etc/warewulf/warewulf.conf")
@@ -429,4 +408,10 @@ func TestWwinitGivesNodesWarewulfConf(t *testing.T) {
 			t.Errorf("etc/warewulf/warewulf.conf without a server warewulf.conf:\n%s", e.Data)
 		}
 	}
+}
+
+// nmBond: the start of a bond's keyfile with the default bond options.
+func nmBond(id, device string) []string {
+	return []string{"[connection]", "id=" + id, "interface-name=" + device, "type=bond", "autoconnect=true",
+		"", "[bond]", "mode=balance-rr", "miimon=100", ""}
 }
