@@ -354,7 +354,7 @@ func TestBareNode(t *testing.T) {
 			"etc/systemd/system/local-fs.target.wants/ww-ignition.service", "etc/systemd/system/ww-ignition-disks.target",
 			"etc/systemd/system/ww-ignition.service", "warewulf/wwinit.d/10-ignition.sh"},
 		"ifcfg":     {"etc/sysconfig/network"},
-		"ifupdown":  nil,
+		"ifupdown":  {"etc/network/interfaces"},
 		"issue":     {"etc/issue"},
 		"localtime": nil,
 		"mig": {"etc/systemd/system/multi-user.target.wants/ww-nvidia-mig.service", "etc/systemd/system/ww-nvidia-mig.service",
