@@ -135,7 +135,7 @@ func TestWarewulfFixtureMerged(t *testing.T) {
 				"NetDevs[default].Netmask":    "255.255.0.0 <- default",
 				"NetDevs[default].Gateway":    "10.0.0.254 <- default",
 				"NetDevs[default].Ipaddr6":    "fd00::1:1 <- --",
-				"NetDevs[default].Prefixlen6": "64 <- --",
+				"NetDevs[default].PrefixLen6": "64 <- --",
 				"NetDevs[default].Tags[DNS1]": "10.0.0.1 <- default",
 				"NetDevs[ib].Type":            "infiniband <- ib",
 				"NetDevs[ib].Device":          "ib0 <- ib",
