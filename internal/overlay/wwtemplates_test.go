@@ -9,13 +9,28 @@ import (
 // fixtures of our own.
 func TestWarewulfTemplateCases(t *testing.T) {
 	const ov = "var/warewulf/overlays/t/rootfs/"
-	const nodes = "nodes:\n  bare: {}\n"
+	const nodes = "nodes:\n  bare: {}\n  scratch:\n    disks:\n      /dev/vda:\n        wipe_table: true\n" +
+		"        partitions:\n          scratch:\n            should_exist: true\n    filesystems:\n" +
+		"      /dev/disk/by-partlabel/scratch:\n        format: btrfs\n        path: /scratch\n        wipe_filesystem: true\n"
 	for _, tc := range []struct {
 		name  string
+		node  string // "bare" when empty
 		files map[string]string
 		want  map[string]string
 		err   string
 	}{
+		{
+			name:  "IgnitionJson of a partition without number and a file system",
+			node:  "scratch",
+			files: map[string]string{ov + "i.ww": "{{IgnitionJson}}"},
+			want: map[string]string{"i": `{"ignition":{"version":"3.1.0"},"storage":{"disks":[{"device":"/dev/vda","partitions":[{"label":"scratch","shouldExist":true}],"wipeTable":true}],` +
+				`"filesystems":[{"device":"/dev/disk/by-partlabel/scratch","format":"btrfs","path":"/scratch","wipeFilesystem":true}]}}`},
+		},
+		{
+			name:  "IgnitionJson of a node without disks is empty",
+			files: map[string]string{ov + "none.ww": "[{{IgnitionJson}}]"},
+			want:  map[string]string{"none": "[]"},
+		},
 		{
 			name:  "a node without settings prints empty values and maps",
 			files: map[string]string{ov + "node.txt.ww": "\nIPMI user:{{ .Ipmi.UserName}}\nKernel Version:{{.Kernel.Version}}\nNetDevs:{{.NetDevs}}\nTags:{{.Tags}}\n"},
@@ -93,7 +108,11 @@ func TestWarewulfTemplateCases(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			newFixtureNodes(t, nodes, tc.files).check(t, "bare", tc.want, tc.err)
+			node := tc.node
+			if node == "" {
+				node = "bare"
+			}
+			newFixtureNodes(t, nodes, tc.files).check(t, node, tc.want, tc.err)
 		})
 	}
 }
