@@ -8,13 +8,13 @@ import (
 )
 
 // Discover gives the hardware address hw to the first discoverable node,
-// ordered by cluster name then node name (numbers by value), as Warewulf
-// does: the address goes on the node's primary network device (else its
-// first by name; a node without devices gets the one its primary names,
-// else "default", where Warewulf skips it), and the node stops being
-// discoverable. It
-// returns the node's name, that of a node already holding hw, or "" when
-// no node is discoverable. hw is in naming's canonical form.
+// ordered by cluster name then node name (numbers by value; Warewulf
+// compares names as bytes): the address goes on the node's primary
+// network device (else its first by name; a node without devices gets
+// the one its primary names, else "default", where Warewulf skips it),
+// and the node stops being discoverable. It returns the node's name, that
+// of a node already holding hw, or "" when no node is discoverable. hw is
+// in naming's canonical form.
 func (inv *Inventory) Discover(hw string) string {
 	var cands []*Merged
 	for _, m := range inv.MergeAll() {
