@@ -424,7 +424,7 @@ func outputPieces(outs []*output, defaultPath string) ([]piece, error) {
 				base += path.Dir(defaultPath) + "/"
 			}
 			p = path.Clean(base + o.name)
-			if !strings.HasPrefix(p, "r/") {
+			if p != "r" && !strings.HasPrefix(p, "r/") {
 				return nil, fmt.Errorf("file %q: path leaves the overlay", o.name)
 			}
 			clean, err := cleanRel(strings.TrimPrefix(p, "r"))

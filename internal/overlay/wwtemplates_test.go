@@ -73,6 +73,11 @@ func TestWarewulfTemplateCases(t *testing.T) {
 			err:   "leaves the overlay",
 		},
 		{
+			name:  "a name of the image's root is an error",
+			files: map[string]string{ov + "etc/file.txt.ww": "{{- file \"/\" -}}x"},
+			err:   "names no file",
+		},
+		{
 			name:  "a relative name that leaves the image is an error",
 			files: map[string]string{ov + "file.txt.ww": "{{- file \"../../../../etc/shadow\" -}}escaped"},
 			err:   "leaves the overlay",
