@@ -391,3 +391,25 @@ func TestDhcpNetworks(t *testing.T) {
 		t.Errorf("Prefix() = %v, %v; want 10.2.0.0/16", p, err)
 	}
 }
+
+// A file without content upgrades to itself, as Warewulf's upgrade of
+// an empty file gives an empty configuration.
+func TestUpgradeEmptyFile(t *testing.T) {
+	for _, tc := range []struct{ name, file string }{
+		{"empty", ""},
+		{"comments only", "# nothing set yet\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := Upgrade([]byte(tc.file), "warewulf.conf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.file, string(u.Data)); diff != "" {
+				t.Errorf("upgraded (-want +got):\n%s", diff)
+			}
+			if len(u.Changes) > 0 || len(u.Warnings) > 0 {
+				t.Errorf("changes %q, warnings %q", u.Changes, u.Warnings)
+			}
+		})
+	}
+}

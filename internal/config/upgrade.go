@@ -41,13 +41,17 @@ func Upgrade(data []byte, name string) (*Upgraded, error) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 && doc.Content[0].Kind == yaml.MappingNode {
 		upgradeTree(doc.Content[0], note)
 	}
+	if len(doc.Content) == 0 {
+		// An empty file (or one of comments only) has nothing to
+		// upgrade; the encoder would refuse an empty stream.
+		u.Data = data
+		return u, nil
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if len(doc.Content) > 0 {
-		if err := enc.Encode(&doc); err != nil {
-			return nil, fmt.Errorf("upgrade %s: %w", name, err)
-		}
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("upgrade %s: %w", name, err)
 	}
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("upgrade %s: %w", name, err)

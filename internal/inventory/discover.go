@@ -8,11 +8,13 @@ import (
 )
 
 // Discover gives the hardware address hw to the first discoverable node,
-// ordered by cluster name then node name (numbers by value), as Warewulf
-// does: the address goes on the node's primary network device (else its
-// first, else "default"), and the node stops being discoverable. It
-// returns the node's name, that of a node already holding hw, or "" when
-// no node is discoverable. hw is in naming's canonical form.
+// ordered by cluster name then node name (numbers by value; Warewulf
+// compares names as bytes): the address goes on the node's primary
+// network device (else its first by name; a node without devices gets
+// the one its primary names, else "default", where Warewulf skips it),
+// and the node stops being discoverable. It returns the node's name, that
+// of a node already holding hw, or "" when no node is discoverable. hw is
+// in naming's canonical form.
 func (inv *Inventory) Discover(hw string) string {
 	var cands []*Merged
 	for _, m := range inv.MergeAll() {
@@ -41,8 +43,10 @@ func (inv *Inventory) Discover(hw string) string {
 		return strings.Compare(a.Name, b.Name)
 	})
 	n := inv.Nodes[m.Name]
+	// A primary naming no device the node has is not used, as Warewulf
+	// then takes its first device.
 	dev := Deref(m.PrimaryNetDev)
-	if dev == "" {
+	if m.NetDevs[dev] == nil && len(m.NetDevs) > 0 || dev == "" {
 		if names := SortedNames(m.NetDevs); len(names) > 0 {
 			dev = names[0]
 		} else {

@@ -34,6 +34,15 @@ func TestDiscover(t *testing.T) {
 				"n1": {Discoverable: &yes, Profile: Profile{PrimaryNetDev: mac("ib"),
 					NetDevs: map[string]*NetDev{"eth": {}, "ib": {}}}},
 			}}},
+		{name: "a primary naming no device of the node is not used", want: "n1", dev: "eth",
+			inv: &Inventory{Nodes: map[string]*Node{
+				"n1": {Discoverable: &yes, Profile: Profile{PrimaryNetDev: mac("net3"),
+					NetDevs: map[string]*NetDev{"lan": {}, "eth": {}}}},
+			}}},
+		{name: "a node without devices gets its primary's", want: "n1", dev: "net3",
+			inv: &Inventory{Nodes: map[string]*Node{
+				"n1": {Discoverable: &yes, Profile: Profile{PrimaryNetDev: mac("net3")}},
+			}}},
 		{name: "first network device by name without a primary", want: "n1", dev: "eth",
 			inv: &Inventory{Nodes: map[string]*Node{
 				"n1": {Discoverable: &yes, Profile: Profile{NetDevs: map[string]*NetDev{"lan": {}, "eth": {}}}},

@@ -186,9 +186,16 @@ func mergeProfile(dst, src *Profile, from string, sources map[string]string, t *
 		if dst.Resources == nil {
 			dst.Resources = map[string]*yaml.Node{}
 		}
-		dst.Resources[k] = mergeResource(dst.Resources[k], v)
+		prev := dst.Resources[k]
+		dst.Resources[k] = mergeResource(prev, v)
 		if sources != nil {
-			setSource(sources, "Resources["+k+"]", from)
+			name := "Resources[" + k + "]"
+			if old, ok := sources[name]; ok && isSeq(prev) && isSeq(v) {
+				// Appended, as a list field: every contributor is named.
+				sources[name] = joinSource(old, from)
+			} else {
+				setSource(sources, name, from)
+			}
 		}
 	}
 }
@@ -351,10 +358,17 @@ func ownSource(sources map[string]string, name string, set bool) {
 	}
 }
 
-// mergeResource merges resource mappings key by key, recursively; any
-// other value, lists included, replaces the inherited one (as Warewulf
-// does). Neither input is modified.
+func isSeq(n *yaml.Node) bool { return n != nil && n.Kind == yaml.SequenceNode }
+
+// mergeResource merges resource mappings key by key and appends lists,
+// recursively, as Warewulf 4.7 does; any other value replaces the
+// inherited one. Neither input is modified.
 func mergeResource(dst, src *yaml.Node) *yaml.Node {
+	if isSeq(dst) && isSeq(src) {
+		// Lists append, at any depth, as Warewulf 4.7's merge does.
+		return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: dst.Style,
+			Content: append(append([]*yaml.Node(nil), dst.Content...), src.Content...)}
+	}
 	if dst == nil || dst.Kind != yaml.MappingNode || src.Kind != yaml.MappingNode {
 		return src
 	}

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -134,7 +135,7 @@ func TestWarewulfFixtureMerged(t *testing.T) {
 				"NetDevs[default].Netmask":    "255.255.0.0 <- default",
 				"NetDevs[default].Gateway":    "10.0.0.254 <- default",
 				"NetDevs[default].Ipaddr6":    "fd00::1:1 <- --",
-				"NetDevs[default].Prefixlen6": "64 <- --",
+				"NetDevs[default].PrefixLen6": "64 <- --",
 				"NetDevs[default].Tags[DNS1]": "10.0.0.1 <- default",
 				"NetDevs[ib].Type":            "infiniband <- ib",
 				"NetDevs[ib].Device":          "ib0 <- ib",
@@ -150,7 +151,7 @@ func TestWarewulfFixtureMerged(t *testing.T) {
 				"FileSystems[/dev/disk/by-partlabel/rootfs].Format":         "ext4 <- --",
 				"FileSystems[/dev/disk/by-partlabel/rootfs].Path":           "/ <- --",
 				"FileSystems[/dev/disk/by-partlabel/rootfs].WipeFileSystem": "false <- --",
-				"Resources[fstab]": "[{spec: 'warewulf:/opt', file: /opt, vfstype: nfs}] <- SUPERSEDED",
+				"Resources[fstab]": "[{spec: 'warewulf:/home', file: /home, vfstype: nfs, mntops: defaults}, {spec: 'warewulf:/opt', file: /opt, vfstype: nfs}] <- default,gpu01",
 			},
 		},
 	} {
@@ -245,9 +246,9 @@ func TestMergeSemantics(t *testing.T) {
 			node: "n1", field: "Comment", set: false, chain: []string{"a"},
 		},
 		{
-			name: "resource maps merge, resource lists replace",
+			name: "resource maps merge, resource lists append",
 			conf: "nodeprofiles:\n  a: {resources: {r: {k1: v1, l: [1, 2]}}}\nnodes:\n  n1: {profiles: [a], resources: {r: {k2: v2, l: [3]}}}\n",
-			node: "n1", field: "Resources[r]", want: "{k1: v1, l: [3], k2: v2}", set: true, chain: []string{"a"},
+			node: "n1", field: "Resources[r]", want: "{k1: v1, l: [1, 2, 3], k2: v2}", set: true, chain: []string{"a"},
 		},
 		{
 			name: "older string forms of lists are read",
@@ -313,5 +314,30 @@ func TestListSourceNamesTheEntity(t *testing.T) {
 				t.Errorf("source = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A resource that is a list appends across profiles and node, as Warewulf
+// 4.7 merges it, and its source names every contributor.
+func TestResourceListAppends(t *testing.T) {
+	conf := "nodeprofiles:\n  nfs: {resources: {fstab: [{spec: 'srv:/home', file: /home}]}}\n" +
+		"nodes:\n  c1: {profiles: [nfs], resources: {fstab: [{spec: 'srv:/scratch', file: /scratch}]}}\n"
+	inv, err := Parse([]byte(conf), "nodes.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := inv.Merge("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range m.Values(false) {
+		if strings.HasPrefix(v.Field, "Resources") {
+			got[v.Field] = v.Value + " <- " + v.Source
+		}
+	}
+	want := map[string]string{"Resources[fstab]": "[{spec: 'srv:/home', file: /home}, {spec: 'srv:/scratch', file: /scratch}] <- nfs,c1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("resources (-want +got):\n%s", diff)
 	}
 }

@@ -29,7 +29,7 @@ func TestValidate(t *testing.T) {
 				`node "n1": NetDevs[default].Ipaddr6: "10.0.0.1" is not an IPv6 address`,
 				`node "n1": NetDevs[default].MTU: "12" is not an MTU (68-65536)`,
 				`node "n1": NetDevs[default].Netmask: "255.0.255.0" is not a valid netmask (the one bits must be contiguous)`,
-				`node "n1": NetDevs[default].Prefixlen6: "129" is not an IPv6 prefix length (0-128)`,
+				`node "n1": NetDevs[default].PrefixLen6: "129" is not an IPv6 prefix length (0-128)`,
 			},
 		},
 		{

@@ -115,7 +115,7 @@ func NewView(m *Merged) (*NodeView, error) {
 		}
 		n.Gateway = addr(get(f+"Gateway", KindIPv4, d.Gateway))
 		n.Addr6 = addr(get(f+"Ipaddr6", KindIPv6, d.Ipaddr6))
-		if s := get(f+"Prefixlen6", KindPrefix6, d.Prefixlen6); s != "" && n.Addr6.IsValid() {
+		if s := get(f+"PrefixLen6", KindPrefix6, d.Prefixlen6); s != "" && n.Addr6.IsValid() {
 			bits, _ := strconv.Atoi(s)
 			n.Prefix6 = netip.PrefixFrom(n.Addr6, bits)
 		}

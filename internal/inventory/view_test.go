@@ -118,7 +118,7 @@ func TestNewViewMalformed(t *testing.T) {
 		{"netmask not contiguous", "netmask", "255.0.255.0", `NetDevs[default].Netmask: "255.0.255.0" is not a valid netmask`},
 		{"bad gateway", "gateway", "gw", `NetDevs[default].Gateway: "gw" is not an IPv4 address`},
 		{"bad IPv6", "ipaddr6", "10.0.0.1", `NetDevs[default].Ipaddr6: "10.0.0.1" is not an IPv6 address`},
-		{"prefix too long", "prefixlen6", "129", `NetDevs[default].Prefixlen6: "129" is not an IPv6 prefix length`},
+		{"prefix too long", "prefixlen6", "129", `NetDevs[default].PrefixLen6: "129" is not an IPv6 prefix length`},
 		{"bad gateway6", "gateway6", "fd00::zz", `NetDevs[default].Gateway6: "fd00::zz" is not an IPv6 address`},
 	}
 	for _, tt := range tests {

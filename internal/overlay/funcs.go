@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,10 @@ import (
 
 	"github.com/wwboot/wwboot/internal/naming"
 )
+
+// errAbort ends a template's execution at abort; the renderer writes
+// nothing for it and reports no error.
+var errAbort = errors.New("abort")
 
 // execState is what the functions of one template execution change or
 // record.
@@ -112,13 +117,18 @@ func funcMap(e env, st **execState) template.FuncMap {
 			}
 			return b.String() + marker
 		},
-		"ImportLink": func(p string) string {
+		// A path that does not resolve ends the template as abort does:
+		// nothing is written. Warewulf 4.7 fails the template, and with
+		// it the node's whole overlay build (README, "Where this
+		// differs").
+		"ImportLink": func(p string) (string, error) {
 			target, err := (*st).evalSymlinks(e, p)
 			(*st).note("link:"+p, []byte(target))
 			if err != nil {
-				return "abort"
+				(*st).abort = true
+				return "", errAbort
 			}
-			return (*st).softlink(target)
+			return (*st).softlink(target), nil
 		},
 		"softlink": func(target string) string { return (*st).softlink(target) },
 		"readlink": func(p string) (string, error) {
@@ -126,8 +136,10 @@ func funcMap(e env, st **execState) template.FuncMap {
 			(*st).note("link:"+p, []byte(target))
 			return target, err
 		},
-		"file":         func(name string) string { return (*st).file(name) },
-		"abort":        func() string { (*st).abort = true; return "" },
+		"file": func(name string) string { return (*st).file(name) },
+		// abort ends the template where it is called, as in Warewulf
+		// 4.7: what follows is not run, so it cannot fail.
+		"abort":        func() (string, error) { (*st).abort = true; return "", errAbort },
 		"nobackup":     func() string { (*st).noBackup = true; return "" },
 		"IgnitionJson": func() string { return ignitionJSON((*st).node) },
 		"SshHostKeys":  func(types []string) ([]SshHostKey, error) { return e.sshHostKeys(*st, types) },

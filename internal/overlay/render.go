@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -364,6 +365,9 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 	r.state.outs[0].data.Grow(pt.size)
 	err = t.Execute(r.state, arg)
 	pt.size = r.state.outs[0].data.Len()
+	if err != nil && r.state.abort && errors.Is(err, errAbort) {
+		err = nil
+	}
 	if err != nil {
 		return nil, r.state.reads, false, fmt.Errorf("overlay %q: %w", o.Name, err)
 	}
@@ -406,18 +410,24 @@ type piece struct {
 //     unless softlink made it a symlink;
 //   - a later output of the same name replaces an earlier one.
 //
-// Unlike Warewulf, an absolute name stays inside the overlay root, and a
-// name that would leave it is an error.
+// An absolute name is under the overlay root, and a name that would
+// leave it is an error, as in Warewulf 4.7.
 func outputPieces(outs []*output, defaultPath string) ([]piece, error) {
 	ps := make([]piece, 0, len(outs))
 	for i, o := range outs {
 		p := defaultPath
 		if i > 0 {
-			p = o.name
-			if !strings.HasPrefix(p, "/") {
-				p = path.Join(path.Dir(defaultPath), p)
+			// As Warewulf joins it to the output directory: a name
+			// may pass through ".." as long as it ends inside.
+			base := "r/"
+			if !strings.HasPrefix(o.name, "/") {
+				base += path.Dir(defaultPath) + "/"
 			}
-			clean, err := cleanRel(p)
+			p = path.Clean(base + o.name)
+			if p != "r" && !strings.HasPrefix(p, "r/") {
+				return nil, fmt.Errorf("file %q: path leaves the overlay", o.name)
+			}
+			clean, err := cleanRel(strings.TrimPrefix(p, "r"))
 			if err != nil {
 				return nil, fmt.Errorf("file %q: %w", o.name, err)
 			}

@@ -262,7 +262,8 @@ func configView(c *config.Config) Data {
 }
 
 // nodeSet is every node of the inventory converted once per build, in
-// Warewulf's AllNodes order: by cluster name, then name.
+// AllNodes order: by cluster name, then name in natural order (Warewulf
+// compares names as bytes; README, "Where this differs").
 type nodeSet struct {
 	all   []Node
 	index map[string]int
