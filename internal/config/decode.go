@@ -119,7 +119,8 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 // isMergeKey reports whether a key node is YAML's merge key, "<<".
 func isMergeKey(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Value == "<<" && (n.Tag == "!!merge" || n.Tag == "" || n.ShortTag() == "!!merge")
+	// A quoted "<<" is a plain key, as in yaml.v3.
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!merge"
 }
 
 // mergeKeys returns the mapping n with its merge keys ("<<: *anchor", or
@@ -259,20 +260,20 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, prefix string) {
 			d.warn(kn.Line, "%q is the old name of %q; read as %q (%s)", written, name, name, UpgradeHint)
 			key = joinKey(prefix, name)
 		}
-		if first, dup := seen[name]; dup && first.written != written && written == name {
-			// Both names of a renamed key: the current one wins, as
-			// in Warewulf.
-			d.warn(first.line, "%s is ignored: %s (line %d) is given too", joinKey(prefix, first.written), key, kn.Line)
-		} else if dup && first.written != written && first.written == name {
-			d.warn(kn.Line, "%s is ignored: %s (line %d) is given too", joinKey(prefix, written), key, first.line)
-			continue
-		} else if dup {
-			if first.written == written {
+		if first, dup := seen[name]; dup {
+			switch {
+			case first.written == written:
 				d.fail(kn.Line, "duplicate key %q (first on line %d)", key, first.line)
-			} else {
-				d.fail(kn.Line, "%q and %q (line %d) are the same key", written, first.written, first.line)
+				continue
+			case written == name:
+				// The current name after an old one of the same key:
+				// it wins, as in Warewulf.
+				d.warn(first.line, "%s is ignored: %s (line %d) is given too", joinKey(prefix, first.written), key, kn.Line)
+			default:
+				// An old name after the current one is ignored.
+				d.warn(kn.Line, "%s is ignored: %s (line %d) is given too", joinKey(prefix, written), key, first.line)
+				continue
 			}
-			continue
 		}
 		seen[name] = seenKey{line: kn.Line, written: written}
 		idx, ok := fields[name]
