@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/testkit/treetest"
 )
 
 // TestOverlayBuildAsWarewulf checks what Warewulf 4.7's own test of
@@ -142,7 +143,7 @@ func TestOverlayBuildOutputDirAsWarewulf(t *testing.T) {
 			writeFiles(t, rootfs, tc.files)
 			writeFiles(t, out, tc.before)
 			tr.mustRun("overlay", "build", "-O", "ov", "-o", out, "n1")
-			if diff := cmp.Diff(tc.want, readTree(t, out)); diff != "" {
+			if diff := cmp.Diff(tc.want, treetest.Read(t, out)); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", out, diff)
 			}
 		})
@@ -167,33 +168,4 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// readTree is what writeFiles would make dir from, directories as "/".
-func readTree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			got[rel] = "-> " + target
-			return err
-		case d.IsDir():
-			got[rel] = "/"
-		default:
-			data, err := os.ReadFile(p)
-			got[rel] = string(data)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
 }

@@ -40,7 +40,7 @@ var (
 		"internal/site", "internal/daemon", "internal/cli"}
 	// Test kits: fixtures shared by the tests of several packages.
 	testkits = []string{"internal/testkit/nettest", "internal/testkit/sitetest", "internal/testkit/sshdtest", "internal/testkit/bmcsim",
-		"internal/testkit/hostprog"}
+		"internal/testkit/hostprog", "internal/testkit/treetest"}
 	// Test BMCs under test/: for the tests and the e2e scenarios, never
 	// part of the product.
 	testBMCs = []string{"test/redfishsim"}

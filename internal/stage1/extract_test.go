@@ -12,6 +12,7 @@ import (
 
 	"github.com/wwboot/wwboot/internal/compress"
 	"github.com/wwboot/wwboot/internal/cpio"
+	"github.com/wwboot/wwboot/internal/testkit/treetest"
 )
 
 // ent is one archive entry of a test.
@@ -52,36 +53,6 @@ func archive(t *testing.T, f compress.Format, entries ...ent) []byte {
 	return buf.Bytes()
 }
 
-// tree lists dir: "dir", "-> target" or the content of each entry.
-func tree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "-> " + target
-		case d.IsDir():
-			out[rel] = "dir"
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestExtract(t *testing.T) {
 	image := []ent{
 		{name: "etc", mode: fs.ModeDir | 0o755},
@@ -94,7 +65,7 @@ func TestExtract(t *testing.T) {
 	overlayShared := []ent{{name: "etc/hosts", mode: 0o644, body: "hosts\n"}}
 	overlayNode := []ent{{name: "etc/hostname", mode: 0o600, body: "n1\n"}, {name: "lib/fw", mode: 0o644, body: "through a link inside\n"}}
 	want := map[string]string{
-		"etc": "dir", "etc/hostname": "n1\n", "etc/hosts": "hosts\n", "usr": "dir", "usr/lib": "dir", "lib": "-> usr/lib",
+		"etc": "/", "etc/hostname": "n1\n", "etc/hosts": "hosts\n", "usr": "/", "usr/lib": "/", "lib": "-> usr/lib",
 		"usr/lib/a": "shared", "usr/lib/b": "shared", "usr/lib/fw": "through a link inside\n",
 	}
 	for _, f := range []compress.Format{compress.None, compress.Gzip, compress.Zstd} {
@@ -114,7 +85,7 @@ func TestExtract(t *testing.T) {
 			if st.Entries != 3 {
 				t.Errorf("%d entries from the overlay, want 3", st.Entries)
 			}
-			if diff := cmp.Diff(want, tree(t, dir)); diff != "" {
+			if diff := cmp.Diff(want, treetest.Read(t, dir)); diff != "" {
 				t.Errorf("tree (-want +got):\n%s", diff)
 			}
 			a, _ := os.Stat(filepath.Join(dir, "usr/lib/a"))

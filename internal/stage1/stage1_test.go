@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/testkit/treetest"
 )
 
 // fakeSys records what stage one would do to the machine.
@@ -188,9 +189,9 @@ func TestRun(t *testing.T) {
 				if diff := cmp.Diff(want, fs.switched); diff != "" {
 					t.Errorf("switch root (-want +got):\n%s", diff)
 				}
-				got := tree(t, s.NewRoot)
-				wantTree := map[string]string{"init": "#!/bin/sh\n", "etc": "dir", "etc/os-release": "ID=debian\n", "etc/hostname": "n1\n",
-					"warewulf": "dir", "warewulf/config": "WWROOT=tmpfs\n"}
+				got := treetest.Read(t, s.NewRoot)
+				wantTree := map[string]string{"init": "#!/bin/sh\n", "etc": "/", "etc/os-release": "ID=debian\n", "etc/hostname": "n1\n",
+					"warewulf": "/", "warewulf/config": "WWROOT=tmpfs\n"}
 				if diff := cmp.Diff(wantTree, got); diff != "" {
 					t.Errorf("new root (-want +got):\n%s", diff)
 				}

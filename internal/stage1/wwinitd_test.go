@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wwboot/wwboot/internal/compress"
+	"github.com/wwboot/wwboot/internal/testkit/treetest"
 )
 
 // TestRunWwinitDBeforeRoot boots with PreRoot set: the system overlay is
@@ -110,7 +111,7 @@ func TestRunWwinitDBeforeRoot(t *testing.T) {
 			}
 			// The new root has the overlay as served, not what the
 			// scripts made in PreRoot...
-			got := tree(t, newRoot)
+			got := treetest.Read(t, newRoot)
 			for _, p := range []string{"init", "warewulf/config", "warewulf/run-wwinit.d", "warewulf/wwinit.d/10-disk.sh", "warewulf/mounts"} {
 				if _, ok := got[p]; !ok {
 					t.Errorf("new root lacks %s: %v", p, got)
