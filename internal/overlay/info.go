@@ -71,6 +71,7 @@ func Variables(src []byte) ([]Var, []string, error) {
 		}
 	}
 	var vars []Var
+	flagDocs := fieldDocs()
 	for _, name := range sortedKeys(s.found) {
 		ref := s.found[name]
 		v := Var{Name: name}
@@ -79,7 +80,7 @@ func Variables(src []byte) ([]Var, []string, error) {
 			if v.Type == "" {
 				v.Type = warewulfTypes.Replace(ref.typ.String())
 			}
-			if d, ok := fieldDocs()[ref.owner][strings.ToLower(strings.TrimSuffix(ref.field, "P"))]; ok && ref.field != "" {
+			if d, ok := flagDocs[ref.owner][strings.ToLower(strings.TrimSuffix(ref.field, "P"))]; ok && ref.field != "" {
 				v.Option, v.Help = d[0], d[1]
 			}
 		}
