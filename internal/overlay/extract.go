@@ -43,10 +43,8 @@ func writeEntry(root *os.Root, e *Entry) error {
 			return err
 		}
 	case KindSymlink:
-		if !e.Rendered && isFile(root, p) && !isFile(root, p+".wwbackup") {
-			if err := root.Rename(p, p+".wwbackup"); err != nil {
-				return err
-			}
+		if err := keepBackup(root, e, p); err != nil {
+			return err
 		}
 		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -56,18 +54,8 @@ func writeEntry(root *os.Root, e *Entry) error {
 		}
 		return root.Lchown(p, e.UID, e.GID)
 	default:
-		if e.Rendered && !e.NoBackup && isFile(root, p) && !isFile(root, p+".wwbackup") {
-			old, err := root.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			st, err := root.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := root.WriteFile(p+".wwbackup", old, st.Mode().Perm()); err != nil {
-				return err
-			}
+		if err := keepBackup(root, e, p); err != nil {
+			return err
 		}
 		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -81,6 +69,21 @@ func writeEntry(root *os.Root, e *Entry) error {
 	}
 	// Modes with setuid, setgid or sticky bits, and any the umask cut.
 	return root.Chmod(p, e.Mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky))
+}
+
+// keepBackup moves the regular file at p, which e replaces, to
+// p.wwbackup unless that exists, as Warewulf's build into a directory
+// keeps it: for a template's output (not with nobackup) and for an
+// overlay's own link.
+func keepBackup(root *os.Root, e *Entry, p string) error {
+	keeps := e.Rendered && !e.NoBackup
+	if e.Kind == KindSymlink {
+		keeps = !e.Rendered
+	}
+	if !keeps || !isFile(root, p) || isFile(root, p+".wwbackup") {
+		return nil
+	}
+	return root.Rename(p, p+".wwbackup")
 }
 
 // isFile reports whether p is a regular file (not followed if a link).
