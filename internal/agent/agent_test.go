@@ -232,8 +232,9 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 	if _, err := sync(); err != nil {
 		t.Fatalf("intact overlay: %v", err)
 	}
-	// The node's own archive, uncompressed, a section of its pack (the
-	// format is in internal/overlay/pack.go).
+	// The node's own archive, uncompressed, a section of its pack, in
+	// the batch its pack name links to (the formats are in
+	// internal/overlay/batch.go and pack.go).
 	p := filepath.Join(d.built, "n1.pack")
 	st, err := os.Stat(p)
 	if err != nil {
@@ -243,19 +244,38 @@ func TestDamagedOverlayIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const magic = "wwboot overlay pack 2\n"
-	n := int(binary.BigEndian.Uint32(data[len(magic):]))
+	const batchMagic, magic = "wwboot overlay pack 3\n", "wwboot overlay pack 2\n"
+	if !strings.HasPrefix(string(data), batchMagic) {
+		t.Fatalf("%s is no batch", p)
+	}
+	table := data[len(batchMagic)+4 : len(batchMagic)+4+int(binary.BigEndian.Uint32(data[len(batchMagic):]))]
+	start := -1
+	for len(table) > 0 {
+		l := int(binary.BigEndian.Uint16(table))
+		if string(table[2:2+l]) == "n1" {
+			start = int(binary.BigEndian.Uint64(table[2+l:]))
+		}
+		table = table[2+l+16:]
+	}
+	if start < 0 {
+		t.Fatal("n1 is not in the batch its pack name links to")
+	}
+	n := int(binary.BigEndian.Uint32(data[start+len(magic):]))
 	var idx map[string]struct {
 		Sections map[string]struct{ Off, Len int }
 	}
-	if err := json.Unmarshal(data[len(magic)+4:len(magic)+4+n], &idx); err != nil {
+	if err := json.Unmarshal(data[start+len(magic)+4:start+len(magic)+4+n], &idx); err != nil {
 		t.Fatal(err)
 	}
 	gz, ok := idx["runtime"].Sections["own.img"]
 	if !ok {
 		t.Fatalf("no uncompressed archive built: %v", idx["runtime"].Sections)
 	}
-	data[len(magic)+4+n+gz.Off+gz.Len/2] ^= 0xff
+	data[start+len(magic)+4+n+gz.Off+gz.Len/2] ^= 0xff
+	// A file of its own, damaged: the batch is other nodes' too.
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
 	sitetest.WriteMode(t, p, string(data), st.Mode().Perm())
 	// Loaded again, the server checks the files anew and reads the
 	// damaged bytes.

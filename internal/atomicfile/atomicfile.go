@@ -82,8 +82,33 @@ func CreateParts(path string, parts [][]byte, perm fs.FileMode) error {
 // a regular file gains nothing from the runtime's poller, and builds
 // write thousands of these.
 func writeParts(path string, parts [][]byte, perm fs.FileMode, durable bool) error {
-	dir := filepath.Dir(path)
-	prefix := filepath.Join(dir, "."+filepath.Base(path)+".tmp-")
+	tmpName, err := writeTemp(path, parts, perm, durable)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		_ = unix.Unlink(tmpName)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if !durable {
+		return nil
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// CreateTemp writes the concatenation of parts to a new file beside path,
+// named as the temporary files of the writes here (".NAME.tmp-*", which
+// RemoveStale and sweeps of a directory find), and returns its name: for
+// a file that is given its names with Link and whose temporary name is
+// then removed.
+func CreateTemp(path string, parts [][]byte, perm fs.FileMode) (string, error) {
+	return writeTemp(path, parts, perm, false)
+}
+
+// writeTemp writes parts to a new temporary file beside path, sets its
+// mode, fsyncs it when durable and returns its name.
+func writeTemp(path string, parts [][]byte, perm fs.FileMode, durable bool) (string, error) {
+	prefix := tempPrefix(path)
 	var tmpName string
 	fd := -1
 	for range 10000 {
@@ -94,11 +119,11 @@ func writeParts(path string, parts [][]byte, perm fs.FileMode, durable bool) err
 			break
 		}
 		if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("write %s: %w", path, &fs.PathError{Op: "open", Path: tmpName, Err: err})
+			return "", fmt.Errorf("write %s: %w", path, &fs.PathError{Op: "open", Path: tmpName, Err: err})
 		}
 	}
 	if fd < 0 {
-		return fmt.Errorf("write %s: no free temporary name", path)
+		return "", fmt.Errorf("write %s: no free temporary name", path)
 	}
 	ok := false
 	defer func() {
@@ -110,29 +135,58 @@ func writeParts(path string, parts [][]byte, perm fs.FileMode, durable bool) err
 		}
 	}()
 	if err := writeAll(fd, parts); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := ignoringEINTR(func() error { return unix.Fchmod(fd, uint32(perm.Perm())) }); err != nil {
-		return fmt.Errorf("write %s: chmod: %w", path, err)
+		return "", fmt.Errorf("write %s: chmod: %w", path, err)
 	}
 	if durable {
 		if err := ignoringEINTR(func() error { return unix.Fsync(fd) }); err != nil {
-			return fmt.Errorf("write %s: fsync: %w", path, err)
+			return "", fmt.Errorf("write %s: fsync: %w", path, err)
 		}
 	}
 	err := unix.Close(fd)
 	fd = -1
 	if err != nil {
-		return fmt.Errorf("write %s: close: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: close: %w", path, err)
 	}
 	ok = true
-	if !durable {
+	return tmpName, nil
+}
+
+// tempPrefix is how the temporary files written for path start.
+func tempPrefix(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+}
+
+// Link gives the file at src the name path as well (a hard link, no
+// copy), replacing what path names atomically: a reader opens the file
+// before or the one at src, never nothing. It does not sync.
+func Link(src, path string) error {
+	err := ignoringEINTR(func() error { return unix.Link(src, path) })
+	if err == nil || !errors.Is(err, unix.EEXIST) {
+		if err != nil {
+			return fmt.Errorf("link %s: %w", path, err)
+		}
 		return nil
 	}
-	return syncDir(dir)
+	prefix := tempPrefix(path)
+	for range 10000 {
+		tmpName := prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		err := ignoringEINTR(func() error { return unix.Link(src, tmpName) })
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("link %s: %w", path, err)
+		}
+		if err := os.Rename(tmpName, path); err != nil {
+			_ = unix.Unlink(tmpName)
+			return fmt.Errorf("link %s: %w", path, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("link %s: no free temporary name", path)
 }
 
 // maxIovecs is how many buffers one writev(2) takes (IOV_MAX on Linux).

@@ -142,3 +142,47 @@ func TestCreatePartsMissingDir(t *testing.T) {
 		t.Fatalf("error = %v, want one naming the file and the missing directory", err)
 	}
 }
+
+// CreateTemp leaves a file under a temporary name that Link gives other
+// names, new or replacing a file, each the same inode; nothing else is
+// left in the directory.
+func TestCreateTempAndLink(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.pack")
+	if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := CreateTemp(filepath.Join(dir, "batch"), [][]byte{[]byte("new "), []byte("content")}, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(tmp), ".batch.tmp-") {
+		t.Errorf("temporary name %s", tmp)
+	}
+	for _, name := range []string{"new.pack", "old.pack"} {
+		if err := Link(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(tmp); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.Stat(filepath.Join(dir, "new.pack"))
+	for _, name := range []string{"new.pack", "old.pack"} {
+		p := filepath.Join(dir, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := os.Stat(p)
+		if string(data) != "new content" || st.Mode().Perm() != 0o640 || !os.SameFile(st, src) {
+			t.Errorf("%s: %q mode %v, same file %v", name, data, st.Mode().Perm(), os.SameFile(st, src))
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("directory holds %d entries, want the two names", len(entries))
+	}
+	if err := Link(filepath.Join(dir, "missing"), filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "link "+filepath.Join(dir, "x")) {
+		t.Errorf("link of a missing file: %v", err)
+	}
+}

@@ -256,7 +256,7 @@ func (b *Builder) manifestAt(path string, k, old ImageKind) (m *manifest, exists
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
-		return readPack(path, old, k)[k], true
+		return readPack(&b.batches, path, old, k)[k], true
 	}
 	key := cachedManifest{ino: sys.Ino, size: uint64(st.Size()), mod: st.ModTime().UnixNano()}
 	cacheKey := path + "\x00" + string(k)
@@ -265,7 +265,7 @@ func (b *Builder) manifestAt(path string, k, old ImageKind) (m *manifest, exists
 			return c.m, true
 		}
 	}
-	if m = readPack(path, old, k)[k]; m != nil {
+	if m = readPack(&b.batches, path, old, k)[k]; m != nil {
 		key.m = m
 		b.manifests.Store(cacheKey, &key)
 	}

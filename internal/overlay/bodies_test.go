@@ -153,7 +153,7 @@ func TestFormMadeOnDemand(t *testing.T) {
 	f := newBuildFixture(t)
 	f.build(t)
 	pack := packPath(f.builder.Dir, "n1")
-	m := readPack(pack, "", "")[System]
+	m := readPack(nil, pack, "", "")[System]
 	if m == nil {
 		t.Fatal("no pack")
 	}
@@ -232,10 +232,7 @@ func TestDerivedFormsKept(t *testing.T) {
 // its data as it is.
 func rewritePack(t *testing.T, path string, change func(packIndex)) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := nodePackBytes(t, path)
 	idx, err := decodePackHead(bytes.NewReader(raw), "", "")
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -247,6 +244,10 @@ func rewritePack(t *testing.T, path string, change func(packIndex)) {
 	change(idx)
 	pack, err := encodePack(idx, raw[start:])
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A pack of its own: the batch path is linked to is other nodes' too.
+	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
 	sitetest.Write(t, path, string(pack))

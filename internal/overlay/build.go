@@ -83,6 +83,11 @@ type Builder struct {
 	// each valid while the file keeps its inode, size and modification
 	// time (builds replace packs by rename, so a new one is a new inode).
 	manifests sync.Map // path + "\x00" + kind -> *cachedManifest
+	// batches keeps the tables of the batches packs were read from.
+	batches batchTables
+	// carried is when this Builder last looked for batches to carry
+	// (carrySparse), in Unix nanoseconds.
+	carried atomic.Int64
 	// derived are the forms of archives made on demand (derive.go).
 	derived derivedForms
 	// builds counts the images Artifact built, waits the callers that
@@ -307,12 +312,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		}
 		nodes[i] = append(nodes[i], j)
 	}
-	b.parallel(ctx, len(nodes), snap, st.files, func(w *renderers, i int) {
-		st.write(ctx, w, nodes[i], shared)
-		for range nodes[i] {
-			tick()
-		}
-	})
+	st.writeNodes(ctx, nodes, shared, tick)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -180,11 +180,7 @@ func TestRebuildTakesTheSameOutputFromThePack(t *testing.T) {
 	build("first build", false, all, "3 6 0")
 	before := map[string][]byte{}
 	for _, n := range []string{"n1", "n3"} {
-		data, err := os.ReadFile(packPath(f.builder.Dir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		before[n] = data
+		before[n] = nodePackBytes(t, packPath(f.builder.Dir, n))
 	}
 	f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}}{{if eq .Id \"n2\"}} (spare){{end}}\n")
 	build("template edited for n2", false, []string{"n2/system"}, "3 1 2")
@@ -201,12 +197,8 @@ func TestRebuildTakesTheSameOutputFromThePack(t *testing.T) {
 			}
 		}
 		// The pack was written again (its inputs), with the same images.
-		after, err := os.ReadFile(packPath(f.builder.Dir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
 		idxBefore, dataBefore := splitPack(t, before[n])
-		idxAfter, dataAfter := splitPack(t, after)
+		idxAfter, dataAfter := splitPack(t, nodePackBytes(t, packPath(f.builder.Dir, n)))
 		if !bytes.Equal(dataBefore, dataAfter) {
 			t.Errorf("%s: the pack's data changed", n)
 		}
@@ -221,6 +213,34 @@ func TestRebuildTakesTheSameOutputFromThePack(t *testing.T) {
 	}
 	// Forced: every image archived anew, each the same as before.
 	build("forced", true, nil, "3 6 0")
+}
+
+// nodePackBytes returns the pack of the node the pack file at path is
+// named for, cut from the batch it is linked to.
+func nodePackBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := readBatchTable(fh, st.Size())
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	sec, ok := table[strings.TrimSuffix(filepath.Base(path), packExt)]
+	if !ok {
+		t.Fatalf("%s: the batch holds no pack of its node: %v", path, table)
+	}
+	data := make([]byte, sec.Len)
+	if _, err := fh.ReadAt(data, sec.Off); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // splitPack returns a pack's index and data.
@@ -354,7 +374,20 @@ func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 				readErr = err
 				return
 			}
-			idx, err := decodePackHead(fh, "", System)
+			st, err := fh.Stat()
+			if err != nil {
+				readErr = err
+				fh.Close()
+				return
+			}
+			table, err := readBatchTable(fh, st.Size())
+			if err != nil {
+				readErr = fmt.Errorf("read %d: %w", reads, err)
+				fh.Close()
+				return
+			}
+			at := table[strings.TrimSuffix(filepath.Base(pack), packExt)]
+			idx, err := decodePackHead(io.NewSectionReader(fh, at.Off, at.Len), "", System)
 			if err != nil {
 				readErr = fmt.Errorf("read %d: %w", reads, err)
 				fh.Close()
@@ -374,7 +407,7 @@ func TestConcurrentReadersSeeWholeArchives(t *testing.T) {
 				fh.Close()
 				return
 			}
-			r := cpio.NewReader(io.NewSectionReader(fh, m.dataStart+sec.Off, sec.Len))
+			r := cpio.NewReader(io.NewSectionReader(fh, at.Off+m.dataStart+sec.Off, sec.Len))
 			for {
 				_, err := r.Next()
 				if errors.Is(err, io.EOF) {

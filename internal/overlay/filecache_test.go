@@ -74,7 +74,7 @@ func TestBuildRemembersManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := packPath(f.builder.Dir, "n1")
-	onDisk := readPack(path, "", "")
+	onDisk := readPack(nil, path, "", "")
 	if len(onDisk) != 2 {
 		t.Fatalf("the pack holds %d images, want 2", len(onDisk))
 	}

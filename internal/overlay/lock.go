@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 // Builds of one directory run at the same time, in one process (the
 // daemon's on-demand builds) or several (wwctl overlay build beside the
 // daemon). Each holds the directory's lock file (<Dir>/.lock) shared for
-// its whole length, and a node's lock (nodeLockSet) while it writes that
-// node's pack. What needs every build to be away, removing what a killed
+// its whole length, and the locks of the nodes whose packs it writes
+// (nodeLockSet) while it makes and writes them. What needs every build to be away, removing what a killed
 // build left and the shared archives no image refers to any more, takes
 // the lock file exclusively.
 
@@ -84,16 +85,17 @@ func (l *flockFile) close() {
 // nodeLocks is how many lock files the nodes' locks are spread over.
 const nodeLocks = 64
 
-// openNodeLock opens the lock file of node's pack: one of nodeLocks lock
-// files in <Dir>/.locks, picked by a hash of the name, so that no file is
-// made per node. Two nodes may share a lock: a build holds one at a time.
-func (b *Builder) openNodeLock(node string) (*flockFile, error) {
+// openNodeLock opens lock file slot of the nodes' packs: one of nodeLocks
+// lock files in <Dir>/.locks, picked by a hash of a node's name
+// (nodeLockSlot), so that no file is made per node. Nodes share them: a
+// build takes all it needs at once, in order (nodeLockSet.lockAll).
+func (b *Builder) openNodeLock(slot uint32) (*flockFile, error) {
 	dir := filepath.Join(b.Dir, lockDir)
-	path := filepath.Join(dir, fmt.Sprintf("%02d", nodeLockSlot(node)))
+	path := filepath.Join(dir, fmt.Sprintf("%02d", slot))
 	l, err := openLock(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("lock node %s: %w", node, err)
+			return nil, fmt.Errorf("lock overlay images: %w", err)
 		}
 		l, err = openLock(path)
 	}
@@ -107,11 +109,10 @@ func nodeLockSlot(node string) uint32 {
 	return h.Sum32() % nodeLocks
 }
 
-// nodeLockSet is the nodes' locks of one build, which holds a node's lock
-// while it writes that node's pack. Each lock file is opened once, the
-// first time the build needs it, and closed when the build ends. flock(2) does not
-// exclude holders of the same open file, so a mutex per file keeps the
-// build's workers apart as well.
+// nodeLockSet is the nodes' locks of one build. Each lock file is opened
+// once, the first time the build needs it, and closed when the build
+// ends. flock(2) does not exclude holders of the same open file, so a
+// mutex per file keeps apart what shares it as well.
 type nodeLockSet struct {
 	b     *Builder
 	slots [nodeLocks]struct {
@@ -120,24 +121,42 @@ type nodeLockSet struct {
 	}
 }
 
-// lock takes node's lock, waiting until ctx ends.
-func (s *nodeLockSet) lock(ctx context.Context, node string) (unlock func(), err error) {
-	slot := &s.slots[nodeLockSlot(node)]
-	slot.mu.Lock()
-	if slot.l == nil {
-		if slot.l, err = s.b.openNodeLock(node); err != nil {
+// lockAll takes the locks of nodes, in the order of their lock files
+// so that two builds taking several never wait for each other, waiting
+// until ctx ends. unlock releases them all.
+func (s *nodeLockSet) lockAll(ctx context.Context, nodes []string) (unlock func(), err error) {
+	var slots []uint32
+	for _, n := range nodes {
+		slots = append(slots, nodeLockSlot(n))
+	}
+	slices.Sort(slots)
+	slots = slices.Compact(slots)
+	var held []uint32
+	release := func() {
+		for _, i := range held {
+			slot := &s.slots[i]
+			_ = unix.Flock(int(slot.l.f.Fd()), unix.LOCK_UN)
 			slot.mu.Unlock()
-			return nil, err
 		}
 	}
-	if err := slot.l.lock(ctx, unix.LOCK_EX); err != nil {
-		slot.mu.Unlock()
-		return nil, err
+	for _, i := range slots {
+		slot := &s.slots[i]
+		slot.mu.Lock()
+		if slot.l == nil {
+			if slot.l, err = s.b.openNodeLock(i); err != nil {
+				slot.mu.Unlock()
+				release()
+				return nil, err
+			}
+		}
+		if err := slot.l.lock(ctx, unix.LOCK_EX); err != nil {
+			slot.mu.Unlock()
+			release()
+			return nil, err
+		}
+		held = append(held, i)
 	}
-	return func() {
-		_ = unix.Flock(int(slot.l.f.Fd()), unix.LOCK_UN)
-		slot.mu.Unlock()
-	}, nil
+	return release, nil
 }
 
 // close closes the lock files opened; no lock may be held.

@@ -30,7 +30,7 @@ func TestBuildLocksOnlyTheNodeItWrites(t *testing.T) {
 	f.write(t, "t/rootfs/etc/hostname.ww", "{{.Id}} again\n")
 	other := &nodeLockSet{b: &Builder{Dir: f.builder.Dir}} // another process's build
 	defer other.close()
-	unlock, err := other.lock(context.Background(), "n1")
+	unlock, err := other.lockAll(context.Background(), []string{"n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,13 +86,13 @@ func TestNodeLockSetExcludes(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	unlock, err := set.lock(ctx, a)
+	unlock, err := set.lockAll(ctx, []string{a})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan func(), 1)
 	go func() {
-		u, err := set.lock(ctx, b)
+		u, err := set.lockAll(ctx, []string{b})
 		if err != nil {
 			t.Error(err)
 		}
@@ -107,7 +107,7 @@ func TestNodeLockSetExcludes(t *testing.T) {
 	defer other.close()
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if u, err := other.lock(short, a); err == nil {
+	if u, err := other.lockAll(short, []string{a}); err == nil {
 		u()
 		t.Fatalf("another build locked %s while this one held it", a)
 	}
@@ -118,7 +118,7 @@ func TestNodeLockSetExcludes(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%s not locked after %s was released", b, a)
 	}
-	u, err := other.lock(ctx, a)
+	u, err := other.lockAll(ctx, []string{a})
 	if err != nil {
 		t.Fatalf("another build, after this one released %s: %v", a, err)
 	}
@@ -162,7 +162,7 @@ func TestBuildRemovesTheFormatsBeforePacks(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("n1's directory holds (-want +got):\n%s", diff)
 			}
-			if idx := readPack(packPath(f.builder.Dir, "n1"), "", ""); len(idx) != 2 {
+			if idx := readPack(nil, packPath(f.builder.Dir, "n1"), "", ""); len(idx) != 2 {
 				t.Errorf("n1's pack holds %d images, want 2", len(idx))
 			}
 		})
@@ -256,7 +256,7 @@ func mustArtifact(t *testing.T, f *buildFixture, snap *Snapshot, k ImageKind) *A
 func toLayoutBefore(t *testing.T, dir, node string) {
 	t.Helper()
 	path := packPath(dir, node)
-	for k, m := range readPack(path, "", "") {
+	for k, m := range readPack(nil, path, "", "") {
 		c, data, err := imageBytes(m)
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +323,7 @@ func TestLayoutBeforeServedThenReplaced(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(b.Dir, "n1")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("n1's directory after its build: %v", err)
 	}
-	if idx := readPack(packPath(b.Dir, "n1"), "", ""); len(idx) != 2 {
+	if idx := readPack(nil, packPath(b.Dir, "n1"), "", ""); len(idx) != 2 {
 		t.Fatalf("n1's pack holds %d images, want 2", len(idx))
 	}
 	for _, k := range []ImageKind{System, Runtime} {
@@ -356,7 +356,7 @@ func TestServingKeepsTheKindAsked(t *testing.T) {
 	if diff := cmp.Diff([]string{"/n1.pack\x00system"}, kept); diff != "" {
 		t.Errorf("manifests kept (-want +got):\n%s", diff)
 	}
-	if idx := readPack(packPath(b.Dir, "n1"), "", Runtime); len(idx) != 1 || idx[Runtime] == nil {
+	if idx := readPack(nil, packPath(b.Dir, "n1"), "", Runtime); len(idx) != 1 || idx[Runtime] == nil {
 		t.Errorf("readPack of the runtime image alone: %v", idx)
 	}
 }

@@ -103,21 +103,40 @@ func packHead(idx packIndex) ([]byte, error) {
 // before (packMagic1) is read as holding an image of kind old. With only
 // set, the index holds that kind's manifest alone (if the pack has it):
 // the daemon keeps the manifests it serves, not every one a pack holds.
-func readPack(path string, old, only ImageKind) packIndex {
+// When path is a batch (batchMagic), the pack read is that of the node
+// path names, found in the batch's table (kept in tables, which may be
+// nil).
+func readPack(tables *batchTables, path string, old, only ImageKind) packIndex {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	idx, err := decodePackHead(f, old, only)
-	if err != nil {
-		return nil
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil
 	}
+	var start int64
+	r := io.Reader(f)
+	var magic [len(batchMagic)]byte
+	if n, _ := f.ReadAt(magic[:], 0); n == len(magic) && string(magic[:]) == batchMagic {
+		t, err := tables.table(f, st)
+		if err != nil {
+			return nil
+		}
+		node, _ := strings.CutSuffix(filepath.Base(path), packExt)
+		p, ok := t[node]
+		if !ok {
+			return nil
+		}
+		start, r = p.Off, io.NewSectionReader(f, p.Off, p.Len)
+	}
+	idx, err := decodePackHead(r, old, only)
+	if err != nil {
+		return nil
+	}
 	for _, m := range idx {
+		m.dataStart += start
 		if st.Size() < m.end() {
 			return nil
 		}

@@ -121,30 +121,41 @@ type image struct {
 	data []byte
 }
 
-// write writes a node's images (js, the jobs of one node this build
-// rendered) into the node's pack, holding the node's lock: for each, its
-// own archive, every entry that is not in the shared archive as it is,
-// and its secret archive, in every stored form, or, when the pack holds
-// that very output already, the pack's (reuse). The kind the build did
-// not render (or failed to) is kept as the pack it replaces holds it.
-// It sets each job's result.
-func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared map[string]*sharedSet) {
+// nodePack is one node's pack as a build made it, before it is written
+// into the build's batch.
+type nodePack struct {
+	node  string
+	parts [][]byte // the pack's head, then its images' data
+	size  int64
+	idx   packIndex // dataStart from the start of the pack
+	// remember are the kinds whose manifests the Builder keeps once the
+	// pack is written (Builder.remember).
+	remember map[ImageKind]bool
+	secret   bool
+	// legacy: the node had no pack; its directory of the layout before
+	// goes once it has one.
+	legacy bool
+	jobs   []*job // its images built here; nil for a pack carried
+}
+
+// prepare makes a node's pack (js, the jobs of one node this build
+// rendered), its node's lock held: for each image, its own archive,
+// every entry that is not in the shared archive as it is, and its
+// secret archive, in every stored form, or, when the pack holds that
+// very output already, the pack's (reuse). The kind the build did not
+// render (or failed to) is kept as the pack it replaces holds it. It
+// sets each job's result, and returns nil when the node's pack stays as
+// it is.
+func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedSet) *nodePack {
 	fail := func(err error) {
 		for _, j := range js {
 			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 		}
 	}
 	node := js[0].node
-	unlock, err := s.locks.lock(ctx, node)
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer unlock()
-	path := packPath(s.b.Dir, node)
 	// What is there now: the images checked, or those another build
 	// (wwctl overlay build beside the daemon) wrote since.
-	cur := readPack(path, "", "")
+	cur := readPack(&s.b.batches, packPath(s.b.Dir, node), "", "")
 	imgs := make([]image, 0, len(js))
 	for _, j := range js {
 		// Worked out once for both: the shared archive the image uses
@@ -154,6 +165,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 		if ok {
 			s.reused.Add(1)
 		} else {
+			var err error
 			if img, err = s.image(w, j, shared[j.group], sharedSum, output); err != nil {
 				j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 				continue
@@ -163,7 +175,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 		imgs = append(imgs, img)
 	}
 	if len(imgs) == 0 {
-		return
+		return nil
 	}
 	changed := false
 	for _, img := range imgs {
@@ -180,7 +192,7 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 		}
 	}
 	if !changed {
-		return
+		return nil
 	}
 	// The kind not built here is copied from the pack replaced.
 	built := map[ImageKind]bool{}
@@ -199,47 +211,130 @@ func (s *buildState) write(ctx context.Context, w *renderers, js []*job, shared 
 			m, data, err := imageBytes(c)
 			if err != nil {
 				fail(fmt.Errorf("node %s: keep its %s overlay image: %w", node, k, err))
-				return
+				return nil
 			}
 			imgs = append(imgs, image{kind: k, m: m, data: data})
 		}
 	}
-	idx := packIndex{}
-	parts := make([][]byte, 1, 1+len(imgs))
+	p := &nodePack{node: node, idx: packIndex{}, remember: built, legacy: cur == nil, jobs: js}
+	p.parts = make([][]byte, 1, 1+len(imgs))
 	var size int64
-	perm := archivePerm
 	for _, img := range imgs {
 		for name, sec := range img.m.Sections {
 			img.m.Sections[name] = section{Off: size + sec.Off, Len: sec.Len}
 		}
 		size += int64(len(img.data))
-		parts = append(parts, img.data)
-		idx[img.kind] = img.m
-		if img.m.Secret != "" {
+		p.parts = append(p.parts, img.data)
+		p.idx[img.kind] = img.m
+		p.secret = p.secret || img.m.Secret != ""
+	}
+	head, err := packHead(p.idx)
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	p.parts[0] = head
+	p.size = int64(len(head)) + size
+	for _, m := range p.idx {
+		m.dataStart = int64(len(head))
+	}
+	return p
+}
+
+// writeNodes writes the packs of the nodes this build rendered (each of
+// nodes is one node's jobs) into one batch, holding their locks, and
+// links each node's pack name to it; packs of batches that have fewer
+// than half their nodes left are carried into it. tick is called once a
+// job is done. It sets each job's result.
+func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[string]*sharedSet, tick func()) {
+	names := make([]string, len(nodes))
+	building := make(map[string]bool, len(nodes))
+	for i, js := range nodes {
+		names[i] = js[0].node
+		building[names[i]] = true
+	}
+	carry := s.b.sparseBatches(building)
+	failAll := func(err error) {
+		for _, js := range nodes {
+			for _, j := range js {
+				j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+				tick()
+			}
+		}
+	}
+	unlock, err := s.locks.lockAll(ctx, append(slices.Clone(names), slices.Collect(maps.Keys(carry))...))
+	if err != nil {
+		failAll(err)
+		return
+	}
+	defer unlock()
+	packs := make([]*nodePack, len(nodes))
+	s.b.parallel(ctx, len(nodes), s.snap, s.files, func(w *renderers, i int) {
+		packs[i] = s.prepare(w, nodes[i], shared)
+	})
+	packs = slices.DeleteFunc(packs, func(p *nodePack) bool { return p == nil })
+	packs = append(packs, s.b.carryPacks(carry)...)
+	if len(packs) > 0 && ctx.Err() == nil {
+		s.writeBatch(packs)
+	}
+	for _, js := range nodes {
+		for range js {
+			tick()
+		}
+	}
+}
+
+// writeBatch writes packs into a new batch and links each node's pack
+// name to it. A node whose name cannot be linked fails.
+func (s *buildState) writeBatch(packs []*nodePack) {
+	fail := func(p *nodePack, err error) {
+		for _, j := range p.jobs {
+			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
+		}
+	}
+	nodes := make([]string, len(packs))
+	for i, p := range packs {
+		nodes[i] = p.node
+	}
+	entries := make([]batchEntry, len(packs))
+	off := batchHeadSize(nodes)
+	parts := [][]byte{nil}
+	perm := archivePerm
+	for i, p := range packs {
+		entries[i] = batchEntry{node: p.node, pack: section{Off: off, Len: p.size}}
+		off += p.size
+		parts = append(parts, p.parts...)
+		if p.secret {
 			perm = secretPerm
 		}
 	}
-	head, err := packHead(idx)
+	parts[0] = batchHead(entries)
+	tmp, err := atomicfile.CreateTemp(filepath.Join(s.b.Dir, "batch"+packExt), parts, perm)
 	if err != nil {
-		fail(err)
+		for _, p := range packs {
+			fail(p, err)
+		}
 		return
 	}
-	parts[0] = head
-	if err := atomicfile.CreateParts(path, parts, perm); err != nil {
-		fail(err)
-		return
-	}
-	// The index just written is the one the daemon's next check and
-	// collectShared read: keep it, for the file as it is now (no other
-	// build replaces it while this one holds the node's lock).
-	for _, m := range idx {
-		m.path, m.dataStart = path, int64(len(head))
-	}
-	s.b.remember(path, idx, built)
-	// A node built before packs held both images has a directory of
-	// its own, which nothing reads any more.
-	if cur == nil {
-		removeNodeDir(filepath.Join(s.b.Dir, node))
+	defer os.Remove(tmp)
+	for i, p := range packs {
+		path := packPath(s.b.Dir, p.node)
+		if err := atomicfile.Link(tmp, path); err != nil {
+			fail(p, err)
+			continue
+		}
+		// The index just written is the one the daemon's next check and
+		// collectShared read: keep it, for the file as it is now (no
+		// other build replaces it while this one holds the node's lock).
+		for _, m := range p.idx {
+			m.path, m.dataStart = path, entries[i].pack.Off+m.dataStart
+		}
+		s.b.remember(path, p.idx, p.remember)
+		// A node built before packs held both images has a directory of
+		// its own, which nothing reads any more.
+		if p.legacy {
+			removeNodeDir(filepath.Join(s.b.Dir, p.node))
+		}
 	}
 }
 

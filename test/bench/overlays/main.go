@@ -396,8 +396,10 @@ func nodesConf(n int, system, rtime []string) []byte {
 func endsIn7(n int) int { return (n + 3) / 10 }
 
 // diskUsage returns the allocated (st_blocks × 512) and apparent bytes of
-// the tree at dir; the builder makes no hard links.
+// the tree at dir, counting a file with several names (a build's batch,
+// which each node's pack name links to) once.
 func diskUsage(dir string) (alloc, apparent int64, err error) {
+	seen := map[uint64]bool{}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -407,6 +409,10 @@ func diskUsage(dir string) (alloc, apparent int64, err error) {
 			return err
 		}
 		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
 			alloc += st.Blocks * 512
 		}
 		apparent += info.Size()

@@ -1,0 +1,254 @@
+package overlay
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// packInodes returns the inode each node's pack name links to, and the
+// link count of each inode.
+func packInodes(t *testing.T, dir string, nodes ...string) (inos map[string]uint64, links map[uint64]uint64) {
+	t.Helper()
+	inos, links = map[string]uint64{}, map[uint64]uint64{}
+	for _, n := range nodes {
+		var st syscall.Stat_t
+		if err := syscall.Stat(packPath(dir, n), &st); err != nil {
+			t.Fatal(err)
+		}
+		inos[n], links[st.Ino] = st.Ino, uint64(st.Nlink)
+	}
+	return inos, links
+}
+
+// noTemporaryFiles fails when a build left a temporary name in dir.
+func noTemporaryFiles(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// A build writes one file, however many nodes it builds, and links each
+// node's pack name to it; each name reads as that node's pack alone.
+func TestBuildWritesOneBatch(t *testing.T) {
+	f := newBuildFixture(t)
+	if diff := cmp.Diff(statuses("n1/system", "n1/runtime", "n2/system", "n2/runtime", "n3/system", "n3/runtime"), f.build(t)); diff != "" {
+		t.Fatalf("first build (-want +got):\n%s", diff)
+	}
+	inos, links := packInodes(t, f.builder.Dir, "n1", "n2", "n3")
+	if len(links) != 1 || links[inos["n1"]] != 3 {
+		t.Errorf("packs' inodes %v, link counts %v; want one inode linked 3 times", inos, links)
+	}
+	noTemporaryFiles(t, f.builder.Dir)
+	table, err := readBatchTable(mustOpen(t, packPath(f.builder.Dir, "n1")), fileSize(t, packPath(f.builder.Dir, "n1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(func(yield func(string) bool) {
+		for n := range table {
+			if !yield(n) {
+				return
+			}
+		}
+	}); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+		t.Errorf("batch table lists %v", got)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		idx := readPack(nil, packPath(f.builder.Dir, n), "", "")
+		if len(idx) != 2 {
+			t.Fatalf("%s: %d images, want 2", n, len(idx))
+		}
+		a, err := f.builder.Artifact(context.Background(), f.snapshot(t), n, System, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := unpack(t, a)["etc/hostname"]; got != n+"\n" {
+			t.Errorf("%s's hostname: %q", n, got)
+		}
+	}
+	// Nothing changed: nothing written, the batch stays.
+	f.build(t)
+	if again, _ := packInodes(t, f.builder.Dir, "n1", "n2", "n3"); !cmp.Equal(again, inos) {
+		t.Errorf("a build with nothing to do moved the packs: %v -> %v", inos, again)
+	}
+}
+
+// A batch that fewer than half its nodes are still linked to is carried
+// into the next build's batch, which frees it; one with half or more is
+// left alone. The packs carried are the same bytes, served the same.
+func TestSparseBatchIsCarried(t *testing.T) {
+	f := newBuildFixture(t)
+	f.nodes = buildNodes + "  n4: {profiles: [default], network devices: {default: {ipaddr: 10.0.0.4}}}\n"
+	nodes := []string{"n1", "n2", "n3", "n4"}
+	build := func(names ...string) {
+		t.Helper()
+		// A Builder each, as each wwctl overlay build has.
+		b := &Builder{Dir: f.builder.Dir, Workers: 2, NoSync: true}
+		res, err := b.Build(context.Background(), f.snapshot(t), names, []ImageKind{System, Runtime}, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if len(names) > 0 && !slices.Contains(names, r.Node) || r.Err != nil {
+				t.Fatalf("result %+v for a build of %v", r, names)
+			}
+		}
+	}
+	build()
+	first, _ := packInodes(t, f.builder.Dir, nodes...)
+	n4Before := nodePackBytes(t, packPath(f.builder.Dir, "n4"))
+
+	// Two of four rebuilt: the first batch keeps half its nodes.
+	build("n1", "n2")
+	second, links := packInodes(t, f.builder.Dir, nodes...)
+	if second["n3"] != first["n3"] || second["n4"] != first["n4"] || links[first["n3"]] != 2 {
+		t.Errorf("n3 and n4 moved from a batch with half its nodes left: %v -> %v (links %v)", first, second, links)
+	}
+
+	// A third rebuilt: one of four left in the first batch, carried.
+	build("n3")
+	third, links := packInodes(t, f.builder.Dir, nodes...)
+	if third["n4"] == first["n4"] || third["n4"] != third["n3"] || links[third["n3"]] != 2 {
+		t.Errorf("n4 was not carried into the build of n3: %v -> %v (links %v)", second, third, links)
+	}
+	if third["n1"] != second["n1"] {
+		t.Errorf("n1's batch, with both its nodes left, moved")
+	}
+	if diff := cmp.Diff(n4Before, nodePackBytes(t, packPath(f.builder.Dir, "n4"))); diff != "" {
+		t.Errorf("n4's pack changed when carried (-before +after):\n%s", diff)
+	}
+	a, err := f.builder.Artifact(context.Background(), f.snapshot(t), "n4", Runtime, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unpack(t, a)["etc/motd"]; got != "welcome to n4\n" {
+		t.Errorf("n4's motd after it was carried: %q", got)
+	}
+	noTemporaryFiles(t, f.builder.Dir)
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fh.Close() })
+	return fh
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// batchBytes returns a batch of the given packs (node, bytes).
+func batchBytes(packs ...[2]string) []byte {
+	var names []string
+	for _, p := range packs {
+		names = append(names, p[0])
+	}
+	off := batchHeadSize(names)
+	var entries []batchEntry
+	var data []byte
+	for _, p := range packs {
+		entries = append(entries, batchEntry{node: p[0], pack: section{Off: off, Len: int64(len(p[1]))}})
+		off += int64(len(p[1]))
+		data = append(data, p[1]...)
+	}
+	return append(batchHead(entries), data...)
+}
+
+func TestReadBatchTable(t *testing.T) {
+	good := batchBytes([2]string{"n1", "pack one"}, [2]string{"node-02", "two"})
+	headLen := len(batchMagic) + 4
+	tableLen := int(binary.BigEndian.Uint32(good[len(batchMagic):]))
+	for _, tc := range []struct {
+		name, data, err string
+		want            batchTable
+	}{
+		{name: "two nodes", data: string(good), want: batchTable{
+			"n1":      {Off: int64(headLen + tableLen), Len: 8},
+			"node-02": {Off: int64(headLen + tableLen + 8), Len: 3},
+		}},
+		{name: "no node", data: string(batchBytes()), want: batchTable{}},
+		{name: "a pack, not a batch", data: packMagic + "\x00\x00\x00\x02{}", err: "not an overlay batch"},
+		{name: "cut in the magic", data: batchMagic[:10], err: "EOF"},
+		{name: "table longer than the file", data: string(good[:headLen+tableLen-1]), err: "overlay batch table of"},
+		{name: "table entry cut short", data: batchMagic + "\x00\x00\x00\x03\x00\x05n", err: "cut short"},
+		{name: "pack beyond the end", data: string(good[:len(good)-1]), err: `node "node-02"'s pack outside the file`},
+		{name: "pack inside the table", data: string(func() []byte {
+			b := bytes.Clone(good)
+			binary.BigEndian.PutUint64(b[headLen+2+2:], 3)
+			return b
+		}()), err: `node "n1"'s pack outside the file`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readBatchTable(strings.NewReader(tc.data), int64(len(tc.data)))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("table (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Whatever a file holds, the table read from it puts every pack inside
+// the file, after the table.
+func FuzzReadBatchTable(f *testing.F) {
+	f.Add(batchBytes([2]string{"n1", "pack one"}, [2]string{"n2", "two"}))
+	f.Add(batchBytes())
+	f.Add([]byte(batchMagic + "\x00\x00\x00\x12\x00\x02n1" + strings.Repeat("\xff", 16)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		table, err := readBatchTable(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		head := int64(len(batchMagic)+4) + int64(binary.BigEndian.Uint32(data[len(batchMagic):]))
+		for n, s := range table {
+			if s.Off < head || s.Len < 0 || s.Off+s.Len > int64(len(data)) {
+				t.Errorf("node %q's pack at %d+%d in a file of %d with a head of %d", n, s.Off, s.Len, len(data), head)
+			}
+		}
+	})
+}
+
+// A pack name linked to a batch whose table does not list that node is
+// read as no pack at all (a file renamed by hand, say).
+func TestBatchWithoutTheNode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "n9.pack")
+	if err := os.WriteFile(path, batchBytes([2]string{"n1", "x"}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if idx := readPack(nil, path, "", ""); idx != nil {
+		t.Errorf("read %v for a node the batch does not hold", idx)
+	}
+}
