@@ -273,12 +273,9 @@ func (b *Builder) manifestAt(path string, k, old ImageKind) (m *manifest, exists
 }
 
 // remember caches the manifests of the kinds in idx as those of the pack
-// at path, which holds them (a build just wrote it).
-func (b *Builder) remember(path string, idx packIndex, kinds map[ImageKind]bool) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return
-	}
+// at path, which holds them (a build just wrote it); st is its file's
+// stat (the batch's, which every pack name of the build links to).
+func (b *Builder) remember(path string, st os.FileInfo, idx packIndex, kinds map[ImageKind]bool) {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
 		return

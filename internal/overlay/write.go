@@ -317,6 +317,7 @@ func (s *buildState) writeBatch(packs []*nodePack) {
 		return
 	}
 	defer os.Remove(tmp)
+	st, statErr := os.Stat(tmp)
 	for i, p := range packs {
 		path := packPath(s.b.Dir, p.node)
 		if err := atomicfile.Link(tmp, path); err != nil {
@@ -329,7 +330,9 @@ func (s *buildState) writeBatch(packs []*nodePack) {
 		for _, m := range p.idx {
 			m.path, m.dataStart = path, entries[i].pack.Off+m.dataStart
 		}
-		s.b.remember(path, p.idx, p.remember)
+		if statErr == nil {
+			s.b.remember(path, st, p.idx, p.remember)
+		}
 		// A node built before packs held both images has a directory of
 		// its own, which nothing reads any more.
 		if p.legacy {
