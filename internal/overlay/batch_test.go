@@ -252,3 +252,50 @@ func TestBatchWithoutTheNode(t *testing.T) {
 		t.Errorf("read %v for a node the batch does not hold", idx)
 	}
 }
+
+// A copy of the directory that kept no hard links (rsync without -H)
+// leaves a whole batch under each node's name. The next build, even one
+// with nothing to build, gathers the packs into one batch again.
+func TestCopiedBatchesAreGathered(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	nodes := []string{"n1", "n2", "n3"}
+	want := map[string][]byte{}
+	for _, n := range nodes {
+		p := packPath(f.builder.Dir, n)
+		want[n] = nodePackBytes(t, p)
+		whole, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, whole, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, links := packInodes(t, f.builder.Dir, nodes...); len(links) != 3 {
+		t.Fatalf("the copy left %d files, want 3", len(links))
+	}
+	b := &Builder{Dir: f.builder.Dir, Workers: 2, NoSync: true}
+	res, err := b.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Status != Unchanged {
+			t.Errorf("%s/%s %s, want unchanged", r.Node, r.Kind, r.Status)
+		}
+	}
+	inos, links := packInodes(t, f.builder.Dir, nodes...)
+	if len(links) != 1 || links[inos["n1"]] != 3 {
+		t.Errorf("after the build: inodes %v, link counts %v; want one batch linked 3 times", inos, links)
+	}
+	for _, n := range nodes {
+		if diff := cmp.Diff(want[n], nodePackBytes(t, packPath(f.builder.Dir, n))); diff != "" {
+			t.Errorf("%s's pack changed when gathered (-before +after):\n%s", n, diff)
+		}
+	}
+	noTemporaryFiles(t, f.builder.Dir)
+}

@@ -287,8 +287,18 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		return out
 	}
 	// Nothing stale (the daemon's common case, every wwclient poll):
-	// nothing to split, write or flush.
+	// nothing to split, write or flush, unless batches are to be
+	// carried (a copy of the directory that kept no hard links leaves a
+	// whole batch for each node: the first build gathers them again).
 	if !slices.ContainsFunc(jobs, func(j *job) bool { return j.tree != nil }) {
+		if carry := b.sparseBatches(nil); len(carry) > 0 && ctx.Err() == nil {
+			st.writeNodes(ctx, nil, nil, carry, tick)
+			if !b.NoSync {
+				if err := atomicfile.SyncFS(b.Dir); err != nil {
+					return nil, err
+				}
+			}
+		}
 		return results(), ctx.Err()
 	}
 
@@ -312,7 +322,11 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		}
 		nodes[i] = append(nodes[i], j)
 	}
-	st.writeNodes(ctx, nodes, shared, tick)
+	building := make(map[string]bool, len(nodes))
+	for _, js := range nodes {
+		building[js[0].node] = true
+	}
+	st.writeNodes(ctx, nodes, shared, b.sparseBatches(building), tick)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -243,17 +243,14 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 
 // writeNodes writes the packs of the nodes this build rendered (each of
 // nodes is one node's jobs) into one batch, holding their locks, and
-// links each node's pack name to it; packs of batches that have fewer
-// than half their nodes left are carried into it. tick is called once a
-// job is done. It sets each job's result.
-func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[string]*sharedSet, tick func()) {
+// links each node's pack name to it; the packs of the nodes carry names
+// (sparseBatches) are carried into it. tick is called once a job is
+// done. It sets each job's result.
+func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[string]*sharedSet, carry map[string]uint64, tick func()) {
 	names := make([]string, len(nodes))
-	building := make(map[string]bool, len(nodes))
 	for i, js := range nodes {
 		names[i] = js[0].node
-		building[names[i]] = true
 	}
-	carry := s.b.sparseBatches(building)
 	failAll := func(err error) {
 		for _, js := range nodes {
 			for _, j := range js {
