@@ -32,7 +32,7 @@ import (
 // newer batch, and a batch goes when no name is left linked to it. So
 // that batches left with few nodes do not hold disk space for long, a
 // build carries the packs of a batch with fewer than half its nodes left
-// into its own (carrySparse).
+// into its own (sparseBatches, carryPacks).
 const batchMagic = "wwboot overlay pack 3\n"
 
 // maxBatchTable bounds the table a batch may declare.
@@ -261,39 +261,27 @@ func (b *Builder) carryPacks(carry map[string]uint64) []*nodePack {
 }
 
 func (b *Builder) carryPack(node string, ino uint64) *nodePack {
-	f, err := os.Open(packPath(b.Dir, node))
+	f, st, at, err := openNodePack(&b.batches, packPath(b.Dir, node))
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil
-	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || sys.Ino != ino {
 		return nil
 	}
-	t, err := b.batches.table(f, st)
-	if err != nil {
-		return nil
-	}
-	sec, ok := t[node]
-	if !ok {
-		return nil
-	}
-	data := make([]byte, sec.Len)
-	if _, err := f.ReadAt(data, sec.Off); err != nil {
+	data := make([]byte, at.Len)
+	if _, err := f.ReadAt(data, at.Off); err != nil {
 		return nil
 	}
 	idx, err := decodePackHead(bytes.NewReader(data), "", "")
 	if err != nil {
 		return nil
 	}
-	p := &nodePack{node: node, parts: [][]byte{data}, size: sec.Len, idx: idx, remember: map[ImageKind]bool{}}
+	p := &nodePack{node: node, parts: [][]byte{data}, size: at.Len, idx: idx, remember: map[ImageKind]bool{}}
 	for k, m := range idx {
 		p.remember[k] = true
 		p.secret = p.secret || m.Secret != ""
-		if m.end() > sec.Len {
+		if m.end() > at.Len {
 			return nil
 		}
 	}

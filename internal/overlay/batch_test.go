@@ -299,3 +299,35 @@ func TestCopiedBatchesAreGathered(t *testing.T) {
 	}
 	noTemporaryFiles(t, f.builder.Dir)
 }
+
+// A node's pack in a batch whose sections reach past its own end (into
+// the next node's pack, which may hold that node's secrets) reads as no
+// pack at all.
+func TestBatchPackStaysInItsSection(t *testing.T) {
+	pack := func(sectionLen int64) string {
+		idx := packIndex{System: &manifest{Own: "x", Sections: map[string]section{"own.img": {Off: 0, Len: sectionLen}}}}
+		b, err := encodePack(idx, []byte("abcd"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name string
+		n1   string
+		want bool
+	}{
+		{"within its pack", pack(4), true},
+		{"into the next node's", pack(6), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "n1.pack")
+			if err := os.WriteFile(path, batchBytes([2]string{"n1", tc.n1}, [2]string{"n2", "secret of n2"}), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := readPack(nil, path, "", "") != nil; got != tc.want {
+				t.Errorf("read a pack: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

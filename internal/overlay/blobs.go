@@ -27,11 +27,11 @@ const blobOverhead = 128
 // an answer is written from memory instead of opening, stating and
 // sending files. An entry is used only for the file the artifact was
 // checked against (same path, size, modification time and inode): a
-// rebuild writes new files (packs and shared archives are replaced by
-// rename) and the next check of the artifact names them, so the cache
-// never outlives what the artifact check decides. Secret archives are
-// never kept. It holds at most max bytes; when full, arbitrary entries
-// make room.
+// rebuild writes new files (a pack's name is linked to a new batch, a
+// shared archive is replaced by rename) and the next check of the
+// artifact names them, so the cache never outlives what the artifact
+// check decides. Secret archives are never kept. It holds at most max
+// bytes; when full, arbitrary entries make room.
 type blobCache struct {
 	max     int64 // bytes held at most, counting per-entry overhead
 	maxBlob int64 // largest archive kept

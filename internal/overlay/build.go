@@ -81,12 +81,12 @@ type Builder struct {
 	running int
 	// manifests caches the parsed manifests of packs by path and kind,
 	// each valid while the file keeps its inode, size and modification
-	// time (builds replace packs by rename, so a new one is a new inode).
+	// time (a build links a pack's name to a new batch, a new inode).
 	manifests sync.Map // path + "\x00" + kind -> *cachedManifest
 	// batches keeps the tables of the batches packs were read from.
 	batches batchTables
 	// carried is when this Builder last looked for batches to carry
-	// (carrySparse), in Unix nanoseconds.
+	// (sparseBatches), in Unix nanoseconds.
 	carried atomic.Int64
 	// derived are the forms of archives made on demand (derive.go).
 	derived derivedForms

@@ -219,25 +219,16 @@ func TestRebuildTakesTheSameOutputFromThePack(t *testing.T) {
 // named for, cut from the batch it is linked to.
 func nodePackBytes(t *testing.T, path string) []byte {
 	t.Helper()
-	fh, err := os.Open(path)
+	fh, _, at, err := openNodePack(nil, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		t.Fatal(err)
+	if at.Off == 0 {
+		t.Fatalf("%s is a pack of its own, not a batch's", path)
 	}
-	table, err := readBatchTable(fh, st.Size())
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	sec, ok := table[strings.TrimSuffix(filepath.Base(path), packExt)]
-	if !ok {
-		t.Fatalf("%s: the batch holds no pack of its node: %v", path, table)
-	}
-	data := make([]byte, sec.Len)
-	if _, err := fh.ReadAt(data, sec.Off); err != nil {
+	data := make([]byte, at.Len)
+	if _, err := fh.ReadAt(data, at.Off); err != nil {
 		t.Fatal(err)
 	}
 	return data

@@ -19,9 +19,9 @@ import (
 // daemon's on-demand builds) or several (wwctl overlay build beside the
 // daemon). Each holds the directory's lock file (<Dir>/.lock) shared for
 // its whole length, and the locks of the nodes whose packs it writes
-// (nodeLockSet) while it makes and writes them. What needs every build to be away, removing what a killed
-// build left and the shared archives no image refers to any more, takes
-// the lock file exclusively.
+// (nodeLockSet) while it makes and writes them. What needs every build
+// to be away, removing what a killed build left and the shared archives
+// no image refers to any more, takes the lock file exclusively.
 
 // flockFile is an open file holding, or waiting for, a flock(2) lock.
 type flockFile struct {

@@ -31,11 +31,11 @@ import (
 // Each manifest's Sections give each archive form (the image's own
 // archive and its secret archive, each in storedFormats) as an offset
 // from the start of the data and a length; the daemon sends a section
-// straight from the file (sendfile(2) from an offset). A pack holding a
-// secret archive is the daemon's alone (0600), any other 0640. A build
-// replaces a pack by rename, holding the node's lock (nodeLockSet), and
-// copies the kind it did not build from the pack it replaces; a reader
-// that opened one reads it whole.
+// straight from the file (sendfile(2) from an offset). A build writes
+// its nodes' packs into one file, a batch (batch.go), and replaces each
+// node's <node>.pack with a link to it, holding the node's lock
+// (nodeLockSet); it copies the kind it did not build from the pack it
+// replaces, and a reader that opened one reads it whole.
 const packMagic = "wwboot overlay pack 2\n"
 
 // packMagic1 starts a pack of the layout before (NODE/__SYSTEM__.pack,
@@ -104,45 +104,58 @@ func packHead(idx packIndex) ([]byte, error) {
 // set, the index holds that kind's manifest alone (if the pack has it):
 // the daemon keeps the manifests it serves, not every one a pack holds.
 // When path is a batch (batchMagic), the pack read is that of the node
-// path names, found in the batch's table (kept in tables, which may be
-// nil).
+// path names (openNodePack), whose sections must lie within it.
 func readPack(tables *batchTables, path string, old, only ImageKind) packIndex {
-	f, err := os.Open(path)
+	f, _, at, err := openNodePack(tables, path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	var start int64
-	r := io.Reader(f)
-	var magic [len(batchMagic)]byte
-	if n, _ := f.ReadAt(magic[:], 0); n == len(magic) && string(magic[:]) == batchMagic {
-		t, err := tables.table(f, st)
-		if err != nil {
-			return nil
-		}
-		node, _ := strings.CutSuffix(filepath.Base(path), packExt)
-		p, ok := t[node]
-		if !ok {
-			return nil
-		}
-		start, r = p.Off, io.NewSectionReader(f, p.Off, p.Len)
-	}
-	idx, err := decodePackHead(r, old, only)
+	idx, err := decodePackHead(io.NewSectionReader(f, at.Off, at.Len), old, only)
 	if err != nil {
 		return nil
 	}
 	for _, m := range idx {
-		m.dataStart += start
-		if st.Size() < m.end() {
+		m.dataStart += at.Off
+		if at.Off+at.Len < m.end() {
 			return nil
 		}
 		m.path = path
 	}
 	return idx
+}
+
+// openNodePack opens the pack file at path and returns it, its stat and
+// where in it the pack of the node path names is: the whole file, or,
+// in a batch, the node's pack as the batch's table (kept in tables,
+// which may be nil) gives it; an error when the batch does not hold that
+// node.
+func openNodePack(tables *batchTables, path string) (*os.File, os.FileInfo, section, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, section{}, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, section{}, err
+	}
+	at := section{Len: st.Size()}
+	var magic [len(batchMagic)]byte
+	if n, _ := f.ReadAt(magic[:], 0); n == len(magic) && string(magic[:]) == batchMagic {
+		t, err := tables.table(f, st)
+		if err != nil {
+			f.Close()
+			return nil, nil, section{}, fmt.Errorf("%s: %w", path, err)
+		}
+		node, _ := strings.CutSuffix(filepath.Base(path), packExt)
+		var ok bool
+		if at, ok = t[node]; !ok {
+			f.Close()
+			return nil, nil, section{}, fmt.Errorf("%s: the batch holds no pack of node %q", path, node)
+		}
+	}
+	return f, st, at, nil
 }
 
 // decodePackHead reads a pack's head: its index (only the manifest of

@@ -247,37 +247,32 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 // (sparseBatches) are carried into it. tick is called once a job is
 // done. It sets each job's result.
 func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[string]*sharedSet, carry map[string]uint64, tick func()) {
-	names := make([]string, len(nodes))
-	for i, js := range nodes {
-		names[i] = js[0].node
+	locked := make([]string, 0, len(nodes)+len(carry))
+	for _, js := range nodes {
+		locked = append(locked, js[0].node)
 	}
-	failAll := func(err error) {
+	unlock, err := s.locks.lockAll(ctx, slices.AppendSeq(locked, maps.Keys(carry)))
+	if err != nil {
 		for _, js := range nodes {
 			for _, j := range js {
 				j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 				tick()
 			}
 		}
-	}
-	unlock, err := s.locks.lockAll(ctx, append(slices.Clone(names), slices.Collect(maps.Keys(carry))...))
-	if err != nil {
-		failAll(err)
 		return
 	}
 	defer unlock()
 	packs := make([]*nodePack, len(nodes))
 	s.b.parallel(ctx, len(nodes), s.snap, s.files, func(w *renderers, i int) {
 		packs[i] = s.prepare(w, nodes[i], shared)
+		for range nodes[i] {
+			tick()
+		}
 	})
 	packs = slices.DeleteFunc(packs, func(p *nodePack) bool { return p == nil })
 	packs = append(packs, s.b.carryPacks(carry)...)
 	if len(packs) > 0 && ctx.Err() == nil {
 		s.writeBatch(packs)
-	}
-	for _, js := range nodes {
-		for range js {
-			tick()
-		}
 	}
 }
 
@@ -502,7 +497,7 @@ func (s *buildState) secret(h string) bool {
 // Modes of the archives and packs a build writes. None is
 // world-readable: only the daemon (root) serves them, and a shared or
 // own archive still shows what a node is given (its hosts, its
-// addresses) to whoever logs in on the server. A pack with a secret
+// addresses) to whoever logs in on the server. A batch holding a secret
 // archive is root's alone.
 const (
 	archivePerm os.FileMode = 0o640
