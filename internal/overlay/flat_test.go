@@ -205,26 +205,9 @@ func hostFiles(t *testing.T) string {
 // tagged, diskful nodes) once with flatData and once with Data, as
 // before, and compares every entry byte for byte.
 func TestFlatRendersAsData(t *testing.T) {
-	cfg, _, err := config.Parse([]byte(goldenInput(t, "warewulf.conf")), "warewulf.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Parse([]byte(goldenInput(t, "nodes.conf")), "nodes.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := hostFiles(t)
-	names := stockOverlays(t)
 	epoch := time.Unix(1700000000, 0)
-	snap := func() *Snapshot {
-		s, err := NewSnapshot(cfg, inv, &Store{Builtin: overlays.FS()}, RenderOptions{
-			Sysconfdir: filepath.Join(host, "etc"), HostRoot: host, BuildHost: "server", Epoch: &epoch,
-			Location: time.UTC, Rand: zeroReader{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	snap := goldenSnapshots(t, goldenInput(t, "warewulf.conf"), goldenInput(t, "nodes.conf"), &epoch)
+	names := stockOverlays(t)
 	want, _ := renderAll(t, snap(), names, func(r *Renderer) { r.dataOnly = true })
 	got, r := renderAll(t, snap(), names, nil)
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -240,6 +223,52 @@ func TestFlatRendersAsData(t *testing.T) {
 	if len(r.parsed) < 20 {
 		t.Errorf("only %d stock templates rendered", len(r.parsed))
 	}
+}
+
+// goldenSnapshots returns a maker of snapshots of the stock overlays
+// for the given warewulf.conf and nodes.conf, with the server files of
+// hostFiles, ssh keys from zeroReader and times in UTC from epoch (nil:
+// the overlays' built-in time).
+func goldenSnapshots(t *testing.T, conf, nodes string, epoch *time.Time) func() *Snapshot {
+	t.Helper()
+	cfg, _, err := config.Parse([]byte(conf), "warewulf.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Parse([]byte(nodes), "nodes.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := hostFiles(t)
+	return func() *Snapshot {
+		s, err := NewSnapshot(cfg, inv, &Store{Builtin: overlays.FS()}, RenderOptions{
+			Sysconfdir: filepath.Join(host, "etc"), HostRoot: host, BuildHost: "server", Epoch: epoch,
+			Builtin: time.Unix(1600000000, 0), Location: time.UTC, Rand: zeroReader{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+// renderNodes renders overlay t with r for each node and gives what it
+// made, or the error, by node.
+func renderNodes(t *testing.T, r *Renderer, snap *Snapshot, nodes ...string) map[string]any {
+	t.Helper()
+	res := map[string]any{}
+	for _, node := range nodes {
+		out, err := r.Render(snap.Node(node), "", []string{"t"})
+		if err != nil {
+			res[node] = "error: " + err.Error()
+			continue
+		}
+		var entries []shownEntry
+		for _, e := range out.Tree.Sorted() {
+			entries = append(entries, shownEntry{e.Path, e.Kind, e.Mode, e.UID, e.GID, string(e.Data), e.Target, e.NoBackup})
+		}
+		res[node] = entries
+	}
+	return res
 }
 
 type zeroReader struct{}

@@ -1,22 +1,18 @@
 package overlay
 
 import (
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/wwboot/wwboot/internal/config"
-	"github.com/wwboot/wwboot/internal/inventory"
-	"github.com/wwboot/wwboot/overlays"
 )
 
 // TestFoldRendersAsUnfolded renders every stock overlay for every node
 // of the golden inventory, plus a node without network devices, with
-// and without folding, and compares every entry byte for byte: with
+// and without folding, with text/template and as programs
+// (compile.go), and compares every entry byte for byte: with
 // shared and per-node ssh host keys, with and without IPv6 on the
 // server, with .BuildTime from SOURCE_DATE_EPOCH and from the built-in
 // time, with flatData and with Data.
@@ -42,26 +38,9 @@ func TestFoldRendersAsUnfolded(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, _, err := config.Parse([]byte(tc.conf), "warewulf.conf")
-			if err != nil {
-				t.Fatal(err)
-			}
-			inv, err := inventory.Parse([]byte(nodes), "nodes.conf")
-			if err != nil {
-				t.Fatal(err)
-			}
-			host := hostFiles(t)
-			snap := func() *Snapshot {
-				s, err := NewSnapshot(cfg, inv, &Store{Builtin: overlays.FS()}, RenderOptions{
-					Sysconfdir: filepath.Join(host, "etc"), HostRoot: host, BuildHost: "server", Epoch: tc.epoch,
-					Builtin: time.Unix(1600000000, 0), Location: time.UTC, Rand: zeroReader{}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			snap := goldenSnapshots(t, tc.conf, nodes, tc.epoch)
 			want, plain := renderAll(t, snap(), names, func(r *Renderer) { r.noFold, r.dataOnly = true, tc.dataOnly })
-			got, folded := renderAll(t, snap(), names, func(r *Renderer) { r.dataOnly = tc.dataOnly })
+			got, folded := renderAll(t, snap(), names, func(r *Renderer) { r.noCompile, r.dataOnly = true, tc.dataOnly })
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("folded templates render differently (-unfolded +folded):\n%s", diff)
 			}
@@ -78,6 +57,29 @@ func TestFoldRendersAsUnfolded(t *testing.T) {
 			}
 			if changed < 10 {
 				t.Errorf("folding changed only %d stock templates", changed)
+			}
+
+			// As programs (compile.go), folded and not, against the same
+			// renderings with text/template.
+			for _, noFold := range []bool{false, true} {
+				ref := got
+				if noFold {
+					ref = want
+				}
+				prog, compiled := renderAll(t, snap(), names, func(r *Renderer) { r.noFold, r.dataOnly = noFold, tc.dataOnly })
+				if diff := cmp.Diff(ref, prog); diff != "" {
+					t.Errorf("unfolded %v: programs render differently (-text/template +program):\n%s", noFold, diff)
+				}
+				// Every stock template compiled and ran to its end, or a
+				// rendering was compared with itself.
+				for f, p := range compiled.parsed {
+					switch {
+					case p.prog == nil:
+						t.Errorf("%s did not compile", f.Path)
+					case p.prog.bails != 0:
+						t.Errorf("%s gave up %d times", f.Path, p.prog.bails)
+					}
+				}
 			}
 		})
 	}
@@ -134,19 +136,7 @@ func TestFoldEdgeCases(t *testing.T) {
 					// first renderer's output of a template that is the
 					// same for every node to the others.
 					r.dataOnly, r.noFold, r.memo = dataOnly, noFold, &sync.Map{}
-					res := map[string]any{}
-					for _, node := range []string{"n1", "n2"} {
-						out, err := r.Render(f.snap.Node(node), "", []string{"t"})
-						if err != nil {
-							res[node] = "error: " + err.Error()
-							continue
-						}
-						var entries []shownEntry
-						for _, e := range out.Tree.Sorted() {
-							entries = append(entries, shownEntry{e.Path, e.Kind, e.Mode, e.UID, e.GID, string(e.Data), e.Target, e.NoBackup})
-						}
-						res[node] = entries
-					}
+					res := renderNodes(t, r, f.snap, "n1", "n2")
 					results[strings.Repeat("data ", b2i(dataOnly))+strings.Repeat("unfolded", b2i(noFold))] = res
 					for _, p := range r.parsed {
 						trees[i] = p.t.Tree.Root.String()

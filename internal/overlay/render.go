@@ -117,6 +117,9 @@ type Renderer struct {
 	// noFold leaves templates as parsed (fold.go): the reference of
 	// the folding's differential test.
 	noFold bool
+	// noCompile executes every template with text/template, not as a
+	// program (compile.go): the reference of its differential test.
+	noCompile bool
 }
 
 type parsedTemplate struct {
@@ -130,6 +133,9 @@ type parsedTemplate struct {
 	sameForAll bool
 	// flat: the template executes with flatData (flat.go).
 	flat bool
+	// prog is the template compiled (compile.go); nil: it executes
+	// with text/template.
+	prog *program
 	// size is the length of the template's own output last time, so
 	// the next node's output is allocated once.
 	size int
@@ -276,6 +282,10 @@ func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) 
 	// After folding: a template whose node-specific parts were all in
 	// branches not taken is the same for every node.
 	p.sameForAll = r.memo != nil && sameForEveryNode(t)
+	if !r.noCompile {
+		// A template the compiler does not take runs as it is.
+		p.prog, _ = compileTemplate(t, r.funcs)
+	}
 	r.parsed[f] = p
 	return p, nil
 }
@@ -361,9 +371,18 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 		arg = d
 	}
 
-	r.state = &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files, reads: into}
-	r.state.outs[0].data.Grow(pt.size)
-	err = t.Execute(r.state, arg)
+	r.state = r.newState(data, into, pt.size)
+	ran := false
+	if pt.prog != nil {
+		err, ran = pt.prog.run(r.state, arg)
+	}
+	if !ran {
+		// Not compiled, or the program gave up where text/template
+		// would fail or it is not sure to do the same: text/template
+		// runs it from the start, for its output and its message.
+		r.state = r.newState(data, into, pt.size)
+		err = t.Execute(r.state, arg)
+	}
 	pt.size = r.state.outs[0].data.Len()
 	if err != nil && r.state.abort && errors.Is(err, errAbort) {
 		err = nil
@@ -382,6 +401,13 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 		pieces[i].noBackup = r.state.noBackup
 	}
 	return pieces, r.state.reads, false, nil
+}
+
+// newState is the state of one execution of a template for data.
+func (r *Renderer) newState(data execData, reads map[string]string, size int) *execState {
+	st := &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files, reads: reads}
+	st.outs[0].data.Grow(size)
+	return st
 }
 
 func (r *Renderer) sourcePath(o *Overlay, f *SourceFile) string {
