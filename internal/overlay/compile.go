@@ -91,6 +91,7 @@ var (
 	errorType        = reflect.TypeFor[error]()
 	stringerType     = reflect.TypeFor[fmt.Stringer]()
 	stringType       = reflect.TypeFor[string]()
+	boolType         = reflect.TypeFor[bool]()
 )
 
 func giveUp(format string, args ...any) { panic(bail{fmt.Sprintf(format, args...)}) }
@@ -448,7 +449,7 @@ func (p *program) command(cmd *parse.CommandNode, hasFinal bool) expr {
 			return chain(r, dot, base(r, dot, nil), final)
 		}
 	case *parse.IdentifierNode:
-		return p.function(n.Ident, args, hasFinal)
+		return p.function(n.Ident, args, hasFinal, true)
 	case *parse.PipeNode:
 		notAFunction()
 		pipe := p.pipeline(n)
@@ -553,6 +554,9 @@ type fieldSite struct {
 	call   *callee      // the method's call, for typ
 	field  []int        // the struct field's index, nil if none
 	mapKey bool         // typ is a map the name can index
+	// result calls the bound method, of no arguments, without reflect's
+	// Call: set for the kinds the data's methods are (nil: Call).
+	result func(bound any) reflect.Value
 }
 
 func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.Value {
@@ -572,6 +576,8 @@ func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.
 	}
 	hasArgs := len(s.args) > 0 || s.hasFinal
 	switch {
+	case s.method >= 0 && s.result != nil:
+		return s.result(ptr.Method(s.method).Interface())
 	case s.method >= 0:
 		return s.call.invoke(r, ptr.Method(s.method), dot, s.args, s.hasFinal, final)
 	case s.field != nil:
@@ -594,7 +600,7 @@ func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.
 }
 
 func (s *fieldSite) lookup(ptrType, recvType reflect.Type) {
-	s.typ, s.method, s.call, s.field, s.mapKey = ptrType, -1, nil, nil, false
+	s.typ, s.method, s.call, s.field, s.mapKey, s.result = ptrType, -1, nil, nil, false, nil
 	if m, ok := ptrType.MethodByName(s.name); ok {
 		s.method = m.Index
 		// The bound method's type: the method's without its receiver.
@@ -607,6 +613,14 @@ func (s *fieldSite) lookup(ptrType, recvType reflect.Type) {
 			out[i] = m.Type.Out(i)
 		}
 		s.call = newCallee(s.name, reflect.FuncOf(in, out, m.Type.IsVariadic()), len(s.args), s.hasFinal)
+		if len(in) == 0 && len(s.args) == 0 && !s.hasFinal && len(out) == 1 {
+			switch out[0] {
+			case stringType:
+				s.result = func(bound any) reflect.Value { return reflect.ValueOf(bound.(func() string)()) }
+			case boolType:
+				s.result = func(bound any) reflect.Value { return reflect.ValueOf(bound.(func() bool)()) }
+			}
+		}
 		return
 	}
 	switch recvType.Kind() {
@@ -693,7 +707,7 @@ func (r *runner) result(ret []reflect.Value) reflect.Value {
 
 // function compiles a call of a function of the template's set, or of a
 // built-in one, which the set's functions hide as in text/template.
-func (p *program) function(name string, args []parse.Node, hasFinal bool) expr {
+func (p *program) function(name string, args []parse.Node, hasFinal, inPipeline bool) expr {
 	if f, ok := p.funcs[name]; ok {
 		fn := reflect.ValueOf(f)
 		if fn.Kind() != reflect.Func {
@@ -707,7 +721,7 @@ func (p *program) function(name string, args []parse.Node, hasFinal bool) expr {
 		for i, a := range args {
 			fns[i] = p.typedArg(a, c.paramType(i))
 		}
-		if fast := fastCall(f, c, fns, hasFinal); fast != nil {
+		if fast := fastCall(f, c, fns, hasFinal, inPipeline); fast != nil {
 			return fast
 		}
 		return func(r *runner, dot, final reflect.Value) reflect.Value {
@@ -717,48 +731,72 @@ func (p *program) function(name string, args []parse.Node, hasFinal bool) expr {
 	return p.builtin(name, args, hasFinal)
 }
 
-// fastCall calls the commonest kinds of function without reflect's Call:
-// those of strings to a string or a bool. Arguments are evaluated and
-// checked as for any function; nil for any other kind.
-func fastCall(f any, c *callee, args []argFn, hasFinal bool) expr {
-	if c.typ.IsVariadic() {
-		return nil
-	}
-	all := func(r *runner, dot, final reflect.Value, out []string) {
-		for i, a := range args {
-			out[i] = a(r, dot, stringType).String()
-		}
-		if hasFinal {
-			out[len(args)] = validateType(final, stringType).String()
-		}
-	}
+// fastCall calls the kinds of function the stock templates call most
+// (of strings and of any values) without reflect's Call. Arguments are
+// evaluated and checked as for any function. A function that returns an
+// interface value is called so only in a pipeline (inPipeline), which
+// takes the value out of its interface anyway. nil for any other kind.
+func fastCall(f any, c *callee, args []argFn, hasFinal, inPipeline bool) expr {
+	var call func(vs []reflect.Value) reflect.Value
 	switch f := f.(type) {
 	case func(string) string:
-		return func(r *runner, dot, final reflect.Value) reflect.Value {
-			var s [1]string
-			all(r, dot, final, s[:])
-			return reflect.ValueOf(f(s[0]))
-		}
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(vs[0].String())) }
 	case func(string, string) string:
-		return func(r *runner, dot, final reflect.Value) reflect.Value {
-			var s [2]string
-			all(r, dot, final, s[:])
-			return reflect.ValueOf(f(s[0], s[1]))
-		}
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(vs[0].String(), vs[1].String())) }
 	case func(string) bool:
-		return func(r *runner, dot, final reflect.Value) reflect.Value {
-			var s [1]string
-			all(r, dot, final, s[:])
-			return reflect.ValueOf(f(s[0]))
-		}
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(vs[0].String())) }
 	case func(string, string) bool:
-		return func(r *runner, dot, final reflect.Value) reflect.Value {
-			var s [2]string
-			all(r, dot, final, s[:])
-			return reflect.ValueOf(f(s[0], s[1]))
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(vs[0].String(), vs[1].String())) }
+	case func(string, any) string:
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(vs[0].String(), vs[1].Interface())) }
+	case func(any) string:
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(vs[0].Interface())) }
+	case func(any) []any:
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(vs[0].Interface())) }
+	case func(any, any) []any:
+		call = func(vs []reflect.Value) reflect.Value {
+			return reflect.ValueOf(f(vs[0].Interface(), vs[1].Interface()))
 		}
+	case func(any, any) int64:
+		call = func(vs []reflect.Value) reflect.Value {
+			return reflect.ValueOf(f(vs[0].Interface(), vs[1].Interface()))
+		}
+	case func(...any) []any:
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(interfaces(vs)...)) }
+	case func(...any) string:
+		call = func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(f(interfaces(vs)...)) }
+	case func(any, ...any) any:
+		if !inPipeline {
+			return nil
+		}
+		call = func(vs []reflect.Value) reflect.Value {
+			if v := f(vs[0].Interface(), interfaces(vs[1:])...); v != nil {
+				return reflect.ValueOf(v)
+			}
+			return reflect.Value{}
+		}
+	default:
+		return nil
 	}
-	return nil
+	return func(r *runner, dot, final reflect.Value) reflect.Value {
+		vs := make([]reflect.Value, c.numIn)
+		for i, a := range args {
+			vs[i] = a(r, dot, c.paramType(i))
+		}
+		if hasFinal {
+			vs[len(args)] = validateType(final, c.paramType(len(args)))
+		}
+		return call(vs)
+	}
+}
+
+// interfaces is vs as the values a function of ...any parameters gets.
+func interfaces(vs []reflect.Value) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v.Interface()
+	}
+	return out
 }
 
 // typedArg compiles an argument whose parameter type is known: a
@@ -799,7 +837,7 @@ func (p *program) arg(n parse.Node) argFn {
 			return validateType(pipe(r, dot), typ)
 		}
 	case *parse.IdentifierNode:
-		f := p.function(n.Ident, nil, false)
+		f := p.function(n.Ident, nil, false, false)
 		return func(r *runner, dot reflect.Value, typ reflect.Type) reflect.Value {
 			return validateType(f(r, dot, reflect.Value{}), typ)
 		}

@@ -39,6 +39,7 @@ var compiledCases = []struct {
 	{"print functions", "{{print 1 2 \"a\" \"b\" .Id}} {{println .Id 3}} {{printf \"%s-%d-%v-%5.2f\" .Id 7 .Tags 3.14159}} {{\"%s!\" | printf}} {{printf}}", false},
 	{"printf pipeline", "{{.Id | printf \"<%s>\"}} {{printf \"%v\" nil}} {{print nil}}", true},
 	{"sprig functions", "{{upper .Id}} {{.Id | upper | lower}} {{hasPrefix \"n\" .Id}} {{default \"d\" .Comment}} {{join \",\" .Kernel.Args}} {{list 1 2 | len}} {{dict \"a\" 1 | toJson}} {{regexMatch \"^n[0-9]$\" .Id}} {{inc 1}}", true},
+	{"direct calls of functions of any values", `{{list 1 "a" nil | toJson}} {{uniq (list 1 1 2) | toJson}} {{append (list 1) 2 | toJson}} {{sub 5 3}} {{toString 4}} {{quote "a" 1 nil}} [{{default nil nil}}] [{{(default nil nil) | printf "%v"}}] {{.Tags.nope | default "d"}} [{{cat}}] {{len (list)}}`, true},
 	{"function errors", "{{fail \"boom\"}}", false},
 	{"function argument of the wrong type", "{{upper 1}}", false},
 	{"variables and scopes", `{{$x := 1}}{{if true}}{{$x := 2}}{{$x}}{{$x = 3}}{{$x}}{{end}}{{$x}}{{range $i, $e := .Kernel.Args}}{{$i}}{{$e}}{{$x = $e}}{{end}}{{$x}}{{with $y := .Id}}{{$y}}{{end}}`, true},
