@@ -32,8 +32,8 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 }
 
 // Replace is WriteFile without the fsyncs, for files that can be made
-// again (build artifacts): readers still never see a partial file, and
-// one SyncFS after many Replaces makes them all durable at once.
+// again (build artifacts) or that the caller syncs itself (SyncDir):
+// readers still never see a partial file.
 func Replace(path string, data []byte, perm fs.FileMode) error {
 	return write(path, data, perm, false)
 }
@@ -45,17 +45,10 @@ func Create(path string, data []byte, perm fs.FileMode) error {
 	return writeFile(path, data, perm, false)
 }
 
-// SyncFS flushes the filesystem holding dir to disk.
-func SyncFS(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncfs %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("syncfs %s: %w", dir, err)
-	}
-	return nil
+// CreateSynced is Create with WriteFile's fsyncs, for a content-addressed
+// file that must be on disk before anything refers to it.
+func CreateSynced(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, true)
 }
 
 func write(path string, data []byte, perm fs.FileMode, durable bool) error {
@@ -100,9 +93,9 @@ func writeParts(path string, parts [][]byte, perm fs.FileMode, durable bool) err
 // named as the temporary files of the writes here (".NAME.tmp-*", which
 // RemoveStale and sweeps of a directory find), and returns its name: for
 // a file that is given its names with Link and whose temporary name is
-// then removed.
-func CreateTemp(path string, parts [][]byte, perm fs.FileMode) (string, error) {
-	return writeTemp(path, parts, perm, false)
+// then removed. With sync, its content is on disk when it returns.
+func CreateTemp(path string, parts [][]byte, perm fs.FileMode, sync bool) (string, error) {
+	return writeTemp(path, parts, perm, sync)
 }
 
 // writeTemp writes parts to a new temporary file beside path, sets its
@@ -231,6 +224,12 @@ func ignoringEINTR(f func() error) error {
 			return err
 		}
 	}
+}
+
+// SyncDir fsyncs the directory dir: the names created, linked, renamed
+// or removed in it are then on disk.
+func SyncDir(dir string) error {
+	return syncDir(dir)
 }
 
 func syncDir(dir string) error {

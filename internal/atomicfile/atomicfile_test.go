@@ -152,7 +152,7 @@ func TestCreateTempAndLink(t *testing.T) {
 	if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tmp, err := CreateTemp(filepath.Join(dir, "batch"), [][]byte{[]byte("new "), []byte("content")}, 0o640)
+	tmp, err := CreateTemp(filepath.Join(dir, "batch"), [][]byte{[]byte("new "), []byte("content")}, 0o640, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/compress"
 )
 
@@ -64,7 +63,8 @@ type Builder struct {
 	Dir     string
 	Workers int
 	Log     *slog.Logger
-	// NoSync skips flushing the build to disk at its end (tests).
+	// NoSync skips the fsyncs that put what a build writes on disk
+	// before it returns (tests).
 	NoSync bool
 
 	// OnDemandBuilds bounds the builds Artifact runs at once (0: 2).
@@ -293,10 +293,8 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	if !slices.ContainsFunc(jobs, func(j *job) bool { return j.tree != nil }) {
 		if carry := b.sparseBatches(nil); len(carry) > 0 && ctx.Err() == nil {
 			st.writeNodes(ctx, nil, nil, carry, tick)
-			if !b.NoSync {
-				if err := atomicfile.SyncFS(b.Dir); err != nil {
-					return nil, err
-				}
+			if st.syncErr != nil {
+				return nil, st.syncErr
 			}
 		}
 		return results(), ctx.Err()
@@ -331,10 +329,8 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		return nil, err
 	}
 	b.logger().Debug("overlay images rendered", "nodes", len(nodes), "archived", st.made.Load(), "taken from their packs", st.reused.Load())
-	if !b.NoSync {
-		if err := atomicfile.SyncFS(b.Dir); err != nil {
-			return nil, err
-		}
+	if st.syncErr != nil {
+		return nil, st.syncErr
 	}
 	// Shared archives no image refers to are removed when no other build
 	// runs (one that does may be about to refer to one); else a later
@@ -444,6 +440,8 @@ type buildState struct {
 	// by its path: every node of the group continues from it.
 	sharedStates map[string][]byte
 	newShared    bool
+	// syncErr is the failure to put the batch's names on disk.
+	syncErr error
 	// assumePresent skips checking that every form of the archives is on
 	// disk (Artifact checks the ones it serves).
 	assumePresent bool

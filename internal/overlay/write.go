@@ -104,7 +104,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := atomicfile.Replace(manifestPath, js, archivePerm); err != nil {
+		if err := s.b.replace(manifestPath, js, archivePerm); err != nil {
 			return nil, err
 		}
 		out[j.group] = set
@@ -301,7 +301,11 @@ func (s *buildState) writeBatch(packs []*nodePack) {
 		}
 	}
 	parts[0] = batchHead(entries)
-	tmp, err := atomicfile.CreateTemp(filepath.Join(s.b.Dir, "batch"+packExt), parts, perm)
+	// The batch is on disk before a name links to it, and the names
+	// are once the directory is synced below: what the build wrote,
+	// and nothing else of the filesystem (syncfs would wait for every
+	// other writer's data too, an image build's gigabytes included).
+	tmp, err := atomicfile.CreateTemp(filepath.Join(s.b.Dir, "batch"+packExt), parts, perm, !s.b.NoSync)
 	if err != nil {
 		for _, p := range packs {
 			fail(p, err)
@@ -330,6 +334,9 @@ func (s *buildState) writeBatch(packs []*nodePack) {
 		if p.legacy {
 			removeNodeDir(filepath.Join(s.b.Dir, p.node))
 		}
+	}
+	if !s.b.NoSync {
+		s.syncErr = atomicfile.SyncDir(s.b.Dir)
 	}
 }
 
@@ -562,6 +569,15 @@ func (s *buildState) appendArchive(buf []byte, tree map[string]string) ([]byte, 
 	return out.Bytes(), nil
 }
 
+// replace replaces the file at path with data, on disk when it returns
+// unless the Builder is told not to sync.
+func (b *Builder) replace(path string, data []byte, perm os.FileMode) error {
+	if b.NoSync {
+		return atomicfile.Replace(path, data, perm)
+	}
+	return atomicfile.WriteFile(path, data, perm)
+}
+
 // writeForms writes data uncompressed, gzipped and zstd-compressed under
 // content-addressed names (the shared archives).
 func (b *Builder) writeForms(name func(compress.Format) string, data []byte, perm os.FileMode) error {
@@ -575,7 +591,11 @@ func (b *Builder) writeForms(name func(compress.Format) string, data []byte, per
 				return err
 			}
 		}
-		if err := atomicfile.Create(name(f), out, perm); err != nil {
+		create := atomicfile.CreateSynced
+		if b.NoSync {
+			create = atomicfile.Create
+		}
+		if err := create(name(f), out, perm); err != nil {
 			return err
 		}
 	}
