@@ -40,6 +40,8 @@ type program struct {
 	print map[reflect.Type]printKind
 	// bails counts the runs that gave up (tests read it).
 	bails int
+	// spare is the runner of the last run, for the next.
+	spare *runner
 }
 
 // bail is the panic value that ends a run that text/template must redo.
@@ -80,6 +82,30 @@ type runner struct {
 	base  int // the first variable the current template sees
 	depth int
 	num   []byte
+	// stack holds the arguments of the calls under way (args).
+	stack []reflect.Value
+}
+
+// args evaluates a call's arguments onto the runner's stack, each for
+// its parameter's type (final last when hasFinal), and returns them and
+// where they start: drop(start) once the call has returned.
+func (r *runner) args(c *callee, args []argFn, dot reflect.Value, hasFinal bool, final reflect.Value) ([]reflect.Value, int) {
+	start := len(r.stack)
+	for i, a := range args {
+		// Evaluating an argument can call functions too, which use the
+		// stack above start and leave it as they found it.
+		v := a(r, dot, c.paramType(i))
+		r.stack = append(r.stack, v)
+	}
+	if hasFinal {
+		r.stack = append(r.stack, validateType(final, c.paramType(len(args))))
+	}
+	return r.stack[start:], start
+}
+
+func (r *runner) drop(start int) {
+	clear(r.stack[start:])
+	r.stack = r.stack[:start]
 }
 
 // maxDepth is how deep {{template}} calls go before run gives up
@@ -131,8 +157,21 @@ func (p *program) run(st *execState, data any) (err error, ok bool) {
 		}
 	}()
 	dot := reflect.ValueOf(data)
-	r := &runner{p: p, w: st, vars: make([]tvar, 1, 16)}
-	r.vars[0] = tvar{"$", dot}
+	// One runner a program, reused from one run to the next (a run
+	// does not start another of the same program).
+	r := p.spare
+	if r == nil {
+		r = &runner{p: p, vars: make([]tvar, 0, 16)}
+	}
+	p.spare = nil
+	defer func() {
+		clear(r.vars)
+		clear(r.stack)
+		r.w, r.vars, r.stack, r.base, r.depth = nil, r.vars[:0], r.stack[:0], 0, 0
+		p.spare = r
+	}()
+	r.w = st
+	r.vars = append(r.vars, tvar{"$", dot})
 	p.root(r, dot)
 	return nil, true
 }
@@ -679,14 +718,10 @@ func (c *callee) invoke(r *runner, fn, dot reflect.Value, args []argFn, hasFinal
 	if c.bad != "" {
 		giveUp("%s: %s", c.name, c.bad)
 	}
-	argv := make([]reflect.Value, c.numIn)
-	for i, a := range args {
-		argv[i] = a(r, dot, c.paramType(i))
-	}
-	if hasFinal {
-		argv[len(args)] = validateType(final, c.paramType(len(args)))
-	}
-	return r.result(fn.Call(argv))
+	argv, start := r.args(c, args, dot, hasFinal, final)
+	ret := fn.Call(argv)
+	r.drop(start)
+	return r.result(ret)
 }
 
 // result is a call's value; an error ends the run.
@@ -779,14 +814,10 @@ func fastCall(f any, c *callee, args []argFn, hasFinal, inPipeline bool) expr {
 		return nil
 	}
 	return func(r *runner, dot, final reflect.Value) reflect.Value {
-		vs := make([]reflect.Value, c.numIn)
-		for i, a := range args {
-			vs[i] = a(r, dot, c.paramType(i))
-		}
-		if hasFinal {
-			vs[len(args)] = validateType(final, c.paramType(len(args)))
-		}
-		return call(vs)
+		vs, start := r.args(c, args, dot, hasFinal, final)
+		v := call(vs)
+		r.drop(start)
+		return v
 	}
 }
 
@@ -1125,16 +1156,18 @@ func (p *program) builtin(name string, args []parse.Node, hasFinal bool) expr {
 		}
 	}
 	raw := make([]argFn, len(args))
-	// values gives the arguments as a built-in function gets them.
-	values := func(r *runner, dot, final reflect.Value) []reflect.Value {
-		vs := make([]reflect.Value, 0, n)
+	// values gives the arguments as a built-in function gets them, on
+	// the runner's stack (see runner.args).
+	values := func(r *runner, dot, final reflect.Value) ([]reflect.Value, int) {
+		start := len(r.stack)
 		for _, a := range raw {
-			vs = append(vs, a(r, dot, nil))
+			v := a(r, dot, nil)
+			r.stack = append(r.stack, v)
 		}
 		if hasFinal {
-			vs = append(vs, rawFinal(final))
+			r.stack = append(r.stack, rawFinal(final))
 		}
-		return vs
+		return r.stack[start:], start
 	}
 	switch name {
 	case "and", "or":
@@ -1170,7 +1203,10 @@ func (p *program) builtin(name string, args []parse.Node, hasFinal bool) expr {
 		}
 		op := builtinOps[name]
 		return func(r *runner, dot, final reflect.Value) reflect.Value {
-			return op(values(r, dot, final))
+			vs, start := values(r, dot, final)
+			v := op(vs)
+			r.drop(start)
+			return v
 		}
 	case "print", "println", "printf":
 		var c *callee

@@ -44,6 +44,9 @@ type execState struct {
 	// outs are the template's outputs in the order file() opened them;
 	// the first, unnamed, is the template's own (render.go).
 	outs []*output
+	// sizes are the outputs' lengths the last time the template ran,
+	// to allocate each once.
+	sizes []int
 }
 
 // output is one file (or symlink) a template writes.
@@ -63,7 +66,11 @@ func (s *execState) Write(p []byte) (int, error) {
 
 // file opens a new output; what the template writes next goes to it.
 func (s *execState) file(name string) string {
-	s.outs = append(s.outs, &output{name: name})
+	o := &output{name: name}
+	if i := len(s.outs); i < len(s.sizes) {
+		o.data.Grow(s.sizes[i])
+	}
+	s.outs = append(s.outs, o)
 	return ""
 }
 

@@ -136,9 +136,10 @@ type parsedTemplate struct {
 	// prog is the template compiled (compile.go); nil: it executes
 	// with text/template.
 	prog *program
-	// size is the length of the template's own output last time, so
-	// the next node's output is allocated once.
-	size int
+	// sizes are the lengths of the template's outputs last time (its
+	// own, then those file() opened), so the next node's are allocated
+	// once.
+	sizes []int
 }
 
 // memoEntry is the one rendering of a template that is the same for
@@ -371,7 +372,7 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 		arg = d
 	}
 
-	r.state = r.newState(data, into, pt.size)
+	r.state = r.newState(data, into, pt.sizes)
 	ran := false
 	if pt.prog != nil {
 		err, ran = pt.prog.run(r.state, arg)
@@ -380,10 +381,13 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 		// Not compiled, or the program gave up where text/template
 		// would fail or it is not sure to do the same: text/template
 		// runs it from the start, for its output and its message.
-		r.state = r.newState(data, into, pt.size)
+		r.state = r.newState(data, into, pt.sizes)
 		err = t.Execute(r.state, arg)
 	}
-	pt.size = r.state.outs[0].data.Len()
+	pt.sizes = pt.sizes[:0]
+	for _, o := range r.state.outs {
+		pt.sizes = append(pt.sizes, o.data.Len())
+	}
 	if err != nil && r.state.abort && errors.Is(err, errAbort) {
 		err = nil
 	}
@@ -404,9 +408,12 @@ func (r *Renderer) execute(pt *parsedTemplate, o *Overlay, f *SourceFile, data e
 }
 
 // newState is the state of one execution of a template for data.
-func (r *Renderer) newState(data execData, reads map[string]string, size int) *execState {
-	st := &execState{node: data.data.ThisNode, outs: []*output{{}}, files: r.files, reads: reads}
-	st.outs[0].data.Grow(size)
+func (r *Renderer) newState(data execData, reads map[string]string, sizes []int) *execState {
+	st := &execState{node: data.data.ThisNode, outs: make([]*output, 1, max(1, len(sizes))), files: r.files, reads: reads, sizes: sizes}
+	st.outs[0] = &output{}
+	if len(sizes) > 0 {
+		st.outs[0].data.Grow(sizes[0])
+	}
 	return st
 }
 
