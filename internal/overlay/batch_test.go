@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -329,5 +330,66 @@ func TestBatchPackStaysInItsSection(t *testing.T) {
 				t.Errorf("read a pack: %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A build of many nodes lists the directory once instead of looking each
+// node's pack up (listFrom): the listing must still show it the packs
+// there, a pack removed, and a node still in the layout before.
+func TestLargeBuildListsItsDirectory(t *testing.T) {
+	f := newBuildFixture(t)
+	var nodes strings.Builder
+	nodes.WriteString("nodeprofiles:\n  default:\n    system overlay: [t]\n    runtime overlay: [r]\nnodes:\n")
+	names := make([]string, listFrom+6)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i+1)
+		fmt.Fprintf(&nodes, "  %s: {profiles: [default], network devices: {default: {ipaddr: 10.0.%d.%d}}}\n", names[i], i/200, i%200+1)
+	}
+	f.nodes = nodes.String()
+	count := func(b *Builder) map[Status]int {
+		t.Helper()
+		res, err := b.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[Status]int{}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatalf("%s %s: %v", r.Node, r.Kind, r.Err)
+			}
+			out[r.Status]++
+		}
+		return out
+	}
+	if got := count(f.builder); got[Built] != 2*len(names) {
+		t.Fatalf("first build: %v", got)
+	}
+	// A new Builder, as a new process: nothing cached, the packs found
+	// through the listing.
+	if got := count(&Builder{Dir: f.builder.Dir, Workers: 2, NoSync: true}); got[Unchanged] != 2*len(names) {
+		t.Errorf("rebuild: %v, want all %d unchanged", got, 2*len(names))
+	}
+	if err := os.Remove(packPath(f.builder.Dir, "n7")); err != nil {
+		t.Fatal(err)
+	}
+	toLayoutBefore(t, f.builder.Dir, "n5")
+	b := &Builder{Dir: f.builder.Dir, Workers: 2, NoSync: true}
+	res, err := b.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		want := Unchanged
+		if r.Node == "n7" {
+			want = Built
+		}
+		if r.Status != want || r.Err != nil {
+			t.Errorf("%s %s: %v %v, want %v", r.Node, r.Kind, r.Status, r.Err, want)
+		}
+	}
+	// n5 was checked against its images in the layout before (found
+	// through its directory in the listing) and written into a pack.
+	if idx := readPack(nil, packPath(b.Dir, "n5"), "", ""); len(idx) != 2 {
+		t.Errorf("n5's pack holds %d images, want 2", len(idx))
 	}
 }

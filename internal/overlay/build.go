@@ -243,6 +243,9 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 		}
 	}
 	st := &buildState{b: b, snap: snap, entries: map[string]*Entry{}, files: newFileCache(), locks: &nodeLockSet{b: b}}
+	if len(names) >= listFrom {
+		st.listed = b.listNames()
+	}
 	defer st.locks.close()
 	total, done := len(jobs), 0
 	var progressMu sync.Mutex
@@ -442,6 +445,12 @@ type buildState struct {
 	newShared    bool
 	// syncErr is the failure to put the batch's names on disk.
 	syncErr error
+	// listed are the names in the Builder's directory when the build
+	// started (nil: not listed): a node with neither a pack nor a
+	// directory of the layout before there has no image to check, and
+	// two failing stats a job are saved. A pack another build writes
+	// after the listing only makes this build build the node again.
+	listed map[string]bool
 	// assumePresent skips checking that every form of the archives is on
 	// disk (Artifact checks the ones it serves).
 	assumePresent bool
@@ -460,7 +469,9 @@ func (s *buildState) check(j *job, force bool) error {
 		return err
 	}
 	j.inputs, j.force = inputs, force
-	j.old = s.b.manifest(j.node, j.kind)
+	if s.listed == nil || s.listed[j.node+packExt] || s.listed[j.node] {
+		j.old = s.b.manifest(j.node, j.kind)
+	}
 	// An image built before bodies were recorded is built again, once,
 	// so that the daemon can give its sha256; one in the layout before
 	// packs held both images is built into the node's pack.
@@ -469,6 +480,25 @@ func (s *buildState) check(j *job, force bool) error {
 	}
 	j.res = Result{Node: j.node, Kind: j.kind, Status: Unchanged, Bytes: j.old.uncompressed()}
 	return nil
+}
+
+// listFrom is how many nodes a build has before it lists the directory
+// rather than look each node's pack up: one getdents pass costs about
+// what a few dozen failing stats do.
+const listFrom = 64
+
+// listNames returns the names in the Builder's directory, or nil when it
+// cannot be read (every node is then looked up).
+func (b *Builder) listNames() map[string]bool {
+	entries, err := os.ReadDir(b.Dir)
+	if err != nil {
+		return nil
+	}
+	names := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return names
 }
 
 // uncompressed is the size of the node's own and secret archives.
