@@ -1097,9 +1097,9 @@ func kindOfPrint(t reflect.Type) printKind {
 		return printNone
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		// fmt prints these as %v does, and a type of these kinds
-		// without String or Error methods has no Format or GoString
-		// that %v would use... unless it has Format: checked below.
+		// With no String, Error or Format method, fmt prints a value
+		// of these kinds as strconv writes it; one with Format still
+		// goes through fmt.
 		if t.Implements(formatterType) || pt.Implements(formatterType) {
 			return printFmt
 		}
