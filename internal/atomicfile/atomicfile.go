@@ -86,7 +86,7 @@ func writeParts(path string, parts [][]byte, perm fs.FileMode, durable bool) err
 	if !durable {
 		return nil
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
 // CreateTemp writes the concatenation of parts to a new file beside path,
@@ -229,10 +229,6 @@ func ignoringEINTR(f func() error) error {
 // SyncDir fsyncs the directory dir: the names created, linked, renamed
 // or removed in it are then on disk.
 func SyncDir(dir string) error {
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("fsync %s: %w", dir, err)

@@ -581,6 +581,10 @@ func (b *Builder) replace(path string, data []byte, perm os.FileMode) error {
 // writeForms writes data uncompressed, gzipped and zstd-compressed under
 // content-addressed names (the shared archives).
 func (b *Builder) writeForms(name func(compress.Format) string, data []byte, perm os.FileMode) error {
+	create := atomicfile.CreateSynced
+	if b.NoSync {
+		create = atomicfile.Create
+	}
 	for _, f := range Formats {
 		out := data
 		if f != compress.None {
@@ -590,10 +594,6 @@ func (b *Builder) writeForms(name func(compress.Format) string, data []byte, per
 			if out, err = b.derived.compress(data, f); err != nil {
 				return err
 			}
-		}
-		create := atomicfile.CreateSynced
-		if b.NoSync {
-			create = atomicfile.Create
 		}
 		if err := create(name(f), out, perm); err != nil {
 			return err
