@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -24,8 +25,9 @@ import (
 // keys, what and/or return, how a value prints). Wherever text/template
 // would fail, and wherever this one is not sure to do as it does (a nil
 // pointer on the way, a range over an integer, a channel or a function,
-// html/js/urlquery/call, a panic in a function, a depth of templates it
-// does not expect), run gives up and says so; the caller then executes
+// html/js/urlquery/call and the built-in slice, which Sprig's slice hides
+// in every template the renderer compiles, a panic in a function, a depth
+// of templates it does not expect), run gives up and says so; the caller then executes
 // the template with text/template from the start, so output and error
 // messages are text/template's own. The one failure it reports itself is
 // errAbort, which the renderer turns into "no output" either way.
@@ -347,23 +349,13 @@ func sortedMap(m reflect.Value) [][2]reflect.Value {
 	case reflect.String:
 		slices.SortFunc(kvs, func(a, b [2]reflect.Value) int { return strings.Compare(a[0].String(), b[0].String()) })
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		slices.SortFunc(kvs, func(a, b [2]reflect.Value) int { return cmpOrdered(a[0].Int(), b[0].Int()) })
+		slices.SortFunc(kvs, func(a, b [2]reflect.Value) int { return cmp.Compare(a[0].Int(), b[0].Int()) })
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		slices.SortFunc(kvs, func(a, b [2]reflect.Value) int { return cmpOrdered(a[0].Uint(), b[0].Uint()) })
+		slices.SortFunc(kvs, func(a, b [2]reflect.Value) int { return cmp.Compare(a[0].Uint(), b[0].Uint()) })
 	default:
 		giveUp("range over a map keyed by %s", m.Type().Key())
 	}
 	return kvs
-}
-
-func cmpOrdered[T int64 | uint64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (p *program) templateStep(n *parse.TemplateNode) step {
@@ -611,7 +603,7 @@ func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.
 		ptr = ptr.Addr()
 	}
 	if ptr.Type() != s.typ {
-		s.lookup(ptr.Type(), receiver.Type())
+		s.lookup(ptr, receiver.Type())
 	}
 	hasArgs := len(s.args) > 0 || s.hasFinal
 	switch {
@@ -638,22 +630,14 @@ func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.
 	return reflect.Value{}
 }
 
-func (s *fieldSite) lookup(ptrType, recvType reflect.Type) {
-	s.typ, s.method, s.call, s.field, s.mapKey, s.result = ptrType, -1, nil, nil, false, nil
-	if m, ok := ptrType.MethodByName(s.name); ok {
+func (s *fieldSite) lookup(ptr reflect.Value, recvType reflect.Type) {
+	s.typ, s.method, s.call, s.field, s.mapKey, s.result = ptr.Type(), -1, nil, nil, false, nil
+	if m, ok := s.typ.MethodByName(s.name); ok {
 		s.method = m.Index
-		// The bound method's type: the method's without its receiver.
-		in := make([]reflect.Type, m.Type.NumIn()-1)
-		for i := range in {
-			in[i] = m.Type.In(i + 1)
-		}
-		out := make([]reflect.Type, m.Type.NumOut())
-		for i := range out {
-			out[i] = m.Type.Out(i)
-		}
-		s.call = newCallee(s.name, reflect.FuncOf(in, out, m.Type.IsVariadic()), len(s.args), s.hasFinal)
-		if len(in) == 0 && len(s.args) == 0 && !s.hasFinal && len(out) == 1 {
-			switch out[0] {
+		bound := ptr.Method(m.Index).Type() // the method's type without its receiver
+		s.call = newCallee(s.name, bound, len(s.args), s.hasFinal)
+		if bound.NumIn() == 0 && len(s.args) == 0 && !s.hasFinal && bound.NumOut() == 1 {
+			switch bound.Out(0) {
 			case stringType:
 				s.result = func(bound any) reflect.Value { return reflect.ValueOf(bound.(func() string)()) }
 			case boolType:
@@ -1189,11 +1173,11 @@ func (p *program) builtin(name string, args []parse.Node, hasFinal bool) expr {
 			}
 			return v
 		}
-	case "not", "len", "index", "slice", "eq", "ne", "lt", "le", "gt", "ge":
+	case "not", "len", "index", "eq", "ne", "lt", "le", "gt", "ge":
 		switch name {
 		case "not", "len":
 			need(1, 1)
-		case "index", "slice", "eq":
+		case "index", "eq":
 			need(1, -1)
 		default:
 			need(2, 2)
@@ -1201,7 +1185,7 @@ func (p *program) builtin(name string, args []parse.Node, hasFinal bool) expr {
 		for i, a := range args {
 			raw[i] = p.rawArg(a)
 		}
-		op := builtinOps[name]
+		op := builtinOp(name)
 		return func(r *runner, dot, final reflect.Value) reflect.Value {
 			vs, start := values(r, dot, final)
 			v := op(vs)
@@ -1244,36 +1228,48 @@ func (p *program) builtin(name string, args []parse.Node, hasFinal bool) expr {
 	return nil
 }
 
-// builtinOps are the built-in functions of fixed meaning, on their
-// arguments as evaluated; each gives up where text/template's fails.
-var builtinOps = map[string]func(vs []reflect.Value) reflect.Value{
-	"not": func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(!truth(vs[0])) },
-	"len": func(vs []reflect.Value) reflect.Value {
-		item, isNil := indirect(vs[0])
-		if isNil {
-			giveUp("len of nil pointer")
+// builtinOp is the built-in function of fixed meaning name, on its
+// arguments as evaluated; it gives up where text/template's fails.
+func builtinOp(name string) func(vs []reflect.Value) reflect.Value {
+	switch name {
+	case "not":
+		return func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(!truth(vs[0])) }
+	case "len":
+		return builtinLen
+	case "index":
+		return builtinIndex
+	case "eq":
+		return func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(equal(vs[0], vs[1:])) }
+	case "ne":
+		return func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(!equal(vs[0], vs[1:])) }
+	case "lt":
+		return func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(less(vs[0], vs[1])) }
+	case "le":
+		return func(vs []reflect.Value) reflect.Value {
+			return reflect.ValueOf(less(vs[0], vs[1]) || equal(vs[0], vs[1:]))
 		}
-		switch item.Kind() {
-		case reflect.Array, reflect.Chan, reflect.Map, reflect.Slice, reflect.String:
-			return reflect.ValueOf(item.Len())
+	case "gt":
+		return func(vs []reflect.Value) reflect.Value {
+			return reflect.ValueOf(!(less(vs[0], vs[1]) || equal(vs[0], vs[1:])))
 		}
-		giveUp("len of %s", item.Kind())
-		return reflect.Value{}
-	},
-	"index": builtinIndex,
-	"slice": builtinSlice,
-	"eq": func(vs []reflect.Value) reflect.Value {
-		return reflect.ValueOf(equal(vs[0], vs[1:]))
-	},
-	"ne": func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(!equal(vs[0], vs[1:])) },
-	"lt": func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(less(vs[0], vs[1])) },
-	"le": func(vs []reflect.Value) reflect.Value {
-		return reflect.ValueOf(less(vs[0], vs[1]) || equal(vs[0], vs[1:]))
-	},
-	"gt": func(vs []reflect.Value) reflect.Value {
-		return reflect.ValueOf(!(less(vs[0], vs[1]) || equal(vs[0], vs[1:])))
-	},
-	"ge": func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(!less(vs[0], vs[1])) },
+	case "ge":
+		return func(vs []reflect.Value) reflect.Value { return reflect.ValueOf(!less(vs[0], vs[1])) }
+	}
+	giveUp("function %q is not compiled", name)
+	return nil
+}
+
+func builtinLen(vs []reflect.Value) reflect.Value {
+	item, isNil := indirect(vs[0])
+	if isNil {
+		giveUp("len of nil pointer")
+	}
+	switch item.Kind() {
+	case reflect.Array, reflect.Chan, reflect.Map, reflect.Slice, reflect.String:
+		return reflect.ValueOf(item.Len())
+	}
+	giveUp("len of %s", item.Kind())
+	return reflect.Value{}
 }
 
 func intLike(k reflect.Kind) bool {
@@ -1339,47 +1335,6 @@ func builtinIndex(vs []reflect.Value) reflect.Value {
 		}
 	}
 	return item
-}
-
-func builtinSlice(vs []reflect.Value) reflect.Value {
-	item := indirectInterface(vs[0])
-	if !item.IsValid() {
-		giveUp("slice of untyped nil")
-	}
-	var isNil bool
-	if item, isNil = indirect(item); isNil {
-		giveUp("slice of nil pointer")
-	}
-	indexes := vs[1:]
-	if len(indexes) > 3 {
-		giveUp("too many slice indexes: %d", len(indexes))
-	}
-	var limit int
-	switch item.Kind() {
-	case reflect.String:
-		if len(indexes) == 3 {
-			giveUp("cannot 3-index slice a string")
-		}
-		limit = item.Len()
-	case reflect.Array, reflect.Slice:
-		limit = item.Cap()
-	default:
-		giveUp("can't slice item of type %s", item.Type())
-	}
-	idx := [3]int{0, item.Len()}
-	for i, index := range indexes {
-		idx[i] = indexArg(index, limit)
-	}
-	if idx[0] > idx[1] {
-		giveUp("invalid slice index: %d > %d", idx[0], idx[1])
-	}
-	if len(indexes) < 3 {
-		return item.Slice(idx[0], idx[1])
-	}
-	if idx[1] > idx[2] {
-		giveUp("invalid slice index: %d > %d", idx[1], idx[2])
-	}
-	return item.Slice3(idx[0], idx[1], idx[2])
 }
 
 type basic uint8
