@@ -89,62 +89,88 @@ func writeParts(path string, parts [][]byte, perm fs.FileMode, durable bool) err
 	return SyncDir(filepath.Dir(path))
 }
 
-// CreateTemp writes the concatenation of parts to a new file beside path,
-// named as the temporary files of the writes here (".NAME.tmp-*", which
-// RemoveStale and sweeps of a directory find), and returns its name: for
-// a file that is given its names with Link and whose temporary name is
-// then removed. With sync, its content is on disk when it returns.
-func CreateTemp(path string, parts [][]byte, perm fs.FileMode, sync bool) (string, error) {
-	return writeTemp(path, parts, perm, sync)
-}
-
 // writeTemp writes parts to a new temporary file beside path, sets its
 // mode, fsyncs it when durable and returns its name.
 func writeTemp(path string, parts [][]byte, perm fs.FileMode, durable bool) (string, error) {
+	t, err := NewTemp(path)
+	if err != nil {
+		return "", err
+	}
+	if err := t.WriteAt(parts, 0); err != nil {
+		t.Remove()
+		return "", err
+	}
+	return t.Finish(perm, durable)
+}
+
+// Temp is a new file beside a path, named as the temporary files of the
+// writes here (".NAME.tmp-*"), that is written at offsets, by any number
+// of goroutines at once, and then finished (to be given its names with
+// Link, its temporary name removed after) or removed: for a file whose
+// parts are made in parallel and written as each is ready.
+type Temp struct {
+	path, name string
+	fd         int
+}
+
+// NewTemp creates a Temp for path, empty and readable by its owner only
+// until Finish sets its mode.
+func NewTemp(path string) (*Temp, error) {
 	prefix := tempPrefix(path)
-	var tmpName string
-	fd := -1
 	for range 10000 {
-		tmpName = prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
-		var err error
-		fd, err = unix.Open(tmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		name := prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
 		if err == nil {
-			break
+			return &Temp{path: path, name: name, fd: fd}, nil
 		}
 		if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.EINTR) {
-			return "", fmt.Errorf("write %s: %w", path, &fs.PathError{Op: "open", Path: tmpName, Err: err})
+			return nil, fmt.Errorf("write %s: %w", path, &fs.PathError{Op: "open", Path: name, Err: err})
 		}
 	}
-	if fd < 0 {
-		return "", fmt.Errorf("write %s: no free temporary name", path)
+	return nil, fmt.Errorf("write %s: no free temporary name", path)
+}
+
+// WriteAt writes the concatenation of parts at offset off, whole. It may
+// be called from several goroutines at once, for parts that do not
+// overlap.
+func (t *Temp) WriteAt(parts [][]byte, off int64) error {
+	if err := writeAllAt(t.fd, parts, off); err != nil {
+		return fmt.Errorf("write %s: %w", t.path, err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			if fd >= 0 {
-				_ = unix.Close(fd)
-			}
-			_ = unix.Unlink(tmpName)
-		}
-	}()
-	if err := writeAll(fd, parts); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := ignoringEINTR(func() error { return unix.Fchmod(fd, uint32(perm.Perm())) }); err != nil {
-		return "", fmt.Errorf("write %s: chmod: %w", path, err)
-	}
-	if durable {
-		if err := ignoringEINTR(func() error { return unix.Fsync(fd) }); err != nil {
-			return "", fmt.Errorf("write %s: fsync: %w", path, err)
-		}
-	}
-	err := unix.Close(fd)
-	fd = -1
+	return nil
+}
+
+// Finish sets the file's mode, fsyncs it when sync is set, closes it and
+// returns its name; the caller links it and removes that name. Call it
+// once every WriteAt has returned. On failure the file is removed.
+func (t *Temp) Finish(perm fs.FileMode, sync bool) (string, error) {
+	err := ignoringEINTR(func() error { return unix.Fchmod(t.fd, uint32(perm.Perm())) })
 	if err != nil {
-		return "", fmt.Errorf("write %s: close: %w", path, err)
+		t.Remove()
+		return "", fmt.Errorf("write %s: chmod: %w", t.path, err)
 	}
-	ok = true
-	return tmpName, nil
+	if sync {
+		if err := ignoringEINTR(func() error { return unix.Fsync(t.fd) }); err != nil {
+			t.Remove()
+			return "", fmt.Errorf("write %s: fsync: %w", t.path, err)
+		}
+	}
+	err = unix.Close(t.fd)
+	t.fd = -1
+	if err != nil {
+		_ = unix.Unlink(t.name)
+		return "", fmt.Errorf("write %s: close: %w", t.path, err)
+	}
+	return t.name, nil
+}
+
+// Remove closes and deletes a file that is not to be finished.
+func (t *Temp) Remove() {
+	if t.fd >= 0 {
+		_ = unix.Close(t.fd)
+		t.fd = -1
+	}
+	_ = unix.Unlink(t.name)
 }
 
 // tempPrefix is how the temporary files written for path start.
@@ -185,9 +211,9 @@ func Link(src, path string) error {
 // maxIovecs is how many buffers one writev(2) takes (IOV_MAX on Linux).
 const maxIovecs = 1024
 
-// writeAll writes parts to fd in order, whole, going on after a short
-// write or an interrupted one.
-func writeAll(fd int, parts [][]byte) error {
+// writeAllAt writes parts to fd in order from offset off, whole, going
+// on after a short write or an interrupted one.
+func writeAllAt(fd int, parts [][]byte, off int64) error {
 	var iov [][]byte
 	for _, p := range parts {
 		if len(p) > 0 {
@@ -195,7 +221,7 @@ func writeAll(fd int, parts [][]byte) error {
 		}
 	}
 	for len(iov) > 0 {
-		n, err := unix.Writev(fd, iov[:min(len(iov), maxIovecs)])
+		n, err := unix.Pwritev(fd, iov[:min(len(iov), maxIovecs)], off)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -205,6 +231,7 @@ func writeAll(fd int, parts [][]byte) error {
 		if n == 0 {
 			return io.ErrShortWrite
 		}
+		off += int64(n)
 		for n > 0 {
 			if n < len(iov[0]) {
 				iov[0] = iov[0][n:]

@@ -1,10 +1,12 @@
 package atomicfile
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -143,16 +145,23 @@ func TestCreatePartsMissingDir(t *testing.T) {
 	}
 }
 
-// CreateTemp leaves a file under a temporary name that Link gives other
-// names, new or replacing a file, each the same inode; nothing else is
-// left in the directory.
-func TestCreateTempAndLink(t *testing.T) {
+// A Temp finished is a file under a temporary name that Link gives
+// other names, new or replacing a file, each the same inode; nothing
+// else is left in the directory.
+func TestTempAndLink(t *testing.T) {
 	dir := t.TempDir()
 	old := filepath.Join(dir, "old.pack")
 	if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tmp, err := CreateTemp(filepath.Join(dir, "batch"), [][]byte{[]byte("new "), []byte("content")}, 0o640, true)
+	w, err := NewTemp(filepath.Join(dir, "batch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteAt([][]byte{[]byte("new "), []byte("content")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := w.Finish(0o640, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +193,60 @@ func TestCreateTempAndLink(t *testing.T) {
 	}
 	if err := Link(filepath.Join(dir, "missing"), filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "link "+filepath.Join(dir, "x")) {
 		t.Errorf("link of a missing file: %v", err)
+	}
+}
+
+// A Temp is written at offsets by many goroutines at once, each part
+// where it was put, with room left as zeros; Finish gives it its mode,
+// and Remove leaves nothing behind.
+func TestTempWrittenAtOffsets(t *testing.T) {
+	dir := t.TempDir()
+	tmp, err := NewTemp(filepath.Join(dir, "batch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const parts, size = 64, 3 * maxIovecs // more buffers than one pwritev takes
+	want := make([]byte, 16+parts*size)
+	var wg sync.WaitGroup
+	for i := range parts {
+		bufs := make([][]byte, size)
+		for k := range bufs {
+			bufs[k] = []byte{byte('a' + i%26)}
+		}
+		off := int64(16 + i*size)
+		copy(want[off:], strings.Repeat(string(rune('a'+i%26)), size))
+		wg.Go(func() {
+			if err := tmp.WriteAt(bufs, off); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	name, err := tmp.Finish(0o640, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(name)
+	if !bytes.Equal(data, want) || st.Mode().Perm() != 0o640 || !strings.HasPrefix(filepath.Base(name), ".batch.tmp-") {
+		t.Errorf("%s: %d bytes (equal %v), mode %v", name, len(data), bytes.Equal(data, want), st.Mode().Perm())
+	}
+
+	gone, err := NewTemp(filepath.Join(dir, "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.WriteAt([][]byte{[]byte("x")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	gone.Remove()
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want the finished one", len(entries))
+	}
+	if _, err := NewTemp(filepath.Join(dir, "missing", "f")); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "missing", "f")) {
+		t.Errorf("a Temp in a missing directory: %v", err)
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -391,5 +393,117 @@ func TestLargeBuildListsItsDirectory(t *testing.T) {
 	// through its directory in the listing) and written into a pack.
 	if idx := readPack(nil, packPath(b.Dir, "n5"), "", ""); len(idx) != 2 {
 		t.Errorf("n5's pack holds %d images, want 2", len(idx))
+	}
+}
+
+// Packs are written into the batch as they are made, in whatever order
+// the workers finish them; the batch is still the same bytes as when
+// they come in order, each pack where its index puts it, and a node
+// left as it was (no pack) takes no place but its room in the table.
+func TestBatchWriterOrdersPacks(t *testing.T) {
+	names := []string{"n1", "n2", "n3", "n4", "n5", "n6"}
+	packs := func() []*nodePack {
+		out := make([]*nodePack, len(names))
+		for i, n := range names {
+			if n == "n3" {
+				continue // left as it was
+			}
+			data := []byte(strings.Repeat(n, i+1))
+			out[i] = &nodePack{node: n, parts: [][]byte{[]byte("head:"), data}, size: int64(5 + len(data)), idx: packIndex{}}
+		}
+		return out
+	}
+	write := func(order []int) []byte {
+		t.Helper()
+		b := &Builder{Dir: t.TempDir(), NoSync: true}
+		s := &buildState{b: b}
+		w, err := s.newBatch(names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := packs()
+		var wg sync.WaitGroup
+		for _, i := range order {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.put(i, ps[i])
+			}()
+			// Let it come before the next one, mostly.
+			time.Sleep(time.Millisecond)
+		}
+		wg.Wait()
+		w.finish(context.Background())
+		noTemporaryFiles(t, b.Dir)
+		for _, p := range ps {
+			if p != nil && (p.err != nil || p.parts != nil) {
+				t.Fatalf("%s: written %v, parts kept %v", p.node, p.err, p.parts != nil)
+			}
+		}
+		data, err := os.ReadFile(packPath(b.Dir, "n1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if _, err := os.Stat(packPath(b.Dir, n)); (err == nil) != (n != "n3") {
+				t.Errorf("%s's pack name: %v", n, err)
+			}
+		}
+		return data
+	}
+	inOrder := write([]int{0, 1, 2, 3, 4, 5})
+	if diff := cmp.Diff(inOrder, write([]int{5, 3, 4, 0, 2, 1})); diff != "" {
+		t.Errorf("packs put out of order make another batch (-in order +not):\n%s", diff)
+	}
+	table, err := readBatchTable(bytes.NewReader(inOrder), int64(len(inOrder)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := batchHeadSize(names)
+	for i, n := range names {
+		if n == "n3" {
+			if _, ok := table[n]; ok {
+				t.Errorf("the table lists n3, which had no pack")
+			}
+			continue
+		}
+		want := "head:" + strings.Repeat(n, i+1)
+		if got := table[n]; got.Off != off || string(inOrder[got.Off:got.Off+got.Len]) != want {
+			t.Errorf("%s: at %+v, want offset %d and %q", n, got, off, want)
+		}
+		off += int64(len(want))
+	}
+	if off != int64(len(inOrder)) {
+		t.Errorf("batch of %d bytes, packs end at %d", len(inOrder), off)
+	}
+}
+
+// The same build makes the same batch, byte for byte, however its
+// workers share the nodes out.
+func TestSameBuildSameBatch(t *testing.T) {
+	f := newBuildFixture(t)
+	var nodes strings.Builder
+	nodes.WriteString("nodeprofiles:\n  default:\n    system overlay: [t]\n    runtime overlay: [r]\nnodes:\n")
+	for i := range 40 {
+		fmt.Fprintf(&nodes, "  n%d: {profiles: [default], network devices: {default: {ipaddr: 10.0.0.%d}}}\n", i+1, i+1)
+	}
+	f.nodes = nodes.String()
+	batch := func(workers int) []byte {
+		t.Helper()
+		b := &Builder{Dir: filepath.Join(t.TempDir(), "overlays"), Workers: workers, NoSync: true}
+		if _, err := b.Build(context.Background(), f.snapshot(t), nil, []ImageKind{System, Runtime}, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(packPath(b.Dir, "n1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	one := batch(1)
+	for _, workers := range []int{2, 8} {
+		if !bytes.Equal(one, batch(workers)) {
+			t.Errorf("a build with %d workers wrote another batch than with one", workers)
+		}
 	}
 }

@@ -456,6 +456,10 @@ type buildState struct {
 	assumePresent bool
 	// locks are the nodes' locks, taken to write their packs.
 	locks *nodeLockSet
+	// bufs are buffers for images' data, given back by the packs
+	// written (buffer, release).
+	bufMu sync.Mutex
+	bufs  [][]byte
 	// made and reused count the images written: archived anew, or taken
 	// from the pack they replace (reuse).
 	made, reused atomic.Int64

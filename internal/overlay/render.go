@@ -108,7 +108,10 @@ type Renderer struct {
 	state    *execState
 	funcs    template.FuncMap
 	parsed   map[*SourceFile]*parsedTemplate
-	memo     *sync.Map // *SourceFile -> *memoEntry, shared by a snapshot's renderers
+	// statics are the entries of the files and symlinks that are not
+	// templates, made and hashed once (static).
+	statics map[*SourceFile]*Entry
+	memo    *sync.Map // *SourceFile -> *memoEntry, shared by a snapshot's renderers
 	// files, when set, is the build's cache of the files templates read.
 	files *fileCache
 	// dataOnly makes every template execute with Data, as before
@@ -246,14 +249,31 @@ func (r *Renderer) apply(out *Rendered, o *Overlay, f *SourceFile, data execData
 		t[f.Path] = &Entry{Path: f.Path, Kind: KindDir, Mode: f.Mode, UID: f.UID, GID: f.GID}
 	case f.Template():
 		return r.renderTemplate(out, o, f, data)
-	case f.Kind == KindSymlink:
-		t.mkdirAll(f.Path)
-		t[f.Path] = &Entry{Path: f.Path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: f.Target}
 	default:
 		t.mkdirAll(f.Path)
-		t[f.Path] = &Entry{Path: f.Path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: f.Data}
+		t[f.Path] = r.static(f)
 	}
 	return nil
+}
+
+// static is the entry of f, a file or symlink that is not a template:
+// the same for every node, so made and hashed once and shared by the
+// nodes' trees. Nothing changes a file's or a symlink's entry once made
+// (a later overlay replaces it; only directories' owners are set again).
+func (r *Renderer) static(f *SourceFile) *Entry {
+	if e, ok := r.statics[f]; ok {
+		return e
+	}
+	e := &Entry{Path: f.Path, Kind: KindFile, Mode: f.Mode, UID: f.UID, GID: f.GID, Data: f.Data}
+	if f.Kind == KindSymlink {
+		e = &Entry{Path: f.Path, Kind: KindSymlink, Mode: 0o777, UID: f.UID, GID: f.GID, Target: f.Target}
+	}
+	e.sum = entryHash(e)
+	if r.statics == nil {
+		r.statics = map[*SourceFile]*Entry{}
+	}
+	r.statics[f] = e
+	return e
 }
 
 func (r *Renderer) template(o *Overlay, f *SourceFile) (*parsedTemplate, error) {

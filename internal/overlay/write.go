@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/wwboot/wwboot/internal/atomicfile"
 	"github.com/wwboot/wwboot/internal/compress"
@@ -119,6 +120,9 @@ type image struct {
 	j    *job // nil for an image kept from the pack replaced
 	m    *manifest
 	data []byte
+	// pooled: data is one of the build's buffers (buildState.buffer),
+	// given back once the pack is written.
+	pooled bool
 }
 
 // nodePack is one node's pack as a build made it, before it is written
@@ -136,6 +140,13 @@ type nodePack struct {
 	// goes once it has one.
 	legacy bool
 	jobs   []*job // its images built here; nil for a pack carried
+	// off is where the batch holds it, err why it could not be written
+	// there (batchWriter).
+	off int64
+	err error
+	// bufs are the build's buffers its parts are in, given back once
+	// it is written.
+	bufs [][]byte
 }
 
 // prepare makes a node's pack (js, the jobs of one node this build
@@ -177,6 +188,12 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 	if len(imgs) == 0 {
 		return nil
 	}
+	var bufs [][]byte
+	for _, img := range imgs {
+		if img.pooled {
+			bufs = append(bufs, img.data)
+		}
+	}
 	changed := false
 	for _, img := range imgs {
 		j, m := img.j, img.m
@@ -192,6 +209,7 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 		}
 	}
 	if !changed {
+		s.release(bufs)
 		return nil
 	}
 	// The kind not built here is copied from the pack replaced.
@@ -211,12 +229,13 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 			m, data, err := imageBytes(c)
 			if err != nil {
 				fail(fmt.Errorf("node %s: keep its %s overlay image: %w", node, k, err))
+				s.release(bufs)
 				return nil
 			}
 			imgs = append(imgs, image{kind: k, m: m, data: data})
 		}
 	}
-	p := &nodePack{node: node, idx: packIndex{}, remember: built, legacy: cur == nil, jobs: js}
+	p := &nodePack{node: node, idx: packIndex{}, remember: built, legacy: cur == nil, jobs: js, bufs: bufs}
 	p.parts = make([][]byte, 1, 1+len(imgs))
 	var size int64
 	for _, img := range imgs {
@@ -231,6 +250,7 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 	head, err := packHead(p.idx)
 	if err != nil {
 		fail(err)
+		s.release(bufs)
 		return nil
 	}
 	p.parts[0] = head
@@ -251,61 +271,166 @@ func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[
 	for _, js := range nodes {
 		locked = append(locked, js[0].node)
 	}
-	unlock, err := s.locks.lockAll(ctx, slices.AppendSeq(locked, maps.Keys(carry)))
-	if err != nil {
+	locked = slices.AppendSeq(locked, maps.Keys(carry))
+	failAll := func(err error) {
 		for _, js := range nodes {
 			for _, j := range js {
 				j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 				tick()
 			}
 		}
+	}
+	unlock, err := s.locks.lockAll(ctx, locked)
+	if err != nil {
+		failAll(err)
 		return
 	}
 	defer unlock()
-	packs := make([]*nodePack, len(nodes))
-	s.b.parallel(ctx, len(nodes), s.snap, s.files, func(w *renderers, i int) {
-		packs[i] = s.prepare(w, nodes[i], shared)
+	w, err := s.newBatch(locked)
+	if err != nil {
+		failAll(err)
+		return
+	}
+	s.b.parallel(ctx, len(nodes), s.snap, s.files, func(r *renderers, i int) {
+		w.put(i, s.prepare(r, nodes[i], shared))
 		for range nodes[i] {
 			tick()
 		}
 	})
-	packs = slices.DeleteFunc(packs, func(p *nodePack) bool { return p == nil })
-	packs = append(packs, s.b.carryPacks(carry)...)
-	if len(packs) > 0 && ctx.Err() == nil {
-		s.writeBatch(packs)
+	for i, p := range s.b.carryPacks(carry) {
+		w.put(len(nodes)+i, p)
+	}
+	w.finish(ctx)
+}
+
+// batchWriter writes a build's packs into a new batch as they are made,
+// in the order of their indices whatever order they come in, so that
+// the same build makes the same batch. A pack's data is dropped once it
+// is written: the packs of thousands of nodes are never all in memory.
+// The table, written last at the start, has room for every node the
+// build may write; the room the nodes left as they were do not take is
+// left as zeros.
+type batchWriter struct {
+	s   *buildState
+	tmp *atomicfile.Temp
+
+	mu    sync.Mutex
+	next  int               // index of the next pack to place
+	off   int64             // where it goes
+	done  map[int]*nodePack // put but not placed (nil: no pack)
+	packs []*nodePack       // placed, in order
+}
+
+// newBatch starts a batch for the packs of nodes, or of some of them.
+func (s *buildState) newBatch(nodes []string) (*batchWriter, error) {
+	tmp, err := atomicfile.NewTemp(filepath.Join(s.b.Dir, "batch"+packExt))
+	if err != nil {
+		return nil, err
+	}
+	return &batchWriter{s: s, tmp: tmp, off: batchHeadSize(nodes), done: map[int]*nodePack{}}, nil
+}
+
+// put hands over the pack of index i, or nil for none, and writes it
+// and the packs after it that waited for it. Each index from 0 up is
+// put once, from any goroutine.
+func (w *batchWriter) put(i int, p *nodePack) {
+	w.mu.Lock()
+	w.done[i] = p
+	var ready []*nodePack
+	for {
+		q, ok := w.done[w.next]
+		if !ok {
+			break
+		}
+		delete(w.done, w.next)
+		w.next++
+		if q == nil {
+			continue
+		}
+		q.off = w.off
+		w.off += q.size
+		w.packs = append(w.packs, q)
+		ready = append(ready, q)
+	}
+	w.mu.Unlock()
+	// Written outside the lock: each pack has its place, and the other
+	// workers go on making theirs.
+	for _, q := range ready {
+		q.err = w.tmp.WriteAt(q.parts, q.off)
+		q.parts = nil
+		w.s.release(q.bufs)
+		q.bufs = nil
 	}
 }
 
-// writeBatch writes packs into a new batch and links each node's pack
-// name to it. A node whose name cannot be linked fails.
-func (s *buildState) writeBatch(packs []*nodePack) {
+// maxBuffers bounds the buffers a build keeps for the images it makes.
+const maxBuffers = 32
+
+// buffer returns an empty buffer for an image's data: one given back
+// (release) by a pack written, so that a build of thousands of nodes
+// does not allocate the bytes of every image anew.
+func (s *buildState) buffer() []byte {
+	s.bufMu.Lock()
+	defer s.bufMu.Unlock()
+	if n := len(s.bufs); n > 0 {
+		b := s.bufs[n-1]
+		s.bufs = s.bufs[:n-1]
+		return b[:0]
+	}
+	return nil
+}
+
+// release gives back buffers that buffer returned, once nothing refers
+// to their bytes.
+func (s *buildState) release(bufs [][]byte) {
+	s.bufMu.Lock()
+	defer s.bufMu.Unlock()
+	for _, b := range bufs {
+		if len(s.bufs) < maxBuffers && cap(b) > 0 {
+			s.bufs = append(s.bufs, b)
+		}
+	}
+}
+
+// finish writes the table of the packs written, puts the batch on disk
+// and links each node's pack name to it. A node whose pack could not be
+// written or linked fails. Once ctx has ended, the batch is removed.
+func (w *batchWriter) finish(ctx context.Context) {
+	s := w.s
 	fail := func(p *nodePack, err error) {
 		for _, j := range p.jobs {
 			j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 		}
 	}
-	nodes := make([]string, len(packs))
-	for i, p := range packs {
-		nodes[i] = p.node
-	}
-	entries := make([]batchEntry, len(packs))
-	off := batchHeadSize(nodes)
-	parts := [][]byte{nil}
+	var packs []*nodePack
+	var entries []batchEntry
 	perm := archivePerm
-	for i, p := range packs {
-		entries[i] = batchEntry{node: p.node, pack: section{Off: off, Len: p.size}}
-		off += p.size
-		parts = append(parts, p.parts...)
+	for _, p := range w.packs {
+		if p.err != nil {
+			fail(p, p.err)
+			continue
+		}
+		packs = append(packs, p)
+		entries = append(entries, batchEntry{node: p.node, pack: section{Off: p.off, Len: p.size}})
 		if p.secret {
 			perm = secretPerm
 		}
 	}
-	parts[0] = batchHead(entries)
+	if ctx.Err() != nil || len(packs) == 0 {
+		w.tmp.Remove()
+		return
+	}
 	// The batch is on disk before a name links to it, and the names
 	// are once the directory is synced below: what the build wrote,
 	// and nothing else of the filesystem (syncfs would wait for every
 	// other writer's data too, an image build's gigabytes included).
-	tmp, err := atomicfile.CreateTemp(filepath.Join(s.b.Dir, "batch"+packExt), parts, perm, !s.b.NoSync)
+	err := w.tmp.WriteAt([][]byte{batchHead(entries)}, 0)
+	var tmp string
+	if err == nil {
+		tmp, err = w.tmp.Finish(perm, !s.b.NoSync)
+	} else {
+		w.tmp.Remove()
+	}
 	if err != nil {
 		for _, p := range packs {
 			fail(p, err)
@@ -442,7 +567,7 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 	var ownLen int
 	if len(own) > 0 || sharedSum == "" {
 		var err error
-		if data, err = s.appendArchive(nil, own); err != nil {
+		if data, err = s.appendArchive(s.buffer(), own); err != nil {
 			return image{}, err
 		}
 		ownLen = len(data)
@@ -451,6 +576,9 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 	}
 	if len(secret) > 0 {
 		var err error
+		if data == nil {
+			data = s.buffer()
+		}
 		if data, err = s.appendArchive(data, secret); err != nil {
 			return image{}, err
 		}
@@ -490,7 +618,7 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 			return image{}, err
 		}
 	}
-	return image{kind: j.kind, j: j, m: m, data: data}, nil
+	return image{kind: j.kind, j: j, m: m, data: data, pooled: true}, nil
 }
 
 // secret reports whether the entry with hash h is a secret file.
