@@ -140,6 +140,13 @@ func (t *Temp) WriteAt(parts [][]byte, off int64) error {
 	return nil
 }
 
+// StartWriteback starts writing the n bytes at off to disk and returns
+// without waiting for them, so that a sync at Finish has less left to
+// wait for. It is only a hint: a failure is Finish's fsync's to report.
+func (t *Temp) StartWriteback(off, n int64) {
+	_ = unix.SyncFileRange(t.fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
 // Finish sets the file's mode, fsyncs it when sync is set, closes it and
 // returns its name; the caller links it and removes that name. Call it
 // once every WriteAt has returned. On failure the file is removed.

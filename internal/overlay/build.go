@@ -295,7 +295,7 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	// whole batch for each node: the first build gathers them again).
 	if !slices.ContainsFunc(jobs, func(j *job) bool { return j.tree != nil }) {
 		if carry := b.sparseBatches(nil); len(carry) > 0 && ctx.Err() == nil {
-			st.writeNodes(ctx, nil, nil, carry, tick)
+			st.writeNodes(ctx, nil, nil, carry, tick, func() error { return nil })
 			if st.syncErr != nil {
 				return nil, st.syncErr
 			}
@@ -304,10 +304,15 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	}
 
 	// Split each group into shared and own archives, and write them.
-	shared, err := st.sharedSets(jobs)
+	shared, writes, err := st.sharedSets(jobs)
 	if err != nil {
 		return nil, err
 	}
+	// The shared archives are written while the nodes' packs are made,
+	// and are on disk before a pack that refers to them is linked.
+	written := make(chan error, 1)
+	go func() { written <- st.writeShared(writes) }()
+	sharedWritten := sync.OnceValue(func() error { return <-written })
 	// A node's images are written together, into its one pack.
 	var nodes [][]*job
 	at := map[string]int{}
@@ -327,7 +332,10 @@ func (b *Builder) Build(ctx context.Context, snap *Snapshot, names []string, kin
 	for _, js := range nodes {
 		building[js[0].node] = true
 	}
-	st.writeNodes(ctx, nodes, shared, b.sparseBatches(building), tick)
+	st.writeNodes(ctx, nodes, shared, b.sparseBatches(building), tick, sharedWritten)
+	if err := sharedWritten(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -733,3 +733,38 @@ func TestBuildWritesNothingWorldReadable(t *testing.T) {
 		t.Errorf("the build wrote only %v", files)
 	}
 }
+
+// A group's shared manifest or archive that cannot be written (they are
+// written while the nodes' packs are made) fails the build, and no node's
+// pack name is linked to a batch that would refer to it.
+func TestSharedWriteFailureLinksNothing(t *testing.T) {
+	f := newBuildFixture(t)
+	snap := f.snapshot(t)
+	list, err := snap.overlayList(System, snap.Node("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(f.builder.Dir, sharedDir, groupKey(System, list)+".json")
+	if err := os.MkdirAll(filepath.Join(manifest, "in the way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.builder.Build(context.Background(), snap, nil, []ImageKind{System, Runtime}, false, nil)
+	if err == nil || !strings.Contains(err.Error(), manifest) {
+		t.Fatalf("build error %v, want one naming %s", err, manifest)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if _, err := os.Lstat(packPath(f.builder.Dir, n)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s's pack: %v, want none", n, err)
+		}
+	}
+	noTemporaryFiles(t, f.builder.Dir)
+	noTemporaryFiles(t, filepath.Join(f.builder.Dir, sharedDir))
+
+	// Out of the way, the next build writes everything.
+	if err := os.RemoveAll(manifest); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(statuses("n1/system", "n1/runtime", "n2/system", "n2/runtime", "n3/system", "n3/runtime"), f.build(t)); diff != "" {
+		t.Errorf("build after (-want +got):\n%s", diff)
+	}
+}

@@ -36,11 +36,12 @@ func (b *Builder) sharedPath(sum string, f compress.Format) string {
 
 // sharedSets works out each group's shared archive. When this build
 // rendered every node of a group (two or more), the shared part is what
-// all of them render identically, written if new; otherwise the group
-// keeps the shared archive it has, and whatever a node renders
-// differently goes into its own archive, which is unpacked after the
-// shared one and so wins.
-func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
+// all of them render identically; otherwise the group keeps the shared
+// archive it has, and whatever a node renders differently goes into its
+// own archive, which is unpacked after the shared one and so wins.
+// The archives and manifests to write are returned, for writeShared:
+// the nodes' images are made meanwhile, from the hash states kept here.
+func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, []sharedWrite, error) {
 	members := s.snap.groupSizes()
 	rendered := map[string][]*job{}
 	for _, j := range jobs {
@@ -49,6 +50,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		}
 	}
 	out := map[string]*sharedSet{}
+	var writes []sharedWrite
 	for _, j := range jobs {
 		if _, done := out[j.group]; done || j.tree == nil {
 			continue
@@ -90,27 +92,94 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, error) {
 		}
 		data, err := s.archive(common)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sum := sha256.Sum256(data)
 		set := &sharedSet{Archive: hex.EncodeToString(sum[:]), Entries: common}
+		js, err := json.Marshal(set)
+		if err != nil {
+			return nil, nil, err
+		}
+		w := sharedWrite{set: set, manifestPath: manifestPath, manifest: js}
 		_, err = os.Stat(s.b.sharedPath(set.Archive, compress.Zstd))
 		if forced := slices.ContainsFunc(rs, func(j *job) bool { return j.force }); err != nil || forced {
-			if err := s.b.writeForms(func(f compress.Format) string { return s.b.sharedPath(set.Archive, f) }, data, archivePerm); err != nil {
-				return nil, err
+			if w.forms, err = s.b.forms(data, Formats); err != nil {
+				return nil, nil, err
 			}
 			s.newShared = true
 		}
-		js, err := json.Marshal(set)
-		if err != nil {
-			return nil, err
+		if err := s.keepSharedStates(set.Archive, data); err != nil {
+			return nil, nil, err
 		}
-		if err := s.b.replace(manifestPath, js, archivePerm); err != nil {
-			return nil, err
-		}
+		writes = append(writes, w)
 		out[j.group] = set
 	}
-	return out, nil
+	return out, writes, nil
+}
+
+// sharedWrite is what sharedSets leaves to write of a group's shared
+// archive: its forms when new (nil: they are there), and its manifest.
+type sharedWrite struct {
+	set          *sharedSet
+	forms        map[compress.Format][]byte
+	manifestPath string
+	manifest     []byte
+}
+
+// writeShared writes the shared archives and manifests sharedSets
+// worked out, synced unless the Builder is told not to: they are on disk
+// before any node's pack that refers to them is linked.
+func (s *buildState) writeShared(writes []sharedWrite) error {
+	create := atomicfile.CreateSynced
+	if s.b.NoSync {
+		create = atomicfile.Create
+	}
+	for _, w := range writes {
+		for _, f := range Formats {
+			if data, ok := w.forms[f]; ok {
+				if err := create(s.b.sharedPath(w.set.Archive, f), data, archivePerm); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.b.replace(w.manifestPath, w.manifest, archivePerm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepSharedStates keeps the sha256 state after each stored form of the
+// shared archive sum (sharedHash), made from its data rather than read
+// from the files, which may not be written yet.
+func (s *buildState) keepSharedStates(sum string, data []byte) error {
+	forms, err := s.b.forms(data, storedFormats)
+	if err != nil {
+		return err
+	}
+	for f, form := range forms {
+		h := sha256.New()
+		h.Write(form)
+		if err := s.keepState(s.b.sharedPath(sum, f), h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepState keeps h's state as that after the shared archive form at p.
+func (s *buildState) keepState(p string, h hash.Hash) error {
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("shared archive %s: %w", p, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sharedStates == nil {
+		s.sharedStates = map[string][]byte{}
+	}
+	s.sharedStates[p] = state
+	return nil
 }
 
 // image is one image a build made, before it is in its pack: its
@@ -265,8 +334,10 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 // nodes is one node's jobs) into one batch, holding their locks, and
 // links each node's pack name to it; the packs of the nodes carry names
 // (sparseBatches) are carried into it. tick is called once a job is
-// done. It sets each job's result.
-func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[string]*sharedSet, carry map[string]uint64, tick func()) {
+// done. sharedWritten waits for the shared archives the packs refer to
+// to be written; when they could not be, no name is linked (and the
+// build fails with that error). It sets each job's result.
+func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[string]*sharedSet, carry map[string]uint64, tick func(), sharedWritten func() error) {
 	locked := make([]string, 0, len(nodes)+len(carry))
 	for _, js := range nodes {
 		locked = append(locked, js[0].node)
@@ -300,6 +371,10 @@ func (s *buildState) writeNodes(ctx context.Context, nodes [][]*job, shared map[
 	for i, p := range s.b.carryPacks(carry) {
 		w.put(len(nodes)+i, p)
 	}
+	if sharedWritten() != nil {
+		w.tmp.Remove()
+		return
+	}
 	w.finish(ctx)
 }
 
@@ -319,7 +394,15 @@ type batchWriter struct {
 	off   int64             // where it goes
 	done  map[int]*nodePack // put but not placed (nil: no pack)
 	packs []*nodePack       // placed, in order
+	// flushed is how far the batch has been given to the disk to
+	// write (writebackEvery).
+	flushed int64
 }
+
+// writebackEvery is how much of a batch is written before the disk is
+// told to start writing it, when the build syncs: the sync at the end
+// then waits for the last part only, not for the whole batch.
+const writebackEvery = 1 << 20
 
 // newBatch starts a batch for the packs of nodes, or of some of them.
 func (s *buildState) newBatch(nodes []string) (*batchWriter, error) {
@@ -337,6 +420,7 @@ func (w *batchWriter) put(i int, p *nodePack) {
 	w.mu.Lock()
 	w.done[i] = p
 	var ready []*nodePack
+	from := w.off
 	for {
 		q, ok := w.done[w.next]
 		if !ok {
@@ -352,7 +436,17 @@ func (w *batchWriter) put(i int, p *nodePack) {
 		w.packs = append(w.packs, q)
 		ready = append(ready, q)
 	}
+	// The packs before from are written (or being written by another
+	// worker, which the sync at the end waits for anyway).
+	var flush, upTo int64
+	if !w.s.b.NoSync && from-w.flushed >= writebackEvery {
+		flush, upTo = w.flushed, from
+		w.flushed = from
+	}
 	w.mu.Unlock()
+	if upTo > flush {
+		w.tmp.StartWriteback(flush, upTo-flush)
+	}
 	// Written outside the lock: each pack has its place, and the other
 	// workers go on making theirs.
 	for _, q := range ready {
@@ -706,28 +800,22 @@ func (b *Builder) replace(path string, data []byte, perm os.FileMode) error {
 	return atomicfile.WriteFile(path, data, perm)
 }
 
-// writeForms writes data uncompressed, gzipped and zstd-compressed under
-// content-addressed names (the shared archives).
-func (b *Builder) writeForms(name func(compress.Format) string, data []byte, perm os.FileMode) error {
-	create := atomicfile.CreateSynced
-	if b.NoSync {
-		create = atomicfile.Create
-	}
-	for _, f := range Formats {
-		out := data
+// forms returns data in each of formats.
+func (b *Builder) forms(data []byte, formats []compress.Format) (map[compress.Format][]byte, error) {
+	out := make(map[compress.Format][]byte, len(formats))
+	for _, f := range formats {
+		form := data
 		if f != compress.None {
 			// Pooled one-shot encoders: a streaming zstd writer
 			// allocates its window and job buffers (16 MB) each time.
 			var err error
-			if out, err = b.derived.compress(data, f); err != nil {
-				return err
+			if form, err = b.derived.compress(data, f); err != nil {
+				return nil, err
 			}
 		}
-		if err := create(name(f), out, perm); err != nil {
-			return err
-		}
+		out[f] = form
 	}
-	return nil
+	return out, nil
 }
 
 // bodies works out the sha256 of the image m describes in every format,
@@ -779,16 +867,9 @@ func (s *buildState) sharedHash(sum string, f compress.Format) (hash.Hash, error
 		return nil, err
 	}
 	h.Write(data)
-	state, err = h.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("shared archive %s: %w", p, err)
+	if err := s.keepState(p, h); err != nil {
+		return nil, err
 	}
-	s.mu.Lock()
-	if s.sharedStates == nil {
-		s.sharedStates = map[string][]byte{}
-	}
-	s.sharedStates[p] = state
-	s.mu.Unlock()
 	return h, nil
 }
 
