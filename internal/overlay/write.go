@@ -103,9 +103,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, []sharedWri
 		w := sharedWrite{set: set, manifestPath: manifestPath, manifest: js}
 		_, err = os.Stat(s.b.sharedPath(set.Archive, compress.Zstd))
 		if forced := slices.ContainsFunc(rs, func(j *job) bool { return j.force }); err != nil || forced {
-			if w.forms, err = s.b.forms(data, Formats); err != nil {
-				return nil, nil, err
-			}
+			w.archive = data
 			s.newShared = true
 		}
 		if err := s.keepSharedStates(set.Archive, data); err != nil {
@@ -118,10 +116,11 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, []sharedWri
 }
 
 // sharedWrite is what sharedSets leaves to write of a group's shared
-// archive: its forms when new (nil: they are there), and its manifest.
+// archive: the archive when new (nil: it is there in every form), and
+// its manifest.
 type sharedWrite struct {
 	set          *sharedSet
-	forms        map[compress.Format][]byte
+	archive      []byte
 	manifestPath string
 	manifest     []byte
 }
@@ -135,8 +134,12 @@ func (s *buildState) writeShared(writes []sharedWrite) error {
 		create = atomicfile.Create
 	}
 	for _, w := range writes {
-		for _, f := range Formats {
-			if data, ok := w.forms[f]; ok {
+		if w.archive != nil {
+			forms, err := s.b.forms(w.archive, Formats)
+			if err != nil {
+				return err
+			}
+			for f, data := range forms {
 				if err := create(s.b.sharedPath(w.set.Archive, f), data, archivePerm); err != nil {
 					return err
 				}
