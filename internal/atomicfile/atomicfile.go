@@ -4,9 +4,12 @@
 // WriteFile writes to a temporary file in the destination directory, fsyncs
 // it, renames it over the destination and fsyncs the directory: after a
 // crash the path holds either the old or the new content, never a mix.
-// Lock takes an exclusive flock on a separate lock file, because the data
-// file itself is replaced by rename and a lock on its old inode would
-// protect nothing.
+// A Temp is such a temporary file written at offsets, from several
+// goroutines at once, then finished and given its names with Link (hard
+// links), for a file whose parts are made in parallel. Lock takes an
+// exclusive flock on a separate lock file, because the data file itself
+// is replaced by rename and a lock on its old inode would protect
+// nothing.
 package atomicfile
 
 import (
