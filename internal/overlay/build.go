@@ -172,7 +172,7 @@ type job struct {
 	// list could not be made (Snapshot.overlayList).
 	err error
 	// Set when rendered:
-	tree  map[string]string // path -> entry hash
+	tree  pathTree
 	reads map[string]string
 	res   Result
 }
@@ -572,18 +572,37 @@ func (s *buildState) render(rs *renderers, j *job) error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", j.node, err)
 	}
-	j.tree = make(map[string]string, len(out.Tree))
+	// Not nil, even empty: the job was rendered.
+	j.tree = make(pathTree, 0, len(out.Tree))
 	j.reads = out.Reads
 	for p, e := range out.Tree {
 		h := entryHash(e)
-		j.tree[p] = h
+		j.tree = append(j.tree, treeItem{path: p, hash: h})
 		s.mu.Lock()
 		if _, ok := s.entries[h]; !ok {
 			s.entries[h] = e
 		}
 		s.mu.Unlock()
 	}
+	slices.SortFunc(j.tree, func(a, b treeItem) int { return strings.Compare(a.path, b.path) })
 	return nil
+}
+
+// pathTree is a node's rendered tree as a build keeps it until its image
+// is made: each path, in order, with its entry's hash. A thousand nodes'
+// trees are in memory at once, and a sorted slice takes half the space
+// of a map (first touches of memory are much of a build's cost) and is
+// walked in order without sorting it.
+type pathTree []treeItem
+
+type treeItem struct{ path, hash string }
+
+// hash returns the hash of the entry at p, or "" when t has none.
+func (t pathTree) hash(p string) string {
+	if i, ok := slices.BinarySearchFunc(t, p, func(it treeItem, p string) int { return strings.Compare(it.path, p) }); ok {
+		return t[i].hash
+	}
+	return ""
 }
 
 // entryHash is the sha256, in hex, of everything about e that makes the

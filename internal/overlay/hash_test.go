@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -53,9 +54,32 @@ func TestHashesKeepTheirForm(t *testing.T) {
 	for _, tree := range []map[string]string{
 		{},
 		{"etc/hostname": "aa", "etc": "bb", "etc/hosts": strings.Repeat("c", 64)},
+		{"etc/" + strings.Repeat("long/", 2000) + "f": "dd", "a": "ee"}, // past a stack buffer
 	} {
-		if got, want := outputDigest(tree), outputRef(tree); got != want {
+		var pt pathTree
+		for p, h := range tree {
+			pt = append(pt, treeItem{path: p, hash: h})
+		}
+		slices.SortFunc(pt, func(a, b treeItem) int { return strings.Compare(a.path, b.path) })
+		if got, want := outputDigest(pt), outputRef(tree); got != want {
 			t.Errorf("outputDigest(%v) = %s, want %s", tree, got, want)
 		}
+	}
+}
+
+// A rendered tree finds each of its paths, first and last included, and
+// nothing else.
+func TestPathTreeHash(t *testing.T) {
+	pt := pathTree{{"a", "1"}, {"etc", "2"}, {"etc/hosts", "3"}, {"z", "4"}}
+	for _, tc := range []struct{ path, want string }{
+		{"a", "1"}, {"etc", "2"}, {"etc/hosts", "3"}, {"z", "4"},
+		{"", ""}, {"b", ""}, {"etc/h", ""}, {"zz", ""},
+	} {
+		if got := pt.hash(tc.path); got != tc.want {
+			t.Errorf("hash(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	if got := pathTree(nil).hash("a"); got != "" {
+		t.Errorf("an empty tree has %q", got)
 	}
 }

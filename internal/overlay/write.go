@@ -70,12 +70,12 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, []sharedWri
 			continue
 		}
 		common := map[string]string{}
-		for p, h := range rs[0].tree {
-			common[p] = h
+		for _, it := range rs[0].tree {
+			common[it.path] = it.hash
 		}
 		for _, other := range rs[1:] {
 			for p, h := range common {
-				if other.tree[p] != h {
+				if other.tree.hash(p) != h {
 					delete(common, p)
 				}
 			}
@@ -591,7 +591,7 @@ func sharedFor(j *job, shared *sharedSet) string {
 		return ""
 	}
 	for p := range shared.Entries {
-		if _, ok := j.tree[p]; !ok {
+		if j.tree.hash(p) == "" {
 			return ""
 		}
 	}
@@ -647,12 +647,12 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 	own := map[string]string{}
 	secret := map[string]string{}
 	s.mu.Lock()
-	for p, h := range j.tree {
-		switch e := s.entries[h]; {
+	for _, it := range j.tree {
+		switch e := s.entries[it.hash]; {
 		case e != nil && e.Secret():
-			secret[p] = h
-		case sharedSum == "" || shared.Entries[p] != h:
-			own[p] = h
+			secret[it.path] = it.hash
+		case sharedSum == "" || shared.Entries[it.path] != it.hash:
+			own[it.path] = it.hash
 		}
 	}
 	s.mu.Unlock()
@@ -890,23 +890,17 @@ func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {
 // outputDigest is the sha256, in hex, of a node's rendered tree: each
 // path and its entry's hash, in the order of the paths, each followed by
 // a NUL.
-func outputDigest(tree map[string]string) string {
-	paths := make([]string, 0, len(tree))
-	for p := range tree {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	h := sha256.New()
-	var b []byte
-	for _, p := range paths {
-		b = append(b[:0], p...)
+func outputDigest(tree pathTree) string {
+	var buf [4096]byte
+	b := buf[:0]
+	for _, it := range tree {
+		b = append(b, it.path...)
 		b = append(b, 0)
-		b = append(b, tree[p]...)
+		b = append(b, it.hash...)
 		b = append(b, 0)
-		h.Write(b)
 	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // removeLeftovers deletes the temporary files a build that was killed
