@@ -168,7 +168,7 @@ func (t *Temp) Finish(perm fs.FileMode, sync bool) (string, error) {
 	err = unix.Close(t.fd)
 	t.fd = -1
 	if err != nil {
-		_ = unix.Unlink(t.name)
+		t.Remove()
 		return "", fmt.Errorf("write %s: close: %w", t.path, err)
 	}
 	return t.name, nil

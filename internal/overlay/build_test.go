@@ -3,6 +3,7 @@ package overlay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -740,15 +741,11 @@ func TestBuildWritesNothingWorldReadable(t *testing.T) {
 func TestSharedWriteFailureLinksNothing(t *testing.T) {
 	f := newBuildFixture(t)
 	snap := f.snapshot(t)
-	list, err := snap.overlayList(System, snap.Node("n1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(f.builder.Dir, sharedDir, groupKey(System, list)+".json")
+	manifest := systemGroupManifest(t, f, snap)
 	if err := os.MkdirAll(filepath.Join(manifest, "in the way"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.builder.Build(context.Background(), snap, nil, []ImageKind{System, Runtime}, false, nil)
+	_, err := f.builder.Build(context.Background(), snap, nil, []ImageKind{System, Runtime}, false, nil)
 	if err == nil || !strings.Contains(err.Error(), manifest) {
 		t.Fatalf("build error %v, want one naming %s", err, manifest)
 	}
@@ -767,4 +764,48 @@ func TestSharedWriteFailureLinksNothing(t *testing.T) {
 	if diff := cmp.Diff(statuses("n1/system", "n1/runtime", "n2/system", "n2/runtime", "n3/system", "n3/runtime"), f.build(t)); diff != "" {
 		t.Errorf("build after (-want +got):\n%s", diff)
 	}
+}
+
+// A shared archive's forms are written zstd's last: a build looks for
+// that form to know the archive is there in every form, so a build that
+// fails (or is killed) before writing them all must not have written it.
+func TestSharedFormsWrittenZstdLast(t *testing.T) {
+	f := newBuildFixture(t)
+	snap := f.snapshot(t)
+	f.build(t)
+	var set sharedSet
+	data, err := os.ReadFile(systemGroupManifest(t, f, snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &set); err != nil || set.Archive == "" {
+		t.Fatalf("system group's shared set %+v: %v", set, err)
+	}
+	// A map's order would write zstd's form before gzip's in about one
+	// build in eight: 32 tries catch that nearly always, and any fixed
+	// wrong order at once.
+	for i := range 32 {
+		b := &Builder{Dir: filepath.Join(t.TempDir(), "overlays"), Workers: 2, NoSync: true}
+		gz := b.sharedPath(set.Archive, compress.Gzip)
+		if err := os.MkdirAll(filepath.Join(gz, "in the way"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Build(context.Background(), snap, nil, []ImageKind{System, Runtime}, false, nil); err == nil {
+			t.Fatalf("try %d: the build wrote its shared archive over a directory", i)
+		}
+		if _, err := os.Stat(b.sharedPath(set.Archive, compress.Zstd)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("try %d: zstd's form written before gzip's: %v", i, err)
+		}
+	}
+}
+
+// systemGroupManifest is the path of the shared manifest of the fixture's
+// system group (n1's system overlays).
+func systemGroupManifest(t *testing.T, f *buildFixture, snap *Snapshot) string {
+	t.Helper()
+	list, err := snap.overlayList(System, snap.Node("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(f.builder.Dir, sharedDir, groupKey(System, list)+".json")
 }

@@ -27,10 +27,11 @@ import (
 // pointer on the way, a range over an integer, a channel or a function,
 // html/js/urlquery/call and the built-in slice, which Sprig's slice hides
 // in every template the renderer compiles, a panic in a function, a depth
-// of templates it does not expect), run gives up and says so; the caller then executes
-// the template with text/template from the start, so output and error
-// messages are text/template's own. The one failure it reports itself is
-// errAbort, which the renderer turns into "no output" either way.
+// of templates it does not expect), run gives up and says so; the caller
+// then executes the template with text/template from the start, so
+// output and error messages are text/template's own. The one failure it
+// reports itself is errAbort, which the renderer turns into "no output"
+// either way.
 //
 // A program belongs to one Renderer and is not safe for concurrent use:
 // its look-up caches are written as it runs.

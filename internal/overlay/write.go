@@ -100,7 +100,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, []sharedWri
 		if err != nil {
 			return nil, nil, err
 		}
-		w := sharedWrite{set: set, manifestPath: manifestPath, manifest: js}
+		w := sharedWrite{sum: set.Archive, manifestPath: manifestPath, manifest: js}
 		_, err = os.Stat(s.b.sharedPath(set.Archive, compress.Zstd))
 		if forced := slices.ContainsFunc(rs, func(j *job) bool { return j.force }); err != nil || forced {
 			w.archive = data
@@ -119,7 +119,7 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, []sharedWri
 // archive: the archive when new (nil: it is there in every form), and
 // its manifest.
 type sharedWrite struct {
-	set          *sharedSet
+	sum          string
 	archive      []byte
 	manifestPath string
 	manifest     []byte
@@ -139,8 +139,10 @@ func (s *buildState) writeShared(writes []sharedWrite) error {
 			if err != nil {
 				return err
 			}
-			for f, data := range forms {
-				if err := create(s.b.sharedPath(w.set.Archive, f), data, archivePerm); err != nil {
+			// In the order of Formats: zstd's form last, so that its
+			// presence (what sharedSets looks for) means all are there.
+			for i, f := range Formats {
+				if err := create(s.b.sharedPath(w.sum, f), forms[i], archivePerm); err != nil {
 					return err
 				}
 			}
@@ -160,9 +162,9 @@ func (s *buildState) keepSharedStates(sum string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	for f, form := range forms {
+	for i, f := range storedFormats {
 		h := sha256.New()
-		h.Write(form)
+		h.Write(forms[i])
 		if err := s.keepState(s.b.sharedPath(sum, f), h); err != nil {
 			return err
 		}
@@ -192,9 +194,6 @@ type image struct {
 	j    *job // nil for an image kept from the pack replaced
 	m    *manifest
 	data []byte
-	// pooled: data is one of the build's buffers (buildState.buffer),
-	// given back once the pack is written.
-	pooled bool
 }
 
 // nodePack is one node's pack as a build made it, before it is written
@@ -239,6 +238,15 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 	// What is there now: the images checked, or those another build
 	// (wwctl overlay build beside the daemon) wrote since.
 	cur := readPack(&s.b.batches, packPath(s.b.Dir, node), "", "")
+	// The buffers of the images made here go back to the build unless
+	// the pack returned holds them (batchWriter.put gives them back).
+	var bufs [][]byte
+	var p *nodePack
+	defer func() {
+		if p == nil {
+			s.release(bufs)
+		}
+	}()
 	imgs := make([]image, 0, len(js))
 	for _, j := range js {
 		// Worked out once for both: the shared archive the image uses
@@ -253,18 +261,13 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 				j.res = Result{Node: j.node, Kind: j.kind, Status: Failed, Err: err}
 				continue
 			}
+			bufs = append(bufs, img.data)
 			s.made.Add(1)
 		}
 		imgs = append(imgs, img)
 	}
 	if len(imgs) == 0 {
 		return nil
-	}
-	var bufs [][]byte
-	for _, img := range imgs {
-		if img.pooled {
-			bufs = append(bufs, img.data)
-		}
 	}
 	changed := false
 	for _, img := range imgs {
@@ -281,7 +284,6 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 		}
 	}
 	if !changed {
-		s.release(bufs)
 		return nil
 	}
 	// The kind not built here is copied from the pack replaced.
@@ -301,35 +303,34 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 			m, data, err := imageBytes(c)
 			if err != nil {
 				fail(fmt.Errorf("node %s: keep its %s overlay image: %w", node, k, err))
-				s.release(bufs)
 				return nil
 			}
 			imgs = append(imgs, image{kind: k, m: m, data: data})
 		}
 	}
-	p := &nodePack{node: node, idx: packIndex{}, remember: built, legacy: cur == nil, jobs: js, bufs: bufs}
-	p.parts = make([][]byte, 1, 1+len(imgs))
+	pk := &nodePack{node: node, idx: packIndex{}, remember: built, legacy: cur == nil, jobs: js, bufs: bufs}
+	pk.parts = make([][]byte, 1, 1+len(imgs))
 	var size int64
 	for _, img := range imgs {
 		for name, sec := range img.m.Sections {
 			img.m.Sections[name] = section{Off: size + sec.Off, Len: sec.Len}
 		}
 		size += int64(len(img.data))
-		p.parts = append(p.parts, img.data)
-		p.idx[img.kind] = img.m
-		p.secret = p.secret || img.m.Secret != ""
+		pk.parts = append(pk.parts, img.data)
+		pk.idx[img.kind] = img.m
+		pk.secret = pk.secret || img.m.Secret != ""
 	}
-	head, err := packHead(p.idx)
+	head, err := packHead(pk.idx)
 	if err != nil {
 		fail(err)
-		s.release(bufs)
 		return nil
 	}
-	p.parts[0] = head
-	p.size = int64(len(head)) + size
-	for _, m := range p.idx {
+	pk.parts[0] = head
+	pk.size = int64(len(head)) + size
+	for _, m := range pk.idx {
 		m.dataStart = int64(len(head))
 	}
+	p = pk
 	return p
 }
 
@@ -660,11 +661,11 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 	// The data is the own archive then the secret one, uncompressed,
 	// archived one after the other into one buffer; other stored forms
 	// follow.
-	var data []byte
+	data := s.buffer()
 	var ownLen int
 	if len(own) > 0 || sharedSum == "" {
 		var err error
-		if data, err = s.appendArchive(s.buffer(), own); err != nil {
+		if data, err = s.appendArchive(data, own); err != nil {
 			return image{}, err
 		}
 		ownLen = len(data)
@@ -673,9 +674,6 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 	}
 	if len(secret) > 0 {
 		var err error
-		if data == nil {
-			data = s.buffer()
-		}
 		if data, err = s.appendArchive(data, secret); err != nil {
 			return image{}, err
 		}
@@ -715,7 +713,7 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 			return image{}, err
 		}
 	}
-	return image{kind: j.kind, j: j, m: m, data: data, pooled: true}, nil
+	return image{kind: j.kind, j: j, m: m, data: data}, nil
 }
 
 // secret reports whether the entry with hash h is a secret file.
@@ -803,9 +801,9 @@ func (b *Builder) replace(path string, data []byte, perm os.FileMode) error {
 	return atomicfile.WriteFile(path, data, perm)
 }
 
-// forms returns data in each of formats.
-func (b *Builder) forms(data []byte, formats []compress.Format) (map[compress.Format][]byte, error) {
-	out := make(map[compress.Format][]byte, len(formats))
+// forms returns data in each of formats, in their order.
+func (b *Builder) forms(data []byte, formats []compress.Format) ([][]byte, error) {
+	out := make([][]byte, 0, len(formats))
 	for _, f := range formats {
 		form := data
 		if f != compress.None {
@@ -816,7 +814,7 @@ func (b *Builder) forms(data []byte, formats []compress.Format) (map[compress.Fo
 				return nil, err
 			}
 		}
-		out[f] = form
+		out = append(out, form)
 	}
 	return out, nil
 }
