@@ -29,7 +29,7 @@ type rule struct {
 var (
 	// Formats: files and encodings, usable by anything, the node programs too.
 	formats = []string{"internal/atomicfile", "internal/compress", "internal/cpio", "internal/hostlist",
-		"internal/fastyaml", "internal/contract", "internal/config", "internal/naming", "internal/arch"}
+		"internal/fastyaml", "internal/contract", "internal/config", "internal/naming", "internal/arch", "internal/hugeheap"}
 	// Node: what runs on a node.
 	node = []string{"internal/agent", "internal/stage1", "internal/nodeclient"}
 	// Build: what makes images and overlays.
