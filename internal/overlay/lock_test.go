@@ -360,3 +360,45 @@ func TestServingKeepsTheKindAsked(t *testing.T) {
 		t.Errorf("readPack of the runtime image alone: %v", idx)
 	}
 }
+
+// TestCollectSharedRemovesOnlyUnused checks that collecting shared
+// archives removes one that neither a group nor a node's pack refers
+// to, keeps the others, and keeps one that only a node's pack refers to
+// (its group having moved on to another archive).
+func TestCollectSharedRemovesOnlyUnused(t *testing.T) {
+	f := newBuildFixture(t)
+	f.build(t)
+	sd := filepath.Join(f.builder.Dir, sharedDir)
+	stray := filepath.Join(sd, strings.Repeat("ab", 32)+".img")
+	sitetest.Write(t, stray, "no one's")
+	list := func() []string {
+		t.Helper()
+		var names []string
+		entries, err := os.ReadDir(sd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	before := list()
+	// A group record naming another archive: its nodes' packs still
+	// name the one they use.
+	groups, _ := filepath.Glob(filepath.Join(sd, "*.json"))
+	if len(groups) == 0 {
+		t.Fatal("no group records after a build")
+	}
+	for _, g := range groups {
+		sitetest.Write(t, g, `{"archive":"`+strings.Repeat("cd", 32)+`","entries":{}}`)
+	}
+	b := &Builder{Dir: f.builder.Dir, Workers: 2, NoSync: true} // a new process: nothing cached
+	if err := b.collectShared(); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.DeleteFunc(slices.Clone(before), func(n string) bool { return n == filepath.Base(stray) })
+	if diff := cmp.Diff(want, list()); diff != "" {
+		t.Errorf("shared directory after collecting (-want +got):\n%s", diff)
+	}
+}

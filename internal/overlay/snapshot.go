@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -41,8 +42,10 @@ type Snapshot struct {
 
 	mu       sync.Mutex
 	overlays map[string]*Overlay
-	digests  map[string]string // node name -> digest of its template data
-	allNodes string            // digest of every node's data
+	// allReaders are the overlays of which a template names AllNodes.
+	allReaders map[string]bool
+	digests    map[string]string // node name -> digest of its template data
+	allNodes   string            // digest of every node's data
 }
 
 // NewSnapshot reads the inventory's merged nodes and prepares the data
@@ -65,7 +68,7 @@ func NewSnapshot(cfg *config.Config, inv *inventory.Inventory, store *Store, opt
 	base := configView(cfg)
 	base.BuildHost = opts.BuildHost
 	s := &Snapshot{store: store, opts: opts, base: base, nodes: newNodeSet(inv.MergeAll()),
-		cfgDigest: hex.EncodeToString(sum[:]), overlays: map[string]*Overlay{}}
+		cfgDigest: hex.EncodeToString(sum[:]), overlays: map[string]*Overlay{}, allReaders: map[string]bool{}}
 	return s, nil
 }
 
@@ -109,6 +112,11 @@ func (s *Snapshot) Overlay(name string) (*Overlay, error) {
 		return nil, err
 	}
 	s.overlays[name] = o
+	for _, f := range o.Files {
+		if f.Template() && bytes.Contains(f.Data, []byte("AllNodes")) {
+			s.allReaders[name] = true
+		}
+	}
 	return o, nil
 }
 
@@ -126,26 +134,38 @@ func (s *Snapshot) Renderer(names ...string) (*Renderer, error) {
 	return newRenderer(m, s.base, s.nodes, s.opts, &s.memo), nil
 }
 
-// nodeDigest identifies a node's template data.
+// nodeDigest identifies a node's template data. The first call works
+// out every node's, on all CPUs (a build's workers wait for it).
 func (s *Snapshot) nodeDigest(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.digests == nil {
-		s.digests = make(map[string]string, len(s.nodes.all))
-		all := sha256.New()
-		for i := range s.nodes.all {
-			n := &s.nodes.all[i]
-			b, _ := json.Marshal(struct {
-				Id string
-				*Node
-				Primary string
-			}{n.id, n, n.PrimaryNetDev})
-			sum := sha256.Sum256(b)
-			d := hex.EncodeToString(sum[:])
-			s.digests[n.id] = d
-			all.Write([]byte(d))
+		all := s.nodes.all
+		sums := make([]string, len(all))
+		var wg sync.WaitGroup
+		workers := min(runtime.GOMAXPROCS(0), len(all)/64+1)
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(all); i += workers {
+					n := &all[i]
+					b, _ := json.Marshal(struct {
+						Id string
+						*Node
+						Primary string
+					}{n.id, n, n.PrimaryNetDev})
+					sum := sha256.Sum256(b)
+					sums[i] = hex.EncodeToString(sum[:])
+				}
+			})
 		}
-		s.allNodes = hex.EncodeToString(all.Sum(nil))
+		wg.Wait()
+		s.digests = make(map[string]string, len(all))
+		h := sha256.New()
+		for i, d := range sums {
+			s.digests[all[i].id] = d
+			h.Write([]byte(d))
+		}
+		s.allNodes = hex.EncodeToString(h.Sum(nil))
 	}
 	return s.digests[name]
 }
@@ -180,11 +200,9 @@ func (s *Snapshot) computeInputsDigest(kind, node string, names []string) (strin
 			return "", err
 		}
 		fmt.Fprintf(h, "%s\x00%s\x00", n, o.Digest)
-		for _, f := range o.Files {
-			if f.Template() && bytes.Contains(f.Data, []byte("AllNodes")) {
-				usesAll = true
-			}
-		}
+		s.mu.Lock()
+		usesAll = usesAll || s.allReaders[n]
+		s.mu.Unlock()
 	}
 	if usesAll {
 		s.nodeDigest(node)

@@ -537,11 +537,12 @@ func (w *batchWriter) finish(ctx context.Context) {
 	}
 	defer os.Remove(tmp)
 	st, statErr := os.Stat(tmp)
-	for i, p := range packs {
+	link := func(i int) {
+		p := packs[i]
 		path := packPath(s.b.Dir, p.node)
 		if err := atomicfile.Link(tmp, path); err != nil {
 			fail(p, err)
-			continue
+			return
 		}
 		// The index just written is the one the daemon's next check and
 		// collectShared read: keep it, for the file as it is now (no
@@ -558,6 +559,17 @@ func (w *batchWriter) finish(ctx context.Context) {
 			removeNodeDir(filepath.Join(s.b.Dir, p.node))
 		}
 	}
+	// Each pack's name is its own: linked on the build's workers.
+	var wg sync.WaitGroup
+	workers := max(1, min(s.b.Workers, len(packs)/64+1))
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(packs); i += workers {
+				link(i)
+			}
+		})
+	}
+	wg.Wait()
 	if !s.b.NoSync {
 		s.syncErr = atomicfile.SyncDir(s.b.Dir)
 	}
@@ -955,6 +967,25 @@ func (b *Builder) collectShared() error {
 			used[set.Archive] = true
 		}
 	}
+	// Only an archive no group uses now may be unused: the nodes' packs
+	// are read when there is one (after a full build there is none).
+	files, err := os.ReadDir(sd)
+	if err != nil {
+		return err
+	}
+	var unused []string
+	for _, f := range files {
+		name := f.Name()
+		if strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if sum, _, _ := strings.Cut(name, "."); !used[sum] {
+			unused = append(unused, name)
+		}
+	}
+	if len(unused) == 0 {
+		return nil
+	}
 	nodes, err := os.ReadDir(b.Dir)
 	if err != nil {
 		return err
@@ -972,18 +1003,9 @@ func (b *Builder) collectShared() error {
 			}
 		}
 	}
-	files, err := os.ReadDir(sd)
-	if err != nil {
-		return err
-	}
 	var errs []error
-	for _, f := range files {
-		name := f.Name()
-		if strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
-			continue
-		}
-		sum, _, _ := strings.Cut(name, ".")
-		if !used[sum] {
+	for _, name := range unused {
+		if sum, _, _ := strings.Cut(name, "."); !used[sum] {
 			if err := os.Remove(filepath.Join(sd, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
