@@ -329,10 +329,10 @@ func appendHeader(b []byte, ino, mode, uid, gid, nlink, mtime, size, rmajor, rmi
 }
 
 func appendZeros(b []byte, n int64) []byte {
-	for ; n > 0; n-- {
-		b = append(b, 0)
+	if n <= 0 {
+		return b
 	}
-	return b
+	return append(b, make([]byte, n)...)
 }
 
 // appendHex appends v as eight upper-case hex digits, as GNU cpio and the

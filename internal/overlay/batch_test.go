@@ -394,6 +394,10 @@ func TestLargeBuildListsItsDirectory(t *testing.T) {
 	if idx := readPack(nil, packPath(b.Dir, "n5"), "", ""); len(idx) != 2 {
 		t.Errorf("n5's pack holds %d images, want 2", len(idx))
 	}
+	// Its directory of the layout before went once it had its pack.
+	if _, err := os.Stat(filepath.Join(b.Dir, "n5")); !os.IsNotExist(err) {
+		t.Errorf("n5's directory of the layout before is still there: %v", err)
+	}
 }
 
 // Packs are written into the batch as they are made, in whatever order

@@ -1,14 +1,21 @@
 package overlay
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wwboot/wwboot/internal/cpio"
 )
 
 // The entry and output hashes are in every manifest and shared set on
@@ -55,6 +62,7 @@ func TestHashesKeepTheirForm(t *testing.T) {
 		{},
 		{"etc/hostname": "aa", "etc": "bb", "etc/hosts": strings.Repeat("c", 64)},
 		{"etc/" + strings.Repeat("long/", 2000) + "f": "dd", "a": "ee"}, // past a stack buffer
+		manyEntries(300), // hashed a buffer at a time
 	} {
 		var pt pathTree
 		for p, h := range tree {
@@ -65,6 +73,16 @@ func TestHashesKeepTheirForm(t *testing.T) {
 			t.Errorf("outputDigest(%v) = %s, want %s", tree, got, want)
 		}
 	}
+}
+
+// manyEntries is a tree of n files with sha256-length hashes.
+func manyEntries(n int) map[string]string {
+	tree := map[string]string{}
+	for i := range n {
+		sum := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		tree[fmt.Sprintf("etc/conf.d/file%04d", i)] = hex.EncodeToString(sum[:])
+	}
+	return tree
 }
 
 // A rendered tree finds each of its paths, first and last included, and
@@ -81,5 +99,55 @@ func TestPathTreeHash(t *testing.T) {
 	}
 	if got := pathTree(nil).hash("a"); got != "" {
 		t.Errorf("an empty tree has %q", got)
+	}
+}
+
+// An archive holds its entries and the directories above them that are
+// not entries, each once, all in the order of their paths ("a/b" before
+// "a/b-x" before "a/b/c"), whatever order the entries come in.
+func TestArchiveAddsDirectoriesInOrder(t *testing.T) {
+	s := &buildState{entries: map[string]*Entry{}}
+	tree := map[string]string{}
+	for _, e := range []*Entry{
+		{Path: "a/b/c", Kind: KindFile, Mode: 0o644, Data: []byte("c")},
+		{Path: "a/b-x", Kind: KindFile, Mode: 0o644, Data: []byte("x")},
+		{Path: "a/b/d/e", Kind: KindSymlink, Mode: 0o777, Target: "c"},
+		{Path: "etc", Kind: KindDir, Mode: 0o700},
+		{Path: "etc/conf.d/one", Kind: KindFile, Mode: 0o600},
+		{Path: "etc/conf.d/two", Kind: KindFile, Mode: 0o600},
+		{Path: "z", Kind: KindFile, Mode: 0o644},
+	} {
+		h := entryHash(e)
+		s.entries[h] = e
+		tree[e.Path] = h
+	}
+	data, err := s.archive(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type item struct {
+		Name string
+		Mode fs.FileMode
+	}
+	var got []item
+	r := cpio.NewReader(bytes.NewReader(data))
+	for {
+		h, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, item{h.Name, h.Mode})
+	}
+	want := []item{
+		{"a", fs.ModeDir | 0o755}, {"a/b", fs.ModeDir | 0o755}, {"a/b-x", 0o644}, {"a/b/c", 0o644},
+		{"a/b/d", fs.ModeDir | 0o755}, {"a/b/d/e", fs.ModeSymlink | 0o777},
+		{"etc", fs.ModeDir | 0o700}, {"etc/conf.d", fs.ModeDir | 0o755}, {"etc/conf.d/one", 0o600}, {"etc/conf.d/two", 0o600},
+		{"z", 0o644},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("archive's entries (-want +got):\n%s", diff)
 	}
 }

@@ -13,9 +13,9 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -308,7 +308,10 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 			imgs = append(imgs, image{kind: k, m: m, data: data})
 		}
 	}
-	pk := &nodePack{node: node, idx: packIndex{}, remember: built, legacy: cur == nil, jobs: js, bufs: bufs}
+	// A directory of the layout before is never made again: when the
+	// build listed the directory without it, there is none to remove.
+	legacy := cur == nil && (s.listed == nil || s.listed[node])
+	pk := &nodePack{node: node, idx: packIndex{}, remember: built, legacy: legacy, jobs: js, bufs: bufs}
 	pk.parts = make([][]byte, 1, 1+len(imgs))
 	var size int64
 	for _, img := range imgs {
@@ -657,15 +660,15 @@ func storedForms(m *manifest) bool {
 // sha256 of the image as served in each format. sharedSum is
 // sharedFor(j, shared), output the digest of j's tree.
 func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, output string) (image, error) {
-	own := map[string]string{}
-	secret := map[string]string{}
+	// Both in the order of the paths, as the tree is.
+	var own, secret pathTree
 	s.mu.Lock()
 	for _, it := range j.tree {
 		switch e := s.entries[it.hash]; {
 		case e != nil && e.Secret():
-			secret[it.path] = it.hash
+			secret = append(secret, it)
 		case sharedSum == "" || shared.Entries[it.path] != it.hash:
-			own[it.path] = it.hash
+			own = append(own, it)
 		}
 	}
 	s.mu.Unlock()
@@ -749,33 +752,55 @@ const (
 // archive writes the entries (by hash) as a reproducible cpio archive,
 // adding the directories above them so it unpacks on its own.
 func (s *buildState) archive(tree map[string]string) ([]byte, error) {
-	return s.appendArchive(nil, tree)
+	items := make(pathTree, 0, len(tree))
+	for p, h := range tree {
+		items = append(items, treeItem{path: p, hash: h})
+	}
+	slices.SortFunc(items, func(a, b treeItem) int { return strings.Compare(a.path, b.path) })
+	return s.appendArchive(nil, items)
 }
 
-// appendArchive is archive writing after buf, which it returns grown.
-func (s *buildState) appendArchive(buf []byte, tree map[string]string) ([]byte, error) {
-	paths := make([]string, 0, len(tree))
-	for p := range tree {
-		paths = append(paths, p)
-	}
+// appendArchive is archive writing after buf, which it returns grown,
+// of entries in the order of their paths.
+func (s *buildState) appendArchive(buf []byte, items pathTree) ([]byte, error) {
 	s.mu.Lock()
-	entries := make(map[string]*Entry, len(paths))
-	for _, p := range paths {
-		entries[p] = s.entries[tree[p]]
+	entries := make([]*Entry, len(items))
+	for i, it := range items {
+		entries[i] = s.entries[it.hash]
 	}
 	s.mu.Unlock()
-	for _, p := range paths {
-		for dir := filepath.Dir(p); dir != "." && dir != "/"; dir = filepath.Dir(dir) {
-			if _, ok := entries[dir]; !ok {
-				entries[dir] = &Entry{Path: dir, Kind: KindDir, Mode: 0o755}
+	// The directories above the entries that are not entries: once each
+	// (going up stops at one that is an entry or was added, whose own
+	// parents are seen to already).
+	var dirs []*Entry
+	var added map[string]bool
+	for _, it := range items {
+		for dir := path.Dir(it.path); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if added[dir] || items.hash(dir) != "" {
+				break
+			}
+			if added == nil {
+				added = map[string]bool{}
+			}
+			added[dir] = true
+			dirs = append(dirs, &Entry{Path: dir, Kind: KindDir, Mode: 0o755})
+		}
+	}
+	all := entries
+	if len(dirs) > 0 {
+		slices.SortFunc(dirs, func(a, b *Entry) int { return strings.Compare(a.Path, b.Path) })
+		all = make([]*Entry, 0, len(entries)+len(dirs))
+		i, j := 0, 0
+		for i < len(entries) || j < len(dirs) {
+			if j == len(dirs) || i < len(entries) && entries[i].Path < dirs[j].Path {
+				all = append(all, entries[i])
+				i++
+			} else {
+				all = append(all, dirs[j])
+				j++
 			}
 		}
 	}
-	all := make([]*Entry, 0, len(entries))
-	for _, e := range entries {
-		all = append(all, e)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Path < all[j].Path })
 	// The archive's size, near enough: a header and padding per entry
 	// besides its name and data.
 	size := 512
@@ -901,16 +926,24 @@ func compressed(data []byte, f compress.Format, w *renderers) ([]byte, error) {
 // path and its entry's hash, in the order of the paths, each followed by
 // a NUL.
 func outputDigest(tree pathTree) string {
+	// Hashed a few kilobytes at a time, from a buffer that stays on the
+	// stack.
+	h := sha256.New()
 	var buf [4096]byte
 	b := buf[:0]
 	for _, it := range tree {
+		if len(b)+len(it.path)+len(it.hash)+2 > len(buf) {
+			h.Write(b)
+			b = buf[:0]
+		}
 		b = append(b, it.path...)
 		b = append(b, 0)
 		b = append(b, it.hash...)
 		b = append(b, 0)
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	h.Write(b)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // removeLeftovers deletes the temporary files a build that was killed
