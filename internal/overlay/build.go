@@ -442,7 +442,10 @@ type buildState struct {
 	b    *Builder
 	snap *Snapshot
 
-	mu      sync.Mutex
+	// mu guards entries, files and sharedStates: written while the
+	// nodes render, read (by both workers at once) while their images
+	// are made.
+	mu      sync.RWMutex
 	entries map[string]*Entry // entry hash -> entry, so equal files are held once
 	// files are the server files the build's templates read, read once
 	// (fileCache).
@@ -576,14 +579,15 @@ func (s *buildState) render(rs *renderers, j *job) error {
 	j.tree = make(pathTree, 0, len(out.Tree))
 	j.reads = out.Reads
 	for p, e := range out.Tree {
-		h := entryHash(e)
-		j.tree = append(j.tree, treeItem{path: p, hash: h})
-		s.mu.Lock()
-		if _, ok := s.entries[h]; !ok {
-			s.entries[h] = e
-		}
-		s.mu.Unlock()
+		j.tree = append(j.tree, treeItem{path: p, hash: entryHash(e)})
 	}
+	s.mu.Lock()
+	for _, it := range j.tree {
+		if _, ok := s.entries[it.hash]; !ok {
+			s.entries[it.hash] = out.Tree[it.path]
+		}
+	}
+	s.mu.Unlock()
 	slices.SortFunc(j.tree, func(a, b treeItem) int { return strings.Compare(a.path, b.path) })
 	return nil
 }

@@ -662,7 +662,7 @@ func storedForms(m *manifest) bool {
 func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, output string) (image, error) {
 	// Both in the order of the paths, as the tree is.
 	var own, secret pathTree
-	s.mu.Lock()
+	s.mu.RLock()
 	for _, it := range j.tree {
 		switch e := s.entries[it.hash]; {
 		case e != nil && e.Secret():
@@ -671,7 +671,7 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 			own = append(own, it)
 		}
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	m := &manifest{Inputs: j.inputs, Reads: j.reads, Output: output, Shared: sharedSum, Sections: map[string]section{}}
 	// The data is the own archive then the secret one, uncompressed,
 	// archived one after the other into one buffer; other stored forms
@@ -733,8 +733,8 @@ func (s *buildState) image(w *renderers, j *job, shared *sharedSet, sharedSum, o
 
 // secret reports whether the entry with hash h is a secret file.
 func (s *buildState) secret(h string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	e := s.entries[h]
 	return e != nil && e.Secret()
 }
@@ -763,12 +763,12 @@ func (s *buildState) archive(tree map[string]string) ([]byte, error) {
 // appendArchive is archive writing after buf, which it returns grown,
 // of entries in the order of their paths.
 func (s *buildState) appendArchive(buf []byte, items pathTree) ([]byte, error) {
-	s.mu.Lock()
+	s.mu.RLock()
 	entries := make([]*Entry, len(items))
 	for i, it := range items {
 		entries[i] = s.entries[it.hash]
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	// The directories above the entries that are not entries: once each
 	// (going up stops at one that is an entry or was added, whose own
 	// parents are seen to already).
@@ -891,9 +891,9 @@ func (s *buildState) sharedHash(sum string, f compress.Format) (hash.Hash, error
 		return h, nil
 	}
 	p := s.b.sharedPath(sum, f)
-	s.mu.Lock()
+	s.mu.RLock()
 	state, ok := s.sharedStates[p]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok {
 		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 			return nil, fmt.Errorf("shared archive %s: %w", p, err)
