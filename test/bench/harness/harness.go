@@ -30,7 +30,7 @@ func BuildWwctl(ctx context.Context, path string) error {
 		return errors.New("not inside a Go module: run from the repository or give -wwctl")
 	}
 	for _, b := range []struct{ pkg, out, cgo string }{
-		{"./cmd/wwctl", path, ""},
+		{"./cmd/wwctl", path, "CGO_ENABLED=0"}, // as make build
 		{"./cmd/wwclient", filepath.Join(filepath.Dir(path), "wwclient"), "CGO_ENABLED=0"},
 	} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.out, b.pkg)
