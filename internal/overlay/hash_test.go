@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -150,4 +151,49 @@ func TestArchiveAddsDirectoriesInOrder(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("archive's entries (-want +got):\n%s", diff)
 	}
+}
+
+// packHead's encoder writes the bytes json.Marshal writes, escapes and
+// empty parts included.
+func TestIndexJSONAsMarshal(t *testing.T) {
+	full := &manifest{Inputs: "in", Reads: map[string]string{"/etc/hosts": "aa", "/etc/b<&>\"\\\n": "bb", "é\u2028": "cc"},
+		Output: "out", Shared: "sh", Own: "own", Secret: "sec",
+		Sections: map[string]section{"none": {0, 12}, "secret.none": {12, 1 << 40}},
+		Bodies:   map[string]bodySums{"img": {All: "a", Public: "p"}, "img.gz": {All: "g"}}}
+	for _, tc := range []struct {
+		name string
+		idx  packIndex
+	}{
+		{"empty", packIndex{}},
+		{"nil manifest", packIndex{System: nil}},
+		{"bare", packIndex{Runtime: {Inputs: "i", Own: "o"}}},
+		{"empty maps", packIndex{System: {Reads: map[string]string{}, Sections: map[string]section{}, Bodies: map[string]bodySums{}}}},
+		{"both kinds, everything", packIndex{System: full, Runtime: full, "old": {Inputs: "\x00\x7f\xff"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := json.Marshal(tc.idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendIndexJSON(nil, tc.idx); string(got) != string(want) {
+				t.Errorf("appendIndexJSON:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+func FuzzIndexJSON(f *testing.F) {
+	f.Add("in", "/etc/hosts", "aa", "sec", int64(3))
+	f.Add("<&>", "\u2028", "\xff", "", int64(-1))
+	f.Fuzz(func(t *testing.T, inputs, path, sum, secret string, off int64) {
+		idx := packIndex{System: {Inputs: inputs, Reads: map[string]string{path: sum}, Own: sum, Secret: secret,
+			Sections: map[string]section{path: {off, -off}}, Bodies: map[string]bodySums{sum: {All: path, Public: secret}}}}
+		want, err := json.Marshal(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendIndexJSON(nil, idx); string(got) != string(want) {
+			t.Errorf("appendIndexJSON:\n got %s\nwant %s", got, want)
+		}
+	})
 }

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/wwboot/wwboot/internal/compress"
@@ -87,14 +89,97 @@ func sectionName(secret bool, f compress.Format) string {
 // packHead returns what a pack of idx holds before its data: the magic,
 // the index's length and the index.
 func packHead(idx packIndex) ([]byte, error) {
-	js, err := json.Marshal(idx)
-	if err != nil {
-		return nil, err
+	head := make([]byte, len(packMagic)+4, 1024)
+	copy(head, packMagic)
+	head = appendIndexJSON(head, idx)
+	binary.BigEndian.PutUint32(head[len(packMagic):], uint32(len(head)-len(packMagic)-4))
+	return head, nil
+}
+
+// appendIndexJSON appends idx as json.Marshal writes it (the same
+// bytes: keys in order, HTML-safe escaping), without reflection: a build
+// writes one a node.
+func appendIndexJSON(b []byte, idx packIndex) []byte {
+	return appendObjectJSON(b, idx, appendManifestJSON)
+}
+
+func appendManifestJSON(b []byte, m *manifest) []byte {
+	if m == nil {
+		return append(b, "null"...)
 	}
-	head := make([]byte, 0, len(packMagic)+4+len(js))
-	head = append(head, packMagic...)
-	head = binary.BigEndian.AppendUint32(head, uint32(len(js)))
-	return append(head, js...), nil
+	b = append(b, `{"inputs":`...)
+	b = appendJSONString(b, m.Inputs)
+	if len(m.Reads) > 0 {
+		b = append(b, `,"reads":`...)
+		b = appendObjectJSON(b, m.Reads, appendJSONString)
+	}
+	b = append(b, `,"output":`...)
+	b = appendJSONString(b, m.Output)
+	if m.Shared != "" {
+		b = append(b, `,"shared":`...)
+		b = appendJSONString(b, m.Shared)
+	}
+	b = append(b, `,"own":`...)
+	b = appendJSONString(b, m.Own)
+	if m.Secret != "" {
+		b = append(b, `,"secret":`...)
+		b = appendJSONString(b, m.Secret)
+	}
+	b = append(b, `,"sections":`...)
+	if m.Sections == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendObjectJSON(b, m.Sections, func(b []byte, sec section) []byte {
+			b = append(b, `{"off":`...)
+			b = strconv.AppendInt(b, sec.Off, 10)
+			b = append(b, `,"len":`...)
+			b = strconv.AppendInt(b, sec.Len, 10)
+			return append(b, '}')
+		})
+	}
+	if len(m.Bodies) > 0 {
+		b = append(b, `,"bodies":`...)
+		b = appendObjectJSON(b, m.Bodies, func(b []byte, sums bodySums) []byte {
+			b = append(b, `{"all":`...)
+			b = appendJSONString(b, sums.All)
+			if sums.Public != "" {
+				b = append(b, `,"public":`...)
+				b = appendJSONString(b, sums.Public)
+			}
+			return append(b, '}')
+		})
+	}
+	return append(b, '}')
+}
+
+// appendObjectJSON appends m as a JSON object, its keys in order, each
+// value written by value.
+func appendObjectJSON[K ~string, V any](b []byte, m map[K]V, value func([]byte, V) []byte) []byte {
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, string(k))
+		b = append(b, ':')
+		b = value(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted; a string with anything json.Marshal
+// escapes (controls, quotes, backslashes, <, >, &, non-ASCII) is left to
+// it, so that the bytes are its own.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			js, _ := json.Marshal(s) // a string always encodes
+			return append(b, js...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // readPack reads the index at the head of the pack at path, setting its
