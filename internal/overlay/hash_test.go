@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/wwboot/wwboot/internal/cpio"
 )
@@ -105,10 +106,10 @@ func TestPathTreeHash(t *testing.T) {
 
 // An archive holds its entries and the directories above them that are
 // not entries, each once, all in the order of their paths ("a/b" before
-// "a/b-x" before "a/b/c"), whatever order the entries come in.
+// "a/b-x" before "a/b/c").
 func TestArchiveAddsDirectoriesInOrder(t *testing.T) {
 	s := &buildState{entries: map[string]*Entry{}}
-	tree := map[string]string{}
+	var tree pathTree
 	for _, e := range []*Entry{
 		{Path: "a/b/c", Kind: KindFile, Mode: 0o644, Data: []byte("c")},
 		{Path: "a/b-x", Kind: KindFile, Mode: 0o644, Data: []byte("x")},
@@ -120,9 +121,10 @@ func TestArchiveAddsDirectoriesInOrder(t *testing.T) {
 	} {
 		h := entryHash(e)
 		s.entries[h] = e
-		tree[e.Path] = h
+		tree = append(tree, treeItem{path: e.Path, hash: h})
 	}
-	data, err := s.archive(tree)
+	slices.SortFunc(tree, func(a, b treeItem) int { return strings.Compare(a.path, b.path) })
+	data, err := s.appendArchive(nil, tree)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,4 +198,26 @@ func FuzzIndexJSON(f *testing.F) {
 			t.Errorf("appendIndexJSON:\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+func TestIntersect(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a, b pathTree
+		want pathTree
+	}{
+		{"empty", nil, pathTree{{"a", "1"}}, nil},
+		{"same", pathTree{{"a", "1"}, {"b", "2"}}, pathTree{{"a", "1"}, {"b", "2"}}, pathTree{{"a", "1"}, {"b", "2"}}},
+		{"other hash", pathTree{{"a", "1"}, {"b", "2"}}, pathTree{{"a", "1"}, {"b", "3"}}, pathTree{{"a", "1"}}},
+		{"b has more", pathTree{{"b", "2"}, {"d", "4"}}, pathTree{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}}, pathTree{{"b", "2"}, {"d", "4"}}},
+		{"a has more", pathTree{{"a", "1"}, {"b", "2"}, {"c", "3"}}, pathTree{{"b", "2"}}, pathTree{{"b", "2"}}},
+		{"b empty", pathTree{{"a", "1"}}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := intersect(slices.Clone(tc.a), tc.b)
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(treeItem{}), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("intersect (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -69,28 +69,27 @@ func (s *buildState) sharedSets(jobs []*job) (map[string]*sharedSet, []sharedWri
 			}
 			continue
 		}
-		common := map[string]string{}
+		// What every node has the same, secret files aside (they never
+		// go into an archive other nodes share): the trees are sorted,
+		// each is walked once beside what is common so far.
+		var shared pathTree
 		for _, it := range rs[0].tree {
-			common[it.path] = it.hash
+			if !s.secret(it.hash) {
+				shared = append(shared, it)
+			}
 		}
 		for _, other := range rs[1:] {
-			for p, h := range common {
-				if other.tree.hash(p) != h {
-					delete(common, p)
-				}
-			}
+			shared = intersect(shared, other.tree)
 		}
-		// Secret files never go into an archive other nodes share.
-		for p, h := range common {
-			if s.secret(h) {
-				delete(common, p)
-			}
-		}
-		if len(common) == 0 {
+		if len(shared) == 0 {
 			out[j.group] = nil
 			continue
 		}
-		data, err := s.archive(common)
+		common := make(map[string]string, len(shared))
+		for _, it := range shared {
+			common[it.path] = it.hash
+		}
+		data, err := s.appendArchive(nil, shared)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -749,19 +748,25 @@ const (
 	secretPerm  os.FileMode = 0o600
 )
 
-// archive writes the entries (by hash) as a reproducible cpio archive,
-// adding the directories above them so it unpacks on its own.
-func (s *buildState) archive(tree map[string]string) ([]byte, error) {
-	items := make(pathTree, 0, len(tree))
-	for p, h := range tree {
-		items = append(items, treeItem{path: p, hash: h})
+// intersect keeps, in place, the items of a that b has too (same path,
+// same hash); both are in the order of their paths.
+func intersect(a, b pathTree) pathTree {
+	out, j := a[:0], 0
+	for _, it := range a {
+		for j < len(b) && b[j].path < it.path {
+			j++
+		}
+		if j < len(b) && b[j] == it {
+			out = append(out, it)
+		}
 	}
-	slices.SortFunc(items, func(a, b treeItem) int { return strings.Compare(a.path, b.path) })
-	return s.appendArchive(nil, items)
+	return out
 }
 
-// appendArchive is archive writing after buf, which it returns grown,
-// of entries in the order of their paths.
+// appendArchive writes the entries (by hash, in the order of their
+// paths) as a reproducible cpio archive after buf, which it returns
+// grown, adding the directories above them so that it unpacks on its
+// own.
 func (s *buildState) appendArchive(buf []byte, items pathTree) ([]byte, error) {
 	s.mu.RLock()
 	entries := make([]*Entry, len(items))
