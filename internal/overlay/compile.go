@@ -1025,7 +1025,8 @@ const (
 	printFmt  printKind = iota // through fmt, as the value is
 	printAddr                  // through fmt, by address when it can be taken
 	printPlain
-	printNone // cannot be printed
+	printStringer // its String method, as fmt calls it
+	printNone     // cannot be printed
 )
 
 func (r *runner) printValue(v reflect.Value) {
@@ -1047,7 +1048,8 @@ func (r *runner) printValue(v reflect.Value) {
 		r.num = r.num[:0]
 		switch v.Kind() {
 		case reflect.String:
-			r.num = append(r.num, v.String()...)
+			_, _ = r.w.WriteString(v.String())
+			return
 		case reflect.Bool:
 			r.num = strconv.AppendBool(r.num, v.Bool())
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -1057,6 +1059,11 @@ func (r *runner) printValue(v reflect.Value) {
 		}
 		_, _ = r.w.Write(r.num)
 		return
+	case printStringer:
+		if str, ok := callString(v); ok {
+			_, _ = r.w.WriteString(str)
+			return
+		}
 	case printNone:
 		giveUp("can't print a value of type %s", t)
 	case printAddr:
@@ -1071,6 +1078,10 @@ func (r *runner) printValue(v reflect.Value) {
 
 func kindOfPrint(t reflect.Type) printKind {
 	if t.Implements(errorType) || t.Implements(stringerType) {
+		// fmt asks a Formatter, then Error, then String.
+		if t.Kind() != reflect.Interface && !t.Implements(errorType) && !t.Implements(formatterType) {
+			return printStringer
+		}
 		return printFmt
 	}
 	pt := reflect.PointerTo(t)
@@ -1094,6 +1105,17 @@ func kindOfPrint(t reflect.Type) printKind {
 }
 
 var formatterType = reflect.TypeFor[fmt.Formatter]()
+
+// callString is v's String(); ok is false when it panics, which fmt
+// then reports its own way.
+func callString(v reflect.Value) (s string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return v.Interface().(fmt.Stringer).String(), true
+}
 
 // Built-in functions.
 

@@ -20,6 +20,7 @@ var compiledCases = []struct {
 	{"missing map key", "[{{.Tags.nope}}] [{{index .Tags \"nope\"}}] [{{.Tftp.IpxeBinaries.nope}}] [{{.Tags.nope.deeper}}]", true},
 	{"missing key through a pipeline", "{{.Tags.nope | printf \"%v\"}} {{printf \"%q\" .Tags.nope}} {{print .Tags.nope}}", true},
 	{"stringer and plain kinds", "{{.Discoverable}} {{.Ipv6}} {{.Warewulf.Port}} {{.ThisNode.Discoverable}} {{1}} {{-2}} {{1.5}} {{1e3}} {{0x10}} {{'a'}} {{true}} {{\"s\"}} {{2i}}", true},
+	{"addresses print through their String", "{{range .NetDevs}}{{.Ipaddr}} {{.Netmask}} [{{.Gateway}}] [{{.Ipaddr6}}] {{.OnBoot}};{{end}} {{.Ipmi.Ipaddr}}", true},
 	{"pointers print their element", "{{.Kernel}} {{.ThisNode}}", true},
 	{"nil pointer prints <nil>", "{{with .ThisNode}}{{.Ipmi}}{{end}}", true},
 	{"method calls", "{{range .ThisNode.NetDevs}}{{.IpCIDR}} {{.Primary}} {{.Device}};{{end}} {{.Discoverable.Bool}} {{.Discoverable.BoolDefaultTrue}}", true},

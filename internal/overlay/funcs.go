@@ -64,6 +64,11 @@ func (s *execState) Write(p []byte) (int, error) {
 	return s.outs[len(s.outs)-1].data.Write(p)
 }
 
+// WriteString is Write of a string, without a copy to bytes first.
+func (s *execState) WriteString(str string) (int, error) {
+	return s.outs[len(s.outs)-1].data.WriteString(str)
+}
+
 // file opens a new output; what the template writes next goes to it.
 func (s *execState) file(name string) string {
 	o := &output{name: name}
