@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wwboot/wwboot/internal/hostlist"
-	"github.com/wwboot/wwboot/internal/hugeheap"
 	"github.com/wwboot/wwboot/internal/overlay"
 	"github.com/wwboot/wwboot/internal/site"
 )
@@ -473,40 +471,6 @@ comment, else the option's help).`,
 			return fmt.Errorf("overlay %q has no file %s", args[0], args[1])
 		},
 	}
-}
-
-// heapPerInventoryByte is about how much heap a build of every node
-// grows to for each byte of nodes.conf, with the collector set as
-// buildHeap sets it: 210 measured for the bench's 1,000 nodes (400 kB
-// of nodes.conf, 85 MB of heap), and room above.
-const heapPerInventoryByte = 256
-
-// buildHeap readies this process for an overlay build, before it loads
-// the inventory, and returns what puts things back. A build allocates
-// its whole heap at once and keeps most of it to the end: the collector
-// is run half as often (unless GOGC says otherwise), and the heap is
-// backed by huge pages where the kernel gives them on request
-// (internal/hugeheap), sized from nodes.conf: together a quarter less
-// time for 1,000 nodes on the bench's machine.
-func (a *app) buildHeap() func() {
-	restore := func() {}
-	if a.env.Getenv("GOGC") == "" {
-		old := debug.SetGCPercent(200)
-		restore = func() { debug.SetGCPercent(old) }
-	}
-	fi, err := os.Stat(a.site.Config().NodesConf())
-	if err != nil {
-		return restore // the load says what is wrong
-	}
-	h := hugeheap.Host{Root: os.DirFS("/")}
-	size := fi.Size() * heapPerInventoryByte
-	if n := h.Reserve(size); n > 0 {
-		a.log.Debug("heap readied for huge pages", "bytes", n)
-	} else if size >= hugeheap.MinSize {
-		_, why := h.Plan(size)
-		a.log.Debug("heap left as it is", "why", why)
-	}
-	return restore
 }
 
 func (a *app) overlayBuild() *cobra.Command {
