@@ -3,8 +3,10 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -106,6 +108,16 @@ func (d *decoder) err() error {
 
 // decodeDocument reads a parsed nodes.conf.
 func decodeDocument(doc *yaml.Node, file string) (*Inventory, error) {
+	return decodeDocumentFrom(doc, file, parallelNodes)
+}
+
+// parallelNodes is how many nodes a file has before they are decoded on
+// all CPUs.
+const parallelNodes = 512
+
+// decodeDocumentFrom is decodeDocument, the nodes decoded on all CPUs
+// when there are at least parallelFrom.
+func decodeDocumentFrom(doc *yaml.Node, file string, parallelFrom int) (*Inventory, error) {
 	inv := newInventory()
 	inv.doc = doc
 	d := &decoder{file: file, t: newTables()}
@@ -137,11 +149,7 @@ func decodeDocument(doc *yaml.Node, file string) (*Inventory, error) {
 				inv.Profiles[name] = p
 			})
 		case "nodes":
-			d.entities(v, "node", func(name string, m *yaml.Node) {
-				n := &Node{}
-				d.node(m, n, "node "+quote(name))
-				inv.Nodes[name] = n
-			})
+			d.nodes(v, inv.Nodes, parallelFrom)
 		case "WW_INTERNAL":
 			// Warewulf before 4.6 wrote its format version here.
 			d.kept(k, "", true, "%q is no longer used", k.Value)
@@ -161,22 +169,105 @@ func decodeDocument(doc *yaml.Node, file string) (*Inventory, error) {
 }
 
 func (d *decoder) entities(m *yaml.Node, what string, each func(name string, v *yaml.Node)) {
-	if isNull(m) {
+	if !d.entityMap(m, what) {
 		return
+	}
+	d.entityRange(m.Content, what, each)
+}
+
+// entityMap reports whether m is a mapping of entities to decode, after
+// checking its names are not defined twice.
+func (d *decoder) entityMap(m *yaml.Node, what string) bool {
+	if isNull(m) {
+		return false
 	}
 	if m.Kind != yaml.MappingNode {
 		d.errorf(m, "expected a mapping of %s names", what)
-		return
+		return false
 	}
 	d.duplicates(m, what)
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
+	return true
+}
+
+// entityRange calls each for the entities of pairs (keys and values, one
+// after the other).
+func (d *decoder) entityRange(pairs []*yaml.Node, what string, each func(name string, v *yaml.Node)) {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k, v := pairs[i], pairs[i+1]
 		if k.Kind != yaml.ScalarNode || k.Value == "" {
 			d.errorf(k, "%s name must be a non-empty string", what)
 			continue
 		}
 		each(k.Value, v)
 	}
+}
+
+// nodes decodes the nodes of m into out. With parallelFrom nodes or
+// more, a part of them on each CPU, each part with a decoder of its own
+// whose findings are then taken in the order of the file: the result,
+// errors and warnings included, is the same.
+func (d *decoder) nodes(m *yaml.Node, out map[string]*Node, parallelFrom int) {
+	if !d.entityMap(m, "node") {
+		return
+	}
+	type named struct {
+		name string
+		node *Node
+	}
+	decode := func(d *decoder, pairs []*yaml.Node) []named {
+		var got []named
+		d.entityRange(pairs, "node", func(name string, v *yaml.Node) {
+			n := &Node{}
+			d.node(v, n, "node "+quote(name))
+			got = append(got, named{name, n})
+		})
+		return got
+	}
+	count := len(m.Content) / 2
+	workers := min(runtime.GOMAXPROCS(0), count/max(parallelFrom/2, 1))
+	if count < parallelFrom || workers < 2 {
+		for _, n := range decode(d, m.Content) {
+			out[n.name] = n.node
+		}
+		return
+	}
+	parts := make([]struct {
+		d     *decoder
+		nodes []named
+	}, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		lo, hi := 2*(count*w/workers), 2*(count*(w+1)/workers)
+		parts[w].d = &decoder{file: d.file, t: d.t}
+		wg.Go(func() { parts[w].nodes = decode(parts[w].d, m.Content[lo:hi]) })
+	}
+	wg.Wait()
+	for _, p := range parts {
+		for _, n := range p.nodes {
+			out[n.name] = n.node // a name defined twice: the last, as above
+		}
+		d.absorb(p.d)
+	}
+}
+
+// absorb takes what sub found after what d found, as if d had decoded
+// what sub did.
+func (d *decoder) absorb(sub *decoder) {
+	for _, err := range sub.errs {
+		if len(d.errs) < maxDecodeErrors {
+			d.errs = append(d.errs, err)
+		}
+	}
+	for _, w := range sub.warns {
+		if len(d.warns) < maxDecodeErrors {
+			d.warns = append(d.warns, w)
+		} else {
+			d.dropped++
+		}
+	}
+	d.dropped += sub.dropped
+	d.oldKeys = append(d.oldKeys, sub.oldKeys...)
+	d.converted = append(d.converted, sub.converted...)
 }
 
 func (d *decoder) node(m *yaml.Node, n *Node, ctx string) {

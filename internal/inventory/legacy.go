@@ -93,6 +93,11 @@ func legacyEntityKey(key string) bool {
 	case "container name", "keys", "tagsdel", "disabled":
 		return true
 	}
+	// The maps are made only for a key that may be in them: this is
+	// asked for most keys of every node.
+	if !strings.HasPrefix(key, "ipmi ") && !strings.HasPrefix(key, "kernel ") {
+		return false
+	}
 	_, ipmi := legacyIPMIKeys()[key]
 	_, kernel := legacyKernelKeys()[key]
 	return ipmi || kernel
