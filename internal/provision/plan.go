@@ -140,8 +140,8 @@ func (k *imageKernels) kernels(img string) ([]image.Kernel, error) {
 // no DHCP address of its own and boots as an unknown machine until
 // nodes.conf is fixed. A node naming an iPXE template that does not
 // exist is an error.
-func (s *Server) buildPlans(st *state) error {
-	merged := st.inv.MergeAll()
+func (s *Server) buildPlans(st *state, inv *inventory.Inventory) error {
+	merged := inv.MergeAll()
 	st.nodes = make(map[string]*inventory.NodeView, len(merged))
 	st.plans = make(map[string]*plan, len(merged))
 	st.byMAC = map[string]string{}

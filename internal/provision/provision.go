@@ -116,7 +116,6 @@ type Server struct {
 // state is one load of nodes.conf and the overlays.
 type state struct {
 	cfg    *config.Config
-	inv    *inventory.Inventory
 	snap   *overlay.Snapshot
 	nodes  map[string]*inventory.NodeView
 	plans  map[string]*plan              // by node name (plan.go)
@@ -184,8 +183,11 @@ func (s *Server) Apply(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
-	st := &state{cfg: cfg, inv: inv, snap: snap, loaded: s.now()}
-	if err := s.buildPlans(st); err != nil {
+	// The inventory is not kept: what serving needs of it is in the
+	// snapshot and the plans, and its parsed file (a YAML node per key,
+	// tens of megabytes for 10,000 nodes) goes with it.
+	st := &state{cfg: cfg, snap: snap, loaded: s.now()}
+	if err := s.buildPlans(st, inv); err != nil {
 		return err
 	}
 	s.state.Store(st)
