@@ -1,7 +1,8 @@
 // Package hugeheap lets a command that is about to grow a large heap in
-// one go (an overlay build of thousands of nodes) have it backed by
-// transparent huge pages where the kernel gives them only on request
-// (transparent_hugepage "madvise", Debian's default).
+// one go (an overlay build of thousands of nodes, the daemon loading
+// them) have it backed by transparent huge pages where the kernel gives
+// them only on request (transparent_hugepage "madvise", Debian's
+// default).
 //
 // Each 4 kB page a process touches first costs a page fault; on a
 // virtual machine a fault can cost 15 µs, and a build that grows its
