@@ -589,6 +589,10 @@ type fieldSite struct {
 	// result calls the bound method, of no arguments, without reflect's
 	// Call: set for the kinds the data's methods are (nil: Call).
 	result func(bound any) reflect.Value
+	// direct calls the method on the receiver without making a bound
+	// method value: set for the template data's own methods
+	// (directMethod).
+	direct func(ptr reflect.Value) reflect.Value
 }
 
 func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.Value {
@@ -608,6 +612,8 @@ func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.
 	}
 	hasArgs := len(s.args) > 0 || s.hasFinal
 	switch {
+	case s.direct != nil:
+		return s.direct(ptr)
 	case s.method >= 0 && s.result != nil:
 		return s.result(ptr.Method(s.method).Interface())
 	case s.method >= 0:
@@ -632,11 +638,14 @@ func (s *fieldSite) eval(r *runner, dot, receiver, final reflect.Value) reflect.
 }
 
 func (s *fieldSite) lookup(ptr reflect.Value, recvType reflect.Type) {
-	s.typ, s.method, s.call, s.field, s.mapKey, s.result = ptr.Type(), -1, nil, nil, false, nil
+	s.typ, s.method, s.call, s.field, s.mapKey, s.result, s.direct = ptr.Type(), -1, nil, nil, false, nil, nil
 	if m, ok := s.typ.MethodByName(s.name); ok {
 		s.method = m.Index
 		bound := ptr.Method(m.Index).Type() // the method's type without its receiver
 		s.call = newCallee(s.name, bound, len(s.args), s.hasFinal)
+		if len(s.args) == 0 && !s.hasFinal {
+			s.direct = directMethod(s.typ, s.name)
+		}
 		if bound.NumIn() == 0 && len(s.args) == 0 && !s.hasFinal && bound.NumOut() == 1 {
 			switch bound.Out(0) {
 			case stringType:
@@ -655,6 +664,48 @@ func (s *fieldSite) lookup(ptr reflect.Value, recvType reflect.Type) {
 	case reflect.Map:
 		s.mapKey = stringType.AssignableTo(recvType.Key())
 	}
+}
+
+// directMethod returns a call of the method name of the template data's
+// type t (a receiver as fieldSite.eval has it) that makes no bound method
+// value, nil for any other: the data's methods are called for every
+// node, a network device's several times.
+func directMethod(t reflect.Type, name string) func(reflect.Value) reflect.Value {
+	switch t {
+	case reflect.TypeFor[*NetDev]():
+		switch name {
+		case "Primary":
+			return direct((*NetDev).Primary)
+		case "IpCIDR":
+			return direct((*NetDev).IpCIDR)
+		case "IpCIDR6":
+			return direct((*NetDev).IpCIDR6)
+		}
+	case reflect.TypeFor[*WWbool]():
+		switch name {
+		case "Bool":
+			return direct((*WWbool).Bool)
+		case "BoolDefaultTrue":
+			return direct((*WWbool).BoolDefaultTrue)
+		case "String":
+			return direct((*WWbool).String)
+		}
+	case reflect.TypeFor[*Node]():
+		switch name {
+		case "Id":
+			return direct((*Node).Id)
+		case "ContainerName":
+			return direct((*Node).ContainerName)
+		case "Valid":
+			return direct((*Node).Valid)
+		}
+	}
+	return nil
+}
+
+// direct is method expression f called on a receiver of type T.
+func direct[T any, R string | bool](f func(T) R) func(reflect.Value) reflect.Value {
+	return func(v reflect.Value) reflect.Value { return reflect.ValueOf(f(v.Interface().(T))) }
 }
 
 // Functions.

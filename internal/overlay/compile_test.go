@@ -1,6 +1,9 @@
 package overlay
 
 import (
+	"fmt"
+	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -135,4 +138,39 @@ func FuzzCompiled(f *testing.F) {
 			t.Errorf("%q renders differently (-text/template +program):\n%s", tmpl, diff)
 		}
 	})
+}
+
+// Every method of no arguments giving a string or a bool of the data's
+// NetDev, WWbool and Node has a direct call, and it answers as reflect's
+// call of the method does.
+func TestDirectMethodsAnswerAsReflect(t *testing.T) {
+	on := WWbool("yes")
+	off := WWbool("")
+	receivers := []any{
+		&NetDev{primary: true, Ipaddr: net.ParseIP("10.0.0.5"), Netmask: net.ParseIP("255.255.0.0"), Ipaddr6: net.ParseIP("fd00::5"), PrefixLen6: "64"},
+		&NetDev{},
+		&on, &off,
+		&Node{id: "n1", Profile: Profile{ImageName: "rocky"}},
+		&Node{},
+	}
+	for _, recv := range receivers {
+		v := reflect.ValueOf(recv)
+		for i := range v.NumMethod() {
+			m := v.Type().Method(i)
+			mt := v.Method(i).Type()
+			if mt.NumIn() != 0 || mt.NumOut() != 1 || (mt.Out(0) != stringType && mt.Out(0) != boolType) {
+				continue
+			}
+			name := fmt.Sprintf("%s.%s", v.Type(), m.Name)
+			d := directMethod(v.Type(), m.Name)
+			if d == nil {
+				t.Errorf("%s has no direct call: add it to directMethod", name)
+				continue
+			}
+			want := v.Method(i).Call(nil)[0]
+			if got := d(v); got.Type() != want.Type() || got.Interface() != want.Interface() {
+				t.Errorf("%s: direct call gives %#v, reflect's %#v", name, got.Interface(), want.Interface())
+			}
+		}
+	}
 }
