@@ -309,11 +309,7 @@ func TestCopiedBatchesAreGathered(t *testing.T) {
 func TestBatchPackStaysInItsSection(t *testing.T) {
 	pack := func(sectionLen int64) string {
 		idx := packIndex{System: &manifest{Own: "x", Sections: map[string]section{"own.img": {Off: 0, Len: sectionLen}}}}
-		b, err := encodePack(idx, []byte("abcd"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
+		return string(encodePack(idx, []byte("abcd")))
 	}
 	for _, tc := range []struct {
 		name string

@@ -88,12 +88,12 @@ func sectionName(secret bool, f compress.Format) string {
 
 // packHead returns what a pack of idx holds before its data: the magic,
 // the index's length and the index.
-func packHead(idx packIndex) ([]byte, error) {
+func packHead(idx packIndex) []byte {
 	head := make([]byte, len(packMagic)+4, 1024)
 	copy(head, packMagic)
 	head = appendIndexJSON(head, idx)
 	binary.BigEndian.PutUint32(head[len(packMagic):], uint32(len(head)-len(packMagic)-4))
-	return head, nil
+	return head
 }
 
 // appendIndexJSON appends idx as json.Marshal writes it (the same

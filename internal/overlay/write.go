@@ -322,11 +322,7 @@ func (s *buildState) prepare(w *renderers, js []*job, shared map[string]*sharedS
 		pk.idx[img.kind] = img.m
 		pk.secret = pk.secret || img.m.Secret != ""
 	}
-	head, err := packHead(pk.idx)
-	if err != nil {
-		fail(err)
-		return nil
-	}
+	head := packHead(pk.idx)
 	pk.parts[0] = head
 	pk.size = int64(len(head)) + size
 	for _, m := range pk.idx {
