@@ -23,12 +23,9 @@ func (a *app) readyHeap() {
 	if err != nil {
 		return // the load says what is wrong
 	}
-	h := hugeheap.Host{Root: os.DirFS("/")}
-	size := fi.Size() * heapPerInventoryByte
-	if n := h.Reserve(size); n > 0 {
+	if n, why := (hugeheap.Host{Root: os.DirFS("/")}).Reserve(fi.Size() * heapPerInventoryByte); n > 0 {
 		a.log.Debug("heap readied for huge pages", "bytes", n)
-	} else if size >= hugeheap.MinSize {
-		_, why := h.Plan(size)
+	} else {
 		a.log.Debug("heap left as it is", "why", why)
 	}
 }

@@ -30,9 +30,9 @@ import (
 // kernel does not say (x86-64, and arm64 with 4 kB base pages).
 const defaultHugePage = 2 << 20
 
-// MinSize is the least worth reserving: below it, the faults saved do
+// minSize is the least worth reserving: below it, the faults saved do
 // not pay for the collection Reserve runs.
-const MinSize = 16 << 20
+const minSize = 16 << 20
 
 // Host is what Reserve reads of the machine: /sys/kernel/mm and
 // /proc/sys/vm/overcommit_memory and /proc/meminfo, from the root of a
@@ -41,15 +41,10 @@ type Host struct {
 	Root fs.FS
 }
 
-// Plan says how much of size Reserve would reserve on this host, 0 for
-// nothing, and why not when it is 0.
-func (h Host) Plan(size int64) (int64, string) {
-	size, _, why := h.plan(size)
-	return size, why
-}
-
+// plan says how much of size Reserve reserves on this host and in pages
+// of what size: 0 for nothing, with why not.
 func (h Host) plan(size int64) (int64, uintptr, string) {
-	if size < MinSize {
+	if size < minSize {
 		return 0, 0, "too small to be worth it"
 	}
 	enabled, err := fs.ReadFile(h.Root, thp+"/enabled")
@@ -77,7 +72,7 @@ func (h Host) plan(size int64) (int64, uintptr, string) {
 		return 0, 0, err.Error()
 	}
 	size = min(size, avail/2)
-	if size < MinSize || size < 2*int64(page) {
+	if size < minSize || size < 2*int64(page) {
 		return 0, 0, "too little memory available"
 	}
 	return size, page, ""
@@ -86,20 +81,23 @@ func (h Host) plan(size int64) (int64, uintptr, string) {
 const thp = "sys/kernel/mm/transparent_hugepage"
 
 // Reserve prepares up to size bytes of heap to be backed by huge pages
-// and reports how many bytes it marked (0 when it did nothing: see
-// Plan). It runs a garbage collection, which frees the block and gives
-// its untouched range back as released memory, so that the runtime's
-// scavenger has nothing of it to return; call it before the work, when
-// the heap is small. It is a hint: whatever it does, the program works
-// the same.
-func (h Host) Reserve(size int64) int64 {
-	size, page, _ := h.plan(size)
+// and reports how many bytes it marked, or, when it did nothing, why
+// not (no huge pages on request, strict overcommit, too small, too
+// little memory). It runs a garbage collection, which frees the block
+// and gives its untouched range back as released memory, so that the
+// runtime's scavenger has nothing of it to return; call it before the
+// work, when the heap is small. It is a hint: whatever it does, the
+// program works the same.
+func (h Host) Reserve(size int64) (marked int64, why string) {
+	size, page, why := h.plan(size)
 	if size == 0 {
-		return 0
+		return 0, why
 	}
-	marked := mark(size, page)
+	if marked = mark(size, page); marked == 0 {
+		why = "madvise refused"
+	}
 	debug.FreeOSMemory()
-	return marked
+	return marked, why
 }
 
 // mark allocates size bytes, asks for huge pages over the whole pages

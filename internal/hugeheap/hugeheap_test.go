@@ -45,7 +45,7 @@ func TestPlan(t *testing.T) {
 	}{
 		{name: "on request", files: usual, size: 256 << 20, want: 256 << 20, page: 2 << 20},
 		{name: "capped at half of what is available", files: usual, size: 100 * gb, want: 10 * gb, page: 2 << 20},
-		{name: "too small", files: usual, size: MinSize - 1},
+		{name: "too small", files: usual, size: minSize - 1},
 		{name: "always", files: with(thp+"/enabled", "[always] madvise never\n"), size: gb},
 		{name: "never", files: with(thp+"/enabled", "always madvise [never]\n"), size: gb},
 		{name: "no transparent huge pages", files: with(thp+"/enabled", ""), size: gb},
@@ -98,11 +98,11 @@ func minorFaults(t *testing.T) int64 {
 func TestReserveSavesFaults(t *testing.T) {
 	h := Host{Root: os.DirFS("/")}
 	const size = 64 << 20
-	if n, why := h.Plan(size); n == 0 {
+	if n, _, why := h.plan(size); n == 0 {
 		t.Skipf("nothing to reserve here: %s", why)
 	}
-	if got := h.Reserve(size); got < size/2 {
-		t.Fatalf("Reserve(%d) marked %d bytes", size, got)
+	if got, why := h.Reserve(size); got < size/2 {
+		t.Fatalf("Reserve(%d) marked %d bytes (%s)", size, got, why)
 	}
 	const grow = 32 << 20
 	pages := int64(grow / os.Getpagesize())
