@@ -134,6 +134,22 @@ func (s *Snapshot) Renderer(names ...string) (*Renderer, error) {
 	return newRenderer(m, s.base, s.nodes, s.opts, &s.memo), nil
 }
 
+// spread calls do for 0..n-1 on up to workers goroutines, at most one
+// for every 64 items (a short list stays on one: starting goroutines
+// would cost what they save), and waits.
+func spread(workers, n int, do func(i int)) {
+	workers = max(1, min(workers, n/64+1))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				do(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // nodeDigest identifies a node's template data. The first call works
 // out every node's, on all CPUs (a build's workers wait for it).
 func (s *Snapshot) nodeDigest(name string) string {
@@ -142,23 +158,16 @@ func (s *Snapshot) nodeDigest(name string) string {
 	if s.digests == nil {
 		all := s.nodes.all
 		sums := make([]string, len(all))
-		var wg sync.WaitGroup
-		workers := min(runtime.GOMAXPROCS(0), len(all)/64+1)
-		for w := range workers {
-			wg.Go(func() {
-				for i := w; i < len(all); i += workers {
-					n := &all[i]
-					b, _ := json.Marshal(struct {
-						Id string
-						*Node
-						Primary string
-					}{n.id, n, n.PrimaryNetDev})
-					sum := sha256.Sum256(b)
-					sums[i] = hex.EncodeToString(sum[:])
-				}
-			})
-		}
-		wg.Wait()
+		spread(runtime.GOMAXPROCS(0), len(all), func(i int) {
+			n := &all[i]
+			b, _ := json.Marshal(struct {
+				Id string
+				*Node
+				Primary string
+			}{n.id, n, n.PrimaryNetDev})
+			sum := sha256.Sum256(b)
+			sums[i] = hex.EncodeToString(sum[:])
+		})
 		s.digests = make(map[string]string, len(all))
 		h := sha256.New()
 		for i, d := range sums {

@@ -558,16 +558,7 @@ func (w *batchWriter) finish(ctx context.Context) {
 		}
 	}
 	// Each pack's name is its own: linked on the build's workers.
-	var wg sync.WaitGroup
-	workers := max(1, min(s.b.Workers, len(packs)/64+1))
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(packs); i += workers {
-				link(i)
-			}
-		})
-	}
-	wg.Wait()
+	spread(s.b.Workers, len(packs), link)
 	if !s.b.NoSync {
 		s.syncErr = atomicfile.SyncDir(s.b.Dir)
 	}
